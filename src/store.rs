@@ -1,0 +1,791 @@
+//! The index folder on disk: generations, manifest, checksums, atomic switch,
+//! and the writer lock.
+//!
+//! ```text
+//! <index>/
+//!   CURRENT                "gen-000007 <crc32 of its manifest.json>": the commit point
+//!   gen-000007/
+//!     manifest.json        format version, model identity, HNSW settings, counts,
+//!                          corpus fingerprints, length + CRC-32 of every other file
+//!     meta.bin             bincode: documents, Q&A pairs, sentence rows
+//!     vectors.f32          row-major little-endian f32, rows × dimension
+//!     graph.hnsw.graph     hnsw_rs graph (ids are rows)
+//!     graph.hnsw.data      hnsw_rs copy of the vectors
+//!   tmp-000008-<pid>/      a build in progress (removed by the next build if killed)
+//!   .lock                  held by the one process that builds
+//! ```
+//!
+//! A build writes a whole new generation into a `tmp-` folder, syncs every
+//! file, renames the folder to `gen-N`, then replaces `CURRENT` by an atomic
+//! rename. Until that last rename readers see the previous generation; after
+//! it, the new one. Old generations are removed by the next writer. Readers
+//! take no lock: if a generation vanishes between reading `CURRENT` and opening
+//! its files, they read `CURRENT` again.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ann::{AnnGraph, HnswParams};
+use crate::corpus::SourceFile;
+use crate::error::{Error, IoContext, Result};
+use crate::model::ModelIdentity;
+
+/// Version of the on-disk format; bump it (and note it in CHANGELOG.md) when
+/// any persisted struct changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+const CURRENT: &str = "CURRENT";
+const LOCK: &str = ".lock";
+/// The manifest file name.
+pub const MANIFEST: &str = "manifest.json";
+/// The metadata file name.
+pub const META: &str = "meta.bin";
+/// The vector matrix file name.
+pub const VECTORS: &str = "vectors.f32";
+const GRAPH_BASE: &str = "graph";
+/// Upper bound for decoding `meta.bin`, so damaged bytes cannot ask for a huge allocation.
+const META_LIMIT: usize = 1 << 31;
+/// Upper bound for reading `manifest.json` and `CURRENT`.
+const SMALL_FILE_LIMIT: u64 = 1 << 28;
+
+/// Write steps of a build, numbered for the test switch `QASEARCH_ABORT_AT_STEP`.
+pub const WRITE_STEPS: usize = 8;
+
+/// Length and CRC-32 of a file of a generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSum {
+    /// Bytes.
+    pub len: u64,
+    /// CRC-32 (IEEE).
+    pub crc32: u32,
+}
+
+/// Counts recorded in the manifest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Documents.
+    pub documents: usize,
+    /// Q&A pairs.
+    pub qa_pairs: usize,
+    /// Answer sentences that can be found.
+    pub sentences: usize,
+    /// Live vectors: the sentences plus one whole-answer vector per answer
+    /// of several sentences (when [`Manifest::answer_vectors`] is on).
+    pub vectors: usize,
+    /// Rows in the vector matrix and graph, including hidden ones.
+    pub rows: usize,
+}
+
+/// A document's key and content fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocFingerprint {
+    /// Document key.
+    pub key: String,
+    /// SHA-256 of its content.
+    pub fingerprint: String,
+}
+
+/// Everything needed to check a generation before using it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    /// The qasearch version that wrote it.
+    pub qasearch_version: String,
+    /// Generation number.
+    pub generation: u64,
+    /// Seconds since the Unix epoch.
+    pub created_unix_s: u64,
+    /// The model that made the vectors.
+    pub model: ModelIdentity,
+    /// Version of the sentence splitter.
+    pub splitter_version: u32,
+    /// HNSW build settings.
+    pub hnsw: HnswParams,
+    /// Whether each answer of several sentences also has a whole-answer vector.
+    pub answer_vectors: bool,
+    /// Basename of the hnsw_rs files.
+    pub hnsw_basename: String,
+    /// Counts.
+    pub counts: Counts,
+    /// The data folder, as given.
+    pub data_dir: String,
+    /// The corpus files, with size, mtime and SHA-256.
+    pub sources: Vec<SourceFile>,
+    /// Each document's fingerprint.
+    pub documents: Vec<DocFingerprint>,
+    /// Length and CRC-32 of every other file of the generation.
+    pub files: BTreeMap<String, FileSum>,
+}
+
+/// A document in `meta.bin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocMeta {
+    /// Key (see [`crate::corpus::Document::key`]).
+    pub key: String,
+    /// Source file, relative to the data folder.
+    pub source: String,
+}
+
+/// A Q&A pair in `meta.bin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairMeta {
+    /// Index into [`Meta::documents`].
+    pub doc: u32,
+    /// The question.
+    pub question: String,
+    /// The full answer.
+    pub answer: String,
+    /// 1-based line of the question.
+    pub line: u32,
+}
+
+/// Row value of [`RowMeta::pair`] for a hidden row (its sentence is gone).
+pub const HIDDEN: u32 = u32::MAX;
+
+/// A row of the vector matrix: one answer sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowMeta {
+    /// Index into [`Meta::pairs`], or [`HIDDEN`].
+    pub pair: u32,
+    /// Byte offset of the sentence in the answer.
+    pub start: u32,
+    /// Byte offset just past the sentence.
+    pub end: u32,
+    /// The row holds a whole answer of several sentences, not one sentence.
+    pub whole: bool,
+}
+
+/// The metadata beside the vectors.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    /// Documents.
+    pub documents: Vec<DocMeta>,
+    /// Q&A pairs.
+    pub pairs: Vec<PairMeta>,
+    /// One entry per vector row.
+    pub rows: Vec<RowMeta>,
+}
+
+impl Meta {
+    /// True when the row holds a whole answer of several sentences rather than one sentence.
+    pub fn is_whole_answer(&self, row: usize) -> bool {
+        self.rows
+            .get(row)
+            .is_some_and(|r| r.pair != HIDDEN && r.whole)
+    }
+
+    /// The text of a live row (a sentence, or a whole answer).
+    pub fn sentence(&self, row: usize) -> Option<&str> {
+        let r = self.rows.get(row)?;
+        let pair = self.pairs.get(r.pair as usize)?;
+        pair.answer.get(r.start as usize..r.end as usize)
+    }
+
+    /// True when the row is live (not hidden).
+    pub fn is_live(&self, row: usize) -> bool {
+        self.rows.get(row).is_some_and(|r| r.pair != HIDDEN)
+    }
+}
+
+/// An opened, verified generation.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The generation folder.
+    pub dir: PathBuf,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Its metadata.
+    pub meta: Meta,
+    /// Row-major vectors, `rows × dimension`.
+    pub vectors: Vec<f32>,
+    /// The HNSW graph.
+    pub graph: AnnGraph,
+}
+
+impl Snapshot {
+    /// Vector dimension.
+    pub fn dimension(&self) -> usize {
+        self.manifest.model.settings.dimension
+    }
+
+    /// The vector of a row.
+    pub fn vector(&self, row: usize) -> &[f32] {
+        let d = self.dimension();
+        &self.vectors[row * d..(row + 1) * d]
+    }
+
+    /// Fails with [`Error::Incompatible`] unless the index was made by `model`.
+    pub fn check_model(&self, model: &ModelIdentity) -> Result<()> {
+        if &self.manifest.model != model {
+            return Err(Error::Incompatible {
+                path: self.dir.join(MANIFEST),
+                what: "model",
+                expected: model.id(),
+                found: self.manifest.model.id(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What `CURRENT` points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pointer {
+    generation: u64,
+    manifest_crc: u32,
+}
+
+fn gen_name(generation: u64) -> String {
+    format!("gen-{generation:06}")
+}
+
+fn parse_pointer(text: &str) -> Option<Pointer> {
+    let line = text.strip_suffix('\n')?;
+    let (name, crc) = line.split_once(' ')?;
+    let digits = name.strip_prefix("gen-")?;
+    if digits.len() < 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if crc.len() != 8 || !crc.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(Pointer {
+        generation: digits.parse().ok()?,
+        manifest_crc: u32::from_str_radix(crc, 16).ok()?,
+    })
+}
+
+fn read_limited(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    let md = std::fs::metadata(path)?;
+    if md.len() > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} bytes, more than the {limit} allowed", md.len()),
+        ));
+    }
+    std::fs::read(path)
+}
+
+/// True when an index exists at `index_dir` (it has a `CURRENT` pointer).
+pub fn exists(index_dir: &Path) -> bool {
+    index_dir.join(CURRENT).is_file()
+}
+
+/// Reads and verifies the manifest of the current generation only.
+pub fn read_manifest(index_dir: &Path) -> Result<Manifest> {
+    retry_vanished(|| read_manifest_once(index_dir).map(|(_, m)| m))
+}
+
+fn read_manifest_once(index_dir: &Path) -> Result<(PathBuf, Manifest)> {
+    let current = index_dir.join(CURRENT);
+    let text = match read_limited(&current, 64) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::IndexMissing {
+                path: index_dir.to_path_buf(),
+            })
+        }
+        Err(e) => return Err(Error::corrupt(&current, e.to_string())),
+    };
+    let pointer = std::str::from_utf8(&text)
+        .ok()
+        .and_then(parse_pointer)
+        .ok_or_else(|| Error::corrupt(&current, "not a generation pointer"))?;
+    let dir = index_dir.join(gen_name(pointer.generation));
+    let path = dir.join(MANIFEST);
+    let bytes = read_limited(&path, SMALL_FILE_LIMIT).map_err(|e| vanished_or_corrupt(&path, e))?;
+    if crc32fast::hash(&bytes) != pointer.manifest_crc {
+        return Err(Error::corrupt(&path, "checksum mismatch"));
+    }
+    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+        check_format_first(&path, &bytes).unwrap_or_else(|| Error::corrupt(&path, e.to_string()))
+    })?;
+    if manifest.format_version != FORMAT_VERSION {
+        return Err(incompatible_format(&path, manifest.format_version));
+    }
+    if manifest.generation != pointer.generation {
+        return Err(Error::corrupt(
+            &path,
+            "generation number disagrees with CURRENT",
+        ));
+    }
+    Ok((dir, manifest))
+}
+
+/// A manifest of another format version may not parse as ours: report the version.
+fn check_format_first(path: &Path, bytes: &[u8]) -> Option<Error> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let found = v.get("format_version")?.as_u64()?;
+    (found != FORMAT_VERSION as u64).then(|| incompatible_format(path, found as u32))
+}
+
+fn incompatible_format(path: &Path, found: u32) -> Error {
+    Error::Incompatible {
+        path: path.to_path_buf(),
+        what: "format version",
+        expected: FORMAT_VERSION.to_string(),
+        found: found.to_string(),
+    }
+}
+
+/// Marker for "the generation vanished under us": retry from `CURRENT`.
+fn vanished_or_corrupt(path: &Path, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Error::IndexMissing {
+            path: path.to_path_buf(),
+        }
+    } else {
+        Error::corrupt(path, e.to_string())
+    }
+}
+
+fn retry_vanished<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut attempt = 0;
+    loop {
+        match f() {
+            // A file of the generation is gone: a writer switched and cleaned up.
+            Err(Error::IndexMissing { path })
+                if path.file_name().is_some_and(|n| n != CURRENT) && attempt < 5 =>
+            {
+                let is_generation_file = path
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .is_some_and(|n| n.to_string_lossy().starts_with("gen-"));
+                if !is_generation_file {
+                    return Err(Error::IndexMissing { path });
+                }
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20 * attempt));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Opens and verifies the current generation of the index at `index_dir`.
+pub fn open(index_dir: &Path) -> Result<Snapshot> {
+    retry_vanished(|| open_once(index_dir)).map_err(|e| match e {
+        // After retries, a vanished file is damage, not a missing index.
+        Error::IndexMissing { path } if path.parent() != Some(index_dir) && path != index_dir => {
+            Error::corrupt(path, "file is missing")
+        }
+        other => other,
+    })
+}
+
+fn open_once(index_dir: &Path) -> Result<Snapshot> {
+    let (dir, manifest) = read_manifest_once(index_dir)?;
+    let manifest_path = dir.join(MANIFEST);
+    for required in [META, VECTORS] {
+        if !manifest.files.contains_key(required) {
+            return Err(Error::corrupt(
+                &manifest_path,
+                format!("lists no {required}"),
+            ));
+        }
+    }
+    let mut contents: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
+    for (name, sum) in &manifest.files {
+        if name.contains('/') || name.contains("..") {
+            return Err(Error::corrupt(
+                &manifest_path,
+                format!("bad file name {name:?}"),
+            ));
+        }
+        let path = dir.join(name);
+        let bytes =
+            read_limited(&path, sum.len.max(1)).map_err(|e| vanished_or_corrupt(&path, e))?;
+        if bytes.len() as u64 != sum.len {
+            return Err(Error::corrupt(
+                &path,
+                format!("{} bytes, expected {} (truncated?)", bytes.len(), sum.len),
+            ));
+        }
+        if crc32fast::hash(&bytes) != sum.crc32 {
+            return Err(Error::corrupt(&path, "checksum mismatch"));
+        }
+        if name == META || name == VECTORS {
+            contents.insert(if name == META { META } else { VECTORS }, bytes);
+        }
+    }
+    let meta_path = dir.join(META);
+    let meta: Meta = decode(&contents[META]).map_err(|e| Error::corrupt(&meta_path, e))?;
+    let dim = manifest.model.settings.dimension;
+    let rows = manifest.counts.rows;
+    let vec_bytes = &contents[VECTORS];
+    if dim == 0 || vec_bytes.len() != rows * dim * 4 || meta.rows.len() != rows {
+        return Err(Error::corrupt(
+            dir.join(VECTORS),
+            format!("{} bytes for {rows} rows of {dim} floats", vec_bytes.len()),
+        ));
+    }
+    if let Some(bad) = meta.rows.iter().find(|r| {
+        r.pair != HIDDEN
+            && meta
+                .pairs
+                .get(r.pair as usize)
+                .is_none_or(|p| p.answer.get(r.start as usize..r.end as usize).is_none())
+    }) {
+        return Err(Error::corrupt(
+            &meta_path,
+            format!("row points outside its answer: {bad:?}"),
+        ));
+    }
+    if meta
+        .pairs
+        .iter()
+        .any(|p| p.doc as usize >= meta.documents.len())
+    {
+        return Err(Error::corrupt(&meta_path, "pair points at no document"));
+    }
+    let vectors = bytes_to_f32(vec_bytes);
+    let graph = AnnGraph::load(&dir, &manifest.hnsw_basename)?;
+    if graph.len() != rows {
+        return Err(Error::corrupt(
+            dir.join(format!("{}.hnsw.graph", manifest.hnsw_basename)),
+            format!("{} points, expected {rows}", graph.len()),
+        ));
+    }
+    Ok(Snapshot {
+        dir,
+        manifest,
+        meta,
+        vectors,
+        graph,
+    })
+}
+
+/// Encodes with bincode (standard configuration).
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .expect("invariant: in-memory structs always encode")
+}
+
+/// Decodes with bincode and a size limit; the error is a short reason.
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, String> {
+    let config = bincode::config::standard().with_limit::<META_LIMIT>();
+    match bincode::serde::decode_from_slice(bytes, config) {
+        Ok((v, used)) if used == bytes.len() => Ok(v),
+        Ok((_, used)) => Err(format!("{} trailing bytes", bytes.len() - used)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Little-endian f32 bytes to floats.
+pub fn bytes_to_f32(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// Floats to little-endian bytes.
+pub fn f32_to_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// The exclusive right to build into an index folder; released on drop.
+#[derive(Debug)]
+pub struct WriterLock {
+    _file: File,
+    index_dir: PathBuf,
+}
+
+impl WriterLock {
+    /// Creates the index folder if needed and takes its lock without waiting.
+    pub fn acquire(index_dir: &Path) -> Result<Self> {
+        if index_dir.exists() && !index_dir.is_dir() {
+            return Err(Error::Usage(format!(
+                "--index {} is a file, not a folder: choose a folder for the index",
+                index_dir.display()
+            )));
+        }
+        std::fs::create_dir_all(index_dir).at("creating index folder", index_dir)?;
+        let path = index_dir.join(LOCK);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .at("creating", &path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(WriterLock {
+                _file: file,
+                index_dir: index_dir.to_path_buf(),
+            }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy {
+                index: index_dir.to_path_buf(),
+                lock: path,
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io("locking", &path, e)),
+        }
+    }
+
+    /// Waits for the lock (used by `ask` when another process is building the first index).
+    pub fn wait(index_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(index_dir).at("creating index folder", index_dir)?;
+        let path = index_dir.join(LOCK);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .at("creating", &path)?;
+        file.lock().at("locking", &path)?;
+        Ok(WriterLock {
+            _file: file,
+            index_dir: index_dir.to_path_buf(),
+        })
+    }
+
+    /// The index folder.
+    pub fn index_dir(&self) -> &Path {
+        &self.index_dir
+    }
+
+    /// Removes leftovers of killed builds and generations nothing points at.
+    pub fn clean(&self) -> Result<Vec<PathBuf>> {
+        let keep = std::fs::read(self.index_dir.join(CURRENT))
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|t| parse_pointer(&t))
+            .map(|p| gen_name(p.generation));
+        let mut removed = Vec::new();
+        let entries = std::fs::read_dir(&self.index_dir).at("reading", &self.index_dir)?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let stale_gen = name.starts_with("gen-") && Some(&name) != keep.as_ref();
+            let leftover = name.starts_with("tmp-") || name == "CURRENT.tmp";
+            if stale_gen || leftover {
+                let path = entry.path();
+                let res = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                // A generation still being read elsewhere is removed next time.
+                if res.is_ok() {
+                    removed.push(path);
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The next generation number: one above any seen in the folder.
+    fn next_generation(&self) -> Result<u64> {
+        let mut max = 0;
+        for entry in std::fs::read_dir(&self.index_dir)
+            .at("reading", &self.index_dir)?
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let digits = name
+                .strip_prefix("gen-")
+                .or_else(|| name.strip_prefix("tmp-").and_then(|s| s.split('-').next()));
+            if let Some(n) = digits.and_then(|d| d.parse::<u64>().ok()) {
+                max = max.max(n);
+            }
+        }
+        Ok(max + 1)
+    }
+
+    /// Starts writing a new generation.
+    pub fn begin(&self) -> Result<GenerationWriter<'_>> {
+        let generation = self.next_generation()?;
+        let tmp = self
+            .index_dir
+            .join(format!("tmp-{generation:06}-{}", std::process::id()));
+        let mut w = GenerationWriter {
+            lock: self,
+            generation,
+            tmp,
+            files: BTreeMap::new(),
+            step: 0,
+            abort_at: std::env::var("QASEARCH_ABORT_AT_STEP")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+        };
+        w.step()?;
+        std::fs::create_dir(&w.tmp).at("creating", &w.tmp)?;
+        Ok(w)
+    }
+}
+
+/// Writes one generation; nothing is visible to readers until [`GenerationWriter::commit`].
+#[derive(Debug)]
+pub struct GenerationWriter<'a> {
+    lock: &'a WriterLock,
+    generation: u64,
+    tmp: PathBuf,
+    files: BTreeMap<String, FileSum>,
+    step: usize,
+    abort_at: Option<usize>,
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .at("syncing", dir)
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = File::create(path).at("writing", path)?;
+    f.write_all(bytes).at("writing", path)?;
+    f.sync_all().at("writing", path)?;
+    Ok(())
+}
+
+impl GenerationWriter<'_> {
+    /// The generation number being written.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Counts a write step; fails when the test switch asks to abort here.
+    fn step(&mut self) -> Result<()> {
+        self.step += 1;
+        if self.abort_at == Some(self.step) {
+            return Err(Error::InjectedAbort(self.step));
+        }
+        Ok(())
+    }
+
+    /// Writes and syncs one file of the generation, recording its checksum.
+    pub fn write_file(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.step()?;
+        write_synced(&self.tmp.join(name), bytes)?;
+        self.files.insert(
+            name.to_string(),
+            FileSum {
+                len: bytes.len() as u64,
+                crc32: crc32fast::hash(bytes),
+            },
+        );
+        Ok(())
+    }
+
+    /// Dumps the graph, syncs its files and records their checksums; returns the basename.
+    pub fn write_graph(&mut self, graph: &AnnGraph) -> Result<String> {
+        self.step()?;
+        let base = graph.dump(&self.tmp, GRAPH_BASE)?;
+        for ext in ["hnsw.graph", "hnsw.data"] {
+            let name = format!("{base}.{ext}");
+            let path = self.tmp.join(&name);
+            let bytes = std::fs::read(&path).at("reading", &path)?;
+            File::open(&path)
+                .and_then(|f| f.sync_all())
+                .at("syncing", &path)?;
+            self.files.insert(
+                name,
+                FileSum {
+                    len: bytes.len() as u64,
+                    crc32: crc32fast::hash(&bytes),
+                },
+            );
+        }
+        Ok(base)
+    }
+
+    /// Checksums recorded so far (the manifest's `files`).
+    pub fn file_sums(&self) -> BTreeMap<String, FileSum> {
+        self.files.clone()
+    }
+
+    /// Writes the manifest and switches `CURRENT` to this generation.
+    ///
+    /// The caller's `manifest.files` must be [`GenerationWriter::file_sums`].
+    pub fn commit(mut self, manifest: &Manifest) -> Result<PathBuf> {
+        let bytes = serde_json::to_vec_pretty(manifest).expect("invariant: manifest encodes");
+        self.step()?;
+        write_synced(&self.tmp.join(MANIFEST), &bytes)?;
+        sync_dir(&self.tmp)?;
+        let index_dir = self.lock.index_dir.clone();
+        let dest = index_dir.join(gen_name(self.generation));
+        self.step()?;
+        std::fs::rename(&self.tmp, &dest).at("renaming into place", &dest)?;
+        sync_dir(&index_dir)?;
+        let pointer = format!(
+            "{} {:08x}\n",
+            gen_name(self.generation),
+            crc32fast::hash(&bytes)
+        );
+        let tmp_current = index_dir.join("CURRENT.tmp");
+        self.step()?;
+        write_synced(&tmp_current, pointer.as_bytes())?;
+        self.step()?;
+        std::fs::rename(&tmp_current, index_dir.join(CURRENT))
+            .at("switching", &index_dir.join(CURRENT))?;
+        sync_dir(&index_dir)?;
+        let _ = self.lock.clean();
+        Ok(dest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointer_parsing_is_strict() {
+        assert_eq!(
+            parse_pointer("gen-000012 0000abcd\n"),
+            Some(Pointer {
+                generation: 12,
+                manifest_crc: 0xabcd
+            })
+        );
+        for bad in [
+            "gen-000012 0000abcd",
+            "gen-00001 0000abcd\n",
+            "gen-000012 0000abc\n",
+            "gen-00001x 0000abcd\n",
+            "gen-000012  0000abcd\n",
+            "",
+        ] {
+            assert_eq!(parse_pointer(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn decode_rejects_garbage_without_huge_allocations() {
+        let meta = Meta {
+            documents: vec![DocMeta {
+                key: "a".into(),
+                source: "a".into(),
+            }],
+            pairs: vec![],
+            rows: vec![],
+        };
+        let bytes = encode(&meta);
+        assert_eq!(decode::<Meta>(&bytes).unwrap(), meta);
+        assert!(decode::<Meta>(&bytes[..bytes.len() - 1]).is_err());
+        // A length prefix claiming a huge vector.
+        assert!(decode::<Meta>(&[0xfc, 0xff, 0xff, 0xff, 0x7f]).is_err());
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decode::<Meta>(&longer).is_err());
+    }
+
+    #[test]
+    fn lock_is_exclusive() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = WriterLock::acquire(dir.path()).unwrap();
+        let err = WriterLock::acquire(dir.path()).unwrap_err();
+        assert!(matches!(err, Error::Busy { .. }));
+        drop(a);
+        WriterLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn missing_index_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(open(dir.path()), Err(Error::IndexMissing { .. })));
+        assert!(!exists(dir.path()));
+    }
+}
