@@ -84,6 +84,15 @@ pub fn validate_question(question: &str) -> Result<&str> {
     Ok(q)
 }
 
+/// Embeds a question (after [`validate_question`]).
+pub fn embed_question(embedder: &mut dyn Embedder, question: &str) -> Result<Vec<f32>> {
+    let question = validate_question(question)?;
+    embedder
+        .embed_batch(&[question])?
+        .pop()
+        .ok_or_else(|| Error::Embed("the model returned no vector".into()))
+}
+
 /// Embeds `question` and returns the best pairs.
 pub fn ask(
     snapshot: &Snapshot,
@@ -91,12 +100,8 @@ pub fn ask(
     question: &str,
     config: &SearchConfig,
 ) -> Result<Vec<Answer>> {
-    let question = validate_question(question)?;
     config.validate()?;
-    let vector = embedder
-        .embed_batch(&[question])?
-        .pop()
-        .ok_or_else(|| Error::Embed("the model returned no vector".into()))?;
+    let vector = embed_question(embedder, question)?;
     if vector.len() != snapshot.dimension() {
         return Err(Error::Incompatible {
             path: snapshot.dir.join(crate::store::MANIFEST),

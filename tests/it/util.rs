@@ -1,0 +1,178 @@
+//! Helpers for running the real binary against temporary folders.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const SEED: &str = "000_f4b32acec74ceaab.txt";
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A scratch workspace: its own data and index folders, the repo's models.
+pub struct Work {
+    pub dir: tempfile::TempDir,
+}
+
+impl Work {
+    /// A workspace whose data folder holds the seed document.
+    pub fn seeded() -> Work {
+        let w = Work::empty();
+        std::fs::copy(repo().join("data").join(SEED), w.data().join(SEED)).unwrap();
+        w
+    }
+
+    /// A workspace with an empty data folder.
+    pub fn empty() -> Work {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        Work { dir }
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn index(&self) -> PathBuf {
+        self.dir.path().join("index")
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.data().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    /// The qasearch command with this workspace's folders and a clean environment.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_qasearch"));
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().to_string();
+            if k.starts_with("QASEARCH_") || k == "ORT_DYLIB_PATH" || k == "RUST_LOG" {
+                c.env_remove(&k);
+            }
+        }
+        c.env("QASEARCH_DATA", self.data())
+            .env("QASEARCH_INDEX", self.index())
+            .env("QASEARCH_MODELS", repo().join("models"))
+            .env("NO_COLOR", "1")
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.cmd().args(args).output().unwrap())
+    }
+
+    pub fn run_stdin(&self, args: &[&str], input: &str) -> Run {
+        use std::io::Write;
+        let mut child = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        Run::from(child.wait_with_output().unwrap())
+    }
+
+    /// Builds the index and checks it worked.
+    pub fn index_ok(&self) -> serde_json::Value {
+        let r = self.run(&["index", "--json"]);
+        r.ok();
+        r.json()
+    }
+}
+
+/// What a run gave.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success: {self:#?}");
+        self
+    }
+
+    /// Asserts the exit code, that nothing panicked, and that stderr says `needle`.
+    pub fn fails(&self, code: i32, needle: &str) -> &Self {
+        assert_eq!(self.code, code, "wrong exit code: {self:#?}");
+        assert!(!self.stderr.contains("panicked"), "panic: {self:#?}");
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}: {self:#?}"
+        );
+        let errors: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| l.contains("error"))
+            .collect();
+        assert!(!errors.is_empty(), "no error line: {self:#?}");
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}): {self:#?}"))
+    }
+
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+}
+
+/// The seed document's questions, in order.
+pub fn seed_questions() -> Vec<String> {
+    std::fs::read_to_string(repo().join("data").join(SEED))
+        .unwrap()
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.ends_with('?'))
+        .map(String::from)
+        .collect()
+}
+
+/// Top question answered for each line of `questions` (one process).
+pub fn top_questions(w: &Work, questions: &[&str]) -> Vec<String> {
+    let r = w.run_stdin(&["ask", "-k", "1", "--json", "-"], &questions.join("\n"));
+    r.ok();
+    r.json_lines()
+        .iter()
+        .map(|o| o["results"][0]["question"].as_str().unwrap().to_string())
+        .collect()
+}
+
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .map(|e| e.path().strip_prefix(dir).unwrap().display().to_string())
+        .collect();
+    out.sort();
+    out
+}
