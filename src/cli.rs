@@ -21,6 +21,7 @@ pub struct Cli {
 
 /// Options every command takes.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Folder of .txt and .jsonl Q&A documents (read recursively).
     #[arg(
@@ -42,7 +43,7 @@ pub struct GlobalArgs {
     )]
     pub index: PathBuf,
 
-    /// Folder holding models/pins.json and the fetched model and runtime files.
+    /// Folder where the model and runtime files are fetched to (its fetched/ subfolder).
     #[arg(
         long,
         global = true,
