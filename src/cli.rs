@@ -94,6 +94,46 @@ pub enum Command {
     Status(StatusArgs),
     /// Obtain and verify the model and runtime files, and show where they are.
     Model(JsonArg),
+    /// Measure retrieval quality (nDCG@10, MRR@10, Recall@k, latency) of the
+    /// engine, exact search and BM25, on the corpus or on a BEIR dataset.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Evaluate on a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv)
+    /// instead of the indexed corpus.
+    #[arg(long, value_name = "DIR")]
+    pub beir: Option<PathBuf>,
+
+    /// Extra questions for the corpus: `question<TAB>doc<TAB>corpus question` a line.
+    #[arg(long, value_name = "FILE", conflicts_with = "beir")]
+    pub questions: Option<PathBuf>,
+
+    /// With --questions, evaluate only those (not the corpus questions too).
+    #[arg(long, requires = "questions")]
+    pub only_questions: bool,
+
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// HNSW search breadth for the `dense` system.
+    #[arg(long, default_value_t = qasearch::search::SearchConfig::default().ef_search, value_name = "N")]
+    pub ef: usize,
+
+    /// Where indexes of BEIR datasets (their embeddings) are cached.
+    #[arg(
+        long,
+        env = "QASEARCH_CACHE",
+        default_value = ".cache",
+        value_name = "DIR"
+    )]
+    pub cache: PathBuf,
+
+    /// Re-embed the BEIR corpus instead of using the cache.
+    #[arg(long)]
+    pub full: bool,
 }
 
 #[derive(Debug, Args)]

@@ -63,6 +63,8 @@ pub enum Stage {
     Graph,
     /// Writing and syncing files.
     Writing,
+    /// Running evaluation queries; counted in queries.
+    Queries,
 }
 
 /// Receives progress of a build. All methods default to doing nothing.
@@ -223,15 +225,32 @@ pub fn build(
 ) -> Result<(IndexSummary, Vec<Warning>)> {
     config.hnsw.validate()?;
     let started = Instant::now();
-    let lock = WriterLock::acquire(index_dir)?;
-    lock.clean()?;
     let corpus = corpus::load(data_dir)?;
+    build_corpus(
+        corpus, data_dir, index_dir, embedder, config, progress, started,
+    )
+}
+
+/// Builds (or refreshes) the index of an already parsed corpus; `data_dir` is
+/// recorded in the manifest and named in errors.
+pub fn build_corpus(
+    corpus: Corpus,
+    data_dir: &Path,
+    index_dir: &Path,
+    embedder: &mut dyn Embedder,
+    config: &IndexConfig,
+    progress: &mut dyn Progress,
+    started: Instant,
+) -> Result<(IndexSummary, Vec<Warning>)> {
+    config.hnsw.validate()?;
     if corpus.pair_count() == 0 {
         return Err(Error::EmptyCorpus {
             path: data_dir.to_path_buf(),
             skipped: corpus.skipped.total(),
         });
     }
+    let lock = WriterLock::acquire(index_dir)?;
+    lock.clean()?;
     let identity = embedder.identity().clone();
     let dim = embedder.dimension();
 

@@ -2,10 +2,13 @@
 #![warn(missing_docs)]
 
 pub mod ann;
+pub mod beir;
 pub mod corpus;
 pub mod embed;
 pub mod error;
+pub mod eval;
 pub mod indexer;
+pub mod lexical;
 pub mod model;
 pub mod search;
 pub mod split;

@@ -113,6 +113,7 @@ fn run(cli: &Cli) -> Outcome {
         Command::Ask(args) => ask(g, args),
         Command::Status(args) => status(g, args.json),
         Command::Model(args) => model_info(g, args.json),
+        Command::Eval(args) => eval(g, args),
     }
 }
 
@@ -263,6 +264,135 @@ fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
     Ok(exit::OK)
 }
 
+fn eval(g: &GlobalArgs, args: &cli::EvalArgs) -> Outcome {
+    use qasearch::{beir, eval};
+    let config = SearchConfig {
+        ef_search: args.ef,
+        ..SearchConfig::default()
+    };
+    config.validate()?;
+    let mut embedder = load_embedder(g)?;
+    // BEIR judgements name corpus ids (document keys); corpus ones name pairs.
+    let (snapshot, queries, dataset, index_report, by_key) = match &args.beir {
+        Some(dir) => {
+            let set = beir::load(dir)?;
+            let cache =
+                args.cache
+                    .join("eval")
+                    .join(format!("{}-{}", set.name, &set.corpus_sha256[..12]));
+            let source = dir.join("corpus.jsonl");
+            let source = source.canonicalize().unwrap_or(source);
+            log::info!(
+                "{}: {} corpus entries, {} judged queries; index cached in {}",
+                set.name,
+                set.corpus.len(),
+                set.queries.len(),
+                cache.display()
+            );
+            let index_config = IndexConfig {
+                full: args.full,
+                ..IndexConfig::default()
+            };
+            let mut progress = Bar::new(g.quiet);
+            let (summary, _) = indexer::build_corpus(
+                set.to_corpus(&source),
+                dir,
+                &cache,
+                &mut embedder,
+                &index_config,
+                &mut progress,
+                std::time::Instant::now(),
+            )?;
+            let snapshot = store::open(&cache)?;
+            let report = index_report(&summary);
+            (snapshot, set.queries, set.name, report, true)
+        }
+        None => {
+            ensure_index(g, &mut embedder, false)?;
+            let snapshot = store::open(&g.index)?;
+            snapshot.check_model(embedder.identity())?;
+            let pairs: Vec<(String, String)> = snapshot
+                .meta
+                .pairs
+                .iter()
+                .map(|p| {
+                    (
+                        snapshot.meta.documents[p.doc as usize].key.clone(),
+                        p.question.clone(),
+                    )
+                })
+                .collect();
+            let mut queries = if args.only_questions {
+                Vec::new()
+            } else {
+                beir::corpus_queries(&pairs)
+            };
+            if let Some(path) = &args.questions {
+                queries.extend(beir::tsv_queries(path, &pairs)?);
+            }
+            let c = snapshot.manifest.counts;
+            let report = eval::IndexReport {
+                sentences: c.sentences,
+                vectors: c.vectors,
+                ..Default::default()
+            };
+            (
+                snapshot,
+                queries,
+                g.data.display().to_string(),
+                report,
+                false,
+            )
+        }
+    };
+    let mut bar = Bar::new(g.quiet);
+    bar.start(Stage::Queries, queries.len() as u64);
+    let doc_id = |pair: usize| {
+        if by_key {
+            let doc = snapshot.meta.pairs[pair].doc as usize;
+            snapshot.meta.documents[doc].key.clone()
+        } else {
+            pair.to_string()
+        }
+    };
+    let mut report = eval::run(
+        &snapshot,
+        &mut embedder,
+        &queries,
+        &doc_id,
+        args.ef,
+        &mut |n| bar.advance(n as u64),
+    )?;
+    bar.finish();
+    report.dataset = dataset;
+    report.index = index_report;
+    let mut out = anstream::stdout().lock();
+    if args.json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&report).expect("report encodes")
+        )?;
+    } else {
+        render::eval_table(&mut out, &report)?;
+    }
+    Ok(exit::OK)
+}
+
+fn index_report(s: &indexer::IndexSummary) -> qasearch::eval::IndexReport {
+    qasearch::eval::IndexReport {
+        sentences: s.sentences,
+        vectors: s.vectors,
+        embedded: s.embedded,
+        seconds: s.seconds,
+        sentences_per_second: if s.embedded > 0 {
+            s.embedded_per_second
+        } else {
+            0.0
+        },
+    }
+}
+
 fn status(g: &GlobalArgs, json: bool) -> Outcome {
     let mut out = anstream::stdout().lock();
     if !store::exists(&g.index) {
@@ -372,6 +502,10 @@ impl Progress for Bar {
                 "embedding",
             ),
             Stage::Graph => ("{msg:>10} {spinner} {len} vectors", "linking"),
+            Stage::Queries => (
+                "{msg:>10} [{bar:30}] {pos}/{len} queries, {per_sec}, ETA {eta}",
+                "evaluating",
+            ),
             Stage::Writing => return,
         };
         if stage == Stage::Embedding {

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anstyle::{AnsiColor, Style};
 use qasearch::corpus::Warning;
+use qasearch::eval::EvalReport;
 use qasearch::indexer::IndexSummary;
 use qasearch::search::Answer;
 
@@ -97,4 +98,39 @@ pub fn summary(out: &mut impl Write, s: &IndexSummary) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// Prints an evaluation report as a table.
+pub fn eval_table(out: &mut impl Write, r: &EvalReport) -> io::Result<()> {
+    writeln!(
+        out,
+        "{BOLD}{}{BOLD:#}: {} queries, {} corpus entries ({} sentences, {} vectors)",
+        r.dataset, r.queries, r.corpus, r.index.sentences, r.index.vectors
+    )?;
+    if r.index.embedded > 0 {
+        writeln!(
+            out,
+            "indexing: embedded {} sentences at {:.0} sentences/s, {:.1} s in all",
+            r.index.embedded, r.index.sentences_per_second, r.index.seconds
+        )?;
+    }
+    writeln!(
+        out,
+        "{BOLD}{:<8} {:>8} {:>8} {:>6} {:>6} {:>6} {:>8} {:>8}{BOLD:#}",
+        "system", "nDCG@10", "MRR@10", "R@1", "R@5", "R@10", "p50 ms", "p95 ms"
+    )?;
+    for name in ["dense", "exact", "bm25"] {
+        if let Some(s) = r.systems.get(name) {
+            writeln!(
+                out,
+                "{:<8} {:>8.3} {:>8.3} {:>6.3} {:>6.3} {:>6.3} {:>8.2} {:>8.2}",
+                name, s.ndcg_10, s.mrr_10, s.recall_1, s.recall_5, s.recall_10, s.p50_ms, s.p95_ms
+            )?;
+        }
+    }
+    writeln!(
+        out,
+        "ann_recall@10 {:.4} (HNSW top 10 vs exact top 10, ef {}); evaluated in {:.1} s",
+        r.ann_recall_10, r.ef_search, r.seconds
+    )
 }

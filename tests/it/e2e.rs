@@ -2,41 +2,18 @@
 
 use crate::util::*;
 
-/// Reworded seed questions and the seed question whose answer they want.
-const REWORDINGS: &[(&str, usize)] = &[
-    ("What does the Coalition of the Willing aim to achieve?", 0),
-    ("What is the coalition trying to accomplish for Ukraine?", 0),
-    ("What does Zelenskyy think about the coalition?", 1),
-    ("How important is the coalition to Ukraine's president?", 1),
-    ("Why do some people criticize the coalition?", 2),
-    (
-        "What did the Slovak president say about the coalition's weaknesses?",
-        2,
-    ),
-    (
-        "Is the British contingent meant to be a peacekeeping force?",
-        3,
-    ),
-    ("What role does the UK see for the coalition's troops?", 3),
-    ("What has Macron done to support the coalition?", 4),
-    ("What is France's role in the coalition?", 4),
-    ("How many nations are prepared to send troops?", 5),
-    (
-        "Which nations want to take part in the coalition mission?",
-        5,
-    ),
-];
-
 #[test]
 fn seed_questions_and_rewordings_get_their_own_answer_first() {
     let w = Work::seeded();
     let seed = seed_questions();
     assert_eq!(seed.len(), 6);
+    let rewordings = rewordings();
+    assert!(rewordings.len() >= 8);
     let mut questions: Vec<&str> = seed.iter().map(String::as_str).collect();
-    questions.extend(REWORDINGS.iter().map(|(q, _)| *q));
+    questions.extend(rewordings.iter().map(|(q, _)| q.as_str()));
     let got = top_questions(&w, &questions);
     let mut want: Vec<&str> = seed.iter().map(String::as_str).collect();
-    want.extend(REWORDINGS.iter().map(|(_, i)| seed[*i].as_str()));
+    want.extend(rewordings.iter().map(|(_, answer_of)| answer_of.as_str()));
     let wrong: Vec<_> = questions
         .iter()
         .zip(got.iter().zip(&want))

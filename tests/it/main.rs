@@ -2,4 +2,5 @@
 
 mod bad_input;
 mod e2e;
+mod eval;
 mod util;

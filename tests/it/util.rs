@@ -176,3 +176,18 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// The reworded questions of `data/questions.tsv`: (question, seed question it asks for).
+pub fn rewordings() -> Vec<(String, String)> {
+    std::fs::read_to_string(repo().join("data/questions.tsv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            assert_eq!(cols[1], SEED);
+            (cols[0].to_string(), cols[2].to_string())
+        })
+        .collect()
+}

@@ -1,0 +1,395 @@
+//! Retrieval quality: metrics computed as pytrec_eval / BEIR do, and a runner
+//! that scores the engine (`dense`), brute force over the same vectors
+//! (`exact`) and BM25 (`bm25`) on the same queries in one run.
+//!
+//! Metric conventions (trec_eval): a ranked list is ordered by score, ties
+//! broken by document id in descending string order; gains are the graded
+//! relevance values (linear, not `2^rel - 1`); a document is relevant when
+//! its grade is above 0; the ideal ranking sorts all judged grades. Queries
+//! without a relevant document are not evaluated. MRR@k is the reciprocal rank
+//! of the first relevant document within the top k (0 if none).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::embed::Embedder;
+use crate::error::Result;
+use crate::lexical::Bm25;
+use crate::search::{self, SearchConfig};
+use crate::store::Snapshot;
+
+/// Relevance grades of one query, by document id.
+pub type Judgements = HashMap<String, i64>;
+
+/// Metrics of one ranked list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct QueryMetrics {
+    /// nDCG@10.
+    pub ndcg_10: f64,
+    /// MRR@10.
+    pub mrr_10: f64,
+    /// Recall@1.
+    pub recall_1: f64,
+    /// Recall@5.
+    pub recall_5: f64,
+    /// Recall@10.
+    pub recall_10: f64,
+}
+
+/// Orders a run as trec_eval does: score descending, then id descending.
+pub fn trec_order(run: &mut [(String, f32)]) {
+    run.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+}
+
+/// nDCG at `k` with linear gains.
+pub fn ndcg_at(run: &[(String, f32)], qrels: &Judgements, k: usize) -> f64 {
+    let dcg: f64 = run
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(i, (id, _))| {
+            let gain = qrels.get(id).copied().unwrap_or(0).max(0) as f64;
+            gain / ((i + 2) as f64).log2()
+        })
+        .sum();
+    let mut ideal: Vec<i64> = qrels.values().copied().filter(|&g| g > 0).collect();
+    ideal.sort_unstable_by(|a, b| b.cmp(a));
+    let idcg: f64 = ideal
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(i, &g)| g as f64 / ((i + 2) as f64).log2())
+        .sum();
+    if idcg > 0.0 {
+        dcg / idcg
+    } else {
+        0.0
+    }
+}
+
+/// Reciprocal rank of the first relevant document within the top `k`.
+pub fn mrr_at(run: &[(String, f32)], qrels: &Judgements, k: usize) -> f64 {
+    run.iter()
+        .take(k)
+        .position(|(id, _)| qrels.get(id).is_some_and(|&g| g > 0))
+        .map_or(0.0, |p| 1.0 / (p + 1) as f64)
+}
+
+/// Share of the relevant documents found in the top `k`.
+pub fn recall_at(run: &[(String, f32)], qrels: &Judgements, k: usize) -> f64 {
+    let relevant = qrels.values().filter(|&&g| g > 0).count();
+    if relevant == 0 {
+        return 0.0;
+    }
+    let found = run
+        .iter()
+        .take(k)
+        .filter(|(id, _)| qrels.get(id).is_some_and(|&g| g > 0))
+        .count();
+    found as f64 / relevant as f64
+}
+
+/// All metrics of one run (ordered here as trec_eval would).
+pub fn query_metrics(run: &[(String, f32)], qrels: &Judgements) -> QueryMetrics {
+    let mut run = run.to_vec();
+    trec_order(&mut run);
+    QueryMetrics {
+        ndcg_10: ndcg_at(&run, qrels, 10),
+        mrr_10: mrr_at(&run, qrels, 10),
+        recall_1: recall_at(&run, qrels, 1),
+        recall_5: recall_at(&run, qrels, 5),
+        recall_10: recall_at(&run, qrels, 10),
+    }
+}
+
+/// One query of an evaluation set.
+#[derive(Debug, Clone)]
+pub struct EvalQuery {
+    /// Query id.
+    pub id: String,
+    /// Query text.
+    pub text: String,
+    /// Relevance grades by document id.
+    pub qrels: Judgements,
+}
+
+/// Averages and latency of one system.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SystemReport {
+    /// Mean nDCG@10.
+    #[serde(rename = "ndcg@10")]
+    pub ndcg_10: f64,
+    /// Mean MRR@10.
+    #[serde(rename = "mrr@10")]
+    pub mrr_10: f64,
+    /// Mean Recall@1.
+    #[serde(rename = "recall@1")]
+    pub recall_1: f64,
+    /// Mean Recall@5.
+    #[serde(rename = "recall@5")]
+    pub recall_5: f64,
+    /// Mean Recall@10.
+    #[serde(rename = "recall@10")]
+    pub recall_10: f64,
+    /// Median latency per query, milliseconds (embedding included for dense and exact).
+    pub p50_ms: f64,
+    /// 95th percentile latency per query, milliseconds.
+    pub p95_ms: f64,
+}
+
+/// How the evaluated index was built.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct IndexReport {
+    /// Answer sentences indexed.
+    pub sentences: usize,
+    /// Vectors searched.
+    pub vectors: usize,
+    /// Sentences embedded in this run (0 when the cache held them all).
+    pub embedded: usize,
+    /// Seconds of this run's indexing.
+    pub seconds: f64,
+    /// Embedding throughput of this run, sentences per second (0 when cached).
+    pub sentences_per_second: f64,
+}
+
+/// The result of `qasearch eval`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EvalReport {
+    /// Dataset name.
+    pub dataset: String,
+    /// Queries evaluated.
+    pub queries: usize,
+    /// Corpus entries (passages, or Q&A pairs).
+    pub corpus: usize,
+    /// Metrics by system: `dense`, `exact`, `bm25`.
+    pub systems: BTreeMap<String, SystemReport>,
+    /// Mean overlap of the engine's top 10 with the exact top 10.
+    #[serde(rename = "ann_recall@10")]
+    pub ann_recall_10: f64,
+    /// The HNSW search breadth used.
+    pub ef_search: usize,
+    /// Indexing of the evaluated corpus.
+    pub index: IndexReport,
+    /// Seconds the evaluation took (after indexing).
+    pub seconds: f64,
+}
+
+fn percentile(sorted_ms: &[f64], p: f64) -> f64 {
+    if sorted_ms.is_empty() {
+        return 0.0;
+    }
+    let rank = (p / 100.0 * (sorted_ms.len() - 1) as f64).round() as usize;
+    sorted_ms[rank.min(sorted_ms.len() - 1)]
+}
+
+#[derive(Default)]
+struct Accumulator {
+    sum: QueryMetrics,
+    latencies_ms: Vec<f64>,
+}
+
+impl Accumulator {
+    fn add(&mut self, m: QueryMetrics, ms: f64) {
+        self.sum.ndcg_10 += m.ndcg_10;
+        self.sum.mrr_10 += m.mrr_10;
+        self.sum.recall_1 += m.recall_1;
+        self.sum.recall_5 += m.recall_5;
+        self.sum.recall_10 += m.recall_10;
+        self.latencies_ms.push(ms);
+    }
+
+    fn report(mut self) -> SystemReport {
+        let n = self.latencies_ms.len().max(1) as f64;
+        self.latencies_ms.sort_by(f64::total_cmp);
+        SystemReport {
+            ndcg_10: self.sum.ndcg_10 / n,
+            mrr_10: self.sum.mrr_10 / n,
+            recall_1: self.sum.recall_1 / n,
+            recall_5: self.sum.recall_5 / n,
+            recall_10: self.sum.recall_10 / n,
+            p50_ms: percentile(&self.latencies_ms, 50.0),
+            p95_ms: percentile(&self.latencies_ms, 95.0),
+        }
+    }
+}
+
+/// Runs every query through `dense`, `exact` and `bm25`.
+///
+/// `doc_id` names the Q&A pair (by its index in the snapshot) the way the
+/// judgements do. Each query is embedded once; that time is added to the dense
+/// and exact latencies. BM25 indexes each pair's full answer.
+pub fn run(
+    snapshot: &Snapshot,
+    embedder: &mut dyn Embedder,
+    queries: &[EvalQuery],
+    doc_id: &dyn Fn(usize) -> String,
+    ef_search: usize,
+    progress: &mut dyn FnMut(usize),
+) -> Result<EvalReport> {
+    let started = Instant::now();
+    let answers: Vec<&str> = snapshot
+        .meta
+        .pairs
+        .iter()
+        .map(|p| p.answer.as_str())
+        .collect();
+    let bm25 = Bm25::new(&answers);
+    let dense_cfg = SearchConfig {
+        top_k: 10,
+        ef_search,
+        exact: false,
+    };
+    let exact_cfg = SearchConfig {
+        exact: true,
+        ..dense_cfg
+    };
+    let (mut dense, mut exact, mut lexical) = (
+        Accumulator::default(),
+        Accumulator::default(),
+        Accumulator::default(),
+    );
+    let mut overlap_sum = 0.0;
+    let mut evaluated = 0;
+    for q in queries {
+        if !q.qrels.values().any(|&g| g > 0) {
+            continue;
+        }
+        evaluated += 1;
+        let t = Instant::now();
+        let vector = search::embed_question(embedder, &q.text)?;
+        let embed_ms = ms(t);
+
+        let t = Instant::now();
+        let d = search::search_vector(snapshot, &vector, &dense_cfg);
+        let dense_ms = ms(t) + embed_ms;
+        let t = Instant::now();
+        let e = search::search_vector(snapshot, &vector, &exact_cfg);
+        let exact_ms = ms(t) + embed_ms;
+        let t = Instant::now();
+        let b = bm25.search(&q.text, 10);
+        let bm25_ms = ms(t);
+
+        let to_run = |hits: Vec<(usize, f32)>| -> Vec<(String, f32)> {
+            hits.into_iter()
+                .map(|(pair, s)| (doc_id(pair), s))
+                .collect()
+        };
+        let d_run = to_run(d.iter().map(|a| (a.pair, a.score)).collect());
+        let e_run = to_run(e.iter().map(|a| (a.pair, a.score)).collect());
+        let b_run = to_run(b);
+        dense.add(query_metrics(&d_run, &q.qrels), dense_ms);
+        exact.add(query_metrics(&e_run, &q.qrels), exact_ms);
+        lexical.add(query_metrics(&b_run, &q.qrels), bm25_ms);
+        if !e.is_empty() {
+            let found = d
+                .iter()
+                .filter(|a| e.iter().any(|x| x.pair == a.pair))
+                .count();
+            overlap_sum += found as f64 / e.len() as f64;
+        }
+        progress(1);
+    }
+    let mut systems = BTreeMap::new();
+    systems.insert("dense".to_string(), dense.report());
+    systems.insert("exact".to_string(), exact.report());
+    systems.insert("bm25".to_string(), lexical.report());
+    Ok(EvalReport {
+        dataset: String::new(),
+        queries: evaluated,
+        corpus: snapshot.meta.pairs.len(),
+        systems,
+        ann_recall_10: overlap_sum / evaluated.max(1) as f64,
+        ef_search,
+        index: IndexReport::default(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_of(ids: &[(&str, f32)]) -> Vec<(String, f32)> {
+        ids.iter().map(|(i, s)| (i.to_string(), *s)).collect()
+    }
+
+    fn qrels(pairs: &[(&str, i64)]) -> Judgements {
+        pairs.iter().map(|(i, g)| (i.to_string(), *g)).collect()
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    #[test]
+    fn graded_ndcg_by_hand() {
+        // Grades 2 at rank 2, 1 at rank 3; ideal has 2 then 1.
+        let run = run_of(&[("a", 0.9), ("b", 0.8), ("c", 0.7)]);
+        let q = qrels(&[("b", 2), ("c", 1)]);
+        let dcg = 2.0 / 3f64.log2() + 1.0 / 4f64.log2();
+        let idcg = 2.0 / 2f64.log2() + 1.0 / 3f64.log2();
+        let m = query_metrics(&run, &q);
+        assert!(close(m.ndcg_10, dcg / idcg), "{}", m.ndcg_10);
+        assert!(close(m.mrr_10, 0.5));
+        assert!(close(m.recall_1, 0.0));
+        assert!(close(m.recall_5, 1.0));
+    }
+
+    #[test]
+    fn ties_are_broken_by_descending_id() {
+        // "a" and "b" tie; trec_eval puts "b" first.
+        let run = run_of(&[("a", 0.5), ("b", 0.5)]);
+        let q = qrels(&[("a", 1)]);
+        let m = query_metrics(&run, &q);
+        assert!(close(m.mrr_10, 0.5));
+        assert!(close(m.recall_1, 0.0));
+        assert!(close(m.ndcg_10, 1.0 / 3f64.log2()));
+    }
+
+    #[test]
+    fn several_relevant_entries() {
+        let run = run_of(&[("x", 0.9), ("r1", 0.8), ("y", 0.7), ("r2", 0.6)]);
+        let q = qrels(&[("r1", 1), ("r2", 1), ("r3", 1)]);
+        let m = query_metrics(&run, &q);
+        assert!(close(m.recall_5, 2.0 / 3.0));
+        assert!(close(m.recall_1, 0.0));
+        assert!(close(m.mrr_10, 0.5));
+        let dcg = 1.0 / 3f64.log2() + 1.0 / 5f64.log2();
+        let idcg = 1.0 + 1.0 / 3f64.log2() + 1.0 / 4f64.log2();
+        assert!(close(m.ndcg_10, dcg / idcg));
+    }
+
+    #[test]
+    fn nothing_relevant_retrieved_scores_zero() {
+        let run = run_of(&[("x", 0.9), ("y", 0.8)]);
+        let q = qrels(&[("r", 1), ("z", 0)]);
+        assert_eq!(query_metrics(&run, &q), QueryMetrics::default());
+        assert_eq!(query_metrics(&[], &q), QueryMetrics::default());
+    }
+
+    #[test]
+    fn only_the_top_ten_count() {
+        let mut ids: Vec<(String, f32)> = (0..11)
+            .map(|i| (format!("d{i:02}"), 1.0 - i as f32 / 100.0))
+            .collect();
+        let q = qrels(&[("d10", 1)]);
+        assert_eq!(query_metrics(&ids, &q), QueryMetrics::default());
+        ids.swap(0, 10);
+        ids[0].1 = 2.0;
+        assert!(close(query_metrics(&ids, &q).ndcg_10, 1.0));
+    }
+
+    #[test]
+    fn percentiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 51.0);
+        assert_eq!(percentile(&v, 95.0), 95.0);
+        assert_eq!(percentile(&[], 50.0), 0.0);
+    }
+}

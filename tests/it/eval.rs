@@ -1,0 +1,96 @@
+//! `qasearch eval` end to end with the real model.
+
+use crate::util::*;
+
+fn systems(v: &serde_json::Value) -> Vec<&str> {
+    v["systems"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+#[test]
+fn self_eval_ranks_every_seed_question_and_rewording_first() {
+    let w = Work::seeded();
+    let tsv = repo().join("data/questions.tsv");
+    let r = w.run(&["eval", "--json", "--questions", tsv.to_str().unwrap()]);
+    r.ok();
+    let v = r.json();
+    assert_eq!(v["queries"], 6 + rewordings().len());
+    assert_eq!(v["corpus"], 6);
+    assert_eq!(systems(&v), ["bm25", "dense", "exact"]);
+    for system in ["dense", "exact"] {
+        let s = &v["systems"][system];
+        assert_eq!(s["recall@1"], 1.0, "{system}: {s}");
+        assert_eq!(s["mrr@10"], 1.0, "{system}: {s}");
+        assert_eq!(s["ndcg@10"], 1.0, "{system}: {s}");
+    }
+    for key in ["recall@5", "recall@10", "p50_ms", "p95_ms"] {
+        assert!(v["systems"]["bm25"][key].is_number(), "{key}");
+    }
+    assert_eq!(v["ann_recall@10"], 1.0);
+}
+
+#[test]
+fn beir_fixture_end_to_end_with_cached_embeddings() {
+    let w = Work::empty();
+    let set = repo().join("tests/fixtures/beir-mini");
+    let cache = w.dir.path().join("cache");
+    let args = [
+        "eval",
+        "--json",
+        "--beir",
+        set.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+    ];
+    let first = w.run(&args);
+    first.ok();
+    let v = first.json();
+    assert_eq!(v["dataset"], "beir-mini");
+    assert_eq!(v["queries"], 5, "the unjudged query is left out");
+    assert_eq!(v["corpus"], 8);
+    assert!(v["index"]["embedded"].as_u64().unwrap() >= 8);
+    let dense = &v["systems"]["dense"];
+    assert!(dense["ndcg@10"].as_f64().unwrap() >= 0.9, "{dense}");
+    assert!(dense["recall@10"].as_f64().unwrap() >= 0.99, "{dense}");
+    assert!(v["systems"]["bm25"]["ndcg@10"].as_f64().unwrap() > 0.3);
+    assert!(v["ann_recall@10"].as_f64().unwrap() >= 0.99);
+    // The second run embeds nothing and gives the same quality figures.
+    let again = w.run(&args).json();
+    assert_eq!(again["index"]["embedded"], 0);
+    for system in ["dense", "exact", "bm25"] {
+        assert_eq!(
+            again["systems"][system]["ndcg@10"],
+            v["systems"][system]["ndcg@10"]
+        );
+    }
+}
+
+#[test]
+fn bad_eval_inputs_name_the_file() {
+    let w = Work::seeded();
+    w.run(&["eval", "--beir", "/no/such/set"])
+        .fails(3, "/no/such/set");
+    let set = w.dir.path().join("set");
+    std::fs::create_dir_all(set.join("qrels")).unwrap();
+    std::fs::write(
+        set.join("corpus.jsonl"),
+        "{\"_id\": \"a\", \"text\": \"x\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        set.join("queries.jsonl"),
+        "{\"_id\": \"q\", \"text\": \"y\"}\nnot json\n",
+    )
+    .unwrap();
+    std::fs::write(set.join("qrels/test.tsv"), "q\ta\t1\n").unwrap();
+    w.run(&["eval", "--beir", set.to_str().unwrap()])
+        .fails(3, "queries.jsonl:2");
+    let tsv = w.dir.path().join("q.tsv");
+    std::fs::write(&tsv, "What?\tnope.txt\tWho?\n").unwrap();
+    w.run(&["eval", "--questions", tsv.to_str().unwrap()])
+        .fails(3, "q.tsv:1: no Q&A pair");
+}
