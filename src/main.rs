@@ -248,8 +248,15 @@ fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
         return Ok(exit::OK);
     }
     let mut first = true;
-    for line in std::io::stdin().lock().lines() {
-        let line = line.map_err(|e| Error::io("reading", "<stdin>", e))?;
+    for (n, line) in std::io::stdin().lock().lines().enumerate() {
+        let line = line.map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => Error::BadInput {
+                path: "<stdin>".into(),
+                line: Some(n + 1),
+                message: "not UTF-8 text: send one UTF-8 question a line".into(),
+            },
+            _ => Error::io("reading", "<stdin>", e),
+        })?;
         let Ok(question) = search::validate_question(&line) else {
             continue;
         };

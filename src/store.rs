@@ -251,7 +251,8 @@ fn parse_pointer(text: &str) -> Option<Pointer> {
     if digits.len() < 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    if crc.len() != 8 || !crc.bytes().all(|b| b.is_ascii_hexdigit()) {
+    // Lowercase only, as written: any other byte is damage.
+    if crc.len() != 8 || !crc.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
     Some(Pointer {
@@ -607,6 +608,7 @@ impl WriterLock {
             tmp,
             files: BTreeMap::new(),
             step: 0,
+            committed: false,
             abort_at: std::env::var("QASEARCH_ABORT_AT_STEP")
                 .ok()
                 .and_then(|v| v.parse().ok()),
@@ -626,6 +628,20 @@ pub struct GenerationWriter<'a> {
     files: BTreeMap<String, FileSum>,
     step: usize,
     abort_at: Option<usize>,
+    committed: bool,
+}
+
+/// A build that fails (not one that is killed) removes its own folder at once,
+/// which matters most when the disk is full.
+impl Drop for GenerationWriter<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            if self.tmp.exists() {
+                let _ = std::fs::remove_dir_all(&self.tmp);
+            }
+            let _ = std::fs::remove_file(self.lock.index_dir.join("CURRENT.tmp"));
+        }
+    }
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -709,6 +725,8 @@ impl GenerationWriter<'_> {
         let dest = index_dir.join(gen_name(self.generation));
         self.step()?;
         std::fs::rename(&self.tmp, &dest).at("renaming into place", &dest)?;
+        // Until CURRENT points at it, the generation is ours to remove on failure.
+        self.tmp = dest.clone();
         sync_dir(&index_dir)?;
         let pointer = format!(
             "{} {:08x}\n",
@@ -721,6 +739,7 @@ impl GenerationWriter<'_> {
         self.step()?;
         std::fs::rename(&tmp_current, index_dir.join(CURRENT))
             .at("switching", &index_dir.join(CURRENT))?;
+        self.committed = true;
         sync_dir(&index_dir)?;
         let _ = self.lock.clean();
         Ok(dest)
@@ -746,6 +765,7 @@ mod tests {
             "gen-000012 0000abc\n",
             "gen-00001x 0000abcd\n",
             "gen-000012  0000abcd\n",
+            "gen-000012 0000ABCD\n",
             "",
         ] {
             assert_eq!(parse_pointer(bad), None, "{bad:?}");

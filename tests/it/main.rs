@@ -3,4 +3,5 @@
 mod bad_input;
 mod e2e;
 mod eval;
+mod rebuild;
 mod util;
