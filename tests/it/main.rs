@@ -1,5 +1,6 @@
 //! End-to-end tests of the `qasearch` binary with the real model.
 
+mod bad_corpus;
 mod bad_input;
 mod e2e;
 mod eval;
