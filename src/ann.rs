@@ -19,7 +19,7 @@ pub struct HnswParams {
     pub m: usize,
     /// Candidates explored while inserting. Default 200; higher builds slower, finds better links.
     pub ef_construction: usize,
-    /// Layers of the graph. Default 16.
+    /// Layers of the graph. Must be 16: hnsw_rs 0.3.5 dumps no other count.
     pub max_layer: usize,
 }
 
@@ -42,10 +42,17 @@ impl HnswParams {
                 self.m
             )));
         }
-        if self.ef_construction < 1 || self.max_layer < 1 || self.max_layer > 16 {
+        if self.ef_construction < 1 {
             return Err(Error::Usage(format!(
-                "HNSW ef_construction must be >= 1 and max_layer in 1..=16, got {} and {}",
-                self.ef_construction, self.max_layer
+                "HNSW ef_construction must be >= 1, got {}",
+                self.ef_construction
+            )));
+        }
+        // hnsw_rs 0.3.5 refuses to dump a graph of any other layer count.
+        if self.max_layer != 16 {
+            return Err(Error::Usage(format!(
+                "HNSW max_layer must be 16 (hnsw_rs saves no other), got {}",
+                self.max_layer
             )));
         }
         Ok(())
@@ -357,5 +364,11 @@ mod tests {
         };
         assert!(p.validate().is_err());
         assert!(AnnGraph::build(&[1.0, 0.0], 2, &p).is_err());
+        // hnsw_rs cannot save a graph of fewer layers: refuse it before building.
+        let p = HnswParams {
+            max_layer: 4,
+            ..HnswParams::default()
+        };
+        assert!(p.validate().is_err());
     }
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::ann::{exact_search, Hit};
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
-use crate::store::Snapshot;
+use crate::store::{Snapshot, HIDDEN};
 
 /// Query-time settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,7 +143,10 @@ pub fn search_vector(snapshot: &Snapshot, query: &[f32], config: &SearchConfig) 
         let mut seen = std::collections::HashSet::new();
         let mut answers = Vec::new();
         for hit in &hits {
-            let row = meta.rows[hit.row];
+            // The graph's ids are rows; a hidden row never answers.
+            let Some(&row) = meta.rows.get(hit.row).filter(|r| r.pair != HIDDEN) else {
+                continue;
+            };
             if !seen.insert(row.pair) {
                 continue;
             }

@@ -437,6 +437,18 @@ fn open_once(index_dir: &Path) -> Result<Snapshot> {
             format!("row points outside its answer: {bad:?}"),
         ));
     }
+    let live = meta.rows.iter().filter(|r| r.pair != HIDDEN).count();
+    let sentences = meta
+        .rows
+        .iter()
+        .filter(|r| r.pair != HIDDEN && !r.whole)
+        .count();
+    if live != manifest.counts.vectors || sentences != manifest.counts.sentences {
+        return Err(Error::corrupt(
+            &meta_path,
+            "row counts disagree with the manifest",
+        ));
+    }
     if meta
         .pairs
         .iter()

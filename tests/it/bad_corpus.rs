@@ -173,7 +173,7 @@ const BIG: &[u8] = {
         }
         let mut j = head.len();
         while j < N {
-            if j % 10 == 0 {
+            if j.is_multiple_of(10) {
                 b[j] = b' ';
             }
             j += 1;
