@@ -9,7 +9,8 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn embedder() -> OnnxEmbedder {
+#[allow(dead_code)] // not every bench embeds
+pub fn embedder(workload: qasearch::embed::Workload) -> OnnxEmbedder {
     let opts = ModelOptions {
         models_dir: std::env::var_os("QASEARCH_MODELS")
             .map_or_else(|| repo().join("models"), Into::into),
@@ -17,5 +18,5 @@ pub fn embedder() -> OnnxEmbedder {
         ..Default::default()
     };
     let files = model::resolve(&opts).expect("model files");
-    OnnxEmbedder::load(&files, None).expect("model loads")
+    OnnxEmbedder::load(&files, None, workload).expect("model loads")
 }

@@ -103,7 +103,7 @@ fn main() {
     let index = tmp.path().join("index");
     std::fs::create_dir(&data).unwrap();
     let docs = write_corpus(&data, &base);
-    let mut embedder = common::embedder();
+    let mut embedder = common::embedder(qasearch::embed::Workload::Bulk);
     println!(
         "corpus: {docs} documents from {} base sentences in {}",
         base.len(),

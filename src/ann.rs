@@ -138,6 +138,43 @@ impl AnnGraph {
         }
     }
 
+    /// The layered adjacency: top layer, an entry row at that layer, and for
+    /// each row its neighbour rows per layer (as many layers as the row has).
+    pub fn adjacency(&self) -> (usize, usize, Vec<Vec<Vec<usize>>>) {
+        self.with(|g| {
+            let n = g.get_nb_point();
+            let mut links: Vec<Vec<Vec<usize>>> = vec![Vec::new(); n];
+            let index = g.get_point_indexation();
+            let top = index.get_max_level_observed() as usize;
+            let mut entry = 0;
+            for layer in 0..=top {
+                for point in index.get_layer_iterator(layer) {
+                    let row = point.get_origin_id();
+                    if row < n {
+                        // A point of level `layer` has links in layers 0..=layer
+                        // (hnsw_rs allocates all 16; the rest are empty).
+                        links[row] = point
+                            .get_neighborhood_id()
+                            .into_iter()
+                            .take(layer + 1)
+                            .map(|ns| ns.into_iter().map(|x| x.d_id).filter(|&d| d < n).collect())
+                            .collect();
+                        if layer == top {
+                            entry = row;
+                        }
+                    }
+                }
+            }
+            // Rows hnsw_rs gave fewer layers than their level still belong to layer 0.
+            for l in links.iter_mut() {
+                if l.is_empty() {
+                    l.push(Vec::new());
+                }
+            }
+            (top, entry, links)
+        })
+    }
+
     /// Number of points in the graph.
     pub fn len(&self) -> usize {
         self.with(|g| g.get_nb_point())

@@ -53,6 +53,12 @@ pub struct GlobalArgs {
     )]
     pub models: PathBuf,
 
+    /// Which model: `default` (all-MiniLM-L6-v2 as pinned) or `fast` (the same
+    /// model quantized to int8 maths, derived once with pip; quicker to start
+    /// and to embed, slightly less accurate). An index remembers its model.
+    #[arg(long = "model", global = true, env = "QASEARCH_MODEL", value_name = "NAME", value_parser = ["default", "fast"])]
+    pub variant: Option<String>,
+
     /// Use this ONNX model file instead of the pinned one.
     #[arg(long, global = true, env = "QASEARCH_MODEL_FILE", value_name = "FILE")]
     pub model_file: Option<PathBuf>,

@@ -217,28 +217,28 @@ pub fn scan(root: &Path) -> Result<(Vec<SourceFile>, Vec<Warning>, Vec<PathBuf>)
             continue;
         }
         let relpath = rel(root, path);
-        // Links are followed only inside the folder; each real file is read once.
-        let canon = match path.canonicalize() {
-            Ok(c) => c,
-            Err(e) => {
-                warnings.push(Warning {
-                    file: relpath,
-                    line: None,
-                    message: format!("skipped: {e}"),
-                });
-                continue;
+        // A linked file is read only when it leads inside the folder (linked
+        // folders leading outside were pruned above); each real file once.
+        if entry.path_is_symlink() {
+            match path.canonicalize() {
+                Ok(c) if c.starts_with(&canon_root) => {}
+                Ok(_) => {
+                    warnings.push(Warning {
+                        file: relpath,
+                        line: None,
+                        message: "skipped: symbolic link leads outside the data folder".into(),
+                    });
+                    continue;
+                }
+                Err(e) => {
+                    warnings.push(Warning {
+                        file: relpath,
+                        line: None,
+                        message: format!("skipped: {e}"),
+                    });
+                    continue;
+                }
             }
-        };
-        if !canon.starts_with(&canon_root) {
-            warnings.push(Warning {
-                file: relpath,
-                line: None,
-                message: "skipped: symbolic link leads outside the data folder".into(),
-            });
-            continue;
-        }
-        if !seen.insert(canon) {
-            continue;
         }
         let md = match entry.metadata() {
             Ok(m) => m,
@@ -251,6 +251,9 @@ pub fn scan(root: &Path) -> Result<(Vec<SourceFile>, Vec<Warning>, Vec<PathBuf>)
                 continue;
             }
         };
+        if !seen.insert(file_identity(path, &md)) {
+            continue;
+        }
         let mtime_ns = md
             .modified()
             .ok()
@@ -266,6 +269,23 @@ pub fn scan(root: &Path) -> Result<(Vec<SourceFile>, Vec<Warning>, Vec<PathBuf>)
     }
     warnings.extend(pruned.into_inner());
     Ok((files, warnings, abs))
+}
+
+/// What makes two paths the same file: device and inode on Unix, the
+/// canonical path elsewhere.
+#[cfg(unix)]
+fn file_identity(_path: &Path, md: &std::fs::Metadata) -> (u64, u64, PathBuf) {
+    use std::os::unix::fs::MetadataExt;
+    (md.dev(), md.ino(), PathBuf::new())
+}
+
+#[cfg(not(unix))]
+fn file_identity(path: &Path, _md: &std::fs::Metadata) -> (u64, u64, PathBuf) {
+    (
+        0,
+        0,
+        path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
+    )
 }
 
 /// Reads and parses every corpus file under `root`.

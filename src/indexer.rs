@@ -412,8 +412,21 @@ pub fn build_corpus(
         .as_ref()
         .is_some_and(|p| p.manifest.hnsw == config.hnsw)
         && (hidden_if_extended as f64) <= config.compact_ratio * rows_if_extended as f64;
-    let (rows, vectors, graph, hidden, how) = match previous {
-        Some(prev) if extend => {
+    // The hnsw_rs graph to extend; if its files are damaged, rebuild instead.
+    let previous_graph = match (&previous, extend) {
+        (Some(prev), true) => {
+            match prev.load_ann_graph() {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    log::warn!("cannot extend the previous graph ({e}): rebuilding it from the kept vectors");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let (rows, vectors, graph, hidden, how) = match (previous, previous_graph) {
+        (Some(prev), Some(mut graph)) => {
             let mut rows = vec![
                 RowMeta {
                     pair: HIDDEN,
@@ -423,7 +436,7 @@ pub fn build_corpus(
                 };
                 prev_rows
             ];
-            let mut vectors = prev.vectors;
+            let mut vectors = prev.vectors().to_vec();
             for (occ, slot) in occurrences.iter().zip(&assigned) {
                 let row = RowMeta {
                     pair: occ.pair,
@@ -439,13 +452,12 @@ pub fn build_corpus(
                     }
                 }
             }
-            let mut graph = prev.graph;
             progress.start(Stage::Graph, (rows.len() - prev_rows) as u64);
             graph.insert(&vectors, dim, prev_rows);
             progress.finish();
             (rows, vectors, graph, hidden_if_extended, "extended")
         }
-        prev => {
+        (prev, _) => {
             let mut vectors = Vec::with_capacity(occurrences.len() * dim);
             let mut rows = Vec::with_capacity(occurrences.len());
             for (occ, slot) in occurrences.iter().zip(&assigned) {
@@ -484,6 +496,9 @@ pub fn build_corpus(
     progress.advance(1);
     writer.write_file(store::META, &store::encode(&meta))?;
     progress.advance(1);
+    let flat = crate::flat::FlatGraph::export(&graph, meta.rows.len());
+    writer.write_file(store::GRAPH, &flat.to_bytes())?;
+    drop(flat);
     let basename = writer.write_graph(&graph)?;
     progress.advance(1);
     let counts = Counts {

@@ -7,6 +7,7 @@ pub mod corpus;
 pub mod embed;
 pub mod error;
 pub mod eval;
+pub mod flat;
 pub mod indexer;
 pub mod lexical;
 pub mod model;

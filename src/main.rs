@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
-use qasearch::embed::{Embedder, OnnxEmbedder};
+use qasearch::embed::{Embedder, OnnxEmbedder, Workload};
 use qasearch::error::exit;
 use qasearch::indexer::{self, IndexConfig, Progress, Stage};
 use qasearch::model::{self, ModelOptions};
@@ -96,7 +96,7 @@ fn run(cli: &Cli) -> Outcome {
             };
             config.hnsw.validate()?;
             require_data(&g.data)?;
-            let mut embedder = load_embedder(g)?;
+            let mut embedder = load_embedder(g, Workload::Bulk)?;
             let summary = build(g, &mut embedder, &config)?;
             let mut out = anstream::stdout().lock();
             if args.json {
@@ -136,12 +136,18 @@ fn model_options(g: &GlobalArgs) -> ModelOptions {
             .clone()
             .or_else(|| std::env::var_os("ORT_DYLIB_PATH").map(Into::into)),
         fetch: !g.no_fetch,
+        variant: g.variant.clone(),
     }
 }
 
-fn load_embedder(g: &GlobalArgs) -> Result<OnnxEmbedder> {
+fn load_embedder(g: &GlobalArgs, workload: Workload) -> Result<OnnxEmbedder> {
+    let t = std::time::Instant::now();
     let files = model::resolve(&model_options(g))?;
-    OnnxEmbedder::load(&files, g.threads)
+    log::debug!(
+        "model files verified in {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    OnnxEmbedder::load(&files, g.threads, workload)
 }
 
 /// Builds or refreshes the index, with a progress bar on a terminal.
@@ -162,68 +168,146 @@ fn build(
 }
 
 /// Makes sure an index exists and, unless `no_update`, matches the data folder.
-fn ensure_index(g: &GlobalArgs, embedder: &mut dyn Embedder, no_update: bool) -> Result<()> {
+/// What the index needs before it can answer.
+enum IndexState {
+    /// Usable as it is (fresh, or not checked); the manifest's model, to compare.
+    Ready(qasearch::model::ModelIdentity),
+    /// No index yet.
+    Missing,
+    /// The data changed; rebuild with these HNSW settings.
+    Stale(
+        qasearch::indexer::Changes,
+        qasearch::ann::HnswParams,
+        qasearch::model::ModelIdentity,
+    ),
+}
+
+/// Finds out, without the model, whether the index can answer as it is.
+fn index_state(g: &GlobalArgs, no_update: bool) -> Result<IndexState> {
     if !store::exists(&g.index) {
-        log::info!(
-            "no index at {} yet: building it from {}",
-            g.index.display(),
-            g.data.display()
-        );
-        return match build(g, embedder, &IndexConfig::default()) {
-            Ok(_) => Ok(()),
-            Err(Error::Busy { .. }) => {
-                log::info!("another qasearch is building the index: waiting for it");
-                drop(WriterLock::wait(&g.index)?);
-                Ok(())
-            }
-            Err(e) => Err(e),
-        };
-    }
-    if no_update {
-        return Ok(());
+        return Ok(IndexState::Missing);
     }
     let manifest = store::read_manifest(&g.index)?;
-    if &manifest.model != embedder.identity() {
-        return Err(Error::Incompatible {
-            path: g.index.join("CURRENT"),
-            what: "model",
-            expected: embedder.identity().id(),
-            found: manifest.model.id(),
-        });
+    if no_update {
+        return Ok(IndexState::Ready(manifest.model));
     }
-    let changes = match indexer::file_changes(&g.data, &manifest) {
-        Ok(c) => c,
+    match indexer::file_changes(&g.data, &manifest) {
+        Ok(c) if c.is_empty() => Ok(IndexState::Ready(manifest.model)),
+        Ok(c) => Ok(IndexState::Stale(c, manifest.hnsw, manifest.model)),
         Err(Error::DataMissing { path }) => {
             log::warn!(
                 "data folder {} not found: answering from the index as it was built",
                 path.display()
             );
-            return Ok(());
-        }
-        Err(e) => return Err(e),
-    };
-    if changes.is_empty() {
-        return Ok(());
-    }
-    log::info!(
-        "{} changed since the index was built (files: {changes}): updating the index",
-        g.data.display()
-    );
-    match build(
-        g,
-        embedder,
-        &IndexConfig {
-            hnsw: manifest.hnsw,
-            ..Default::default()
-        },
-    ) {
-        Ok(_) => Ok(()),
-        Err(Error::Busy { .. }) => {
-            log::warn!("another qasearch is updating the index: answering from the current one");
-            Ok(())
+            Ok(IndexState::Ready(manifest.model))
         }
         Err(e) => Err(e),
     }
+}
+
+fn model_mismatch(
+    g: &GlobalArgs,
+    ours: &qasearch::model::ModelIdentity,
+    theirs: &qasearch::model::ModelIdentity,
+) -> Result<()> {
+    if ours != theirs {
+        return Err(Error::Incompatible {
+            path: g.index.join("CURRENT"),
+            what: "model",
+            expected: ours.id(),
+            found: theirs.id(),
+        });
+    }
+    Ok(())
+}
+
+/// Builds or updates the index when `state` says so.
+fn bring_up_to_date(g: &GlobalArgs, embedder: &mut dyn Embedder, state: IndexState) -> Result<()> {
+    match state {
+        IndexState::Ready(model) => model_mismatch(g, embedder.identity(), &model),
+        IndexState::Missing => {
+            log::info!(
+                "no index at {} yet: building it from {}",
+                g.index.display(),
+                g.data.display()
+            );
+            match build(g, embedder, &IndexConfig::default()) {
+                Ok(_) => Ok(()),
+                Err(Error::Busy { .. }) => {
+                    log::info!("another qasearch is building the index: waiting for it");
+                    drop(WriterLock::wait(&g.index)?);
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        }
+        IndexState::Stale(changes, hnsw, model) => {
+            model_mismatch(g, embedder.identity(), &model)?;
+            log::info!(
+                "{} changed since the index was built (files: {changes}): updating the index",
+                g.data.display()
+            );
+            let config = IndexConfig {
+                hnsw,
+                ..Default::default()
+            };
+            match build(g, embedder, &config) {
+                Ok(_) => Ok(()),
+                Err(Error::Busy { .. }) => {
+                    log::warn!(
+                        "another qasearch is updating the index: answering from the current one"
+                    );
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        }
+    }
+}
+
+/// Makes sure an index exists and, unless `no_update`, matches the data folder.
+fn ensure_index(g: &GlobalArgs, embedder: &mut dyn Embedder, no_update: bool) -> Result<()> {
+    let state = index_state(g, no_update)?;
+    bring_up_to_date(g, embedder, state)
+}
+
+/// Loads the model and, at the same time, checks and opens the index: the
+/// two slowest steps of a cold start overlap on two cores.
+fn model_and_index(g: &GlobalArgs, no_update: bool) -> Result<(OnnxEmbedder, store::Snapshot)> {
+    let t = std::time::Instant::now();
+    let (embedder, state, snapshot) = std::thread::scope(|scope| {
+        let model = scope.spawn(|| load_embedder(g, Workload::Interactive));
+        let state = index_state(g, no_update);
+        // Open now only if nothing has to change first.
+        let snapshot = match &state {
+            Ok(IndexState::Ready(_)) => Some(store::open(&g.index)),
+            _ => None,
+        };
+        let embedder = model.join().unwrap_or_else(|_| {
+            Err(Error::Model {
+                message: "loading the model failed unexpectedly".into(),
+            })
+        });
+        (embedder, state, snapshot)
+    });
+    let mut embedder = embedder?;
+    let state = state?;
+    log::debug!(
+        "model and index state ready in {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    let snapshot = match (state, snapshot) {
+        (IndexState::Ready(model), Some(snapshot)) => {
+            model_mismatch(g, embedder.identity(), &model)?;
+            snapshot?
+        }
+        (state, _) => {
+            bring_up_to_date(g, &mut embedder, state)?;
+            store::open(&g.index)?
+        }
+    };
+    snapshot.check_model(embedder.identity())?;
+    Ok((embedder, snapshot))
 }
 
 fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
@@ -237,13 +321,12 @@ fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
     if !from_stdin {
         search::validate_question(&args.question)?;
     }
-    let mut embedder = load_embedder(g)?;
-    ensure_index(g, &mut embedder, args.no_update)?;
-    let snapshot = store::open(&g.index)?;
-    snapshot.check_model(embedder.identity())?;
+    let (mut embedder, snapshot) = model_and_index(g, args.no_update)?;
     let mut out = anstream::stdout().lock();
     if !from_stdin {
+        let t = std::time::Instant::now();
         let answers = search::ask(&snapshot, &mut embedder, &args.question, &config)?;
+        log::debug!("answered in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
         render::answers(&mut out, args.question.trim(), &answers, args.json)?;
         return Ok(exit::OK);
     }
@@ -278,15 +361,17 @@ fn eval(g: &GlobalArgs, args: &cli::EvalArgs) -> Outcome {
         ..SearchConfig::default()
     };
     config.validate()?;
-    let mut embedder = load_embedder(g)?;
+    let mut embedder = load_embedder(g, Workload::Interactive)?;
     // BEIR judgements name corpus ids (document keys); corpus ones name pairs.
     let (snapshot, queries, dataset, index_report, by_key) = match &args.beir {
         Some(dir) => {
             let set = beir::load(dir)?;
-            let cache =
-                args.cache
-                    .join("eval")
-                    .join(format!("{}-{}", set.name, &set.corpus_sha256[..12]));
+            let cache = args.cache.join("eval").join(format!(
+                "{}-{}-{}",
+                set.name,
+                &set.corpus_sha256[..12],
+                g.variant.as_deref().unwrap_or("default")
+            ));
             let source = dir.join("corpus.jsonl");
             let source = source.canonicalize().unwrap_or(source);
             log::info!(
@@ -463,7 +548,7 @@ fn status(g: &GlobalArgs, json: bool) -> Outcome {
 
 fn model_info(g: &GlobalArgs, json: bool) -> Outcome {
     let files = model::resolve(&model_options(g))?;
-    let mut embedder = OnnxEmbedder::load(&files, g.threads)?;
+    let mut embedder = OnnxEmbedder::load(&files, g.threads, Workload::Interactive)?;
     let probe = embedder.embed_batch(&["probe sentence"])?;
     let dim = probe.first().map_or(0, Vec::len);
     let mut out = anstream::stdout().lock();

@@ -125,11 +125,16 @@ pub fn sentence_hits(
     let live = |row: usize| meta.is_live(row);
     let keep: Option<&dyn Fn(usize) -> bool> = if any_hidden { Some(&live) } else { None };
     if config.exact {
-        exact_search(&snapshot.vectors, snapshot.dimension(), query, n, keep)
+        exact_search(snapshot.vectors(), snapshot.dimension(), query, n, keep)
     } else {
-        snapshot
-            .graph
-            .search(query, n, config.ef_search.max(n), keep)
+        snapshot.graph.search(
+            snapshot.vectors(),
+            snapshot.dimension(),
+            query,
+            n,
+            config.ef_search.max(n),
+            keep,
+        )
     }
 }
 

@@ -8,9 +8,10 @@
 //!     manifest.json        format version, model identity, HNSW settings, counts,
 //!                          corpus fingerprints, length + CRC-32 of every other file
 //!     meta.bin             bincode: documents, Q&A pairs, sentence rows
-//!     vectors.f32          row-major little-endian f32, rows × dimension
-//!     graph.hnsw.graph     hnsw_rs graph (ids are rows)
-//!     graph.hnsw.data      hnsw_rs copy of the vectors
+//!     vectors.f32          row-major little-endian f32, rows × dimension (memory-mapped)
+//!     graph.bin            the HNSW graph as flat arrays, walked by queries (memory-mapped)
+//!     graph.hnsw.graph     hnsw_rs dump of the same graph (ids are rows), reloaded
+//!     graph.hnsw.data      only to extend the graph on the next rebuild
 //!   tmp-000008-<pid>/      a build in progress (removed by the next build if killed)
 //!   .lock                  held by the one process that builds
 //! ```
@@ -32,11 +33,12 @@ use serde::{Deserialize, Serialize};
 use crate::ann::{AnnGraph, HnswParams};
 use crate::corpus::SourceFile;
 use crate::error::{Error, IoContext, Result};
+use crate::flat::{FlatGraph, Words};
 use crate::model::ModelIdentity;
 
 /// Version of the on-disk format; bump it (and note it in CHANGELOG.md) when
 /// any persisted struct changes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const CURRENT: &str = "CURRENT";
 const LOCK: &str = ".lock";
@@ -46,6 +48,8 @@ pub const MANIFEST: &str = "manifest.json";
 pub const META: &str = "meta.bin";
 /// The vector matrix file name.
 pub const VECTORS: &str = "vectors.f32";
+/// The flat copy of the graph that queries walk (see [`crate::flat`]).
+pub const GRAPH: &str = "graph.bin";
 const GRAPH_BASE: &str = "graph";
 /// Upper bound for decoding `meta.bin`, so damaged bytes cannot ask for a huge allocation.
 const META_LIMIT: usize = 1 << 31;
@@ -53,7 +57,7 @@ const META_LIMIT: usize = 1 << 31;
 const SMALL_FILE_LIMIT: u64 = 1 << 28;
 
 /// Write steps of a build, numbered for the test switch `QASEARCH_ABORT_AT_STEP`.
-pub const WRITE_STEPS: usize = 8;
+pub const WRITE_STEPS: usize = 9;
 
 /// Length and CRC-32 of a file of a generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,6 +196,38 @@ impl Meta {
     }
 }
 
+/// The vector matrix of a generation: a memory map, or floats in memory
+/// where a map cannot be used.
+#[derive(Debug)]
+enum Matrix {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<f32>),
+}
+
+impl Matrix {
+    fn as_slice(&self) -> &[f32] {
+        match self {
+            Matrix::Mapped(m) => {
+                bytemuck::try_cast_slice(&m[..]).expect("invariant: checked when mapped")
+            }
+            Matrix::Owned(v) => v,
+        }
+    }
+}
+
+/// Maps a verified file. A generation's files are never written again once
+/// renamed into place (writers make new generations), so the map stays valid;
+/// removing a generation that is mapped leaves the map readable on Unix.
+fn map(path: &Path) -> Result<Option<memmap2::Mmap>> {
+    let file = File::open(path).map_err(|e| vanished_or_corrupt(path, e))?;
+    if file.metadata().at("reading", path)?.len() == 0 {
+        return Ok(None);
+    }
+    // SAFETY: see above; the file is read-only to every qasearch process.
+    let map = unsafe { memmap2::Mmap::map(&file) }.at("mapping", path)?;
+    Ok(Some(map))
+}
+
 /// An opened, verified generation.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -201,10 +237,9 @@ pub struct Snapshot {
     pub manifest: Manifest,
     /// Its metadata.
     pub meta: Meta,
-    /// Row-major vectors, `rows × dimension`.
-    pub vectors: Vec<f32>,
-    /// The HNSW graph.
-    pub graph: AnnGraph,
+    /// The graph queries walk.
+    pub graph: FlatGraph,
+    vectors: Matrix,
 }
 
 impl Snapshot {
@@ -213,10 +248,15 @@ impl Snapshot {
         self.manifest.model.settings.dimension
     }
 
+    /// Row-major vectors, `rows × dimension`.
+    pub fn vectors(&self) -> &[f32] {
+        self.vectors.as_slice()
+    }
+
     /// The vector of a row.
     pub fn vector(&self, row: usize) -> &[f32] {
         let d = self.dimension();
-        &self.vectors[row * d..(row + 1) * d]
+        &self.vectors()[row * d..(row + 1) * d]
     }
 
     /// Fails with [`Error::Incompatible`] unless the index was made by `model`.
@@ -231,6 +271,59 @@ impl Snapshot {
         }
         Ok(())
     }
+
+    /// Loads the hnsw_rs graph (to extend it), after checking its files.
+    pub fn load_ann_graph(&self) -> Result<AnnGraph> {
+        for ext in ["hnsw.graph", "hnsw.data"] {
+            let name = format!("{}.{ext}", self.manifest.hnsw_basename);
+            let sum = self.manifest.files.get(&name).ok_or_else(|| {
+                Error::corrupt(self.dir.join(MANIFEST), format!("lists no {name}"))
+            })?;
+            verify(&self.dir.join(&name), sum)?;
+        }
+        let graph = AnnGraph::load(&self.dir, &self.manifest.hnsw_basename)?;
+        if graph.len() != self.manifest.counts.rows {
+            return Err(Error::corrupt(
+                self.dir
+                    .join(format!("{}.hnsw.graph", self.manifest.hnsw_basename)),
+                format!(
+                    "{} points, expected {}",
+                    graph.len(),
+                    self.manifest.counts.rows
+                ),
+            ));
+        }
+        Ok(graph)
+    }
+}
+
+/// Checks a file's length and CRC-32, reading it in chunks (so a large file
+/// costs no memory).
+fn verify(path: &Path, sum: &FileSum) -> Result<()> {
+    use std::io::Read;
+    let mut file = File::open(path).map_err(|e| vanished_or_corrupt(path, e))?;
+    let len = file.metadata().at("reading", path)?.len();
+    if len != sum.len {
+        return Err(Error::corrupt(
+            path,
+            format!("{len} bytes, expected {} (truncated?)", sum.len),
+        ));
+    }
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| Error::corrupt(path, e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    if hasher.finalize() != sum.crc32 {
+        return Err(Error::corrupt(path, "checksum mismatch"));
+    }
+    Ok(())
 }
 
 /// What `CURRENT` points at.
@@ -380,9 +473,10 @@ pub fn open(index_dir: &Path) -> Result<Snapshot> {
 }
 
 fn open_once(index_dir: &Path) -> Result<Snapshot> {
+    let t = std::time::Instant::now();
     let (dir, manifest) = read_manifest_once(index_dir)?;
     let manifest_path = dir.join(MANIFEST);
-    for required in [META, VECTORS] {
+    for required in [META, VECTORS, GRAPH] {
         if !manifest.files.contains_key(required) {
             return Err(Error::corrupt(
                 &manifest_path,
@@ -390,39 +484,43 @@ fn open_once(index_dir: &Path) -> Result<Snapshot> {
             ));
         }
     }
-    let mut contents: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
-    for (name, sum) in &manifest.files {
-        if name.contains('/') || name.contains("..") {
+    for name in manifest.files.keys() {
+        if name.contains('/') || name.contains('\\') || name.contains("..") {
             return Err(Error::corrupt(
                 &manifest_path,
                 format!("bad file name {name:?}"),
             ));
         }
-        let path = dir.join(name);
-        let bytes =
-            read_limited(&path, sum.len.max(1)).map_err(|e| vanished_or_corrupt(&path, e))?;
-        if bytes.len() as u64 != sum.len {
-            return Err(Error::corrupt(
-                &path,
-                format!("{} bytes, expected {} (truncated?)", bytes.len(), sum.len),
-            ));
-        }
-        if crc32fast::hash(&bytes) != sum.crc32 {
-            return Err(Error::corrupt(&path, "checksum mismatch"));
-        }
-        if name == META || name == VECTORS {
-            contents.insert(if name == META { META } else { VECTORS }, bytes);
-        }
     }
+    // The files a question needs; the hnsw_rs dump is checked when a rebuild loads it.
     let meta_path = dir.join(META);
-    let meta: Meta = decode(&contents[META]).map_err(|e| Error::corrupt(&meta_path, e))?;
+    let meta_sum = &manifest.files[META];
+    let meta_bytes = read_limited(&meta_path, meta_sum.len.max(1))
+        .map_err(|e| vanished_or_corrupt(&meta_path, e))?;
+    if meta_bytes.len() as u64 != meta_sum.len || crc32fast::hash(&meta_bytes) != meta_sum.crc32 {
+        return Err(Error::corrupt(
+            &meta_path,
+            "checksum mismatch (truncated or damaged)",
+        ));
+    }
+    let vectors_path = dir.join(VECTORS);
+    let graph_path = dir.join(GRAPH);
+    verify(&vectors_path, &manifest.files[VECTORS])?;
+    verify(&graph_path, &manifest.files[GRAPH])?;
+    log::debug!("files checked in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+
+    let meta: Meta = decode(&meta_bytes).map_err(|e| Error::corrupt(&meta_path, e))?;
+    drop(meta_bytes);
     let dim = manifest.model.settings.dimension;
     let rows = manifest.counts.rows;
-    let vec_bytes = &contents[VECTORS];
-    if dim == 0 || vec_bytes.len() != rows * dim * 4 || meta.rows.len() != rows {
+    if dim == 0 || manifest.files[VECTORS].len != (rows * dim * 4) as u64 || meta.rows.len() != rows
+    {
         return Err(Error::corrupt(
-            dir.join(VECTORS),
-            format!("{} bytes for {rows} rows of {dim} floats", vec_bytes.len()),
+            &vectors_path,
+            format!(
+                "{} bytes for {rows} rows of {dim} floats",
+                manifest.files[VECTORS].len
+            ),
         ));
     }
     if let Some(bad) = meta.rows.iter().find(|r| {
@@ -456,20 +554,39 @@ fn open_once(index_dir: &Path) -> Result<Snapshot> {
     {
         return Err(Error::corrupt(&meta_path, "pair points at no document"));
     }
-    let vectors = bytes_to_f32(vec_bytes);
-    let graph = AnnGraph::load(&dir, &manifest.hnsw_basename)?;
-    if graph.len() != rows {
+    log::debug!(
+        "metadata decoded and checked in {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+
+    let vectors = match map(&vectors_path)? {
+        Some(m)
+            if bytemuck::try_cast_slice::<u8, f32>(&m[..]).is_ok()
+                && cfg!(target_endian = "little") =>
+        {
+            Matrix::Mapped(m)
+        }
+        Some(m) => Matrix::Owned(bytes_to_f32(&m)),
+        None => Matrix::Owned(Vec::new()),
+    };
+    let words = match map(&graph_path)? {
+        Some(m) => Words::Mapped(m),
+        None => Words::Owned(Vec::new()),
+    };
+    let graph = FlatGraph::parse(words).map_err(|e| Error::corrupt(&graph_path, e))?;
+    if graph.rows() != rows {
         return Err(Error::corrupt(
-            dir.join(format!("{}.hnsw.graph", manifest.hnsw_basename)),
-            format!("{} points, expected {rows}", graph.len()),
+            &graph_path,
+            format!("{} rows, expected {rows}", graph.rows()),
         ));
     }
+    log::debug!("index opened in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
     Ok(Snapshot {
         dir,
         manifest,
         meta,
-        vectors,
         graph,
+        vectors,
     })
 }
 

@@ -1,11 +1,11 @@
 //! The index loader on damaged files: never a panic, never a wrong answer.
 //!
 //! Input: byte 0 picks the file to replace (CURRENT, manifest.json, meta.bin,
-//! vectors.f32, graph.hnsw.graph, graph.hnsw.data) and the mode; the rest is
+//! vectors.f32, graph.bin, graph.hnsw.graph, graph.hnsw.data) and the mode; the rest is
 //! the file's new content. Mode "raw" leaves the checksums alone (what damage
 //! on disk looks like: it must be reported). Mode "resealed" rewrites the
 //! checksums so that the bytes reach qasearch's own parsers behind them
-//! (CURRENT, manifest JSON, bincode metadata, vector matrix); a load may then
+//! (CURRENT, manifest JSON, bincode metadata, vector matrix, flat graph); a load may then
 //! succeed, but must not panic, and a search on what loads must not panic
 //! either. The hnsw_rs graph files are fuzzed raw only: hnsw_rs's own loader
 //! panics on malformed files (qasearch catches that unwind in the binary, but
@@ -22,11 +22,12 @@ use qasearch::indexer::{self, IndexConfig, NoProgress};
 use qasearch::search::{self, SearchConfig};
 use qasearch::store;
 
-const FILES: [&str; 6] = [
+const FILES: [&str; 7] = [
     "CURRENT",
     "manifest.json",
     "meta.bin",
     "vectors.f32",
+    "graph.bin",
     "graph.hnsw.graph",
     "graph.hnsw.data",
 ];
@@ -115,7 +116,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let f = fixture();
     let which = pick as usize % FILES.len();
-    let resealed = pick as usize / FILES.len() % 2 == 1 && which < 4;
+    let resealed = pick as usize / FILES.len() % 2 == 1 && which < 5;
     // Start from the good files.
     for (name, bytes) in FILES.iter().zip(&f.good) {
         std::fs::write(path_of(&f.index, &f.gen, name), bytes).unwrap();
@@ -142,7 +143,14 @@ fuzz_target!(|data: &[u8]| {
         )
         .unwrap();
     }
-    match store::open(&f.index) {
+    let opened = store::open(&f.index).and_then(|s| {
+        // The hnsw_rs dump is read only by a rebuild: check it the way a rebuild does.
+        if which >= 5 {
+            s.load_ann_graph()?;
+        }
+        Ok(s)
+    });
+    match opened {
         Ok(snapshot) => {
             // Raw damage must always be caught.
             assert!(

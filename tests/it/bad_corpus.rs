@@ -128,9 +128,10 @@ fn cases() -> Vec<Case> {
             b.push(0);
             std::fs::write(p, b).unwrap();
         }), &["ask", Q], 4, "vectors.f32"),
-        c("graph file deleted", Index(|i| std::fs::remove_file(gen_dir(i).join("graph.hnsw.graph")).unwrap()), &["ask", Q], 4, "graph.hnsw.graph"),
-        c("graph data truncated", Index(|i| truncate(&gen_dir(i).join("graph.hnsw.data"))), &["ask", Q], 4, "graph.hnsw.data"),
-        c("newer format version", Index(|i| edit_manifest(i, |v| v["format_version"] = serde_json::json!(2))), &["ask", Q], 4, "format version 2"),
+        c("graph file deleted", Index(|i| std::fs::remove_file(gen_dir(i).join("graph.bin")).unwrap()), &["ask", Q], 4, "graph.bin"),
+        c("graph file truncated", Index(|i| truncate(&gen_dir(i).join("graph.bin"))), &["ask", Q], 4, "graph.bin"),
+        c("hnsw dump deleted: questions do not need it", Index(|i| std::fs::remove_file(gen_dir(i).join("graph.hnsw.graph")).unwrap()), &["ask", "--no-update", "-k", "1", Q], 0, "1. "),
+        c("newer format version", Index(|i| edit_manifest(i, |v| v["format_version"] = serde_json::json!(99))), &["ask", Q], 4, "format version 99"),
         c("other model", Index(|i| edit_manifest(i, |v| v["model"]["tokenizer_sha256"] = serde_json::json!("ef".repeat(32)))), &["ask", Q], 4, "model"),
         c("manifest counts lie", Index(|i| edit_manifest(i, |v| v["counts"]["rows"] = serde_json::json!(5))), &["ask", Q], 4, "vectors.f32"),
         c("manifest lists no meta", Index(|i| edit_manifest(i, |v| { v["files"].as_object_mut().unwrap().remove("meta.bin"); })), &["ask", Q], 4, "meta.bin"),

@@ -69,12 +69,24 @@ fn damaged_index_files_are_reported_by_name() {
     let w = Work::seeded();
     w.index_ok();
     let gen = generation_dir(&w.index());
-    let names: Vec<String> = std::fs::read_dir(&gen)
+    let mut names: Vec<String> = std::fs::read_dir(&gen)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .collect();
-    assert_eq!(names.len(), 5, "{names:?}");
-    for name in &names {
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "graph.bin",
+            "graph.hnsw.data",
+            "graph.hnsw.graph",
+            "manifest.json",
+            "meta.bin",
+            "vectors.f32"
+        ]
+    );
+    // The files a question reads.
+    for name in ["graph.bin", "manifest.json", "meta.bin", "vectors.f32"] {
         let path = gen.join(name);
         let good = std::fs::read(&path).unwrap();
         // Truncated.
@@ -101,6 +113,37 @@ fn damaged_index_files_are_reported_by_name() {
     // The fix works.
     w.run(&["index", "--full"]).ok();
     w.run(&["ask", "What is France doing?"]).ok();
+}
+
+#[test]
+fn a_damaged_hnsw_dump_is_rebuilt_not_extended() {
+    // Questions never read the hnsw_rs dump; a rebuild that would extend it
+    // finds the damage and rebuilds the graph from the kept vectors instead.
+    let w = Work::seeded();
+    w.index_ok();
+    let gen = generation_dir(&w.index());
+    for name in ["graph.hnsw.graph", "graph.hnsw.data"] {
+        let path = gen.join(name);
+        let good = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &good[..good.len() - 3]).unwrap();
+        w.run(&["ask", "--no-update", "What is France doing?"]).ok();
+        std::fs::write(&path, &good).unwrap();
+    }
+    std::fs::write(gen.join("graph.hnsw.data"), b"garbage").unwrap();
+    w.write("new.txt", "P.\nWhat is new?\nA new thing.\n");
+    let r = w.run(&["index", "--json"]);
+    r.ok();
+    assert!(
+        r.stderr.contains("cannot extend the previous graph")
+            && r.stderr.contains("graph.hnsw.data"),
+        "{}",
+        r.stderr
+    );
+    let v = r.json();
+    assert_eq!(v["graph"], "rebuilt");
+    assert_eq!(v["embedded"], 1, "vectors are still reused: {v}");
+    let r = w.run(&["ask", "--json", "-k", "1", "What is new?"]);
+    assert_eq!(r.json()["results"][0]["doc"], "new.txt");
 }
 
 #[test]
@@ -242,7 +285,8 @@ fn a_build_aborted_at_any_write_step_leaves_the_previous_index() {
         "new.txt",
         "Passage.\nWho won the chess final?\nThe chess final was won by Magnus.\n",
     );
-    for step in 1..=8 {
+    assert_eq!(qasearch::store::WRITE_STEPS, 9);
+    for step in 1..=qasearch::store::WRITE_STEPS {
         let r = Run::from(
             w.cmd()
                 .env("QASEARCH_ABORT_AT_STEP", step.to_string())

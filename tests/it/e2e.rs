@@ -207,3 +207,42 @@ fn model_command_reports_verified_files() {
         .unwrap()
         .starts_with("all-MiniLM-L6-v2:onnx-8199be6f699a"));
 }
+
+#[test]
+fn the_fast_model_is_derived_verified_and_remembered_by_the_index() {
+    let w = Work::seeded();
+    let r = w.run(&["--model", "fast", "model", "--json"]);
+    r.ok();
+    let v = r.json();
+    assert!(
+        v["model"]
+            .as_str()
+            .unwrap()
+            .starts_with("all-MiniLM-L6-v2-int8-dynamic:onnx-75c59d22b161"),
+        "{v}"
+    );
+    // Seed questions still find their own answers.
+    let seed = seed_questions();
+    let questions: Vec<&str> = seed.iter().map(String::as_str).collect();
+    let r = w.run_stdin(
+        &["--model", "fast", "ask", "-k", "1", "--json", "-"],
+        &questions.join("\n"),
+    );
+    r.ok();
+    let got: Vec<String> = r
+        .json_lines()
+        .iter()
+        .map(|o| o["results"][0]["question"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got, seed);
+    // The index remembers its model: the default model refuses it, and says how to fix it.
+    w.run(&["ask", "What is France doing?"])
+        .fails(4, "all-MiniLM-L6-v2-int8-dynamic");
+    let r = w.run(&["index", "--json"]);
+    r.ok();
+    assert!(r.json()["full_reason"]
+        .as_str()
+        .unwrap()
+        .contains("the model changed"));
+    w.run(&["ask", "What is France doing?"]).ok();
+}

@@ -1,0 +1,384 @@
+//! A flat, memory-mappable copy of an HNSW graph, searched in place.
+//!
+//! hnsw_rs builds the graph (and is kept for extending it on rebuilds), but
+//! reloading its dump rebuilds every node and link in memory: about one second
+//! at 100,000 vectors. A question needs none of that. At build time the graph
+//! is exported here as arrays of `u32` (one CSR adjacency per layer); a query
+//! maps the file and walks it directly, over the memory-mapped vectors.
+//!
+//! File layout (`graph.bin`, little-endian `u32` words):
+//! ```text
+//! magic "QAHG", version, rows, top layer, entry row
+//! for each layer 0..=top:
+//!   count, [nodes: count sorted rows; absent for layer 0, which holds every row],
+//!   offsets: count + 1, links: offsets[count] rows
+//! ```
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use crate::ann::{dot, AnnGraph, Hit};
+
+const MAGIC: u32 = u32::from_le_bytes(*b"QAHG");
+const VERSION: u32 = 1;
+
+/// Word storage: a memory map or owned words.
+#[derive(Debug)]
+pub enum Words {
+    /// A mapped file (page aligned).
+    Mapped(memmap2::Mmap),
+    /// Words in memory.
+    Owned(Vec<u32>),
+}
+
+impl Words {
+    fn as_words(&self) -> Option<&[u32]> {
+        match self {
+            Words::Mapped(m) => bytemuck::try_cast_slice(&m[..]).ok(),
+            Words::Owned(v) => Some(v),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Layer {
+    count: usize,
+    /// Word offset of the sorted node rows (None for layer 0).
+    nodes: Option<usize>,
+    offsets: usize,
+    links: usize,
+}
+
+/// An HNSW graph as flat arrays.
+#[derive(Debug)]
+pub struct FlatGraph {
+    words: Words,
+    rows: usize,
+    entry: u32,
+    layers: Vec<Layer>,
+}
+
+/// Why a graph file was refused.
+pub type Invalid = String;
+
+impl FlatGraph {
+    /// Exports the graph hnsw_rs built over `rows` vectors.
+    pub fn export(graph: &AnnGraph, rows: usize) -> FlatGraph {
+        let (top, entry, links) = graph.adjacency();
+        let mut w: Vec<u32> = vec![MAGIC, VERSION, rows as u32, top as u32, entry as u32];
+        for layer in 0..=top {
+            let nodes: Vec<usize> = (0..rows).filter(|&r| links[r].len() > layer).collect();
+            w.push(nodes.len() as u32);
+            if layer > 0 {
+                w.extend(nodes.iter().map(|&r| r as u32));
+            }
+            let mut offset = 0u32;
+            w.push(0);
+            for &r in &nodes {
+                offset += links[r][layer].len() as u32;
+                w.push(offset);
+            }
+            for &r in &nodes {
+                w.extend(links[r][layer].iter().map(|&n| n as u32));
+            }
+        }
+        FlatGraph::parse(Words::Owned(w)).expect("invariant: an exported graph is valid")
+    }
+
+    /// The file's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let words = self.words.as_words().expect("invariant: parsed words");
+        words.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+
+    /// Checks and indexes a graph file. Every offset and link is bounds-checked
+    /// here, so a search can never index out of range.
+    pub fn parse(words: Words) -> Result<FlatGraph, Invalid> {
+        if cfg!(target_endian = "big") {
+            return Err("graph files are little-endian; this machine is not".into());
+        }
+        let w = words.as_words().ok_or("length is not a multiple of 4")?;
+        let get = |i: usize| {
+            w.get(i)
+                .copied()
+                .ok_or_else(|| format!("truncated at word {i}"))
+        };
+        if get(0)? != MAGIC || get(1)? != VERSION {
+            return Err("not a qasearch graph file of version 1".into());
+        }
+        let rows = get(2)? as usize;
+        let top = get(3)? as usize;
+        let entry = get(4)?;
+        if top > 64 || (rows > 0 && entry as usize >= rows) {
+            return Err(format!("bad header: {top} layers, entry {entry} of {rows}"));
+        }
+        let mut at = 5;
+        let mut layers = Vec::with_capacity(top + 1);
+        for layer in 0..=top {
+            let count = get(at)? as usize;
+            at += 1;
+            if count > rows || (layer == 0 && count != rows) {
+                return Err(format!("layer {layer} has {count} nodes of {rows}"));
+            }
+            let nodes = if layer > 0 {
+                let slice = w.get(at..at + count).ok_or("truncated node list")?;
+                if slice.windows(2).any(|p| p[0] >= p[1])
+                    || slice.last().is_some_and(|&r| r as usize >= rows)
+                {
+                    return Err(format!("layer {layer}: nodes not sorted or out of range"));
+                }
+                at += count;
+                Some(at - count)
+            } else {
+                None
+            };
+            let offsets = at;
+            let offs = w.get(at..at + count + 1).ok_or("truncated offsets")?;
+            if offs[0] != 0 || offs.windows(2).any(|p| p[0] > p[1]) {
+                return Err(format!("layer {layer}: offsets out of order"));
+            }
+            at += count + 1;
+            let n_links = offs[count] as usize;
+            let links = w.get(at..at + n_links).ok_or("truncated links")?;
+            if links.iter().any(|&r| r as usize >= rows) {
+                return Err(format!("layer {layer}: link to a row out of range"));
+            }
+            layers.push(Layer {
+                count,
+                nodes,
+                offsets,
+                links: at,
+            });
+            at += n_links;
+        }
+        if at != w.len() {
+            return Err(format!("{} trailing words", w.len() - at));
+        }
+        // Every upper-layer node must exist in the layer below, and the entry in the top layer.
+        if rows > 0 {
+            let g = FlatGraph {
+                words,
+                rows,
+                entry,
+                layers,
+            };
+            if g.local(top, entry).is_none() {
+                return Err("entry row is not in the top layer".into());
+            }
+            return Ok(g);
+        }
+        Ok(FlatGraph {
+            words,
+            rows,
+            entry,
+            layers,
+        })
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn words(&self) -> &[u32] {
+        self.words.as_words().expect("invariant: checked in parse")
+    }
+
+    /// Position of `row` within `layer`.
+    fn local(&self, layer: usize, row: u32) -> Option<usize> {
+        let l = self.layers[layer];
+        match l.nodes {
+            None => ((row as usize) < self.rows).then_some(row as usize),
+            Some(at) => self.words()[at..at + l.count].binary_search(&row).ok(),
+        }
+    }
+
+    fn neighbours(&self, layer: usize, row: u32) -> &[u32] {
+        let Some(i) = self.local(layer, row) else {
+            return &[];
+        };
+        let l = self.layers[layer];
+        let w = self.words();
+        let (a, b) = (w[l.offsets + i] as usize, w[l.offsets + i + 1] as usize);
+        &w[l.links + a..l.links + b]
+    }
+
+    /// The `k` nearest rows to `query` (HNSW search with breadth `ef`), best
+    /// first; rows for which `keep` is false are walked through but never returned.
+    pub fn search(
+        &self,
+        vectors: &[f32],
+        dim: usize,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        keep: Option<&dyn Fn(usize) -> bool>,
+    ) -> Vec<Hit> {
+        if self.rows == 0 || k == 0 {
+            return Vec::new();
+        }
+        let dist = |row: u32| {
+            let r = row as usize;
+            1.0 - dot(&vectors[r * dim..(r + 1) * dim], query)
+        };
+        // Greedy descent through the upper layers.
+        let mut ep = self.entry;
+        let mut ep_dist = dist(ep);
+        for layer in (1..self.layers.len()).rev() {
+            loop {
+                let mut moved = false;
+                for &n in self.neighbours(layer, ep) {
+                    let d = dist(n);
+                    if d < ep_dist {
+                        ep = n;
+                        ep_dist = d;
+                        moved = true;
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+        }
+        // Beam search in layer 0.
+        let ef = ef.max(k);
+        let kept = |row: u32| keep.is_none_or(|f| f(row as usize));
+        let mut visited = vec![0u64; self.rows.div_ceil(64)];
+        let mut mark = |row: u32| {
+            let (w, b) = (row as usize / 64, row % 64);
+            let seen = visited[w] >> b & 1 == 1;
+            visited[w] |= 1 << b;
+            seen
+        };
+        mark(ep);
+        let mut candidates = BinaryHeap::new();
+        let mut results: BinaryHeap<(Ordered, u32)> = BinaryHeap::new();
+        candidates.push(Reverse((Ordered(ep_dist), ep)));
+        if kept(ep) {
+            results.push((Ordered(ep_dist), ep));
+        }
+        while let Some(Reverse((Ordered(d), row))) = candidates.pop() {
+            if results.len() >= ef && results.peek().is_some_and(|w| d > w.0 .0) {
+                break;
+            }
+            for &n in self.neighbours(0, row) {
+                if mark(n) {
+                    continue;
+                }
+                let dn = dist(n);
+                let worst = results.peek().map_or(f32::INFINITY, |w| w.0 .0);
+                if results.len() < ef || dn < worst {
+                    candidates.push(Reverse((Ordered(dn), n)));
+                    if kept(n) {
+                        results.push((Ordered(dn), n));
+                        if results.len() > ef {
+                            results.pop();
+                        }
+                    }
+                }
+            }
+        }
+        let mut out: Vec<Hit> = results
+            .into_iter()
+            .map(|(Ordered(d), row)| Hit {
+                row: row as usize,
+                score: 1.0 - d,
+            })
+            .collect();
+        out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
+        out.truncate(k);
+        out
+    }
+}
+
+/// An f32 with a total order, for the heaps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Ordered(f32);
+impl Eq for Ordered {}
+impl PartialOrd for Ordered {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ordered {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ann::{exact_search, HnswParams};
+
+    fn random_unit(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed;
+        let mut next = || {
+            s = s.wrapping_add(0x9e3779b97f4a7c15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+            ((z ^ (z >> 31)) as f64 / u64::MAX as f64) as f32 - 0.5
+        };
+        let mut v: Vec<f32> = (0..n * dim).map(|_| next()).collect();
+        for row in v.chunks_exact_mut(dim) {
+            let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+            row.iter_mut().for_each(|x| *x /= norm);
+        }
+        v
+    }
+
+    #[test]
+    fn flat_search_matches_exact_and_survives_a_round_trip() {
+        const SEED: u64 = 11;
+        let dim = 24;
+        let data = random_unit(3000, dim, SEED);
+        let graph = AnnGraph::build(&data, dim, &HnswParams::default()).unwrap();
+        let flat = FlatGraph::export(&graph, 3000);
+        let bytes = flat.to_bytes();
+        let words: Vec<u32> = bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        let again = FlatGraph::parse(Words::Owned(words)).unwrap();
+        let mut found = 0;
+        for q in random_unit(40, dim, SEED + 1).chunks_exact(dim) {
+            let exact: Vec<usize> = exact_search(&data, dim, q, 10, None)
+                .iter()
+                .map(|h| h.row)
+                .collect();
+            let a = flat.search(&data, dim, q, 10, 64, None);
+            assert_eq!(a, again.search(&data, dim, q, 10, 64, None));
+            found += a.iter().filter(|h| exact.contains(&h.row)).count();
+            let hidden = a[0].row;
+            let keep = |r: usize| r != hidden;
+            let b = flat.search(&data, dim, q, 10, 64, Some(&keep));
+            assert!(b.iter().all(|h| h.row != hidden) && b.len() == 10);
+        }
+        let recall = found as f64 / 400.0;
+        assert!(recall >= 0.97, "recall@10 {recall} (seed {SEED})");
+    }
+
+    #[test]
+    fn damaged_words_are_refused() {
+        let dim = 8;
+        let data = random_unit(200, dim, 5);
+        let graph = AnnGraph::build(&data, dim, &HnswParams::default()).unwrap();
+        let good: Vec<u32> = match FlatGraph::export(&graph, 200).words {
+            Words::Owned(w) => w,
+            Words::Mapped(_) => unreachable!(),
+        };
+        assert!(FlatGraph::parse(Words::Owned(good[..good.len() - 1].to_vec())).is_err());
+        assert!(FlatGraph::parse(Words::Owned(vec![])).is_err());
+        let mut bad = good.clone();
+        bad[2] = 100; // fewer rows than links point at
+        assert!(FlatGraph::parse(Words::Owned(bad)).is_err());
+        let mut bad = good.clone();
+        let last = bad.len() - 1;
+        bad[last] = 10_000; // a link out of range
+        assert!(FlatGraph::parse(Words::Owned(bad)).is_err());
+        let mut bad = good;
+        bad.push(0);
+        assert!(FlatGraph::parse(Words::Owned(bad)).is_err());
+    }
+}
