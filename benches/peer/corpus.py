@@ -1,0 +1,65 @@
+"""Synthesize a Q&A corpus of N answer sentences from BEIR datasets.
+
+Every corpus sentence of the datasets under DATASETS is used once; beyond
+that, new sentences are made by joining the first half (in words) of one
+sentence to the second half of another, pairs drawn with a fixed seed, so
+every sentence is distinct. Each answer is one sentence (as in wikiqa), ten
+Q&A pairs to a .txt document.
+
+Writes OUT/data/*.txt (the corpus for qasearch), OUT/sentences.txt (the same
+answer sentences, one a line, for the Python peer) and OUT/questions.txt (the
+datasets' queries, to ask both).
+"""
+
+import json
+import os
+import random
+import sys
+
+
+def read_jsonl(path):
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                yield json.loads(line)
+
+
+def main(datasets, n, out):
+    base, questions = [], []
+    for name in sorted(os.listdir(datasets)):
+        d = os.path.join(datasets, name)
+        if not os.path.isfile(os.path.join(d, "corpus.jsonl")):
+            continue
+        for e in read_jsonl(os.path.join(d, "corpus.jsonl")):
+            t = " ".join(e.get("text", "").split())
+            # One sentence each: no inner sentence end, ends with a period.
+            if t.endswith(".") and ". " not in t[:-1] and "? " not in t and "! " not in t and len(t.split()) >= 6:
+                base.append(t)
+        for q in read_jsonl(os.path.join(d, "queries.jsonl")):
+            questions.append(" ".join(q["text"].split()))
+    base = sorted(set(base))
+    rng = random.Random(20261126)
+    sentences, seen = list(base[:n]), set(base[:n])
+    while len(sentences) < n:
+        a, b = rng.choice(base).split(), rng.choice(base).split()
+        s = " ".join(a[: len(a) // 2] + b[len(b) // 2 :])
+        if s not in seen and s[0].isupper():
+            seen.add(s)
+            sentences.append(s)
+    data = os.path.join(out, "data")
+    os.makedirs(data, exist_ok=True)
+    for i in range(0, n, 10):
+        with open(os.path.join(data, f"doc{i // 10:06}.txt"), "w", encoding="utf-8") as f:
+            f.write(f"Synthetic document {i // 10}.\n")
+            for j, s in enumerate(sentences[i : i + 10]):
+                f.write(f"What does record {i // 10}-{j} say?\n{s}\n")
+    with open(os.path.join(out, "sentences.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(sentences) + "\n")
+    with open(os.path.join(out, "questions.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(questions) + "\n")
+    print(f"{n} sentences ({len(base)} distinct base sentences), {len(questions)} questions in {out}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3])
