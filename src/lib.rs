@@ -1,4 +1,35 @@
 //! qasearch: local semantic search over question-and-answer corpora.
+//!
+//! The pipeline, one module a step:
+//! 1. [`corpus`] reads `.txt` / `.jsonl` documents into Q&A pairs;
+//! 2. [`split`] cuts each answer into sentences;
+//! 3. [`embed`] turns sentences into unit vectors (the real model through
+//!    fastembed and ONNX Runtime, files from [`model`]);
+//! 4. [`indexer`] stores vectors, metadata and an HNSW graph ([`ann`], [`flat`])
+//!    as a new generation of the index folder ([`store`]);
+//! 5. [`search`] embeds a question and returns the best pairs; [`eval`] scores it.
+//!
+//! ```
+//! use qasearch::embed::HashEmbedder;
+//! use qasearch::indexer::{self, IndexConfig, NoProgress};
+//! use qasearch::search::{self, SearchConfig};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let data = dir.path().join("data");
+//! std::fs::create_dir(&data)?;
+//! std::fs::write(
+//!     data.join("bikes.txt"),
+//!     "City bikes.\nHow much is a day pass?\nA day pass costs five euros.\n",
+//! )?;
+//! // A deterministic stand-in for the real model keeps this example offline.
+//! let mut embedder = HashEmbedder::new(64);
+//! let index = dir.path().join("index");
+//! indexer::build(&data, &index, &mut embedder, &IndexConfig::default(), &mut NoProgress)?;
+//! let snapshot = qasearch::store::open(&index)?;
+//! let answers = search::ask(&snapshot, &mut embedder, "price of a day pass", &SearchConfig::default())?;
+//! assert_eq!(answers[0].question, "How much is a day pass?");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![warn(missing_docs)]
 
 pub mod ann;
