@@ -304,11 +304,11 @@ pub fn exact_search(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Deterministic pseudo-random unit vectors (splitmix64).
-    fn random_unit(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    pub(crate) fn random_unit(n: usize, dim: usize, seed: u64) -> Vec<f32> {
         let mut s = seed;
         let mut next = || {
             s = s.wrapping_add(0x9e3779b97f4a7c15);

@@ -309,24 +309,8 @@ impl Ord for Ordered {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ann::tests::random_unit;
     use crate::ann::{exact_search, HnswParams};
-
-    fn random_unit(n: usize, dim: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        let mut next = || {
-            s = s.wrapping_add(0x9e3779b97f4a7c15);
-            let mut z = s;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-            ((z ^ (z >> 31)) as f64 / u64::MAX as f64) as f32 - 0.5
-        };
-        let mut v: Vec<f32> = (0..n * dim).map(|_| next()).collect();
-        for row in v.chunks_exact_mut(dim) {
-            let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-            row.iter_mut().for_each(|x| *x /= norm);
-        }
-        v
-    }
 
     #[test]
     fn flat_search_matches_exact_and_survives_a_round_trip() {

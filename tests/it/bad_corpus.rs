@@ -30,26 +30,6 @@ struct Case {
     says: &'static str,
 }
 
-fn gen_dir(index: &Path) -> std::path::PathBuf {
-    let current = std::fs::read_to_string(index.join("CURRENT")).unwrap();
-    index.join(current.split(' ').next().unwrap())
-}
-
-fn edit_manifest(index: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
-    let dir = gen_dir(index);
-    let path = dir.join("manifest.json");
-    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    edit(&mut v);
-    let bytes = serde_json::to_vec(&v).unwrap();
-    std::fs::write(&path, &bytes).unwrap();
-    let name = dir.file_name().unwrap().to_string_lossy().to_string();
-    std::fs::write(
-        index.join("CURRENT"),
-        format!("{name} {:08x}\n", crc32fast::hash(&bytes)),
-    )
-    .unwrap();
-}
-
 fn truncate(path: &Path) {
     let b = std::fs::read(path).unwrap();
     std::fs::write(path, &b[..b.len() / 2]).unwrap();
@@ -116,26 +96,26 @@ fn cases() -> Vec<Case> {
         c("CURRENT empty", Index(|i| std::fs::write(i.join("CURRENT"), "").unwrap()), &["ask", Q], 4, "CURRENT"),
         c("CURRENT points nowhere", Index(|i| std::fs::write(i.join("CURRENT"), "gen-000042 00000000\n").unwrap()), &["ask", Q], 4, "gen-000042"),
         c("manifest not JSON", Index(|i| {
-            let dir = gen_dir(i);
+            let dir = generation_dir(i);
             std::fs::write(dir.join("manifest.json"), b"{not json").unwrap();
             let name = dir.file_name().unwrap().to_string_lossy().to_string();
             std::fs::write(i.join("CURRENT"), format!("{name} {:08x}\n", crc32fast::hash(b"{not json"))).unwrap();
         }), &["ask", Q], 4, "manifest.json"),
-        c("meta truncated", Index(|i| truncate(&gen_dir(i).join("meta.bin"))), &["ask", Q], 4, "meta.bin"),
+        c("meta truncated", Index(|i| truncate(&generation_dir(i).join("meta.bin"))), &["ask", Q], 4, "meta.bin"),
         c("vectors one byte longer", Index(|i| {
-            let p = gen_dir(i).join("vectors.f32");
+            let p = generation_dir(i).join("vectors.f32");
             let mut b = std::fs::read(&p).unwrap();
             b.push(0);
             std::fs::write(p, b).unwrap();
         }), &["ask", Q], 4, "vectors.f32"),
-        c("graph file deleted", Index(|i| std::fs::remove_file(gen_dir(i).join("graph.bin")).unwrap()), &["ask", Q], 4, "graph.bin"),
-        c("graph file truncated", Index(|i| truncate(&gen_dir(i).join("graph.bin"))), &["ask", Q], 4, "graph.bin"),
-        c("hnsw dump deleted: questions do not need it", Index(|i| std::fs::remove_file(gen_dir(i).join("graph.hnsw.graph")).unwrap()), &["ask", "--no-update", "-k", "1", Q], 0, "1. "),
-        c("newer format version", Index(|i| edit_manifest(i, |v| v["format_version"] = serde_json::json!(99))), &["ask", Q], 4, "format version 99"),
-        c("other model", Index(|i| edit_manifest(i, |v| v["model"]["tokenizer_sha256"] = serde_json::json!("ef".repeat(32)))), &["ask", Q], 4, "model"),
-        c("manifest counts lie", Index(|i| edit_manifest(i, |v| v["counts"]["rows"] = serde_json::json!(5))), &["ask", Q], 4, "vectors.f32"),
-        c("manifest lists no meta", Index(|i| edit_manifest(i, |v| { v["files"].as_object_mut().unwrap().remove("meta.bin"); })), &["ask", Q], 4, "meta.bin"),
-        c("manifest names a path outside", Index(|i| edit_manifest(i, |v| { v["files"]["../../etc/passwd"] = serde_json::json!({"len": 1, "crc32": 0}); })), &["ask", Q], 4, "bad file name"),
+        c("graph file deleted", Index(|i| std::fs::remove_file(generation_dir(i).join("graph.bin")).unwrap()), &["ask", Q], 4, "graph.bin"),
+        c("graph file truncated", Index(|i| truncate(&generation_dir(i).join("graph.bin"))), &["ask", Q], 4, "graph.bin"),
+        c("hnsw dump deleted: questions do not need it", Index(|i| std::fs::remove_file(generation_dir(i).join("graph.hnsw.graph")).unwrap()), &["ask", "--no-update", "-k", "1", Q], 0, "1. "),
+        c("newer format version", Index(|i| rewrite_manifest(i, |v| v["format_version"] = serde_json::json!(99))), &["ask", Q], 4, "format version 99"),
+        c("other model", Index(|i| rewrite_manifest(i, |v| v["model"]["tokenizer_sha256"] = serde_json::json!("ef".repeat(32)))), &["ask", Q], 4, "model"),
+        c("manifest counts lie", Index(|i| rewrite_manifest(i, |v| v["counts"]["rows"] = serde_json::json!(5))), &["ask", Q], 4, "vectors.f32"),
+        c("manifest lists no meta", Index(|i| rewrite_manifest(i, |v| { v["files"].as_object_mut().unwrap().remove("meta.bin"); })), &["ask", Q], 4, "meta.bin"),
+        c("manifest names a path outside", Index(|i| rewrite_manifest(i, |v| { v["files"]["../../etc/passwd"] = serde_json::json!({"len": 1, "crc32": 0}); })), &["ask", Q], 4, "bad file name"),
         c("status on damaged index", Index(|i| std::fs::write(i.join("CURRENT"), "x").unwrap()), &["status"], 4, "CURRENT"),
         // Model and runtime.
         c("runtime is not a library", Seed, &["--runtime", "data/000_f4b32acec74ceaab.txt", "ask", Q], 5, "cannot load ONNX Runtime"),

@@ -1,8 +1,6 @@
 //! Bad input gets its documented exit code and a one-line message, never a
 //! panic, and never loses the previous index.
 
-use std::path::PathBuf;
-
 use crate::util::*;
 
 const USAGE: i32 = 2;
@@ -41,27 +39,6 @@ fn missing_data_folder_and_empty_corpus() {
     w.write("bad.jsonl", "{\"id\": 1}\n");
     w.run(&["ask", "anything?"])
         .fails(DATA, "no question-and-answer pairs");
-}
-
-/// Writes CURRENT so that it points at a manifest we edited.
-fn rewrite_manifest(index: &std::path::Path, edit: impl FnOnce(&mut serde_json::Value)) {
-    let current = std::fs::read_to_string(index.join("CURRENT")).unwrap();
-    let gen = current.split(' ').next().unwrap().to_string();
-    let path = index.join(&gen).join("manifest.json");
-    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    edit(&mut v);
-    let bytes = serde_json::to_vec_pretty(&v).unwrap();
-    std::fs::write(&path, &bytes).unwrap();
-    std::fs::write(
-        index.join("CURRENT"),
-        format!("{gen} {:08x}\n", crc32fast::hash(&bytes)),
-    )
-    .unwrap();
-}
-
-fn generation_dir(index: &std::path::Path) -> PathBuf {
-    let current = std::fs::read_to_string(index.join("CURRENT")).unwrap();
-    index.join(current.split(' ').next().unwrap())
 }
 
 #[test]
@@ -323,46 +300,4 @@ fn a_build_aborted_at_any_write_step_leaves_the_previous_index() {
     assert_eq!(gens.len(), 1, "{left:?}");
     let r = w.run(&["ask", "--json", "-k", "1", "Who won the chess final?"]);
     assert_eq!(r.json()["results"][0]["doc"], "new.txt");
-}
-
-#[test]
-fn a_killed_build_leaves_the_previous_index_answering() {
-    let w = Work::seeded();
-    w.index_ok();
-    // Enough text that a full rebuild takes a while.
-    for i in 0..40 {
-        w.write(
-            &format!("bulk/{i:02}.txt"),
-            &format!(
-                "Bulk passage {i}.\nWhat is fact number {i}?\nFact {i} says the sky over town {i} was clear. It rained {i} times. Farmers in region {i} were glad.\n"
-            ),
-        );
-    }
-    for delay_ms in [150u64, 400, 700, 1000, 1500] {
-        let mut child = w
-            .cmd()
-            .args(["index", "--full"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
-        let r = w.run(&[
-            "ask",
-            "--no-update",
-            "--json",
-            "-k",
-            "1",
-            "What is France doing?",
-        ]);
-        r.ok();
-        assert_eq!(r.json()["results"][0]["doc"], SEED);
-    }
-    w.run(&["index"]).ok();
-    let left = files_under(&w.index());
-    assert!(left.iter().all(|f| !f.starts_with("tmp-")), "{left:?}");
-    let r = w.run(&["ask", "--json", "-k", "1", "What is fact number 7?"]);
-    assert_eq!(r.json()["results"][0]["doc"], "bulk/07.txt");
 }

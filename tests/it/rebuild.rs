@@ -102,18 +102,9 @@ fn a_model_change_re_embeds_everything_and_says_why() {
     let w = Work::seeded();
     w.index_ok();
     // Pretend the index came from another model.
-    let current = std::fs::read_to_string(w.index().join("CURRENT")).unwrap();
-    let gen = current.split(' ').next().unwrap().to_string();
-    let path = w.index().join(&gen).join("manifest.json");
-    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    m["model"]["onnx_sha256"] = serde_json::json!("cd".repeat(32));
-    let bytes = serde_json::to_vec(&m).unwrap();
-    std::fs::write(&path, &bytes).unwrap();
-    std::fs::write(
-        w.index().join("CURRENT"),
-        format!("{gen} {:08x}\n", crc32fast::hash(&bytes)),
-    )
-    .unwrap();
+    rewrite_manifest(&w.index(), |m| {
+        m["model"]["onnx_sha256"] = serde_json::json!("cd".repeat(32))
+    });
     let r = w.run(&["index", "--json"]);
     r.ok();
     let v = r.json();

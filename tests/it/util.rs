@@ -191,3 +191,26 @@ pub fn rewordings() -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// The folder of the generation CURRENT points at.
+pub fn generation_dir(index: &Path) -> PathBuf {
+    let current = std::fs::read_to_string(index.join("CURRENT")).unwrap();
+    index.join(current.split(' ').next().unwrap())
+}
+
+/// Edits the current manifest and reseals CURRENT with its new checksum, as
+/// another version or model would have written it.
+pub fn rewrite_manifest(index: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let dir = generation_dir(index);
+    let path = dir.join("manifest.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut v);
+    let bytes = serde_json::to_vec_pretty(&v).unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+    let name = dir.file_name().unwrap().to_string_lossy().to_string();
+    std::fs::write(
+        index.join("CURRENT"),
+        format!("{name} {:08x}\n", crc32fast::hash(&bytes)),
+    )
+    .unwrap();
+}
