@@ -1,5 +1,6 @@
-//! Nearest-neighbour search over unit vectors: an HNSW graph (hnsw_rs) and an
-//! exact brute-force scan over the same vectors.
+//! Nearest-neighbour search over unit vectors: an HNSW graph built, saved and
+//! extended by hnsw_rs (searched through its flat export, [`crate::flat`]), and
+//! an exact brute-force scan over the same vectors.
 //!
 //! This is the only module that names `hnsw_rs`. Distances are dot-product
 //! distances (`1 - cos`, vectors are unit length); callers get similarity
@@ -192,35 +193,6 @@ impl AnnGraph {
         }
     }
 
-    /// The `k` nearest rows to `query`, best first, skipping rows for which
-    /// `keep` is false. `ef` is the search breadth (raised to `k` if lower).
-    pub fn search(
-        &self,
-        query: &[f32],
-        k: usize,
-        ef: usize,
-        keep: Option<&dyn Fn(usize) -> bool>,
-    ) -> Vec<Hit> {
-        if k == 0 {
-            return Vec::new();
-        }
-        let ef = ef.max(k);
-        let found = self.with(|g| match keep {
-            Some(keep) => {
-                let filter = |id: &usize| keep(*id);
-                g.search_filter(query, k, ef, Some(&filter))
-            }
-            None => g.search(query, k, ef),
-        });
-        found
-            .into_iter()
-            .map(|n| Hit {
-                row: n.d_id,
-                score: 1.0 - n.distance,
-            })
-            .collect()
-    }
-
     /// Writes `<basename>.hnsw.graph` and `.hnsw.data` into `dir` (which must
     /// exist and should be a fresh folder); returns the basename used.
     pub fn dump(&self, dir: &Path, basename: &str) -> Result<String> {
@@ -307,6 +279,11 @@ pub fn exact_search(
 pub(crate) mod tests {
     use super::*;
 
+    /// Queries walk the flat export of the graph; so do these tests.
+    fn flat(graph: &AnnGraph, rows: usize) -> crate::flat::FlatGraph {
+        crate::flat::FlatGraph::export(graph, rows)
+    }
+
     /// Deterministic pseudo-random unit vectors (splitmix64).
     pub(crate) fn random_unit(n: usize, dim: usize, seed: u64) -> Vec<f32> {
         let mut s = seed;
@@ -339,7 +316,7 @@ pub(crate) mod tests {
                 .iter()
                 .map(|h| h.row)
                 .collect();
-            let approx = graph.search(q, 10, 64, None);
+            let approx = flat(&graph, 2000).search(&data, dim, q, 10, 64, None);
             overlap += approx.iter().filter(|h| exact.contains(&h.row)).count();
             // Scores are cosine similarities of the stored vectors.
             for h in &approx {
@@ -364,7 +341,10 @@ pub(crate) mod tests {
         let loaded = AnnGraph::load(dir.path(), &base).unwrap();
         assert_eq!(loaded.len(), 300);
         for q in random_unit(20, dim, 8).chunks_exact(dim) {
-            assert_eq!(graph.search(q, 5, 50, None), loaded.search(q, 5, 50, None));
+            assert_eq!(
+                flat(&graph, 300).search(&data, dim, q, 5, 50, None),
+                flat(&loaded, 300).search(&data, dim, q, 5, 50, None)
+            );
         }
     }
 
@@ -376,9 +356,10 @@ pub(crate) mod tests {
         graph.insert(&data, dim, 100);
         assert_eq!(graph.len(), 200);
         let q = &data[150 * dim..151 * dim];
-        assert_eq!(graph.search(q, 1, 50, None)[0].row, 150);
+        let g = flat(&graph, 200);
+        assert_eq!(g.search(&data, dim, q, 1, 50, None)[0].row, 150);
         let keep = |r: usize| r != 150;
-        let hits = graph.search(q, 5, 50, Some(&keep));
+        let hits = g.search(&data, dim, q, 5, 50, Some(&keep));
         assert!(hits.iter().all(|h| h.row != 150));
         assert_eq!(hits.len(), 5);
     }
