@@ -259,6 +259,11 @@ fn bring_up_to_date(g: &GlobalArgs, embedder: &mut dyn Embedder, state: IndexSta
                     );
                     Ok(())
                 }
+                // The previous index is intact: answer from it rather than not at all.
+                Err(e @ (Error::Io { .. } | Error::InjectedAbort(_))) => {
+                    log::warn!("cannot update the index ({e}): answering from the current one");
+                    Ok(())
+                }
                 Err(e) => Err(e),
             }
         }

@@ -412,6 +412,9 @@ printf 'More.\nWhat is new?\nSomething new happened today. It was big.\n' > "$QA
 echo "index_exit=$?"
 "{bin}" -q ask --no-update --json -k 1 "How has France contributed?" > after.json
 echo "ask_exit=$?"
+# Without --no-update, ask tries to update, cannot, and answers from the old index.
+"{bin}" ask --json -k 1 "How has France contributed?" > stale.json 2> stale.err
+echo "stale_exit=$?"
 ls "$QASEARCH_INDEX" > listing.txt
 rm -f "$QASEARCH_INDEX/filler"
 "{bin}" -q index >/dev/null
@@ -451,6 +454,17 @@ echo "new_exit=$?"
     assert!(!read("full.err").contains("panicked"));
     assert!(stdout.contains("ask_exit=0"), "{stdout}");
     assert_eq!(read("before.json"), read("after.json"));
+    assert!(
+        stdout.contains("stale_exit=0"),
+        "{stdout}\n{}",
+        read("stale.err")
+    );
+    assert!(
+        read("stale.err").contains("cannot update the index"),
+        "{}",
+        read("stale.err")
+    );
+    assert_eq!(read("before.json"), read("stale.json"));
     assert!(
         !read("listing.txt").contains("tmp-"),
         "leftovers: {}",
