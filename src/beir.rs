@@ -97,6 +97,9 @@ pub fn load(dir: &Path) -> Result<BeirSet> {
     }
     let corpus_path = dir.join("corpus.jsonl");
     let (corpus, corpus_bytes) = read_entries(&corpus_path)?;
+    if corpus.iter().all(|(_, text)| text.trim().is_empty()) {
+        return Err(bad(&corpus_path, None, "no corpus entry has any text"));
+    }
     let (queries, _) = read_entries(&dir.join("queries.jsonl"))?;
     let qrels_path = dir.join("qrels").join("test.tsv");
     let corpus_ids: HashSet<&str> = corpus.iter().map(|(id, _)| id.as_str()).collect();
@@ -339,6 +342,19 @@ mod tests {
             .to_string()
             .contains("unknown query id"));
 
+        write_set(
+            dir.path(),
+            "{\"_id\": \"d1\", \"text\": \"  \"}\n",
+            QUERIES,
+            "q1\td1\t1\n",
+        );
+        let err = load(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("corpus.jsonl: no corpus entry has any text"),
+            "{err}"
+        );
+
+        write_set(dir.path(), CORPUS, QUERIES, "q1\td1\t1\n");
         std::fs::remove_file(dir.path().join("queries.jsonl")).unwrap();
         let err = load(dir.path()).unwrap_err();
         assert!(err.to_string().contains("queries.jsonl"));

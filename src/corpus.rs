@@ -86,6 +86,17 @@ pub struct Warning {
     pub message: String,
 }
 
+impl Warning {
+    /// A whole file skipped, and why.
+    fn skipped_file(file: String, why: impl std::fmt::Display) -> Warning {
+        Warning {
+            file,
+            line: None,
+            message: format!("skipped: {why}"),
+        }
+    }
+}
+
 impl std::fmt::Display for Warning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.line {
@@ -223,19 +234,14 @@ pub fn scan(root: &Path) -> Result<(Vec<SourceFile>, Vec<Warning>, Vec<PathBuf>)
             match path.canonicalize() {
                 Ok(c) if c.starts_with(&canon_root) => {}
                 Ok(_) => {
-                    warnings.push(Warning {
-                        file: relpath,
-                        line: None,
-                        message: "skipped: symbolic link leads outside the data folder".into(),
-                    });
+                    warnings.push(Warning::skipped_file(
+                        relpath,
+                        "symbolic link leads outside the data folder",
+                    ));
                     continue;
                 }
                 Err(e) => {
-                    warnings.push(Warning {
-                        file: relpath,
-                        line: None,
-                        message: format!("skipped: {e}"),
-                    });
+                    warnings.push(Warning::skipped_file(relpath, e));
                     continue;
                 }
             }
@@ -243,11 +249,7 @@ pub fn scan(root: &Path) -> Result<(Vec<SourceFile>, Vec<Warning>, Vec<PathBuf>)
         let md = match entry.metadata() {
             Ok(m) => m,
             Err(e) => {
-                warnings.push(Warning {
-                    file: relpath,
-                    line: None,
-                    message: format!("skipped: {e}"),
-                });
+                warnings.push(Warning::skipped_file(relpath, e));
                 continue;
             }
         };

@@ -100,11 +100,7 @@ fn run(cli: &Cli) -> Outcome {
             let summary = build(g, &mut embedder, &config)?;
             let mut out = anstream::stdout().lock();
             if args.json {
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string(&summary).expect("summary encodes")
-                )?;
+                render::json_line(&mut out, &summary)?;
             } else {
                 render::summary(&mut out, &summary)?;
             }
@@ -465,11 +461,7 @@ fn eval(g: &GlobalArgs, args: &cli::EvalArgs) -> Outcome {
     report.index = index_report;
     let mut out = anstream::stdout().lock();
     if args.json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string(&report).expect("report encodes")
-        )?;
+        render::json_line(&mut out, &report)?;
     } else {
         render::eval_table(&mut out, &report)?;
     }
@@ -495,7 +487,7 @@ fn status(g: &GlobalArgs, json: bool) -> Outcome {
     if !store::exists(&g.index) {
         if json {
             let v = serde_json::json!({"index": g.index.display().to_string(), "exists": false, "fresh": false});
-            writeln!(out, "{v}")?;
+            render::json_line(&mut out, &v)?;
         } else {
             writeln!(
                 out,
@@ -525,7 +517,7 @@ fn status(g: &GlobalArgs, json: bool) -> Outcome {
             "indexed": manifest.counts,
             "documents": docs,
         });
-        writeln!(out, "{v}")?;
+        render::json_line(&mut out, &v)?;
     } else if fresh {
         writeln!(
             out,
@@ -566,7 +558,7 @@ fn model_info(g: &GlobalArgs, json: bool) -> Outcome {
             "tokenizer": files.tokenizer,
             "runtime": files.runtime,
         });
-        writeln!(out, "{v}")?;
+        render::json_line(&mut out, &v)?;
     } else {
         writeln!(out, "model     {} ({dim}-d, verified)", files.identity.id())?;
         writeln!(out, "onnx      {}", files.onnx.display())?;

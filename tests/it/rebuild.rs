@@ -28,7 +28,7 @@ fn change_add_remove_embeds_only_new_sentences() {
     );
     let first = w.index_ok();
     assert_eq!(first["documents"], 3);
-    let seed_q = "How has France contributed to the coalition's efforts?";
+    let seed_q = FRANCE;
     let before = top(&w, seed_q, "3");
 
     // Change a.txt (one sentence replaced, one pair untouched), add c.txt, remove b.txt.
@@ -293,14 +293,7 @@ fn asking_during_rebuilds_never_fails() {
     let asker = {
         let stop = stop.clone();
         let mut cmd = w.cmd();
-        cmd.args([
-            "ask",
-            "--no-update",
-            "--json",
-            "-k",
-            "1",
-            "How has France contributed to the coalition's efforts?",
-        ]);
+        cmd.args(["ask", "--no-update", "--json", "-k", "1", FRANCE]);
         std::thread::spawn(move || {
             let mut runs = 0;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) || runs < 3 {
@@ -357,14 +350,7 @@ fn random_kills_leave_the_previous_index_answering() {
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        let r = w.run(&[
-            "ask",
-            "--no-update",
-            "--json",
-            "-k",
-            "1",
-            "How has France contributed to the coalition's efforts?",
-        ]);
+        let r = w.run(&["ask", "--no-update", "--json", "-k", "1", FRANCE]);
         assert_eq!(
             r.code, 0,
             "after a kill at {delay_ms} ms (seed {SEED}): {r:#?}"
@@ -383,6 +369,7 @@ fn random_kills_leave_the_previous_index_answering() {
 }
 
 const SEED_DOC: &str = SEED;
+const FRANCE: &str = "How has France contributed to the coalition's efforts?";
 
 /// A full disk: the build fails with exit 7 and the previous index answers.
 /// Runs in a private mount namespace with a small tmpfs as the index folder.

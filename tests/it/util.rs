@@ -65,6 +65,22 @@ impl Work {
         Run::from(self.cmd().args(args).output().unwrap())
     }
 
+    /// Runs with extra environment variables.
+    pub fn run_env(&self, env: &[(&str, &std::ffi::OsStr)], args: &[&str]) -> Run {
+        let mut cmd = self.cmd();
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.args(args).output().unwrap())
+    }
+
+    /// The document of the best answer, from the index as it is (no update).
+    pub fn top_doc_as_is(&self, question: &str) -> String {
+        let r = self.run(&["ask", "--no-update", "--json", "-k", "1", question]);
+        r.ok();
+        r.json()["results"][0]["doc"].as_str().unwrap().to_string()
+    }
+
     pub fn run_stdin(&self, args: &[&str], input: &str) -> Run {
         use std::io::Write;
         let mut child = self
