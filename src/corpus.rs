@@ -159,9 +159,22 @@ fn format_of(path: &Path) -> Option<Format> {
     }
 }
 
+/// The corpus files found under a data folder (no content read yet).
+#[derive(Debug, Clone, Default)]
+pub struct Scan {
+    /// The files, ordered by path; paths are unique.
+    pub files: Vec<SourceFile>,
+    /// Where each file is (same order).
+    pub paths: Vec<PathBuf>,
+    /// Entries skipped while walking.
+    pub warnings: Vec<Warning>,
+    /// The data folder, canonical: no file outside it is ever read.
+    pub root: PathBuf,
+}
+
 /// Lists the corpus files under `root` with their size and modification time
 /// (no content is read). Used for the quick freshness check.
-pub fn scan(root: &Path) -> Result<(Vec<SourceFile>, Vec<Warning>, Vec<PathBuf>)> {
+pub fn scan(root: &Path) -> Result<Scan> {
     let meta = std::fs::metadata(root).map_err(|_| Error::DataMissing {
         path: root.to_path_buf(),
     })?;
@@ -171,6 +184,13 @@ pub fn scan(root: &Path) -> Result<(Vec<SourceFile>, Vec<Warning>, Vec<PathBuf>)
         });
     }
     let canon_root = root.canonicalize().at("reading", root)?;
+    // An unreadable folder is an error of its own, not an empty corpus.
+    if let Err(source) = std::fs::read_dir(root) {
+        return Err(Error::DataUnreadable {
+            path: root.to_path_buf(),
+            source,
+        });
+    }
     let mut files = Vec::new();
     let mut abs = Vec::new();
     let mut warnings = Vec::new();
@@ -270,7 +290,41 @@ pub fn scan(root: &Path) -> Result<(Vec<SourceFile>, Vec<Warning>, Vec<PathBuf>)
         abs.push(path.to_path_buf());
     }
     warnings.extend(pruned.into_inner());
-    Ok((files, warnings, abs))
+    let mut paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+    make_unique(&mut paths);
+    for (f, p) in files.iter_mut().zip(paths) {
+        f.path = p;
+    }
+    Ok(Scan {
+        files,
+        paths: abs,
+        warnings,
+        root: canon_root,
+    })
+}
+
+/// Makes every string of `keys` unique, keeping the first of equal ones as it
+/// is and giving the others a suffix `~2`, `~3`, … that no other key has.
+/// Deterministic: the same input gives the same keys.
+pub fn make_unique(keys: &mut [String]) {
+    let mut taken: HashSet<String> = keys.iter().cloned().collect();
+    let mut first_seen = HashSet::new();
+    for key in keys.iter_mut() {
+        if first_seen.insert(key.clone()) {
+            continue;
+        }
+        let mut n = 2u64;
+        let fresh = loop {
+            let candidate = format!("{key}~{n}");
+            if !taken.contains(&candidate) {
+                break candidate;
+            }
+            n += 1;
+        };
+        taken.insert(fresh.clone());
+        first_seen.insert(fresh.clone());
+        *key = fresh;
+    }
 }
 
 /// What makes two paths the same file: device and inode on Unix, the
@@ -295,20 +349,26 @@ fn file_identity(path: &Path, _md: &std::fs::Metadata) -> (u64, u64, PathBuf) {
 /// Fails only when the folder is missing; an empty corpus is returned as such
 /// (the indexer decides that it is an error).
 pub fn load(root: &Path) -> Result<Corpus> {
-    let (mut files, mut warnings, abs) = scan(root)?;
+    let Scan {
+        mut files,
+        paths,
+        mut warnings,
+        root: canon_root,
+    } = scan(root)?;
     let mut corpus = Corpus::default();
     corpus.skipped.files = warnings.len();
     let mut kept = Vec::with_capacity(files.len());
-    for (mut file, path) in files.drain(..).zip(abs) {
-        let bytes = match std::fs::read(&path) {
+    for (mut file, path) in files.drain(..).zip(paths) {
+        let bytes = match crate::safe_fs::read_inside(&path, &canon_root) {
             Ok(b) => b,
-            Err(e) => {
-                warnings.push(Warning {
-                    file: file.path.clone(),
-                    line: None,
-                    message: format!("skipped: cannot read: {e}"),
-                });
+            Err(why) => {
+                warnings.push(Warning::skipped_file(file.path.clone(), &why));
                 corpus.skipped.files += 1;
+                // Recorded without a hash: it stays "the same" while it stays
+                // unreadable, and becomes a change once it can be read.
+                if matches!(why, crate::safe_fs::Refused::Io(_)) {
+                    kept.push(file);
+                }
                 continue;
             }
         };
@@ -335,6 +395,23 @@ pub fn load(root: &Path) -> Result<Corpus> {
         corpus.skipped.lines += parsed.skipped.lines;
         corpus.skipped.pairs += parsed.skipped.pairs;
         warnings.extend(parsed.warnings);
+    }
+    // Keys unique by construction, whatever the file names and ids.
+    corpus.documents.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut keys: Vec<String> = corpus.documents.iter().map(|d| d.key.clone()).collect();
+    make_unique(&mut keys);
+    for (d, k) in corpus.documents.iter_mut().zip(keys) {
+        if d.key != k {
+            warnings.push(Warning {
+                file: d.source.clone(),
+                line: d.pairs.first().map(|p| p.line),
+                message: format!(
+                    "another document has the key {:?}; this one is kept as {k:?}",
+                    d.key
+                ),
+            });
+            d.key = k;
+        }
     }
     corpus.documents.sort_by(|a, b| a.key.cmp(&b.key));
     corpus.files = kept;
@@ -365,6 +442,49 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<&str, usize> {
     })
 }
 
+/// Characters that end a question line: `?` and its forms in other scripts
+/// (Arabic `؟`, full-width `？`, Ethiopic `፧`, Greek uses `;` and is left out:
+/// it is also a plain semicolon), and the interrobangs.
+pub const QUESTION_MARKS: &[char] = &[
+    '?', '\u{061F}', '\u{FF1F}', '\u{1367}', '\u{2047}', '\u{2048}', '\u{2049}', '\u{203D}',
+    '\u{FE56}',
+];
+
+/// True when a trimmed line is a question.
+pub fn is_question(line: &str) -> bool {
+    line.ends_with(QUESTION_MARKS)
+}
+
+/// Lines of a text with their 1-based numbers: `\n`, `\r\n` and a lone `\r`
+/// (old Mac files) each end a line.
+pub fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> + '_ {
+    let mut rest = Some(text);
+    let mut n = 0;
+    std::iter::from_fn(move || {
+        let t = rest?;
+        n += 1;
+        match t.find(['\n', '\r']) {
+            Some(i) => {
+                let skip = if t[i..].starts_with("\r\n") { 2 } else { 1 };
+                rest = Some(&t[i + skip..]);
+                Some((n, &t[..i]))
+            }
+            None => {
+                rest = None;
+                Some((n, t))
+            }
+        }
+    })
+}
+
+/// At most `max` characters of a text for a message, with `…` when cut.
+pub fn excerpt(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => text.into(),
+        Some((i, _)) => format!("{}… ({} bytes in all)", &text[..i], text.len()).into(),
+    }
+}
+
 /// Parses one `.txt` document. `name` is used in warnings and as the key.
 pub fn parse_txt(name: &str, text: &str) -> Parsed {
     let mut out = Parsed::default();
@@ -379,19 +499,18 @@ pub fn parse_txt(name: &str, text: &str) -> Parsed {
             message,
         })
     };
-    for (i, raw) in text.split('\n').enumerate() {
-        let line_no = i + 1;
+    for (line_no, raw) in lines(text) {
         let line = raw.trim_start_matches('\u{FEFF}').trim();
         if line.is_empty() {
             continue;
         }
-        let is_question = line.ends_with('?');
+        let is_question = is_question(line);
         match (question, is_question) {
             (Some((q, ql)), true) => {
                 warn(
                     &mut out,
                     ql,
-                    format!("question without an answer, skipped: {q:?}"),
+                    format!("question without an answer, skipped: {:?}", excerpt(q, 120)),
                 );
                 out.skipped.pairs += 1;
                 question = Some((line, line_no));
@@ -419,7 +538,7 @@ pub fn parse_txt(name: &str, text: &str) -> Parsed {
         warn(
             &mut out,
             ql,
-            format!("question without an answer, skipped: {q:?}"),
+            format!("question without an answer, skipped: {:?}", excerpt(q, 120)),
         );
         out.skipped.pairs += 1;
     }
@@ -463,8 +582,7 @@ struct JsonQa {
 pub fn parse_jsonl(name: &str, text: &str) -> Parsed {
     let mut out = Parsed::default();
     let mut keys = HashSet::new();
-    for (i, raw) in text.split('\n').enumerate() {
-        let line_no = i + 1;
+    for (line_no, raw) in lines(text) {
         let line = raw.trim_start_matches('\u{FEFF}').trim();
         if line.is_empty() {
             continue;
@@ -495,7 +613,9 @@ pub fn parse_jsonl(name: &str, text: &str) -> Parsed {
         if !keys.insert(key.clone()) {
             let alt = format!("{name}#L{line_no}");
             warn(format!(
-                "duplicate id {id:?}; this document is kept as {alt}"
+                "duplicate id {:?}; this document is kept as {:?}",
+                excerpt(&id, 120),
+                excerpt(&alt, 160)
             ));
             keys.insert(alt.clone());
             key = alt;
@@ -539,12 +659,36 @@ pub fn parse_jsonl(name: &str, text: &str) -> Parsed {
     out
 }
 
+/// The path relative to the data folder, `/`-separated. Bytes of a name that
+/// are not UTF-8 are written as `\xNN`, so names differing only there stay
+/// different (equal results are made unique by [`make_unique`]).
 fn rel(root: &Path, path: &Path) -> String {
     let r = path.strip_prefix(root).unwrap_or(path);
     r.components()
-        .map(|c| c.as_os_str().to_string_lossy())
+        .map(|c| escape_os(c.as_os_str()))
         .collect::<Vec<_>>()
         .join("/")
+}
+
+fn escape_os(name: &std::ffi::OsStr) -> String {
+    if let Some(s) = name.to_str() {
+        return s.to_string();
+    }
+    #[cfg(unix)]
+    {
+        use std::fmt::Write;
+        use std::os::unix::ffi::OsStrExt;
+        let mut out = String::new();
+        for chunk in name.as_bytes().utf8_chunks() {
+            out.push_str(chunk.valid());
+            for b in chunk.invalid() {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+        }
+        out
+    }
+    #[cfg(not(unix))]
+    name.to_string_lossy().into_owned()
 }
 
 /// Lowercase hex of bytes.
@@ -701,6 +845,70 @@ mod tests {
         let keys: Vec<_> = c.documents.iter().map(|d| d.key.as_str()).collect();
         assert_eq!(keys, ["a.txt"]);
         assert_eq!(c.skipped.files, 2, "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn lone_carriage_returns_end_lines() {
+        let p = parse_txt("mac.txt", "P.\rWhat is one?\rOne.\rWhat is two?\rTwo.\r");
+        assert_eq!(questions(&p), ["What is one?", "What is two?"]);
+        assert_eq!(p.documents[0].pairs[1].answer, "Two.");
+        assert_eq!(p.documents[0].pairs[1].line, 4);
+        let mixed: Vec<_> = lines("a\r\nb\rc\nd").collect();
+        assert_eq!(mixed, [(1, "a"), (2, "b"), (3, "c"), (4, "d")]);
+        let p = parse_jsonl(
+            "d.jsonl",
+            "{\"id\": 1, \"qa\": [{\"question\": \"Q?\", \"answer\": \"A.\"}]}\r{\"id\": 2, \"qa\": [{\"question\": \"Q2?\", \"answer\": \"B.\"}]}",
+        );
+        assert_eq!(p.documents.len(), 2, "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn question_marks_of_other_scripts_end_questions() {
+        let p = parse_txt(
+            "ar.txt",
+            "فقرة.\nما هو الهدف؟\nالهدف هو السلام.\n这是什么？\n这是一本书。\n",
+        );
+        assert_eq!(questions(&p), ["ما هو الهدف؟", "这是什么？"]);
+        assert_eq!(p.documents[0].pairs[1].answer, "这是一本书。");
+    }
+
+    #[test]
+    fn warnings_quote_at_most_an_excerpt() {
+        let long = format!("{}?", "why ".repeat(250_000));
+        let p = parse_txt("a.txt", &format!("P.\n{long}\n"));
+        let w = p.warnings[0].to_string();
+        assert!(w.len() < 400, "{} bytes", w.len());
+        assert!(w.contains("bytes in all"), "{w}");
+    }
+
+    #[test]
+    fn keys_are_made_unique_deterministically() {
+        let mut keys: Vec<String> = ["a", "b", "a", "a~2", "a"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        make_unique(&mut keys);
+        assert_eq!(keys, ["a", "b", "a~3", "a~2", "a~4"]);
+        let set: HashSet<_> = keys.iter().collect();
+        assert_eq!(set.len(), keys.len());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn names_that_are_not_utf8_keep_apart() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        for b in [0xe9u8, 0xe8] {
+            let bytes = [b'c', b, b'.', b't', b'x', b't'];
+            std::fs::write(
+                dir.path().join(std::ffi::OsStr::from_bytes(&bytes)),
+                SEED_LIKE,
+            )
+            .unwrap();
+        }
+        let c = load(dir.path()).unwrap();
+        let keys: Vec<_> = c.documents.iter().map(|d| d.key.as_str()).collect();
+        assert_eq!(keys, ["c\\xe8.txt", "c\\xe9.txt"]);
     }
 
     #[test]

@@ -68,6 +68,26 @@ pub enum Error {
         message: String,
     },
 
+    /// The data folder exists but cannot be read.
+    #[error("cannot read the data folder {}: {source}", path.display())]
+    DataUnreadable {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The index folder is not one qasearch may write into, or the data and
+    /// index folders overlap.
+    #[error("{} cannot hold a qasearch index: {reason}", path.display())]
+    NotAnIndex {
+        /// The index folder.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+
     /// There is no index in the folder.
     #[error("no index at {}: run `qasearch index` to build one", path.display())]
     IndexMissing {
@@ -148,6 +168,9 @@ fn io_hint(e: &std::io::Error) -> &'static str {
         Some(28) => {
             " (the disk is full: free some space and run again; the previous index is intact)"
         }
+        Some(27) => {
+            " (a file size limit stops the write: raise `ulimit -f`; the previous index is intact)"
+        }
         Some(13) | Some(30) => {
             " (not writable: fix the permissions or choose another folder with --index)"
         }
@@ -177,9 +200,11 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) => exit::USAGE,
-            Error::DataMissing { .. } | Error::EmptyCorpus { .. } | Error::BadInput { .. } => {
-                exit::DATA
-            }
+            Error::DataMissing { .. }
+            | Error::DataUnreadable { .. }
+            | Error::EmptyCorpus { .. }
+            | Error::BadInput { .. } => exit::DATA,
+            Error::NotAnIndex { .. } => exit::USAGE,
             Error::IndexMissing { .. }
             | Error::IndexCorrupt { .. }
             | Error::Incompatible { .. } => exit::INDEX,

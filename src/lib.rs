@@ -42,6 +42,7 @@ pub mod flat;
 pub mod indexer;
 pub mod lexical;
 pub mod model;
+pub mod safe_fs;
 pub mod search;
 pub mod split;
 pub mod store;

@@ -20,6 +20,13 @@ use qasearch::{Error, Result};
 use cli::{Cli, Command, GlobalArgs};
 
 fn main() -> ExitCode {
+    // A file size limit (`ulimit -f`) must fail a write with an error we
+    // report (exit 7, previous index intact), not kill the process.
+    #[cfg(unix)]
+    // SAFETY: setting a signal to be ignored has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let cli = Cli::parse();
     init_logging(cli.global.quiet);
     match run(&cli) {
@@ -67,20 +74,36 @@ fn init_logging(quiet: bool) {
         .filter_level(log::LevelFilter::Warn)
         .filter_module("qasearch", level)
         .parse_env("QASEARCH_LOG")
-        .format(|buf, record| match record.level() {
-            log::Level::Info => writeln!(buf, "qasearch: {}", record.args()),
-            level => writeln!(
-                buf,
-                "qasearch: {}: {}",
-                level.as_str().to_lowercase(),
-                record.args()
-            ),
+        // Messages carry corpus text and file names: never raw controls.
+        .format(|buf, record| {
+            let text = record.args().to_string();
+            let text = render::clean(&text);
+            match record.level() {
+                log::Level::Info => writeln!(buf, "qasearch: {text}"),
+                level => writeln!(buf, "qasearch: {}: {text}", level.as_str().to_lowercase()),
+            }
         })
         .init();
 }
 
+/// Most model threads accepted: more than a few per core only costs memory
+/// (ONNX Runtime creates every one of them up front).
+fn max_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores * 4).max(16)
+}
+
 fn run(cli: &Cli) -> Outcome {
     let g = &cli.global;
+    if let Some(t) = g.threads {
+        if t == 0 || t > max_threads() {
+            return Err(Error::Usage(format!(
+                "--threads must be in 1..={} (4 per core on this machine, at least 16), got {t}",
+                max_threads()
+            ))
+            .into());
+        }
+    }
     match &cli.command {
         Command::Index(args) if args.check => status(g, args.json),
         Command::Index(args) => {
@@ -183,7 +206,27 @@ fn index_state(g: &GlobalArgs, no_update: bool) -> Result<IndexState> {
     if !store::exists(&g.index) {
         return Ok(IndexState::Missing);
     }
-    let manifest = store::read_manifest(&g.index)?;
+    let manifest = match store::read_manifest(&g.index) {
+        Ok(m) => m,
+        // An index of an older qasearch is rebuilt; a newer one is refused
+        // (rebuilding would take it from the qasearch that made it).
+        Err(Error::Incompatible {
+            what: "format version",
+            found,
+            ..
+        }) if !no_update
+            && found
+                .parse::<u32>()
+                .is_ok_and(|v| v < store::FORMAT_VERSION) =>
+        {
+            log::info!(
+                "the index at {} was made by an earlier qasearch (format {found}): rebuilding it",
+                g.index.display()
+            );
+            return Ok(IndexState::Missing);
+        }
+        Err(e) => return Err(e),
+    };
     if no_update {
         return Ok(IndexState::Ready(manifest.model));
     }
@@ -333,13 +376,15 @@ fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
     }
     let mut first = true;
     for (n, line) in std::io::stdin().lock().lines().enumerate() {
-        let line = line.map_err(|e| match e.kind() {
-            std::io::ErrorKind::InvalidData => Error::BadInput {
-                path: "<stdin>".into(),
-                line: Some(n + 1),
-                message: "not UTF-8 text: send one UTF-8 question a line".into(),
+        let line = line.map_err(|e| Error::BadInput {
+            path: "<stdin>".into(),
+            line: Some(n + 1),
+            message: match e.kind() {
+                std::io::ErrorKind::InvalidData => {
+                    "not UTF-8 text: send one UTF-8 question a line".into()
+                }
+                _ => format!("cannot read questions ({e}): send one question a line on stdin"),
             },
-            _ => Error::io("reading", "<stdin>", e),
         })?;
         let Ok(question) = search::validate_question(&line) else {
             continue;
@@ -492,12 +537,14 @@ fn status(g: &GlobalArgs, json: bool) -> Outcome {
             writeln!(
                 out,
                 "no index at {}: run `qasearch index` to build one",
-                g.index.display()
+                render::clean(&g.index.display().to_string())
             )?;
         }
         return Ok(exit::NO_INDEX);
     }
-    let manifest = store::read_manifest(&g.index)?;
+    // Every file a question needs is checked, not only the manifest: an
+    // index that cannot answer is not fresh.
+    let manifest = store::open(&g.index)?.manifest;
     let corpus = qasearch::corpus::load(&g.data)?;
     let docs = indexer::document_changes(&corpus, &manifest);
     let files_same = manifest
@@ -522,7 +569,7 @@ fn status(g: &GlobalArgs, json: bool) -> Outcome {
         writeln!(
             out,
             "index {} is fresh: {} documents, {} Q&A pairs, {} sentences (generation {})",
-            g.index.display(),
+            render::clean(&g.index.display().to_string()),
             manifest.counts.documents,
             manifest.counts.qa_pairs,
             manifest.counts.sentences,
@@ -532,7 +579,7 @@ fn status(g: &GlobalArgs, json: bool) -> Outcome {
         writeln!(
             out,
             "index {} is stale: documents {docs}{}; run `qasearch index` to update it",
-            g.index.display(),
+            render::clean(&g.index.display().to_string()),
             if docs.is_empty() {
                 " (files changed without changing any document)"
             } else {

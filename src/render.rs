@@ -1,5 +1,6 @@
 //! How results look: human text (coloured on a terminal) or JSON.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -21,19 +22,43 @@ const ERROR: Style = Style::new()
     .bold()
     .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Red)));
 
+/// Text from the corpus or from file names, made safe for a terminal: C0 and
+/// C1 control characters (escape sequences, carriage returns, newlines, bells)
+/// and the Unicode controls that reorder text are shown escaped (`\u{1b}`),
+/// never sent raw. Tabs stay. `--json` output needs none of this.
+pub fn clean(text: &str) -> Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        (c.is_control() && c != '\t')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+    }
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Prints an error on stderr, with its causes.
 pub fn error(e: &qasearch::Error) {
-    let mut err = anstream::stderr().lock();
-    let _ = write!(err, "qasearch: {ERROR}error{ERROR:#}: {e}");
+    let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        let text = s.to_string();
-        if !e.to_string().contains(&text) {
-            let _ = write!(err, ": {text}");
+        let cause = s.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
         }
         source = s.source();
     }
-    let _ = writeln!(err);
+    let mut err = anstream::stderr().lock();
+    let _ = writeln!(err, "qasearch: {ERROR}error{ERROR:#}: {}", clean(&text));
 }
 
 /// A warning about a corpus file, with the data folder in front.
@@ -61,7 +86,7 @@ pub fn answers(
         );
     }
     if answers.is_empty() {
-        return writeln!(out, "no answer found for {question:?}");
+        return writeln!(out, "no answer found for {:?}", clean(question));
     }
     for (i, a) in answers.iter().enumerate() {
         if i > 0 {
@@ -70,14 +95,37 @@ pub fn answers(
         writeln!(
             out,
             "{RANK}{}.{RANK:#} {BOLD}{}{BOLD:#}  {DIM}score {:.3} · {}:{}{DIM:#}",
-            a.rank, a.question, a.score, a.doc, a.line
+            a.rank,
+            clean(&a.question),
+            a.score,
+            clean(&a.doc),
+            a.line
         )?;
-        writeln!(out, "   {MATCH}> {}{MATCH:#}", a.passage)?;
+        writeln!(out, "   {MATCH}> {}{MATCH:#}", clean(&a.passage))?;
+        // The answer line by line (its own line breaks are kept), the
+        // matched sentence in bold; every piece cleaned on its own so that
+        // the styling stays ours.
         let (before, after) = (&a.answer[..a.span.0], &a.answer[a.span.1..]);
-        let body = format!("{before}{BOLD}{}{BOLD:#}{after}", a.passage);
-        for line in body.lines() {
-            writeln!(out, "   {line}")?;
-        }
+        let mut line = String::from("   ");
+        let mut emit = |out: &mut dyn Write, piece: &str, bold: bool| -> io::Result<()> {
+            let mut parts = piece.split('\n').peekable();
+            while let Some(part) = parts.next() {
+                if bold && !part.is_empty() {
+                    line.push_str(&format!("{BOLD}{}{BOLD:#}", clean(part)));
+                } else {
+                    line.push_str(&clean(part));
+                }
+                if parts.peek().is_some() {
+                    writeln!(out, "{line}")?;
+                    line = String::from("   ");
+                }
+            }
+            Ok(())
+        };
+        emit(out, before, false)?;
+        emit(out, &a.passage, true)?;
+        emit(out, after, false)?;
+        writeln!(out, "{line}")?;
     }
     Ok(())
 }
@@ -96,7 +144,13 @@ pub fn summary(out: &mut impl Write, s: &IndexSummary) -> io::Result<()> {
     writeln!(
         out,
         "  embedded {} ({:.0}/s), reused {}, hidden {}; graph {}; generation {} at {}",
-        s.embedded, s.embedded_per_second, s.reused, s.hidden, s.graph, s.generation, s.index
+        s.embedded,
+        s.embedded_per_second,
+        s.reused,
+        s.hidden,
+        s.graph,
+        s.generation,
+        clean(&s.index)
     )?;
     if s.warnings > 0 {
         writeln!(
@@ -113,7 +167,11 @@ pub fn eval_table(out: &mut impl Write, r: &EvalReport) -> io::Result<()> {
     writeln!(
         out,
         "{BOLD}{}{BOLD:#}: {} queries, {} corpus entries ({} sentences, {} vectors)",
-        r.dataset, r.queries, r.corpus, r.index.sentences, r.index.vectors
+        clean(&r.dataset),
+        r.queries,
+        r.corpus,
+        r.index.sentences,
+        r.index.vectors
     )?;
     if r.index.embedded > 0 {
         writeln!(
@@ -141,4 +199,22 @@ pub fn eval_table(out: &mut impl Write, r: &EvalReport) -> io::Result<()> {
         "ann_recall@10 {:.4} (HNSW top 10 vs exact top 10, ef {}); evaluated in {:.1} s",
         r.ann_recall_10, r.ef_search, r.seconds
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+
+    #[test]
+    fn controls_are_escaped_and_plain_text_is_borrowed() {
+        assert!(matches!(
+            clean("plain text, ünïcode, 中文"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(clean("a\tb"), "a\tb");
+        assert_eq!(
+            clean("t\u{1b}]0;x\u{7}\r\n\u{9b}1m\u{202e}"),
+            "t\\u{1b}]0;x\\u{7}\\r\\n\\u{9b}1m\\u{202e}"
+        );
+    }
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::ann::{exact_search, Hit};
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
-use crate::store::{Snapshot, HIDDEN};
+use crate::store::Snapshot;
 
 /// Query-time settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +138,9 @@ pub fn sentence_hits(
     }
 }
 
-/// The best pairs for a query vector, one entry per pair, best first.
+/// The best pairs for a query vector, one entry per pair, best first. A row
+/// shared by several pairs (the same sentence in several answers) gives each
+/// of them, in corpus order.
 pub fn search_vector(snapshot: &Snapshot, query: &[f32], config: &SearchConfig) -> Vec<Answer> {
     let meta = &snapshot.meta;
     let live = snapshot.manifest.counts.vectors;
@@ -148,33 +150,31 @@ pub fn search_vector(snapshot: &Snapshot, query: &[f32], config: &SearchConfig) 
         let mut seen = std::collections::HashSet::new();
         let mut answers = Vec::new();
         for hit in &hits {
-            // The graph's ids are rows; a hidden row never answers.
-            let Some(&row) = meta.rows.get(hit.row).filter(|r| r.pair != HIDDEN) else {
-                continue;
-            };
-            if !seen.insert(row.pair) {
-                continue;
-            }
-            let pair = &meta.pairs[row.pair as usize];
-            let (start, end) = if meta.is_whole_answer(hit.row) {
-                best_sentence(snapshot, row.pair, query)
-                    .unwrap_or((row.start as usize, row.end as usize))
-            } else {
-                (row.start as usize, row.end as usize)
-            };
-            answers.push(Answer {
-                rank: answers.len() + 1,
-                score: hit.score,
-                question: pair.question.clone(),
-                answer: pair.answer.clone(),
-                passage: pair.answer[start..end].to_string(),
-                doc: meta.documents[pair.doc as usize].key.clone(),
-                line: pair.line as usize,
-                span: (start, end),
-                pair: row.pair as usize,
-            });
-            if answers.len() == config.top_k {
-                return answers;
+            for occ in meta.occurrences_of(hit.row) {
+                if !seen.insert(occ.pair) {
+                    continue;
+                }
+                let pair = &meta.pairs[occ.pair as usize];
+                let (start, end) = if occ.whole {
+                    best_sentence(snapshot, occ.pair, query)
+                        .unwrap_or((occ.start as usize, occ.end as usize))
+                } else {
+                    (occ.start as usize, occ.end as usize)
+                };
+                answers.push(Answer {
+                    rank: answers.len() + 1,
+                    score: hit.score,
+                    question: pair.question.clone(),
+                    answer: pair.answer.clone(),
+                    passage: pair.answer[start..end].to_string(),
+                    doc: meta.documents[pair.doc as usize].key.clone(),
+                    line: pair.line as usize,
+                    span: (start, end),
+                    pair: occ.pair as usize,
+                });
+                if answers.len() == config.top_k {
+                    return answers;
+                }
             }
         }
         // Too few distinct pairs among the hits: look further, up to everything.
@@ -187,12 +187,12 @@ pub fn search_vector(snapshot: &Snapshot, query: &[f32], config: &SearchConfig) 
 
 /// The span of the pair's sentence closest to `query` (for a pair found by its whole answer).
 fn best_sentence(snapshot: &Snapshot, pair: u32, query: &[f32]) -> Option<(usize, usize)> {
-    let meta = &snapshot.meta;
-    meta.rows
+    snapshot
+        .meta
+        .pair_occurrences(pair)
         .iter()
-        .enumerate()
-        .filter(|(_, r)| r.pair == pair && !r.whole)
-        .map(|(i, r)| (crate::ann::dot(snapshot.vector(i), query), r))
+        .filter(|o| !o.whole)
+        .map(|o| (crate::ann::dot(snapshot.vector(o.row as usize), query), o))
         .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, r)| (r.start as usize, r.end as usize))
+        .map(|(_, o)| (o.start as usize, o.end as usize))
 }

@@ -7,14 +7,23 @@
 //!   gen-000007/
 //!     manifest.json        format version, model identity, HNSW settings, counts,
 //!                          corpus fingerprints, length + CRC-32 of every other file
-//!     meta.bin             bincode: documents, Q&A pairs, sentence rows
+//!     meta.bin             bincode: documents, Q&A pairs, where each text occurs
+//!                          (one vector row per distinct text)
 //!     vectors.f32          row-major little-endian f32, rows × dimension (memory-mapped)
 //!     graph.bin            the HNSW graph as flat arrays, walked by queries (memory-mapped)
 //!     graph.hnsw.graph     hnsw_rs dump of the same graph (ids are rows), reloaded
 //!     graph.hnsw.data      only to extend the graph on the next rebuild
 //!   tmp-000008-<pid>/      a build in progress (removed by the next build if killed)
 //!   .lock                  held by the one process that builds
+//!   .qasearch-index        marks the folder as ours
 //! ```
+//!
+//! qasearch writes only into a folder that is new, empty, or marked as an
+//! index, and removes only entries it names itself (`gen-NNNNNN`,
+//! `tmp-NNNNNN-PID`, `CURRENT.tmp`) and, inside them, only the files it
+//! writes: a user's file in the folder is never touched. Every file of an
+//! index is opened without following links or blocking, checked to be a
+//! regular file, and read up to a limit.
 //!
 //! A build writes a whole new generation into a `tmp-` folder, syncs every
 //! file, renames the folder to `gen-N`, then replaces `CURRENT` by an atomic
@@ -38,7 +47,7 @@ use crate::model::ModelIdentity;
 
 /// Version of the on-disk format; bump it (and note it in CHANGELOG.md) when
 /// any persisted struct changes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 const CURRENT: &str = "CURRENT";
 const LOCK: &str = ".lock";
@@ -77,8 +86,8 @@ pub struct Counts {
     pub qa_pairs: usize,
     /// Answer sentences that can be found.
     pub sentences: usize,
-    /// Live vectors: the sentences plus one whole-answer vector per answer
-    /// of several sentences (when [`Manifest::answer_vectors`] is on).
+    /// Live vectors: one per distinct text among the sentences and the
+    /// whole answers of several sentences (when [`Manifest::answer_vectors`] is on).
     pub vectors: usize,
     /// Rows in the vector matrix and graph, including hidden ones.
     pub rows: usize,
@@ -148,19 +157,21 @@ pub struct PairMeta {
     pub line: u32,
 }
 
-/// Row value of [`RowMeta::pair`] for a hidden row (its sentence is gone).
-pub const HIDDEN: u32 = u32::MAX;
-
-/// A row of the vector matrix: one answer sentence.
+/// One place a text of the index occurs: an answer sentence, or a whole
+/// answer of several sentences. Texts are stored once: every occurrence of
+/// the same text points at the same vector row (so "Yes." answering 500
+/// questions is one vector and one graph node, not 500 identical ones).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RowMeta {
-    /// Index into [`Meta::pairs`], or [`HIDDEN`].
+pub struct Occurrence {
+    /// Index into [`Meta::pairs`].
     pub pair: u32,
-    /// Byte offset of the sentence in the answer.
+    /// The vector row holding this text.
+    pub row: u32,
+    /// Byte offset of the text in the answer.
     pub start: u32,
-    /// Byte offset just past the sentence.
+    /// Byte offset just past the text.
     pub end: u32,
-    /// The row holds a whole answer of several sentences, not one sentence.
+    /// The text is the whole answer (of several sentences), not one sentence.
     pub whole: bool,
 }
 
@@ -171,28 +182,104 @@ pub struct Meta {
     pub documents: Vec<DocMeta>,
     /// Q&A pairs.
     pub pairs: Vec<PairMeta>,
-    /// One entry per vector row.
-    pub rows: Vec<RowMeta>,
+    /// Every occurrence, ordered by pair (a pair's occurrences are contiguous).
+    pub occurrences: Vec<Occurrence>,
+    /// Rows of the vector matrix (live and hidden).
+    pub rows: u32,
+    /// Occurrence ids grouped by row (see [`Meta::index_rows`]); not stored.
+    #[serde(skip)]
+    by_row: Vec<u32>,
+    /// `by_row[row_start[r]..row_start[r + 1]]` are the occurrences of row `r`.
+    #[serde(skip)]
+    row_start: Vec<u32>,
 }
 
 impl Meta {
-    /// True when the row holds a whole answer of several sentences rather than one sentence.
-    pub fn is_whole_answer(&self, row: usize) -> bool {
-        self.rows
-            .get(row)
-            .is_some_and(|r| r.pair != HIDDEN && r.whole)
+    /// Metadata with its row index built.
+    pub fn new(
+        documents: Vec<DocMeta>,
+        pairs: Vec<PairMeta>,
+        occurrences: Vec<Occurrence>,
+        rows: usize,
+    ) -> Meta {
+        let mut meta = Meta {
+            documents,
+            pairs,
+            occurrences,
+            rows: rows as u32,
+            by_row: Vec::new(),
+            row_start: Vec::new(),
+        };
+        meta.index_rows();
+        meta
     }
 
-    /// The text of a live row (a sentence, or a whole answer).
-    pub fn sentence(&self, row: usize) -> Option<&str> {
-        let r = self.rows.get(row)?;
-        let pair = self.pairs.get(r.pair as usize)?;
-        pair.answer.get(r.start as usize..r.end as usize)
+    /// Builds the row → occurrences index (a counting sort; rows are checked
+    /// to be in range by the caller).
+    pub fn index_rows(&mut self) {
+        let rows = self.rows as usize;
+        let mut start = vec![0u32; rows + 1];
+        for o in &self.occurrences {
+            start[o.row as usize + 1] += 1;
+        }
+        for r in 0..rows {
+            start[r + 1] += start[r];
+        }
+        let mut fill = start.clone();
+        let mut by_row = vec![0u32; self.occurrences.len()];
+        for (i, o) in self.occurrences.iter().enumerate() {
+            let slot = &mut fill[o.row as usize];
+            by_row[*slot as usize] = i as u32;
+            *slot += 1;
+        }
+        self.by_row = by_row;
+        self.row_start = start;
     }
 
-    /// True when the row is live (not hidden).
+    /// Number of vector rows (live and hidden).
+    pub fn row_count(&self) -> usize {
+        self.rows as usize
+    }
+
+    /// The occurrences of a row, in pair order (empty for a hidden row).
+    pub fn occurrences_of(&self, row: usize) -> impl Iterator<Item = &Occurrence> + '_ {
+        let (a, b) = match (self.row_start.get(row), self.row_start.get(row + 1)) {
+            (Some(&a), Some(&b)) => (a as usize, b as usize),
+            _ => (0, 0),
+        };
+        self.by_row[a..b]
+            .iter()
+            .map(|&i| &self.occurrences[i as usize])
+    }
+
+    /// True when some pair still holds the row's text.
     pub fn is_live(&self, row: usize) -> bool {
-        self.rows.get(row).is_some_and(|r| r.pair != HIDDEN)
+        self.occurrences_of(row).next().is_some()
+    }
+
+    /// Number of live rows.
+    pub fn live_rows(&self) -> usize {
+        self.row_start.windows(2).filter(|w| w[1] > w[0]).count()
+    }
+
+    /// The text of an occurrence.
+    pub fn text(&self, o: &Occurrence) -> Option<&str> {
+        self.pairs
+            .get(o.pair as usize)?
+            .answer
+            .get(o.start as usize..o.end as usize)
+    }
+
+    /// The text of a live row.
+    pub fn row_text(&self, row: usize) -> Option<&str> {
+        self.occurrences_of(row).next().and_then(|o| self.text(o))
+    }
+
+    /// The occurrences of one pair.
+    pub fn pair_occurrences(&self, pair: u32) -> &[Occurrence] {
+        let from = self.occurrences.partition_point(|o| o.pair < pair);
+        let to = self.occurrences.partition_point(|o| o.pair <= pair);
+        &self.occurrences[from..to]
     }
 }
 
@@ -219,8 +306,8 @@ impl Matrix {
 /// renamed into place (writers make new generations), so the map stays valid;
 /// removing a generation that is mapped leaves the map readable on Unix.
 fn map(path: &Path) -> Result<Option<memmap2::Mmap>> {
-    let file = File::open(path).map_err(|e| vanished_or_corrupt(path, e))?;
-    if file.metadata().at("reading", path)?.len() == 0 {
+    let (file, len) = safe_fs::open_regular(path).map_err(|e| vanished_or_corrupt(path, e))?;
+    if len == 0 {
         return Ok(None);
     }
     // SAFETY: see above; the file is read-only to every qasearch process.
@@ -301,8 +388,7 @@ impl Snapshot {
 /// costs no memory).
 fn verify(path: &Path, sum: &FileSum) -> Result<()> {
     use std::io::Read;
-    let mut file = File::open(path).map_err(|e| vanished_or_corrupt(path, e))?;
-    let len = file.metadata().at("reading", path)?.len();
+    let (mut file, len) = safe_fs::open_regular(path).map_err(|e| vanished_or_corrupt(path, e))?;
     if len != sum.len {
         return Err(Error::corrupt(
             path,
@@ -354,25 +440,32 @@ fn parse_pointer(text: &str) -> Option<Pointer> {
     })
 }
 
-fn read_limited(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    let md = std::fs::metadata(path)?;
-    if md.len() > limit {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{} bytes, more than the {limit} allowed", md.len()),
-        ));
-    }
-    std::fs::read(path)
-}
+use crate::safe_fs::{self, read_limited};
 
-/// True when an index exists at `index_dir` (it has a `CURRENT` pointer).
+/// True when an index exists at `index_dir` (it has a `CURRENT` entry, of
+/// whatever kind: one that is not a valid pointer is reported as damage).
 pub fn exists(index_dir: &Path) -> bool {
-    index_dir.join(CURRENT).is_file()
+    std::fs::symlink_metadata(index_dir.join(CURRENT)).is_ok()
 }
 
 /// Reads and verifies the manifest of the current generation only.
 pub fn read_manifest(index_dir: &Path) -> Result<Manifest> {
     retry_vanished(|| read_manifest_once(index_dir).map(|(_, m)| m))
+        .map_err(|e| vanished_is_damage(index_dir, e))
+}
+
+/// After retries, a file of the generation that is still missing is damage,
+/// not a missing index.
+fn vanished_is_damage(index_dir: &Path, e: Error) -> Error {
+    match e {
+        Error::IndexMissing { path } if path.parent() != Some(index_dir) && path != index_dir => {
+            Error::corrupt(
+                path,
+                "file is missing (the generation CURRENT points at is incomplete)",
+            )
+        }
+        other => other,
+    }
 }
 
 fn read_manifest_once(index_dir: &Path) -> Result<(PathBuf, Manifest)> {
@@ -463,13 +556,7 @@ fn retry_vanished<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
 
 /// Opens and verifies the current generation of the index at `index_dir`.
 pub fn open(index_dir: &Path) -> Result<Snapshot> {
-    retry_vanished(|| open_once(index_dir)).map_err(|e| match e {
-        // After retries, a vanished file is damage, not a missing index.
-        Error::IndexMissing { path } if path.parent() != Some(index_dir) && path != index_dir => {
-            Error::corrupt(path, "file is missing")
-        }
-        other => other,
-    })
+    retry_vanished(|| open_once(index_dir)).map_err(|e| vanished_is_damage(index_dir, e))
 }
 
 fn open_once(index_dir: &Path) -> Result<Snapshot> {
@@ -509,11 +596,13 @@ fn open_once(index_dir: &Path) -> Result<Snapshot> {
     verify(&graph_path, &manifest.files[GRAPH])?;
     log::debug!("files checked in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
 
-    let meta: Meta = decode(&meta_bytes).map_err(|e| Error::corrupt(&meta_path, e))?;
+    let mut meta: Meta = decode(&meta_bytes).map_err(|e| Error::corrupt(&meta_path, e))?;
     drop(meta_bytes);
     let dim = manifest.model.settings.dimension;
     let rows = manifest.counts.rows;
-    if dim == 0 || manifest.files[VECTORS].len != (rows * dim * 4) as u64 || meta.rows.len() != rows
+    if dim == 0
+        || manifest.files[VECTORS].len != (rows as u64).saturating_mul(dim as u64 * 4)
+        || meta.rows as usize != rows
     {
         return Err(Error::corrupt(
             &vectors_path,
@@ -523,36 +612,14 @@ fn open_once(index_dir: &Path) -> Result<Snapshot> {
             ),
         ));
     }
-    if let Some(bad) = meta.rows.iter().find(|r| {
-        r.pair != HIDDEN
-            && meta
-                .pairs
-                .get(r.pair as usize)
-                .is_none_or(|p| p.answer.get(r.start as usize..r.end as usize).is_none())
-    }) {
-        return Err(Error::corrupt(
-            &meta_path,
-            format!("row points outside its answer: {bad:?}"),
-        ));
-    }
-    let live = meta.rows.iter().filter(|r| r.pair != HIDDEN).count();
-    let sentences = meta
-        .rows
-        .iter()
-        .filter(|r| r.pair != HIDDEN && !r.whole)
-        .count();
-    if live != manifest.counts.vectors || sentences != manifest.counts.sentences {
+    check_meta(&meta).map_err(|reason| Error::corrupt(&meta_path, reason))?;
+    meta.index_rows();
+    let sentences = meta.occurrences.iter().filter(|o| !o.whole).count();
+    if meta.live_rows() != manifest.counts.vectors || sentences != manifest.counts.sentences {
         return Err(Error::corrupt(
             &meta_path,
             "row counts disagree with the manifest",
         ));
-    }
-    if meta
-        .pairs
-        .iter()
-        .any(|p| p.doc as usize >= meta.documents.len())
-    {
-        return Err(Error::corrupt(&meta_path, "pair points at no document"));
     }
     log::debug!(
         "metadata decoded and checked in {:.1} ms",
@@ -590,6 +657,36 @@ fn open_once(index_dir: &Path) -> Result<Snapshot> {
     })
 }
 
+/// Checks what the row index and the search rely on: every occurrence
+/// points at a pair, a row and a span of its answer, in pair order, and every
+/// pair at a document.
+fn check_meta(meta: &Meta) -> std::result::Result<(), String> {
+    let mut last_pair = 0;
+    for o in &meta.occurrences {
+        if o.row >= meta.rows {
+            return Err(format!(
+                "occurrence points at row {} of {}",
+                o.row, meta.rows
+            ));
+        }
+        if meta.text(o).is_none() {
+            return Err(format!("occurrence points outside its answer: {o:?}"));
+        }
+        if o.pair < last_pair {
+            return Err("occurrences out of pair order".into());
+        }
+        last_pair = o.pair;
+    }
+    if meta
+        .pairs
+        .iter()
+        .any(|p| p.doc as usize >= meta.documents.len())
+    {
+        return Err("pair points at no document".into());
+    }
+    Ok(())
+}
+
 /// Encodes with bincode (standard configuration).
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     bincode::serde::encode_to_vec(value, bincode::config::standard())
@@ -619,6 +716,147 @@ pub fn f32_to_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+/// The file that marks a folder as a qasearch index. qasearch writes into
+/// (and removes from) a folder only when it holds this file, or when it is
+/// empty or new (then the file is written first).
+pub const MARKER: &str = ".qasearch-index";
+const MARKER_TEXT: &str =
+    "This folder is a qasearch index. qasearch writes and removes only the files it made here.\n";
+
+/// Files a generation folder holds; nothing else in it is ever removed.
+const GENERATION_FILES: &[&str] = &[MANIFEST, META, VECTORS, GRAPH];
+
+/// True for a name qasearch gives a generation: `gen-` and six or more digits.
+fn is_generation_name(name: &str) -> bool {
+    name.strip_prefix("gen-")
+        .is_some_and(|d| d.len() >= 6 && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// True for a name qasearch gives a build in progress: `tmp-<digits>-<pid>`.
+fn is_build_name(name: &str) -> bool {
+    name.strip_prefix("tmp-")
+        .and_then(|rest| rest.split_once('-'))
+        .is_some_and(|(g, pid)| {
+            g.len() >= 6
+                && g.bytes().all(|b| b.is_ascii_digit())
+                && !pid.is_empty()
+                && pid.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
+/// True for a file name qasearch writes inside a generation.
+fn is_generation_file(name: &str) -> bool {
+    GENERATION_FILES.contains(&name)
+        || (name.starts_with(GRAPH_BASE)
+            && (name.ends_with(".hnsw.graph") || name.ends_with(".hnsw.data")))
+}
+
+/// True for an entry qasearch itself puts in an index folder.
+fn is_index_entry(name: &str) -> bool {
+    name == CURRENT
+        || name == "CURRENT.tmp"
+        || name == LOCK
+        || name == MARKER
+        || is_generation_name(name)
+        || is_build_name(name)
+}
+
+/// Removes a generation or build folder qasearch wrote: only the files it
+/// writes there, then the folder if that left it empty. Anything else in it
+/// (a user's file) stays, and so does the folder.
+fn remove_own_folder(dir: &Path) -> std::io::Result<()> {
+    let md = std::fs::symlink_metadata(dir)?;
+    if !md.is_dir() {
+        return Err(std::io::Error::other("not a folder"));
+    }
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file && is_generation_file(name) {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    std::fs::remove_dir(dir)
+}
+
+/// Makes sure `index_dir` is a folder qasearch may write into: new, empty,
+/// or already a qasearch index. Refuses anything else, naming what is in it.
+fn claim(index_dir: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(index_dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(index_dir).at("creating index folder", index_dir)?;
+        }
+        Err(e) => return Err(Error::io("reading", index_dir, e)),
+        Ok(_) if !index_dir.is_dir() => {
+            return Err(Error::NotAnIndex {
+                path: index_dir.to_path_buf(),
+                reason: "it is a file, not a folder".into(),
+            })
+        }
+        Ok(_) => {}
+    }
+    let marker = index_dir.join(MARKER);
+    match std::fs::symlink_metadata(&marker) {
+        Ok(md) if md.is_file() => return Ok(()),
+        Ok(md) => {
+            return Err(Error::NotAnIndex {
+                path: index_dir.to_path_buf(),
+                reason: format!("{MARKER} in it is {}", safe_fs::kind_of(&md.file_type())),
+            })
+        }
+        Err(_) => {}
+    }
+    // No marker: an empty folder, or an index of an earlier qasearch (which
+    // holds nothing but names qasearch writes), becomes ours.
+    let foreign: Vec<String> = std::fs::read_dir(index_dir)
+        .at("reading", index_dir)?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !is_index_entry(n))
+        .collect();
+    if let Some(first) = foreign.first() {
+        return Err(Error::NotAnIndex {
+            path: index_dir.to_path_buf(),
+            reason: format!(
+                "it holds {} entr{} qasearch did not make (such as {first:?})",
+                foreign.len(),
+                if foreign.len() == 1 { "y" } else { "ies" }
+            ),
+        });
+    }
+    write_synced(&marker, MARKER_TEXT.as_bytes())?;
+    sync_dir(index_dir)
+}
+
+/// Opens (creating) the lock file without following a link.
+fn open_lock(index_dir: &Path) -> Result<(File, PathBuf)> {
+    let path = index_dir.join(LOCK);
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC);
+    }
+    let refuse = |what: &str| Error::NotAnIndex {
+        path: index_dir.to_path_buf(),
+        reason: format!(
+            "its {LOCK} is {what}, not a regular file: remove it (qasearch makes its own)"
+        ),
+    };
+    let file = match options.open(&path) {
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(refuse("a symbolic link")),
+        other => other.at("creating", &path)?,
+    };
+    let md = file.metadata().at("reading", &path)?;
+    if !md.is_file() {
+        return Err(refuse(safe_fs::kind_of(&md.file_type())));
+    }
+    Ok((file, path))
+}
+
 /// The exclusive right to build into an index folder; released on drop.
 #[derive(Debug)]
 pub struct WriterLock {
@@ -627,22 +865,10 @@ pub struct WriterLock {
 }
 
 impl WriterLock {
-    /// Creates the index folder if needed and takes its lock without waiting.
+    /// Claims the index folder (see [`MARKER`]) and takes its lock without waiting.
     pub fn acquire(index_dir: &Path) -> Result<Self> {
-        if index_dir.exists() && !index_dir.is_dir() {
-            return Err(Error::Usage(format!(
-                "--index {} is a file, not a folder: choose a folder for the index",
-                index_dir.display()
-            )));
-        }
-        std::fs::create_dir_all(index_dir).at("creating index folder", index_dir)?;
-        let path = index_dir.join(LOCK);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .at("creating", &path)?;
+        claim(index_dir)?;
+        let (file, path) = open_lock(index_dir)?;
         match file.try_lock() {
             Ok(()) => Ok(WriterLock {
                 _file: file,
@@ -658,14 +884,8 @@ impl WriterLock {
 
     /// Waits for the lock (used by `ask` when another process is building the first index).
     pub fn wait(index_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(index_dir).at("creating index folder", index_dir)?;
-        let path = index_dir.join(LOCK);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .at("creating", &path)?;
+        claim(index_dir)?;
+        let (file, path) = open_lock(index_dir)?;
         file.lock().at("locking", &path)?;
         Ok(WriterLock {
             _file: file,
@@ -678,9 +898,29 @@ impl WriterLock {
         &self.index_dir
     }
 
-    /// Removes leftovers of killed builds and generations nothing points at.
+    /// Checks, before any work, that a new generation can be switched to:
+    /// `CURRENT` must not be a folder (the switch renames a file over it,
+    /// which replaces a damaged file, a link or a FIFO, but not a folder).
+    pub fn preflight(&self) -> Result<()> {
+        let current = self.index_dir.join(CURRENT);
+        match std::fs::symlink_metadata(&current) {
+            Ok(md) if md.is_dir() => Err(Error::NotAnIndex {
+                path: self.index_dir.clone(),
+                reason: format!(
+                    "its CURRENT is {}: move it away (qasearch never removes what it did not write)",
+                    safe_fs::kind_of(&md.file_type())
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes leftovers of killed builds and generations nothing points at:
+    /// only entries named as qasearch names them, and inside them only the
+    /// files qasearch writes. Generations are removed only while `CURRENT`
+    /// is a valid pointer (so damage never costs the generation it meant).
     pub fn clean(&self) -> Result<Vec<PathBuf>> {
-        let keep = std::fs::read(self.index_dir.join(CURRENT))
+        let keep = read_limited(&self.index_dir.join(CURRENT), 64)
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .and_then(|t| parse_pointer(&t))
@@ -688,20 +928,25 @@ impl WriterLock {
         let mut removed = Vec::new();
         let entries = std::fs::read_dir(&self.index_dir).at("reading", &self.index_dir)?;
         for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            let stale_gen = name.starts_with("gen-") && Some(&name) != keep.as_ref();
-            let leftover = name.starts_with("tmp-") || name == "CURRENT.tmp";
-            if stale_gen || leftover {
-                let path = entry.path();
-                let res = if path.is_dir() {
-                    std::fs::remove_dir_all(&path)
-                } else {
-                    std::fs::remove_file(&path)
-                };
-                // A generation still being read elsewhere is removed next time.
-                if res.is_ok() {
-                    removed.push(path);
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let path = entry.path();
+            let res = if name == "CURRENT.tmp" {
+                match entry.file_type() {
+                    Ok(t) if t.is_file() => std::fs::remove_file(&path),
+                    _ => continue,
                 }
+            } else if is_build_name(name)
+                || (is_generation_name(name) && keep.as_deref().is_some_and(|k| k != name))
+            {
+                remove_own_folder(&path)
+            } else {
+                continue;
+            };
+            // A generation still being read elsewhere is removed next time.
+            match res {
+                Ok(()) => removed.push(path),
+                Err(e) => log::debug!("left {} in place: {e}", path.display()),
             }
         }
         Ok(removed)
@@ -715,14 +960,19 @@ impl WriterLock {
             .flatten()
         {
             let name = entry.file_name().to_string_lossy().to_string();
-            let digits = name
-                .strip_prefix("gen-")
-                .or_else(|| name.strip_prefix("tmp-").and_then(|s| s.split('-').next()));
+            let digits = if is_generation_name(&name) {
+                name.strip_prefix("gen-")
+            } else if is_build_name(&name) {
+                name.strip_prefix("tmp-").and_then(|s| s.split('-').next())
+            } else {
+                None
+            };
             if let Some(n) = digits.and_then(|d| d.parse::<u64>().ok()) {
                 max = max.max(n);
             }
         }
-        Ok(max + 1)
+        max.checked_add(1)
+            .ok_or_else(|| Error::corrupt(&self.index_dir, "generation numbers exhausted"))
     }
 
     /// Starts writing a new generation.
@@ -766,7 +1016,7 @@ impl Drop for GenerationWriter<'_> {
     fn drop(&mut self) {
         if !self.committed {
             if self.tmp.exists() {
-                let _ = std::fs::remove_dir_all(&self.tmp);
+                let _ = remove_own_folder(&self.tmp);
             }
             let _ = std::fs::remove_file(self.lock.index_dir.join("CURRENT.tmp"));
         }
@@ -903,16 +1153,19 @@ mod tests {
 
     #[test]
     fn decode_rejects_garbage_without_huge_allocations() {
-        let meta = Meta {
-            documents: vec![DocMeta {
+        let meta = Meta::new(
+            vec![DocMeta {
                 key: "a".into(),
                 source: "a".into(),
             }],
-            pairs: vec![],
-            rows: vec![],
-        };
+            vec![],
+            vec![],
+            0,
+        );
         let bytes = encode(&meta);
-        assert_eq!(decode::<Meta>(&bytes).unwrap(), meta);
+        let mut back = decode::<Meta>(&bytes).unwrap();
+        back.index_rows();
+        assert_eq!(back, meta);
         assert!(decode::<Meta>(&bytes[..bytes.len() - 1]).is_err());
         // A length prefix claiming a huge vector.
         assert!(decode::<Meta>(&[0xfc, 0xff, 0xff, 0xff, 0x7f]).is_err());

@@ -4,5 +4,7 @@ mod bad_corpus;
 mod bad_input;
 mod e2e;
 mod eval;
+mod graph_updates;
+mod hostile;
 mod rebuild;
 mod util;

@@ -1,0 +1,217 @@
+//! File access that cannot be turned against the user: every read opens the
+//! file first and then checks what was opened (a regular file, inside the
+//! folder it must be in), reads through that descriptor only, and reads at
+//! most a limit. Nothing here blocks on a FIFO or follows a link it should not.
+//!
+//! Used for the corpus (links may lead anywhere inside the data folder, never
+//! outside, even when swapped while we read) and for the index folder (its
+//! files are never links, never devices, never FIFOs).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::path::Path;
+
+fn invalid(message: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message.into())
+}
+
+/// Opens for reading without blocking on FIFOs or devices (`O_NONBLOCK`);
+/// with `follow` false, a symbolic link as the last component is refused.
+fn open_nonblocking(path: &Path, follow: bool) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut flags = libc::O_NONBLOCK | libc::O_CLOEXEC;
+        if !follow {
+            flags |= libc::O_NOFOLLOW;
+        }
+        options.custom_flags(flags);
+    }
+    #[cfg(not(unix))]
+    let _ = follow;
+    options.open(path).map_err(|e| {
+        // O_NOFOLLOW on a link fails with ELOOP: say so in words.
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(libc::ELOOP) && !follow {
+            return invalid("is a symbolic link, which an index never holds");
+        }
+        e
+    })
+}
+
+/// Opens a file that must be a regular file and not a symbolic link (the
+/// files of an index). Returns the file and its length.
+pub fn open_regular(path: &Path) -> io::Result<(File, u64)> {
+    let file = open_nonblocking(path, false)?;
+    let md = file.metadata()?;
+    if !md.is_file() {
+        return Err(invalid(format!(
+            "is not a regular file ({})",
+            kind_of(&md.file_type())
+        )));
+    }
+    Ok((file, md.len()))
+}
+
+/// Reads a whole regular, non-link file of at most `limit` bytes.
+pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let (file, len) = open_regular(path)?;
+    if len > limit {
+        return Err(invalid(format!(
+            "{len} bytes, more than the {limit} allowed"
+        )));
+    }
+    read_at_most(file, len, limit)
+}
+
+/// Reads through `file` until its end, failing past `limit` bytes (the file
+/// may grow between `fstat` and the read).
+fn read_at_most(file: File, expected: u64, limit: u64) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(expected.min(limit) as usize);
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(invalid(format!("more than the {limit} bytes allowed")));
+    }
+    Ok(bytes)
+}
+
+/// A short name for a file type, for messages.
+pub fn kind_of(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a folder"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_file() {
+        "a regular file"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Why a corpus file was not read.
+#[derive(Debug)]
+pub enum Refused {
+    /// Opening or reading failed.
+    Io(io::Error),
+    /// What was opened is not a regular file (a FIFO, a device, a folder).
+    NotRegular(&'static str),
+    /// What was opened lies outside the folder it must be in.
+    Outside,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Io(e) => write!(f, "cannot read: {e}"),
+            Refused::NotRegular(kind) => write!(f, "is {kind}, not a regular file"),
+            Refused::Outside => write!(f, "symbolic link leads outside the data folder"),
+        }
+    }
+}
+
+/// Reads a corpus file that must be a regular file lying inside `canon_root`
+/// (already canonical). The file is opened first; then the opened file is
+/// compared with what its path resolves to now, so a link swapped in between
+/// (a race) can never make us read a file outside the folder, and a FIFO
+/// swapped in never blocks.
+pub fn read_inside(path: &Path, canon_root: &Path) -> Result<Vec<u8>, Refused> {
+    let file = open_nonblocking(path, true).map_err(Refused::Io)?;
+    let md = file.metadata().map_err(Refused::Io)?;
+    if !md.is_file() {
+        return Err(Refused::NotRegular(kind_of(&md.file_type())));
+    }
+    let real = path.canonicalize().map_err(Refused::Io)?;
+    if !real.starts_with(canon_root) {
+        return Err(Refused::Outside);
+    }
+    // The path resolves inside now; is that the file we opened?
+    let now = std::fs::metadata(&real).map_err(Refused::Io)?;
+    if !same_file(&md, &now) {
+        return Err(Refused::Outside);
+    }
+    read_at_most(file, md.len(), u64::MAX).map_err(Refused::Io)
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    a.len() == b.len() && a.modified().ok() == b.modified().ok()
+}
+
+/// True when the path can be opened for reading now (as a regular file).
+pub fn readable(path: &Path) -> bool {
+    open_nonblocking(path, true)
+        .and_then(|f| f.metadata())
+        .is_ok_and(|m| m.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regular_files_only_and_never_through_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"hello").unwrap();
+        assert_eq!(read_limited(&file, 5).unwrap(), b"hello");
+        assert!(read_limited(&file, 4).is_err());
+        assert!(read_limited(dir.path(), 100).is_err());
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("l");
+            std::os::unix::fs::symlink(&file, &link).unwrap();
+            let e = read_limited(&link, 100).unwrap_err();
+            assert!(e.to_string().contains("symbolic link"), "{e}");
+            assert!(read_limited(Path::new("/dev/zero"), 100).is_err());
+            let fifo = dir.path().join("fifo");
+            let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+            // SAFETY: a valid C string; mkfifo has no other requirement.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            let e = read_limited(&fifo, 100).unwrap_err();
+            assert!(e.to_string().contains("FIFO"), "{e}");
+            let root = dir.path().canonicalize().unwrap();
+            assert!(matches!(
+                read_inside(&fifo, &root),
+                Err(Refused::NotRegular("a FIFO"))
+            ));
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn read_inside_refuses_what_lies_outside() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"secret").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::write(root.join("a"), b"inside").unwrap();
+        std::os::unix::fs::symlink(root.join("a"), root.join("in")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), root.join("out")).unwrap();
+        assert_eq!(read_inside(&root.join("in"), &root).unwrap(), b"inside");
+        assert!(matches!(
+            read_inside(&root.join("out"), &root),
+            Err(Refused::Outside)
+        ));
+    }
+}

@@ -1,0 +1,231 @@
+//! Graph updates keep recall: the index is extended in many patterns
+//! (duplicates, near-duplicates, churn) and after every step the graph must
+//! find what exact search finds. Vectors come from a table embedder (each
+//! text maps to a fixed-seed vector) so the shapes are exact; no model.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use qasearch::embed::Embedder;
+use qasearch::indexer::{self, IndexConfig, NoProgress};
+use qasearch::model::{ModelIdentity, ModelSettings};
+use qasearch::search::{self, SearchConfig};
+
+const DIM: usize = 32;
+
+/// Text → vector: "near-<base>-<i>" is the vector of <base> nudged a little;
+/// any other text gets its own random vector (seeded by its hash).
+struct TableEmbedder {
+    identity: ModelIdentity,
+}
+
+impl TableEmbedder {
+    fn new() -> Self {
+        TableEmbedder {
+            identity: ModelIdentity {
+                settings: ModelSettings {
+                    name: "table".into(),
+                    dimension: DIM,
+                    pooling: "none".into(),
+                    max_length: 0,
+                },
+                onnx_sha256: "1".repeat(64),
+                tokenizer_sha256: "1".repeat(64),
+            },
+        }
+    }
+}
+
+fn seeded(seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9e3779b97f4a7c15) ^ 0x1234_5678;
+    (0..DIM)
+        .map(|_| {
+            s = s.wrapping_add(0x9e3779b97f4a7c15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+            ((z ^ (z >> 31)) as f64 / u64::MAX as f64) as f32 - 0.5
+        })
+        .collect()
+}
+
+fn hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
+}
+
+fn unit(mut v: Vec<f32>) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter_mut().for_each(|x| *x /= n);
+    v
+}
+
+impl Embedder for TableEmbedder {
+    fn embed_batch(&mut self, texts: &[&str]) -> qasearch::Result<Vec<Vec<f32>>> {
+        Ok(texts
+            .iter()
+            .map(|t| {
+                let t = t.trim_end_matches('.');
+                match t.strip_prefix("near-").and_then(|r| r.rsplit_once('-')) {
+                    Some((base, i)) => {
+                        let mut v = seeded(hash(base));
+                        let noise = seeded(hash(i) ^ 0xabc);
+                        for (x, n) in v.iter_mut().zip(noise) {
+                            *x += 0.002 * n;
+                        }
+                        unit(v)
+                    }
+                    None => unit(seeded(hash(t))),
+                }
+            })
+            .collect())
+    }
+    fn dimension(&self) -> usize {
+        DIM
+    }
+    fn identity(&self) -> &ModelIdentity {
+        &self.identity
+    }
+}
+
+/// One document a file: `n` pairs whose answers are the given texts.
+fn write_doc(data: &Path, name: &str, answers: &[String]) {
+    let mut text = String::from("Passage.\n");
+    for (i, a) in answers.iter().enumerate() {
+        text.push_str(&format!("Question {name} {i}?\n{a}.\n"));
+    }
+    std::fs::write(data.join(format!("{name}.txt")), text).unwrap();
+}
+
+/// Recall@10 of the engine's graph search (default breadth) against exact
+/// search, every live row a query; ties at the 10th score count as found.
+fn recall(index: &Path) -> f64 {
+    let snap = qasearch::store::open(index).unwrap();
+    let (found, wanted) = (0..snap.meta.row_count())
+        .filter(|&r| snap.meta.is_live(r))
+        .map(|r| {
+            let q = snap.vector(r).to_vec();
+            let cfg = SearchConfig {
+                top_k: 10,
+                ..SearchConfig::default()
+            };
+            let exact = search::sentence_hits(&snap, &q, 10, &SearchConfig { exact: true, ..cfg });
+            let graph = search::sentence_hits(&snap, &q, 10, &cfg);
+            let floor = exact.last().map_or(f32::MIN, |h| h.score) - 1e-6;
+            let hit = graph
+                .iter()
+                .filter(|h| h.score >= floor)
+                .count()
+                .min(exact.len());
+            (hit, exact.len())
+        })
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    found as f64 / wanted.max(1) as f64
+}
+
+#[test]
+fn every_graph_update_keeps_recall() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let index = dir.path().join("index");
+    std::fs::create_dir(&data).unwrap();
+    let mut embedder = TableEmbedder::new();
+    let config = IndexConfig {
+        answer_vectors: false,
+        ..IndexConfig::default()
+    };
+    let mut step = |what: &str, data: &Path| {
+        let (summary, _) =
+            indexer::build(data, &index, &mut embedder, &config, &mut NoProgress).unwrap();
+        let r = recall(&index);
+        assert!(
+            r >= indexer::MIN_EXTENDED_RECALL,
+            "{what}: recall@10 {r:.4} after a graph {} (summary {summary:?})",
+            summary.graph
+        );
+        summary
+    };
+    let distinct = |tag: &str, n: usize| -> Vec<String> {
+        (0..n).map(|i| format!("distinct {tag} {i}")).collect()
+    };
+    write_doc(&data, "base", &distinct("base", 400));
+    assert_eq!(step("first build", &data).graph, "rebuilt");
+
+    // 500 identical answers and one distinct one: one row for all of "Yes".
+    write_doc(&data, "yes", &vec!["Yes".to_string(); 500]);
+    write_doc(
+        &data,
+        "key",
+        &["The spare key is in the blue safe".to_string()],
+    );
+    let s = step("identical answers", &data);
+    assert_eq!(s.embedded, 2, "{s:?}");
+    assert_eq!(s.vectors, 402, "one vector per distinct text: {s:?}");
+
+    // Near-duplicates: 300 answers nudged from one vector, then a distinct one.
+    let near: Vec<String> = (0..300).map(|i| format!("near-cluster-{i}")).collect();
+    write_doc(&data, "near", &near);
+    step("near-duplicates", &data);
+    write_doc(
+        &data,
+        "after-near",
+        &["something else entirely".to_string()],
+    );
+    step("a distinct answer after near-duplicates", &data);
+
+    // Churn: remove some, add others, several times (extends while few are hidden).
+    for round in 0..6 {
+        let _ = std::fs::remove_file(data.join(format!("churn{}.txt", round.max(1) - 1)));
+        write_doc(
+            &data,
+            &format!("churn{round}"),
+            &distinct(&format!("churn{round}"), 40),
+        );
+        let mut near_more: Vec<String> = (0..30)
+            .map(|i| format!("near-cluster{round}-{i}"))
+            .collect();
+        near_more.push("Yes".into());
+        write_doc(&data, &format!("nearmore{round}"), &near_more);
+        step(&format!("churn round {round}"), &data);
+    }
+    // And the question that failed in the field still finds its answer.
+    let snap = qasearch::store::open(&index).unwrap();
+    let answers = search::ask(
+        &snap,
+        &mut embedder,
+        "The spare key is in the blue safe",
+        &SearchConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(answers[0].answer, "The spare key is in the blue safe.");
+}
+
+#[test]
+fn a_shared_answer_answers_for_every_pair_that_has_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    write_doc(&data, "a", &["Yes".to_string(), "No".to_string()]);
+    write_doc(&data, "b", &["Yes".to_string()]);
+    let mut embedder = TableEmbedder::new();
+    let index = dir.path().join("index");
+    let (s, _) = indexer::build(
+        &data,
+        &index,
+        &mut embedder,
+        &IndexConfig::default(),
+        &mut NoProgress,
+    )
+    .unwrap();
+    assert_eq!((s.sentences, s.vectors, s.embedded), (3, 2, 2));
+    let snap = qasearch::store::open(&index).unwrap();
+    let answers = search::ask(&snap, &mut embedder, "Yes", &SearchConfig::default()).unwrap();
+    let got: HashMap<&str, f32> = answers
+        .iter()
+        .map(|a| (a.question.as_str(), a.score))
+        .collect();
+    assert_eq!(answers.len(), 3);
+    assert!(got["Question a 0?"] > 0.999 && got["Question b 0?"] > 0.999);
+    assert!(got["Question a 1?"] < 0.9);
+}
