@@ -358,7 +358,7 @@ mod tests {
         std::fs::remove_file(dir.path().join("queries.jsonl")).unwrap();
         let err = load(dir.path()).unwrap_err();
         assert!(err.to_string().contains("queries.jsonl"));
-        assert_eq!(err.exit_code(), crate::error::exit::DATA);
+        assert_eq!(err.kind(), crate::error::ErrorKind::Data);
     }
 
     #[test]

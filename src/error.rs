@@ -1,36 +1,34 @@
 //! The library's error type and the process exit code each kind maps to.
 //!
 //! Every variant carries what a user needs to act: the file involved and, in
-//! its message, the fix. The binary prints the message on one line and exits
-//! with [`Error::exit_code`].
+//! its message, the fix. [`Error::kind`] says what kind of failure it is; the
+//! binary turns that into an exit code, a server into an HTTP status.
 
 use std::path::PathBuf;
 
 /// Result alias used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Exit codes, documented in README.md ("Exit codes").
-pub mod exit {
-    /// Success.
-    pub const OK: u8 = 0;
-    /// An unexpected internal error.
-    pub const INTERNAL: u8 = 1;
-    /// Bad command-line usage, including an empty question.
-    pub const USAGE: u8 = 2;
-    /// Bad or missing input data (data folder, corpus, evaluation files).
-    pub const DATA: u8 = 3;
-    /// The index is missing, damaged, or incompatible with this build or model.
-    pub const INDEX: u8 = 4;
-    /// The embedding model or ONNX Runtime cannot be obtained or loaded.
-    pub const MODEL: u8 = 5;
-    /// Another indexer holds the index lock.
-    pub const BUSY: u8 = 6;
-    /// An I/O failure while writing (disk full, folder not writable).
-    pub const IO: u8 = 7;
-    /// `qasearch status`: the index exists but the data changed since it was built.
-    pub const STALE: u8 = 8;
-    /// `qasearch status`: there is no index yet.
-    pub const NO_INDEX: u8 = 9;
+/// What kind of failure an [`Error`] is: what a front end needs to decide
+/// its exit code or HTTP status. (The binary maps kinds to the exit codes
+/// README.md documents.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A value given by the caller is not acceptable.
+    Usage,
+    /// Input data is missing, unreadable or malformed.
+    Data,
+    /// The index is missing, damaged, or made by another format or model.
+    Index,
+    /// The model or its runtime cannot be obtained or loaded.
+    Model,
+    /// Another process is building the index.
+    Busy,
+    /// Writing failed (disk full, not writable).
+    Io,
+    /// Something that should not happen.
+    Internal,
 }
 
 /// Everything that can go wrong in the library.
@@ -196,22 +194,21 @@ impl Error {
         }
     }
 
-    /// The process exit code for this error (see [`exit`]).
-    pub fn exit_code(&self) -> u8 {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Usage(_) => exit::USAGE,
+            Error::Usage(_) | Error::NotAnIndex { .. } => ErrorKind::Usage,
             Error::DataMissing { .. }
             | Error::DataUnreadable { .. }
             | Error::EmptyCorpus { .. }
-            | Error::BadInput { .. } => exit::DATA,
-            Error::NotAnIndex { .. } => exit::USAGE,
+            | Error::BadInput { .. } => ErrorKind::Data,
             Error::IndexMissing { .. }
             | Error::IndexCorrupt { .. }
-            | Error::Incompatible { .. } => exit::INDEX,
-            Error::Model { .. } | Error::Embed(_) => exit::MODEL,
-            Error::Busy { .. } => exit::BUSY,
-            Error::Io { .. } | Error::InjectedAbort(_) => exit::IO,
-            Error::Ann { .. } => exit::INTERNAL,
+            | Error::Incompatible { .. } => ErrorKind::Index,
+            Error::Model { .. } | Error::Embed(_) => ErrorKind::Model,
+            Error::Busy { .. } => ErrorKind::Busy,
+            Error::Io { .. } | Error::InjectedAbort(_) => ErrorKind::Io,
+            Error::Ann { .. } => ErrorKind::Internal,
         }
     }
 }

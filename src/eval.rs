@@ -14,8 +14,13 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use std::path::Path;
+
+use crate::beir;
 use crate::embed::Embedder;
+use crate::engine::{Engine, EngineOptions, SharedEmbedder};
 use crate::error::Result;
+use crate::indexer::{self, IndexConfig, Progress, Stage};
 use crate::lexical::Bm25;
 use crate::search::{self, SearchConfig};
 use crate::store::Snapshot;
@@ -305,6 +310,160 @@ pub fn run(
         index: IndexReport::default(),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// What `qasearch eval` scores.
+#[derive(Debug, Clone, Copy)]
+pub enum EvalSet<'a> {
+    /// A BEIR folder; its index is cached in a folder under `cache_root`
+    /// named by the set, the hash of its corpus and `tag` (the model).
+    Beir {
+        /// The BEIR folder.
+        dir: &'a Path,
+        /// Where cached evaluation indexes live.
+        cache_root: &'a Path,
+        /// Names the model in the cache key.
+        tag: &'a str,
+        /// Re-embed instead of using the cache.
+        full: bool,
+    },
+    /// The engine's own corpus: every stored question must find its pair,
+    /// plus the reworded questions of a TSV file.
+    Corpus {
+        /// `question<TAB>doc<TAB>corpus question` lines.
+        questions: Option<&'a Path>,
+        /// Only the file's questions, not the stored ones.
+        only_questions: bool,
+    },
+}
+
+/// Opens what `set` needs (building or reusing indexes), runs every query
+/// through every system, and reports. `options` is used for `Corpus` sets.
+pub fn evaluate(
+    set: EvalSet<'_>,
+    options: &EngineOptions,
+    load_model: impl FnOnce() -> Result<SharedEmbedder> + Send,
+    ef_search: usize,
+    progress: &mut dyn Progress,
+) -> Result<EvalReport> {
+    SearchConfig {
+        ef_search,
+        ..SearchConfig::default()
+    }
+    .validate()?;
+    // BEIR judgements name corpus ids (document keys); corpus ones name pairs.
+    let (engine, queries, dataset, index_report, by_key) = match set {
+        EvalSet::Beir {
+            dir,
+            cache_root,
+            tag,
+            full,
+        } => {
+            let mut embedder = load_model()?;
+            let set = beir::load(dir)?;
+            let cache = cache_root.join("eval").join(format!(
+                "{}-{}-{tag}",
+                set.name,
+                &set.corpus_sha256[..12],
+            ));
+            let source = dir.join("corpus.jsonl");
+            let source = source.canonicalize().unwrap_or(source);
+            log::info!(
+                "{}: {} corpus entries, {} judged queries; index cached in {}",
+                set.name,
+                set.corpus.len(),
+                set.queries.len(),
+                cache.display()
+            );
+            let config = IndexConfig {
+                full,
+                ..IndexConfig::default()
+            };
+            let (summary, _) = indexer::build_corpus(
+                set.to_corpus(&source),
+                dir,
+                &cache,
+                embedder.as_mut(),
+                &config,
+                progress,
+                Instant::now(),
+            )?;
+            let engine = Engine::from_snapshot(crate::store::open(&cache)?, embedder)?;
+            let report = IndexReport {
+                sentences: summary.sentences,
+                vectors: summary.vectors,
+                embedded: summary.embedded,
+                seconds: summary.seconds,
+                sentences_per_second: if summary.embedded > 0 {
+                    summary.embedded_per_second
+                } else {
+                    0.0
+                },
+            };
+            (engine, set.queries, set.name, report, true)
+        }
+        EvalSet::Corpus {
+            questions,
+            only_questions,
+        } => {
+            let engine = Engine::open_with(options, load_model, progress, &mut |w| {
+                log::warn!("{}/{w}", options.data_dir.display())
+            })?;
+            let snapshot = engine.snapshot();
+            let pairs: Vec<(String, String)> = snapshot
+                .meta
+                .pairs
+                .iter()
+                .map(|p| {
+                    (
+                        snapshot.meta.documents[p.doc as usize].key.clone(),
+                        p.question.clone(),
+                    )
+                })
+                .collect();
+            let mut queries = if only_questions {
+                Vec::new()
+            } else {
+                beir::corpus_queries(&pairs)
+            };
+            if let Some(path) = questions {
+                queries.extend(beir::tsv_queries(path, &pairs)?);
+            }
+            let c = snapshot.manifest.counts;
+            let report = IndexReport {
+                sentences: c.sentences,
+                vectors: c.vectors,
+                ..Default::default()
+            };
+            drop(snapshot);
+            let name = options.data_dir.display().to_string();
+            (engine, queries, name, report, false)
+        }
+    };
+    let snapshot = engine.snapshot();
+    progress.start(Stage::Queries, queries.len() as u64);
+    let doc_id = |pair: usize| {
+        if by_key {
+            let doc = snapshot.meta.pairs[pair].doc as usize;
+            snapshot.meta.documents[doc].key.clone()
+        } else {
+            pair.to_string()
+        }
+    };
+    let mut report = engine.with_embedder(|embedder| {
+        run(
+            &snapshot,
+            embedder,
+            &queries,
+            &doc_id,
+            ef_search,
+            &mut |n| progress.advance(n as u64),
+        )
+    })?;
+    progress.finish();
+    report.dataset = dataset;
+    report.index = index_report;
+    Ok(report)
 }
 
 fn ms(t: Instant) -> f64 {

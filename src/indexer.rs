@@ -383,80 +383,47 @@ pub fn build_corpus(
         }
     };
 
+    let plan = plan(
+        &corpus,
+        previous.as_ref().map(|p| Previous {
+            manifest: &p.manifest,
+            meta: &p.meta,
+        }),
+        config,
+    );
+
     // Nothing changed at all: keep the current generation.
-    if let Some(prev) = &previous {
-        let same_docs = document_changes(&corpus, &prev.manifest).is_empty();
-        if same_docs
-            && prev.manifest.sources == corpus.files
-            && prev.manifest.hnsw == config.hnsw
-            && prev.manifest.answer_vectors == config.answer_vectors
-        {
-            let seconds = started.elapsed().as_secs_f64();
-            let c = prev.manifest.counts;
-            return Ok((
-                IndexSummary {
-                    documents: c.documents,
-                    qa_pairs: c.qa_pairs,
-                    sentences: c.sentences,
-                    vectors: c.vectors,
-                    embedded: 0,
-                    reused: c.vectors,
-                    hidden: c.rows - c.vectors,
-                    seconds,
-                    embed_seconds: 0.0,
-                    sentences_per_second: c.sentences as f64 / seconds.max(1e-9),
-                    embedded_per_second: 0.0,
-                    graph: "unchanged",
-                    full_reason: None,
-                    generation: prev.manifest.generation,
-                    index: prev.dir.display().to_string(),
-                    skipped: corpus.skipped,
-                    warnings: corpus.warnings.len(),
-                },
-                corpus.warnings,
-            ));
-        }
+    if let (GraphAction::Keep, Some(prev)) = (&plan.graph, &previous) {
+        let seconds = started.elapsed().as_secs_f64();
+        let c = prev.manifest.counts;
+        return Ok((
+            IndexSummary {
+                documents: c.documents,
+                qa_pairs: c.qa_pairs,
+                sentences: c.sentences,
+                vectors: c.vectors,
+                embedded: 0,
+                reused: c.vectors,
+                hidden: c.rows - c.vectors,
+                seconds,
+                embed_seconds: 0.0,
+                sentences_per_second: c.sentences as f64 / seconds.max(1e-9),
+                embedded_per_second: 0.0,
+                graph: "unchanged",
+                full_reason: None,
+                generation: prev.manifest.generation,
+                index: prev.dir.display().to_string(),
+                skipped: corpus.skipped,
+                warnings: corpus.warnings.len(),
+            },
+            corpus.warnings,
+        ));
     }
-
-    // New metadata, straight from the corpus; rows are assigned below.
-    let (documents, pairs, mut occurrences) = collect(&corpus, config.answer_vectors);
-    let sentence_count = occurrences.iter().filter(|o| !o.whole).count();
-    let text_of = |o: &Occurrence| -> &str {
-        &pairs[o.pair as usize].answer[o.start as usize..o.end as usize]
-    };
-
-    // Each distinct text once: reused from the previous generation, or new.
-    let mut distinct: HashMap<&str, usize> = HashMap::new();
-    let mut texts: Vec<&str> = Vec::new();
-    let mut text_id = Vec::with_capacity(occurrences.len());
-    for o in &occurrences {
-        let t = text_of(o);
-        let id = *distinct.entry(t).or_insert_with(|| {
-            texts.push(t);
-            texts.len() - 1
-        });
-        text_id.push(id);
-    }
-    let prev_row_of: Vec<Option<usize>> = match &previous {
-        Some(prev) => {
-            let mut by_text: HashMap<&str, usize> = HashMap::new();
-            for row in 0..prev.meta.row_count() {
-                if let Some(t) = prev.meta.row_text(row) {
-                    by_text.entry(t).or_insert(row);
-                }
-            }
-            texts.iter().map(|t| by_text.get(t).copied()).collect()
-        }
-        None => vec![None; texts.len()],
-    };
-    let reused = prev_row_of.iter().filter(|r| r.is_some()).count();
-    let new_texts: Vec<&str> = texts
-        .iter()
-        .zip(&prev_row_of)
-        .filter(|(_, r)| r.is_none())
-        .map(|(t, _)| *t)
-        .collect();
-
+    let sentence_count = plan.sentences();
+    let reused = plan.reused();
+    let new_texts = plan.to_embed();
+    let prev_row_of = &plan.reuse;
+    let texts = &plan.first;
     let embed_started = Instant::now();
     progress.start(Stage::Embedding, new_texts.len() as u64);
     let new_vectors = embed_all(embedder, &new_texts, config.batch_size, &mut |n| {
@@ -469,14 +436,8 @@ pub fn build_corpus(
 
     // Extend the previous graph when few rows would be hidden, or build a new one.
     let prev_rows = previous.as_ref().map_or(0, |p| p.meta.row_count());
-    let hidden_if_extended = prev_rows - reused;
-    let rows_if_extended = prev_rows + embedded;
-    let extend = previous
-        .as_ref()
-        .is_some_and(|p| p.manifest.hnsw == config.hnsw)
-        && (hidden_if_extended as f64) <= config.compact_ratio * rows_if_extended as f64;
-    let previous_graph = match (&previous, extend) {
-        (Some(prev), true) => match prev.load_ann_graph() {
+    let previous_graph = match (&previous, &plan.graph) {
+        (Some(prev), GraphAction::Extend { .. }) => match prev.load_ann_graph() {
             Ok(g) => Some(g),
             Err(e) => {
                 log::warn!(
@@ -515,7 +476,7 @@ pub fn build_corpus(
         let flat = crate::flat::FlatGraph::export(&graph, rows);
         let recall = graph_recall(&flat, &vectors, dim, &|r| live[r], prev_rows);
         if recall >= MIN_EXTENDED_RECALL {
-            extended = Some((row_of_text, vectors, graph, hidden_if_extended));
+            extended = Some((row_of_text, vectors, graph, prev_rows - reused));
         } else {
             log::info!(
                 "the extended graph finds {:.1}% of the exact top 10 (below {:.0}%): rebuilding it",
@@ -532,7 +493,7 @@ pub fn build_corpus(
             // Rows numbered afresh: one per distinct text, in corpus order.
             let mut vectors = Vec::with_capacity(texts.len() * dim);
             let mut next_new = 0;
-            for prev_row in &prev_row_of {
+            for prev_row in prev_row_of {
                 match (prev_row, &previous) {
                     (Some(r), Some(p)) => vectors.extend_from_slice(p.vector(*r)),
                     _ => {
@@ -549,12 +510,17 @@ pub fn build_corpus(
         }
     };
     drop(new_vectors);
+    let live_vectors = texts.len();
+    let BuildPlan {
+        documents,
+        pairs,
+        mut occurrences,
+        text_id,
+        ..
+    } = plan;
     for (o, id) in occurrences.iter_mut().zip(&text_id) {
         o.row = row_of_text[*id] as u32;
     }
-    let live_vectors = texts.len();
-    drop(distinct);
-    drop(texts);
     let rows = vectors.len() / dim.max(1);
     let meta = Meta::new(documents, pairs, occurrences, rows);
 
@@ -632,6 +598,135 @@ pub fn build_corpus(
     ))
 }
 
+/// The previous generation, as far as planning needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Previous<'a> {
+    /// Its manifest.
+    pub manifest: &'a Manifest,
+    /// Its metadata.
+    pub meta: &'a Meta,
+}
+
+/// What happens to the graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GraphAction {
+    /// Nothing changed: the current generation stays.
+    Keep,
+    /// The previous graph gets the new rows; `hidden` previous rows answer no more.
+    Extend {
+        /// Previous rows no pair holds any longer.
+        hidden: usize,
+    },
+    /// A new graph over the live rows only.
+    Rebuild,
+}
+
+/// What a build will do, decided from the corpus and the previous generation
+/// alone: no model, no disk. [`build_corpus`] carries it out.
+#[derive(Debug, Clone)]
+pub struct BuildPlan {
+    /// Documents of the new generation.
+    pub documents: Vec<DocMeta>,
+    /// Pairs of the new generation.
+    pub pairs: Vec<PairMeta>,
+    /// Every text occurrence; rows are assigned when the plan is applied.
+    pub occurrences: Vec<Occurrence>,
+    /// The distinct text of each occurrence.
+    pub text_id: Vec<usize>,
+    /// Each distinct text, as the index of its first occurrence.
+    pub first: Vec<usize>,
+    /// Each distinct text's row in the previous generation, if it had it.
+    pub reuse: Vec<Option<usize>>,
+    /// What happens to the graph.
+    pub graph: GraphAction,
+}
+
+impl BuildPlan {
+    /// The text of distinct text `id`.
+    pub fn text(&self, id: usize) -> &str {
+        let o = &self.occurrences[self.first[id]];
+        &self.pairs[o.pair as usize].answer[o.start as usize..o.end as usize]
+    }
+
+    /// The texts to embed (those the previous generation lacks), in order.
+    pub fn to_embed(&self) -> Vec<&str> {
+        (0..self.first.len())
+            .filter(|&id| self.reuse[id].is_none())
+            .map(|id| self.text(id))
+            .collect()
+    }
+
+    /// Distinct texts whose vectors are reused.
+    pub fn reused(&self) -> usize {
+        self.reuse.iter().filter(|r| r.is_some()).count()
+    }
+
+    /// Answer sentences (occurrences that are not whole answers).
+    pub fn sentences(&self) -> usize {
+        self.occurrences.iter().filter(|o| !o.whole).count()
+    }
+}
+
+/// Plans a build: which texts to reuse, which to embed, what to do with the
+/// graph. `previous` must be a generation made by the same model and
+/// splitter (the caller decides that, and passes `None` otherwise).
+pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfig) -> BuildPlan {
+    let (documents, pairs, occurrences) = collect(corpus, config.answer_vectors);
+    let mut first = Vec::new();
+    let mut text_id = Vec::with_capacity(occurrences.len());
+    {
+        let text_of = |o: &Occurrence| -> &str {
+            &pairs[o.pair as usize].answer[o.start as usize..o.end as usize]
+        };
+        let mut distinct: HashMap<&str, usize> = HashMap::new();
+        for (i, o) in occurrences.iter().enumerate() {
+            let id = *distinct.entry(text_of(o)).or_insert_with(|| {
+                first.push(i);
+                first.len() - 1
+            });
+            text_id.push(id);
+        }
+    }
+    let mut plan = BuildPlan {
+        documents,
+        pairs,
+        occurrences,
+        text_id,
+        reuse: vec![None; first.len()],
+        first,
+        graph: GraphAction::Rebuild,
+    };
+    let Some(prev) = previous else {
+        return plan;
+    };
+    let unchanged = document_changes(corpus, prev.manifest).is_empty()
+        && prev.manifest.sources == corpus.files
+        && prev.manifest.hnsw == config.hnsw
+        && prev.manifest.answer_vectors == config.answer_vectors;
+    if unchanged {
+        plan.graph = GraphAction::Keep;
+        return plan;
+    }
+    let mut by_text: HashMap<&str, usize> = HashMap::new();
+    for row in 0..prev.meta.row_count() {
+        if let Some(t) = prev.meta.row_text(row) {
+            by_text.entry(t).or_insert(row);
+        }
+    }
+    plan.reuse = (0..plan.first.len())
+        .map(|id| by_text.get(plan.text(id)).copied())
+        .collect();
+    let prev_rows = prev.meta.row_count();
+    let hidden = prev_rows - plan.reused();
+    let rows_if_extended = prev_rows + (plan.first.len() - plan.reused());
+    if prev.manifest.hnsw == config.hnsw
+        && (hidden as f64) <= config.compact_ratio * rows_if_extended as f64
+    {
+        plan.graph = GraphAction::Extend { hidden };
+    }
+    plan
+}
+
 /// Documents, pairs and every text occurrence (rows not yet assigned) of a corpus.
 fn collect(
     corpus: &Corpus,
@@ -676,4 +771,116 @@ fn collect(
         }
     }
     (documents, pairs, occurrences)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::HashEmbedder;
+
+    const A: &str = "P.\nWhat is one?\nOne is first. It comes before two.\nWhat is yes?\nYes.\n";
+    const B: &str = "P.\nIs it yes too?\nYes.\nWhat is three?\nThree is odd.\n";
+
+    fn corpus(files: &[(&str, &str)]) -> Corpus {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        crate::corpus::load(dir.path()).unwrap()
+    }
+
+    /// Builds an index of `files` with the hash embedder; returns it open.
+    fn built(files: &[(&str, &str)]) -> (tempfile::TempDir, Snapshot) {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        for (name, text) in files {
+            std::fs::write(data.join(name), text).unwrap();
+        }
+        let index = dir.path().join("index");
+        let mut e = HashEmbedder::new(32);
+        build(
+            &data,
+            &index,
+            &mut e,
+            &IndexConfig::default(),
+            &mut NoProgress,
+        )
+        .unwrap();
+        let snap = store::open(&index).unwrap();
+        (dir, snap)
+    }
+
+    #[test]
+    fn a_first_build_embeds_each_distinct_text_once() {
+        let c = corpus(&[("a.txt", A), ("b.txt", B)]);
+        let p = plan(&c, None, &IndexConfig::default());
+        // Sentences: 2 + 1 + 1 + 1; whole answer of A's first pair; "Yes." twice.
+        assert_eq!(p.sentences(), 5);
+        assert_eq!(p.occurrences.len(), 6);
+        assert_eq!(p.first.len(), 5, "\"Yes.\" is one text");
+        assert_eq!(
+            p.to_embed(),
+            [
+                "One is first.",
+                "It comes before two.",
+                "One is first. It comes before two.",
+                "Yes.",
+                "Three is odd."
+            ]
+        );
+        assert_eq!(p.graph, GraphAction::Rebuild);
+        assert_eq!(p.text_id[3], p.text_id[4], "both \"Yes.\" share a text");
+    }
+
+    #[test]
+    fn unchanged_corpus_keeps_the_generation() {
+        let (_dir, snap) = built(&[("a.txt", A)]);
+        let c = crate::corpus::load(&snap.dir.join("../../data")).unwrap();
+        let prev = Previous {
+            manifest: &snap.manifest,
+            meta: &snap.meta,
+        };
+        let p = plan(&c, Some(prev), &IndexConfig::default());
+        assert_eq!(p.graph, GraphAction::Keep);
+        // Other HNSW settings rebuild, reusing every vector.
+        let other = IndexConfig {
+            hnsw: crate::ann::HnswParams {
+                m: 8,
+                ..Default::default()
+            },
+            ..IndexConfig::default()
+        };
+        let p = plan(&c, Some(prev), &other);
+        assert_eq!(p.graph, GraphAction::Rebuild);
+        assert!(p.to_embed().is_empty());
+    }
+
+    #[test]
+    fn changes_reuse_by_text_and_extend_or_compact() {
+        let (_dir, snap) = built(&[("a.txt", A)]);
+        let prev = Previous {
+            manifest: &snap.manifest,
+            meta: &snap.meta,
+        };
+        // Adding a document: only its new text is embedded; the graph grows.
+        let c = corpus(&[("a.txt", A), ("b.txt", B)]);
+        let p = plan(&c, Some(prev), &IndexConfig::default());
+        assert_eq!(p.to_embed(), ["Three is odd."]);
+        assert_eq!(p.reused(), 4);
+        assert_eq!(p.graph, GraphAction::Extend { hidden: 0 });
+        // Replacing it all: most rows would be hidden, so the graph is rebuilt.
+        let c = corpus(&[("b.txt", B)]);
+        let p = plan(&c, Some(prev), &IndexConfig::default());
+        assert_eq!(p.to_embed(), ["Three is odd."]);
+        assert_eq!(p.reused(), 1);
+        assert_eq!(p.graph, GraphAction::Rebuild);
+        // Allowing many hidden rows extends instead, and says how many.
+        let lax = IndexConfig {
+            compact_ratio: 0.9,
+            ..IndexConfig::default()
+        };
+        let p = plan(&c, Some(prev), &lax);
+        assert_eq!(p.graph, GraphAction::Extend { hidden: 3 });
+    }
 }

@@ -9,6 +9,9 @@
 //!    as a new generation of the index folder ([`store`]);
 //! 5. [`search`] embeds a question and returns the best pairs; [`eval`] scores it.
 //!
+//! [`engine::Engine`] ties these together for every front end: it opens,
+//! builds or refreshes the index, applies the fallbacks, and answers.
+//!
 //! ```
 //! use qasearch::embed::HashEmbedder;
 //! use qasearch::indexer::{self, IndexConfig, NoProgress};
@@ -36,6 +39,7 @@ pub mod ann;
 pub mod beir;
 pub mod corpus;
 pub mod embed;
+pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod flat;

@@ -10,14 +10,51 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use qasearch::embed::{Embedder, OnnxEmbedder, Workload};
-use qasearch::error::exit;
-use qasearch::indexer::{self, IndexConfig, Progress, Stage};
+use qasearch::engine::{self, Engine, EngineOptions, SharedEmbedder};
+use qasearch::error::ErrorKind;
+use qasearch::indexer::{IndexConfig, Progress, Stage};
 use qasearch::model::{self, ModelOptions};
 use qasearch::search::{self, SearchConfig};
-use qasearch::store::{self, WriterLock};
 use qasearch::{Error, Result};
 
 use cli::{Cli, Command, GlobalArgs};
+
+/// Exit codes, documented in README.md ("Exit codes").
+mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// An unexpected internal error.
+    pub const INTERNAL: u8 = 1;
+    /// Bad command-line usage, including an empty question.
+    pub const USAGE: u8 = 2;
+    /// Bad or missing input data (data folder, corpus, evaluation files).
+    pub const DATA: u8 = 3;
+    /// The index is missing, damaged, or incompatible with this build or model.
+    pub const INDEX: u8 = 4;
+    /// The embedding model or ONNX Runtime cannot be obtained or loaded.
+    pub const MODEL: u8 = 5;
+    /// Another indexer holds the index lock.
+    pub const BUSY: u8 = 6;
+    /// An I/O failure while writing (disk full, folder not writable).
+    pub const IO: u8 = 7;
+    /// `qasearch status`: the index exists but the data changed since it was built.
+    pub const STALE: u8 = 8;
+    /// `qasearch status`: there is no index yet.
+    pub const NO_INDEX: u8 = 9;
+}
+
+/// The exit code of a library error.
+fn exit_code(e: &Error) -> u8 {
+    match e.kind() {
+        ErrorKind::Usage => exit::USAGE,
+        ErrorKind::Data => exit::DATA,
+        ErrorKind::Index => exit::INDEX,
+        ErrorKind::Model => exit::MODEL,
+        ErrorKind::Busy => exit::BUSY,
+        ErrorKind::Io => exit::IO,
+        _ => exit::INTERNAL,
+    }
+}
 
 fn main() -> ExitCode {
     // A file size limit (`ulimit -f`) must fail a write with an error we
@@ -33,7 +70,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(Failure::Lib(e)) => {
             render::error(&e);
-            ExitCode::from(e.exit_code())
+            ExitCode::from(exit_code(&e))
         }
         // A closed pipe (`qasearch ask ... | head -1`) is not an error.
         Err(Failure::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
@@ -120,7 +157,12 @@ fn run(cli: &Cli) -> Outcome {
             config.hnsw.validate()?;
             require_data(&g.data)?;
             let mut embedder = load_embedder(g, Workload::Bulk)?;
-            let summary = build(g, &mut embedder, &config)?;
+            let mut bar = Bar::new(g.quiet);
+            let (summary, warnings) =
+                engine::build_index(&engine_options(g, true), &mut embedder, &config, &mut bar)?;
+            for w in &warnings {
+                log::warn!("{}", render::data_path(&g.data, w));
+            }
             let mut out = anstream::stdout().lock();
             if args.json {
                 render::json_line(&mut out, &summary)?;
@@ -169,189 +211,27 @@ fn load_embedder(g: &GlobalArgs, workload: Workload) -> Result<OnnxEmbedder> {
     OnnxEmbedder::load(&files, g.threads, workload)
 }
 
-/// Builds or refreshes the index, with a progress bar on a terminal.
-fn build(
-    g: &GlobalArgs,
-    embedder: &mut dyn Embedder,
-    config: &IndexConfig,
-) -> Result<indexer::IndexSummary> {
-    let mut progress = Bar::new(g.quiet);
-    let (summary, warnings) = indexer::build(&g.data, &g.index, embedder, config, &mut progress)?;
-    for w in &warnings {
-        log::warn!("{}", render::data_path(&g.data, w));
-    }
-    if let Some(reason) = &summary.full_reason {
-        log::info!("re-embedded everything: {reason}");
-    }
-    Ok(summary)
-}
-
-/// Makes sure an index exists and, unless `no_update`, matches the data folder.
-/// What the index needs before it can answer.
-enum IndexState {
-    /// Usable as it is (fresh, or not checked); the manifest's model, to compare.
-    Ready(qasearch::model::ModelIdentity),
-    /// No index yet.
-    Missing,
-    /// The data changed; rebuild with these HNSW settings.
-    Stale(
-        qasearch::indexer::Changes,
-        qasearch::ann::HnswParams,
-        qasearch::model::ModelIdentity,
-    ),
-}
-
-/// Finds out, without the model, whether the index can answer as it is.
-fn index_state(g: &GlobalArgs, no_update: bool) -> Result<IndexState> {
-    if !store::exists(&g.index) {
-        return Ok(IndexState::Missing);
-    }
-    let manifest = match store::read_manifest(&g.index) {
-        Ok(m) => m,
-        // An index of an older qasearch is rebuilt; a newer one is refused
-        // (rebuilding would take it from the qasearch that made it).
-        Err(Error::Incompatible {
-            what: "format version",
-            found,
-            ..
-        }) if !no_update
-            && found
-                .parse::<u32>()
-                .is_ok_and(|v| v < store::FORMAT_VERSION) =>
-        {
-            log::info!(
-                "the index at {} was made by an earlier qasearch (format {found}): rebuilding it",
-                g.index.display()
-            );
-            return Ok(IndexState::Missing);
-        }
-        Err(e) => return Err(e),
-    };
-    if no_update {
-        return Ok(IndexState::Ready(manifest.model));
-    }
-    match indexer::file_changes(&g.data, &manifest) {
-        Ok(c) if c.is_empty() => Ok(IndexState::Ready(manifest.model)),
-        Ok(c) => Ok(IndexState::Stale(c, manifest.hnsw, manifest.model)),
-        Err(Error::DataMissing { path }) => {
-            log::warn!(
-                "data folder {} not found: answering from the index as it was built",
-                path.display()
-            );
-            Ok(IndexState::Ready(manifest.model))
-        }
-        Err(e) => Err(e),
+fn engine_options(g: &GlobalArgs, update: bool) -> EngineOptions {
+    EngineOptions {
+        update,
+        ..EngineOptions::new(&g.data, &g.index)
     }
 }
 
-fn model_mismatch(
-    g: &GlobalArgs,
-    ours: &qasearch::model::ModelIdentity,
-    theirs: &qasearch::model::ModelIdentity,
-) -> Result<()> {
-    if ours != theirs {
-        return Err(Error::Incompatible {
-            path: g.index.join("CURRENT"),
-            what: "model",
-            expected: ours.id(),
-            found: theirs.id(),
-        });
-    }
-    Ok(())
+/// Loads the model for the engine (it runs while the index is checked).
+fn model_loader(g: &GlobalArgs) -> impl FnOnce() -> Result<SharedEmbedder> + Send + '_ {
+    move || Ok(Box::new(load_embedder(g, Workload::Interactive)?) as SharedEmbedder)
 }
 
-/// Builds or updates the index when `state` says so.
-fn bring_up_to_date(g: &GlobalArgs, embedder: &mut dyn Embedder, state: IndexState) -> Result<()> {
-    match state {
-        IndexState::Ready(model) => model_mismatch(g, embedder.identity(), &model),
-        IndexState::Missing => {
-            log::info!(
-                "no index at {} yet: building it from {}",
-                g.index.display(),
-                g.data.display()
-            );
-            match build(g, embedder, &IndexConfig::default()) {
-                Ok(_) => Ok(()),
-                Err(Error::Busy { .. }) => {
-                    log::info!("another qasearch is building the index: waiting for it");
-                    drop(WriterLock::wait(&g.index)?);
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
-        }
-        IndexState::Stale(changes, hnsw, model) => {
-            model_mismatch(g, embedder.identity(), &model)?;
-            log::info!(
-                "{} changed since the index was built (files: {changes}): updating the index",
-                g.data.display()
-            );
-            let config = IndexConfig {
-                hnsw,
-                ..Default::default()
-            };
-            match build(g, embedder, &config) {
-                Ok(_) => Ok(()),
-                Err(Error::Busy { .. }) => {
-                    log::warn!(
-                        "another qasearch is updating the index: answering from the current one"
-                    );
-                    Ok(())
-                }
-                // The previous index is intact: answer from it rather than not at all.
-                Err(e @ (Error::Io { .. } | Error::InjectedAbort(_))) => {
-                    log::warn!("cannot update the index ({e}): answering from the current one");
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
-        }
-    }
-}
-
-/// Makes sure an index exists and, unless `no_update`, matches the data folder.
-fn ensure_index(g: &GlobalArgs, embedder: &mut dyn Embedder, no_update: bool) -> Result<()> {
-    let state = index_state(g, no_update)?;
-    bring_up_to_date(g, embedder, state)
-}
-
-/// Loads the model and, at the same time, checks and opens the index: the
-/// two slowest steps of a cold start overlap on two cores.
-fn model_and_index(g: &GlobalArgs, no_update: bool) -> Result<(OnnxEmbedder, store::Snapshot)> {
-    let t = std::time::Instant::now();
-    let (embedder, state, snapshot) = std::thread::scope(|scope| {
-        let model = scope.spawn(|| load_embedder(g, Workload::Interactive));
-        let state = index_state(g, no_update);
-        // Open now only if nothing has to change first.
-        let snapshot = match &state {
-            Ok(IndexState::Ready(_)) => Some(store::open(&g.index)),
-            _ => None,
-        };
-        let embedder = model.join().unwrap_or_else(|_| {
-            Err(Error::Model {
-                message: "loading the model failed unexpectedly".into(),
-            })
-        });
-        (embedder, state, snapshot)
-    });
-    let mut embedder = embedder?;
-    let state = state?;
-    log::debug!(
-        "model and index state ready in {:.1} ms",
-        t.elapsed().as_secs_f64() * 1e3
-    );
-    let snapshot = match (state, snapshot) {
-        (IndexState::Ready(model), Some(snapshot)) => {
-            model_mismatch(g, embedder.identity(), &model)?;
-            snapshot?
-        }
-        (state, _) => {
-            bring_up_to_date(g, &mut embedder, state)?;
-            store::open(&g.index)?
-        }
-    };
-    snapshot.check_model(embedder.identity())?;
-    Ok((embedder, snapshot))
+/// Opens the engine, with a progress bar and warnings for a build it needs.
+fn open_engine(g: &GlobalArgs, update: bool) -> Result<Engine> {
+    let mut bar = Bar::new(g.quiet);
+    Engine::open_with(
+        &engine_options(g, update),
+        model_loader(g),
+        &mut bar,
+        &mut |w| log::warn!("{}", render::data_path(&g.data, w)),
+    )
 }
 
 fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
@@ -365,11 +245,11 @@ fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
     if !from_stdin {
         search::validate_question(&args.question)?;
     }
-    let (mut embedder, snapshot) = model_and_index(g, args.no_update)?;
+    let engine = open_engine(g, !args.no_update)?;
     let mut out = anstream::stdout().lock();
     if !from_stdin {
         let t = std::time::Instant::now();
-        let answers = search::ask(&snapshot, &mut embedder, &args.question, &config)?;
+        let answers = engine.ask(&args.question, &config)?;
         log::debug!("answered in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
         render::answers(&mut out, args.question.trim(), &answers, args.json)?;
         return Ok(exit::OK);
@@ -389,7 +269,7 @@ fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
         let Ok(question) = search::validate_question(&line) else {
             continue;
         };
-        let answers = search::ask(&snapshot, &mut embedder, question, &config)?;
+        let answers = engine.ask(question, &config)?;
         if !args.json && !first {
             writeln!(out)?;
         }
@@ -401,109 +281,27 @@ fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
 }
 
 fn eval(g: &GlobalArgs, args: &cli::EvalArgs) -> Outcome {
-    use qasearch::{beir, eval};
-    let config = SearchConfig {
-        ef_search: args.ef,
-        ..SearchConfig::default()
-    };
-    config.validate()?;
-    let mut embedder = load_embedder(g, Workload::Interactive)?;
-    // BEIR judgements name corpus ids (document keys); corpus ones name pairs.
-    let (snapshot, queries, dataset, index_report, by_key) = match &args.beir {
-        Some(dir) => {
-            let set = beir::load(dir)?;
-            let cache = args.cache.join("eval").join(format!(
-                "{}-{}-{}",
-                set.name,
-                &set.corpus_sha256[..12],
-                g.variant.as_deref().unwrap_or("default")
-            ));
-            let source = dir.join("corpus.jsonl");
-            let source = source.canonicalize().unwrap_or(source);
-            log::info!(
-                "{}: {} corpus entries, {} judged queries; index cached in {}",
-                set.name,
-                set.corpus.len(),
-                set.queries.len(),
-                cache.display()
-            );
-            let index_config = IndexConfig {
-                full: args.full,
-                ..IndexConfig::default()
-            };
-            let mut progress = Bar::new(g.quiet);
-            let (summary, _) = indexer::build_corpus(
-                set.to_corpus(&source),
-                dir,
-                &cache,
-                &mut embedder,
-                &index_config,
-                &mut progress,
-                std::time::Instant::now(),
-            )?;
-            let snapshot = store::open(&cache)?;
-            let report = index_report(&summary);
-            (snapshot, set.queries, set.name, report, true)
-        }
-        None => {
-            ensure_index(g, &mut embedder, false)?;
-            let snapshot = store::open(&g.index)?;
-            snapshot.check_model(embedder.identity())?;
-            let pairs: Vec<(String, String)> = snapshot
-                .meta
-                .pairs
-                .iter()
-                .map(|p| {
-                    (
-                        snapshot.meta.documents[p.doc as usize].key.clone(),
-                        p.question.clone(),
-                    )
-                })
-                .collect();
-            let mut queries = if args.only_questions {
-                Vec::new()
-            } else {
-                beir::corpus_queries(&pairs)
-            };
-            if let Some(path) = &args.questions {
-                queries.extend(beir::tsv_queries(path, &pairs)?);
-            }
-            let c = snapshot.manifest.counts;
-            let report = eval::IndexReport {
-                sentences: c.sentences,
-                vectors: c.vectors,
-                ..Default::default()
-            };
-            (
-                snapshot,
-                queries,
-                g.data.display().to_string(),
-                report,
-                false,
-            )
-        }
+    use qasearch::eval::{self, EvalSet};
+    let set = match &args.beir {
+        Some(dir) => EvalSet::Beir {
+            dir,
+            cache_root: &args.cache,
+            tag: g.variant.as_deref().unwrap_or("default"),
+            full: args.full,
+        },
+        None => EvalSet::Corpus {
+            questions: args.questions.as_deref(),
+            only_questions: args.only_questions,
+        },
     };
     let mut bar = Bar::new(g.quiet);
-    bar.start(Stage::Queries, queries.len() as u64);
-    let doc_id = |pair: usize| {
-        if by_key {
-            let doc = snapshot.meta.pairs[pair].doc as usize;
-            snapshot.meta.documents[doc].key.clone()
-        } else {
-            pair.to_string()
-        }
-    };
-    let mut report = eval::run(
-        &snapshot,
-        &mut embedder,
-        &queries,
-        &doc_id,
+    let report = eval::evaluate(
+        set,
+        &engine_options(g, true),
+        model_loader(g),
         args.ef,
-        &mut |n| bar.advance(n as u64),
+        &mut bar,
     )?;
-    bar.finish();
-    report.dataset = dataset;
-    report.index = index_report;
     let mut out = anstream::stdout().lock();
     if args.json {
         render::json_line(&mut out, &report)?;
@@ -513,73 +311,32 @@ fn eval(g: &GlobalArgs, args: &cli::EvalArgs) -> Outcome {
     Ok(exit::OK)
 }
 
-fn index_report(s: &indexer::IndexSummary) -> qasearch::eval::IndexReport {
-    qasearch::eval::IndexReport {
-        sentences: s.sentences,
-        vectors: s.vectors,
-        embedded: s.embedded,
-        seconds: s.seconds,
-        sentences_per_second: if s.embedded > 0 {
-            s.embedded_per_second
-        } else {
-            0.0
-        },
-    }
-}
-
 fn status(g: &GlobalArgs, json: bool) -> Outcome {
+    let status = engine::status(&g.data, &g.index)?;
     let mut out = anstream::stdout().lock();
-    if !store::exists(&g.index) {
-        if json {
-            let v = serde_json::json!({"index": g.index.display().to_string(), "exists": false, "fresh": false});
-            render::json_line(&mut out, &v)?;
-        } else {
-            writeln!(
-                out,
-                "no index at {}: run `qasearch index` to build one",
-                render::clean(&g.index.display().to_string())
-            )?;
-        }
-        return Ok(exit::NO_INDEX);
-    }
-    // Every file a question needs is checked, not only the manifest: an
-    // index that cannot answer is not fresh.
-    let manifest = store::open(&g.index)?.manifest;
-    let corpus = qasearch::corpus::load(&g.data)?;
-    let docs = indexer::document_changes(&corpus, &manifest);
-    let files_same = manifest
-        .sources
-        .iter()
-        .map(|s| (&s.path, &s.sha256))
-        .eq(corpus.files.iter().map(|s| (&s.path, &s.sha256)));
-    let fresh = docs.is_empty() && files_same;
+    let index = render::clean(&status.index).into_owned();
     if json {
-        let v = serde_json::json!({
-            "index": g.index.display().to_string(),
-            "exists": true,
-            "fresh": fresh,
-            "generation": manifest.generation,
-            "built_unix_s": manifest.created_unix_s,
-            "model": manifest.model.id(),
-            "indexed": manifest.counts,
-            "documents": docs,
-        });
-        render::json_line(&mut out, &v)?;
-    } else if fresh {
+        render::json_line(&mut out, &status)?;
+    } else if !status.exists {
         writeln!(
             out,
-            "index {} is fresh: {} documents, {} Q&A pairs, {} sentences (generation {})",
-            render::clean(&g.index.display().to_string()),
-            manifest.counts.documents,
-            manifest.counts.qa_pairs,
-            manifest.counts.sentences,
-            manifest.generation
+            "no index at {index}: run `qasearch index` to build one"
+        )?;
+    } else if status.fresh {
+        let c = status.indexed.unwrap_or_default();
+        writeln!(
+            out,
+            "index {index} is fresh: {} documents, {} Q&A pairs, {} sentences (generation {})",
+            c.documents,
+            c.qa_pairs,
+            c.sentences,
+            status.generation.unwrap_or_default()
         )?;
     } else {
+        let docs = status.documents.unwrap_or_default();
         writeln!(
             out,
-            "index {} is stale: documents {docs}{}; run `qasearch index` to update it",
-            render::clean(&g.index.display().to_string()),
+            "index {index} is stale: documents {docs}{}; run `qasearch index` to update it",
             if docs.is_empty() {
                 " (files changed without changing any document)"
             } else {
@@ -587,7 +344,11 @@ fn status(g: &GlobalArgs, json: bool) -> Outcome {
             }
         )?;
     }
-    Ok(if fresh { exit::OK } else { exit::STALE })
+    Ok(match (status.exists, status.fresh) {
+        (false, _) => exit::NO_INDEX,
+        (true, true) => exit::OK,
+        (true, false) => exit::STALE,
+    })
 }
 
 fn model_info(g: &GlobalArgs, json: bool) -> Outcome {

@@ -745,7 +745,7 @@ mod tests {
     fn user_file_must_exist() {
         let err = user_file(Path::new("/no/such/model.onnx"), "--model-file").unwrap_err();
         assert!(err.to_string().contains("/no/such/model.onnx"));
-        assert_eq!(err.exit_code(), crate::error::exit::MODEL);
+        assert_eq!(err.kind(), crate::error::ErrorKind::Model);
     }
 
     #[test]

@@ -36,6 +36,18 @@ fn run_within(mut cmd: Command, limit: Duration) -> Run {
     }
 }
 
+/// The documents of the top `k` answers to `question`.
+fn result_docs(w: &Work, k: &str, question: &str) -> Vec<String> {
+    let r = w.run(&["ask", "--json", "-k", k, question]);
+    r.ok();
+    r.json()["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["doc"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn tree(dir: &Path) -> Vec<String> {
     files_under(dir)
 }
@@ -160,14 +172,7 @@ fn many_identical_answers_do_not_hide_a_new_one() {
         assert!(top["score"].as_f64().unwrap() > 0.5, "{top}");
     }
     // A shared answer still answers for each of its questions.
-    let r = w.run(&["ask", "--json", "-k", "5", "Yes."]);
-    r.ok();
-    let docs: Vec<String> = r.json()["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["doc"].as_str().unwrap().to_string())
-        .collect();
+    let docs = result_docs(&w, "5", "Yes.");
     assert_eq!(docs.len(), 5);
     assert!(
         docs.iter().all(|d| d.starts_with("faq.jsonl#y")),
@@ -328,13 +333,7 @@ fn colliding_document_keys_are_made_unique_and_status_settles() {
         generation,
         "ask wrote a new generation"
     );
-    let r = w.run(&["ask", "--json", "-k", "10", "Which byte is it?"]);
-    let docs: Vec<String> = r.json()["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["doc"].as_str().unwrap().to_string())
-        .collect();
+    let docs = result_docs(&w, "10", "Which byte is it?");
     assert!(docs.contains(&"caf\\xe9.txt".to_string()), "{docs:?}");
     assert!(docs.contains(&"caf\\xe8.txt".to_string()), "{docs:?}");
 }
@@ -393,7 +392,7 @@ fn special_files_in_the_index_never_block_or_read_forever() {
     for (name, damage, says) in cases {
         for args in [&["ask", GOAL][..], &["status"][..], &["index"][..]] {
             let w = Work::seeded();
-            copy_tree(&built.index(), &w.index());
+            copy_dir(&built.index(), &w.index());
             damage(&w.index());
             let mut cmd = w.cmd();
             cmd.args(args);
@@ -677,16 +676,4 @@ fn an_unreadable_data_folder_says_why() {
     std::fs::set_permissions(w.data(), std::fs::Permissions::from_mode(0o755)).unwrap();
     r.fails(3, "cannot read the data folder");
     assert!(r.stderr.contains("ermission denied"), "{r:#?}");
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for e in walkdir::WalkDir::new(from) {
-        let e = e.unwrap();
-        let dest = to.join(e.path().strip_prefix(from).unwrap());
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
 }

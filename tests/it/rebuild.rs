@@ -264,7 +264,7 @@ fn damage_to_any_index_file_is_always_detected() {
                 bytes.len()
             );
             let e = got.unwrap_err();
-            assert_eq!(e.exit_code(), 4, "{e}");
+            assert_eq!(e.kind(), qasearch::error::ErrorKind::Index, "{e}");
             checked += 1;
         }
         std::fs::write(path, &good).unwrap();
@@ -276,8 +276,8 @@ fn damage_to_any_index_file_is_always_detected() {
         let good = std::fs::read(path).unwrap();
         std::fs::remove_file(path).unwrap();
         assert_eq!(
-            check(path).unwrap_err().exit_code(),
-            4,
+            check(path).unwrap_err().kind(),
+            qasearch::error::ErrorKind::Index,
             "{}",
             path.display()
         );

@@ -1,0 +1,556 @@
+//! The engine every front end calls: it opens (or builds, or refreshes) the
+//! index, checks that the model is the one the index was made with, applies
+//! the fallbacks (another build running, a disk that is full: answer from the
+//! intact index), and answers questions.
+//!
+//! The command line, `eval`, and any later server call this and nothing
+//! below it. Answering takes `&self`: the opened generation is shared (an
+//! `Arc`, swapped whole by [`Engine::refresh`]), and only the model, which
+//! needs `&mut` for a call, sits behind its own lock.
+//!
+//! ```
+//! use qasearch::embed::HashEmbedder;
+//! use qasearch::engine::{Engine, EngineOptions};
+//! use qasearch::search::SearchConfig;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let data = dir.path().join("data");
+//! std::fs::create_dir(&data)?;
+//! std::fs::write(data.join("bikes.txt"), "City bikes.\nHow much is a day pass?\nA day pass costs five euros.\n")?;
+//! let options = EngineOptions::new(&data, dir.path().join("index"));
+//! // A deterministic stand-in for the real model keeps this example offline.
+//! let engine = Engine::open(&options, || Ok(Box::new(HashEmbedder::new(64))))?;
+//! let answers = engine.ask("price of a day pass", &SearchConfig::default())?;
+//! assert_eq!(answers[0].question, "How much is a day pass?");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::Serialize;
+
+use crate::ann::HnswParams;
+use crate::embed::Embedder;
+use crate::error::{Error, Result};
+use crate::indexer::{self, Changes, IndexConfig, IndexSummary, Progress};
+use crate::model::ModelIdentity;
+use crate::search::{self, Answer, SearchConfig};
+use crate::store::{self, Manifest, Snapshot, WriterLock};
+
+/// A model that can be shared between threads (one call at a time).
+pub type SharedEmbedder = Box<dyn Embedder + Send>;
+
+/// Where the corpus and the index are, and whether to update before answering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// The data folder.
+    pub data_dir: PathBuf,
+    /// The index folder.
+    pub index_dir: PathBuf,
+    /// Build the index when there is none, and update it when the data
+    /// changed, before answering. Default true.
+    pub update: bool,
+}
+
+impl EngineOptions {
+    /// Options for a data folder and an index folder, updating as needed.
+    pub fn new(data_dir: impl Into<PathBuf>, index_dir: impl Into<PathBuf>) -> Self {
+        EngineOptions {
+            data_dir: data_dir.into(),
+            index_dir: index_dir.into(),
+            update: true,
+        }
+    }
+}
+
+/// Whether an index matches its data folder, decided in one place.
+#[derive(Debug, Clone, Serialize)]
+pub struct Freshness {
+    /// Corpus files added, changed (by content) and removed since the build.
+    pub files: Changes,
+    /// The same for documents, when the corpus was parsed to find out.
+    pub documents: Option<Changes>,
+}
+
+impl Freshness {
+    /// True when nothing changed.
+    pub fn is_fresh(&self) -> bool {
+        self.files.is_empty() && self.documents.is_none_or(|d| d.is_empty())
+    }
+}
+
+/// Compares the data folder with what an index was built from: files by
+/// size and mtime, hashing only those that differ (cheap, for every `ask`).
+pub fn file_freshness(data_dir: &Path, manifest: &Manifest) -> Result<Freshness> {
+    Ok(Freshness {
+        files: indexer::file_changes(data_dir, manifest)?,
+        documents: None,
+    })
+}
+
+/// Compares files and, after parsing the corpus, documents (for `status`).
+pub fn full_freshness(data_dir: &Path, manifest: &Manifest) -> Result<Freshness> {
+    let files = indexer::file_changes(data_dir, manifest)?;
+    let corpus = crate::corpus::load(data_dir)?;
+    Ok(Freshness {
+        files,
+        documents: Some(indexer::document_changes(&corpus, manifest)),
+    })
+}
+
+/// What `status` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// The index folder.
+    pub index: String,
+    /// Whether an index exists.
+    pub exists: bool,
+    /// Whether it matches the data folder.
+    pub fresh: bool,
+    /// The current generation.
+    pub generation: Option<u64>,
+    /// When it was built (seconds since the Unix epoch).
+    pub built_unix_s: Option<u64>,
+    /// The model that built it.
+    pub model: Option<String>,
+    /// What it holds.
+    pub indexed: Option<store::Counts>,
+    /// Documents added, changed and removed since.
+    pub documents: Option<Changes>,
+    /// Corpus files added, changed and removed since.
+    pub files: Option<Changes>,
+}
+
+/// Says whether the index exists and matches the data, without the model.
+/// Every file a question needs is verified: an index that cannot answer is
+/// an error, not "fresh".
+pub fn status(data_dir: &Path, index_dir: &Path) -> Result<Status> {
+    let index = index_dir.display().to_string();
+    if !store::exists(index_dir) {
+        return Ok(Status {
+            index,
+            exists: false,
+            fresh: false,
+            generation: None,
+            built_unix_s: None,
+            model: None,
+            indexed: None,
+            documents: None,
+            files: None,
+        });
+    }
+    let manifest = store::open(index_dir)?.manifest;
+    let f = full_freshness(data_dir, &manifest)?;
+    Ok(Status {
+        index,
+        exists: true,
+        fresh: f.is_fresh(),
+        generation: Some(manifest.generation),
+        built_unix_s: Some(manifest.created_unix_s),
+        model: Some(manifest.model.id()),
+        indexed: Some(manifest.counts),
+        documents: f.documents,
+        files: Some(f.files),
+    })
+}
+
+/// What the index needs before it can answer.
+enum Plan {
+    /// Usable as it is; the model that made it.
+    Ready(ModelIdentity),
+    /// No index yet (or one of an older format): build it.
+    Build,
+    /// The data changed: update with the index's own HNSW settings.
+    Update(Changes, HnswParams, ModelIdentity),
+}
+
+/// Decides, without the model, what the index needs.
+fn plan(options: &EngineOptions) -> Result<Plan> {
+    let index = &options.index_dir;
+    if !store::exists(index) {
+        return Ok(Plan::Build);
+    }
+    let manifest = match store::read_manifest(index) {
+        Ok(m) => m,
+        // An index of an older qasearch is rebuilt; a newer one is refused
+        // (rebuilding would take it from the qasearch that made it).
+        Err(Error::Incompatible {
+            what: "format version",
+            found,
+            ..
+        }) if options.update
+            && found
+                .parse::<u32>()
+                .is_ok_and(|v| v < store::FORMAT_VERSION) =>
+        {
+            log::info!(
+                "the index at {} was made by an earlier qasearch (format {found}): rebuilding it",
+                index.display()
+            );
+            return Ok(Plan::Build);
+        }
+        Err(e) => return Err(e),
+    };
+    if !options.update {
+        return Ok(Plan::Ready(manifest.model));
+    }
+    match file_freshness(&options.data_dir, &manifest) {
+        Ok(f) if f.is_fresh() => Ok(Plan::Ready(manifest.model)),
+        Ok(f) => Ok(Plan::Update(f.files, manifest.hnsw, manifest.model)),
+        Err(Error::DataMissing { path }) => {
+            log::warn!(
+                "data folder {} not found: answering from the index as it was built",
+                path.display()
+            );
+            Ok(Plan::Ready(manifest.model))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn same_model(index_dir: &Path, ours: &ModelIdentity, theirs: &ModelIdentity) -> Result<()> {
+    if ours != theirs {
+        return Err(Error::Incompatible {
+            path: index_dir.join("CURRENT"),
+            what: "model",
+            expected: ours.id(),
+            found: theirs.id(),
+        });
+    }
+    Ok(())
+}
+
+/// Builds or refreshes the index of `options`' data folder (the `index` command).
+pub fn build_index(
+    options: &EngineOptions,
+    embedder: &mut dyn Embedder,
+    config: &IndexConfig,
+    progress: &mut dyn Progress,
+) -> Result<(IndexSummary, Vec<crate::corpus::Warning>)> {
+    let (summary, warnings) = indexer::build(
+        &options.data_dir,
+        &options.index_dir,
+        embedder,
+        config,
+        progress,
+    )?;
+    if let Some(reason) = &summary.full_reason {
+        log::info!("re-embedded everything: {reason}");
+    }
+    Ok((summary, warnings))
+}
+
+/// Carries out a plan: builds or updates, with the fallbacks.
+fn apply(
+    options: &EngineOptions,
+    embedder: &mut dyn Embedder,
+    plan: Plan,
+    progress: &mut dyn Progress,
+    warn: &mut dyn FnMut(&crate::corpus::Warning),
+) -> Result<()> {
+    let report = |r: Result<(IndexSummary, Vec<crate::corpus::Warning>)>,
+                  warn: &mut dyn FnMut(&crate::corpus::Warning)| {
+        r.map(|(_, warnings)| warnings.iter().for_each(&mut *warn))
+    };
+    match plan {
+        Plan::Ready(model) => same_model(&options.index_dir, embedder.identity(), &model),
+        Plan::Build => {
+            log::info!(
+                "no index at {} yet: building it from {}",
+                options.index_dir.display(),
+                options.data_dir.display()
+            );
+            let built = build_index(options, embedder, &IndexConfig::default(), progress);
+            match report(built, warn) {
+                Err(Error::Busy { .. }) => {
+                    log::info!("another qasearch is building the index: waiting for it");
+                    drop(WriterLock::wait(&options.index_dir)?);
+                    Ok(())
+                }
+                other => other,
+            }
+        }
+        Plan::Update(changes, hnsw, model) => {
+            same_model(&options.index_dir, embedder.identity(), &model)?;
+            log::info!(
+                "{} changed since the index was built (files: {changes}): updating the index",
+                options.data_dir.display()
+            );
+            let config = IndexConfig {
+                hnsw,
+                ..Default::default()
+            };
+            match report(build_index(options, embedder, &config, progress), warn) {
+                Err(Error::Busy { .. }) => {
+                    log::warn!(
+                        "another qasearch is updating the index: answering from the current one"
+                    );
+                    Ok(())
+                }
+                // The previous index is intact: answer from it rather than not at all.
+                Err(e @ (Error::Io { .. } | Error::InjectedAbort(_))) => {
+                    log::warn!("cannot update the index ({e}): answering from the current one");
+                    Ok(())
+                }
+                other => other,
+            }
+        }
+    }
+}
+
+/// An opened index and its model, ready to answer.
+pub struct Engine {
+    options: EngineOptions,
+    embedder: Mutex<SharedEmbedder>,
+    identity: ModelIdentity,
+    snapshot: RwLock<Arc<Snapshot>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("options", &self.options)
+            .field("model", &self.identity.id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Opens the engine: loads the model (with `load_model`) while checking
+    /// the index, then builds or updates the index as needed (see
+    /// [`EngineOptions::update`]) and opens it. Corpus warnings of a build are
+    /// logged.
+    pub fn open(
+        options: &EngineOptions,
+        load_model: impl FnOnce() -> Result<SharedEmbedder> + Send,
+    ) -> Result<Engine> {
+        Self::open_with(
+            options,
+            load_model,
+            &mut crate::indexer::NoProgress,
+            &mut |w| log::warn!("{}/{w}", options.data_dir.display()),
+        )
+    }
+
+    /// [`Engine::open`] with progress for a build and a receiver of its warnings.
+    pub fn open_with(
+        options: &EngineOptions,
+        load_model: impl FnOnce() -> Result<SharedEmbedder> + Send,
+        progress: &mut dyn Progress,
+        warn: &mut dyn FnMut(&crate::corpus::Warning),
+    ) -> Result<Engine> {
+        let t = std::time::Instant::now();
+        // The two slowest steps of a cold start overlap on two cores.
+        let (embedder, plan, opened) = std::thread::scope(|scope| {
+            let model = scope.spawn(load_model);
+            let plan = plan(options);
+            // Open now only if nothing has to change first.
+            let opened = match &plan {
+                Ok(Plan::Ready(_)) => Some(store::open(&options.index_dir)),
+                _ => None,
+            };
+            let embedder = model.join().unwrap_or_else(|_| {
+                Err(Error::Model {
+                    message: "loading the model failed unexpectedly".into(),
+                })
+            });
+            (embedder, plan, opened)
+        });
+        let mut embedder = embedder?;
+        let plan = plan?;
+        log::debug!(
+            "model and index state ready in {:.1} ms",
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        let snapshot = match (plan, opened) {
+            (Plan::Ready(model), Some(snapshot)) => {
+                same_model(&options.index_dir, embedder.identity(), &model)?;
+                snapshot?
+            }
+            (plan, _) => {
+                apply(options, embedder.as_mut(), plan, progress, warn)?;
+                store::open(&options.index_dir)?
+            }
+        };
+        snapshot.check_model(embedder.identity())?;
+        Ok(Engine {
+            options: options.clone(),
+            identity: embedder.identity().clone(),
+            embedder: Mutex::new(embedder),
+            snapshot: RwLock::new(Arc::new(snapshot)),
+        })
+    }
+
+    /// An engine over an index that is already built (for example a cached
+    /// evaluation index), without looking at any data folder.
+    pub fn from_snapshot(snapshot: Snapshot, embedder: SharedEmbedder) -> Result<Engine> {
+        snapshot.check_model(embedder.identity())?;
+        let index_dir = snapshot
+            .dir
+            .parent()
+            .map_or_else(PathBuf::new, Path::to_path_buf);
+        Ok(Engine {
+            options: EngineOptions {
+                data_dir: PathBuf::new(),
+                index_dir,
+                update: false,
+            },
+            identity: embedder.identity().clone(),
+            embedder: Mutex::new(embedder),
+            snapshot: RwLock::new(Arc::new(snapshot)),
+        })
+    }
+
+    /// The generation answering now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The model's identity.
+    pub fn model(&self) -> &ModelIdentity {
+        &self.identity
+    }
+
+    /// The options the engine was opened with.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    /// Embeds one question.
+    pub fn embed_question(&self, question: &str) -> Result<Vec<f32>> {
+        let mut embedder = self.embedder.lock().unwrap_or_else(|p| p.into_inner());
+        search::embed_question(embedder.as_mut(), question)
+    }
+
+    /// Answers a question: the best Q&A pairs, best first.
+    pub fn ask(&self, question: &str, config: &SearchConfig) -> Result<Vec<Answer>> {
+        config.validate()?;
+        let vector = self.embed_question(question)?;
+        let snapshot = self.snapshot();
+        if vector.len() != snapshot.dimension() {
+            return Err(Error::Incompatible {
+                path: snapshot.dir.join(store::MANIFEST),
+                what: "dimension",
+                expected: vector.len().to_string(),
+                found: snapshot.dimension().to_string(),
+            });
+        }
+        Ok(search::search_vector(&snapshot, &vector, config))
+    }
+
+    /// Switches to the generation `CURRENT` names now, if it is another one
+    /// and it opens cleanly; otherwise keeps answering from the current one.
+    /// Returns whether it switched.
+    pub fn refresh(&self) -> Result<bool> {
+        let current = self.snapshot().manifest.generation;
+        let manifest = store::read_manifest(&self.options.index_dir)?;
+        if manifest.generation == current {
+            return Ok(false);
+        }
+        let snapshot = store::open(&self.options.index_dir)?;
+        snapshot.check_model(&self.identity)?;
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
+        Ok(true)
+    }
+
+    /// Runs `f` with the model (for evaluation runners that embed themselves).
+    pub fn with_embedder<R>(&self, f: impl FnOnce(&mut dyn Embedder) -> R) -> R {
+        let mut embedder = self.embedder.lock().unwrap_or_else(|p| p.into_inner());
+        f(embedder.as_mut())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::HashEmbedder;
+
+    fn corpus(dir: &Path) -> EngineOptions {
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(
+            data.join("a.txt"),
+            "P.\nHow much is a day pass?\nA day pass costs five euros.\nWhere are the bikes?\nThe bikes stand at the station.\n",
+        )
+        .unwrap();
+        EngineOptions::new(data, dir.join("index"))
+    }
+
+    fn hash() -> Result<SharedEmbedder> {
+        Ok(Box::new(HashEmbedder::new(64)))
+    }
+
+    #[test]
+    fn opens_builds_answers_and_refreshes() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = corpus(dir.path());
+        let engine = Engine::open(&options, hash).unwrap();
+        let a = engine
+            .ask("day pass price", &SearchConfig::default())
+            .unwrap();
+        assert_eq!(a[0].question, "How much is a day pass?");
+        assert!(!engine.refresh().unwrap(), "nothing new");
+        // Another process (here: a build) switches the index.
+        std::fs::write(
+            options.data_dir.join("b.txt"),
+            "P.\nIs there a night bus?\nThe night bus runs hourly.\n",
+        )
+        .unwrap();
+        let mut e = HashEmbedder::new(64);
+        build_index(
+            &options,
+            &mut e,
+            &IndexConfig::default(),
+            &mut crate::indexer::NoProgress,
+        )
+        .unwrap();
+        assert!(engine.refresh().unwrap());
+        let a = engine.ask("night bus", &SearchConfig::default()).unwrap();
+        assert_eq!(a[0].question, "Is there a night bus?");
+    }
+
+    #[test]
+    fn answers_from_many_threads_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(&corpus(dir.path()), hash).unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..20 {
+                        let a = engine.ask("where bikes", &SearchConfig::default()).unwrap();
+                        assert_eq!(a[0].question, "Where are the bikes?");
+                    }
+                });
+            }
+        });
+    }
+
+    #[test]
+    fn status_is_decided_in_one_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = corpus(dir.path());
+        assert!(
+            !status(&options.data_dir, &options.index_dir)
+                .unwrap()
+                .exists
+        );
+        drop(Engine::open(&options, hash).unwrap());
+        assert!(status(&options.data_dir, &options.index_dir).unwrap().fresh);
+        std::fs::write(options.data_dir.join("a.txt"), "P.\nNew?\nYes.\n").unwrap();
+        let s = status(&options.data_dir, &options.index_dir).unwrap();
+        assert!(!s.fresh);
+        assert_eq!(s.documents.unwrap().changed, 1);
+        // Without updates the engine answers from the index as it is.
+        let stale = EngineOptions {
+            update: false,
+            ..options.clone()
+        };
+        let engine = Engine::open(&stale, hash).unwrap();
+        let a = engine.ask("day pass", &SearchConfig::default()).unwrap();
+        assert_eq!(a[0].question, "How much is a day pass?");
+    }
+}
