@@ -68,20 +68,72 @@ fn main() {
     for q in questions.iter().take(20) {
         search::ask(&snapshot, &mut embedder, q, &config).unwrap();
     }
+    // The answers view alone (the dense path before fusion) and the engine
+    // (every view, fusion, abstention), alternating question by question.
     let mut whole = Vec::new();
+    let mut engine = Vec::new();
     let mut vectors = Vec::new();
+    let m = &snapshot.manifest;
     for q in &questions {
         let t = Instant::now();
         let answers = search::ask(&snapshot, &mut embedder, q, &config).unwrap();
         whole.push(t.elapsed().as_secs_f64() * 1e3);
         assert!(!answers.is_empty());
-        vectors.push(search::embed_question(&mut embedder, q).unwrap());
+        let t = Instant::now();
+        let v = search::embed_question(&mut embedder, q).unwrap();
+        let fused = search::retrieve(
+            &snapshot,
+            &v,
+            q,
+            &config,
+            &m.fusion,
+            m.abstention.min_score,
+            false,
+        );
+        engine.push(t.elapsed().as_secs_f64() * 1e3);
+        assert!(!fused.results.is_empty());
+        vectors.push(v);
     }
     let (p50, p95) = percentiles(whole);
     println!(
         "{}",
-        serde_json::json!({"what": "ask (embed + hnsw + group)", "vectors": snapshot.manifest.counts.vectors,
+        serde_json::json!({"what": "dense path (embed + answers view + group)", "vectors": snapshot.manifest.counts.vectors,
             "queries": questions.len(), "ef": config.ef_search, "p50_ms": p50, "p95_ms": p95, "open_index_ms": open_ms})
+    );
+    if std::env::var_os("QASEARCH_BENCH_PARTS").is_some() {
+        use qasearch::retrieve::{self, View};
+        let depth = search::VIEW_DEPTH;
+        let mut parts = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+        for (q, v) in questions.iter().zip(&vectors) {
+            let t = Instant::now();
+            let a = retrieve::dense(&snapshot, v, View::Answers, 3, depth, &config);
+            parts[0].push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            let b = retrieve::dense(&snapshot, v, View::Questions, 3, depth, &config);
+            parts[1].push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            let c = retrieve::lexical(&snapshot, q, depth);
+            parts[2].push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            let f = qasearch::fuse::fuse(
+                &[(View::Answers, a), (View::Questions, b), (View::Lexical, c)],
+                &m.fusion,
+            );
+            parts[3].push(t.elapsed().as_secs_f64() * 1e3);
+            assert!(!f.is_empty());
+        }
+        for (name, ms) in ["answers", "questions", "lexical", "fuse"]
+            .iter()
+            .zip(parts)
+        {
+            println!("{name}: p50 {:.3} ms", percentiles(ms).0);
+        }
+    }
+    let (p50, p95) = percentiles(engine);
+    println!(
+        "{}",
+        serde_json::json!({"what": "engine (embed + every view + fusion + abstention)",
+            "queries": questions.len(), "p50_ms": p50, "p95_ms": p95})
     );
     let dim = snapshot.dimension();
     let mut exact_ms = Vec::new();

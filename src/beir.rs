@@ -108,10 +108,12 @@ pub fn load(dir: &Path) -> Result<BeirSet> {
     let queries = queries
         .into_iter()
         .filter_map(|(id, text)| {
-            qrels
-                .get(&id)
-                .cloned()
-                .map(|qrels| EvalQuery { id, text, qrels })
+            qrels.get(&id).cloned().map(|qrels| EvalQuery {
+                id,
+                text,
+                qrels,
+                leave_out_question: false,
+            })
         })
         .collect();
     Ok(BeirSet {
@@ -213,6 +215,35 @@ impl BeirSet {
     }
 }
 
+/// Questions one a line (blank lines and `#` comments skipped), or the
+/// `text` of each line of a BEIR `queries.jsonl`.
+pub fn question_lines(path: &Path) -> Result<Vec<String>> {
+    let bytes = read(path)?;
+    let mut out = Vec::new();
+    for (line, text) in text_lines(path, &bytes)? {
+        let text = text.trim();
+        if text.starts_with('#') {
+            continue;
+        }
+        if text.starts_with('{') {
+            let e: Entry = serde_json::from_str(text).map_err(|e| {
+                bad(
+                    path,
+                    Some(line),
+                    format!("not a JSON object with \"text\": {e}"),
+                )
+            })?;
+            out.push(e.text);
+        } else {
+            out.push(text.to_string());
+        }
+    }
+    if out.is_empty() {
+        return Err(bad(path, None, "no questions in the file"));
+    }
+    Ok(out)
+}
+
 /// Queries for the Q&A corpus itself: every corpus question, relevant to its
 /// own pair. Pair ids are the pairs' positions, as strings.
 pub fn corpus_queries(pairs: &[(String, String)]) -> Vec<EvalQuery> {
@@ -223,11 +254,14 @@ pub fn corpus_queries(pairs: &[(String, String)]) -> Vec<EvalQuery> {
             id: format!("corpus-{i}"),
             text: question.clone(),
             qrels: [(i.to_string(), 1)].into_iter().collect(),
+            // The stored question must not find itself through the question view.
+            leave_out_question: true,
         })
         .collect()
 }
 
-/// Reads extra questions: `question<TAB>doc<TAB>corpus question` a line
+/// Reads extra questions: `question<TAB>doc<TAB>corpus question` a line;
+/// lines with the same question form one query with several relevant pairs
 /// (`#` comments and a `question<TAB>doc<TAB>...` header are skipped). `pairs`
 /// are (doc key, question) of the indexed pairs.
 pub fn tsv_queries(path: &Path, pairs: &[(String, String)]) -> Result<Vec<EvalQuery>> {
@@ -263,11 +297,18 @@ pub fn tsv_queries(path: &Path, pairs: &[(String, String)]) -> Result<Vec<EvalQu
                 format!("no Q&A pair in {doc:?} with the question {corpus_question:?}"),
             )
         })?;
-        out.push(EvalQuery {
-            id: format!("tsv-{line}"),
-            text: question.to_string(),
-            qrels: [(pair.to_string(), 1)].into_iter().collect(),
-        });
+        // Lines with the same question are one query with several right answers.
+        match out.iter_mut().find(|q: &&mut EvalQuery| q.text == question) {
+            Some(q) => {
+                q.qrels.insert(pair.to_string(), 1);
+            }
+            None => out.push(EvalQuery {
+                id: format!("tsv-{line}"),
+                text: question.to_string(),
+                qrels: [(pair.to_string(), 1)].into_iter().collect(),
+                leave_out_question: false,
+            }),
+        }
     }
     Ok(out)
 }

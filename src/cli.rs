@@ -120,6 +120,11 @@ pub struct EvalArgs {
     #[arg(long, requires = "questions")]
     pub only_questions: bool,
 
+    /// Questions the corpus cannot answer (one a line, or a BEIR
+    /// queries.jsonl): reports how often the engine abstains on them.
+    #[arg(long, value_name = "FILE")]
+    pub unrelated: Option<PathBuf>,
+
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -200,6 +205,17 @@ pub struct AskArgs {
     /// Answer from the index as it is, without checking the data folder for changes.
     #[arg(long)]
     pub no_update: bool,
+
+    /// The least score of a confident answer (default: the index's, fitted
+    /// when it was built); below it `ask` says it has no confident answer
+    /// and exits with 10.
+    #[arg(long, value_name = "SCORE")]
+    pub min_score: Option<f32>,
+
+    /// Show which views (answers, questions, lexical) found each result,
+    /// with their scores and ranks.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 #[derive(Debug, Args)]

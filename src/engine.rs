@@ -21,7 +21,7 @@
 //! // A deterministic stand-in for the real model keeps this example offline.
 //! let engine = Engine::open(&options, || Ok(Box::new(HashEmbedder::new(64))))?;
 //! let answers = engine.ask("price of a day pass", &SearchConfig::default())?;
-//! assert_eq!(answers[0].question, "How much is a day pass?");
+//! assert_eq!(answers.results[0].question, "How much is a day pass?");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -35,7 +35,7 @@ use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::indexer::{self, Changes, IndexConfig, IndexSummary, Progress};
 use crate::model::ModelIdentity;
-use crate::search::{self, Answer, SearchConfig};
+use crate::search::{self, Answers, SearchConfig};
 use crate::store::{self, Manifest, Snapshot, WriterLock};
 
 /// A model that can be shared between threads (one call at a time).
@@ -426,8 +426,9 @@ impl Engine {
         search::embed_question(embedder.as_mut(), question)
     }
 
-    /// Answers a question: the best Q&A pairs, best first.
-    pub fn ask(&self, question: &str, config: &SearchConfig) -> Result<Vec<Answer>> {
+    /// Answers a question: the best Q&A pairs, best first, and whether the
+    /// best is confident (views → fusion → one result per pair → abstention).
+    pub fn ask(&self, question: &str, config: &SearchConfig) -> Result<Answers> {
         config.validate()?;
         let vector = self.embed_question(question)?;
         let snapshot = self.snapshot();
@@ -439,7 +440,17 @@ impl Engine {
                 found: snapshot.dimension().to_string(),
             });
         }
-        Ok(search::search_vector(&snapshot, &vector, config))
+        let manifest = &snapshot.manifest;
+        let min_score = config.min_score.unwrap_or(manifest.abstention.min_score);
+        Ok(search::retrieve(
+            &snapshot,
+            &vector,
+            question,
+            config,
+            &manifest.fusion,
+            min_score,
+            config.explain,
+        ))
     }
 
     /// Switches to the generation `CURRENT` names now, if it is another one
@@ -492,7 +503,7 @@ mod tests {
         let a = engine
             .ask("day pass price", &SearchConfig::default())
             .unwrap();
-        assert_eq!(a[0].question, "How much is a day pass?");
+        assert_eq!(a.results[0].question, "How much is a day pass?");
         assert!(!engine.refresh().unwrap(), "nothing new");
         // Another process (here: a build) switches the index.
         std::fs::write(
@@ -510,7 +521,7 @@ mod tests {
         .unwrap();
         assert!(engine.refresh().unwrap());
         let a = engine.ask("night bus", &SearchConfig::default()).unwrap();
-        assert_eq!(a[0].question, "Is there a night bus?");
+        assert_eq!(a.results[0].question, "Is there a night bus?");
     }
 
     #[test]
@@ -522,7 +533,7 @@ mod tests {
                 s.spawn(|| {
                     for _ in 0..20 {
                         let a = engine.ask("where bikes", &SearchConfig::default()).unwrap();
-                        assert_eq!(a[0].question, "Where are the bikes?");
+                        assert_eq!(a.results[0].question, "Where are the bikes?");
                     }
                 });
             }
@@ -551,6 +562,6 @@ mod tests {
         };
         let engine = Engine::open(&stale, hash).unwrap();
         let a = engine.ask("day pass", &SearchConfig::default()).unwrap();
-        assert_eq!(a[0].question, "How much is a day pass?");
+        assert_eq!(a.results[0].question, "How much is a day pass?");
     }
 }

@@ -22,6 +22,7 @@ use crate::engine::{Engine, EngineOptions, SharedEmbedder};
 use crate::error::Result;
 use crate::indexer::{self, IndexConfig, Progress, Stage};
 use crate::lexical::Bm25;
+use crate::retrieve::View;
 use crate::search::{self, SearchConfig};
 use crate::store::Snapshot;
 
@@ -118,6 +119,9 @@ pub struct EvalQuery {
     pub text: String,
     /// Relevance grades by document id.
     pub qrels: Judgements,
+    /// The query is a stored question: the question view must not find it
+    /// (leave-one-out).
+    pub leave_out_question: bool,
 }
 
 /// Averages and latency of one system.
@@ -179,6 +183,26 @@ pub struct EvalReport {
     pub index: IndexReport,
     /// Seconds the evaluation took (after indexing).
     pub seconds: f64,
+    /// How often the engine answers related questions and abstains on
+    /// unrelated ones.
+    pub abstention: AbstentionReport,
+}
+
+/// Abstention measured: the evaluated (related) questions should be
+/// answered, unrelated ones (`--unrelated FILE`) not.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AbstentionReport {
+    /// The threshold of a confident answer.
+    pub min_score: f32,
+    /// Related questions asked (the evaluated queries that are not stored
+    /// questions themselves, or all of them where all are).
+    pub related: usize,
+    /// Share of them answered.
+    pub related_answered: f64,
+    /// Unrelated questions asked.
+    pub unrelated: usize,
+    /// Share of them where the engine said it has no confident answer.
+    pub unrelated_abstained: f64,
 }
 
 fn percentile(sorted_ms: &[f64], p: f64) -> f64 {
@@ -244,7 +268,7 @@ pub fn run(
     let dense_cfg = SearchConfig {
         top_k: 10,
         ef_search,
-        exact: false,
+        ..SearchConfig::default()
     };
     let exact_cfg = SearchConfig {
         exact: true,
@@ -255,8 +279,15 @@ pub fn run(
         Accumulator::default(),
         Accumulator::default(),
     );
+    let mut extra: BTreeMap<&str, Accumulator> = BTreeMap::new();
+    let (mut users, mut user_answered, mut stored, mut stored_answered) = (0, 0, 0, 0);
     let mut overlap_sum = 0.0;
     let mut evaluated = 0;
+    // A developer switch: every view's candidates of every query as JSON
+    // lines, to study fusion outside the engine.
+    let mut dump = std::env::var_os("QASEARCH_EVAL_DUMP")
+        .and_then(|p| std::fs::File::create(p).ok())
+        .map(std::io::BufWriter::new);
     for q in queries {
         if !q.qrels.values().any(|&g| g > 0) {
             continue;
@@ -287,6 +318,56 @@ pub fn run(
         dense.add(query_metrics(&d_run, &q.qrels), dense_ms);
         exact.add(query_metrics(&e_run, &q.qrels), exact_ms);
         lexical.add(query_metrics(&b_run, &q.qrels), bm25_ms);
+
+        // The engine as `ask` runs it, and each of its views alone.
+        let t = Instant::now();
+        let mut views = search::views(snapshot, &vector, &q.text, &dense_cfg);
+        if q.leave_out_question {
+            // A stored question must not find itself (leave-one-out).
+            for (view, hits) in views.iter_mut() {
+                if *view == View::Questions {
+                    hits.retain(|h| {
+                        snapshot.meta.pairs[h.pair as usize].question.trim() != q.text.trim()
+                    });
+                }
+            }
+        }
+        let fused = crate::fuse::fuse(&views, &snapshot.manifest.fusion);
+        let engine_ms = ms(t) + embed_ms;
+        let confident = fused
+            .first()
+            .is_some_and(|f| f.score >= snapshot.manifest.abstention.min_score);
+        if q.leave_out_question {
+            stored_answered += confident as usize;
+            stored += 1;
+        } else {
+            user_answered += confident as usize;
+            users += 1;
+        }
+        let run_of = |pairs: Vec<(u32, f32)>| -> Vec<(String, f32)> {
+            to_run(
+                pairs
+                    .into_iter()
+                    .take(10)
+                    .map(|(p, s)| (p as usize, s))
+                    .collect(),
+            )
+        };
+        let e_run = run_of(fused.iter().map(|f| (f.pair, f.score)).collect());
+        extra
+            .entry("engine")
+            .or_default()
+            .add(query_metrics(&e_run, &q.qrels), engine_ms);
+        for (view, hits) in &views {
+            if *view == View::Answers {
+                continue; // that is `dense`
+            }
+            let run = run_of(hits.iter().map(|h| (h.pair, h.score)).collect());
+            extra
+                .entry(view.name())
+                .or_default()
+                .add(query_metrics(&run, &q.qrels), 0.0);
+        }
         if !e.is_empty() {
             let found = d
                 .iter()
@@ -294,12 +375,42 @@ pub fn run(
                 .count();
             overlap_sum += found as f64 / e.len() as f64;
         }
+        if let Some(out) = dump.as_mut() {
+            use std::io::Write;
+            let ids =
+                |hits: Vec<crate::retrieve::ViewHit>, questions: bool| -> Vec<(String, f32)> {
+                    hits.into_iter()
+                        .filter(|h| {
+                            !(questions
+                                && q.leave_out_question
+                                && snapshot.meta.pairs[h.pair as usize].question.trim()
+                                    == q.text.trim())
+                        })
+                        .map(|h| (doc_id(h.pair as usize), h.score))
+                        .collect()
+                };
+            let cfg = SearchConfig {
+                top_k: 50,
+                ..dense_cfg
+            };
+            let line = serde_json::json!({
+                "id": q.id,
+                "qrels": q.qrels,
+                "answers": ids(crate::retrieve::dense(snapshot, &vector, crate::retrieve::View::Answers, 50, 50, &cfg), false),
+                "questions": ids(crate::retrieve::dense(snapshot, &vector, crate::retrieve::View::Questions, 60, 60, &cfg), true),
+                "lexical": ids(crate::retrieve::lexical(snapshot, &q.text, 50), false),
+            });
+            let _ = writeln!(out, "{line}");
+        }
         progress(1);
     }
     let mut systems = BTreeMap::new();
     systems.insert("dense".to_string(), dense.report());
     systems.insert("exact".to_string(), exact.report());
     systems.insert("bm25".to_string(), lexical.report());
+    for (name, acc) in extra {
+        systems.insert(name.to_string(), acc.report());
+    }
     Ok(EvalReport {
         dataset: String::new(),
         queries: evaluated,
@@ -309,6 +420,19 @@ pub fn run(
         ef_search,
         index: IndexReport::default(),
         seconds: started.elapsed().as_secs_f64(),
+        abstention: {
+            let (n, yes) = if users > 0 {
+                (users, user_answered)
+            } else {
+                (stored, stored_answered)
+            };
+            AbstentionReport {
+                min_score: snapshot.manifest.abstention.min_score,
+                related: n,
+                related_answered: yes as f64 / n.max(1) as f64,
+                ..AbstentionReport::default()
+            }
+        },
     })
 }
 
@@ -344,6 +468,7 @@ pub fn evaluate(
     options: &EngineOptions,
     load_model: impl FnOnce() -> Result<SharedEmbedder> + Send,
     ef_search: usize,
+    unrelated: Option<&Path>,
     progress: &mut dyn Progress,
 ) -> Result<EvalReport> {
     SearchConfig {
@@ -463,6 +588,19 @@ pub fn evaluate(
     progress.finish();
     report.dataset = dataset;
     report.index = index_report;
+    if let Some(path) = unrelated {
+        let questions = beir::question_lines(path)?;
+        let config = SearchConfig {
+            ef_search,
+            ..SearchConfig::default()
+        };
+        let mut abstained = 0;
+        for q in &questions {
+            abstained += !engine.ask(q, &config)?.answered as usize;
+        }
+        report.abstention.unrelated = questions.len();
+        report.abstention.unrelated_abstained = abstained as f64 / questions.len().max(1) as f64;
+    }
     Ok(report)
 }
 

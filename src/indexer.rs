@@ -20,7 +20,7 @@ use crate::embed::{embed_all, Embedder, DEFAULT_BATCH_SIZE};
 use crate::error::{Error, Result};
 use crate::split;
 use crate::store::{
-    self, Counts, DocFingerprint, DocMeta, Manifest, Meta, Occurrence, PairMeta, Snapshot,
+    self, Counts, DocFingerprint, DocMeta, Kind, Manifest, Meta, Occurrence, PairMeta, Snapshot,
     WriterLock,
 };
 
@@ -40,6 +40,9 @@ pub struct IndexConfig {
     /// on the seed corpus and its rewordings, sentence-only scoring put the
     /// right pair first for 14 of 18 questions, this for 18 of 18.
     pub answer_vectors: bool,
+    /// Also embed each stored question, so that a user's question can find a
+    /// pair by its question as well as by its answer. Default true.
+    pub question_vectors: bool,
 }
 
 impl Default for IndexConfig {
@@ -50,6 +53,7 @@ impl Default for IndexConfig {
             full: false,
             compact_ratio: 0.2,
             answer_vectors: true,
+            question_vectors: true,
         }
     }
 }
@@ -533,8 +537,12 @@ pub fn build_corpus(
     progress.advance(1);
     let flat = crate::flat::FlatGraph::export(&graph, rows);
     writer.write_file(store::GRAPH, &flat.to_bytes())?;
-    drop(flat);
+    let texts: Vec<String> = meta.pairs.iter().map(lexical_text).collect();
+    let lexical = crate::lexical::LexicalIndex::build(texts.iter().map(String::as_str), true);
+    drop(texts);
+    writer.write_file(store::LEXICAL, &store::encode(&lexical))?;
     let basename = writer.write_graph(&graph)?;
+    drop(graph);
     progress.advance(1);
     let counts = Counts {
         documents: meta.documents.len(),
@@ -542,6 +550,11 @@ pub fn build_corpus(
         sentences: sentence_count,
         vectors: live_vectors,
         rows,
+        questions: meta
+            .occurrences
+            .iter()
+            .filter(|o| o.kind == Kind::Question)
+            .count(),
     };
     let manifest = Manifest {
         format_version: store::FORMAT_VERSION,
@@ -554,6 +567,9 @@ pub fn build_corpus(
         splitter_version: split::SPLITTER_VERSION,
         hnsw: config.hnsw,
         answer_vectors: config.answer_vectors,
+        question_vectors: config.question_vectors,
+        fusion: crate::fuse::FusionParams::default(),
+        abstention: crate::fuse::Abstention::default(),
         hnsw_basename: basename,
         counts,
         data_dir: data_dir.display().to_string(),
@@ -568,6 +584,13 @@ pub fn build_corpus(
             .collect(),
         files: writer.file_sums(),
     };
+    // Fit the abstention threshold on the corpus's own questions.
+    let snapshot = Snapshot::in_memory(manifest, meta, flat, lexical, vectors);
+    let abstention = crate::calibrate::abstention(&snapshot);
+    let mut manifest = snapshot.manifest;
+    if let Some(a) = abstention {
+        manifest.abstention = a;
+    }
     let generation = manifest.generation;
     let dir = writer.commit(&manifest)?;
     progress.advance(1);
@@ -596,6 +619,20 @@ pub fn build_corpus(
         },
         corpus.warnings,
     ))
+}
+
+/// The text the lexical arm indexes for a pair: its question and its answer.
+fn lexical_text(p: &PairMeta) -> String {
+    format!("{}\n{}", p.question, p.answer)
+}
+
+fn occurrence_text<'a>(pairs: &'a [PairMeta], o: &Occurrence) -> &'a str {
+    let pair = &pairs[o.pair as usize];
+    let whole = match o.kind {
+        Kind::Question => &pair.question,
+        _ => &pair.answer,
+    };
+    &whole[o.start as usize..o.end as usize]
 }
 
 /// The previous generation, as far as planning needs it.
@@ -644,8 +681,7 @@ pub struct BuildPlan {
 impl BuildPlan {
     /// The text of distinct text `id`.
     pub fn text(&self, id: usize) -> &str {
-        let o = &self.occurrences[self.first[id]];
-        &self.pairs[o.pair as usize].answer[o.start as usize..o.end as usize]
+        occurrence_text(&self.pairs, &self.occurrences[self.first[id]])
     }
 
     /// The texts to embed (those the previous generation lacks), in order.
@@ -663,7 +699,7 @@ impl BuildPlan {
 
     /// Answer sentences (occurrences that are not whole answers).
     pub fn sentences(&self) -> usize {
-        self.occurrences.iter().filter(|o| !o.whole).count()
+        self.occurrences.iter().filter(|o| o.is_sentence()).count()
     }
 }
 
@@ -671,13 +707,12 @@ impl BuildPlan {
 /// graph. `previous` must be a generation made by the same model and
 /// splitter (the caller decides that, and passes `None` otherwise).
 pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfig) -> BuildPlan {
-    let (documents, pairs, occurrences) = collect(corpus, config.answer_vectors);
+    let (documents, pairs, occurrences) =
+        collect(corpus, config.answer_vectors, config.question_vectors);
     let mut first = Vec::new();
     let mut text_id = Vec::with_capacity(occurrences.len());
     {
-        let text_of = |o: &Occurrence| -> &str {
-            &pairs[o.pair as usize].answer[o.start as usize..o.end as usize]
-        };
+        let text_of = |o: &Occurrence| -> &str { occurrence_text(&pairs, o) };
         let mut distinct: HashMap<&str, usize> = HashMap::new();
         for (i, o) in occurrences.iter().enumerate() {
             let id = *distinct.entry(text_of(o)).or_insert_with(|| {
@@ -702,7 +737,8 @@ pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfi
     let unchanged = document_changes(corpus, prev.manifest).is_empty()
         && prev.manifest.sources == corpus.files
         && prev.manifest.hnsw == config.hnsw
-        && prev.manifest.answer_vectors == config.answer_vectors;
+        && prev.manifest.answer_vectors == config.answer_vectors
+        && prev.manifest.question_vectors == config.question_vectors;
     if unchanged {
         plan.graph = GraphAction::Keep;
         return plan;
@@ -731,6 +767,7 @@ pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfi
 fn collect(
     corpus: &Corpus,
     answer_vectors: bool,
+    question_vectors: bool,
 ) -> (Vec<DocMeta>, Vec<PairMeta>, Vec<Occurrence>) {
     let mut documents = Vec::with_capacity(corpus.documents.len());
     let mut pairs: Vec<PairMeta> = Vec::new();
@@ -750,7 +787,7 @@ fn collect(
                     row: 0,
                     start: span.start as u32,
                     end: span.end as u32,
-                    whole: false,
+                    kind: Kind::Sentence,
                 });
             }
             if answer_vectors && spans.len() > 1 {
@@ -759,7 +796,16 @@ fn collect(
                     row: 0,
                     start: 0,
                     end: pair.answer.len() as u32,
-                    whole: true,
+                    kind: Kind::Answer,
+                });
+            }
+            if question_vectors && !pair.question.trim().is_empty() {
+                occurrences.push(Occurrence {
+                    pair: pair_id,
+                    row: 0,
+                    start: 0,
+                    end: pair.question.len() as u32,
+                    kind: Kind::Question,
                 });
             }
             pairs.push(PairMeta {
@@ -780,6 +826,13 @@ mod tests {
 
     const A: &str = "P.\nWhat is one?\nOne is first. It comes before two.\nWhat is yes?\nYes.\n";
     const B: &str = "P.\nIs it yes too?\nYes.\nWhat is three?\nThree is odd.\n";
+
+    fn answers_only() -> IndexConfig {
+        IndexConfig {
+            question_vectors: false,
+            ..IndexConfig::default()
+        }
+    }
 
     fn corpus(files: &[(&str, &str)]) -> Corpus {
         let dir = tempfile::tempdir().unwrap();
@@ -814,7 +867,7 @@ mod tests {
     #[test]
     fn a_first_build_embeds_each_distinct_text_once() {
         let c = corpus(&[("a.txt", A), ("b.txt", B)]);
-        let p = plan(&c, None, &IndexConfig::default());
+        let p = plan(&c, None, &answers_only());
         // Sentences: 2 + 1 + 1 + 1; whole answer of A's first pair; "Yes." twice.
         assert_eq!(p.sentences(), 5);
         assert_eq!(p.occurrences.len(), 6);
@@ -831,6 +884,17 @@ mod tests {
         );
         assert_eq!(p.graph, GraphAction::Rebuild);
         assert_eq!(p.text_id[3], p.text_id[4], "both \"Yes.\" share a text");
+        // With stored questions: each pair's question once more.
+        let p = plan(&c, None, &IndexConfig::default());
+        assert_eq!(p.first.len(), 9);
+        assert_eq!(
+            p.occurrences
+                .iter()
+                .filter(|o| o.kind == Kind::Question)
+                .count(),
+            4
+        );
+        assert!(p.to_embed().contains(&"Is it yes too?"));
     }
 
     #[test]
@@ -866,13 +930,19 @@ mod tests {
         // Adding a document: only its new text is embedded; the graph grows.
         let c = corpus(&[("a.txt", A), ("b.txt", B)]);
         let p = plan(&c, Some(prev), &IndexConfig::default());
-        assert_eq!(p.to_embed(), ["Three is odd."]);
-        assert_eq!(p.reused(), 4);
+        assert_eq!(
+            p.to_embed(),
+            ["Is it yes too?", "Three is odd.", "What is three?"]
+        );
+        assert_eq!(p.reused(), 6);
         assert_eq!(p.graph, GraphAction::Extend { hidden: 0 });
         // Replacing it all: most rows would be hidden, so the graph is rebuilt.
         let c = corpus(&[("b.txt", B)]);
         let p = plan(&c, Some(prev), &IndexConfig::default());
-        assert_eq!(p.to_embed(), ["Three is odd."]);
+        assert_eq!(
+            p.to_embed(),
+            ["Is it yes too?", "Three is odd.", "What is three?"]
+        );
         assert_eq!(p.reused(), 1);
         assert_eq!(p.graph, GraphAction::Rebuild);
         // Allowing many hidden rows extends instead, and says how many.
@@ -881,6 +951,6 @@ mod tests {
             ..IndexConfig::default()
         };
         let p = plan(&c, Some(prev), &lax);
-        assert_eq!(p.graph, GraphAction::Extend { hidden: 3 });
+        assert_eq!(p.graph, GraphAction::Extend { hidden: 5 });
     }
 }

@@ -1,11 +1,167 @@
-//! BM25 over texts, the lexical baseline of `qasearch eval` (the only user of
-//! the `bm25` crate).
+//! Lexical evidence (the only user of the `bm25` crate):
+//! - [`LexicalIndex`]: the engine's lexical arm, BM25 over each pair's
+//!   question and answer, built with every generation and stored in it
+//!   (`lexical.bin`), searched in place;
+//! - [`Bm25`]: the `bm25` crate's own engine, the honest baseline of `eval`.
 //!
-//! Settings follow the reference figures in NOTES (bm25s, Lucene variant):
-//! k1 = 1.5, b = 0.75, English stop words removed, no stemming, Unicode
-//! normalisation on.
+//! Both score with the Lucene variant of BM25 (k1 = 1.5, b = 0.75) over the
+//! crate's tokenizer: Unicode words, lowercased and normalised, English stop
+//! words removed; the engine's arm also stems (Snowball English).
+
+use std::collections::HashMap;
 
 use bm25::{DefaultTokenizer, Language, SearchEngine, SearchEngineBuilder};
+use serde::{Deserialize, Serialize};
+
+/// BM25 term-frequency saturation.
+pub const K1: f32 = 1.5;
+/// BM25 length normalisation.
+pub const B: f32 = 0.75;
+
+fn tokenizer(stemming: bool) -> &'static DefaultTokenizer {
+    // Building one loads its stop words and stemmer: once per process.
+    static PLAIN: std::sync::OnceLock<DefaultTokenizer> = std::sync::OnceLock::new();
+    static STEMMED: std::sync::OnceLock<DefaultTokenizer> = std::sync::OnceLock::new();
+    let cell = if stemming { &STEMMED } else { &PLAIN };
+    cell.get_or_init(|| {
+        DefaultTokenizer::builder()
+            .language_mode(Language::English)
+            .normalization(true)
+            .stopwords(true)
+            .stemming(stemming)
+            .build()
+    })
+}
+
+/// Version of the tokenization; stored with the index so that a change rebuilds it.
+pub const TOKENIZER_VERSION: u32 = 1;
+
+/// An inverted index of documents (here: Q&A pairs), stored with the index.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LexicalIndex {
+    /// Whether terms are stemmed.
+    stemming: bool,
+    /// The terms, sorted.
+    terms: Vec<String>,
+    /// `postings[offsets[t]..offsets[t + 1]]` are term `t`'s postings.
+    offsets: Vec<u32>,
+    /// Document of each posting.
+    docs: Vec<u32>,
+    /// Term frequency of each posting.
+    tfs: Vec<u32>,
+    /// Terms in each document.
+    lengths: Vec<u32>,
+}
+
+impl LexicalIndex {
+    /// Indexes `texts` (one a document); hits refer to their positions.
+    pub fn build<'a>(texts: impl IntoIterator<Item = &'a str>, stemming: bool) -> Self {
+        let tok = tokenizer(stemming);
+        let mut postings: HashMap<String, Vec<(u32, u32)>> = HashMap::new();
+        let mut lengths = Vec::new();
+        for (doc, text) in texts.into_iter().enumerate() {
+            let tokens = bm25::Tokenizer::tokenize(tok, text);
+            lengths.push(tokens.len() as u32);
+            let mut counts: HashMap<String, u32> = HashMap::new();
+            for t in tokens {
+                *counts.entry(t).or_default() += 1;
+            }
+            for (t, n) in counts {
+                postings.entry(t).or_default().push((doc as u32, n));
+            }
+        }
+        let mut terms: Vec<String> = postings.keys().cloned().collect();
+        terms.sort_unstable();
+        let mut offsets = Vec::with_capacity(terms.len() + 1);
+        let (mut docs, mut tfs) = (Vec::new(), Vec::new());
+        offsets.push(0);
+        for t in &terms {
+            let mut list = postings.remove(t).unwrap_or_default();
+            list.sort_unstable();
+            for (d, n) in list {
+                docs.push(d);
+                tfs.push(n);
+            }
+            offsets.push(docs.len() as u32);
+        }
+        LexicalIndex {
+            stemming,
+            terms,
+            offsets,
+            docs,
+            tfs,
+            lengths,
+        }
+    }
+
+    /// Number of documents.
+    pub fn len(&self) -> usize {
+        self.lengths.len()
+    }
+
+    /// True when nothing is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.lengths.is_empty()
+    }
+
+    /// Checks the internal invariants (for a file read from disk).
+    pub fn validate(&self, documents: usize) -> Result<(), String> {
+        if self.lengths.len() != documents {
+            return Err(format!(
+                "{} documents, expected {documents}",
+                self.lengths.len()
+            ));
+        }
+        if self.offsets.len() != self.terms.len() + 1
+            || self.offsets.first() != Some(&0)
+            || self.offsets.windows(2).any(|w| w[0] > w[1])
+            || self.offsets.last().map(|&o| o as usize) != Some(self.docs.len())
+            || self.docs.len() != self.tfs.len()
+            || self.docs.iter().any(|&d| d as usize >= documents)
+            || self.terms.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err("postings are inconsistent".into());
+        }
+        Ok(())
+    }
+
+    /// The `k` best documents for `query`: (position, BM25 score), best
+    /// first, ties by position. Each distinct query term counts once.
+    pub fn search(&self, query: &str, k: usize) -> Vec<(usize, f32)> {
+        if self.is_empty() || k == 0 {
+            return Vec::new();
+        }
+        let n = self.lengths.len() as f32;
+        let avg = self.lengths.iter().map(|&l| l as f64).sum::<f64>() as f32 / n;
+        let mut query_terms = bm25::Tokenizer::tokenize(tokenizer(self.stemming), query);
+        query_terms.sort_unstable();
+        query_terms.dedup();
+        let mut scores: HashMap<u32, f32> = HashMap::new();
+        for term in &query_terms {
+            let Ok(t) = self.terms.binary_search(term) else {
+                continue;
+            };
+            let (a, b) = (self.offsets[t] as usize, self.offsets[t + 1] as usize);
+            let df = (b - a) as f32;
+            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+            for i in a..b {
+                let (doc, tf) = (self.docs[i], self.tfs[i] as f32);
+                let len = self.lengths[doc as usize] as f32;
+                let norm = tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / avg.max(1e-9)));
+                *scores.entry(doc).or_default() += idf * norm;
+            }
+        }
+        let mut hits: Vec<(usize, f32)> =
+            scores.into_iter().map(|(d, s)| (d as usize, s)).collect();
+        let by_score = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if hits.len() > k {
+            hits.select_nth_unstable_by(k, by_score);
+            hits.truncate(k);
+        }
+        hits.sort_by(by_score);
+        hits
+    }
+}
 
 /// A BM25 index over texts, searched by position.
 pub struct Bm25 {
@@ -33,8 +189,8 @@ impl Bm25 {
             .map(|(i, t)| bm25::Document::new(i as u32, *t))
             .collect();
         let engine = SearchEngineBuilder::<u32>::with_tokenizer_and_documents(tokenizer, documents)
-            .k1(1.5)
-            .b(0.75)
+            .k1(K1)
+            .b(B)
             .build();
         Bm25 { engine }
     }
@@ -72,5 +228,34 @@ mod tests {
         let hits = bm.search("where did the cat sit on the mat", 3);
         assert_eq!(hits[0].0, 0);
         assert!(bm.search("the and a", 3).is_empty(), "stop words only");
+    }
+
+    #[test]
+    fn the_stored_index_ranks_like_the_crate_and_survives_encoding() {
+        let texts = [
+            "The cat sat on the mat.",
+            "Volcanoes erupt lava in Iceland.",
+            "A dog and a cat played in the garden.",
+            "Cats and dogs: the cat is on the mat again.",
+        ];
+        let ours = LexicalIndex::build(texts.iter().copied(), false);
+        ours.validate(4).unwrap();
+        let theirs = Bm25::new(&texts);
+        for q in [
+            "cat on the mat",
+            "lava Iceland",
+            "dog garden",
+            "nothing here",
+        ] {
+            let a: Vec<usize> = ours.search(q, 4).iter().map(|h| h.0).collect();
+            let b: Vec<usize> = theirs.search(q, 4).iter().map(|h| h.0).collect();
+            assert_eq!(a, b, "{q}");
+        }
+        let back: LexicalIndex = crate::store::decode(&crate::store::encode(&ours)).unwrap();
+        assert_eq!(back, ours);
+        assert!(back.validate(3).is_err());
+        // Stemming finds other forms of a word.
+        let stemmed = LexicalIndex::build(texts.iter().copied(), true);
+        assert_eq!(stemmed.search("erupting volcano", 1)[0].0, 1);
     }
 }

@@ -37,15 +37,18 @@
 
 pub mod ann;
 pub mod beir;
+pub mod calibrate;
 pub mod corpus;
 pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod flat;
+pub mod fuse;
 pub mod indexer;
 pub mod lexical;
 pub mod model;
+pub mod retrieve;
 pub mod safe_fs;
 pub mod search;
 pub mod split;

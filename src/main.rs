@@ -41,6 +41,8 @@ mod exit {
     pub const STALE: u8 = 8;
     /// `qasearch status`: there is no index yet.
     pub const NO_INDEX: u8 = 9;
+    /// `qasearch ask`: no confident answer (like grep's "no match").
+    pub const NO_ANSWER: u8 = 10;
 }
 
 /// The exit code of a library error.
@@ -239,6 +241,8 @@ fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
         top_k: args.top_k,
         ef_search: args.ef,
         exact: args.exact,
+        min_score: args.min_score,
+        explain: args.explain,
     };
     config.validate()?;
     let from_stdin = args.question == "-";
@@ -252,7 +256,11 @@ fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
         let answers = engine.ask(&args.question, &config)?;
         log::debug!("answered in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
         render::answers(&mut out, args.question.trim(), &answers, args.json)?;
-        return Ok(exit::OK);
+        return Ok(if answers.answered {
+            exit::OK
+        } else {
+            exit::NO_ANSWER
+        });
     }
     let mut first = true;
     for (n, line) in std::io::stdin().lock().lines().enumerate() {
@@ -300,6 +308,7 @@ fn eval(g: &GlobalArgs, args: &cli::EvalArgs) -> Outcome {
         &engine_options(g, true),
         model_loader(g),
         args.ef,
+        args.unrelated.as_deref(),
         &mut bar,
     )?;
     let mut out = anstream::stdout().lock();

@@ -8,7 +8,7 @@ use anstyle::{AnsiColor, Style};
 use qasearch::corpus::Warning;
 use qasearch::eval::EvalReport;
 use qasearch::indexer::IndexSummary;
-use qasearch::search::Answer;
+use qasearch::search::Answers;
 
 const BOLD: Style = Style::new().bold();
 const DIM: Style = Style::new().dimmed();
@@ -76,19 +76,35 @@ pub fn json_line(out: &mut impl Write, value: &impl serde::Serialize) -> io::Res
 pub fn answers(
     out: &mut impl Write,
     question: &str,
-    answers: &[Answer],
+    answers: &Answers,
     json: bool,
 ) -> io::Result<()> {
     if json {
         return json_line(
             out,
-            &serde_json::json!({ "question": question, "results": answers }),
+            &serde_json::json!({
+                "question": question,
+                "answered": answers.answered,
+                "best": answers.best,
+                "min_score": answers.min_score,
+                "results": answers.results,
+            }),
         );
     }
-    if answers.is_empty() {
+    if answers.results.is_empty() {
         return writeln!(out, "no answer found for {:?}", clean(question));
     }
-    for (i, a) in answers.iter().enumerate() {
+    if !answers.answered {
+        // The guesses stay hidden: nothing here answers the question.
+        return writeln!(
+            out,
+            "no confident answer (best: {:.3} · {}, below {:.3}; --min-score lowers the bar)",
+            answers.best,
+            clean(&answers.results[0].question),
+            answers.min_score
+        );
+    }
+    for (i, a) in answers.results.iter().enumerate() {
         if i > 0 {
             writeln!(out)?;
         }
@@ -101,6 +117,13 @@ pub fn answers(
             clean(&a.doc),
             a.line
         )?;
+        if let Some(views) = &a.views {
+            let parts: Vec<String> = views
+                .iter()
+                .map(|p| format!("{} {:.3} (#{})", p.view.name(), p.score, p.rank))
+                .collect();
+            writeln!(out, "   {DIM}found by: {}{DIM:#}", parts.join(", "))?;
+        }
         writeln!(out, "   {MATCH}> {}{MATCH:#}", clean(&a.passage))?;
         // The answer line by line (its own line breaks are kept), the
         // matched sentence in bold; every piece cleaned on its own so that
@@ -185,7 +208,7 @@ pub fn eval_table(out: &mut impl Write, r: &EvalReport) -> io::Result<()> {
         "{BOLD}{:<8} {:>8} {:>8} {:>6} {:>6} {:>6} {:>8} {:>8}{BOLD:#}",
         "system", "nDCG@10", "MRR@10", "R@1", "R@5", "R@10", "p50 ms", "p95 ms"
     )?;
-    for name in ["dense", "exact", "bm25"] {
+    for name in ["dense", "exact", "bm25", "lexical", "questions", "engine"] {
         if let Some(s) = r.systems.get(name) {
             writeln!(
                 out,
@@ -198,7 +221,24 @@ pub fn eval_table(out: &mut impl Write, r: &EvalReport) -> io::Result<()> {
         out,
         "ann_recall@10 {:.4} (HNSW top 10 vs exact top 10, ef {}); evaluated in {:.1} s",
         r.ann_recall_10, r.ef_search, r.seconds
-    )
+    )?;
+    let a = &r.abstention;
+    write!(
+        out,
+        "abstention (min score {:.3}): {:.1}% of {} related questions answered",
+        a.min_score,
+        a.related_answered * 100.0,
+        a.related
+    )?;
+    if a.unrelated > 0 {
+        write!(
+            out,
+            ", {:.1}% of {} unrelated questions abstained",
+            a.unrelated_abstained * 100.0,
+            a.unrelated
+        )?;
+    }
+    writeln!(out)
 }
 
 #[cfg(test)]

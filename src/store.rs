@@ -59,6 +59,8 @@ pub const META: &str = "meta.bin";
 pub const VECTORS: &str = "vectors.f32";
 /// The flat copy of the graph that queries walk (see [`crate::flat`]).
 pub const GRAPH: &str = "graph.bin";
+/// The lexical index (see [`crate::lexical::LexicalIndex`]).
+pub const LEXICAL: &str = "lexical.bin";
 const GRAPH_BASE: &str = "graph";
 /// Upper bound for decoding `meta.bin`, so damaged bytes cannot ask for a huge allocation.
 const META_LIMIT: usize = 1 << 31;
@@ -66,7 +68,7 @@ const META_LIMIT: usize = 1 << 31;
 const SMALL_FILE_LIMIT: u64 = 1 << 28;
 
 /// Write steps of a build, numbered for the test switch `QASEARCH_ABORT_AT_STEP`.
-pub const WRITE_STEPS: usize = 9;
+pub const WRITE_STEPS: usize = 10;
 
 /// Length and CRC-32 of a file of a generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +93,8 @@ pub struct Counts {
     pub vectors: usize,
     /// Rows in the vector matrix and graph, including hidden ones.
     pub rows: usize,
+    /// Stored questions with a vector.
+    pub questions: usize,
 }
 
 /// A document's key and content fingerprint.
@@ -121,6 +125,12 @@ pub struct Manifest {
     pub hnsw: HnswParams,
     /// Whether each answer of several sentences also has a whole-answer vector.
     pub answer_vectors: bool,
+    /// Whether each stored question has a vector.
+    pub question_vectors: bool,
+    /// How the views are fused.
+    pub fusion: crate::fuse::FusionParams,
+    /// Below this fused score `ask` says it has no confident answer.
+    pub abstention: crate::fuse::Abstention,
     /// Basename of the hnsw_rs files.
     pub hnsw_basename: String,
     /// Counts.
@@ -157,22 +167,51 @@ pub struct PairMeta {
     pub line: u32,
 }
 
-/// One place a text of the index occurs: an answer sentence, or a whole
-/// answer of several sentences. Texts are stored once: every occurrence of
-/// the same text points at the same vector row (so "Yes." answering 500
-/// questions is one vector and one graph node, not 500 identical ones).
+/// What text of a pair an occurrence is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Kind {
+    /// One sentence of the answer.
+    Sentence,
+    /// The whole answer (of several sentences).
+    Answer,
+    /// The stored question.
+    Question,
+}
+
+impl Kind {
+    /// Bit of this kind in a row's kind mask.
+    pub const fn bit(self) -> u8 {
+        match self {
+            Kind::Sentence => 1,
+            Kind::Answer => 2,
+            Kind::Question => 4,
+        }
+    }
+}
+
+/// One place a text of the index occurs: an answer sentence, a whole answer
+/// of several sentences, or a stored question. Texts are stored once: every
+/// occurrence of the same text points at the same vector row (so "Yes."
+/// answering 500 questions is one vector and one graph node, not 500).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Occurrence {
     /// Index into [`Meta::pairs`].
     pub pair: u32,
     /// The vector row holding this text.
     pub row: u32,
-    /// Byte offset of the text in the answer.
+    /// Byte offset of the text in the answer (or the question).
     pub start: u32,
     /// Byte offset just past the text.
     pub end: u32,
-    /// The text is the whole answer (of several sentences), not one sentence.
-    pub whole: bool,
+    /// Which text of the pair.
+    pub kind: Kind,
+}
+
+impl Occurrence {
+    /// True for an answer sentence.
+    pub fn is_sentence(&self) -> bool {
+        self.kind == Kind::Sentence
+    }
 }
 
 /// The metadata beside the vectors.
@@ -192,6 +231,12 @@ pub struct Meta {
     /// `by_row[row_start[r]..row_start[r + 1]]` are the occurrences of row `r`.
     #[serde(skip)]
     row_start: Vec<u32>,
+    /// Per row, the [`Kind::bit`]s of its occurrences.
+    #[serde(skip)]
+    row_kinds: Vec<u8>,
+    /// The rows holding a stored question.
+    #[serde(skip)]
+    question_rows: Vec<u32>,
 }
 
 impl Meta {
@@ -209,6 +254,8 @@ impl Meta {
             rows: rows as u32,
             by_row: Vec::new(),
             row_start: Vec::new(),
+            row_kinds: Vec::new(),
+            question_rows: Vec::new(),
         };
         meta.index_rows();
         meta
@@ -227,13 +274,19 @@ impl Meta {
         }
         let mut fill = start.clone();
         let mut by_row = vec![0u32; self.occurrences.len()];
+        let mut kinds = vec![0u8; rows];
         for (i, o) in self.occurrences.iter().enumerate() {
             let slot = &mut fill[o.row as usize];
             by_row[*slot as usize] = i as u32;
             *slot += 1;
+            kinds[o.row as usize] |= o.kind.bit();
         }
+        self.question_rows = (0..rows as u32)
+            .filter(|&r| kinds[r as usize] & Kind::Question.bit() != 0)
+            .collect();
         self.by_row = by_row;
         self.row_start = start;
+        self.row_kinds = kinds;
     }
 
     /// Number of vector rows (live and hidden).
@@ -257,6 +310,16 @@ impl Meta {
         self.occurrences_of(row).next().is_some()
     }
 
+    /// True when the row holds a text of one of the kinds in `mask`.
+    pub fn row_has(&self, row: usize, mask: u8) -> bool {
+        self.row_kinds.get(row).is_some_and(|k| k & mask != 0)
+    }
+
+    /// The rows holding a stored question, in order.
+    pub fn question_rows(&self) -> &[u32] {
+        &self.question_rows
+    }
+
     /// Number of live rows.
     pub fn live_rows(&self) -> usize {
         self.row_start.windows(2).filter(|w| w[1] > w[0]).count()
@@ -264,10 +327,12 @@ impl Meta {
 
     /// The text of an occurrence.
     pub fn text(&self, o: &Occurrence) -> Option<&str> {
-        self.pairs
-            .get(o.pair as usize)?
-            .answer
-            .get(o.start as usize..o.end as usize)
+        let pair = self.pairs.get(o.pair as usize)?;
+        let whole = match o.kind {
+            Kind::Question => &pair.question,
+            _ => &pair.answer,
+        };
+        whole.get(o.start as usize..o.end as usize)
     }
 
     /// The text of a live row.
@@ -326,10 +391,31 @@ pub struct Snapshot {
     pub meta: Meta,
     /// The graph queries walk.
     pub graph: FlatGraph,
+    /// BM25 over each pair's question and answer.
+    pub lexical: crate::lexical::LexicalIndex,
     vectors: Matrix,
 }
 
 impl Snapshot {
+    /// A generation held in memory (while it is being written): for
+    /// calibration, which runs the retrieval over what is about to be saved.
+    pub fn in_memory(
+        manifest: Manifest,
+        meta: Meta,
+        graph: FlatGraph,
+        lexical: crate::lexical::LexicalIndex,
+        vectors: Vec<f32>,
+    ) -> Snapshot {
+        Snapshot {
+            dir: PathBuf::new(),
+            manifest,
+            meta,
+            graph,
+            lexical,
+            vectors: Matrix::Owned(vectors),
+        }
+    }
+
     /// Vector dimension.
     pub fn dimension(&self) -> usize {
         self.manifest.model.settings.dimension
@@ -563,7 +649,7 @@ fn open_once(index_dir: &Path) -> Result<Snapshot> {
     let t = std::time::Instant::now();
     let (dir, manifest) = read_manifest_once(index_dir)?;
     let manifest_path = dir.join(MANIFEST);
-    for required in [META, VECTORS, GRAPH] {
+    for required in [META, VECTORS, GRAPH, LEXICAL] {
         if !manifest.files.contains_key(required) {
             return Err(Error::corrupt(
                 &manifest_path,
@@ -614,13 +700,29 @@ fn open_once(index_dir: &Path) -> Result<Snapshot> {
     }
     check_meta(&meta).map_err(|reason| Error::corrupt(&meta_path, reason))?;
     meta.index_rows();
-    let sentences = meta.occurrences.iter().filter(|o| !o.whole).count();
+    let sentences = meta.occurrences.iter().filter(|o| o.is_sentence()).count();
     if meta.live_rows() != manifest.counts.vectors || sentences != manifest.counts.sentences {
         return Err(Error::corrupt(
             &meta_path,
             "row counts disagree with the manifest",
         ));
     }
+    let lexical_path = dir.join(LEXICAL);
+    let lexical_bytes = read_limited(&lexical_path, manifest.files[LEXICAL].len.max(1))
+        .map_err(|e| vanished_or_corrupt(&lexical_path, e))?;
+    if lexical_bytes.len() as u64 != manifest.files[LEXICAL].len
+        || crc32fast::hash(&lexical_bytes) != manifest.files[LEXICAL].crc32
+    {
+        return Err(Error::corrupt(
+            &lexical_path,
+            "checksum mismatch (truncated or damaged)",
+        ));
+    }
+    let lexical: crate::lexical::LexicalIndex =
+        decode(&lexical_bytes).map_err(|e| Error::corrupt(&lexical_path, e))?;
+    lexical
+        .validate(meta.pairs.len())
+        .map_err(|e| Error::corrupt(&lexical_path, e))?;
     log::debug!(
         "metadata decoded and checked in {:.1} ms",
         t.elapsed().as_secs_f64() * 1e3
@@ -653,6 +755,7 @@ fn open_once(index_dir: &Path) -> Result<Snapshot> {
         manifest,
         meta,
         graph,
+        lexical,
         vectors,
     })
 }
@@ -724,7 +827,7 @@ const MARKER_TEXT: &str =
     "This folder is a qasearch index. qasearch writes and removes only the files it made here.\n";
 
 /// Files a generation folder holds; nothing else in it is ever removed.
-const GENERATION_FILES: &[&str] = &[MANIFEST, META, VECTORS, GRAPH];
+const GENERATION_FILES: &[&str] = &[MANIFEST, META, VECTORS, GRAPH, LEXICAL];
 
 /// True for a name qasearch gives a generation: `gen-` and six or more digits.
 fn is_generation_name(name: &str) -> bool {

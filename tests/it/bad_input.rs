@@ -57,13 +57,20 @@ fn damaged_index_files_are_reported_by_name() {
             "graph.bin",
             "graph.hnsw.data",
             "graph.hnsw.graph",
+            "lexical.bin",
             "manifest.json",
             "meta.bin",
             "vectors.f32"
         ]
     );
     // The files a question reads.
-    for name in ["graph.bin", "manifest.json", "meta.bin", "vectors.f32"] {
+    for name in [
+        "graph.bin",
+        "lexical.bin",
+        "manifest.json",
+        "meta.bin",
+        "vectors.f32",
+    ] {
         let path = gen.join(name);
         let good = std::fs::read(&path).unwrap();
         // Truncated.
@@ -118,7 +125,7 @@ fn a_damaged_hnsw_dump_is_rebuilt_not_extended() {
     );
     let v = r.json();
     assert_eq!(v["graph"], "rebuilt");
-    assert_eq!(v["embedded"], 1, "vectors are still reused: {v}");
+    assert_eq!(v["embedded"], 2, "vectors are still reused: {v}");
     let r = w.run(&["ask", "--json", "-k", "1", "What is new?"]);
     assert_eq!(r.json()["results"][0]["doc"], "new.txt");
 }
@@ -254,7 +261,7 @@ fn a_build_aborted_at_any_write_step_leaves_the_previous_index() {
         "new.txt",
         "Passage.\nWho won the chess final?\nThe chess final was won by Magnus.\n",
     );
-    assert_eq!(qasearch::store::WRITE_STEPS, 9);
+    assert_eq!(qasearch::store::WRITE_STEPS, 10);
     for step in 1..=qasearch::store::WRITE_STEPS {
         let r = w.run_env(
             &[("QASEARCH_ABORT_AT_STEP", step.to_string().as_ref())],
@@ -270,7 +277,10 @@ fn a_build_aborted_at_any_write_step_leaves_the_previous_index() {
         assert_eq!(w.run(&["status"]).code, 8);
     }
     let v = w.index_ok();
-    assert_eq!(v["embedded"], 1, "only the new sentence is embedded: {v}");
+    assert_eq!(
+        v["embedded"], 2,
+        "only the new sentence and its question are embedded: {v}"
+    );
     let left = files_under(&w.index());
     assert!(
         left.iter()

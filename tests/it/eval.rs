@@ -20,7 +20,10 @@ fn self_eval_ranks_every_seed_question_and_rewording_first() {
     let v = r.json();
     assert_eq!(v["queries"], 6 + rewordings().len());
     assert_eq!(v["corpus"], 6);
-    assert_eq!(systems(&v), ["bm25", "dense", "exact"]);
+    assert_eq!(
+        systems(&v),
+        ["bm25", "dense", "engine", "exact", "lexical", "questions"]
+    );
     for system in ["dense", "exact"] {
         let s = &v["systems"][system];
         assert_eq!(s["recall@1"], 1.0, "{system}: {s}");

@@ -133,6 +133,7 @@ fn every_graph_update_keeps_recall() {
     let mut embedder = TableEmbedder::new();
     let config = IndexConfig {
         answer_vectors: false,
+        question_vectors: false,
         ..IndexConfig::default()
     };
     let mut step = |what: &str, data: &Path| {
@@ -210,14 +211,11 @@ fn a_shared_answer_answers_for_every_pair_that_has_it() {
     write_doc(&data, "b", &["Yes".to_string()]);
     let mut embedder = TableEmbedder::new();
     let index = dir.path().join("index");
-    let (s, _) = indexer::build(
-        &data,
-        &index,
-        &mut embedder,
-        &IndexConfig::default(),
-        &mut NoProgress,
-    )
-    .unwrap();
+    let config = IndexConfig {
+        question_vectors: false,
+        ..IndexConfig::default()
+    };
+    let (s, _) = indexer::build(&data, &index, &mut embedder, &config, &mut NoProgress).unwrap();
     assert_eq!((s.sentences, s.vectors, s.embedded), (3, 2, 2));
     let snap = qasearch::store::open(&index).unwrap();
     let answers = search::ask(&snap, &mut embedder, "Yes", &SearchConfig::default()).unwrap();

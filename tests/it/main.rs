@@ -7,4 +7,5 @@ mod eval;
 mod graph_updates;
 mod hostile;
 mod rebuild;
+mod retrieval;
 mod util;

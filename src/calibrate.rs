@@ -1,0 +1,145 @@
+//! Calibration at index time, on the corpus's own stored questions.
+//!
+//! Each sampled stored question is asked of the new generation as a user
+//! would ask it, except that the question view may not find the question
+//! itself (leave-one-out): its vector is already in the index, so no model
+//! is needed. What can be fitted that way is the abstention threshold: it is
+//! lowered, never raised, to the score that 95% of these questions reach, so
+//! that a corpus whose answers score lower than the corpora the default was
+//! chosen on is not met with "no confident answer" for its own questions.
+//! Raising it would need questions known to be unrelated to the corpus, which
+//! an index does not have; `eval --unrelated FILE` measures that side.
+//!
+//! The fusion weights are not fitted here: with the stored question left out,
+//! the question view finds nothing for these queries, so a fit would always
+//! silence the view that helps real users most (StackFAQ: 0.96 nDCG@10 alone).
+//! They keep the defaults chosen on the shared sets (README, "Fusion").
+
+use crate::fuse::{Abstention, DEFAULT_MIN_SCORE};
+use crate::retrieve::View;
+use crate::search::{self, SearchConfig};
+use crate::store::{Kind, Snapshot};
+
+/// Stored questions sampled for calibration (evenly over the corpus).
+pub const SAMPLE: usize = 300;
+/// Fewer stored questions than this: keep the default.
+pub const MIN_QUESTIONS: usize = 20;
+/// The share of the corpus's own questions that must be answered.
+pub const ANSWERED_SHARE: f64 = 0.95;
+
+/// The fused top score of each sampled stored question, asked leave-one-out.
+pub fn self_scores(snapshot: &Snapshot) -> Vec<f32> {
+    let meta = &snapshot.meta;
+    let questions: Vec<(u32, u32)> = meta
+        .occurrences
+        .iter()
+        .filter(|o| o.kind == Kind::Question)
+        .map(|o| (o.pair, o.row))
+        .collect();
+    let step = (questions.len() / SAMPLE).max(1);
+    let config = SearchConfig::default();
+    questions
+        .iter()
+        .step_by(step)
+        .take(SAMPLE)
+        .map(|&(pair, row)| {
+            let query = snapshot.vector(row as usize).to_vec();
+            let text = &meta.pairs[pair as usize].question;
+            let mut views = search::views(snapshot, &query, text, &config);
+            for (view, hits) in views.iter_mut() {
+                if *view == View::Questions {
+                    hits.retain(|h| h.row != Some(row));
+                }
+            }
+            crate::fuse::fuse(&views, &snapshot.manifest.fusion)
+                .first()
+                .map_or(0.0, |f| f.score)
+        })
+        .collect()
+}
+
+/// The abstention threshold for this generation, or None to keep the default
+/// (too few stored questions).
+pub fn abstention(snapshot: &Snapshot) -> Option<Abstention> {
+    let mut scores = self_scores(snapshot);
+    if scores.len() < MIN_QUESTIONS {
+        return None;
+    }
+    scores.sort_by(f32::total_cmp);
+    let at = ((1.0 - ANSWERED_SHARE) * (scores.len() - 1) as f64).floor() as usize;
+    let fitted = scores[at];
+    Some(if fitted < DEFAULT_MIN_SCORE {
+        Abstention {
+            min_score: fitted,
+            source: format!(
+                "calibrated: {:.0}% of {} stored questions score at least this",
+                ANSWERED_SHARE * 100.0,
+                scores.len()
+            ),
+        }
+    } else {
+        Abstention {
+            min_score: DEFAULT_MIN_SCORE,
+            source: format!(
+                "default: {:.0}% of {} stored questions score {fitted:.3} or more",
+                ANSWERED_SHARE * 100.0,
+                scores.len()
+            ),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::HashEmbedder;
+    use crate::indexer::{self, IndexConfig, NoProgress};
+
+    fn index(pairs: usize) -> (tempfile::TempDir, Snapshot) {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let mut text = String::from("P.\n");
+        for i in 0..pairs {
+            text.push_str(&format!(
+                "How does widget{i} work?\nWidget{i} turns gear{i} and spring{i}.\n"
+            ));
+        }
+        std::fs::write(data.join("a.txt"), text).unwrap();
+        let index = dir.path().join("index");
+        let mut e = HashEmbedder::new(64);
+        indexer::build(
+            &data,
+            &index,
+            &mut e,
+            &IndexConfig::default(),
+            &mut NoProgress,
+        )
+        .unwrap();
+        let snap = crate::store::open(&index).unwrap();
+        (dir, snap)
+    }
+
+    #[test]
+    fn too_few_questions_keep_the_default() {
+        let (_d, snap) = index(MIN_QUESTIONS - 1);
+        assert!(abstention(&snap).is_none());
+        assert_eq!(snap.manifest.abstention, Abstention::default());
+    }
+
+    #[test]
+    fn the_threshold_is_lowered_to_what_the_corpus_reaches_never_raised() {
+        let (_d, snap) = index(30);
+        let scores = self_scores(&snap);
+        assert_eq!(scores.len(), 30);
+        let a = abstention(&snap).unwrap();
+        let mut sorted = scores.clone();
+        sorted.sort_by(f32::total_cmp);
+        let q05 = sorted[1]; // floor(0.05 · 29) = 1
+        assert_eq!(a.min_score, q05.min(DEFAULT_MIN_SCORE), "{a:?} {sorted:?}");
+        let answered = scores.iter().filter(|&&s| s >= a.min_score).count();
+        assert!(answered as f64 >= 0.95 * 30.0 - 1.0, "{answered}");
+        // The build stored what was fitted.
+        assert_eq!(snap.manifest.abstention, a);
+    }
+}

@@ -1,0 +1,181 @@
+//! Candidate views: each finds Q&A pairs for a question its own way and
+//! scores them, one entry per pair, best first.
+//!
+//! - `answers`: the question's vector against every answer sentence (and
+//!   whole answer); a pair scores by its best one.
+//! - `questions`: the question's vector against every stored question (FAQ
+//!   retrieval: a user asks what the corpus already asks, in other words).
+//! - `lexical`: BM25 over each pair's question and answer.
+//!
+//! [`crate::fuse`] combines them into one score per pair.
+
+use serde::Serialize;
+
+use crate::ann::exact_search;
+use crate::search::SearchConfig;
+use crate::store::{Kind, Snapshot};
+
+/// A way of finding pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum View {
+    /// Dense, over answer sentences and whole answers.
+    Answers,
+    /// Dense, over stored questions.
+    Questions,
+    /// BM25 over question and answer text.
+    Lexical,
+}
+
+impl View {
+    /// Every view, in the order results explain them.
+    pub const ALL: [View; 3] = [View::Answers, View::Questions, View::Lexical];
+
+    /// The view's name in output.
+    pub fn name(self) -> &'static str {
+        match self {
+            View::Answers => "answers",
+            View::Questions => "questions",
+            View::Lexical => "lexical",
+        }
+    }
+
+    fn kinds(self) -> u8 {
+        match self {
+            View::Answers => Kind::Sentence.bit() | Kind::Answer.bit(),
+            View::Questions => Kind::Question.bit(),
+            View::Lexical => 0,
+        }
+    }
+
+    fn has(self, kind: Kind) -> bool {
+        self.kinds() & kind.bit() != 0
+    }
+}
+
+/// A pair found by a view.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ViewHit {
+    /// The pair.
+    pub pair: u32,
+    /// The view's score: cosine similarity for dense views, BM25 for lexical.
+    pub score: f32,
+    /// The vector row that matched (dense views).
+    pub row: Option<u32>,
+}
+
+/// True when the snapshot has anything for `view` to search.
+pub fn available(snapshot: &Snapshot, view: View) -> bool {
+    match view {
+        View::Lexical => !snapshot.lexical.is_empty(),
+        _ => (0..snapshot.meta.row_count()).any(|r| snapshot.meta.row_has(r, view.kinds())),
+    }
+}
+
+/// The pairs of a dense view for a query vector, best first: those of the
+/// `rows` nearest vectors, searching further only until `k` pairs are found.
+/// (A pair with many sentences holds many of the nearest rows; the fusion
+/// needs the best pairs of each view, not a fixed number of them.)
+pub fn dense(
+    snapshot: &Snapshot,
+    query: &[f32],
+    view: View,
+    k: usize,
+    rows_wanted: usize,
+    config: &SearchConfig,
+) -> Vec<ViewHit> {
+    let meta = &snapshot.meta;
+    let mask = view.kinds();
+    let keep = |row: usize| meta.row_has(row, mask);
+    let rows = meta.row_count();
+    let mut n = rows_wanted.max(k * 2 + 16).min(rows);
+    // Few stored questions among many rows: scanning them is faster than a
+    // graph walk that must step over every other row.
+    let subset = (view == View::Questions && meta.question_rows().len() <= EXACT_SUBSET)
+        .then(|| meta.question_rows());
+    loop {
+        let hits = if let Some(rows) = subset {
+            subset_search(snapshot, rows, query, n)
+        } else if config.exact {
+            exact_search(
+                snapshot.vectors(),
+                snapshot.dimension(),
+                query,
+                n,
+                Some(&keep),
+            )
+        } else {
+            snapshot.graph.search(
+                snapshot.vectors(),
+                snapshot.dimension(),
+                query,
+                n,
+                config.ef_search.max(n),
+                Some(&keep),
+            )
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for hit in &hits {
+            for occ in meta.occurrences_of(hit.row) {
+                if view.has(occ.kind) && seen.insert(occ.pair) {
+                    out.push(ViewHit {
+                        pair: occ.pair,
+                        score: hit.score,
+                        row: Some(hit.row as u32),
+                    });
+                    if out.len() == k.max(rows_wanted) {
+                        return out;
+                    }
+                }
+            }
+        }
+        // Too few distinct pairs among the hits: look further, up to everything.
+        if out.len() >= k || n >= rows || hits.len() < n {
+            return out;
+        }
+        n = (n * 4).min(rows);
+    }
+}
+
+/// Up to this many stored questions are scanned rather than searched in the graph.
+pub const EXACT_SUBSET: usize = 8192;
+
+/// The `n` nearest of some rows, by brute force, best first (ties by row).
+fn subset_search(
+    snapshot: &Snapshot,
+    rows: &[u32],
+    query: &[f32],
+    n: usize,
+) -> Vec<crate::ann::Hit> {
+    let mut hits: Vec<crate::ann::Hit> = rows
+        .iter()
+        .map(|&r| crate::ann::Hit {
+            row: r as usize,
+            score: crate::ann::dot(snapshot.vector(r as usize), query),
+        })
+        .collect();
+    let by_score = |a: &crate::ann::Hit, b: &crate::ann::Hit| {
+        b.score.total_cmp(&a.score).then(a.row.cmp(&b.row))
+    };
+    if hits.len() > n {
+        hits.select_nth_unstable_by(n, by_score);
+        hits.truncate(n);
+    }
+    hits.sort_by(by_score);
+    hits
+}
+
+/// The best `k` pairs by BM25 for the question's text.
+pub fn lexical(snapshot: &Snapshot, question: &str, k: usize) -> Vec<ViewHit> {
+    snapshot
+        .lexical
+        .search(question, k)
+        .into_iter()
+        .map(|(pair, score)| ViewHit {
+            pair: pair as u32,
+            score,
+            row: None,
+        })
+        .collect()
+}

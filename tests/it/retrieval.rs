@@ -1,0 +1,149 @@
+//! Retrieval that uses the whole Q&A pair: stored questions, lexical
+//! evidence, fusion, abstention and `--explain`, with the real model.
+
+use crate::util::*;
+
+const FAQ: &str = concat!(
+    "{\"id\": \"cancel\", \"qa\": [{\"question\": \"How can I cancel my subscription?\", \"answer\": \"Go to Billing and press the red button at the bottom of the page.\"}]}\n",
+    "{\"id\": \"renew\", \"qa\": [{\"question\": \"When is my plan renewed?\", \"answer\": \"Subscriptions renew every month unless they are cancelled before the renewal date.\"}]}\n",
+    "{\"id\": \"refund\", \"qa\": [{\"question\": \"Can I get my money back?\", \"answer\": \"Refunds for a cancelled subscription are paid within ten days.\"}]}\n",
+    "{\"id\": \"upgrade\", \"qa\": [{\"question\": \"How do I move to a bigger plan?\", \"answer\": \"Upgrading your subscription takes effect at once.\"}]}\n",
+);
+
+fn view<'a>(result: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    result["views"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["view"] == name)
+}
+
+#[test]
+fn a_stored_question_finds_the_pair_its_answer_alone_would_not() {
+    let w = Work::empty();
+    w.write("faq.jsonl", FAQ);
+    let r = w.run(&[
+        "ask",
+        "--json",
+        "--explain",
+        "-k",
+        "4",
+        "I want to stop my subscription, how?",
+    ]);
+    r.ok();
+    let v = r.json();
+    assert_eq!(v["answered"], true);
+    let top = &v["results"][0];
+    assert_eq!(top["doc"], "faq.jsonl#cancel", "{v}");
+    // The stored question found it first; its answer alone ranks it lower.
+    assert_eq!(view(top, "questions").unwrap()["rank"], 1, "{top}");
+    assert!(
+        view(top, "answers").is_none_or(|a| a["rank"].as_u64().unwrap() > 1),
+        "{top}"
+    );
+    // Every result says which views found it, with scores and ranks.
+    for res in v["results"].as_array().unwrap() {
+        for part in res["views"].as_array().unwrap() {
+            assert!(["answers", "questions", "lexical"].contains(&part["view"].as_str().unwrap()));
+            assert!(part["score"].is_number() && part["rank"].as_u64().unwrap() >= 1);
+        }
+    }
+    // Without --explain the JSON stays lean; the human form names the views.
+    let r = w.run(&[
+        "ask",
+        "--json",
+        "-k",
+        "1",
+        "I want to stop my subscription, how?",
+    ]);
+    assert!(r.json()["results"][0].get("views").is_none());
+    let r = w.run(&[
+        "ask",
+        "--explain",
+        "-k",
+        "1",
+        "I want to stop my subscription, how?",
+    ]);
+    r.ok();
+    assert!(r.stdout.contains("found by: answers"), "{}", r.stdout);
+    assert!(r.stdout.contains("questions 0."), "{}", r.stdout);
+}
+
+#[test]
+fn an_unrelated_question_gets_no_confident_answer() {
+    let w = Work::seeded();
+    let q = "How do I bake sourdough bread?";
+    let r = w.run(&["ask", "--json", q]);
+    assert_eq!(r.code, 10, "{r:#?}");
+    let v = r.json();
+    assert_eq!(v["answered"], false);
+    assert!(v["best"].as_f64().unwrap() < v["min_score"].as_f64().unwrap());
+    // The human form says so instead of presenting guesses as answers.
+    let r = w.run(&["ask", q]);
+    assert_eq!(r.code, 10);
+    assert!(
+        r.stdout.starts_with("no confident answer (best: "),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("> "), "{}", r.stdout);
+    // --min-score lowers the bar.
+    let r = w.run(&["ask", "--json", "--min-score", "0", q]);
+    r.ok();
+    assert_eq!(r.json()["answered"], true);
+    // Questions about the corpus are answered.
+    let r = w.run(&["ask", "--json", "Which nations will send troops?"]);
+    r.ok();
+    assert_eq!(r.json()["answered"], true);
+}
+
+#[test]
+fn the_index_records_how_it_fuses_and_when_it_abstains() {
+    let w = Work::seeded();
+    w.index_ok();
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(generation_dir(&w.index()).join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(m["fusion"]["source"], "default");
+    assert!(m["fusion"]["lexical_weight"].as_f64().unwrap() > 0.0);
+    // Six stored questions are too few to fit a threshold on.
+    assert_eq!(m["abstention"]["source"], "default");
+    assert_eq!(m["counts"]["questions"], 6);
+}
+
+#[test]
+fn eval_reports_every_view_and_abstention() {
+    let w = Work::seeded();
+    let tsv = repo().join("data/questions.tsv");
+    w.write(
+        "../unrelated.txt",
+        "How do I bake sourdough bread?\nWho won the 1998 football world cup?\n# a comment\nWhat is the boiling point of water?\n",
+    );
+    let r = w.run(&[
+        "eval",
+        "--json",
+        "--questions",
+        tsv.to_str().unwrap(),
+        "--only-questions",
+        "--unrelated",
+        "unrelated.txt",
+    ]);
+    r.ok();
+    let v = r.json();
+    // The rewordings: the engine ranks each first, as the answers view does.
+    for system in ["dense", "engine"] {
+        assert_eq!(v["systems"][system]["recall@1"], 1.0, "{system}: {v}");
+    }
+    for system in ["questions", "lexical"] {
+        assert!(
+            v["systems"][system]["ndcg@10"].as_f64().unwrap() > 0.5,
+            "{v}"
+        );
+    }
+    let a = &v["abstention"];
+    assert_eq!(a["related"], 12);
+    assert_eq!(a["related_answered"], 1.0, "{a}");
+    assert_eq!(a["unrelated"], 3);
+    assert_eq!(a["unrelated_abstained"], 1.0, "{a}");
+}
