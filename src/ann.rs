@@ -1,5 +1,5 @@
 //! Nearest-neighbour search over unit vectors: an HNSW graph built, saved and
-//! extended by hnsw_rs (searched through its flat export, [`crate::flat`]), and
+//! extended by hnsw_rs (searched through its memory-mappable export, [`crate::mmap_graph`]), and
 //! an exact brute-force scan over the same vectors.
 //!
 //! This is the only module that names `hnsw_rs`. Distances are dot-product
@@ -279,9 +279,9 @@ pub fn exact_search(
 pub(crate) mod tests {
     use super::*;
 
-    /// Queries walk the flat export of the graph; so do these tests.
-    fn flat(graph: &AnnGraph, rows: usize) -> crate::flat::FlatGraph {
-        crate::flat::FlatGraph::export(graph, rows)
+    /// Queries walk the mapped export of the graph; so do these tests.
+    fn mapped(graph: &AnnGraph, rows: usize) -> crate::mmap_graph::MmapGraph {
+        crate::mmap_graph::MmapGraph::export(graph, rows)
     }
 
     /// Deterministic pseudo-random unit vectors (splitmix64).
@@ -316,7 +316,7 @@ pub(crate) mod tests {
                 .iter()
                 .map(|h| h.row)
                 .collect();
-            let approx = flat(&graph, 2000).search(&data, dim, q, 10, 64, None);
+            let approx = mapped(&graph, 2000).search(&data, dim, q, 10, 64, None);
             overlap += approx.iter().filter(|h| exact.contains(&h.row)).count();
             // Scores are cosine similarities of the stored vectors.
             for h in &approx {
@@ -342,8 +342,8 @@ pub(crate) mod tests {
         assert_eq!(loaded.len(), 300);
         for q in random_unit(20, dim, 8).chunks_exact(dim) {
             assert_eq!(
-                flat(&graph, 300).search(&data, dim, q, 5, 50, None),
-                flat(&loaded, 300).search(&data, dim, q, 5, 50, None)
+                mapped(&graph, 300).search(&data, dim, q, 5, 50, None),
+                mapped(&loaded, 300).search(&data, dim, q, 5, 50, None)
             );
         }
     }
@@ -356,7 +356,7 @@ pub(crate) mod tests {
         graph.insert(&data, dim, 100);
         assert_eq!(graph.len(), 200);
         let q = &data[150 * dim..151 * dim];
-        let g = flat(&graph, 200);
+        let g = mapped(&graph, 200);
         assert_eq!(g.search(&data, dim, q, 1, 50, None)[0].row, 150);
         let keep = |r: usize| r != 150;
         let hits = g.search(&data, dim, q, 5, 50, Some(&keep));

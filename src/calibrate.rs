@@ -30,10 +30,12 @@ pub const ANSWERED_SHARE: f64 = 0.95;
 /// The fused top score of each sampled stored question, asked leave-one-out.
 pub fn self_scores(snapshot: &Snapshot) -> Vec<f32> {
     let meta = &snapshot.meta;
+    // Each distinct stored question once (pairs of one thread share theirs).
+    let mut seen = std::collections::HashSet::new();
     let questions: Vec<(u32, u32)> = meta
         .occurrences
         .iter()
-        .filter(|o| o.kind == Kind::Question)
+        .filter(|o| o.kind == Kind::Question && seen.insert(o.row))
         .map(|o| (o.pair, o.row))
         .collect();
     let step = (questions.len() / SAMPLE).max(1);

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ModelFix, Result};
 use crate::model::{ModelFiles, ModelIdentity};
 
 /// Texts per model call by default. With batches sorted by length, 16 was the
@@ -89,6 +89,7 @@ impl std::fmt::Debug for OnnxEmbedder {
 
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::Model {
+        fix: ModelFix::None,
         message: format!("cannot read model file {}: {e}", path.display()),
     })
 }
@@ -116,6 +117,7 @@ impl OnnxEmbedder {
             "cls" => fastembed::Pooling::Cls,
             other => {
                 return Err(Error::Model {
+                    fix: ModelFix::None,
                     message: format!("unknown pooling {other:?} in models/pins.json"),
                 })
             }
@@ -138,6 +140,7 @@ impl OnnxEmbedder {
         let t = std::time::Instant::now();
         let model = fastembed::TextEmbedding::try_new_from_user_defined(model, options).map_err(
             |e| Error::Model {
+                fix: ModelFix::None,
                 message: format!(
                     "cannot load the model {} with its tokenizer ({e}): check the files, or delete {} to fetch them again",
                     files.onnx.display(),
@@ -162,8 +165,9 @@ fn load_runtime(path: &Path) -> Result<()> {
         // Only the library is loaded here; sessions use ort's default environment.
         Ok(_environment_builder) => Ok(()),
         Err(e) => Err(Error::Model {
+            fix: ModelFix::FixSuppliedFile,
             message: format!(
-                "cannot load ONNX Runtime from {} ({e}): qasearch needs ONNX Runtime >= 1.24; point --runtime or QASEARCH_ORT_DYLIB at a libonnxruntime of that version, or drop them to use the pinned one it fetches",
+                "cannot load ONNX Runtime from {} ({e}): qasearch needs ONNX Runtime >= 1.24",
                 path.display()
             ),
         }),

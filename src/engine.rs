@@ -32,7 +32,7 @@ use serde::Serialize;
 
 use crate::ann::HnswParams;
 use crate::embed::Embedder;
-use crate::error::{Error, Result};
+use crate::error::{Error, ModelFix, Result};
 use crate::indexer::{self, Changes, IndexConfig, IndexSummary, Progress};
 use crate::model::ModelIdentity;
 use crate::search::{self, Answers, SearchConfig};
@@ -352,6 +352,7 @@ impl Engine {
             };
             let embedder = model.join().unwrap_or_else(|_| {
                 Err(Error::Model {
+                    fix: ModelFix::None,
                     message: "loading the model failed unexpectedly".into(),
                 })
             });

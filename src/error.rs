@@ -31,6 +31,33 @@ pub enum ErrorKind {
     Internal,
 }
 
+/// What a user can do about a model or runtime problem. The library names
+/// no flag or environment variable; a front end says how, in its terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ModelFix {
+    /// Nothing beyond what the message says.
+    None,
+    /// Fix or drop a hand-supplied model file, tokenizer folder or runtime.
+    FixSuppliedFile,
+    /// Supply an ONNX Runtime library by hand.
+    SupplyRuntime,
+    /// Allow fetching, or supply the model, tokenizer and runtime by hand.
+    AllowFetchOrSupply,
+    /// Install pip (or name a Python that has it), or supply the files by hand.
+    InstallPipOrSupply,
+    /// Check the network, or supply the files by hand.
+    NetworkOrSupply,
+    /// Use the default model instead of a derived variant.
+    UseDefaultModel,
+    /// Allow fetching to derive the variant, or use the default model.
+    AllowFetchOrDefault,
+    /// Install pip, or use the default model.
+    InstallPipOrDefault,
+    /// A hand-supplied model file and a model variant were both given.
+    ModelFileOrVariant,
+}
+
 /// Everything that can go wrong in the library.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -40,7 +67,7 @@ pub enum Error {
     Usage(String),
 
     /// The data folder does not exist or is not a folder.
-    #[error("data folder {} not found: create it and put .txt or .jsonl Q&A files in it, or point --data / QASEARCH_DATA at one", path.display())]
+    #[error("data folder {} not found: create it and put .txt or .jsonl Q&A files in it", path.display())]
     DataMissing {
         /// The folder that was asked for.
         path: PathBuf,
@@ -94,7 +121,7 @@ pub enum Error {
     },
 
     /// An index file is truncated, damaged or unreadable.
-    #[error("index file {} is damaged ({reason}): run `qasearch index --full` to rebuild the index", path.display())]
+    #[error("index file {} is damaged ({reason})", path.display())]
     IndexCorrupt {
         /// The damaged file.
         path: PathBuf,
@@ -103,7 +130,7 @@ pub enum Error {
     },
 
     /// The index was built by another format version or model.
-    #[error("index {} was built with {what} {found}, but this qasearch uses {expected}: run `qasearch index --full` to rebuild it", path.display())]
+    #[error("index {} was built with {what} {found}, but this qasearch uses {expected}", path.display())]
     Incompatible {
         /// The manifest that disagrees.
         path: PathBuf,
@@ -127,8 +154,11 @@ pub enum Error {
     /// The model or runtime cannot be obtained or loaded.
     #[error("{message}")]
     Model {
-        /// What is wrong, with the fix (flags and environment variables to use).
+        /// What is wrong.
         message: String,
+        /// What the user can do about it, for a front end to word in its own
+        /// terms (flags, settings).
+        fix: ModelFix,
     },
 
     /// Embedding text failed inside the runtime.
@@ -156,8 +186,8 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// A test-only abort injected at a numbered write step (see `QASEARCH_ABORT_AT_STEP`).
-    #[error("build aborted at write step {0} (test switch QASEARCH_ABORT_AT_STEP)")]
+    /// A test-only abort injected at a numbered write step (see [`crate::store::WRITE_STEPS`]).
+    #[error("build aborted at write step {0} (test switch)")]
     InjectedAbort(usize),
 }
 
@@ -170,7 +200,7 @@ fn io_hint(e: &std::io::Error) -> &'static str {
             " (a file size limit stops the write: raise `ulimit -f`; the previous index is intact)"
         }
         Some(13) | Some(30) => {
-            " (not writable: fix the permissions or choose another folder with --index)"
+            " (not writable: fix the permissions or choose another index folder)"
         }
         _ => "",
     }

@@ -319,9 +319,24 @@ pub fn run(
         exact.add(query_metrics(&e_run, &q.qrels), exact_ms);
         lexical.add(query_metrics(&b_run, &q.qrels), bm25_ms);
 
-        // The engine as `ask` runs it, and each of its views alone.
+        // The engine as `ask` runs it, and each of its views alone (each
+        // view's latency is its own search plus embedding the question for
+        // the dense ones; the engine's is every view, fusion and embedding).
         let t = Instant::now();
         let mut views = search::views(snapshot, &vector, &q.text, &dense_cfg);
+        let views_ms = ms(t);
+        let mut view_ms = std::collections::HashMap::new();
+        for (view, _) in &views {
+            let t = Instant::now();
+            let _ = search::view(snapshot, &vector, &q.text, *view, &dense_cfg);
+            let dense = if *view == View::Lexical {
+                0.0
+            } else {
+                embed_ms
+            };
+            view_ms.insert(*view, ms(t) + dense);
+        }
+        let t = Instant::now();
         if q.leave_out_question {
             // A stored question must not find itself (leave-one-out).
             for (view, hits) in views.iter_mut() {
@@ -333,7 +348,7 @@ pub fn run(
             }
         }
         let fused = crate::fuse::fuse(&views, &snapshot.manifest.fusion);
-        let engine_ms = ms(t) + embed_ms;
+        let engine_ms = views_ms + ms(t) + embed_ms;
         let confident = fused
             .first()
             .is_some_and(|f| f.score >= snapshot.manifest.abstention.min_score);
@@ -366,7 +381,7 @@ pub fn run(
             extra
                 .entry(view.name())
                 .or_default()
-                .add(query_metrics(&run, &q.qrels), 0.0);
+                .add(query_metrics(&run, &q.qrels), view_ms[view]);
         }
         if !e.is_empty() {
             let found = d

@@ -298,7 +298,7 @@ pub const MIN_EXTENDED_RECALL: f64 = 0.99;
 /// queries: the rows from `first_new` on (the ones just inserted, which are
 /// the ones an extension can leave unreachable) and as many older ones.
 pub fn graph_recall(
-    graph: &crate::flat::FlatGraph,
+    graph: &crate::mmap_graph::MmapGraph,
     vectors: &[f32],
     dim: usize,
     live: &dyn Fn(usize) -> bool,
@@ -360,7 +360,7 @@ pub fn build_corpus(
     // The previous generation, when its vectors can be reused.
     let mut full_reason = None;
     let previous: Option<Snapshot> = if config.full {
-        full_reason = Some("--full was asked".to_string());
+        full_reason = Some("a full rebuild was asked".to_string());
         None
     } else if !store::exists(index_dir) {
         None
@@ -477,8 +477,8 @@ pub fn build_corpus(
         for &r in &row_of_text {
             live[r] = true;
         }
-        let flat = crate::flat::FlatGraph::export(&graph, rows);
-        let recall = graph_recall(&flat, &vectors, dim, &|r| live[r], prev_rows);
+        let mapped = crate::mmap_graph::MmapGraph::export(&graph, rows);
+        let recall = graph_recall(&mapped, &vectors, dim, &|r| live[r], prev_rows);
         if recall >= MIN_EXTENDED_RECALL {
             extended = Some((row_of_text, vectors, graph, prev_rows - reused));
         } else {
@@ -535,11 +535,17 @@ pub fn build_corpus(
     progress.advance(1);
     writer.write_file(store::META, &store::encode(&meta))?;
     progress.advance(1);
-    let flat = crate::flat::FlatGraph::export(&graph, rows);
-    writer.write_file(store::GRAPH, &flat.to_bytes())?;
+    let mapped = crate::mmap_graph::MmapGraph::export(&graph, rows);
+    writer.write_file(store::GRAPH, &mapped.to_bytes())?;
+    let t = Instant::now();
     let texts: Vec<String> = meta.pairs.iter().map(lexical_text).collect();
     let lexical = crate::lexical::LexicalIndex::build(texts.iter().map(String::as_str), true);
     drop(texts);
+    log::debug!(
+        "lexical index of {} pairs built in {:.1} ms",
+        meta.pairs.len(),
+        t.elapsed().as_secs_f64() * 1e3
+    );
     writer.write_file(store::LEXICAL, &store::encode(&lexical))?;
     let basename = writer.write_graph(&graph)?;
     drop(graph);
@@ -585,8 +591,13 @@ pub fn build_corpus(
         files: writer.file_sums(),
     };
     // Fit the abstention threshold on the corpus's own questions.
-    let snapshot = Snapshot::in_memory(manifest, meta, flat, lexical, vectors);
+    let t = Instant::now();
+    let snapshot = Snapshot::in_memory(manifest, meta, mapped, lexical, vectors);
     let abstention = crate::calibrate::abstention(&snapshot);
+    log::debug!(
+        "abstention calibrated in {:.1} ms: {abstention:?}",
+        t.elapsed().as_secs_f64() * 1e3
+    );
     let mut manifest = snapshot.manifest;
     if let Some(a) = abstention {
         manifest.abstention = a;

@@ -5,7 +5,7 @@
 //! 2. [`split`] cuts each answer into sentences;
 //! 3. [`embed`] turns sentences into unit vectors (the real model through
 //!    fastembed and ONNX Runtime, files from [`model`]);
-//! 4. [`indexer`] stores vectors, metadata and an HNSW graph ([`ann`], [`flat`])
+//! 4. [`indexer`] stores vectors, metadata and an HNSW graph ([`ann`], [`mmap_graph`])
 //!    as a new generation of the index folder ([`store`]);
 //! 5. [`search`] embeds a question and returns the best pairs; [`eval`] scores it.
 //!
@@ -43,10 +43,10 @@ pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod eval;
-pub mod flat;
 pub mod fuse;
 pub mod indexer;
 pub mod lexical;
+pub mod mmap_graph;
 pub mod model;
 pub mod retrieve;
 pub mod safe_fs;

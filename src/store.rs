@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use crate::ann::{AnnGraph, HnswParams};
 use crate::corpus::SourceFile;
 use crate::error::{Error, IoContext, Result};
-use crate::flat::{FlatGraph, Words};
+use crate::mmap_graph::{MmapGraph, Words};
 use crate::model::ModelIdentity;
 
 /// Version of the on-disk format; bump it (and note it in CHANGELOG.md) when
@@ -57,7 +57,7 @@ pub const MANIFEST: &str = "manifest.json";
 pub const META: &str = "meta.bin";
 /// The vector matrix file name.
 pub const VECTORS: &str = "vectors.f32";
-/// The flat copy of the graph that queries walk (see [`crate::flat`]).
+/// The graph as arrays that queries walk in place (see [`crate::mmap_graph`]).
 pub const GRAPH: &str = "graph.bin";
 /// The lexical index (see [`crate::lexical::LexicalIndex`]).
 pub const LEXICAL: &str = "lexical.bin";
@@ -390,7 +390,7 @@ pub struct Snapshot {
     /// Its metadata.
     pub meta: Meta,
     /// The graph queries walk.
-    pub graph: FlatGraph,
+    pub graph: MmapGraph,
     /// BM25 over each pair's question and answer.
     pub lexical: crate::lexical::LexicalIndex,
     vectors: Matrix,
@@ -402,7 +402,7 @@ impl Snapshot {
     pub fn in_memory(
         manifest: Manifest,
         meta: Meta,
-        graph: FlatGraph,
+        graph: MmapGraph,
         lexical: crate::lexical::LexicalIndex,
         vectors: Vec<f32>,
     ) -> Snapshot {
@@ -742,7 +742,7 @@ fn open_once(index_dir: &Path) -> Result<Snapshot> {
         Some(m) => Words::Mapped(m),
         None => Words::Owned(Vec::new()),
     };
-    let graph = FlatGraph::parse(words).map_err(|e| Error::corrupt(&graph_path, e))?;
+    let graph = MmapGraph::parse(words).map_err(|e| Error::corrupt(&graph_path, e))?;
     if graph.rows() != rows {
         return Err(Error::corrupt(
             &graph_path,

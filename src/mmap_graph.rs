@@ -1,4 +1,4 @@
-//! A flat, memory-mappable copy of an HNSW graph, searched in place.
+//! A memory-mappable copy of an HNSW graph (arrays of `u32`), searched in place.
 //!
 //! hnsw_rs builds the graph (and is kept for extending it on rebuilds), but
 //! reloading its dump rebuilds every node and link in memory: about one second
@@ -49,9 +49,9 @@ struct Layer {
     links: usize,
 }
 
-/// An HNSW graph as flat arrays.
+/// An HNSW graph as arrays of `u32`, owned or memory-mapped.
 #[derive(Debug)]
-pub struct FlatGraph {
+pub struct MmapGraph {
     words: Words,
     rows: usize,
     entry: u32,
@@ -61,9 +61,9 @@ pub struct FlatGraph {
 /// Why a graph file was refused.
 pub type Invalid = String;
 
-impl FlatGraph {
+impl MmapGraph {
     /// Exports the graph hnsw_rs built over `rows` vectors.
-    pub fn export(graph: &AnnGraph, rows: usize) -> FlatGraph {
+    pub fn export(graph: &AnnGraph, rows: usize) -> MmapGraph {
         let (top, entry, links) = graph.adjacency();
         let mut w: Vec<u32> = vec![MAGIC, VERSION, rows as u32, top as u32, entry as u32];
         for layer in 0..=top {
@@ -82,7 +82,7 @@ impl FlatGraph {
                 w.extend(links[r][layer].iter().map(|&n| n as u32));
             }
         }
-        FlatGraph::parse(Words::Owned(w)).expect("invariant: an exported graph is valid")
+        MmapGraph::parse(Words::Owned(w)).expect("invariant: an exported graph is valid")
     }
 
     /// The file's bytes.
@@ -93,7 +93,7 @@ impl FlatGraph {
 
     /// Checks and indexes a graph file. Every offset and link is bounds-checked
     /// here, so a search can never index out of range.
-    pub fn parse(words: Words) -> Result<FlatGraph, Invalid> {
+    pub fn parse(words: Words) -> Result<MmapGraph, Invalid> {
         if cfg!(target_endian = "big") {
             return Err("graph files are little-endian; this machine is not".into());
         }
@@ -156,7 +156,7 @@ impl FlatGraph {
         }
         // Every upper-layer node must exist in the layer below, and the entry in the top layer.
         if rows > 0 {
-            let g = FlatGraph {
+            let g = MmapGraph {
                 words,
                 rows,
                 entry,
@@ -167,7 +167,7 @@ impl FlatGraph {
             }
             return Ok(g);
         }
-        Ok(FlatGraph {
+        Ok(MmapGraph {
             words,
             rows,
             entry,
@@ -313,30 +313,30 @@ mod tests {
     use crate::ann::{exact_search, HnswParams};
 
     #[test]
-    fn flat_search_matches_exact_and_survives_a_round_trip() {
+    fn mapped_search_matches_exact_and_survives_a_round_trip() {
         const SEED: u64 = 11;
         let dim = 24;
         let data = random_unit(3000, dim, SEED);
         let graph = AnnGraph::build(&data, dim, &HnswParams::default()).unwrap();
-        let flat = FlatGraph::export(&graph, 3000);
-        let bytes = flat.to_bytes();
+        let mapped = MmapGraph::export(&graph, 3000);
+        let bytes = mapped.to_bytes();
         let words: Vec<u32> = bytes
             .chunks_exact(4)
             .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
             .collect();
-        let again = FlatGraph::parse(Words::Owned(words)).unwrap();
+        let again = MmapGraph::parse(Words::Owned(words)).unwrap();
         let mut found = 0;
         for q in random_unit(40, dim, SEED + 1).chunks_exact(dim) {
             let exact: Vec<usize> = exact_search(&data, dim, q, 10, None)
                 .iter()
                 .map(|h| h.row)
                 .collect();
-            let a = flat.search(&data, dim, q, 10, 64, None);
+            let a = mapped.search(&data, dim, q, 10, 64, None);
             assert_eq!(a, again.search(&data, dim, q, 10, 64, None));
             found += a.iter().filter(|h| exact.contains(&h.row)).count();
             let hidden = a[0].row;
             let keep = |r: usize| r != hidden;
-            let b = flat.search(&data, dim, q, 10, 64, Some(&keep));
+            let b = mapped.search(&data, dim, q, 10, 64, Some(&keep));
             assert!(b.iter().all(|h| h.row != hidden) && b.len() == 10);
         }
         let recall = found as f64 / 400.0;
@@ -348,21 +348,21 @@ mod tests {
         let dim = 8;
         let data = random_unit(200, dim, 5);
         let graph = AnnGraph::build(&data, dim, &HnswParams::default()).unwrap();
-        let good: Vec<u32> = match FlatGraph::export(&graph, 200).words {
+        let good: Vec<u32> = match MmapGraph::export(&graph, 200).words {
             Words::Owned(w) => w,
             Words::Mapped(_) => unreachable!(),
         };
-        assert!(FlatGraph::parse(Words::Owned(good[..good.len() - 1].to_vec())).is_err());
-        assert!(FlatGraph::parse(Words::Owned(vec![])).is_err());
+        assert!(MmapGraph::parse(Words::Owned(good[..good.len() - 1].to_vec())).is_err());
+        assert!(MmapGraph::parse(Words::Owned(vec![])).is_err());
         let mut bad = good.clone();
         bad[2] = 100; // fewer rows than links point at
-        assert!(FlatGraph::parse(Words::Owned(bad)).is_err());
+        assert!(MmapGraph::parse(Words::Owned(bad)).is_err());
         let mut bad = good.clone();
         let last = bad.len() - 1;
         bad[last] = 10_000; // a link out of range
-        assert!(FlatGraph::parse(Words::Owned(bad)).is_err());
+        assert!(MmapGraph::parse(Words::Owned(bad)).is_err());
         let mut bad = good;
         bad.push(0);
-        assert!(FlatGraph::parse(Words::Owned(bad)).is_err());
+        assert!(MmapGraph::parse(Words::Owned(bad)).is_err());
     }
 }
