@@ -94,32 +94,15 @@ pub fn abstention(snapshot: &Snapshot) -> Option<Abstention> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embed::HashEmbedder;
-    use crate::indexer::{self, IndexConfig, NoProgress};
 
     fn index(pairs: usize) -> (tempfile::TempDir, Snapshot) {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        std::fs::create_dir(&data).unwrap();
         let mut text = String::from("P.\n");
         for i in 0..pairs {
             text.push_str(&format!(
                 "How does widget{i} work?\nWidget{i} turns gear{i} and spring{i}.\n"
             ));
         }
-        std::fs::write(data.join("a.txt"), text).unwrap();
-        let index = dir.path().join("index");
-        let mut e = HashEmbedder::new(64);
-        indexer::build(
-            &data,
-            &index,
-            &mut e,
-            &IndexConfig::default(),
-            &mut NoProgress,
-        )
-        .unwrap();
-        let snap = crate::store::open(&index).unwrap();
-        (dir, snap)
+        crate::indexer::testing::built(&[("a.txt", &text)])
     }
 
     #[test]

@@ -830,31 +830,14 @@ fn collect(
     (documents, pairs, occurrences)
 }
 
+/// Helpers for the library's unit tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
     use crate::embed::HashEmbedder;
 
-    const A: &str = "P.\nWhat is one?\nOne is first. It comes before two.\nWhat is yes?\nYes.\n";
-    const B: &str = "P.\nIs it yes too?\nYes.\nWhat is three?\nThree is odd.\n";
-
-    fn answers_only() -> IndexConfig {
-        IndexConfig {
-            question_vectors: false,
-            ..IndexConfig::default()
-        }
-    }
-
-    fn corpus(files: &[(&str, &str)]) -> Corpus {
-        let dir = tempfile::tempdir().unwrap();
-        for (name, text) in files {
-            std::fs::write(dir.path().join(name), text).unwrap();
-        }
-        crate::corpus::load(dir.path()).unwrap()
-    }
-
     /// Builds an index of `files` with the hash embedder; returns it open.
-    fn built(files: &[(&str, &str)]) -> (tempfile::TempDir, Snapshot) {
+    pub(crate) fn built(files: &[(&str, &str)]) -> (tempfile::TempDir, Snapshot) {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
@@ -874,6 +857,31 @@ mod tests {
         let snap = store::open(&index).unwrap();
         (dir, snap)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "P.\nWhat is one?\nOne is first. It comes before two.\nWhat is yes?\nYes.\n";
+    const B: &str = "P.\nIs it yes too?\nYes.\nWhat is three?\nThree is odd.\n";
+
+    fn answers_only() -> IndexConfig {
+        IndexConfig {
+            question_vectors: false,
+            ..IndexConfig::default()
+        }
+    }
+
+    fn corpus(files: &[(&str, &str)]) -> Corpus {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        crate::corpus::load(dir.path()).unwrap()
+    }
+
+    use super::testing::built;
 
     #[test]
     fn a_first_build_embeds_each_distinct_text_once() {

@@ -96,23 +96,8 @@ pub fn dense(
     loop {
         let hits = if let Some(rows) = subset {
             subset_search(snapshot, rows, query, n)
-        } else if config.exact {
-            exact_search(
-                snapshot.vectors(),
-                snapshot.dimension(),
-                query,
-                n,
-                Some(&keep),
-            )
         } else {
-            snapshot.graph.search(
-                snapshot.vectors(),
-                snapshot.dimension(),
-                query,
-                n,
-                config.ef_search.max(n),
-                Some(&keep),
-            )
+            nearest_rows(snapshot, query, n, config, Some(&keep))
         };
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
@@ -135,6 +120,29 @@ pub fn dense(
             return out;
         }
         n = (n * 4).min(rows);
+    }
+}
+
+/// The `n` nearest rows for which `keep` holds, over the graph (or every
+/// vector with `config.exact`), best first.
+pub fn nearest_rows(
+    snapshot: &Snapshot,
+    query: &[f32],
+    n: usize,
+    config: &SearchConfig,
+    keep: Option<&dyn Fn(usize) -> bool>,
+) -> Vec<crate::ann::Hit> {
+    if config.exact {
+        exact_search(snapshot.vectors(), snapshot.dimension(), query, n, keep)
+    } else {
+        snapshot.graph.search(
+            snapshot.vectors(),
+            snapshot.dimension(),
+            query,
+            n,
+            config.ef_search.max(n),
+            keep,
+        )
     }
 }
 

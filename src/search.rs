@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::ann::{exact_search, Hit};
+use crate::ann::Hit;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::retrieve::View;
@@ -234,18 +234,7 @@ pub fn sentence_hits(
     let any_hidden = snapshot.manifest.counts.rows != snapshot.manifest.counts.vectors;
     let live = |row: usize| meta.is_live(row);
     let keep: Option<&dyn Fn(usize) -> bool> = if any_hidden { Some(&live) } else { None };
-    if config.exact {
-        exact_search(snapshot.vectors(), snapshot.dimension(), query, n, keep)
-    } else {
-        snapshot.graph.search(
-            snapshot.vectors(),
-            snapshot.dimension(),
-            query,
-            n,
-            config.ef_search.max(n),
-            keep,
-        )
-    }
+    crate::retrieve::nearest_rows(snapshot, query, n, config, keep)
 }
 
 /// The best pairs by their answers alone (the `answers` view), one entry per

@@ -150,14 +150,17 @@ fn an_index_of_an_earlier_version_without_marker_is_adopted() {
 fn many_identical_answers_do_not_hide_a_new_one() {
     let w = Work::seeded();
     w.index_ok();
-    let mut jsonl = String::new();
+    // As reported: 500 documents answering "Yes.", and one distinct answer.
     for i in 0..500 {
-        jsonl.push_str(&format!(
-            "{{\"id\": \"y{i}\", \"qa\": [{{\"question\": \"Is item {i} in stock?\", \"answer\": \"Yes.\"}}]}}\n"
-        ));
+        w.write(
+            &format!("y{i:03}.txt"),
+            &format!("Doc {i}.\nIs item {i} in stock?\nYes.\n"),
+        );
     }
-    jsonl.push_str("{\"id\": \"key\", \"qa\": [{\"question\": \"Where do we keep it?\", \"answer\": \"The spare key is kept in the blue safe behind the painting.\"}]}\n");
-    w.write("faq.jsonl", &jsonl);
+    w.write(
+        "key.txt",
+        "Keys.\nWhere do we keep it?\nThe spare key is kept in the blue safe behind the painting.\n",
+    );
     let s = w.index_ok();
     // One vector for 500 "Yes.", plus the 500 distinct questions and the key pair.
     assert_eq!(s["embedded"], 503, "{s}");
@@ -173,16 +176,13 @@ fn many_identical_answers_do_not_hide_a_new_one() {
         let r = w.run(&args);
         r.ok();
         let top = &r.json()["results"][0];
-        assert_eq!(top["doc"], "faq.jsonl#key", "{extra:?}: {top}");
+        assert_eq!(top["doc"], "key.txt", "{extra:?}: {top}");
         assert!(top["score"].as_f64().unwrap() > 0.5, "{top}");
     }
     // A shared answer still answers for each of its questions.
     let docs = result_docs(&w, "5", "Yes.");
     assert_eq!(docs.len(), 5);
-    assert!(
-        docs.iter().all(|d| d.starts_with("faq.jsonl#y")),
-        "{docs:?}"
-    );
+    assert!(docs.iter().all(|d| d.starts_with('y')), "{docs:?}");
 }
 
 // 3. Nothing outside the data folder reaches the index, even in a race.
