@@ -64,21 +64,7 @@ impl EngineOptions {
     }
 }
 
-/// Whether an index matches its data folder, decided in one place.
-#[derive(Debug, Clone, Serialize)]
-pub struct Freshness {
-    /// Corpus files added, changed (by content) and removed since the build.
-    pub files: Changes,
-    /// The same for documents, when the corpus was parsed to find out.
-    pub documents: Option<Changes>,
-}
-
-impl Freshness {
-    /// True when nothing changed.
-    pub fn is_fresh(&self) -> bool {
-        self.files.is_empty() && self.documents.is_none_or(|d| d.is_empty())
-    }
-}
+pub use crate::indexer::Freshness;
 
 /// Compares the data folder with what an index was built from: files by
 /// size and mtime, hashing only those that differ (cheap, for every `ask`).
@@ -89,14 +75,11 @@ pub fn file_freshness(data_dir: &Path, manifest: &Manifest) -> Result<Freshness>
     })
 }
 
-/// Compares files and, after parsing the corpus, documents (for `status`).
+/// Compares files and documents after parsing the corpus (for `status`; the
+/// build's "nothing changed" uses the same comparison).
 pub fn full_freshness(data_dir: &Path, manifest: &Manifest) -> Result<Freshness> {
-    let files = indexer::file_changes(data_dir, manifest)?;
     let corpus = crate::corpus::load(data_dir)?;
-    Ok(Freshness {
-        files,
-        documents: Some(indexer::document_changes(&corpus, manifest)),
-    })
+    Ok(indexer::corpus_freshness(&corpus, manifest))
 }
 
 /// What `status` reports.

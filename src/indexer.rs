@@ -191,6 +191,58 @@ pub fn file_changes(data_dir: &Path, manifest: &Manifest) -> Result<Changes> {
     Ok(changes)
 }
 
+/// Whether an index matches its data folder. Decided here only: by file
+/// stat and hash ([`file_changes`], cheap, before every `ask`), or on a parsed
+/// corpus by file hash and document ([`corpus_freshness`], for `status` and
+/// for a build's "nothing changed").
+#[derive(Debug, Clone, Serialize)]
+pub struct Freshness {
+    /// Corpus files added, changed (by content) and removed since the build.
+    pub files: Changes,
+    /// The same for documents, when the corpus was parsed to find out.
+    pub documents: Option<Changes>,
+}
+
+impl Freshness {
+    /// True when nothing changed.
+    pub fn is_fresh(&self) -> bool {
+        self.files.is_empty() && self.documents.is_none_or(|d| d.is_empty())
+    }
+}
+
+/// Compares a parsed corpus with a manifest: files by content hash (an
+/// unreadable file by its size and mtime), and documents.
+pub fn corpus_freshness(corpus: &Corpus, manifest: &Manifest) -> Freshness {
+    let old: HashMap<&str, &SourceFile> = manifest
+        .sources
+        .iter()
+        .map(|s| (s.path.as_str(), s))
+        .collect();
+    let mut files = Changes::default();
+    let mut seen = std::collections::HashSet::new();
+    for f in &corpus.files {
+        match old.get(f.path.as_str()) {
+            None => files.added += 1,
+            Some(o) => {
+                seen.insert(f.path.as_str());
+                let same = if o.sha256.is_empty() || f.sha256.is_empty() {
+                    o.sha256 == f.sha256 && o.size == f.size && o.mtime_ns == f.mtime_ns
+                } else {
+                    o.sha256 == f.sha256
+                };
+                if !same {
+                    files.changed += 1;
+                }
+            }
+        }
+    }
+    files.removed = old.keys().filter(|k| !seen.contains(*k)).count();
+    Freshness {
+        files,
+        documents: Some(document_changes(corpus, manifest)),
+    }
+}
+
 /// Compares documents of a parsed corpus with those of a manifest.
 pub fn document_changes(corpus: &Corpus, manifest: &Manifest) -> Changes {
     let old: HashMap<&str, &str> = manifest
@@ -745,7 +797,10 @@ pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfi
     let Some(prev) = previous else {
         return plan;
     };
-    let unchanged = document_changes(corpus, prev.manifest).is_empty()
+    // Fresh, and even the files' sizes and times are as recorded (a touched
+    // file gets a new generation that records its new time, reusing every
+    // vector, so that later asks need not hash it again).
+    let unchanged = corpus_freshness(corpus, prev.manifest).is_fresh()
         && prev.manifest.sources == corpus.files
         && prev.manifest.hnsw == config.hnsw
         && prev.manifest.answer_vectors == config.answer_vectors
