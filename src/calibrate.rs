@@ -15,8 +15,8 @@
 //! silence the view that helps real users most (StackFAQ: 0.96 nDCG@10 alone).
 //! They keep the defaults chosen on the shared sets (README, "Fusion").
 
-use crate::fuse::{Abstention, DEFAULT_MIN_SCORE};
-use crate::retrieve::View;
+use crate::fuse::{Abstention, FusionParams, DEFAULT_MIN_SCORE};
+use crate::retrieve::{View, ViewHit};
 use crate::search::{self, SearchConfig};
 use crate::store::{Kind, Snapshot};
 
@@ -30,20 +30,9 @@ pub const ANSWERED_SHARE: f64 = 0.95;
 /// The fused top score of each sampled stored question, asked leave-one-out.
 pub fn self_scores(snapshot: &Snapshot) -> Vec<f32> {
     let meta = &snapshot.meta;
-    // Each distinct stored question once (pairs of one thread share theirs).
-    let mut seen = std::collections::HashSet::new();
-    let questions: Vec<(u32, u32)> = meta
-        .occurrences
-        .iter()
-        .filter(|o| o.kind == Kind::Question && seen.insert(o.row))
-        .map(|o| (o.pair, o.row))
-        .collect();
-    let step = (questions.len() / SAMPLE).max(1);
     let config = SearchConfig::default();
-    questions
+    sampled_questions(snapshot)
         .iter()
-        .step_by(step)
-        .take(SAMPLE)
         .map(|&(pair, row)| {
             let query = snapshot.vector(row as usize).to_vec();
             let text = &meta.pairs[pair as usize].question;
@@ -58,6 +47,122 @@ pub fn self_scores(snapshot: &Snapshot) -> Vec<f32> {
                 .map_or(0.0, |f| f.score)
         })
         .collect()
+}
+
+/// A stored question asked of its corpus: every view's candidates, and the
+/// pairs that have the question (the right answers).
+type SelfQuery = (Vec<(View, Vec<ViewHit>)>, Vec<u32>);
+
+/// Lexical weights tried when calibrating fusion.
+pub const LEXICAL_WEIGHTS: [f32; 7] = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3];
+
+/// The distinct stored questions sampled: (a pair that has it, its row).
+fn sampled_questions(snapshot: &Snapshot) -> Vec<(u32, u32)> {
+    let mut seen = std::collections::HashSet::new();
+    let questions: Vec<(u32, u32)> = snapshot
+        .meta
+        .occurrences
+        .iter()
+        .filter(|o| o.kind == Kind::Question && seen.insert(o.row))
+        .map(|o| (o.pair, o.row))
+        .collect();
+    let step = (questions.len() / SAMPLE).max(1);
+    questions.into_iter().step_by(step).take(SAMPLE).collect()
+}
+
+/// The fusion weights for this generation, fitted on its stored questions
+/// asked leave-one-out, or None to keep the defaults (too few questions).
+///
+/// Each stored question is asked with its own vector; the pairs that have it
+/// are the right answers. Leave-one-out holds for both views that could see
+/// the question: the question view may not return its row, and the lexical
+/// arm searches the answers alone. The lexical weight with the best MRR@10
+/// wins (ties: the one nearest the default). The question view's join (`max`)
+/// is not fitted: left out, it has nothing to say for these queries.
+pub fn fusion(snapshot: &Snapshot) -> Option<FusionParams> {
+    let sample = sampled_questions(snapshot);
+    if sample.len() < MIN_QUESTIONS {
+        return None;
+    }
+    let meta = &snapshot.meta;
+    let answers_only =
+        crate::lexical::LexicalIndex::build(meta.pairs.iter().map(|p| p.answer.as_str()), true);
+    let config = SearchConfig::default();
+    let depth = search::VIEW_DEPTH;
+    let queries: Vec<SelfQuery> = sample
+        .iter()
+        .map(|&(pair, row)| {
+            let query = snapshot.vector(row as usize).to_vec();
+            let text = &meta.pairs[pair as usize].question;
+            let mut questions = search::view(snapshot, &query, text, View::Questions, &config);
+            questions.retain(|h| h.row != Some(row));
+            let lexical = answers_only
+                .search(text, depth)
+                .into_iter()
+                .map(|(p, score)| ViewHit {
+                    pair: p as u32,
+                    score,
+                    row: None,
+                })
+                .collect();
+            let views = vec![
+                (
+                    View::Answers,
+                    search::view(snapshot, &query, text, View::Answers, &config),
+                ),
+                (View::Questions, questions),
+                (View::Lexical, lexical),
+            ];
+            let relevant = meta
+                .occurrences_of(row as usize)
+                .filter(|o| o.kind == Kind::Question)
+                .map(|o| o.pair)
+                .collect();
+            (views, relevant)
+        })
+        .collect();
+    let default = FusionParams::default();
+    let mrr = |weight: f32| -> f64 {
+        let params = FusionParams {
+            lexical_weight: weight,
+            ..default.clone()
+        };
+        let sum: f64 = queries
+            .iter()
+            .map(
+                |(views, relevant): &(Vec<(View, Vec<ViewHit>)>, Vec<u32>)| {
+                    crate::fuse::fuse(views, &params)
+                        .iter()
+                        .take(10)
+                        .position(|f| relevant.contains(&f.pair))
+                        .map_or(0.0, |i| 1.0 / (i + 1) as f64)
+                },
+            )
+            .sum();
+        sum / queries.len() as f64
+    };
+    let scored: Vec<(f32, f64)> = LEXICAL_WEIGHTS.iter().map(|&w| (w, mrr(w))).collect();
+    let (best, best_mrr) = scored
+        .iter()
+        .copied()
+        .max_by(|a, b| {
+            a.1.total_cmp(&b.1).then(
+                (b.0 - default.lexical_weight)
+                    .abs()
+                    .total_cmp(&(a.0 - default.lexical_weight).abs()),
+            )
+        })
+        .expect("invariant: weights to try");
+    let at_default = mrr(default.lexical_weight);
+    Some(FusionParams {
+        lexical_weight: best,
+        source: format!(
+            "calibrated: lexical weight {best} gave MRR@10 {best_mrr:.3} on {} stored questions asked leave-one-out (default {}: {at_default:.3})",
+            queries.len(),
+            default.lexical_weight
+        ),
+        ..default
+    })
 }
 
 /// The abstention threshold for this generation, or None to keep the default
@@ -109,7 +214,20 @@ mod tests {
     fn too_few_questions_keep_the_default() {
         let (_d, snap) = index(MIN_QUESTIONS - 1);
         assert!(abstention(&snap).is_none());
+        assert!(fusion(&snap).is_none());
         assert_eq!(snap.manifest.abstention, Abstention::default());
+        assert_eq!(snap.manifest.fusion, FusionParams::default());
+    }
+
+    #[test]
+    fn the_lexical_weight_is_fitted_leave_one_out_and_stored() {
+        let (_d, snap) = index(30);
+        let f = fusion(&snap).unwrap();
+        assert!(LEXICAL_WEIGHTS.contains(&f.lexical_weight), "{f:?}");
+        assert!(f.source.starts_with("calibrated:"), "{f:?}");
+        assert!(f.source.contains("30 stored questions"), "{f:?}");
+        // What the build stored is what the fit gives (it is deterministic).
+        assert_eq!(snap.manifest.fusion, f);
     }
 
     #[test]

@@ -644,7 +644,11 @@ pub fn build_corpus(
     };
     // Fit the abstention threshold on the corpus's own questions.
     let t = Instant::now();
-    let snapshot = Snapshot::in_memory(manifest, meta, mapped, lexical, vectors);
+    let mut snapshot = Snapshot::in_memory(manifest, meta, mapped, lexical, vectors);
+    if let Some(fusion) = crate::calibrate::fusion(&snapshot) {
+        log::debug!("fusion calibrated: {}", fusion.source);
+        snapshot.manifest.fusion = fusion;
+    }
     let abstention = crate::calibrate::abstention(&snapshot);
     log::debug!(
         "abstention calibrated in {:.1} ms: {abstention:?}",
