@@ -112,7 +112,7 @@ pub fn load(dir: &Path) -> Result<BeirSet> {
                 id,
                 text,
                 qrels,
-                leave_out_question: false,
+                stored_pair: None,
             })
         })
         .collect();
@@ -255,7 +255,7 @@ pub fn corpus_queries(pairs: &[(String, String)]) -> Vec<EvalQuery> {
             text: question.clone(),
             qrels: [(i.to_string(), 1)].into_iter().collect(),
             // The stored question must not find itself through the question view.
-            leave_out_question: true,
+            stored_pair: Some(i),
         })
         .collect()
 }
@@ -306,7 +306,7 @@ pub fn tsv_queries(path: &Path, pairs: &[(String, String)]) -> Result<Vec<EvalQu
                 id: format!("tsv-{line}"),
                 text: question.to_string(),
                 qrels: [(pair.to_string(), 1)].into_iter().collect(),
-                leave_out_question: false,
+                stored_pair: None,
             }),
         }
     }

@@ -37,11 +37,7 @@ pub fn self_scores(snapshot: &Snapshot) -> Vec<f32> {
             let query = snapshot.vector(row as usize).to_vec();
             let text = &meta.pairs[pair as usize].question;
             let mut views = search::views(snapshot, &query, text, &config);
-            for (view, hits) in views.iter_mut() {
-                if *view == View::Questions {
-                    hits.retain(|h| h.row != Some(row));
-                }
-            }
+            search::leave_out(&mut views, row);
             crate::fuse::fuse(&views, &snapshot.manifest.fusion)
                 .first()
                 .map_or(0.0, |f| f.score)
@@ -94,8 +90,7 @@ pub fn fusion(snapshot: &Snapshot) -> Option<FusionParams> {
         .map(|&(pair, row)| {
             let query = snapshot.vector(row as usize).to_vec();
             let text = &meta.pairs[pair as usize].question;
-            let mut questions = search::view(snapshot, &query, text, View::Questions, &config);
-            questions.retain(|h| h.row != Some(row));
+            let questions = search::view(snapshot, &query, text, View::Questions, &config);
             let lexical = answers_only
                 .search(text, depth)
                 .into_iter()
@@ -105,7 +100,7 @@ pub fn fusion(snapshot: &Snapshot) -> Option<FusionParams> {
                     row: None,
                 })
                 .collect();
-            let views = vec![
+            let mut views = vec![
                 (
                     View::Answers,
                     search::view(snapshot, &query, text, View::Answers, &config),
@@ -113,6 +108,7 @@ pub fn fusion(snapshot: &Snapshot) -> Option<FusionParams> {
                 (View::Questions, questions),
                 (View::Lexical, lexical),
             ];
+            search::leave_out(&mut views, row);
             let relevant = meta
                 .occurrences_of(row as usize)
                 .filter(|o| o.kind == Kind::Question)

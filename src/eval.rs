@@ -119,9 +119,9 @@ pub struct EvalQuery {
     pub text: String,
     /// Relevance grades by document id.
     pub qrels: Judgements,
-    /// The query is a stored question: the question view must not find it
-    /// (leave-one-out).
-    pub leave_out_question: bool,
+    /// The query is this pair's stored question: the question view must not
+    /// find it (leave-one-out).
+    pub stored_pair: Option<usize>,
 }
 
 /// Averages and latency of one system.
@@ -337,22 +337,18 @@ pub fn run(
             view_ms.insert(*view, ms(t) + dense);
         }
         let t = Instant::now();
-        if q.leave_out_question {
-            // A stored question must not find itself (leave-one-out).
-            for (view, hits) in views.iter_mut() {
-                if *view == View::Questions {
-                    hits.retain(|h| {
-                        snapshot.meta.pairs[h.pair as usize].question.trim() != q.text.trim()
-                    });
-                }
-            }
+        let own_row = q
+            .stored_pair
+            .and_then(|p| snapshot.meta.question_row(p as u32));
+        if let Some(row) = own_row {
+            search::leave_out(&mut views, row);
         }
         let fused = crate::fuse::fuse(&views, &snapshot.manifest.fusion);
         let engine_ms = views_ms + ms(t) + embed_ms;
         let confident = fused
             .first()
             .is_some_and(|f| f.score >= snapshot.manifest.abstention.min_score);
-        if q.leave_out_question {
+        if q.stored_pair.is_some() {
             stored_answered += confident as usize;
             stored += 1;
         } else {
@@ -395,12 +391,7 @@ pub fn run(
             let ids =
                 |hits: Vec<crate::retrieve::ViewHit>, questions: bool| -> Vec<(String, f32)> {
                     hits.into_iter()
-                        .filter(|h| {
-                            !(questions
-                                && q.leave_out_question
-                                && snapshot.meta.pairs[h.pair as usize].question.trim()
-                                    == q.text.trim())
-                        })
+                        .filter(|h| !(questions && own_row.is_some() && h.row == own_row))
                         .map(|h| (doc_id(h.pair as usize), h.score))
                         .collect()
                 };

@@ -15,7 +15,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::ann::{AnnGraph, HnswParams};
-use crate::corpus::{self, Corpus, Skipped, SourceFile, Warning};
+use crate::corpus::{self, Corpus, Skipped, Warning};
 use crate::embed::{embed_all, Embedder, DEFAULT_BATCH_SIZE};
 use crate::error::{Error, Result};
 use crate::split;
@@ -137,6 +137,32 @@ pub struct Changes {
 }
 
 impl Changes {
+    /// Compares items keyed by name: new keys are added, keys in both that
+    /// `same` says differ are changed, old keys not seen are removed (a set
+    /// difference: never a subtraction that could wrap).
+    pub fn between<'a, O, N>(
+        old: impl IntoIterator<Item = (&'a str, O)>,
+        new: impl IntoIterator<Item = (&'a str, N)>,
+        same: impl Fn(&O, &N) -> bool,
+    ) -> Changes {
+        let old: HashMap<&str, O> = old.into_iter().collect();
+        let mut changes = Changes::default();
+        let mut seen = std::collections::HashSet::new();
+        for (key, n) in new {
+            match old.get(key) {
+                None => changes.added += 1,
+                Some(o) => {
+                    seen.insert(key);
+                    if !same(o, &n) {
+                        changes.changed += 1;
+                    }
+                }
+            }
+        }
+        changes.removed = old.keys().filter(|k| !seen.contains(*k)).count();
+        changes
+    }
+
     /// True when nothing changed.
     pub fn is_empty(&self) -> bool {
         self.added + self.changed + self.removed == 0
@@ -159,36 +185,24 @@ impl std::fmt::Display for Changes {
 /// can be read (or its size or mtime changed).
 pub fn file_changes(data_dir: &Path, manifest: &Manifest) -> Result<Changes> {
     let scan = corpus::scan(data_dir)?;
-    let old: HashMap<&str, &SourceFile> = manifest
-        .sources
+    let old = manifest.sources.iter().map(|s| (s.path.as_str(), s));
+    let new = scan
+        .files
         .iter()
-        .map(|s| (s.path.as_str(), s))
-        .collect();
-    let mut changes = Changes::default();
-    let mut seen = std::collections::HashSet::new();
-    for (f, path) in scan.files.iter().zip(&scan.paths) {
-        match old.get(f.path.as_str()) {
-            None => changes.added += 1,
-            Some(o) => {
-                seen.insert(f.path.as_str());
-                let same_stat = o.size == f.size && o.mtime_ns == f.mtime_ns;
-                let same = if o.sha256.is_empty() {
-                    // Unreadable at build time: the same while it stays so.
-                    same_stat && !crate::safe_fs::readable(path)
-                } else {
-                    same_stat
-                        || (o.size == f.size
-                            && crate::safe_fs::read_inside(path, &scan.root)
-                                .is_ok_and(|b| corpus::sha256_hex(&b) == o.sha256))
-                };
-                if !same {
-                    changes.changed += 1;
-                }
-            }
+        .zip(&scan.paths)
+        .map(|(f, p)| (f.path.as_str(), (f, p)));
+    Ok(Changes::between(old, new, |o, &(f, path)| {
+        let same_stat = o.size == f.size && o.mtime_ns == f.mtime_ns;
+        if o.sha256.is_empty() {
+            // Unreadable at build time: the same while it stays so.
+            same_stat && !crate::safe_fs::readable(path)
+        } else {
+            same_stat
+                || (o.size == f.size
+                    && crate::safe_fs::read_inside(path, &scan.root)
+                        .is_ok_and(|b| corpus::sha256_hex(&b) == o.sha256))
         }
-    }
-    changes.removed = old.keys().filter(|k| !seen.contains(*k)).count();
-    Ok(changes)
+    }))
 }
 
 /// Whether an index matches its data folder. Decided here only: by file
@@ -213,30 +227,15 @@ impl Freshness {
 /// Compares a parsed corpus with a manifest: files by content hash (an
 /// unreadable file by its size and mtime), and documents.
 pub fn corpus_freshness(corpus: &Corpus, manifest: &Manifest) -> Freshness {
-    let old: HashMap<&str, &SourceFile> = manifest
-        .sources
-        .iter()
-        .map(|s| (s.path.as_str(), s))
-        .collect();
-    let mut files = Changes::default();
-    let mut seen = std::collections::HashSet::new();
-    for f in &corpus.files {
-        match old.get(f.path.as_str()) {
-            None => files.added += 1,
-            Some(o) => {
-                seen.insert(f.path.as_str());
-                let same = if o.sha256.is_empty() || f.sha256.is_empty() {
-                    o.sha256 == f.sha256 && o.size == f.size && o.mtime_ns == f.mtime_ns
-                } else {
-                    o.sha256 == f.sha256
-                };
-                if !same {
-                    files.changed += 1;
-                }
-            }
+    let old = manifest.sources.iter().map(|s| (s.path.as_str(), s));
+    let new = corpus.files.iter().map(|f| (f.path.as_str(), f));
+    let files = Changes::between(old, new, |o, f| {
+        if o.sha256.is_empty() || f.sha256.is_empty() {
+            o.sha256 == f.sha256 && o.size == f.size && o.mtime_ns == f.mtime_ns
+        } else {
+            o.sha256 == f.sha256
         }
-    }
-    files.removed = old.keys().filter(|k| !seen.contains(*k)).count();
+    });
     Freshness {
         files,
         documents: Some(document_changes(corpus, manifest)),
@@ -245,26 +244,12 @@ pub fn corpus_freshness(corpus: &Corpus, manifest: &Manifest) -> Freshness {
 
 /// Compares documents of a parsed corpus with those of a manifest.
 pub fn document_changes(corpus: &Corpus, manifest: &Manifest) -> Changes {
-    let old: HashMap<&str, &str> = manifest
+    let old = manifest
         .documents
         .iter()
-        .map(|d| (d.key.as_str(), d.fingerprint.as_str()))
-        .collect();
-    let mut changes = Changes::default();
-    let mut seen = std::collections::HashSet::new();
-    for d in &corpus.documents {
-        match old.get(d.key.as_str()) {
-            None => changes.added += 1,
-            Some(fp) => {
-                seen.insert(d.key.as_str());
-                if *fp != d.fingerprint() {
-                    changes.changed += 1;
-                }
-            }
-        }
-    }
-    changes.removed = old.keys().filter(|k| !seen.contains(*k)).count();
-    changes
+        .map(|d| (d.key.as_str(), d.fingerprint.as_str()));
+    let new = corpus.documents.iter().map(|d| (d.key.as_str(), d));
+    Changes::between(old, new, |fp, d| *fp == d.fingerprint())
 }
 
 /// Refuses a data folder and an index folder that overlap: a build would
@@ -478,8 +463,6 @@ pub fn build_corpus(
     let sentence_count = plan.sentences();
     let reused = plan.reused();
     let new_texts = plan.to_embed();
-    let prev_row_of = &plan.reuse;
-    let texts = &plan.first;
     let embed_started = Instant::now();
     progress.start(Stage::Embedding, new_texts.len() as u64);
     let new_vectors = embed_all(embedder, &new_texts, config.batch_size, &mut |n| {
@@ -490,83 +473,33 @@ pub fn build_corpus(
     let embedded = new_texts.len();
     drop(new_texts);
 
-    // Extend the previous graph when few rows would be hidden, or build a new one.
-    let prev_rows = previous.as_ref().map_or(0, |p| p.meta.row_count());
-    let previous_graph = match (&previous, &plan.graph) {
-        (Some(prev), GraphAction::Extend { .. }) => match prev.load_ann_graph() {
-            Ok(g) => Some(g),
-            Err(e) => {
-                log::warn!(
-                    "cannot extend the previous graph ({e}): rebuilding it from the kept vectors"
-                );
-                None
-            }
-        },
+    // Extend the previous graph when the plan says so and it keeps recall;
+    // otherwise build a new one.
+    let extended = match (&previous, &plan.graph) {
+        (Some(prev), GraphAction::Extend { hidden }) => {
+            extend_graph(prev, &plan, &new_vectors, dim, *hidden, progress)
+        }
         _ => None,
     };
-
-    let mut extended = None;
-    if let (Some(prev), Some(mut graph)) = (&previous, previous_graph) {
-        // Rows keep their numbers; new texts are appended.
-        let mut row_of_text = vec![0usize; texts.len()];
-        let mut vectors = prev.vectors().to_vec();
-        let mut next_new = 0;
-        for (id, prev_row) in prev_row_of.iter().enumerate() {
-            row_of_text[id] = match prev_row {
-                Some(r) => *r,
-                None => {
-                    vectors.extend_from_slice(&new_vectors[next_new * dim..(next_new + 1) * dim]);
-                    next_new += 1;
-                    prev_rows + next_new - 1
-                }
-            };
-        }
-        progress.start(Stage::Graph, embedded as u64);
-        graph.insert(&vectors, dim, prev_rows);
-        progress.finish();
-        let rows = prev_rows + embedded;
-        let mut live = vec![false; rows];
-        for &r in &row_of_text {
-            live[r] = true;
-        }
-        let mapped = crate::mmap_graph::MmapGraph::export(&graph, rows);
-        let recall = graph_recall(&mapped, &vectors, dim, &|r| live[r], prev_rows);
-        if recall >= MIN_EXTENDED_RECALL {
-            extended = Some((row_of_text, vectors, graph, prev_rows - reused));
-        } else {
-            log::info!(
-                "the extended graph finds {:.1}% of the exact top 10 (below {:.0}%): rebuilding it",
-                recall * 100.0,
-                MIN_EXTENDED_RECALL * 100.0
-            );
-        }
-    }
-    let (row_of_text, vectors, graph, hidden, how) = match extended {
-        Some((row_of_text, vectors, graph, hidden)) => {
-            (row_of_text, vectors, graph, hidden, "extended")
-        }
-        None => {
-            // Rows numbered afresh: one per distinct text, in corpus order.
-            let mut vectors = Vec::with_capacity(texts.len() * dim);
-            let mut next_new = 0;
-            for prev_row in prev_row_of {
-                match (prev_row, &previous) {
-                    (Some(r), Some(p)) => vectors.extend_from_slice(p.vector(*r)),
-                    _ => {
-                        vectors
-                            .extend_from_slice(&new_vectors[next_new * dim..(next_new + 1) * dim]);
-                        next_new += 1;
-                    }
-                }
-            }
-            progress.start(Stage::Graph, texts.len() as u64);
-            let graph = AnnGraph::build(&vectors, dim, &config.hnsw)?;
-            progress.finish();
-            ((0..texts.len()).collect(), vectors, graph, 0, "rebuilt")
-        }
+    let Laid {
+        row_of_text,
+        vectors,
+        graph,
+        hidden,
+        how,
+    } = match extended {
+        Some(laid) => laid,
+        None => rebuild_graph(
+            previous.as_ref(),
+            &plan,
+            &new_vectors,
+            dim,
+            &config.hnsw,
+            progress,
+        )?,
     };
     drop(new_vectors);
-    let live_vectors = texts.len();
+    let live_vectors = plan.first.len();
     let BuildPlan {
         documents,
         pairs,
@@ -833,6 +766,111 @@ pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfi
     plan
 }
 
+/// The vectors and graph of a new generation, and where each distinct text went.
+struct Laid {
+    /// The row of each distinct text of the plan.
+    row_of_text: Vec<usize>,
+    /// Row-major vectors.
+    vectors: Vec<f32>,
+    graph: AnnGraph,
+    /// Rows no pair holds any longer.
+    hidden: usize,
+    /// "extended" or "rebuilt".
+    how: &'static str,
+}
+
+/// The previous graph with the new texts inserted (rows keep their numbers,
+/// new ones are appended), or None when its files cannot be loaded or the
+/// result would lose recall against exact search.
+fn extend_graph(
+    prev: &Snapshot,
+    plan: &BuildPlan,
+    new_vectors: &[f32],
+    dim: usize,
+    hidden: usize,
+    progress: &mut dyn Progress,
+) -> Option<Laid> {
+    let mut graph = prev
+        .load_ann_graph()
+        .map_err(|e| {
+            log::warn!(
+                "cannot extend the previous graph ({e}): rebuilding it from the kept vectors"
+            )
+        })
+        .ok()?;
+    let prev_rows = prev.meta.row_count();
+    let mut row_of_text = Vec::with_capacity(plan.first.len());
+    let mut vectors = prev.vectors().to_vec();
+    let mut fresh = new_vectors.chunks_exact(dim.max(1));
+    for prev_row in &plan.reuse {
+        row_of_text.push(match prev_row {
+            Some(r) => *r,
+            None => {
+                vectors.extend_from_slice(fresh.next()?);
+                vectors.len() / dim - 1
+            }
+        });
+    }
+    let rows = vectors.len() / dim.max(1);
+    progress.start(Stage::Graph, (rows - prev_rows) as u64);
+    graph.insert(&vectors, dim, prev_rows);
+    progress.finish();
+    let mut live = vec![false; rows];
+    for &r in &row_of_text {
+        live[r] = true;
+    }
+    let mapped = crate::mmap_graph::MmapGraph::export(&graph, rows);
+    let recall = graph_recall(&mapped, &vectors, dim, &|r| live[r], prev_rows);
+    if recall < MIN_EXTENDED_RECALL {
+        log::info!(
+            "the extended graph finds {:.1}% of the exact top 10 (below {:.0}%): rebuilding it",
+            recall * 100.0,
+            MIN_EXTENDED_RECALL * 100.0
+        );
+        return None;
+    }
+    Some(Laid {
+        row_of_text,
+        vectors,
+        graph,
+        hidden,
+        how: "extended",
+    })
+}
+
+/// A new graph over the live texts only, numbered afresh in corpus order.
+fn rebuild_graph(
+    previous: Option<&Snapshot>,
+    plan: &BuildPlan,
+    new_vectors: &[f32],
+    dim: usize,
+    hnsw: &HnswParams,
+    progress: &mut dyn Progress,
+) -> Result<Laid> {
+    let mut vectors = Vec::with_capacity(plan.first.len() * dim);
+    let mut fresh = new_vectors.chunks_exact(dim.max(1));
+    for prev_row in &plan.reuse {
+        match (prev_row, previous) {
+            (Some(r), Some(p)) => vectors.extend_from_slice(p.vector(*r)),
+            _ => vectors.extend_from_slice(
+                fresh
+                    .next()
+                    .ok_or_else(|| Error::Embed("fewer vectors than texts to embed".into()))?,
+            ),
+        }
+    }
+    progress.start(Stage::Graph, plan.first.len() as u64);
+    let graph = AnnGraph::build(&vectors, dim, hnsw)?;
+    progress.finish();
+    Ok(Laid {
+        row_of_text: (0..plan.first.len()).collect(),
+        vectors,
+        graph,
+        hidden: 0,
+        how: "rebuilt",
+    })
+}
+
 /// Documents, pairs and every text occurrence (rows not yet assigned) of a corpus.
 fn collect(
     corpus: &Corpus,
@@ -941,6 +979,19 @@ mod tests {
     }
 
     use super::testing::built;
+
+    #[test]
+    fn changes_are_set_differences() {
+        let old = [("a", 1), ("b", 2), ("c", 3)];
+        let new = [("a", 1), ("b", 5), ("d", 4), ("e", 0)];
+        let c = Changes::between(old, new, |o, n| o == n);
+        assert_eq!((c.added, c.changed, c.removed), (2, 1, 1));
+        // Repeated keys on either side never make a count wrap.
+        let c = Changes::between([("a", 1), ("a", 1)], [("a", 1), ("a", 1)], |o, n| o == n);
+        assert!(c.is_empty());
+        let c = Changes::between([("a", 1), ("a", 2)], [("b", 1)], |o, n| o == n);
+        assert_eq!((c.added, c.changed, c.removed), (1, 0, 1));
+    }
 
     #[test]
     fn a_first_build_embeds_each_distinct_text_once() {

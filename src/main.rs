@@ -239,7 +239,12 @@ fn open_engine(g: &GlobalArgs, update: bool) -> Result<Engine> {
 
 /// Checks the search flags, naming them (the library checks the values too,
 /// in its own terms).
-fn check_search_flags(top_k: usize, ef: usize) -> Result<()> {
+fn check_search_flags(top_k: usize, ef: usize, min_score: Option<f32>) -> Result<()> {
+    if let Some(m) = min_score.filter(|m| !m.is_finite()) {
+        return Err(Error::Usage(format!(
+            "--min-score must be a finite number, got {m}"
+        )));
+    }
     if top_k == 0 || top_k > 10_000 {
         return Err(Error::Usage(format!(
             "-k must be in 1..=10000, got {top_k}"
@@ -254,7 +259,7 @@ fn check_search_flags(top_k: usize, ef: usize) -> Result<()> {
 }
 
 fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
-    check_search_flags(args.top_k, args.ef)?;
+    check_search_flags(args.top_k, args.ef, args.min_score)?;
     let config = SearchConfig {
         top_k: args.top_k,
         ef_search: args.ef,
@@ -307,7 +312,7 @@ fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
 }
 
 fn eval(g: &GlobalArgs, args: &cli::EvalArgs) -> Outcome {
-    check_search_flags(10, args.ef)?;
+    check_search_flags(10, args.ef, None)?;
     use qasearch::eval::{self, EvalSet};
     let set = match &args.beir {
         Some(dir) => EvalSet::Beir {

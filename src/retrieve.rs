@@ -97,7 +97,20 @@ pub fn dense(
         let hits = if let Some(rows) = subset {
             subset_search(snapshot, rows, query, n)
         } else {
-            nearest_rows(snapshot, query, n, config, Some(&keep))
+            let hits = nearest_rows(snapshot, query, n, config, Some(&keep));
+            if hits.len() < n && !config.exact {
+                // Fewer hits than asked: either the view has fewer rows, or
+                // the walk could not reach them (a tiny graph whose entry
+                // holds only other kinds). Scanning settles it; it happens
+                // only for views smaller than `n` rows or such graphs.
+                let exact = SearchConfig {
+                    exact: true,
+                    ..*config
+                };
+                nearest_rows(snapshot, query, n, &exact, Some(&keep))
+            } else {
+                hits
+            }
         };
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
@@ -186,4 +199,32 @@ pub fn lexical(snapshot: &Snapshot, question: &str, k: usize) -> Vec<ViewHit> {
             row: None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::embed::HashEmbedder;
+    use crate::search::{self, SearchConfig};
+
+    #[test]
+    fn a_tiny_index_always_answers_whatever_the_graph_entry() {
+        // One pair: a sentence row and a question row. The graph's entry may be
+        // the question, with no link to the sentence; the answers view must
+        // still find the sentence.
+        for round in 0..50 {
+            let (_d, snap) = crate::indexer::testing::built(&[(
+                "a.txt",
+                "City bikes.\nHow much is a day pass?\nA day pass costs five euros.\n",
+            )]);
+            let mut e = HashEmbedder::new(32);
+            let a = search::ask(
+                &snap,
+                &mut e,
+                "price of a day pass",
+                &SearchConfig::default(),
+            )
+            .unwrap();
+            assert_eq!(a.len(), 1, "round {round}");
+        }
+    }
 }

@@ -45,6 +45,11 @@ impl SearchConfig {
                 self.top_k
             )));
         }
+        if self.min_score.is_some_and(|m| !m.is_finite()) {
+            return Err(Error::Usage(
+                "the least score of a confident answer (min_score) must be a finite number".into(),
+            ));
+        }
         if self.ef_search == 0 || self.ef_search > 100_000 {
             return Err(Error::Usage(format!(
                 "the search breadth (ef_search) must be in 1..=100000, got {}",
@@ -148,6 +153,17 @@ pub fn view(
     match view {
         View::Lexical => r::lexical(snapshot, question, depth),
         dense => r::dense(snapshot, query, dense, config.top_k, depth, config),
+    }
+}
+
+/// Leave-one-out for a stored question asked of its own index: the
+/// question view may not return the question's own row (evaluation and
+/// calibration; a user's question is never left out).
+pub fn leave_out(views: &mut [(View, Vec<crate::retrieve::ViewHit>)], question_row: u32) {
+    for (view, hits) in views.iter_mut() {
+        if *view == View::Questions {
+            hits.retain(|h| h.row != Some(question_row));
+        }
     }
 }
 

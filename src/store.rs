@@ -315,6 +315,14 @@ impl Meta {
         self.row_kinds.get(row).is_some_and(|k| k & mask != 0)
     }
 
+    /// The row of a pair's stored question, if it has a vector.
+    pub fn question_row(&self, pair: u32) -> Option<u32> {
+        self.pair_occurrences(pair)
+            .iter()
+            .find(|o| o.kind == Kind::Question)
+            .map(|o| o.row)
+    }
+
     /// The rows holding a stored question, in order.
     pub fn question_rows(&self) -> &[u32] {
         &self.question_rows

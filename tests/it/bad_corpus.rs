@@ -57,6 +57,8 @@ fn cases() -> Vec<Case> {
         c("k negative", Seed, &["ask", "-k", "-5", Q], 2, "error"),
         c("k huge", Seed, &["ask", "-k", "99999999", Q], 2, "-k must be"),
         c("ef zero", Seed, &["ask", "--ef", "0", Q], 2, "--ef must be"),
+        c("min score not a number", Seed, &["ask", "--min-score", "NaN", Q], 2, "--min-score must be"),
+        c("min score infinite", Seed, &["ask", "--min-score", "inf", Q], 2, "--min-score must be"),
         c("threads zero", Seed, &["--threads", "0", "ask", Q], 2, "--threads must be"),
         c("threads huge", Seed, &["--threads", "100000", "ask", Q], 2, "--threads must be"),
         c("no question", Seed, &["ask"], 2, "required"),
