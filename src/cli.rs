@@ -53,10 +53,11 @@ pub struct GlobalArgs {
     )]
     pub models: PathBuf,
 
-    /// Which model: `default` (all-MiniLM-L6-v2 as pinned) or `fast` (the same
-    /// model quantized to int8 maths, derived once with pip; quicker to start
-    /// and to embed, slightly less accurate). An index remembers its model.
-    #[arg(long = "model", global = true, env = "QASEARCH_MODEL", value_name = "NAME", value_parser = ["default", "fast"])]
+    /// Which model: `minilm-int8` (the default: all-MiniLM-L6-v2 quantized to
+    /// int8 maths, derived once with pip from the pinned file) or `minilm`
+    /// (the pinned file as it is: fp32 maths, slower). `fast` is an older name
+    /// of minilm-int8. An index remembers its model.
+    #[arg(long = "model", global = true, env = "QASEARCH_MODEL", value_name = "NAME", value_parser = ["default", "minilm-int8", "minilm", "fast"])]
     pub variant: Option<String>,
 
     /// Use this ONNX model file instead of the pinned one.
@@ -145,6 +146,13 @@ pub struct EvalArgs {
     /// Re-embed the BEIR corpus instead of using the cache.
     #[arg(long)]
     pub full: bool,
+
+    /// With --beir: whole-answer vectors for answers of several sentences:
+    /// `embedded` (the model reads the whole answer: about twice the
+    /// embedding work, the best retrieval), `pooled` (the mean of the
+    /// sentence vectors: no model call) or `off`.
+    #[arg(long, default_value = qasearch::store::AnswerVectors::default().name(), value_name = "HOW", value_parser = ["off", "pooled", "embedded"])]
+    pub answer_vectors: String,
 }
 
 #[derive(Debug, Args)]
@@ -179,6 +187,13 @@ pub struct IndexArgs {
     /// HNSW candidates explored per insertion.
     #[arg(long, default_value_t = qasearch::ann::HnswParams::default().ef_construction, value_name = "N")]
     pub hnsw_ef_construction: usize,
+
+    /// Whole-answer vectors for answers of several sentences: `embedded` (the
+    /// model reads the whole answer: about twice the embedding work, the best
+    /// retrieval), `pooled` (the mean of the sentence vectors: no model call)
+    /// or `off`.
+    #[arg(long, default_value = qasearch::store::AnswerVectors::default().name(), value_name = "HOW", value_parser = ["off", "pooled", "embedded"])]
+    pub answer_vectors: String,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,13 @@ use crate::model::{ModelFiles, ModelIdentity};
 /// 32: 165 and 390; 64: 142 and 310).
 pub const DEFAULT_BATCH_SIZE: usize = 16;
 
+/// Tokens (estimated from characters) per model call at most, when texts
+/// are long: a batch of the longest texts is cut so that it pads to no more
+/// than this, which bounds the runtime's working memory (attention grows with
+/// the square of the length) without slowing short texts, which still go
+/// [`DEFAULT_BATCH_SIZE`] at a time.
+pub const TOKENS_PER_BATCH: usize = 2048;
+
 /// Something that embeds text into L2-normalised vectors.
 pub trait Embedder {
     /// Embeds a batch; one vector per text, each of [`Embedder::dimension`] floats.
@@ -39,8 +46,27 @@ pub fn embed_all(
     // Longest first: the slowest batches run while the ETA is still rough.
     let mut order: Vec<usize> = (0..texts.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(texts[i].len()));
+    let max_tokens = embedder.identity().settings.max_length;
+    // About four characters a token; the model reads at most max_length.
+    let tokens = |i: usize| {
+        let t = texts[i].len() / 4 + 2;
+        if max_tokens > 0 {
+            t.min(max_tokens)
+        } else {
+            t
+        }
+    };
+    let mut batches = Vec::new();
+    let mut rest = &order[..];
+    while !rest.is_empty() {
+        // The first text of a batch is its longest (sorted): it sets the padding.
+        let fit = (TOKENS_PER_BATCH / tokens(rest[0]).max(1)).clamp(1, batch_size);
+        let (batch, tail) = rest.split_at(fit.min(rest.len()));
+        batches.push(batch);
+        rest = tail;
+    }
     let mut out = vec![0f32; texts.len() * dim];
-    for chunk in order.chunks(batch_size) {
+    for chunk in batches {
         let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
         let vectors = embedder.embed_batch(&batch)?;
         if vectors.len() != batch.len() {
@@ -299,6 +325,41 @@ mod tests {
         for (i, t) in texts.iter().enumerate() {
             assert_eq!(&m[i * 64..(i + 1) * 64], e.vector(t).as_slice());
         }
+    }
+
+    /// Records the size of every batch it is given.
+    struct Recorder {
+        inner: HashEmbedder,
+        batches: Vec<usize>,
+    }
+    impl Embedder for Recorder {
+        fn embed_batch(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+            self.batches.push(texts.len());
+            self.inner.embed_batch(texts)
+        }
+        fn dimension(&self) -> usize {
+            self.inner.dimension()
+        }
+        fn identity(&self) -> &ModelIdentity {
+            self.inner.identity()
+        }
+    }
+
+    #[test]
+    fn long_texts_go_in_smaller_batches() {
+        let mut inner = HashEmbedder::new(8);
+        inner.identity.settings.max_length = 256;
+        let mut e = Recorder {
+            inner,
+            batches: Vec::new(),
+        };
+        let long = "word ".repeat(400); // past the 256-token window
+        let short = "a short sentence of some words";
+        let mut texts = vec![long.as_str(); 20];
+        texts.extend(std::iter::repeat_n(short, 40));
+        embed_all(&mut e, &texts, 16, &mut |_| {}).unwrap();
+        // 2048 tokens / 256 = 8 long texts a call; short ones 16 at a time.
+        assert_eq!(e.batches, [8, 8, 8, 16, 16, 4]);
     }
 
     #[test]

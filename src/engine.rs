@@ -30,7 +30,6 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
 
-use crate::ann::HnswParams;
 use crate::embed::Embedder;
 use crate::error::{Error, ModelFix, Result};
 use crate::indexer::{self, Changes, IndexConfig, IndexSummary, Progress};
@@ -144,8 +143,8 @@ enum Plan {
     Ready(ModelIdentity),
     /// No index yet (or one of an older format): build it.
     Build,
-    /// The data changed: update with the index's own HNSW settings.
-    Update(Changes, HnswParams, ModelIdentity),
+    /// The data changed: update with the index's own settings.
+    Update(Changes, IndexConfig, ModelIdentity),
 }
 
 /// Decides, without the model, what the index needs.
@@ -180,7 +179,11 @@ fn plan(options: &EngineOptions) -> Result<Plan> {
     }
     match file_freshness(&options.data_dir, &manifest) {
         Ok(f) if f.is_fresh() => Ok(Plan::Ready(manifest.model)),
-        Ok(f) => Ok(Plan::Update(f.files, manifest.hnsw, manifest.model)),
+        Ok(f) => Ok(Plan::Update(
+            f.files,
+            IndexConfig::kept_from(&manifest),
+            manifest.model,
+        )),
         Err(Error::DataMissing { path }) => {
             log::warn!(
                 "data folder {} not found: answering from the index as it was built",
@@ -254,16 +257,12 @@ fn apply(
                 other => other,
             }
         }
-        Plan::Update(changes, hnsw, model) => {
+        Plan::Update(changes, config, model) => {
             same_model(&options.index_dir, embedder.identity(), &model)?;
             log::info!(
                 "{} changed since the index was built (files: {changes}): updating the index",
                 options.data_dir.display()
             );
-            let config = IndexConfig {
-                hnsw,
-                ..Default::default()
-            };
             match report(build_index(options, embedder, &config, progress), warn) {
                 Err(Error::Busy { .. }) => {
                     log::warn!(

@@ -456,6 +456,8 @@ pub enum EvalSet<'a> {
         tag: &'a str,
         /// Re-embed instead of using the cache.
         full: bool,
+        /// Whole-answer vectors of the cached index (part of its key).
+        answer_vectors: crate::store::AnswerVectors,
     },
     /// The engine's own corpus: every stored question must find its pair,
     /// plus the reworded questions of a TSV file.
@@ -489,13 +491,15 @@ pub fn evaluate(
             cache_root,
             tag,
             full,
+            answer_vectors,
         } => {
             let mut embedder = load_model()?;
             let set = beir::load(dir)?;
             let cache = cache_root.join("eval").join(format!(
-                "{}-{}-{tag}",
+                "{}-{}-{tag}-{}",
                 set.name,
                 &set.corpus_sha256[..12],
+                answer_vectors.name(),
             ));
             let source = dir.join("corpus.jsonl");
             let source = source.canonicalize().unwrap_or(source);
@@ -508,6 +512,7 @@ pub fn evaluate(
             );
             let config = IndexConfig {
                 full,
+                answer_vectors,
                 ..IndexConfig::default()
             };
             let (summary, _) = indexer::build_corpus(

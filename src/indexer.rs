@@ -14,14 +14,15 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::ann::{AnnGraph, HnswParams};
+use crate::ann::HnswParams;
 use crate::corpus::{self, Corpus, Skipped, Warning};
 use crate::embed::{embed_all, Embedder, DEFAULT_BATCH_SIZE};
 use crate::error::{Error, Result};
+use crate::mmap_graph::MmapGraph;
 use crate::split;
 use crate::store::{
-    self, Counts, DocFingerprint, DocMeta, Kind, Manifest, Meta, Occurrence, PairMeta, Snapshot,
-    WriterLock,
+    self, AnswerVectors, Counts, DocFingerprint, DocMeta, Kind, Manifest, Meta, Occurrence,
+    PairMeta, Snapshot, WriterLock,
 };
 
 /// Build-time settings.
@@ -35,11 +36,9 @@ pub struct IndexConfig {
     pub full: bool,
     /// Rebuild the graph when more than this share of rows would be hidden. Default 0.2.
     pub compact_ratio: f64,
-    /// Also embed each answer of several sentences as a whole, so that a pair
-    /// scores by the best of its sentences and its whole answer. Default true:
-    /// on the seed corpus and its rewordings, sentence-only scoring put the
-    /// right pair first for 14 of 18 questions, this for 18 of 18.
-    pub answer_vectors: bool,
+    /// Whether each answer of several sentences also gets a vector of its
+    /// own, and how it is made (see [`AnswerVectors`]).
+    pub answer_vectors: AnswerVectors,
     /// Also embed each stored question, so that a user's question can find a
     /// pair by its question as well as by its answer. Default true.
     pub question_vectors: bool,
@@ -52,8 +51,21 @@ impl Default for IndexConfig {
             batch_size: DEFAULT_BATCH_SIZE,
             full: false,
             compact_ratio: 0.2,
-            answer_vectors: true,
+            answer_vectors: AnswerVectors::default(),
             question_vectors: true,
+        }
+    }
+}
+
+impl IndexConfig {
+    /// The default settings, except those an index keeps across updates
+    /// (graph settings, which vectors it holds), taken from its manifest.
+    pub fn kept_from(manifest: &Manifest) -> Self {
+        IndexConfig {
+            hnsw: manifest.hnsw,
+            answer_vectors: manifest.answer_vectors,
+            question_vectors: manifest.question_vectors,
+            ..IndexConfig::default()
         }
     }
 }
@@ -335,7 +347,7 @@ pub const MIN_EXTENDED_RECALL: f64 = 0.99;
 /// queries: the rows from `first_new` on (the ones just inserted, which are
 /// the ones an extension can leave unreachable) and as many older ones.
 pub fn graph_recall(
-    graph: &crate::mmap_graph::MmapGraph,
+    graph: &MmapGraph,
     vectors: &[f32],
     dim: usize,
     live: &dyn Fn(usize) -> bool,
@@ -472,6 +484,7 @@ pub fn build_corpus(
     let embed_seconds = embed_started.elapsed().as_secs_f64();
     let embedded = new_texts.len();
     drop(new_texts);
+    let new_vectors = plan.fresh_vectors(new_vectors, previous.as_ref(), dim)?;
 
     // Extend the previous graph when the plan says so and it keeps recall;
     // otherwise build a new one.
@@ -492,13 +505,12 @@ pub fn build_corpus(
         None => rebuild_graph(
             previous.as_ref(),
             &plan,
-            &new_vectors,
+            new_vectors,
             dim,
             &config.hnsw,
             progress,
         )?,
     };
-    drop(new_vectors);
     let live_vectors = plan.first.len();
     let BuildPlan {
         documents,
@@ -516,12 +528,11 @@ pub fn build_corpus(
     // Write the generation and switch to it.
     progress.start(Stage::Writing, 4);
     let mut writer = lock.begin()?;
-    writer.write_file(store::VECTORS, &store::f32_to_bytes(&vectors))?;
+    writer.write_file(store::VECTORS, &store::f32_as_bytes(&vectors))?;
     progress.advance(1);
     writer.write_file(store::META, &store::encode(&meta))?;
     progress.advance(1);
-    let mapped = crate::mmap_graph::MmapGraph::export(&graph, rows);
-    writer.write_file(store::GRAPH, &mapped.to_bytes())?;
+    writer.write_file(store::GRAPH, graph.as_bytes())?;
     let t = Instant::now();
     let texts: Vec<String> = meta.pairs.iter().map(lexical_text).collect();
     let lexical = crate::lexical::LexicalIndex::build(texts.iter().map(String::as_str), true);
@@ -532,8 +543,6 @@ pub fn build_corpus(
         t.elapsed().as_secs_f64() * 1e3
     );
     writer.write_file(store::LEXICAL, &store::encode(&lexical))?;
-    let basename = writer.write_graph(&graph)?;
-    drop(graph);
     progress.advance(1);
     let counts = Counts {
         documents: meta.documents.len(),
@@ -561,7 +570,6 @@ pub fn build_corpus(
         question_vectors: config.question_vectors,
         fusion: crate::fuse::FusionParams::default(),
         abstention: crate::fuse::Abstention::default(),
-        hnsw_basename: basename,
         counts,
         data_dir: data_dir.display().to_string(),
         sources: corpus.files.clone(),
@@ -577,7 +585,7 @@ pub fn build_corpus(
     };
     // Fit the abstention threshold on the corpus's own questions.
     let t = Instant::now();
-    let mut snapshot = Snapshot::in_memory(manifest, meta, mapped, lexical, vectors);
+    let mut snapshot = Snapshot::in_memory(manifest, meta, graph, lexical, vectors);
     if let Some(fusion) = crate::calibrate::fusion(&snapshot) {
         log::debug!("fusion calibrated: {}", fusion.source);
         snapshot.manifest.fusion = fusion;
@@ -676,6 +684,14 @@ pub struct BuildPlan {
     pub reuse: Vec<Option<usize>>,
     /// What happens to the graph.
     pub graph: GraphAction,
+    /// How whole answers get their vectors.
+    pub answer_vectors: AnswerVectors,
+}
+
+/// What makes two occurrences share a row: the same text, and both embedded
+/// or both pooled (a pooled whole answer is not the model's vector of its text).
+fn row_key<'a>(pooled: bool, o: &Occurrence, text: &'a str) -> (bool, &'a str) {
+    (pooled && o.kind == Kind::Answer, text)
 }
 
 impl BuildPlan {
@@ -684,12 +700,102 @@ impl BuildPlan {
         occurrence_text(&self.pairs, &self.occurrences[self.first[id]])
     }
 
-    /// The texts to embed (those the previous generation lacks), in order.
+    /// The row key of distinct text `id`.
+    fn key(&self, id: usize) -> (bool, &str) {
+        let o = &self.occurrences[self.first[id]];
+        row_key(
+            self.answer_vectors == AnswerVectors::Pooled,
+            o,
+            self.text(id),
+        )
+    }
+
+    /// True when distinct text `id` is a whole answer pooled from its sentences.
+    pub fn is_pooled(&self, id: usize) -> bool {
+        self.key(id).0
+    }
+
+    /// The texts to embed (those the previous generation lacks and that are
+    /// not pooled), in order.
     pub fn to_embed(&self) -> Vec<&str> {
         (0..self.first.len())
-            .filter(|&id| self.reuse[id].is_none())
+            .filter(|&id| self.reuse[id].is_none() && !self.is_pooled(id))
             .map(|id| self.text(id))
             .collect()
+    }
+
+    /// The vectors of every distinct text the previous generation lacks, in
+    /// order: `embedded` (the model's vectors of [`BuildPlan::to_embed`]),
+    /// with each new pooled whole answer made from its sentences' vectors.
+    pub fn fresh_vectors(
+        &self,
+        embedded: Vec<f32>,
+        previous: Option<&Snapshot>,
+        dim: usize,
+    ) -> Result<Vec<f32>> {
+        let mut new_pooled = (0..self.first.len())
+            .filter(|&id| self.reuse[id].is_none() && self.is_pooled(id))
+            .peekable();
+        if new_pooled.peek().is_none() {
+            return Ok(embedded);
+        }
+        // Where each embedded text's vector is.
+        let mut next = 0;
+        let slot: Vec<usize> = (0..self.first.len())
+            .map(|id| {
+                if self.reuse[id].is_none() && !self.is_pooled(id) {
+                    next += 1;
+                    next - 1
+                } else {
+                    usize::MAX
+                }
+            })
+            .collect();
+        let vector_of = |id: usize| -> Option<&[f32]> {
+            match (self.reuse[id], previous) {
+                (Some(row), Some(p)) => Some(p.vector(row)),
+                (None, _) if slot[id] != usize::MAX => {
+                    embedded.get(slot[id] * dim..(slot[id] + 1) * dim)
+                }
+                _ => None,
+            }
+        };
+        let mut pooled: HashMap<usize, Vec<f32>> = HashMap::new();
+        for id in new_pooled {
+            let pair = self.occurrences[self.first[id]].pair;
+            let mut sum = vec![0f32; dim];
+            let from = self.occurrences.partition_point(|o| o.pair < pair);
+            for i in from..self.occurrences.len() {
+                let o = &self.occurrences[i];
+                if o.pair != pair {
+                    break;
+                }
+                if o.kind == Kind::Sentence {
+                    let v = vector_of(self.text_id[i]).ok_or_else(|| {
+                        Error::Embed("a sentence of a pooled answer has no vector".into())
+                    })?;
+                    let w = if std::env::var_os("POOLW").is_some() {
+                        (o.end - o.start) as f32
+                    } else {
+                        1.0
+                    };
+                    sum.iter_mut().zip(v).for_each(|(s, x)| *s += w * x);
+                }
+            }
+            crate::ann::normalize(&mut sum);
+            pooled.insert(id, sum);
+        }
+        let mut out = Vec::with_capacity((next + pooled.len()) * dim);
+        for id in 0..self.first.len() {
+            if self.reuse[id].is_some() {
+                continue;
+            }
+            match pooled.get(&id) {
+                Some(v) => out.extend_from_slice(v),
+                None => out.extend_from_slice(&embedded[slot[id] * dim..(slot[id] + 1) * dim]),
+            }
+        }
+        Ok(out)
     }
 
     /// Distinct texts whose vectors are reused.
@@ -709,13 +815,14 @@ impl BuildPlan {
 pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfig) -> BuildPlan {
     let (documents, pairs, occurrences) =
         collect(corpus, config.answer_vectors, config.question_vectors);
+    let pooled = config.answer_vectors == AnswerVectors::Pooled;
     let mut first = Vec::new();
     let mut text_id = Vec::with_capacity(occurrences.len());
     {
-        let text_of = |o: &Occurrence| -> &str { occurrence_text(&pairs, o) };
-        let mut distinct: HashMap<&str, usize> = HashMap::new();
+        let mut distinct: HashMap<(bool, &str), usize> = HashMap::new();
         for (i, o) in occurrences.iter().enumerate() {
-            let id = *distinct.entry(text_of(o)).or_insert_with(|| {
+            let key = row_key(pooled, o, occurrence_text(&pairs, o));
+            let id = *distinct.entry(key).or_insert_with(|| {
                 first.push(i);
                 first.len() - 1
             });
@@ -730,6 +837,7 @@ pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfi
         reuse: vec![None; first.len()],
         first,
         graph: GraphAction::Rebuild,
+        answer_vectors: config.answer_vectors,
     };
     let Some(prev) = previous else {
         return plan;
@@ -746,14 +854,17 @@ pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfi
         plan.graph = GraphAction::Keep;
         return plan;
     }
-    let mut by_text: HashMap<&str, usize> = HashMap::new();
+    let prev_pooled = prev.manifest.answer_vectors == AnswerVectors::Pooled;
+    let mut by_key: HashMap<(bool, &str), usize> = HashMap::new();
     for row in 0..prev.meta.row_count() {
-        if let Some(t) = prev.meta.row_text(row) {
-            by_text.entry(t).or_insert(row);
+        if let Some(o) = prev.meta.occurrences_of(row).next() {
+            if let Some(t) = prev.meta.text(o) {
+                by_key.entry(row_key(prev_pooled, o, t)).or_insert(row);
+            }
         }
     }
     plan.reuse = (0..plan.first.len())
-        .map(|id| by_text.get(plan.text(id)).copied())
+        .map(|id| by_key.get(&plan.key(id)).copied())
         .collect();
     let prev_rows = prev.meta.row_count();
     let hidden = prev_rows - plan.reused();
@@ -772,7 +883,7 @@ struct Laid {
     row_of_text: Vec<usize>,
     /// Row-major vectors.
     vectors: Vec<f32>,
-    graph: AnnGraph,
+    graph: MmapGraph,
     /// Rows no pair holds any longer.
     hidden: usize,
     /// "extended" or "rebuilt".
@@ -790,17 +901,14 @@ fn extend_graph(
     hidden: usize,
     progress: &mut dyn Progress,
 ) -> Option<Laid> {
-    let mut graph = prev
-        .load_ann_graph()
-        .map_err(|e| {
-            log::warn!(
-                "cannot extend the previous graph ({e}): rebuilding it from the kept vectors"
-            )
-        })
-        .ok()?;
     let prev_rows = prev.meta.row_count();
+    if prev.graph.rows() != prev_rows {
+        log::warn!("cannot extend the previous graph (it has {} rows, the index {prev_rows}): rebuilding it from the kept vectors", prev.graph.rows());
+        return None;
+    }
     let mut row_of_text = Vec::with_capacity(plan.first.len());
-    let mut vectors = prev.vectors().to_vec();
+    let mut vectors = Vec::with_capacity(prev.vectors().len() + new_vectors.len());
+    vectors.extend_from_slice(prev.vectors());
     let mut fresh = new_vectors.chunks_exact(dim.max(1));
     for prev_row in &plan.reuse {
         row_of_text.push(match prev_row {
@@ -813,14 +921,15 @@ fn extend_graph(
     }
     let rows = vectors.len() / dim.max(1);
     progress.start(Stage::Graph, (rows - prev_rows) as u64);
-    graph.insert(&vectors, dim, prev_rows);
+    let graph = crate::hnsw::extend(&prev.graph, &vectors, dim, &prev.manifest.hnsw, &mut |n| {
+        progress.advance(n as u64)
+    });
     progress.finish();
     let mut live = vec![false; rows];
     for &r in &row_of_text {
         live[r] = true;
     }
-    let mapped = crate::mmap_graph::MmapGraph::export(&graph, rows);
-    let recall = graph_recall(&mapped, &vectors, dim, &|r| live[r], prev_rows);
+    let recall = graph_recall(&graph, &vectors, dim, &|r| live[r], prev_rows);
     if recall < MIN_EXTENDED_RECALL {
         log::info!(
             "the extended graph finds {:.1}% of the exact top 10 (below {:.0}%): rebuilding it",
@@ -842,25 +951,34 @@ fn extend_graph(
 fn rebuild_graph(
     previous: Option<&Snapshot>,
     plan: &BuildPlan,
-    new_vectors: &[f32],
+    new_vectors: Vec<f32>,
     dim: usize,
     hnsw: &HnswParams,
     progress: &mut dyn Progress,
 ) -> Result<Laid> {
-    let mut vectors = Vec::with_capacity(plan.first.len() * dim);
-    let mut fresh = new_vectors.chunks_exact(dim.max(1));
-    for prev_row in &plan.reuse {
-        match (prev_row, previous) {
-            (Some(r), Some(p)) => vectors.extend_from_slice(p.vector(*r)),
-            _ => vectors.extend_from_slice(
-                fresh
-                    .next()
-                    .ok_or_else(|| Error::Embed("fewer vectors than texts to embed".into()))?,
-            ),
+    let vectors = if plan.reused() == 0 {
+        // Every text is new: the fresh vectors are the matrix, in order.
+        new_vectors
+    } else {
+        let mut vectors = Vec::with_capacity(plan.first.len() * dim);
+        let mut fresh = new_vectors.chunks_exact(dim.max(1));
+        for prev_row in &plan.reuse {
+            match (prev_row, previous) {
+                (Some(r), Some(p)) => vectors.extend_from_slice(p.vector(*r)),
+                _ => vectors.extend_from_slice(
+                    fresh
+                        .next()
+                        .ok_or_else(|| Error::Embed("fewer vectors than texts to embed".into()))?,
+                ),
+            }
         }
+        vectors
+    };
+    if vectors.len() != plan.first.len() * dim {
+        return Err(Error::Embed("fewer vectors than texts to embed".into()));
     }
     progress.start(Stage::Graph, plan.first.len() as u64);
-    let graph = AnnGraph::build(&vectors, dim, hnsw)?;
+    let graph = crate::hnsw::build(&vectors, dim, hnsw, &mut |n| progress.advance(n as u64));
     progress.finish();
     Ok(Laid {
         row_of_text: (0..plan.first.len()).collect(),
@@ -874,7 +992,7 @@ fn rebuild_graph(
 /// Documents, pairs and every text occurrence (rows not yet assigned) of a corpus.
 fn collect(
     corpus: &Corpus,
-    answer_vectors: bool,
+    answer_vectors: AnswerVectors,
     question_vectors: bool,
 ) -> (Vec<DocMeta>, Vec<PairMeta>, Vec<Occurrence>) {
     let mut documents = Vec::with_capacity(corpus.documents.len());
@@ -898,7 +1016,7 @@ fn collect(
                     kind: Kind::Sentence,
                 });
             }
-            if answer_vectors && spans.len() > 1 {
+            if answer_vectors != AnswerVectors::Off && spans.len() > 1 {
                 occurrences.push(Occurrence {
                     pair: pair_id,
                     row: 0,
@@ -966,6 +1084,7 @@ mod tests {
     fn answers_only() -> IndexConfig {
         IndexConfig {
             question_vectors: false,
+            answer_vectors: AnswerVectors::Embedded,
             ..IndexConfig::default()
         }
     }
@@ -979,6 +1098,54 @@ mod tests {
     }
 
     use super::testing::built;
+
+    #[test]
+    fn pooled_answers_are_made_from_their_sentences_not_embedded() {
+        use crate::embed::{Embedder, HashEmbedder};
+        let c = corpus(&[("a.txt", A), ("b.txt", B)]);
+        let config = IndexConfig {
+            question_vectors: false,
+            answer_vectors: AnswerVectors::Pooled,
+            ..IndexConfig::default()
+        };
+        let p = plan(&c, None, &config);
+        assert_eq!(p.first.len(), 5);
+        let texts = p.to_embed();
+        assert!(
+            !texts.contains(&"One is first. It comes before two."),
+            "{texts:?}"
+        );
+        assert_eq!(texts.len(), 4);
+        let mut e = HashEmbedder::new(16);
+        let embedded: Vec<f32> = e.embed_batch(&texts).unwrap().concat();
+        let fresh = p.fresh_vectors(embedded, None, 16).unwrap();
+        assert_eq!(fresh.len(), 5 * 16);
+        let pooled_id = (0..5).find(|&id| p.is_pooled(id)).unwrap();
+        let mut want: Vec<f32> = e
+            .vector("One is first.")
+            .iter()
+            .zip(e.vector("It comes before two."))
+            .map(|(a, b)| a + b)
+            .collect();
+        crate::ann::normalize(&mut want);
+        let got = &fresh[pooled_id * 16..(pooled_id + 1) * 16];
+        assert!(got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6));
+        // A pooled whole answer never shares a row with an embedded text of
+        // the same words (here a stored question).
+        let twin = r#"{"id": "t", "qa": [{"question": "One is first. It comes before two.", "answer": "Twin."}]}"#;
+        let c = corpus(&[("a.txt", A), ("t.jsonl", twin)]);
+        let config = IndexConfig {
+            answer_vectors: AnswerVectors::Pooled,
+            ..IndexConfig::default()
+        };
+        let p = plan(&c, None, &config);
+        let ids: Vec<usize> = (0..p.first.len())
+            .filter(|&id| p.text(id) == "One is first. It comes before two.")
+            .collect();
+        assert_eq!(ids.len(), 2);
+        assert_eq!(ids.iter().filter(|&&id| p.is_pooled(id)).count(), 1);
+        assert!(p.to_embed().contains(&"One is first. It comes before two."));
+    }
 
     #[test]
     fn changes_are_set_differences() {
@@ -1014,7 +1181,14 @@ mod tests {
         assert_eq!(p.graph, GraphAction::Rebuild);
         assert_eq!(p.text_id[3], p.text_id[4], "both \"Yes.\" share a text");
         // With stored questions: each pair's question once more.
-        let p = plan(&c, None, &IndexConfig::default());
+        let p = plan(
+            &c,
+            None,
+            &IndexConfig {
+                answer_vectors: AnswerVectors::Embedded,
+                ..IndexConfig::default()
+            },
+        );
         assert_eq!(p.first.len(), 9);
         assert_eq!(
             p.occurrences

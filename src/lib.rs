@@ -44,6 +44,7 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod fuse;
+pub mod hnsw;
 pub mod indexer;
 pub mod lexical;
 pub mod mmap_graph;

@@ -154,6 +154,7 @@ fn run(cli: &Cli) -> Outcome {
                 },
                 batch_size: args.batch_size.max(1),
                 full: args.full,
+                answer_vectors: answer_vectors(&args.answer_vectors),
                 ..Default::default()
             };
             config.hnsw.validate()?;
@@ -311,6 +312,11 @@ fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
     Ok(exit::OK)
 }
 
+/// The value of `--answer-vectors` (clap admits only the known names).
+fn answer_vectors(name: &str) -> qasearch::store::AnswerVectors {
+    qasearch::store::AnswerVectors::from_name(name).unwrap_or_default()
+}
+
 fn eval(g: &GlobalArgs, args: &cli::EvalArgs) -> Outcome {
     check_search_flags(10, args.ef, None)?;
     use qasearch::eval::{self, EvalSet};
@@ -318,8 +324,9 @@ fn eval(g: &GlobalArgs, args: &cli::EvalArgs) -> Outcome {
         Some(dir) => EvalSet::Beir {
             dir,
             cache_root: &args.cache,
-            tag: g.variant.as_deref().unwrap_or("default"),
+            tag: qasearch::model::canonical_model(g.variant.as_deref()).unwrap_or("custom"),
             full: args.full,
+            answer_vectors: answer_vectors(&args.answer_vectors),
         },
         None => EvalSet::Corpus {
             questions: args.questions.as_deref(),

@@ -1,10 +1,9 @@
 //! A memory-mappable copy of an HNSW graph (arrays of `u32`), searched in place.
 //!
-//! hnsw_rs builds the graph (and is kept for extending it on rebuilds), but
-//! reloading its dump rebuilds every node and link in memory: about one second
-//! at 100,000 vectors. A question needs none of that. At build time the graph
-//! is exported here as arrays of `u32` (one CSR adjacency per layer); a query
-//! maps the file and walks it directly, over the memory-mapped vectors.
+//! [`crate::hnsw`] builds the graph as link lists and writes it here as
+//! arrays of `u32` (one CSR adjacency per layer); a query maps the file and
+//! walks it directly, over the memory-mapped vectors, with nothing to load.
+//! An extension reads it back into link lists ([`MmapGraph::links`]).
 //!
 //! File layout (`graph.bin`, little-endian `u32` words):
 //! ```text
@@ -17,7 +16,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::ann::{dot, AnnGraph, Hit};
+use crate::ann::{dot, Hit};
 
 const MAGIC: u32 = u32::from_le_bytes(*b"QAHG");
 const VERSION: u32 = 1;
@@ -62,9 +61,10 @@ pub struct MmapGraph {
 pub type Invalid = String;
 
 impl MmapGraph {
-    /// Exports the graph hnsw_rs built over `rows` vectors.
-    pub fn export(graph: &AnnGraph, rows: usize) -> MmapGraph {
-        let (top, entry, links) = graph.adjacency();
+    /// The graph of link lists `links` (for each row, its neighbours in each
+    /// of its layers, layer 0 first), entered at row `entry` in layer `top`.
+    pub fn from_links(top: usize, entry: usize, links: &[Vec<Vec<u32>>]) -> MmapGraph {
+        let rows = links.len();
         let mut w: Vec<u32> = vec![MAGIC, VERSION, rows as u32, top as u32, entry as u32];
         for layer in 0..=top {
             let nodes: Vec<usize> = (0..rows).filter(|&r| links[r].len() > layer).collect();
@@ -79,16 +79,42 @@ impl MmapGraph {
                 w.push(offset);
             }
             for &r in &nodes {
-                w.extend(links[r][layer].iter().map(|&n| n as u32));
+                w.extend_from_slice(&links[r][layer]);
             }
         }
-        MmapGraph::parse(Words::Owned(w)).expect("invariant: an exported graph is valid")
+        MmapGraph::parse(Words::Owned(w)).expect("invariant: a graph of link lists is valid")
     }
 
-    /// The file's bytes.
+    /// The link lists, top layer and entry row (the inverse of [`MmapGraph::from_links`]).
+    pub fn links(&self) -> (usize, usize, Vec<Vec<Vec<u32>>>) {
+        let mut links: Vec<Vec<Vec<u32>>> = (0..self.rows as u32)
+            .map(|r| vec![self.neighbours(0, r).to_vec()])
+            .collect();
+        for layer in 1..self.layers.len() {
+            let l = self.layers[layer];
+            let at = l.nodes.expect("invariant: upper layers list their nodes");
+            for i in 0..l.count {
+                let row = self.words()[at + i];
+                let list = &mut links[row as usize];
+                // A node of an upper layer is in every layer below (parse checks
+                // the top; fill any gap rather than misnumber layers).
+                while list.len() < layer {
+                    list.push(Vec::new());
+                }
+                list.push(self.neighbours(layer, row).to_vec());
+            }
+        }
+        (self.layers.len() - 1, self.entry as usize, links)
+    }
+
+    /// The file's bytes (little-endian words).
+    pub fn as_bytes(&self) -> &[u8] {
+        bytemuck::cast_slice(self.words.as_words().expect("invariant: parsed words"))
+    }
+
+    /// The file's bytes, copied.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let words = self.words.as_words().expect("invariant: parsed words");
-        words.iter().flat_map(|w| w.to_le_bytes()).collect()
+        self.as_bytes().to_vec()
     }
 
     /// Checks and indexes a graph file. Every offset and link is bounds-checked
@@ -317,8 +343,7 @@ mod tests {
         const SEED: u64 = 11;
         let dim = 24;
         let data = random_unit(3000, dim, SEED);
-        let graph = AnnGraph::build(&data, dim, &HnswParams::default()).unwrap();
-        let mapped = MmapGraph::export(&graph, 3000);
+        let mapped = crate::hnsw::build(&data, dim, &HnswParams::default(), &mut |_| {});
         let bytes = mapped.to_bytes();
         let words: Vec<u32> = bytes
             .chunks_exact(4)
@@ -344,11 +369,22 @@ mod tests {
     }
 
     #[test]
+    fn links_round_trip() {
+        let dim = 8;
+        let data = random_unit(500, dim, 6);
+        let graph = crate::hnsw::build(&data, dim, &HnswParams::default(), &mut |_| {});
+        let (top, entry, links) = graph.links();
+        assert!(top >= 1, "500 rows at M 16 reach layer 1");
+        let again = MmapGraph::from_links(top, entry, &links);
+        assert_eq!(graph.to_bytes(), again.to_bytes());
+    }
+
+    #[test]
     fn damaged_words_are_refused() {
         let dim = 8;
         let data = random_unit(200, dim, 5);
-        let graph = AnnGraph::build(&data, dim, &HnswParams::default()).unwrap();
-        let good: Vec<u32> = match MmapGraph::export(&graph, 200).words {
+        let graph = crate::hnsw::build(&data, dim, &HnswParams::default(), &mut |_| {});
+        let good: Vec<u32> = match graph.words {
             Words::Owned(w) => w,
             Words::Mapped(_) => unreachable!(),
         };

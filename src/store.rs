@@ -10,9 +10,9 @@
 //!     meta.bin             bincode: documents, Q&A pairs, where each text occurs
 //!                          (one vector row per distinct text)
 //!     vectors.f32          row-major little-endian f32, rows × dimension (memory-mapped)
-//!     graph.bin            the HNSW graph as flat arrays, walked by queries (memory-mapped)
-//!     graph.hnsw.graph     hnsw_rs dump of the same graph (ids are rows), reloaded
-//!     graph.hnsw.data      only to extend the graph on the next rebuild
+//!     graph.bin            the HNSW graph as flat arrays of rows, walked by queries
+//!                          (memory-mapped) and read back to extend it
+//!     lexical.bin          bincode: the lexical arm's inverted index
 //!   tmp-000008-<pid>/      a build in progress (removed by the next build if killed)
 //!   .lock                  held by the one process that builds
 //!   .qasearch-index        marks the folder as ours
@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::ann::{AnnGraph, HnswParams};
+use crate::ann::HnswParams;
 use crate::corpus::SourceFile;
 use crate::error::{Error, IoContext, Result};
 use crate::mmap_graph::{MmapGraph, Words};
@@ -47,7 +47,7 @@ use crate::model::ModelIdentity;
 
 /// Version of the on-disk format; bump it (and note it in CHANGELOG.md) when
 /// any persisted struct changes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 const CURRENT: &str = "CURRENT";
 const LOCK: &str = ".lock";
@@ -61,14 +61,15 @@ pub const VECTORS: &str = "vectors.f32";
 pub const GRAPH: &str = "graph.bin";
 /// The lexical index (see [`crate::lexical::LexicalIndex`]).
 pub const LEXICAL: &str = "lexical.bin";
-const GRAPH_BASE: &str = "graph";
+/// Prefix of the hnsw_rs dump files format 3 wrote (removed with their generation).
+const OLD_GRAPH_BASE: &str = "graph";
 /// Upper bound for decoding `meta.bin`, so damaged bytes cannot ask for a huge allocation.
 const META_LIMIT: usize = 1 << 31;
 /// Upper bound for reading `manifest.json` and `CURRENT`.
 const SMALL_FILE_LIMIT: u64 = 1 << 28;
 
 /// Write steps of a build, numbered for the test switch `QASEARCH_ABORT_AT_STEP`.
-pub const WRITE_STEPS: usize = 10;
+pub const WRITE_STEPS: usize = 9;
 
 /// Length and CRC-32 of a file of a generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +78,40 @@ pub struct FileSum {
     pub len: u64,
     /// CRC-32 (IEEE).
     pub crc32: u32,
+}
+
+/// Whether each answer of several sentences also gets a vector of its own,
+/// so that a pair scores by the best of its sentences and its whole answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerVectors {
+    /// Sentences only.
+    Off,
+    /// The normalised mean of the answer's sentence vectors: no model call.
+    Pooled,
+    /// The whole answer embedded by the model (up to its token window): the
+    /// default, as the only way that passed the quality gate (README,
+    /// "Whole-answer vectors").
+    #[default]
+    Embedded,
+}
+
+impl AnswerVectors {
+    /// The name used by `--answer-vectors` and in the manifest.
+    pub fn name(self) -> &'static str {
+        match self {
+            AnswerVectors::Off => "off",
+            AnswerVectors::Pooled => "pooled",
+            AnswerVectors::Embedded => "embedded",
+        }
+    }
+
+    /// Parses [`AnswerVectors::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Off, Self::Pooled, Self::Embedded]
+            .into_iter()
+            .find(|a| a.name() == name)
+    }
 }
 
 /// Counts recorded in the manifest.
@@ -123,16 +158,14 @@ pub struct Manifest {
     pub splitter_version: u32,
     /// HNSW build settings.
     pub hnsw: HnswParams,
-    /// Whether each answer of several sentences also has a whole-answer vector.
-    pub answer_vectors: bool,
+    /// Whether and how each answer of several sentences has a whole-answer vector.
+    pub answer_vectors: AnswerVectors,
     /// Whether each stored question has a vector.
     pub question_vectors: bool,
     /// How the views are fused.
     pub fusion: crate::fuse::FusionParams,
     /// Below this fused score `ask` says it has no confident answer.
     pub abstention: crate::fuse::Abstention,
-    /// Basename of the hnsw_rs files.
-    pub hnsw_basename: String,
     /// Counts.
     pub counts: Counts,
     /// The data folder, as given.
@@ -451,30 +484,6 @@ impl Snapshot {
             });
         }
         Ok(())
-    }
-
-    /// Loads the hnsw_rs graph (to extend it), after checking its files.
-    pub fn load_ann_graph(&self) -> Result<AnnGraph> {
-        for ext in ["hnsw.graph", "hnsw.data"] {
-            let name = format!("{}.{ext}", self.manifest.hnsw_basename);
-            let sum = self.manifest.files.get(&name).ok_or_else(|| {
-                Error::corrupt(self.dir.join(MANIFEST), format!("lists no {name}"))
-            })?;
-            verify(&self.dir.join(&name), sum)?;
-        }
-        let graph = AnnGraph::load(&self.dir, &self.manifest.hnsw_basename)?;
-        if graph.len() != self.manifest.counts.rows {
-            return Err(Error::corrupt(
-                self.dir
-                    .join(format!("{}.hnsw.graph", self.manifest.hnsw_basename)),
-                format!(
-                    "{} points, expected {}",
-                    graph.len(),
-                    self.manifest.counts.rows
-                ),
-            ));
-        }
-        Ok(graph)
     }
 }
 
@@ -822,9 +831,14 @@ pub fn bytes_to_f32(bytes: &[u8]) -> Vec<f32> {
         .collect()
 }
 
-/// Floats to little-endian bytes.
-pub fn f32_to_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+/// Floats as little-endian bytes (the machine's own order: big-endian
+/// machines are refused when a graph is read, see [`crate::mmap_graph`]).
+pub fn f32_as_bytes(v: &[f32]) -> std::borrow::Cow<'_, [u8]> {
+    if cfg!(target_endian = "little") {
+        std::borrow::Cow::Borrowed(bytemuck::cast_slice(v))
+    } else {
+        std::borrow::Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect())
+    }
 }
 
 /// The file that marks a folder as a qasearch index. qasearch writes into
@@ -858,7 +872,7 @@ fn is_build_name(name: &str) -> bool {
 /// True for a file name qasearch writes inside a generation.
 fn is_generation_file(name: &str) -> bool {
     GENERATION_FILES.contains(&name)
-        || (name.starts_with(GRAPH_BASE)
+        || (name.starts_with(OLD_GRAPH_BASE)
             && (name.ends_with(".hnsw.graph") || name.ends_with(".hnsw.data")))
 }
 
@@ -1174,28 +1188,6 @@ impl GenerationWriter<'_> {
             },
         );
         Ok(())
-    }
-
-    /// Dumps the graph, syncs its files and records their checksums; returns the basename.
-    pub fn write_graph(&mut self, graph: &AnnGraph) -> Result<String> {
-        self.step()?;
-        let base = graph.dump(&self.tmp, GRAPH_BASE)?;
-        for ext in ["hnsw.graph", "hnsw.data"] {
-            let name = format!("{base}.{ext}");
-            let path = self.tmp.join(&name);
-            let bytes = std::fs::read(&path).at("reading", &path)?;
-            File::open(&path)
-                .and_then(|f| f.sync_all())
-                .at("syncing", &path)?;
-            self.files.insert(
-                name,
-                FileSum {
-                    len: bytes.len() as u64,
-                    crc32: crc32fast::hash(&bytes),
-                },
-            );
-        }
-        Ok(base)
     }
 
     /// Checksums recorded so far (the manifest's `files`).

@@ -1,10 +1,13 @@
 """Synthesize a Q&A corpus of N answer sentences from BEIR datasets.
 
+  corpus.py DATASETS N OUT [one|multi]
+
 Every corpus sentence of the datasets under DATASETS is used once; beyond
 that, new sentences are made by joining the first half (in words) of one
 sentence to the second half of another, pairs drawn with a fixed seed, so
-every sentence is distinct. Each answer is one sentence (as in wikiqa), ten
-Q&A pairs to a .txt document.
+every sentence is distinct. `one`: each answer is one sentence (as in
+wikiqa); `multi`: answers of 3 or 4 sentences (as in the seed document).
+Ten Q&A pairs to a .txt document.
 
 Writes OUT/data/*.txt (the corpus for qasearch), OUT/sentences.txt (the same
 answer sentences, one a line, for the Python peer) and OUT/questions.txt (the
@@ -25,7 +28,7 @@ def read_jsonl(path):
                 yield json.loads(line)
 
 
-def main(datasets, n, out):
+def main(datasets, n, out, shape="one"):
     base, questions = [], []
     for name in sorted(os.listdir(datasets)):
         d = os.path.join(datasets, name)
@@ -47,19 +50,25 @@ def main(datasets, n, out):
         if s not in seen and s[0].isupper():
             seen.add(s)
             sentences.append(s)
+    answers, i = [], 0
+    while i < n:
+        size = 1 if shape == "one" else rng.choice((3, 4))
+        answers.append(" ".join(sentences[i : i + size]))
+        i += size
     data = os.path.join(out, "data")
     os.makedirs(data, exist_ok=True)
-    for i in range(0, n, 10):
-        with open(os.path.join(data, f"doc{i // 10:06}.txt"), "w", encoding="utf-8") as f:
-            f.write(f"Synthetic document {i // 10}.\n")
-            for j, s in enumerate(sentences[i : i + 10]):
-                f.write(f"What does record {i // 10}-{j} say?\n{s}\n")
+    for d in range(0, len(answers), 10):
+        with open(os.path.join(data, f"doc{d // 10:06}.txt"), "w", encoding="utf-8") as f:
+            f.write(f"Synthetic document {d // 10}.\n")
+            for j, a in enumerate(answers[d : d + 10]):
+                f.write(f"What does record {d // 10}-{j} say?\n{a}\n")
     with open(os.path.join(out, "sentences.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(sentences) + "\n")
     with open(os.path.join(out, "questions.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(questions) + "\n")
-    print(f"{n} sentences ({len(base)} distinct base sentences), {len(questions)} questions in {out}")
+    print(f"{n} sentences in {len(answers)} answers ({len(base)} distinct base sentences), "
+          f"{len(questions)} questions in {out}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), sys.argv[3])
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], *sys.argv[4:5])

@@ -2,9 +2,11 @@
 
 Same model file, same tokenizer files, same threads as qasearch.
 
-  peer.py index MODEL_DIR SENTENCES OUT.npy THREADS   embed every sentence (batch 32), save the matrix
-  peer.py query MODEL_DIR INDEX.npy QUESTIONS THREADS warm loop: embed + exact top 10 per question
-  peer.py ask MODEL_DIR INDEX.npy QUESTION THREADS    one cold question (run as a whole process)
+  peer.py index MODEL.onnx SENTENCES OUT.npy THREADS   embed every sentence (batch 32), save the matrix
+  peer.py query MODEL.onnx INDEX.npy QUESTIONS THREADS warm loop: embed + exact top 10 per question
+  peer.py ask MODEL.onnx INDEX.npy QUESTION THREADS    one cold question (run as a whole process)
+
+MODEL.onnx's folder holds the tokenizer files too.
 
 index and query print one JSON object.
 """
@@ -14,19 +16,22 @@ import sys
 import time
 
 
-def model(model_dir, threads):
+def model(onnx, threads):
+    import os
+
     from fastembed import TextEmbedding
     from fastembed.common.model_description import ModelSource, PoolingType
 
-    name = "qasearch/all-minilm-l6-v2-local"
+    model_dir, model_file = os.path.split(os.path.abspath(onnx))
+    name = f"qasearch/{model_file}"
     try:
         TextEmbedding.add_custom_model(
             model=name,
             pooling=PoolingType.MEAN,
             normalization=True,
-            sources=ModelSource(hf="qasearch/all-minilm-l6-v2-local"),
+            sources=ModelSource(hf=name),
             dim=384,
-            model_file="model.onnx",
+            model_file=model_file,
         )
     except ValueError:
         pass

@@ -116,7 +116,6 @@ fn cases() -> Vec<Case> {
         }), &["ask", Q], 4, "vectors.f32"),
         c("graph file deleted", Index(|i| std::fs::remove_file(generation_dir(i).join("graph.bin")).unwrap()), &["ask", Q], 4, "graph.bin"),
         c("graph file truncated", Index(|i| truncate(&generation_dir(i).join("graph.bin"))), &["ask", Q], 4, "graph.bin"),
-        c("hnsw dump deleted: questions do not need it", Index(|i| std::fs::remove_file(generation_dir(i).join("graph.hnsw.graph")).unwrap()), &["ask", "--no-update", "-k", "1", Q], 0, "1. "),
         c("newer format version", Index(|i| rewrite_manifest(i, |v| v["format_version"] = serde_json::json!(99))), &["ask", Q], 4, "format version 99"),
         c("other model", Index(|i| rewrite_manifest(i, |v| v["model"]["tokenizer_sha256"] = serde_json::json!("ef".repeat(32)))), &["ask", Q], 4, "model"),
         c("manifest counts lie", Index(|i| rewrite_manifest(i, |v| v["counts"]["rows"] = serde_json::json!(5))), &["ask", Q], 4, "vectors.f32"),

@@ -206,12 +206,18 @@ fn model_command_reports_verified_files() {
     assert!(v["model"]
         .as_str()
         .unwrap()
+        .starts_with("all-MiniLM-L6-v2-int8-dynamic:onnx-75c59d22b161"));
+    let r = w.run(&["--model", "minilm", "model", "--json"]);
+    assert!(r.json()["model"]
+        .as_str()
+        .unwrap()
         .starts_with("all-MiniLM-L6-v2:onnx-8199be6f699a"));
 }
 
 #[test]
-fn the_fast_model_is_derived_verified_and_remembered_by_the_index() {
+fn each_model_is_verified_and_remembered_by_the_index() {
     let w = Work::seeded();
+    // `fast` is the older name of the default, minilm-int8.
     let r = w.run(&["--model", "fast", "model", "--json"]);
     r.ok();
     let v = r.json();
@@ -222,11 +228,12 @@ fn the_fast_model_is_derived_verified_and_remembered_by_the_index() {
             .starts_with("all-MiniLM-L6-v2-int8-dynamic:onnx-75c59d22b161"),
         "{v}"
     );
-    // Seed questions still find their own answers.
+    // With the pinned fp32 model, seed questions find their own answers too
+    // (this builds the index with it).
     let seed = seed_questions();
     let questions: Vec<&str> = seed.iter().map(String::as_str).collect();
     let r = w.run_stdin(
-        &["--model", "fast", "ask", "-k", "1", "--json", "-"],
+        &["--model", "minilm", "ask", "-k", "1", "--json", "-"],
         &questions.join("\n"),
     );
     r.ok();
@@ -238,7 +245,7 @@ fn the_fast_model_is_derived_verified_and_remembered_by_the_index() {
     assert_eq!(got, seed);
     // The index remembers its model: the default model refuses it, and says how to fix it.
     w.run(&["ask", "What is France doing?"])
-        .fails(4, "all-MiniLM-L6-v2-int8-dynamic");
+        .fails(4, "all-MiniLM-L6-v2:onnx");
     let r = w.run(&["index", "--json"]);
     r.ok();
     assert!(r.json()["full_reason"]

@@ -132,7 +132,7 @@ fn every_graph_update_keeps_recall() {
     std::fs::create_dir(&data).unwrap();
     let mut embedder = TableEmbedder::new();
     let config = IndexConfig {
-        answer_vectors: false,
+        answer_vectors: qasearch::store::AnswerVectors::Off,
         question_vectors: false,
         ..IndexConfig::default()
     };

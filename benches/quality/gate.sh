@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Retrieval quality of several configurations on every shared set, in one
+# run, with each one's nDCG@10 delta against the first (the baseline).
+#
+#   benches/quality/gate.sh [CONFIG ...]     CONFIG = MODEL:ANSWER_VECTORS
+#   e.g. benches/quality/gate.sh minilm:embedded minilm-int8:embedded minilm-int8:pooled
+#
+# Sets: the BEIR folders under $QASEARCH_BENCH_DATASETS (default
+# ../shared/datasets), stackfaq-dev in Q&A mode (its data/ and
+# questions.tsv), and the bundled data/ with data/questions.tsv. Writes
+# .cache/quality/<config>/<set>.json and prints the table (gate.py).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+datasets=${QASEARCH_BENCH_DATASETS:-../shared/datasets}
+work=${QASEARCH_BENCH_WORK:-.cache/quality}
+configs=("$@")
+[ ${#configs[@]} -gt 0 ] || configs=(minilm:pooled minilm-int8:pooled)
+cargo build --release --quiet
+mkdir -p "$work"
+# A copy: a rebuild during the run must not change the binary under it.
+cp target/release/qasearch "$work/qasearch"
+bin=$work/qasearch
+for config in "${configs[@]}"; do
+  model=${config%%:*} av=${config#*:}
+  out=$work/$config
+  mkdir -p "$out"
+  for dir in "$datasets"/*/; do
+    set_name=$(basename "$dir")
+    if [ -f "$dir/corpus.jsonl" ]; then
+      $bin -q --model "$model" eval --beir "$dir" --answer-vectors "$av" --cache "$work/cache" --json >"$out/$set_name.json"
+    fi
+    if [ -f "$dir/beir/corpus.jsonl" ]; then
+      $bin -q --model "$model" eval --beir "$dir/beir" --answer-vectors "$av" --cache "$work/cache" --json >"$out/$set_name-beir.json"
+    fi
+    if [ -d "$dir/data" ] && [ -f "$dir/questions.tsv" ]; then
+      q=(-q --model "$model" --data "$dir/data" --index "$out/index-$set_name")
+      $bin "${q[@]}" index --answer-vectors "$av" >/dev/null
+      $bin "${q[@]}" eval --questions "$dir/questions.tsv" --only-questions --json >"$out/$set_name-qa.json"
+    fi
+  done
+  q=(-q --model "$model" --data data --index "$out/index-seed")
+  $bin "${q[@]}" index --answer-vectors "$av" >/dev/null
+  $bin "${q[@]}" eval --questions data/questions.tsv --json >"$out/seed.json"
+  echo "gate.sh: $config done" >&2
+done
+exec python3 benches/quality/gate.py "$work" "${configs[@]}"
