@@ -148,8 +148,7 @@ impl OnnxEmbedder {
                 })
             }
         };
-        let model = fastembed::UserDefinedEmbeddingModel::new(read(&files.onnx)?, tokenizer_files)
-            .with_pooling(pooling);
+        let onnx = read(&files.onnx)?;
         let mut options =
             fastembed::InitOptionsUserDefined::new().with_max_length(settings.max_length);
         if let Some(t) = threads {
@@ -164,18 +163,36 @@ impl OnnxEmbedder {
         };
         options = options.with_session_config("session.intra_op.allow_spinning", spin);
         let t = std::time::Instant::now();
-        let model = fastembed::TextEmbedding::try_new_from_user_defined(model, options).map_err(
-            |e| Error::Model {
-                fix: ModelFix::None,
-                message: format!(
-                    "cannot load the model {} with its tokenizer ({e}): check the files, or delete {} to fetch them again",
-                    files.onnx.display(),
-                    files.onnx.parent().map_or_else(String::new, |p| p.display().to_string())
-                ),
-            },
-        )?;
+        let cannot_load = |e: String| {
+            Error::Model {
+            fix: ModelFix::None,
+            message: format!(
+                "cannot load the model {} with its tokenizer ({e}): check the files, or delete {} to fetch them again",
+                files.onnx.display(),
+                files.onnx.parent().map_or_else(String::new, |p| p.display().to_string())
+            ),
+        }
+        };
+        // The runtime session and the tokenizer (parsing its 700 kB of JSON)
+        // are the two slow parts of a cold start: made on two threads, the
+        // session first with a stand-in tokenizer that is then replaced.
+        let (model, tokenizer) = std::thread::scope(|scope| {
+            let tokenizer =
+                scope.spawn(|| crate::tokenizer::load(&tokenizer_files, settings.max_length));
+            let model = fastembed::TextEmbedding::try_new_from_user_defined(
+                fastembed::UserDefinedEmbeddingModel::new(onnx, crate::tokenizer::stand_in())
+                    .with_pooling(pooling),
+                options,
+            );
+            let tokenizer = tokenizer
+                .join()
+                .unwrap_or_else(|_| Err("the tokenizer loader failed".into()));
+            (model, tokenizer)
+        });
+        let mut model = model.map_err(|e| cannot_load(e.to_string()))?;
+        model.tokenizer = tokenizer.map_err(cannot_load)?;
         log::debug!(
-            "session created in {:.1} ms",
+            "session and tokenizer ready in {:.1} ms",
             t.elapsed().as_secs_f64() * 1e3
         );
         Ok(OnnxEmbedder {

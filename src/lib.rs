@@ -54,5 +54,6 @@ pub mod safe_fs;
 pub mod search;
 pub mod split;
 pub mod store;
+pub mod tokenizer;
 
 pub use error::{Error, Result};

@@ -3,6 +3,7 @@
 mod bad_corpus;
 mod bad_input;
 mod e2e;
+mod embed;
 mod eval;
 mod graph_updates;
 mod hostile;
