@@ -41,7 +41,7 @@ fn embed_parallel_load_matches_fastembed() {
         "Mixed lengths pad to the longest text of the batch.",
     ];
     let a = ours.embed_batch(&texts).unwrap();
-    let b = theirs.embed(&texts, Some(texts.len())).unwrap();
+    let b = theirs.embed(texts, Some(texts.len())).unwrap();
     assert_eq!(a.len(), b.len());
     for ((x, y), t) in a.iter().zip(&b).zip(&texts) {
         let worst = x
