@@ -180,13 +180,8 @@ fn main() {
         let approx = graph.search(vectors, dim, &q, 10, ef, None);
         ms.push(t.elapsed().as_secs_f64() * 1e3);
         let exact = exact_search(vectors, dim, &q, 10, None);
-        let floor = exact.last().map_or(f32::MIN, |h| h.score) - 1e-6;
         wanted += exact.len();
-        found += approx
-            .iter()
-            .filter(|h| h.score >= floor)
-            .count()
-            .min(exact.len());
+        found += qasearch::ann::hits_as_good(&exact, &approx);
     }
     ms.sort_by(f64::total_cmp);
     let pick =

@@ -133,6 +133,18 @@ fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+/// How many of `approx` are as good as the exact top `exact` (at least its
+/// last score: near-duplicate texts tie to the last digit, and any of the
+/// tied rows is a right answer), at most `exact.len()`.
+pub fn hits_as_good(exact: &[Hit], approx: &[Hit]) -> usize {
+    let floor = exact.last().map_or(f32::MIN, |h| h.score) - 1e-6;
+    approx
+        .iter()
+        .filter(|h| h.score >= floor)
+        .count()
+        .min(exact.len())
+}
+
 /// Scales `v` to unit length (a zero vector stays zero).
 pub fn normalize(v: &mut [f32]) {
     let norm = dot(v, v).sqrt();

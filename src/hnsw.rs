@@ -19,22 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Mutex, RwLock};
 
 use crate::ann::{dot, HnswParams};
-use crate::mmap_graph::MmapGraph;
-
-/// A similarity with a total order, for the heaps.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Sim(f32);
-impl Eq for Sim {}
-impl PartialOrd for Sim {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Sim {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
-    }
-}
+use crate::mmap_graph::{MmapGraph, Ordered as Sim};
 
 /// The layer of `row`: geometric with ratio 1/m, from a hash of the row
 /// number, capped below `max_layer`.

@@ -366,14 +366,8 @@ pub fn graph_recall(
         let query = &vectors[q * dim..(q + 1) * dim];
         let exact = crate::ann::exact_search(vectors, dim, query, 10, Some(live));
         let approx = graph.search(vectors, dim, query, 10, CHECK_EF, Some(live));
-        // A hit scoring at least the 10th exact score is as good as any (ties).
-        let floor = exact.last().map_or(f32::MIN, |h| h.score) - 1e-6;
         wanted += exact.len();
-        found += approx
-            .iter()
-            .filter(|h| h.score >= floor)
-            .count()
-            .min(exact.len());
+        found += crate::ann::hits_as_good(&exact, &approx);
     }
     if wanted == 0 {
         1.0

@@ -317,9 +317,9 @@ impl MmapGraph {
     }
 }
 
-/// An f32 with a total order, for the heaps.
+/// An f32 with a total order, for the heaps (here and in [`crate::hnsw`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Ordered(f32);
+pub(crate) struct Ordered(pub(crate) f32);
 impl Eq for Ordered {}
 impl PartialOrd for Ordered {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {

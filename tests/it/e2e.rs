@@ -254,3 +254,36 @@ fn each_model_is_verified_and_remembered_by_the_index() {
         .contains("the model changed"));
     w.run(&["ask", "What is France doing?"]).ok();
 }
+
+#[test]
+fn answer_vectors_setting_is_kept_and_switching_embeds_only_whole_answers() {
+    let w = Work::seeded();
+    let manifest = |w: &Work| -> serde_json::Value {
+        let m = std::fs::read(generation_dir(&w.index()).join("manifest.json")).unwrap();
+        serde_json::from_slice(&m).unwrap()
+    };
+    let r = w.run(&["index", "--json", "--answer-vectors", "pooled"]);
+    r.ok();
+    let pooled = r.json();
+    assert_eq!(manifest(&w)["answer_vectors"], "pooled");
+    // Pooled whole answers are vectors the model never made.
+    let embedded_pooled = pooled["embedded"].as_u64().unwrap();
+    assert!(
+        embedded_pooled < pooled["vectors"].as_u64().unwrap(),
+        "{pooled}"
+    );
+    // A question still finds its own pair.
+    assert_eq!(
+        w.top_doc_as_is("What is the main goal of the Coalition of the Willing?"),
+        SEED
+    );
+    // Back to the default: only the whole answers go through the model.
+    let v = w.index_ok();
+    assert_eq!(manifest(&w)["answer_vectors"], "embedded");
+    let whole = v["vectors"].as_u64().unwrap() - embedded_pooled;
+    assert_eq!(v["embedded"].as_u64().unwrap(), whole, "{v}");
+    // An unknown setting is a usage error that leaves the index as it was.
+    w.run(&["index", "--answer-vectors", "mean"])
+        .fails(2, "answer-vectors");
+    assert_eq!(w.run(&["status"]).code, 0);
+}
