@@ -150,9 +150,10 @@ pub struct EvalArgs {
     /// With --beir: whole-answer vectors for answers of several sentences:
     /// `embedded` (the model reads the whole answer: about twice the
     /// embedding work, the best retrieval), `pooled` (the mean of the
-    /// sentence vectors: no model call) or `off`.
-    #[arg(long, default_value = qasearch::store::AnswerVectors::default().name(), value_name = "HOW", value_parser = ["off", "pooled", "embedded"])]
-    pub answer_vectors: String,
+    /// sentence vectors: no model call) or `off`. Default embedded. (A
+    /// corpus index keeps the setting `index` gave it.)
+    #[arg(long, requires = "beir", value_name = "HOW", value_parser = ["off", "pooled", "embedded"])]
+    pub answer_vectors: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -326,7 +326,11 @@ fn eval(g: &GlobalArgs, args: &cli::EvalArgs) -> Outcome {
             cache_root: &args.cache,
             tag: qasearch::model::canonical_model(g.variant.as_deref()).unwrap_or("custom"),
             full: args.full,
-            answer_vectors: answer_vectors(&args.answer_vectors),
+            answer_vectors: args
+                .answer_vectors
+                .as_deref()
+                .map(answer_vectors)
+                .unwrap_or_default(),
         },
         None => EvalSet::Corpus {
             questions: args.questions.as_deref(),

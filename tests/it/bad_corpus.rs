@@ -54,6 +54,7 @@ fn cases() -> Vec<Case> {
         c("tabs and newlines", Seed, &["ask", "\t\n \r\n"], 2, "the question is empty"),
         c("k zero", Seed, &["ask", "-k", "0", Q], 2, "-k must be"),
         c("k not a number", Seed, &["ask", "-k", "abc", Q], 2, "invalid value"),
+        c("answer vectors without a BEIR set", Seed, &["eval", "--answer-vectors", "pooled"], 2, "--beir"),
         c("k negative", Seed, &["ask", "-k", "-5", Q], 2, "error"),
         c("k huge", Seed, &["ask", "-k", "99999999", Q], 2, "-k must be"),
         c("ef zero", Seed, &["ask", "--ef", "0", Q], 2, "--ef must be"),
