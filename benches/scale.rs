@@ -2,7 +2,7 @@
 //! recall@10 against exact search and query latency, on fixed-seed vectors.
 //!
 //! ```sh
-//! cargo bench --bench scale -- [--rows 1000000] [--dim 384] [--queries 1000] [--ef 64] [--dir DIR]
+//! cargo bench --bench scale -- [--rows 1000000] [--dim 384] [--queries 1000] [--ef 64[,128,...]] [--dir DIR] [--graph FILE]
 //! ```
 //!
 //! The vectors are clustered like sentence embeddings rather than uniform
@@ -79,7 +79,19 @@ fn main() {
     let rows = opt("--rows", 1_000_000);
     let dim = opt("--dim", 384);
     let queries = opt("--queries", 1000);
-    let ef = opt("--ef", 64);
+    // --ef 64,128,256: recall and latency at each breadth over one graph.
+    let efs: Vec<usize> = args
+        .iter()
+        .position(|a| a == "--ef")
+        .and_then(|i| args.get(i + 1))
+        .map_or_else(
+            || vec![64],
+            |v| {
+                v.split(',')
+                    .map(|e| e.parse().expect("--ef takes numbers, e.g. 64,128"))
+                    .collect()
+            },
+        );
     let dir = args
         .iter()
         .position(|a| a == "--dir")
@@ -131,34 +143,45 @@ fn main() {
     let generate_s = t.elapsed().as_secs_f64();
     eprintln!("{rows} vectors generated in {generate_s:.1} s; building the graph");
 
-    let t = Instant::now();
-    let mut done = 0usize;
-    let mut last = Instant::now();
+    // --graph FILE: measure a graph built by an earlier run over the same vectors.
+    let reuse = args
+        .iter()
+        .position(|a| a == "--graph")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
     let threads = opt(
         "--threads",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
-    let graph = qasearch::hnsw::build_with_threads(
-        vectors,
-        dim,
-        &HnswParams::default(),
-        threads,
-        &mut |n| {
-            done += n;
-            if last.elapsed().as_secs() >= 30 {
-                eprintln!(
-                    "  {done} of {rows} rows in {:.0} s",
-                    t.elapsed().as_secs_f64()
-                );
-                last = Instant::now();
-            }
-        },
-    );
-    let build_s = t.elapsed().as_secs_f64();
-    let build_rss = peak_rss_mb();
-    let graph_path = dir.join("graph.bin");
-    std::fs::write(&graph_path, graph.as_bytes()).unwrap();
-    drop(graph);
+    let (graph_path, build_s, build_rss) = match reuse {
+        Some(path) => (path, f64::NAN, f64::NAN),
+        None => {
+            let t = Instant::now();
+            let mut done = 0usize;
+            let mut last = Instant::now();
+            let graph = qasearch::hnsw::build_with_threads(
+                vectors,
+                dim,
+                &HnswParams::default(),
+                threads,
+                &mut |n| {
+                    done += n;
+                    if last.elapsed().as_secs() >= 30 {
+                        eprintln!(
+                            "  {done} of {rows} rows in {:.0} s",
+                            t.elapsed().as_secs_f64()
+                        );
+                        last = Instant::now();
+                    }
+                },
+            );
+            let build_s = t.elapsed().as_secs_f64();
+            let build_rss = peak_rss_mb();
+            let graph_path = dir.join("graph.bin");
+            std::fs::write(&graph_path, graph.as_bytes()).unwrap();
+            (graph_path, build_s, build_rss)
+        }
+    };
     let graph_file = std::fs::File::open(&graph_path).unwrap();
     // SAFETY: as above.
     let graph_map = unsafe { memmap2::Mmap::map(&graph_file) }.unwrap();
@@ -166,8 +189,7 @@ fn main() {
     eprintln!("graph built in {build_s:.0} s; measuring recall and latency");
 
     let mut q = vec![0f32; dim];
-    let (mut found, mut wanted) = (0usize, 0usize);
-    let mut ms = Vec::with_capacity(queries);
+    let mut asked = Vec::with_capacity(queries);
     for i in 0..queries {
         if given.is_some() {
             // Rows of the file itself, spread over it.
@@ -176,38 +198,45 @@ fn main() {
         } else {
             row(&centres, dim, 2, i, &mut q);
         }
-        let t = Instant::now();
-        let approx = graph.search(vectors, dim, &q, 10, ef, None);
-        ms.push(t.elapsed().as_secs_f64() * 1e3);
         let exact = exact_search(vectors, dim, &q, 10, None);
-        wanted += exact.len();
-        found += qasearch::ann::hits_as_good(&exact, &approx);
+        asked.push((q.clone(), exact));
     }
-    ms.sort_by(f64::total_cmp);
-    let pick =
-        |p: f64| ms[((p / 100.0 * (ms.len() - 1) as f64).round() as usize).min(ms.len() - 1)];
     let vectors_bytes = std::fs::metadata(&vectors_path).unwrap().len();
     let graph_bytes = std::fs::metadata(&graph_path).unwrap().len();
-    println!(
-        "{}",
-        serde_json::json!({
-            "rows": rows,
-            "dim": dim,
-            "threads": threads,
-            "m": HnswParams::default().m,
-            "ef_construction": HnswParams::default().ef_construction,
-            "generate_s": generate_s,
-            "build_s": build_s,
-            "build_rows_per_s": rows as f64 / build_s,
-            "peak_rss_mb_after_build": build_rss,
-            "vectors_mb": vectors_bytes as f64 / 1e6,
-            "graph_mb": graph_bytes as f64 / 1e6,
-            "graph_bytes_per_row": graph_bytes as f64 / rows.max(1) as f64,
-            "ef_search": ef,
-            "queries": queries,
-            "recall@10": found as f64 / wanted.max(1) as f64,
-            "query_p50_ms": pick(50.0),
-            "query_p95_ms": pick(95.0),
-        })
-    );
+    for ef in efs {
+        let (mut found, mut wanted) = (0usize, 0usize);
+        let mut ms = Vec::with_capacity(queries);
+        for (q, exact) in &asked {
+            let t = Instant::now();
+            let approx = graph.search(vectors, dim, q, 10, ef, None);
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            wanted += exact.len();
+            found += qasearch::ann::hits_as_good(exact, &approx);
+        }
+        ms.sort_by(f64::total_cmp);
+        let pick =
+            |p: f64| ms[((p / 100.0 * (ms.len() - 1) as f64).round() as usize).min(ms.len() - 1)];
+        println!(
+            "{}",
+            serde_json::json!({
+                "rows": rows,
+                "dim": dim,
+                "threads": threads,
+                "m": HnswParams::default().m,
+                "ef_construction": HnswParams::default().ef_construction,
+                "generate_s": generate_s,
+                "build_s": build_s,
+                "build_rows_per_s": rows as f64 / build_s,
+                "peak_rss_mb_after_build": build_rss,
+                "vectors_mb": vectors_bytes as f64 / 1e6,
+                "graph_mb": graph_bytes as f64 / 1e6,
+                "graph_bytes_per_row": graph_bytes as f64 / rows.max(1) as f64,
+                "ef_search": ef,
+                "queries": queries,
+                "recall@10": found as f64 / wanted.max(1) as f64,
+                "query_p50_ms": pick(50.0),
+                "query_p95_ms": pick(95.0),
+            })
+        );
+    }
 }

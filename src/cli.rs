@@ -20,7 +20,7 @@ pub struct Cli {
 }
 
 /// Options every command takes.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Folder of .txt and .jsonl Q&A documents (read recursively).
@@ -104,6 +104,78 @@ pub enum Command {
     /// Measure retrieval quality (nDCG@10, MRR@10, Recall@k, latency) of the
     /// engine, exact search and BM25, on the corpus or on a BEIR dataset.
     Eval(EvalArgs),
+    /// Answer questions over HTTP: a JSON API and a search page, with the
+    /// model and index loaded once (README, "Serve").
+    Serve(ServeArgs),
+    /// Answer questions for an assistant: a Model Context Protocol server on
+    /// stdin/stdout with one tool, `ask`.
+    Mcp(McpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Anything but loopback is reachable from other
+    /// machines: there is no authentication.
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    pub host: std::net::IpAddr,
+
+    /// Port to listen on (0: any free one; the URL is printed on stdout).
+    #[arg(long, default_value_t = 8080, value_name = "PORT")]
+    pub port: u16,
+
+    /// Another name clients may use in the Host header (repeatable); the
+    /// bound address, and localhost on loopback, are always accepted.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_hosts: Vec<String>,
+
+    /// Update the index when the data folder changes (checked every
+    /// --watch-interval-ms), answering from the current one meanwhile.
+    #[arg(long)]
+    pub watch: bool,
+
+    /// How often --watch looks at the data folder.
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    pub watch_interval_ms: u64,
+
+    /// Largest request body.
+    #[arg(long, default_value_t = qasearch::server::Limits::default().max_body_bytes, value_name = "BYTES")]
+    pub max_body_bytes: usize,
+
+    /// Longest question.
+    #[arg(long, default_value_t = qasearch::server::Limits::default().max_question_chars, value_name = "N")]
+    pub max_question_chars: usize,
+
+    /// Most results one request may ask for.
+    #[arg(long, default_value_t = qasearch::server::Limits::default().max_k, value_name = "N")]
+    pub max_k: usize,
+
+    /// Requests answered at once; more get 503 with Retry-After.
+    #[arg(long, default_value_t = qasearch::server::Limits::default().max_concurrent, value_name = "N")]
+    pub max_concurrent: usize,
+
+    /// Time a request may take before it gets 504.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub request_timeout_ms: u64,
+
+    /// HNSW search breadth.
+    #[arg(long, default_value_t = qasearch::search::SearchConfig::default().ef_search, value_name = "N")]
+    pub ef: usize,
+
+    /// Answer from the index as it is at start, without checking the data
+    /// folder first (a new generation written by `index` is still picked up).
+    #[arg(long, conflicts_with = "watch")]
+    pub no_update: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// HNSW search breadth.
+    #[arg(long, default_value_t = qasearch::search::SearchConfig::default().ef_search, value_name = "N")]
+    pub ef: usize,
+
+    /// Answer from the index as it is, without checking the data folder first.
+    #[arg(long)]
+    pub no_update: bool,
 }
 
 #[derive(Debug, Args)]

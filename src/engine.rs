@@ -137,6 +137,21 @@ pub fn status(data_dir: &Path, index_dir: &Path) -> Result<Status> {
     })
 }
 
+/// What a server's health check reports: the generation answering and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Health {
+    /// Always "ok" (a server that cannot answer does not get this far).
+    pub status: &'static str,
+    /// The generation answering now.
+    pub generation: u64,
+    /// Documents in it.
+    pub documents: usize,
+    /// Q&A pairs in it.
+    pub pairs: usize,
+    /// The model that answers.
+    pub model: String,
+}
+
 /// What the index needs before it can answer.
 enum Plan {
     /// Usable as it is; the model that made it.
@@ -434,6 +449,19 @@ impl Engine {
             min_score,
             config.explain,
         ))
+    }
+
+    /// What the generation answering now holds (for a server's health check).
+    pub fn health(&self) -> Health {
+        let snapshot = self.snapshot();
+        let m = &snapshot.manifest;
+        Health {
+            status: "ok",
+            generation: m.generation,
+            documents: m.counts.documents,
+            pairs: m.counts.qa_pairs,
+            model: self.identity.id(),
+        }
     }
 
     /// Switches to the generation `CURRENT` names now, if it is another one

@@ -178,6 +178,8 @@ fn run(cli: &Cli) -> Outcome {
         Command::Status(args) => status(g, args.json),
         Command::Model(args) => model_info(g, args.json),
         Command::Eval(args) => eval(g, args),
+        Command::Serve(args) => serve(g, args),
+        Command::Mcp(args) => mcp(g, args),
     }
 }
 
@@ -309,6 +311,88 @@ fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
         render::answers(&mut out, question, &answers, args.json)?;
         out.flush()?;
     }
+    Ok(exit::OK)
+}
+
+fn serve(g: &GlobalArgs, args: &cli::ServeArgs) -> Outcome {
+    use qasearch::server::{Limits, ServeOptions, Server};
+    check_search_flags(3, args.ef, None)?;
+    let nonzero = |v: usize, flag: &str| {
+        if v == 0 {
+            Err(Error::Usage(format!("{flag} must be at least 1")))
+        } else {
+            Ok(v)
+        }
+    };
+    let limits = Limits {
+        max_body_bytes: nonzero(args.max_body_bytes, "--max-body-bytes")?,
+        max_question_chars: nonzero(args.max_question_chars, "--max-question-chars")?,
+        max_k: nonzero(args.max_k, "--max-k")?.min(10_000),
+        max_concurrent: nonzero(args.max_concurrent, "--max-concurrent")?,
+        request_timeout: std::time::Duration::from_millis(nonzero(
+            args.request_timeout_ms as usize,
+            "--request-timeout-ms",
+        )? as u64),
+    };
+    if !args.host.is_loopback() {
+        log::warn!(
+            "listening on {} is reachable from other machines, with no authentication: anyone who can reach it can search the corpus",
+            args.host
+        );
+    }
+    let engine = open_engine(g, !args.no_update)?;
+    let watch = args.watch.then(|| {
+        let g = g.clone();
+        let load: qasearch::server::ModelLoader = Box::new(move || {
+            Ok(Box::new(load_embedder(&g, Workload::Bulk)?) as Box<dyn Embedder + Send>)
+        });
+        (
+            std::time::Duration::from_millis(args.watch_interval_ms.max(100)),
+            load,
+        )
+    });
+    let options = ServeOptions {
+        limits,
+        allowed_hosts: args.allow_hosts.clone(),
+        watch,
+        search: SearchConfig {
+            ef_search: args.ef,
+            ..SearchConfig::default()
+        },
+        ..ServeOptions::default()
+    };
+    let addr = std::net::SocketAddr::new(args.host, args.port);
+    let server = Server::bind(engine, addr, options)?;
+    let health = {
+        let addr = server.addr();
+        let url = match addr.ip() {
+            std::net::IpAddr::V6(ip) => format!("http://[{ip}]:{}/", addr.port()),
+            std::net::IpAddr::V4(ip) => format!("http://{ip}:{}/", addr.port()),
+        };
+        // The one line on stdout: scripts (and the tests) read the address here.
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{url}")?;
+        out.flush()?;
+        url
+    };
+    log::info!("serving {health} (Ctrl-C stops)");
+    server.run()?;
+    Ok(exit::OK)
+}
+
+fn mcp(g: &GlobalArgs, args: &cli::McpArgs) -> Outcome {
+    check_search_flags(3, args.ef, None)?;
+    let engine = open_engine(g, !args.no_update)?;
+    let search = SearchConfig {
+        ef_search: args.ef,
+        ..SearchConfig::default()
+    };
+    qasearch::mcp::serve(
+        &engine,
+        &search,
+        std::io::stdin().lock(),
+        std::io::stdout().lock(),
+    )?;
     Ok(exit::OK)
 }
 

@@ -109,16 +109,7 @@ pub fn answers(
     json: bool,
 ) -> io::Result<()> {
     if json {
-        return json_line(
-            out,
-            &serde_json::json!({
-                "question": question,
-                "answered": answers.answered,
-                "best": answers.best,
-                "min_score": answers.min_score,
-                "results": answers.results,
-            }),
-        );
+        return json_line(out, &qasearch::search::Reply { question, answers });
     }
     if answers.results.is_empty() {
         return writeln!(out, "no answer found for {:?}", clean(question));

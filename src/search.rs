@@ -103,6 +103,17 @@ pub struct Answers {
     pub results: Vec<Answer>,
 }
 
+/// What `ask --json` prints for one question, and what a server returns:
+/// the question, then [`Answers`]' fields.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reply<'a> {
+    /// The question as asked (trimmed).
+    pub question: &'a str,
+    /// The answers.
+    #[serde(flatten)]
+    pub answers: &'a Answers,
+}
+
 /// Views searched this deep before fusion: the nearest rows of each dense
 /// view, the best pairs of the lexical one. 30, 40 and 50 were measured:
 /// 40 is where wikiqa-dev stops losing (README, "Fusion").

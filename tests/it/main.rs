@@ -2,6 +2,7 @@
 
 mod bad_corpus;
 mod bad_input;
+mod browser;
 mod e2e;
 mod embed;
 mod eval;
@@ -9,4 +10,5 @@ mod graph_updates;
 mod hostile;
 mod rebuild;
 mod retrieval;
+mod serve;
 mod util;

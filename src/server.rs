@@ -1,0 +1,808 @@
+//! `qasearch serve`: the engine, loaded once, behind a small HTTP/1.1 JSON
+//! API and a search page.
+//!
+//! Every answer comes from [`Engine::ask`], as for `ask`; nothing here reaches
+//! below the engine. The model answers one question at a time (its lock is
+//! in the engine): questions are never batched together, because the default
+//! model's int8 maths quantizes a whole call with one scale, so a question's
+//! scores would depend on what else was asked at the same moment. Retrieval
+//! runs on the blocking pool beside it.
+//!
+//! Safe by default: loopback unless told otherwise; the `Host` header must
+//! name the server (DNS rebinding); a browser's cross-origin POST is refused;
+//! body size, question length, `k`, requests at once and time per request are
+//! bounded ([`Limits`]); no file is served from disk.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+
+use crate::embed::Embedder;
+use crate::engine::{self, Engine};
+use crate::error::ErrorKind;
+use crate::indexer::{IndexConfig, NoProgress};
+use crate::search::{Reply, SearchConfig};
+
+/// What one request may ask for. Every field is a `serve` flag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Longest question, in characters.
+    pub max_question_chars: usize,
+    /// Most results one request may ask for.
+    pub max_k: usize,
+    /// Requests answered at once; more get 503 at once rather than queueing.
+    pub max_concurrent: usize,
+    /// Longest a request may take before it gets 504.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 16 * 1024,
+            max_question_chars: 1000,
+            max_k: 50,
+            max_concurrent: 64,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Loads a model for an index update the server runs itself (`--watch`).
+pub type ModelLoader = Box<dyn Fn() -> crate::Result<Box<dyn Embedder + Send>> + Send + Sync>;
+
+/// How the server runs.
+pub struct ServeOptions {
+    /// Per-request bounds.
+    pub limits: Limits,
+    /// Host names accepted in the `Host` header besides the bound address
+    /// (and, on loopback, `localhost`).
+    pub allowed_hosts: Vec<String>,
+    /// How often the index folder is checked for a new generation.
+    pub refresh_every: Duration,
+    /// With a loader, the server also checks the data folder this often and
+    /// updates the index itself when it changed.
+    pub watch: Option<(Duration, ModelLoader)>,
+    /// The default number of results.
+    pub default_k: usize,
+    /// The search settings besides `k` (ef, exact, min_score).
+    pub search: SearchConfig,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            limits: Limits::default(),
+            allowed_hosts: Vec::new(),
+            refresh_every: Duration::from_millis(200),
+            watch: None,
+            default_k: 3,
+            search: SearchConfig::default(),
+        }
+    }
+}
+
+struct AppState {
+    engine: Arc<Engine>,
+    limits: Limits,
+    default_k: usize,
+    search: SearchConfig,
+    permits: tokio::sync::Semaphore,
+    hosts: Hosts,
+}
+
+/// The names a request's `Host` (and a browser's `Origin`) may give.
+#[derive(Debug, Clone)]
+struct Hosts {
+    port: u16,
+    names: Vec<String>,
+    /// Bound to every address: any IP literal is fine (rebinding needs a name).
+    any_ip: bool,
+}
+
+impl Hosts {
+    fn new(addr: SocketAddr, extra: &[String]) -> Hosts {
+        let ip = addr.ip();
+        let mut names: Vec<String> = extra.iter().map(|h| h.to_ascii_lowercase()).collect();
+        names.push(match ip {
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            IpAddr::V4(v4) => v4.to_string(),
+        });
+        if ip.is_loopback() || ip.is_unspecified() {
+            names.extend(["localhost", "127.0.0.1", "[::1]"].map(String::from));
+        }
+        Hosts {
+            port: addr.port(),
+            names,
+            any_ip: ip.is_unspecified(),
+        }
+    }
+
+    /// Whether `authority` (`name[:port]`) names this server.
+    fn allows(&self, authority: &str) -> bool {
+        let authority = authority.to_ascii_lowercase();
+        let (name, port) = match authority.rsplit_once(':') {
+            Some((n, p)) if !p.contains(']') => (n, p.parse::<u16>().ok()),
+            _ => (authority.as_str(), Some(80)),
+        };
+        if port != Some(self.port) {
+            return false;
+        }
+        let literal = name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok();
+        self.names.iter().any(|n| n == name) || (self.any_ip && literal)
+    }
+
+    /// Whether a browser's `Origin` is this server.
+    fn allows_origin(&self, origin: &str) -> bool {
+        origin
+            .strip_prefix("http://")
+            .is_some_and(|authority| self.allows(authority))
+    }
+}
+
+/// An error as the API returns it: `{"error": {"kind": …, "message": …}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            kind,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+}
+
+impl From<crate::Error> for ApiError {
+    fn from(e: crate::Error) -> Self {
+        let (status, kind) = match e.kind() {
+            ErrorKind::Usage => (StatusCode::BAD_REQUEST, "bad_request"),
+            ErrorKind::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            ErrorKind::Data => (StatusCode::INTERNAL_SERVER_ERROR, "data"),
+            ErrorKind::Index => (StatusCode::INTERNAL_SERVER_ERROR, "index"),
+            ErrorKind::Model => (StatusCode::INTERNAL_SERVER_ERROR, "model"),
+            ErrorKind::Io => (StatusCode::INTERNAL_SERVER_ERROR, "io"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        ApiError::new(status, kind, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        // Turning requests away under load is not worth a line each.
+        if self.status.is_server_error() && self.status != StatusCode::SERVICE_UNAVAILABLE {
+            log::warn!("{} {}: {}", self.status.as_u16(), self.kind, self.message);
+        }
+        let body = serde_json::json!({"error": {"kind": self.kind, "message": self.message}});
+        let mut r = json_response(self.status, &body);
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        r
+    }
+}
+
+fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from(body),
+    )
+        .into_response()
+}
+
+/// A question as the API takes it (POST body, or `q`/`k`/`explain` in a GET's query).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AskRequest {
+    question: String,
+    k: Option<usize>,
+    #[serde(default)]
+    explain: bool,
+    min_score: Option<f32>,
+    #[serde(default)]
+    exact: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AskQuery {
+    q: Option<String>,
+    k: Option<usize>,
+    #[serde(default)]
+    explain: bool,
+}
+
+/// The routes, with every guard, over an opened engine bound at `addr`.
+pub fn router(engine: Arc<Engine>, addr: SocketAddr, options: &ServeOptions) -> Router {
+    let limits = options.limits.clone();
+    let state = Arc::new(AppState {
+        engine,
+        permits: tokio::sync::Semaphore::new(limits.max_concurrent.max(1)),
+        hosts: Hosts::new(addr, &options.allowed_hosts),
+        default_k: options.default_k,
+        search: options.search,
+        limits,
+    });
+    Router::new()
+        .route("/", get(page))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/api/health", get(health))
+        .route("/api/ask", get(ask_get).post(ask_post))
+        .route("/api/status", get(status))
+        .fallback(|uri: Uri| async move {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!(
+                    "no such route: {} (the API: GET /api/health, GET or POST /api/ask, GET /api/status; the page: GET /)",
+                    uri.path()
+                ),
+            )
+        })
+        .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{method} is not allowed on {}", uri.path()),
+            )
+        })
+        .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+/// Host and origin checks, and the bound on requests at once.
+async fn guard(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if !s.hosts.allows(host) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden_host",
+            format!(
+                "the Host header {host:?} does not name this server (add it with --allow-host)"
+            ),
+        )
+        .into_response();
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        if let Err(e) = same_origin(&s.hosts, headers) {
+            return e.into_response();
+        }
+    }
+    if !req.uri().path().starts_with("/api/") || req.uri().path() == "/api/health" {
+        return next.run(req).await;
+    }
+    let Ok(_permit) = s.permits.try_acquire() else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            format!(
+                "{} requests are being answered already (--max-concurrent): try again",
+                s.limits.max_concurrent
+            ),
+        )
+        .into_response();
+    };
+    next.run(req).await
+}
+
+/// A browser says where a request comes from; one from another site is refused.
+fn same_origin(hosts: &Hosts, headers: &HeaderMap) -> Result<(), ApiError> {
+    let refuse = |what: String| {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_origin",
+            format!("cross-origin request refused ({what})"),
+        ))
+    };
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        if !hosts.allows_origin(origin) {
+            return refuse(format!("Origin {origin:?}"));
+        }
+    }
+    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        Some(site @ ("cross-site" | "same-site")) => refuse(format!("Sec-Fetch-Site {site}")),
+        _ => Ok(()),
+    }
+}
+
+/// The page, with a policy that lets it load nothing from anywhere else.
+async fn page() -> Response {
+    let page = page::get();
+    let mut r = (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page.html.as_str(),
+    )
+        .into_response();
+    let h = r.headers_mut();
+    if let Ok(csp) = HeaderValue::from_str(&page.policy) {
+        h.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    r
+}
+
+async fn health(State(s): State<Arc<AppState>>) -> Response {
+    json_response(StatusCode::OK, &s.engine.health())
+}
+
+async fn status(State(s): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let engine = s.engine.clone();
+    let status = blocking(&s, move || {
+        let o = engine.options();
+        engine::status(&o.data_dir, &o.index_dir)
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &status))
+}
+
+async fn ask_get(
+    State(s): State<Arc<AppState>>,
+    query: Result<axum::extract::Query<AskQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let axum::extract::Query(q) = query.map_err(|e| {
+        ApiError::bad_request(format!(
+            "{}: use ?q=QUESTION&k=N&explain=true",
+            e.body_text()
+        ))
+    })?;
+    let question =
+        q.q.ok_or_else(|| ApiError::bad_request("no question: use ?q=QUESTION"))?;
+    answer(
+        &s,
+        AskRequest {
+            question,
+            k: q.k,
+            explain: q.explain,
+            min_score: None,
+            exact: false,
+        },
+    )
+    .await
+}
+
+async fn ask_post(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the body is over {} bytes (--max-body-bytes)",
+                s.limits.max_body_bytes
+            ),
+        ),
+        _ => ApiError::bad_request(format!("cannot read the body: {}", e.body_text())),
+    })?;
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the question as JSON with Content-Type: application/json",
+        ));
+    }
+    let request: AskRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "invalid JSON ({e}): send {{\"question\": \"...\", \"k\": 3, \"explain\": false}}"
+        ))
+    })?;
+    answer(&s, request).await
+}
+
+/// Checks a question against the limits and answers it from the engine.
+async fn answer(s: &Arc<AppState>, r: AskRequest) -> Result<Response, ApiError> {
+    let question = r.question.trim().to_string();
+    if question.is_empty() {
+        return Err(ApiError::bad_request("the question is empty"));
+    }
+    let chars = question.chars().count();
+    if chars > s.limits.max_question_chars {
+        return Err(ApiError::bad_request(format!(
+            "the question is {chars} characters long, over {} (--max-question-chars)",
+            s.limits.max_question_chars
+        )));
+    }
+    let k = r.k.unwrap_or(s.default_k);
+    if k == 0 || k > s.limits.max_k {
+        return Err(ApiError::bad_request(format!(
+            "k must be in 1..={} (--max-k), got {k}",
+            s.limits.max_k
+        )));
+    }
+    if let Some(m) = r.min_score.filter(|m| !m.is_finite()) {
+        return Err(ApiError::bad_request(format!(
+            "min_score must be a finite number, got {m}"
+        )));
+    }
+    let config = SearchConfig {
+        top_k: k,
+        explain: r.explain,
+        min_score: r.min_score.or(s.search.min_score),
+        exact: r.exact || s.search.exact,
+        ..s.search
+    };
+    let engine = s.engine.clone();
+    let t = Instant::now();
+    let (answers, question) = blocking(s, move || {
+        engine.ask(&question, &config).map(|a| (a, question))
+    })
+    .await?;
+    let took = t.elapsed().as_secs_f64() * 1e3;
+    let mut r = json_response(
+        StatusCode::OK,
+        &Reply {
+            question: &question,
+            answers: &answers,
+        },
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("engine;dur={took:.2}")) {
+        r.headers_mut().insert("server-timing", v);
+    }
+    Ok(r)
+}
+
+/// Runs engine work on the blocking pool, within the request time limit.
+async fn blocking<T: Send + 'static>(
+    s: &AppState,
+    f: impl FnOnce() -> crate::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::time::timeout(s.limits.request_timeout, tokio::task::spawn_blocking(f)).await {
+        Ok(Ok(result)) => result.map_err(ApiError::from),
+        Ok(Err(e)) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the request failed unexpectedly: {e}"),
+        )),
+        Err(_) => Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            format!(
+                "no answer within {} ms (--request-timeout-ms)",
+                s.limits.request_timeout.as_millis()
+            ),
+        )),
+    }
+}
+
+/// Keeps the engine on the newest generation: checks `CURRENT` every
+/// `every`, switches when it names another generation that opens cleanly,
+/// and keeps answering from the current one (with one warning) when not.
+async fn follow_generations(engine: Arc<Engine>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_error = String::new();
+    loop {
+        tick.tick().await;
+        let e = engine.clone();
+        match tokio::task::spawn_blocking(move || e.refresh()).await {
+            Ok(Ok(true)) => {
+                last_error.clear();
+                let h = engine.health();
+                log::info!(
+                    "answering from generation {} ({} documents, {} Q&A pairs)",
+                    h.generation,
+                    h.documents,
+                    h.pairs
+                );
+            }
+            Ok(Ok(false)) => last_error.clear(),
+            Ok(Err(err)) => {
+                let text = err.to_string();
+                if text != last_error {
+                    log::warn!(
+                        "the index changed but cannot be opened ({text}): still answering from generation {}",
+                        engine.health().generation
+                    );
+                    last_error = text;
+                }
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// `--watch`: updates the index when the data folder changes, with a model
+/// of its own (loaded for the update, dropped after), so questions keep
+/// their model meanwhile. [`follow_generations`] then switches to it.
+fn watch_data(engine: Arc<Engine>, every: Duration, load: ModelLoader) {
+    let mut last_error = String::new();
+    loop {
+        std::thread::sleep(every);
+        let options = engine.options().clone();
+        let manifest = engine.snapshot().manifest.clone();
+        let result = engine::file_freshness(&options.data_dir, &manifest).and_then(|f| {
+            if f.is_fresh() {
+                return Ok(());
+            }
+            log::info!(
+                "{} changed (files: {}): updating the index",
+                options.data_dir.display(),
+                f.files
+            );
+            let mut model = load()?;
+            let config = IndexConfig::kept_from(&manifest);
+            let (summary, warnings) =
+                engine::build_index(&options, model.as_mut(), &config, &mut NoProgress)?;
+            for w in &warnings {
+                log::warn!("{}/{w}", options.data_dir.display());
+            }
+            log::info!(
+                "index updated: {} sentences embedded, generation {}",
+                summary.embedded,
+                summary.generation
+            );
+            engine.refresh().map(drop)
+        });
+        match result {
+            Ok(()) => last_error.clear(),
+            Err(e) if e.kind() == ErrorKind::Busy => {}
+            Err(e) => {
+                let text = e.to_string();
+                if text != last_error {
+                    log::warn!(
+                        "cannot update the index ({text}): still answering from the current one"
+                    );
+                    last_error = text;
+                }
+            }
+        }
+    }
+}
+
+/// A bound server, not yet answering: [`Server::addr`] is known (port 0
+/// picks a free one), [`Server::run`] answers until Ctrl-C or SIGTERM.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    runtime: tokio::runtime::Runtime,
+    engine: Arc<Engine>,
+    options: ServeOptions,
+}
+
+impl Server {
+    /// Binds `addr` for `engine`. The runtime's blocking pool has as many
+    /// threads as the machine has cores.
+    pub fn bind(engine: Engine, addr: SocketAddr, options: ServeOptions) -> crate::Result<Server> {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cores.min(4))
+            .max_blocking_threads(cores.max(2))
+            .enable_all()
+            .build()
+            .map_err(|e| crate::Error::io("starting", "<runtime>", e))?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .map_err(|e| {
+                crate::Error::Usage(format!(
+                    "cannot listen on {addr}: {e} (pick another --port, or 0 for any free one)"
+                ))
+            })?;
+        Ok(Server {
+            listener,
+            runtime,
+            engine: Arc::new(engine),
+            options,
+        })
+    }
+
+    /// The address bound.
+    pub fn addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("invariant: a bound listener has an address")
+    }
+
+    /// Answers until Ctrl-C or SIGTERM, then finishes the requests in flight.
+    pub fn run(self) -> crate::Result<()> {
+        let addr = self.addr();
+        let Server {
+            listener,
+            runtime,
+            engine,
+            mut options,
+        } = self;
+        let app = router(engine.clone(), addr, &options);
+        if let Some((every, load)) = options.watch.take() {
+            let engine = engine.clone();
+            std::thread::Builder::new()
+                .name("qasearch-watch".into())
+                .spawn(move || watch_data(engine, every, load))
+                .map_err(|e| crate::Error::io("starting", "<watch thread>", e))?;
+        }
+        runtime.block_on(async move {
+            tokio::spawn(follow_generations(engine, options.refresh_every));
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown())
+                .await
+                .map_err(|e| crate::Error::io("serving", "<server>", e))
+        })
+    }
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    log::info!("stopping: finishing the requests in flight");
+}
+
+/// The search page: one HTML file with its style and script inline, and a
+/// content security policy that names their hashes (and nothing else).
+mod page {
+    use std::sync::OnceLock;
+
+    use sha2::{Digest, Sha256};
+
+    const TEMPLATE: &str = include_str!("server/page.html");
+    const STYLE: &str = include_str!("server/page.css");
+    const SCRIPT: &str = include_str!("server/page.js");
+
+    pub struct Page {
+        pub html: String,
+        pub policy: String,
+    }
+
+    pub fn get() -> &'static Page {
+        static PAGE: OnceLock<Page> = OnceLock::new();
+        PAGE.get_or_init(|| {
+            let html = TEMPLATE
+                .replace("/*STYLE*/", STYLE)
+                .replace("/*SCRIPT*/", SCRIPT);
+            let policy = format!(
+                "default-src 'none'; script-src 'sha256-{}'; style-src 'sha256-{}'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+                base64(&Sha256::digest(SCRIPT.as_bytes())),
+                base64(&Sha256::digest(STYLE.as_bytes())),
+            );
+            Page { html, policy }
+        })
+    }
+
+    /// Standard base64 with padding (RFC 4648), as CSP hashes are written.
+    pub fn base64(bytes: &[u8]) -> String {
+        const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+        for chunk in bytes.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(char::from(ABC[(n >> (18 - 6 * i) & 63) as usize]));
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc_4648() {
+        for (input, want) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(page::base64(input.as_bytes()), want);
+        }
+    }
+
+    #[test]
+    fn page_policy_names_the_inline_script_and_style_only() {
+        let p = page::get();
+        assert!(p.html.contains("<script>") && !p.html.contains("/*SCRIPT*/"));
+        assert!(!p.html.contains("http://") && !p.html.contains("https://"));
+        assert_eq!(p.policy.matches("'sha256-").count(), 2);
+        assert!(p.policy.contains("default-src 'none'"));
+    }
+
+    #[test]
+    fn host_names_are_checked_with_the_port() {
+        let loopback = Hosts::new("127.0.0.1:8080".parse().unwrap(), &[]);
+        for ok in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "LOCALHOST:8080",
+            "[::1]:8080",
+        ] {
+            assert!(loopback.allows(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "evil.example:8080",
+            "localhost:8081",
+            "localhost",
+            "127.0.0.1.evil.example:8080",
+            "10.0.0.1:8080",
+        ] {
+            assert!(!loopback.allows(bad), "{bad}");
+        }
+        assert!(loopback.allows_origin("http://localhost:8080"));
+        assert!(!loopback.allows_origin("http://evil.example:8080"));
+        assert!(!loopback.allows_origin("null"));
+        let named = Hosts::new("10.1.2.3:80".parse().unwrap(), &["qa.internal".into()]);
+        assert!(named.allows("qa.internal") && named.allows("10.1.2.3:80"));
+        assert!(!named.allows("localhost:80"));
+        let any = Hosts::new("0.0.0.0:9000".parse().unwrap(), &[]);
+        assert!(any.allows("192.168.1.20:9000") && any.allows("[fe80::1]:9000"));
+        assert!(!any.allows("rebind.example:9000"));
+    }
+}

@@ -1,0 +1,385 @@
+//! The search page in a real browser: headless Chromium, driven over the
+//! DevTools protocol on a pipe (fds 3 and 4), types a question as a user
+//! would and reads what the page rendered. Also checks that the page makes
+//! no request outside the server and fits a phone's width. A screenshot is
+//! kept at `target/serve-page.png` (and `serve-page-phone.png`).
+//!
+//! Chromium comes from the Debian package `chromium` (`.ci/run` installs it);
+//! `QASEARCH_CHROMIUM` names another binary.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::serve::Served;
+use crate::util::{self, Work};
+
+fn chromium() -> String {
+    if let Ok(c) = std::env::var("QASEARCH_CHROMIUM") {
+        return c;
+    }
+    for c in ["chromium", "chromium-browser", "google-chrome"] {
+        if Command::new(c)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            return c.to_string();
+        }
+    }
+    panic!(
+        "no Chromium found: install the Debian package (apt-get install chromium), \
+         or name a binary with QASEARCH_CHROMIUM; .ci/run installs it"
+    );
+}
+
+/// Chromium with the DevTools protocol on a pipe: messages are JSON, each
+/// ended by a NUL byte; fd 3 is what it reads, fd 4 what it writes.
+struct Browser {
+    child: Child,
+    to: std::fs::File,
+    from: Receiver<Value>,
+    next_id: u64,
+    events: Vec<Value>,
+    _profile: tempfile::TempDir,
+}
+
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(rc, 0, "pipe2: {}", std::io::Error::last_os_error());
+    // SAFETY: pipe2 succeeded: both descriptors are open and ours alone.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+impl Browser {
+    fn start() -> Browser {
+        use std::os::fd::AsRawFd;
+        let profile = tempfile::tempdir().unwrap();
+        let (their_in, our_out) = pipe();
+        let (our_in, their_out) = pipe();
+        let (a, b) = (their_in.as_raw_fd(), their_out.as_raw_fd());
+        let mut cmd = Command::new(chromium());
+        cmd.args([
+            "--headless=new",
+            "--remote-debugging-pipe",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--metrics-recording-only",
+            "--mute-audio",
+            "--window-size=1024,900",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("about:blank")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        // SAFETY: only async-signal-safe calls (fcntl, dup2) between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                // Out of the way of 3 and 4 first, then into place (dup2
+                // clears close-on-exec on the copies).
+                let a2 = libc::fcntl(a, libc::F_DUPFD_CLOEXEC, 10);
+                let b2 = libc::fcntl(b, libc::F_DUPFD_CLOEXEC, 10);
+                if a2 < 0 || b2 < 0 || libc::dup2(a2, 3) < 0 || libc::dup2(b2, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("chromium starts");
+        drop((their_in, their_out));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::fs::File::from(our_in);
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(reader);
+            loop {
+                let mut buf = Vec::new();
+                match r.read_until(0, &mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        buf.pop();
+                        if let Ok(v) = serde_json::from_slice::<Value>(&buf) {
+                            if tx.send(v).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        Browser {
+            child,
+            to: std::fs::File::from(our_out),
+            from: rx,
+            next_id: 0,
+            events: Vec::new(),
+            _profile: profile,
+        }
+    }
+
+    /// Sends a command (to a page's session if given) and waits for its result.
+    fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut msg = json!({"id": id, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = json!(s);
+        }
+        let mut bytes = msg.to_string().into_bytes();
+        bytes.push(0);
+        self.to.write_all(&bytes).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.from.recv_timeout(left) {
+                Ok(v) if v["id"] == id => {
+                    assert!(v.get("error").is_none(), "{method}: {v}");
+                    return v["result"].clone();
+                }
+                Ok(event) => self.events.push(event),
+                Err(RecvTimeoutError::Timeout) => panic!("{method}: no reply in 60 s"),
+                Err(RecvTimeoutError::Disconnected) => panic!("{method}: chromium went away"),
+            }
+        }
+    }
+
+    /// Evaluates JavaScript in the page and returns its value.
+    fn eval(&mut self, session: &str, expression: &str) -> Value {
+        let r = self.call(
+            Some(session),
+            "Runtime.evaluate",
+            json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
+        );
+        assert!(r.get("exceptionDetails").is_none(), "{expression}: {r}");
+        r["result"]["value"].clone()
+    }
+
+    /// Polls `expression` until it is true.
+    fn wait_for(&mut self, session: &str, expression: &str) {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(30) {
+            if self.eval(session, expression) == json!(true) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("waited 30 s for {expression}");
+    }
+
+    fn screenshot(&mut self, session: &str, name: &str) {
+        let shot = self.call(
+            Some(session),
+            "Page.captureScreenshot",
+            json!({"format": "png"}),
+        );
+        let png = base64_decode(shot["data"].as_str().unwrap());
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        let path = util::repo().join("target").join(name);
+        std::fs::write(&path, png).unwrap();
+    }
+
+    /// Types text into the focused element and presses Enter, as a keyboard does.
+    fn type_and_enter(&mut self, session: &str, text: &str) {
+        self.call(Some(session), "Input.insertText", json!({"text": text}));
+        for kind in ["keyDown", "keyUp"] {
+            let mut p =
+                json!({"type": kind, "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13});
+            if kind == "keyDown" {
+                p["text"] = json!("\r");
+            }
+            self.call(Some(session), "Input.dispatchKeyEvent", p);
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("not base64: {c}"),
+        }
+    };
+    let clean: Vec<u8> = text
+        .bytes()
+        .filter(|&c| c != b'=' && !c.is_ascii_whitespace())
+        .collect();
+    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
+    for chunk in clean.chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= value(c) << (18 - 6 * i);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    out
+}
+
+/// What the page shows now: the status line and each answer's parts.
+const RENDERED: &str = r#"JSON.stringify({
+  state: document.getElementById('state').textContent,
+  abstain: document.getElementById('state').classList.contains('abstain'),
+  corpus: document.getElementById('corpus').textContent,
+  focused: document.activeElement && document.activeElement.id,
+  results: Array.from(document.querySelectorAll('#results li')).map(li => ({
+    question: li.querySelector('.question').textContent,
+    answer: li.querySelector('.answer').textContent,
+    marked: Array.from(li.querySelectorAll('mark')).map(m => m.textContent),
+    meta: li.querySelector('.meta').textContent,
+  })),
+  width: document.documentElement.scrollWidth,
+})"#;
+
+fn rendered(b: &mut Browser, session: &str) -> Value {
+    serde_json::from_str(b.eval(session, RENDERED).as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn the_page_answers_typed_questions_in_chromium() {
+    let w = Work::seeded();
+    w.index_ok();
+    let question = "What does the coalition aim to provide?";
+    let cli = w.run(&["ask", "--json", "-k", "5", question]).json();
+    let s = Served::start(&w, &[]);
+
+    let mut b = Browser::start();
+    let target = b.call(None, "Target.createTarget", json!({"url": "about:blank"}));
+    let attached = b.call(
+        None,
+        "Target.attachToTarget",
+        json!({"targetId": target["targetId"], "flatten": true}),
+    );
+    let session = attached["sessionId"].as_str().unwrap().to_string();
+    let session = session.as_str();
+    b.call(Some(session), "Network.enable", json!({}));
+    b.call(Some(session), "Page.enable", json!({}));
+    b.call(Some(session), "Page.navigate", json!({"url": s.url}));
+    b.wait_for(session, "document.readyState === 'complete' && document.getElementById('corpus').textContent.includes('Q&A pair')");
+
+    // The box has the focus on load: a keyboard user types at once.
+    let r = rendered(&mut b, session);
+    assert_eq!(r["focused"], "q", "{r}");
+    assert!(r["corpus"].as_str().unwrap().contains("6 Q&A pairs"), "{r}");
+    b.type_and_enter(session, question);
+    b.wait_for(
+        session,
+        "document.querySelectorAll('#results li').length > 0",
+    );
+    let r = rendered(&mut b, session);
+    let results = r["results"].as_array().unwrap();
+    let want = cli["results"].as_array().unwrap();
+    assert_eq!(results.len(), want.len(), "{r}");
+    for (got, want) in results.iter().zip(want) {
+        assert_eq!(got["question"], want["question"]);
+        assert_eq!(got["answer"], want["answer"], "the full answer");
+        assert_eq!(
+            got["marked"],
+            json!([want["passage"]]),
+            "the matching sentence is highlighted"
+        );
+        let meta = got["meta"].as_str().unwrap();
+        assert!(
+            meta.starts_with(&format!(
+                "{}:{}",
+                want["doc"].as_str().unwrap(),
+                want["line"]
+            )),
+            "{meta}"
+        );
+        assert!(meta.contains("score"), "{meta}");
+    }
+    let state = r["state"].as_str().unwrap();
+    assert!(
+        state.contains("answers (") && state.contains(" ms"),
+        "timing shown: {state}"
+    );
+    assert_eq!(r["abstain"], false);
+    b.screenshot(session, "serve-page.png");
+
+    // Keyboard: "/" back to the box, arrows onto the answers.
+    b.call(Some(session), "Input.dispatchKeyEvent", json!({"type": "keyDown", "key": "ArrowDown", "code": "ArrowDown", "windowsVirtualKeyCode": 40}));
+    b.call(Some(session), "Input.dispatchKeyEvent", json!({"type": "keyUp", "key": "ArrowDown", "code": "ArrowDown", "windowsVirtualKeyCode": 40}));
+    assert_eq!(b.eval(session, "document.activeElement.tagName"), "LI");
+    b.call(Some(session), "Input.dispatchKeyEvent", json!({"type": "keyDown", "key": "/", "code": "Slash", "text": "/", "windowsVirtualKeyCode": 191}));
+    b.call(
+        Some(session),
+        "Input.dispatchKeyEvent",
+        json!({"type": "keyUp", "key": "/", "code": "Slash", "windowsVirtualKeyCode": 191}),
+    );
+    assert_eq!(b.eval(session, "document.activeElement.id"), "q");
+
+    // A question about nothing in the corpus: the page says so.
+    b.eval(session, "document.getElementById('q').select(); true");
+    b.type_and_enter(session, "How many moons does Neptune have?");
+    b.wait_for(
+        session,
+        "document.getElementById('state').textContent.startsWith('No confident answer')",
+    );
+    let r = rendered(&mut b, session);
+    assert_eq!(r["abstain"], true, "{r}");
+
+    // A phone's width: nothing wider than the screen.
+    b.call(
+        Some(session),
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true}),
+    );
+    b.eval(session, "document.getElementById('q').select(); true");
+    b.type_and_enter(session, question);
+    b.wait_for(
+        session,
+        "document.querySelectorAll('#results li:not(.guess)').length > 0",
+    );
+    let r = rendered(&mut b, session);
+    assert!(
+        r["width"].as_u64().unwrap() <= 390,
+        "no sideways scrolling on a phone: {r}"
+    );
+    b.screenshot(session, "serve-page-phone.png");
+
+    // Every request the page made went to the server.
+    let urls: Vec<String> = b
+        .events
+        .iter()
+        .filter(|e| e["method"] == "Network.requestWillBeSent")
+        .map(|e| {
+            e["params"]["request"]["url"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert!(urls.iter().any(|u| u.ends_with("/api/ask")), "{urls:?}");
+    let outside: Vec<&String> = urls.iter().filter(|u| !u.starts_with(&s.url)).collect();
+    assert!(
+        outside.is_empty(),
+        "requests outside the server: {outside:?}"
+    );
+}
