@@ -157,6 +157,12 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 10_000, value_name = "MS")]
     pub request_timeout_ms: u64,
 
+    /// Model sessions, each embedding one question at a time with --threads
+    /// threads (default 1): questions asked at once are embedded side by
+    /// side. Default: one a core.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub sessions: Option<u16>,
+
     /// HNSW search breadth.
     #[arg(long, default_value_t = qasearch::search::SearchConfig::default().ef_search, value_name = "N")]
     pub ef: usize,

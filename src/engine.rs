@@ -152,6 +152,15 @@ pub struct Health {
     pub model: String,
 }
 
+/// Where the time of one question went.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Timings {
+    /// Embedding the question, waiting for the model included.
+    pub embed_ms: f64,
+    /// The views, fusion and abstention.
+    pub retrieve_ms: f64,
+}
+
 /// What the index needs before it can answer.
 enum Plan {
     /// Usable as it is; the model that made it.
@@ -299,7 +308,9 @@ fn apply(
 /// An opened index and its model, ready to answer.
 pub struct Engine {
     options: EngineOptions,
-    embedder: Mutex<SharedEmbedder>,
+    /// The model; more than one session when a server asks for them
+    /// ([`Engine::add_model`]): a question takes the first free one.
+    embedders: Vec<Mutex<SharedEmbedder>>,
     identity: ModelIdentity,
     snapshot: RwLock<Arc<Snapshot>>,
 }
@@ -375,7 +386,7 @@ impl Engine {
         Ok(Engine {
             options: options.clone(),
             identity: embedder.identity().clone(),
-            embedder: Mutex::new(embedder),
+            embedders: vec![Mutex::new(embedder)],
             snapshot: RwLock::new(Arc::new(snapshot)),
         })
     }
@@ -395,9 +406,26 @@ impl Engine {
                 update: false,
             },
             identity: embedder.identity().clone(),
-            embedder: Mutex::new(embedder),
+            embedders: vec![Mutex::new(embedder)],
             snapshot: RwLock::new(Arc::new(snapshot)),
         })
+    }
+
+    /// Adds another session of the same model, so that questions asked at
+    /// the same time are embedded side by side (a server does this). Each
+    /// session embeds one question at a time, as the first does, so a
+    /// question's vector never depends on what else is asked.
+    pub fn add_model(&mut self, embedder: SharedEmbedder) -> Result<()> {
+        if embedder.identity() != &self.identity {
+            return Err(Error::Incompatible {
+                path: self.options.index_dir.join("CURRENT"),
+                what: "model",
+                expected: self.identity.id(),
+                found: embedder.identity().id(),
+            });
+        }
+        self.embedders.push(Mutex::new(embedder));
+        Ok(())
     }
 
     /// The generation answering now.
@@ -420,15 +448,28 @@ impl Engine {
 
     /// Embeds one question.
     pub fn embed_question(&self, question: &str) -> Result<Vec<f32>> {
-        let mut embedder = self.embedder.lock().unwrap_or_else(|p| p.into_inner());
+        let free = self.embedders.iter().find_map(|m| m.try_lock().ok());
+        let mut embedder = match free {
+            Some(e) => e,
+            // All busy: wait for the first (the one with the most threads).
+            None => self.embedders[0].lock().unwrap_or_else(|p| p.into_inner()),
+        };
         search::embed_question(embedder.as_mut(), question)
     }
 
     /// Answers a question: the best Q&A pairs, best first, and whether the
     /// best is confident (views → fusion → one result per pair → abstention).
     pub fn ask(&self, question: &str, config: &SearchConfig) -> Result<Answers> {
+        self.ask_timed(question, config).map(|(answers, _)| answers)
+    }
+
+    /// [`Engine::ask`], with the time each step took.
+    pub fn ask_timed(&self, question: &str, config: &SearchConfig) -> Result<(Answers, Timings)> {
         config.validate()?;
+        let t = std::time::Instant::now();
         let vector = self.embed_question(question)?;
+        let embed_ms = t.elapsed().as_secs_f64() * 1e3;
+        let t = std::time::Instant::now();
         let snapshot = self.snapshot();
         if vector.len() != snapshot.dimension() {
             return Err(Error::Incompatible {
@@ -440,7 +481,7 @@ impl Engine {
         }
         let manifest = &snapshot.manifest;
         let min_score = config.min_score.unwrap_or(manifest.abstention.min_score);
-        Ok(search::retrieve(
+        let answers = search::retrieve(
             &snapshot,
             &vector,
             question,
@@ -448,6 +489,14 @@ impl Engine {
             &manifest.fusion,
             min_score,
             config.explain,
+        );
+        let retrieve_ms = t.elapsed().as_secs_f64() * 1e3;
+        Ok((
+            answers,
+            Timings {
+                embed_ms,
+                retrieve_ms,
+            },
         ))
     }
 
@@ -481,7 +530,7 @@ impl Engine {
 
     /// Runs `f` with the model (for evaluation runners that embed themselves).
     pub fn with_embedder<R>(&self, f: impl FnOnce(&mut dyn Embedder) -> R) -> R {
-        let mut embedder = self.embedder.lock().unwrap_or_else(|p| p.into_inner());
+        let mut embedder = self.embedders[0].lock().unwrap_or_else(|p| p.into_inner());
         f(embedder.as_mut())
     }
 }

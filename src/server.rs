@@ -475,8 +475,8 @@ async fn answer(s: &Arc<AppState>, r: AskRequest) -> Result<Response, ApiError> 
     };
     let engine = s.engine.clone();
     let t = Instant::now();
-    let (answers, question) = blocking(s, move || {
-        engine.ask(&question, &config).map(|a| (a, question))
+    let ((answers, timings), question) = blocking(s, move || {
+        engine.ask_timed(&question, &config).map(|a| (a, question))
     })
     .await?;
     let took = t.elapsed().as_secs_f64() * 1e3;
@@ -487,7 +487,11 @@ async fn answer(s: &Arc<AppState>, r: AskRequest) -> Result<Response, ApiError> 
             answers: &answers,
         },
     );
-    if let Ok(v) = HeaderValue::from_str(&format!("engine;dur={took:.2}")) {
+    let timing = format!(
+        "engine;dur={took:.2}, embed;dur={:.2}, retrieve;dur={:.2}",
+        timings.embed_ms, timings.retrieve_ms
+    );
+    if let Ok(v) = HeaderValue::from_str(&timing) {
         r.headers_mut().insert("server-timing", v);
     }
     Ok(r)

@@ -185,7 +185,7 @@ fn the_api_answers_like_ask_and_refuses_bad_requests() {
         let got = r.json();
         let top = &got["results"][0];
         let cli_top = &want["results"][0];
-        for field in ["question", "doc", "line", "passage", "answer"] {
+        for field in ["question", "doc", "line", "passage", "answer", "score"] {
             assert_eq!(top[field], cli_top[field], "{q}: {field}");
         }
         assert_eq!(got["answered"], want["answered"], "{q}");
