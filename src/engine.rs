@@ -248,6 +248,9 @@ pub fn build_index(
     if let Some(reason) = &summary.full_reason {
         log::info!("re-embedded everything: {reason}");
     }
+    if let Some(w) = &summary.language_warning {
+        log::warn!("{w}");
+    }
     Ok((summary, warnings))
 }
 

@@ -125,6 +125,8 @@ pub struct IndexSummary {
     pub embedded_per_second: f64,
     /// How the graph was made: "unchanged", "extended", "rebuilt".
     pub graph: &'static str,
+    /// Set when the corpus is mostly in a script the model cannot read.
+    pub language_warning: Option<String>,
     /// Why nothing was reused, when that is the case.
     pub full_reason: Option<String>,
     /// The generation now current.
@@ -394,6 +396,17 @@ pub fn build_corpus(
             skipped: corpus.skipped.total(),
         });
     }
+    let language_warning = crate::script::mismatch(
+        &crate::script::Profile::of(
+            corpus
+                .documents
+                .iter()
+                .flat_map(|d| &d.pairs)
+                .flat_map(|p| [p.question.as_str(), p.answer.as_str()]),
+        ),
+        &embedder.identity().settings.name,
+        crate::model::reads_only_english(embedder.identity()),
+    );
     let lock = WriterLock::acquire(index_dir)?;
     lock.preflight()?;
     lock.clean()?;
@@ -457,6 +470,7 @@ pub fn build_corpus(
                 sentences_per_second: c.sentences as f64 / seconds.max(1e-9),
                 embedded_per_second: 0.0,
                 graph: "unchanged",
+                language_warning,
                 full_reason: None,
                 generation: prev.manifest.generation,
                 index: prev.dir.display().to_string(),
@@ -613,6 +627,7 @@ pub fn build_corpus(
             sentences_per_second: counts.sentences as f64 / seconds.max(1e-9),
             embedded_per_second: embedded as f64 / embed_seconds.max(1e-9),
             graph: how,
+            language_warning,
             full_reason,
             generation,
             index: dir.display().to_string(),

@@ -33,8 +33,52 @@ fn tokenizer(stemming: bool) -> &'static DefaultTokenizer {
     })
 }
 
-/// Version of the tokenization; stored with the index so that a change rebuilds it.
-pub const TOKENIZER_VERSION: u32 = 1;
+/// Version of the tokenization. A change bumps [`crate::store::FORMAT_VERSION`]
+/// too: a stored `lexical.bin` holds the terms of the tokenization that wrote it.
+pub const TOKENIZER_VERSION: u32 = 2;
+
+/// Chinese, Japanese and Korean letters: written without spaces between
+/// words (Korean between phrases), so a run of them is cut into overlapping
+/// pairs of characters, as Lucene's CJK analyzer does, and kept as written
+/// (the crate's tokenizer would spell them in Latin letters, one syllable a
+/// token, where homophones meet).
+fn is_cjk(c: char) -> bool {
+    matches!(
+        crate::script::Script::of(c),
+        Some(
+            crate::script::Script::Han
+                | crate::script::Script::Kana
+                | crate::script::Script::Hangul
+        )
+    )
+}
+
+/// The terms of `text`: the crate's tokenizer, with runs of CJK letters
+/// cut into character pairs (a lone character is a term of its own).
+pub fn terms(tok: &DefaultTokenizer, text: &str) -> Vec<String> {
+    if !text.chars().any(is_cjk) {
+        return bm25::Tokenizer::tokenize(tok, text);
+    }
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let cjk_at = rest.find(is_cjk).unwrap_or(rest.len());
+        if cjk_at > 0 {
+            out.extend(bm25::Tokenizer::tokenize(tok, &rest[..cjk_at]));
+            rest = &rest[cjk_at..];
+            continue;
+        }
+        let run_end = rest.find(|c: char| !is_cjk(c)).unwrap_or(rest.len());
+        let run: Vec<char> = rest[..run_end].chars().collect();
+        if run.len() == 1 {
+            out.push(run[0].to_string());
+        } else {
+            out.extend(run.windows(2).map(|w| w.iter().collect::<String>()));
+        }
+        rest = &rest[run_end..];
+    }
+    out
+}
 
 /// An inverted index of documents (here: Q&A pairs), stored with the index.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -60,7 +104,7 @@ impl LexicalIndex {
         let mut postings: HashMap<String, Vec<(u32, u32)>> = HashMap::new();
         let mut lengths = Vec::new();
         for (doc, text) in texts.into_iter().enumerate() {
-            let tokens = bm25::Tokenizer::tokenize(tok, text);
+            let tokens = terms(tok, text);
             lengths.push(tokens.len() as u32);
             let mut counts: HashMap<String, u32> = HashMap::new();
             for t in tokens {
@@ -133,7 +177,7 @@ impl LexicalIndex {
         }
         let n = self.lengths.len() as f32;
         let avg = self.lengths.iter().map(|&l| l as f64).sum::<f64>() as f32 / n;
-        let mut query_terms = bm25::Tokenizer::tokenize(tokenizer(self.stemming), query);
+        let mut query_terms = terms(tokenizer(self.stemming), query);
         query_terms.sort_unstable();
         query_terms.dedup();
         let mut scores: HashMap<u32, f32> = HashMap::new();
@@ -214,6 +258,23 @@ impl Bm25 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cjk_runs_become_character_pairs_and_other_text_is_unchanged() {
+        let tok = tokenizer(true);
+        let english = "The coalition aims to provide military aid.";
+        assert_eq!(terms(tok, english), bm25::Tokenizer::tokenize(tok, english));
+        assert_eq!(
+            terms(tok, "办公室在北京。"),
+            ["办公", "公室", "室在", "在北", "北京"]
+        );
+        assert_eq!(terms(tok, "Visit 北京 today"), ["visit", "北京", "today"]);
+        assert_eq!(terms(tok, "书"), ["书"]);
+        // A query finds the document by a word inside a run.
+        let index = LexicalIndex::build(["办公室在北京。每天九点开门！", "商店在上海。"], true);
+        let hits = index.search("北京的办公室", 2);
+        assert_eq!(hits[0].0, 0, "{hits:?}");
+    }
 
     #[test]
     fn ranks_by_shared_rare_words() {

@@ -52,6 +52,7 @@ pub mod mmap_graph;
 pub mod model;
 pub mod retrieve;
 pub mod safe_fs;
+pub mod script;
 pub mod search;
 pub mod server;
 pub mod split;

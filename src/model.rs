@@ -177,6 +177,19 @@ pub const MODELS: [(&str, &str); 2] = [
     ),
 ];
 
+/// Whether a model reads English only: every pinned model is
+/// all-MiniLM-L6-v2 (or derived from it), recognised by its file's SHA-256.
+/// False for a file supplied by hand (`--model-file`): qasearch cannot tell.
+pub fn reads_only_english(identity: &ModelIdentity) -> bool {
+    let pins = Pins::builtin();
+    let known = |sha: &str| sha.eq_ignore_ascii_case(&identity.onnx_sha256);
+    pins.files
+        .iter()
+        .filter(|f| f.file == "model.onnx")
+        .any(|f| known(&f.sha256))
+        || pins.variants.values().any(|v| known(&v.sha256))
+}
+
 /// The model the pinned files are, without derivation.
 const PINNED_MODEL: &str = "minilm";
 

@@ -10,7 +10,11 @@
 //!   `Mr.`, `e.g.`, `etc.`), a single-letter initial (`J. K. Rowling`), or a
 //!   dotted acronym (`U.S.`) unless the next word is a common sentence opener;
 //! - decimals (`3.5`) and dotted names (`example.com`) never split, since no
-//!   whitespace follows the period.
+//!   whitespace follows the period;
+//! - in scripts without capitals (Arabic, Devanagari, CJK, …) a word after
+//!   `. ` may open a sentence without one;
+//! - the sentence ends of other scripts (`。！？` with no space after them,
+//!   `؟ ۔ । ॥ ። ։ ။ ។`) always end a sentence.
 //!
 //! Spans are trimmed of surrounding whitespace, in order, never overlap, and
 //! together hold every non-whitespace character of the input.
@@ -19,7 +23,7 @@ use std::ops::Range;
 
 /// Version of the splitting rules; recorded in the index manifest so that a
 /// change of rules rebuilds the index.
-pub const SPLITTER_VERSION: u32 = 1;
+pub const SPLITTER_VERSION: u32 = 2;
 
 /// Words that end with a period without ending a sentence (compared lowercase,
 /// without the final period).
@@ -78,11 +82,81 @@ fn push_trimmed(text: &str, range: Range<usize>, out: &mut Vec<Range<usize>>) {
 }
 
 fn is_closer(c: char) -> bool {
-    matches!(c, '"' | '\'' | '”' | '’' | ')' | ']' | '»' | '}')
+    matches!(
+        c,
+        '"' | '\''
+            | '”'
+            | '’'
+            | ')'
+            | ']'
+            | '»'
+            | '}'
+            | '」'
+            | '』'
+            | '）'
+            | '】'
+            | '〕'
+            | '》'
+            | '〉'
+            | '＂'
+            | '］'
+    )
 }
 
 fn is_opener(c: char) -> bool {
-    matches!(c, '"' | '\'' | '“' | '‘' | '(' | '[' | '«' | '¿' | '¡')
+    matches!(
+        c,
+        '"' | '\''
+            | '“'
+            | '‘'
+            | '('
+            | '['
+            | '«'
+            | '¿'
+            | '¡'
+            | '「'
+            | '『'
+            | '（'
+            | '【'
+            | '〔'
+            | '《'
+            | '〈'
+    )
+}
+
+/// Sentence ends of Latin text: they cut only before whitespace and a word
+/// that starts like a sentence.
+fn is_latin_terminator(c: char) -> bool {
+    matches!(c, '.' | '!' | '?' | '…')
+}
+
+/// Sentence ends of other scripts, which always end a sentence: Chinese and
+/// Japanese full stops, exclamation and question marks (no space follows
+/// them), the Arabic question mark and full stop, the Devanagari danda and
+/// double danda, the Ethiopic, Armenian, Myanmar and Khmer full stops.
+fn is_script_terminator(c: char) -> bool {
+    matches!(
+        c,
+        '。' | '！'
+            | '？'
+            | '｡'
+            | '．'
+            | '؟'
+            | '۔'
+            | '।'
+            | '॥'
+            | '።'
+            | '፧'
+            | '։'
+            | '။'
+            | '។'
+    )
+}
+
+/// A letter of a script without capitals (Arabic, Hebrew, Devanagari, CJK,
+/// Thai, …): such a word can open a sentence without announcing it.
+fn is_uncased_letter(c: char) -> bool {
+    c.is_alphabetic() && !c.is_uppercase() && !c.is_lowercase()
 }
 
 /// Byte offsets just after each sentence end (before the following whitespace).
@@ -97,20 +171,30 @@ fn boundaries(text: &str) -> Vec<usize> {
             i += 1;
             continue;
         }
-        if !matches!(c, '.' | '!' | '?' | '…') {
+        let terminator = |c: char| is_latin_terminator(c) || is_script_terminator(c);
+        if !terminator(c) {
             i += 1;
             continue;
         }
         // Take the whole run of terminators, then closing quotes and brackets.
         let mut j = i;
-        while j < chars.len() && matches!(chars[j].1, '.' | '!' | '?' | '…') {
+        while j < chars.len() && terminator(chars[j].1) {
             j += 1;
         }
         let run_has_strong = chars[i..j].iter().any(|&(_, ch)| ch != '.');
+        let run_has_script = chars[i..j].iter().any(|&(_, ch)| is_script_terminator(ch));
         while j < chars.len() && is_closer(chars[j].1) {
             j += 1;
         }
         let end = chars.get(j).map_or(text.len(), |&(p, _)| p);
+        if run_has_script {
+            // 。！？ and the like end a sentence, space or not.
+            if j < chars.len() && chars[j].1 != '\n' {
+                cuts.push(end);
+            }
+            i = j.max(i + 1);
+            continue;
+        }
         // Whitespace must follow; at the end of the text there is nothing to cut.
         let mut k = j;
         while k < chars.len() && chars[k].1.is_whitespace() && chars[k].1 != '\n' {
@@ -128,7 +212,10 @@ fn boundaries(text: &str) -> Vec<usize> {
         let next_word = word_at(&chars, k);
         let starts_sentence = {
             let first = chars[k].1;
-            first.is_uppercase() || first.is_ascii_digit() || is_opener(first)
+            first.is_uppercase()
+                || first.is_ascii_digit()
+                || is_opener(first)
+                || is_uncased_letter(first)
         };
         let cut = if !starts_sentence {
             false
@@ -222,6 +309,29 @@ mod tests {
 
     fn split(text: &str) -> Vec<&str> {
         sentence_strs(text)
+    }
+
+    #[test]
+    fn other_scripts() {
+        assert_eq!(
+            split("这是一本书。我喜欢读书！你呢？好的"),
+            ["这是一本书。", "我喜欢读书！", "你呢？", "好的"]
+        );
+        assert_eq!(
+            split("「東京は首都です。」と彼は言った。大阪は違う。"),
+            ["「東京は首都です。」", "と彼は言った。", "大阪は違う。"]
+        );
+        assert_eq!(
+            split("भारत की राजधानी नई दिल्ली है। यह बड़ा शहर है।"),
+            ["भारत की राजधानी नई दिल्ली है।", "यह बड़ा शहर है।"]
+        );
+        assert_eq!(
+            split("ما هو الهدف؟ الهدف هو السلام. والأمن أيضا."),
+            ["ما هو الهدف؟", "الهدف هو السلام.", "والأمن أيضا."]
+        );
+        // A Latin abbreviation before an uncased word still does not cut.
+        assert_eq!(split("Siehe z.B. Ja."), ["Siehe z.B. Ja."]);
+        assert_eq!(split("Call Dr. 王 now."), ["Call Dr. 王 now."]);
     }
 
     #[test]

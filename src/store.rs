@@ -47,7 +47,7 @@ use crate::model::ModelIdentity;
 
 /// Version of the on-disk format; bump it (and note it in CHANGELOG.md) when
 /// any persisted struct changes.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 const CURRENT: &str = "CURRENT";
 const LOCK: &str = ".lock";

@@ -8,6 +8,7 @@ mod embed;
 mod eval;
 mod graph_updates;
 mod hostile;
+mod languages;
 mod rebuild;
 mod retrieval;
 mod serve;
