@@ -254,7 +254,7 @@ pub fn run(
     embedder: &mut dyn Embedder,
     queries: &[EvalQuery],
     doc_id: &dyn Fn(usize) -> String,
-    ef_search: usize,
+    ef_search: Option<usize>,
     progress: &mut dyn FnMut(usize),
 ) -> Result<EvalReport> {
     let started = Instant::now();
@@ -423,7 +423,7 @@ pub fn run(
         corpus: snapshot.meta.pairs.len(),
         systems,
         ann_recall_10: overlap_sum / evaluated.max(1) as f64,
-        ef_search,
+        ef_search: dense_cfg.ef_for(snapshot.manifest.counts.rows),
         index: IndexReport::default(),
         seconds: started.elapsed().as_secs_f64(),
         abstention: {
@@ -475,7 +475,7 @@ pub fn evaluate(
     set: EvalSet<'_>,
     options: &EngineOptions,
     load_model: impl FnOnce() -> Result<SharedEmbedder> + Send,
-    ef_search: usize,
+    ef_search: Option<usize>,
     unrelated: Option<&Path>,
     progress: &mut dyn Progress,
 ) -> Result<EvalReport> {

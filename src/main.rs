@@ -242,7 +242,7 @@ fn open_engine(g: &GlobalArgs, update: bool) -> Result<Engine> {
 
 /// Checks the search flags, naming them (the library checks the values too,
 /// in its own terms).
-fn check_search_flags(top_k: usize, ef: usize, min_score: Option<f32>) -> Result<()> {
+fn check_search_flags(top_k: usize, ef: Option<usize>, min_score: Option<f32>) -> Result<()> {
     if let Some(m) = min_score.filter(|m| !m.is_finite()) {
         return Err(Error::Usage(format!(
             "--min-score must be a finite number, got {m}"
@@ -253,7 +253,7 @@ fn check_search_flags(top_k: usize, ef: usize, min_score: Option<f32>) -> Result
             "-k must be in 1..=10000, got {top_k}"
         )));
     }
-    if ef == 0 || ef > 100_000 {
+    if let Some(ef) = ef.filter(|&ef| ef == 0 || ef > 100_000) {
         return Err(Error::Usage(format!(
             "--ef must be in 1..=100000, got {ef}"
         )));

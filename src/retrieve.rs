@@ -153,7 +153,7 @@ pub fn nearest_rows(
             snapshot.dimension(),
             query,
             n,
-            config.ef_search.max(n),
+            config.ef_for(snapshot.manifest.counts.rows).max(n),
             keep,
         )
     }

@@ -9,13 +9,27 @@ use crate::error::{Error, Result};
 use crate::retrieve::View;
 use crate::store::Snapshot;
 
+/// The default search breadth for an index of `rows` rows: recall falls as
+/// the graph grows at a fixed breadth (recall@10 on 1,000,000 clustered
+/// vectors: 0.895 at 64, 0.981 at 128, 0.9985 at 256; on 100,000 real
+/// sentence vectors with questions from elsewhere: 0.940 at 64, 0.977 at 128;
+/// on 20,000: 0.9997 at 64), for a few tenths of a millisecond more.
+pub fn auto_ef(rows: usize) -> usize {
+    match rows {
+        0..=20_000 => 64,
+        20_001..=1_000_000 => 128,
+        _ => 256,
+    }
+}
+
 /// Query-time settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SearchConfig {
     /// Q&A pairs to return. Default 3.
     pub top_k: usize,
-    /// HNSW search breadth. Default 64; higher is slower and closer to exact.
-    pub ef_search: usize,
+    /// HNSW search breadth; higher is slower and closer to exact. None (the
+    /// default): [`auto_ef`] of the index's size.
+    pub ef_search: Option<usize>,
     /// Scan every vector instead of walking the graph. Default false.
     pub exact: bool,
     /// Overrides the index's threshold of a confident answer.
@@ -28,7 +42,7 @@ impl Default for SearchConfig {
     fn default() -> Self {
         SearchConfig {
             top_k: 3,
-            ef_search: 64,
+            ef_search: None,
             exact: false,
             min_score: None,
             explain: false,
@@ -50,13 +64,17 @@ impl SearchConfig {
                 "the least score of a confident answer (min_score) must be a finite number".into(),
             ));
         }
-        if self.ef_search == 0 || self.ef_search > 100_000 {
+        if let Some(ef) = self.ef_search.filter(|&ef| ef == 0 || ef > 100_000) {
             return Err(Error::Usage(format!(
-                "the search breadth (ef_search) must be in 1..=100000, got {}",
-                self.ef_search
+                "the search breadth (ef_search) must be in 1..=100000, got {ef}"
             )));
         }
         Ok(())
+    }
+
+    /// The search breadth over an index of `rows` rows.
+    pub fn ef_for(&self, rows: usize) -> usize {
+        self.ef_search.unwrap_or_else(|| auto_ef(rows))
     }
 }
 
@@ -304,4 +322,28 @@ fn best_sentence(snapshot: &Snapshot, pair: u32, query: &[f32]) -> Option<(usize
         .map(|o| (crate::ann::dot(snapshot.vector(o.row as usize), query), o))
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, o)| (o.start as usize, o.end as usize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_breadth_grows_with_the_index_and_a_given_one_is_kept() {
+        let auto = SearchConfig::default();
+        assert_eq!(auto.ef_for(1_000), 64);
+        assert_eq!(auto.ef_for(20_000), 64);
+        assert_eq!(auto.ef_for(100_000), 128);
+        assert_eq!(auto.ef_for(5_000_000), 256);
+        let given = SearchConfig {
+            ef_search: Some(32),
+            ..SearchConfig::default()
+        };
+        assert_eq!(given.ef_for(5_000_000), 32);
+        let zero = SearchConfig {
+            ef_search: Some(0),
+            ..SearchConfig::default()
+        };
+        assert!(zero.validate().is_err());
+    }
 }
