@@ -99,8 +99,9 @@ pub enum Command {
     Ask(AskArgs),
     /// Say whether the index matches the data folder (exit 0 fresh, 8 stale, 9 none).
     Status(StatusArgs),
-    /// Obtain and verify the model and runtime files, and show where they are.
-    Model(JsonArg),
+    /// Obtain and verify the model and runtime files, and show where they
+    /// are; `model list` shows every model qasearch can use.
+    Model(ModelArgs),
     /// Measure retrieval quality (nDCG@10, MRR@10, Recall@k, latency) of the
     /// engine, exact search and BM25, on the corpus or on a BEIR dataset.
     Eval(EvalArgs),
@@ -232,6 +233,24 @@ pub struct EvalArgs {
     /// corpus index keeps the setting `index` gave it.)
     #[arg(long, requires = "beir", value_name = "HOW", value_parser = ["off", "pooled", "embedded"])]
     pub answer_vectors: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    #[command(subcommand)]
+    pub action: Option<ModelAction>,
+
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelAction {
+    /// The models `--model` can name: languages, dimension, files, licence,
+    /// source package, prefixes, pooling, and their measured quality on
+    /// every shared set.
+    List(JsonArg),
 }
 
 #[derive(Debug, Args)]

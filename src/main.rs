@@ -176,6 +176,10 @@ fn run(cli: &Cli) -> Outcome {
         }
         Command::Ask(args) => ask(g, args),
         Command::Status(args) => status(g, args.json),
+        Command::Model(cli::ModelArgs {
+            action: Some(cli::ModelAction::List(list)),
+            json,
+        }) => model_list(g, list.json || *json),
         Command::Model(args) => model_info(g, args.json),
         Command::Eval(args) => eval(g, args),
         Command::Serve(args) => serve(g, args),
@@ -496,6 +500,21 @@ fn status(g: &GlobalArgs, json: bool) -> Outcome {
         (true, true) => exit::OK,
         (true, false) => exit::STALE,
     })
+}
+
+fn model_list(g: &GlobalArgs, json: bool) -> Outcome {
+    let opts = model_options(g);
+    let models: Vec<serde_json::Value> = model::MODELS
+        .iter()
+        .map(|m| model::describe(m, &opts))
+        .collect();
+    let mut out = anstream::stdout().lock();
+    if json {
+        render::json_line(&mut out, &serde_json::json!({ "models": models }))?;
+    } else {
+        render::model_list(&mut out, &models)?;
+    }
+    Ok(exit::OK)
 }
 
 fn model_info(g: &GlobalArgs, json: bool) -> Outcome {

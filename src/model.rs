@@ -164,30 +164,135 @@ pub struct ModelOptions {
 
 /// Models a user can choose with `--model`, with a line about each; the
 /// first is the default. See README, "Models", for the measurements.
-pub const MODELS: [(&str, &str); 2] = [
-    (
-        "minilm-int8",
-        "all-MiniLM-L6-v2 quantized dynamically (int8 maths; derived once with pip from the pinned file): \
-         the default; about twice as fast to embed as minilm, with a third of its memory, \
-         and nDCG@10 within the quality gate on every shared set",
-    ),
-    (
-        "minilm",
-        "all-MiniLM-L6-v2 as pinned: int8-stored weights, fp32 maths",
-    ),
+pub const MODELS: [ModelInfo; 2] = [
+    ModelInfo {
+        name: "minilm-int8",
+        aliases: &["default", "fast"],
+        about: "all-MiniLM-L6-v2 quantized dynamically (int8 maths; derived once with pip from the pinned file): \
+                the default; faster to embed than minilm, with a third of its memory, \
+                and nDCG@10 within the quality gate on every shared set",
+        languages: &["en"],
+        licence: "Apache-2.0",
+        query_prefix: "",
+        passage_prefix: "",
+    },
+    ModelInfo {
+        name: "minilm",
+        aliases: &[],
+        about: "all-MiniLM-L6-v2 as pinned: int8-stored weights, fp32 maths",
+        languages: &["en"],
+        licence: "Apache-2.0",
+        query_prefix: "",
+        passage_prefix: "",
+    },
 ];
 
-/// Whether a model reads English only: every pinned model is
-/// all-MiniLM-L6-v2 (or derived from it), recognised by its file's SHA-256.
-/// False for a file supplied by hand (`--model-file`): qasearch cannot tell.
-pub fn reads_only_english(identity: &ModelIdentity) -> bool {
+/// A model of the catalogue (`qasearch model list`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ModelInfo {
+    /// The name `--model` takes.
+    pub name: &'static str,
+    /// Other names for it.
+    pub aliases: &'static [&'static str],
+    /// What it is.
+    pub about: &'static str,
+    /// Languages it was trained to read (ISO 639-1).
+    pub languages: &'static [&'static str],
+    /// The model's licence.
+    pub licence: &'static str,
+    /// Put before a question before embedding it.
+    pub query_prefix: &'static str,
+    /// Put before a passage (sentence, answer) before embedding it.
+    pub passage_prefix: &'static str,
+}
+
+/// Measured quality of each model on every shared set (`models/catalogue.json`,
+/// written by `benches/quality/catalogue.py` from a `gate.sh` run).
+pub const CATALOGUE_FIGURES: &str = include_str!("../models/catalogue.json");
+
+/// One model as `model list` shows it: the catalogue entry, its settings and
+/// files as pinned, whether they are fetched, and its measured quality.
+pub fn describe(info: &ModelInfo, opts: &ModelOptions) -> serde_json::Value {
     let pins = Pins::builtin();
-    let known = |sha: &str| sha.eq_ignore_ascii_case(&identity.onnx_sha256);
-    pins.files
+    let dir = fetched_dir(opts);
+    let (file, source) = match pins.variants.get(info.name) {
+        Some(v) => (
+            v.file.clone(),
+            serde_json::json!({
+                "derived_from": v.from,
+                "tools": v.tools,
+                "sha256": v.sha256,
+                "name": v.name,
+            }),
+        ),
+        None => {
+            let pin = pins.files.iter().find(|f| f.file == "model.onnx");
+            (
+                "model.onnx".to_string(),
+                serde_json::json!({
+                    "package": pin.map(|p| p.package.as_str()),
+                    "version": pin.map(|p| p.version.as_str()),
+                    "sha256": pin.map(|p| p.sha256.as_str()),
+                    "name": pins.model.name,
+                }),
+            )
+        }
+    };
+    let tokenizer = pins
+        .files
         .iter()
-        .filter(|f| f.file == "model.onnx")
-        .any(|f| known(&f.sha256))
-        || pins.variants.values().any(|v| known(&v.sha256))
+        .find(|f| f.file == "tokenizer.json")
+        .map(|p| serde_json::json!({"package": p.package, "version": p.version}));
+    let size = std::fs::metadata(dir.join(&file)).ok().map(|m| m.len());
+    let figures: serde_json::Value =
+        serde_json::from_str(CATALOGUE_FIGURES).unwrap_or(serde_json::Value::Null);
+    serde_json::json!({
+        "name": info.name,
+        "aliases": info.aliases,
+        "default": info.name == MODELS[0].name,
+        "about": info.about,
+        "languages": info.languages,
+        "dimension": pins.model.dimension,
+        "pooling": pins.model.pooling,
+        "max_length": pins.model.max_length,
+        "query_prefix": info.query_prefix,
+        "passage_prefix": info.passage_prefix,
+        "licence": info.licence,
+        "file": file,
+        "source": source,
+        "tokenizer": tokenizer,
+        "fetched": size.is_some(),
+        "size_bytes": size,
+        "quality": figures["models"][info.name]["sets"],
+        "quality_measured": figures["measured"],
+        "quality_command": figures["command"],
+    })
+}
+
+/// The catalogue entry of the model that made `identity`, recognised by its
+/// file's SHA-256; None for a file supplied by hand (`--model-file`).
+pub fn catalogued(identity: &ModelIdentity) -> Option<&'static ModelInfo> {
+    let pins = Pins::builtin();
+    let same = |sha: &str| sha.eq_ignore_ascii_case(&identity.onnx_sha256);
+    let name = if pins
+        .files
+        .iter()
+        .any(|f| f.file == "model.onnx" && same(&f.sha256))
+    {
+        PINNED_MODEL
+    } else {
+        pins.variants
+            .iter()
+            .find(|(_, v)| same(&v.sha256))
+            .map(|(name, _)| name.as_str())?
+    };
+    MODELS.iter().find(|m| m.name == name)
+}
+
+/// Whether a model reads English only, by its catalogue entry; false for a
+/// model qasearch does not know, since it cannot tell.
+pub fn reads_only_english(identity: &ModelIdentity) -> bool {
+    catalogued(identity).is_some_and(|m| m.languages == ["en"])
 }
 
 /// The model the pinned files are, without derivation.
@@ -197,8 +302,11 @@ const PINNED_MODEL: &str = "minilm";
 /// model, `"fast"` is the older name of `minilm-int8`. None when unknown.
 pub fn canonical_model(name: Option<&str>) -> Option<&'static str> {
     match name {
-        None | Some("default") | Some("fast") => Some(MODELS[0].0),
-        Some(n) => MODELS.iter().map(|m| m.0).find(|&m| m == n),
+        None => Some(MODELS[0].name),
+        Some(n) => MODELS
+            .iter()
+            .find(|m| m.name == n || m.aliases.contains(&n))
+            .map(|m| m.name),
     }
 }
 
@@ -465,7 +573,7 @@ pub fn resolve(opts: &ModelOptions) -> Result<ModelFiles> {
             Error::Usage(format!(
                 "unknown model {:?}: choose one of {} (or default)",
                 given.unwrap_or_default(),
-                MODELS.map(|v| v.0).join(", ")
+                MODELS.map(|v| v.name).join(", ")
             ))
         })?,
     };

@@ -261,6 +261,96 @@ pub fn eval_table(out: &mut impl Write, r: &EvalReport) -> io::Result<()> {
     writeln!(out)
 }
 
+/// `model list`: a paragraph a model, with its quality on every shared set.
+pub fn model_list(out: &mut impl Write, models: &[serde_json::Value]) -> io::Result<()> {
+    for (i, m) in models.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        let s = |k: &str| m[k].as_str().unwrap_or("").to_string();
+        let list = |k: &str| {
+            m[k].as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default()
+        };
+        let aliases = list("aliases");
+        writeln!(
+            out,
+            "{BOLD}{}{BOLD:#}{}{}",
+            s("name"),
+            if aliases.is_empty() {
+                String::new()
+            } else {
+                format!(" (also: {aliases})")
+            },
+            if m["default"] == true {
+                "  [default]"
+            } else {
+                ""
+            }
+        )?;
+        writeln!(out, "  {}", s("about"))?;
+        writeln!(
+            out,
+            "  languages {} · {}-d · {} pooling · {} tokens · licence {}",
+            list("languages"),
+            m["dimension"],
+            s("pooling"),
+            m["max_length"],
+            s("licence")
+        )?;
+        let src = &m["source"];
+        let from = match src["package"].as_str() {
+            Some(p) => format!(
+                "pip package {p}=={}",
+                src["version"].as_str().unwrap_or("?")
+            ),
+            None => format!(
+                "derived from {} with {}",
+                src["derived_from"].as_str().unwrap_or("?"),
+                src["tools"]
+                    .as_array()
+                    .and_then(|t| t.first())
+                    .and_then(|t| t.as_str())
+                    .unwrap_or("?")
+            ),
+        };
+        let size = m["size_bytes"].as_u64().map_or_else(
+            || "not fetched yet".to_string(),
+            |b| format!("{:.1} MB", b as f64 / 1e6),
+        );
+        writeln!(out, "  file {} ({size}), {from}", s("file"))?;
+        let prefixes = (s("query_prefix"), s("passage_prefix"));
+        if prefixes.0.is_empty() && prefixes.1.is_empty() {
+            writeln!(out, "  prefixes: none")?;
+        } else {
+            writeln!(
+                out,
+                "  prefixes: query {:?}, passage {:?}",
+                prefixes.0, prefixes.1
+            )?;
+        }
+        if let Some(sets) = m["quality"].as_object() {
+            let cells: Vec<String> = sets
+                .iter()
+                .map(|(set, v)| format!("{set} {:.3}", v["engine"].as_f64().unwrap_or(f64::NAN)))
+                .collect();
+            writeln!(
+                out,
+                "  {DIM}nDCG@10 ({}): {}{DIM:#}",
+                s("quality_measured"),
+                cells.join(" · ")
+            )?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::clean;

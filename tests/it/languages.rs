@@ -47,3 +47,50 @@ fn an_english_corpus_gets_no_warning() {
     assert!(r.json()["language_warning"].is_null());
     assert!(!r.stderr.contains("English only"), "{}", r.stderr);
 }
+
+#[test]
+fn model_list_names_every_model_with_its_languages_files_and_quality() {
+    let w = Work::empty();
+    let r = w.run(&["model", "list", "--json"]);
+    r.ok();
+    let v = r.json();
+    let models = v["models"].as_array().unwrap();
+    let names: Vec<&str> = models.iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["minilm-int8", "minilm"]);
+    assert_eq!(models[0]["default"], true);
+    assert_eq!(models[1]["default"], false);
+    let pins: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::util::repo().join("models/pins.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        models[0]["source"]["sha256"],
+        pins["variants"]["minilm-int8"]["sha256"]
+    );
+    assert_eq!(models[1]["source"]["sha256"], pins["files"][0]["sha256"]);
+    for m in models {
+        assert_eq!(m["languages"], serde_json::json!(["en"]), "{m}");
+        assert_eq!(m["dimension"], 384);
+        for set in [
+            "xquad-en",
+            "wikiqa-dev",
+            "xquad-de-para",
+            "stackfaq-dev-beir",
+            "stackfaq-dev-qa",
+            "seed",
+        ] {
+            let s = m["quality"][set]["engine"]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{set}: {m}"));
+            assert!(s > 0.5 && s <= 1.0, "{set}: {s}");
+        }
+    }
+    let text = w.run(&["model", "list"]);
+    text.ok();
+    assert!(
+        text.stdout
+            .contains("minilm-int8 (also: default, fast)  [default]"),
+        "{}",
+        text.stdout
+    );
+}
