@@ -349,6 +349,8 @@ fn serve(g: &GlobalArgs, args: &cli::ServeArgs) -> Outcome {
     // requests/s); README, "Serve".
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let sessions = args.sessions.map_or(cores.min(8), usize::from);
+    // The index updates of --watch embed in bulk, with every core.
+    let bulk = g.clone();
     let g = &GlobalArgs {
         threads: Some(g.threads.unwrap_or(1)),
         ..g.clone()
@@ -365,9 +367,8 @@ fn serve(g: &GlobalArgs, args: &cli::ServeArgs) -> Outcome {
         }
     }
     let watch = args.watch.then(|| {
-        let g = g.clone();
         let load: qasearch::server::ModelLoader = Box::new(move || {
-            Ok(Box::new(load_embedder(&g, Workload::Bulk)?) as Box<dyn Embedder + Send>)
+            Ok(Box::new(load_embedder(&bulk, Workload::Bulk)?) as Box<dyn Embedder + Send>)
         });
         (
             std::time::Duration::from_millis(args.watch_interval_ms.max(100)),
