@@ -105,12 +105,27 @@ pub enum Command {
     /// Measure retrieval quality (nDCG@10, MRR@10, Recall@k, latency) of the
     /// engine, exact search and BM25, on the corpus or on a BEIR dataset.
     Eval(EvalArgs),
+    /// Write every Q&A pair of the index with its vectors and metadata (JSON
+    /// Lines: a header line, then a pair a line), to load elsewhere without
+    /// embedding again.
+    Export(ExportArgs),
     /// Answer questions over HTTP: a JSON API and a search page, with the
     /// model and index loaded once (README, "Serve").
     Serve(ServeArgs),
     /// Answer questions for an assistant: a Model Context Protocol server on
     /// stdin/stdout with one tool, `ask`.
     Mcp(McpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The format (only JSON Lines for now).
+    #[arg(long, default_value = "jsonl", value_parser = ["jsonl"])]
+    pub format: String,
+
+    /// Write to this file (it must not exist yet) instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -43,6 +43,7 @@ pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod export;
 pub mod fuse;
 pub mod hnsw;
 pub mod indexer;

@@ -182,6 +182,7 @@ fn run(cli: &Cli) -> Outcome {
         }) => model_list(g, list.json || *json),
         Command::Model(args) => model_info(g, args.json),
         Command::Eval(args) => eval(g, args),
+        Command::Export(args) => export(g, args),
         Command::Serve(args) => serve(g, args),
         Command::Mcp(args) => mcp(g, args),
     }
@@ -315,6 +316,47 @@ fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
         render::answers(&mut out, question, &answers, args.json)?;
         out.flush()?;
     }
+    Ok(exit::OK)
+}
+
+fn export(g: &GlobalArgs, args: &cli::ExportArgs) -> Outcome {
+    let snapshot = qasearch::store::open(&g.index)?;
+    let summary = match &args.output {
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            qasearch::export::write_jsonl(&snapshot, &mut out)?
+        }
+        Some(path) => {
+            // Never over an existing file; a partial export is removed.
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::AlreadyExists => Error::Usage(format!(
+                        "{} exists already: remove it or name another --output",
+                        path.display()
+                    )),
+                    _ => Error::io("creating", path, e),
+                })?;
+            let mut out = std::io::BufWriter::new(file);
+            match qasearch::export::write_jsonl(&snapshot, &mut out) {
+                Ok(s) => s,
+                Err(e) => {
+                    drop(out);
+                    let _ = std::fs::remove_file(path);
+                    return Err(Error::io("writing", path, e).into());
+                }
+            }
+        }
+    };
+    log::info!(
+        "exported {} Q&A pairs, {} sentences, {} vectors (generation {})",
+        summary.pairs,
+        summary.sentences,
+        summary.vectors,
+        snapshot.manifest.generation
+    );
     Ok(exit::OK)
 }
 

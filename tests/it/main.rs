@@ -6,6 +6,7 @@ mod browser;
 mod e2e;
 mod embed;
 mod eval;
+mod export;
 mod graph_updates;
 mod hostile;
 mod languages;
