@@ -64,6 +64,38 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "QASEARCH_MODEL_FILE", value_name = "FILE")]
     pub model_file: Option<PathBuf>,
 
+    /// With --model-file: text put before each question (a user's or a
+    /// stored one) before embedding it, e.g. "query: " for e5 models.
+    #[arg(
+        long,
+        global = true,
+        env = "QASEARCH_QUERY_PREFIX",
+        value_name = "TEXT",
+        requires = "model_file"
+    )]
+    pub query_prefix: Option<String>,
+
+    /// With --model-file: text put before each answer sentence and whole
+    /// answer, e.g. "passage: " for e5 models.
+    #[arg(
+        long,
+        global = true,
+        env = "QASEARCH_PASSAGE_PREFIX",
+        value_name = "TEXT",
+        requires = "model_file"
+    )]
+    pub passage_prefix: Option<String>,
+
+    /// With --model-file: tokens the model reads of a text (default 256).
+    #[arg(
+        long,
+        global = true,
+        env = "QASEARCH_MAX_LENGTH",
+        value_name = "N",
+        requires = "model_file"
+    )]
+    pub max_length: Option<usize>,
+
     /// Use the tokenizer files (tokenizer.json, config.json, special_tokens_map.json,
     /// tokenizer_config.json) in this folder instead of the pinned ones.
     #[arg(

@@ -22,10 +22,34 @@ pub const DEFAULT_BATCH_SIZE: usize = 16;
 /// [`DEFAULT_BATCH_SIZE`] at a time.
 pub const TOKENS_PER_BATCH: usize = 2048;
 
+/// What a text is to the model: a question looking for an answer, or a
+/// passage to be found. Some models read the two differently (e5 wants
+/// `"query: "` and `"passage: "` in front); see [`Embedder::embed_as`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// A question: a user's, or one stored in the corpus.
+    Query,
+    /// An answer sentence or a whole answer.
+    Passage,
+}
+
 /// Something that embeds text into L2-normalised vectors.
 pub trait Embedder {
-    /// Embeds a batch; one vector per text, each of [`Embedder::dimension`] floats.
+    /// Embeds a batch of texts as they are; one vector per text, each of
+    /// [`Embedder::dimension`] floats.
     fn embed_batch(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
+
+    /// Embeds texts of one role, with the model's prefix for it (none for
+    /// models without such conventions).
+    fn embed_as(&mut self, texts: &[&str], role: Role) -> Result<Vec<Vec<f32>>> {
+        let prefix = self.identity().settings.prefix(role).to_string();
+        if prefix.is_empty() {
+            return self.embed_batch(texts);
+        }
+        let owned: Vec<String> = texts.iter().map(|t| format!("{prefix}{t}")).collect();
+        let refs: Vec<&str> = owned.iter().map(String::as_str).collect();
+        self.embed_batch(&refs)
+    }
     /// The vector length.
     fn dimension(&self) -> usize;
     /// What identifies this model and its settings.
@@ -38,6 +62,7 @@ pub trait Embedder {
 pub fn embed_all(
     embedder: &mut dyn Embedder,
     texts: &[&str],
+    role: Role,
     batch_size: usize,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<f32>> {
@@ -68,7 +93,7 @@ pub fn embed_all(
     let mut out = vec![0f32; texts.len() * dim];
     for chunk in batches {
         let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-        let vectors = embedder.embed_batch(&batch)?;
+        let vectors = embedder.embed_as(&batch, role)?;
         if vectors.len() != batch.len() {
             return Err(Error::Embed(format!(
                 "model returned {} vectors for {} texts",
@@ -272,11 +297,21 @@ impl HashEmbedder {
                     dimension,
                     pooling: "sum".into(),
                     max_length: 0,
+                    query_prefix: String::new(),
+                    passage_prefix: String::new(),
                 },
                 onnx_sha256: "0".repeat(64),
                 tokenizer_sha256: "0".repeat(64),
             },
         }
+    }
+
+    /// The same with role prefixes, as a model with conventions (e5) has:
+    /// its prefixes are words, so they change the vectors.
+    pub fn with_prefixes(mut self, query: &str, passage: &str) -> Self {
+        self.identity.settings.query_prefix = query.into();
+        self.identity.settings.passage_prefix = passage.into();
+        self
     }
 
     /// Embeds one text.
@@ -337,7 +372,7 @@ mod tests {
             "another long one ok",
         ];
         let mut seen = 0;
-        let m = embed_all(&mut e, &texts, 2, &mut |n| seen += n).unwrap();
+        let m = embed_all(&mut e, &texts, Role::Passage, 2, &mut |n| seen += n).unwrap();
         assert_eq!(seen, texts.len());
         for (i, t) in texts.iter().enumerate() {
             assert_eq!(&m[i * 64..(i + 1) * 64], e.vector(t).as_slice());
@@ -374,7 +409,7 @@ mod tests {
         let short = "a short sentence of some words";
         let mut texts = vec![long.as_str(); 20];
         texts.extend(std::iter::repeat_n(short, 40));
-        embed_all(&mut e, &texts, 16, &mut |_| {}).unwrap();
+        embed_all(&mut e, &texts, Role::Passage, 16, &mut |_| {}).unwrap();
         // 2048 tokens / 256 = 8 long texts a call; short ones 16 at a time.
         assert_eq!(e.batches, [8, 8, 8, 16, 16, 4]);
     }

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::ann::HnswParams;
 use crate::corpus::{self, Corpus, Skipped, Warning};
-use crate::embed::{embed_all, Embedder, DEFAULT_BATCH_SIZE};
+use crate::embed::{embed_all, Embedder, Role, DEFAULT_BATCH_SIZE};
 use crate::error::{Error, Result};
 use crate::mmap_graph::MmapGraph;
 use crate::split;
@@ -42,6 +42,10 @@ pub struct IndexConfig {
     /// Also embed each stored question, so that a user's question can find a
     /// pair by its question as well as by its answer. Default true.
     pub question_vectors: bool,
+    /// Stored questions are embedded as queries apart from passages of the
+    /// same words: set by [`build_corpus`] from the model (its role
+    /// prefixes differ), not by a user.
+    pub queries_apart: bool,
 }
 
 impl Default for IndexConfig {
@@ -53,6 +57,7 @@ impl Default for IndexConfig {
             compact_ratio: 0.2,
             answer_vectors: AnswerVectors::default(),
             question_vectors: true,
+            queries_apart: false,
         }
     }
 }
@@ -390,6 +395,10 @@ pub fn build_corpus(
     started: Instant,
 ) -> Result<(IndexSummary, Vec<Warning>)> {
     config.hnsw.validate()?;
+    let config = &IndexConfig {
+        queries_apart: embedder.identity().settings.roles_differ(),
+        ..config.clone()
+    };
     if corpus.pair_count() == 0 {
         return Err(Error::EmptyCorpus {
             path: data_dir.to_path_buf(),
@@ -485,9 +494,13 @@ pub fn build_corpus(
     let new_texts = plan.to_embed();
     let embed_started = Instant::now();
     progress.start(Stage::Embedding, new_texts.len() as u64);
-    let new_vectors = embed_all(embedder, &new_texts, config.batch_size, &mut |n| {
-        progress.advance(n as u64)
-    })?;
+    let new_vectors = embed_roles(
+        embedder,
+        &new_texts,
+        &plan.to_embed_roles(),
+        config.batch_size,
+        &mut |n| progress.advance(n as u64),
+    )?;
     progress.finish();
     let embed_seconds = embed_started.elapsed().as_secs_f64();
     let embedded = new_texts.len();
@@ -695,12 +708,27 @@ pub struct BuildPlan {
     pub graph: GraphAction,
     /// How whole answers get their vectors.
     pub answer_vectors: AnswerVectors,
+    /// Whether stored questions are embedded as queries (see [`IndexConfig::queries_apart`]).
+    pub queries_apart: bool,
 }
 
-/// What makes two occurrences share a row: the same text, and both embedded
-/// or both pooled (a pooled whole answer is not the model's vector of its text).
-fn row_key<'a>(pooled: bool, o: &Occurrence, text: &'a str) -> (bool, &'a str) {
-    (pooled && o.kind == Kind::Answer, text)
+/// How a row's vector is made: the model reads it as a passage, or as a
+/// query (a stored question, when the model's roles differ), or it is
+/// pooled from sentence vectors.
+const EMBEDDED: u8 = 0;
+const POOLED: u8 = 1;
+const QUERY: u8 = 2;
+
+/// What makes two occurrences share a row: the same text, made the same way
+/// (a pooled whole answer is not the model's vector of its text; with e5, a
+/// question is not read as a passage of the same words).
+fn row_key<'a>(pooled: bool, queries_apart: bool, o: &Occurrence, text: &'a str) -> (u8, &'a str) {
+    let how = match o.kind {
+        Kind::Answer if pooled => POOLED,
+        Kind::Question if queries_apart => QUERY,
+        _ => EMBEDDED,
+    };
+    (how, text)
 }
 
 impl BuildPlan {
@@ -710,10 +738,11 @@ impl BuildPlan {
     }
 
     /// The row key of distinct text `id`.
-    fn key(&self, id: usize) -> (bool, &str) {
+    fn key(&self, id: usize) -> (u8, &str) {
         let o = &self.occurrences[self.first[id]];
         row_key(
             self.answer_vectors == AnswerVectors::Pooled,
+            self.queries_apart,
             o,
             self.text(id),
         )
@@ -721,7 +750,24 @@ impl BuildPlan {
 
     /// True when distinct text `id` is a whole answer pooled from its sentences.
     pub fn is_pooled(&self, id: usize) -> bool {
-        self.key(id).0
+        self.key(id).0 == POOLED
+    }
+
+    /// How the model reads distinct text `id`.
+    pub fn role(&self, id: usize) -> Role {
+        if self.key(id).0 == QUERY {
+            Role::Query
+        } else {
+            Role::Passage
+        }
+    }
+
+    /// The role of each text of [`BuildPlan::to_embed`], in the same order.
+    pub fn to_embed_roles(&self) -> Vec<Role> {
+        (0..self.first.len())
+            .filter(|&id| self.reuse[id].is_none() && !self.is_pooled(id))
+            .map(|id| self.role(id))
+            .collect()
     }
 
     /// The texts to embed (those the previous generation lacks and that are
@@ -818,6 +864,31 @@ impl BuildPlan {
     }
 }
 
+/// Embeds `texts`, each in its role (queries and passages in calls of their
+/// own), into one row-major matrix in the order of `texts`.
+fn embed_roles(
+    embedder: &mut dyn Embedder,
+    texts: &[&str],
+    roles: &[Role],
+    batch_size: usize,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<f32>> {
+    if roles.iter().all(|&r| r == Role::Passage) {
+        return embed_all(embedder, texts, Role::Passage, batch_size, progress);
+    }
+    let dim = embedder.dimension();
+    let mut out = vec![0f32; texts.len() * dim];
+    for role in [Role::Passage, Role::Query] {
+        let at: Vec<usize> = (0..texts.len()).filter(|&i| roles[i] == role).collect();
+        let group: Vec<&str> = at.iter().map(|&i| texts[i]).collect();
+        let vectors = embed_all(embedder, &group, role, batch_size, progress)?;
+        for (k, &i) in at.iter().enumerate() {
+            out[i * dim..(i + 1) * dim].copy_from_slice(&vectors[k * dim..(k + 1) * dim]);
+        }
+    }
+    Ok(out)
+}
+
 /// Plans a build: which texts to reuse, which to embed, what to do with the
 /// graph. `previous` must be a generation made by the same model and
 /// splitter (the caller decides that, and passes `None` otherwise).
@@ -825,12 +896,13 @@ pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfi
     let (documents, pairs, occurrences) =
         collect(corpus, config.answer_vectors, config.question_vectors);
     let pooled = config.answer_vectors == AnswerVectors::Pooled;
+    let apart = config.queries_apart;
     let mut first = Vec::new();
     let mut text_id = Vec::with_capacity(occurrences.len());
     {
-        let mut distinct: HashMap<(bool, &str), usize> = HashMap::new();
+        let mut distinct: HashMap<(u8, &str), usize> = HashMap::new();
         for (i, o) in occurrences.iter().enumerate() {
-            let key = row_key(pooled, o, occurrence_text(&pairs, o));
+            let key = row_key(pooled, apart, o, occurrence_text(&pairs, o));
             let id = *distinct.entry(key).or_insert_with(|| {
                 first.push(i);
                 first.len() - 1
@@ -847,6 +919,7 @@ pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfi
         first,
         graph: GraphAction::Rebuild,
         answer_vectors: config.answer_vectors,
+        queries_apart: apart,
     };
     let Some(prev) = previous else {
         return plan;
@@ -864,11 +937,15 @@ pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfi
         return plan;
     }
     let prev_pooled = prev.manifest.answer_vectors == AnswerVectors::Pooled;
-    let mut by_key: HashMap<(bool, &str), usize> = HashMap::new();
+    // The same model made it (the caller checks), so its questions were
+    // kept apart as ours are.
+    let mut by_key: HashMap<(u8, &str), usize> = HashMap::new();
     for row in 0..prev.meta.row_count() {
         if let Some(o) = prev.meta.occurrences_of(row).next() {
             if let Some(t) = prev.meta.text(o) {
-                by_key.entry(row_key(prev_pooled, o, t)).or_insert(row);
+                by_key
+                    .entry(row_key(prev_pooled, apart, o, t))
+                    .or_insert(row);
             }
         }
     }
@@ -1264,5 +1341,76 @@ mod tests {
         };
         let p = plan(&c, Some(prev), &lax);
         assert_eq!(p.graph, GraphAction::Extend { hidden: 5 });
+    }
+
+    #[test]
+    fn a_model_with_role_prefixes_reads_questions_as_queries() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        // "Is it open?" is a stored question and an answer sentence.
+        std::fs::write(
+            data.join("a.txt"),
+            "P.\nIs it open?\nYes, daily.\nWhat did he ask?\nIs it open? That is what he asked.\n",
+        )
+        .unwrap();
+        let index = dir.path().join("index");
+        let mut e5 = crate::embed::HashEmbedder::new(64).with_prefixes("query: ", "passage: ");
+        build(
+            &data,
+            &index,
+            &mut e5,
+            &IndexConfig::default(),
+            &mut NoProgress,
+        )
+        .unwrap();
+        let snap = crate::store::open(&index).unwrap();
+        let row_of = |kind: Kind, text: &str| {
+            snap.meta
+                .occurrences
+                .iter()
+                .find(|o| o.kind == kind && snap.meta.text(o) == Some(text))
+                .map(|o| o.row as usize)
+                .unwrap()
+        };
+        let q = row_of(Kind::Question, "Is it open?");
+        let p = row_of(Kind::Sentence, "Is it open?");
+        assert_ne!(q, p, "the same words, read two ways");
+        assert_eq!(snap.vector(q), e5.vector("query: Is it open?").as_slice());
+        assert_eq!(snap.vector(p), e5.vector("passage: Is it open?").as_slice());
+        // A user's question is a query too.
+        let asked = crate::search::embed_question(&mut e5, "Is it open?").unwrap();
+        assert_eq!(asked, e5.vector("query: Is it open?"));
+        // An update reuses both rows.
+        std::fs::write(data.join("b.txt"), "P.\nNew?\nYes.\n").unwrap();
+        let (summary, _) = build(
+            &data,
+            &index,
+            &mut e5,
+            &IndexConfig::default(),
+            &mut NoProgress,
+        )
+        .unwrap();
+        assert_eq!(summary.embedded, 2, "only b.txt's question and sentence");
+        // Without prefixes the two share a row, as before.
+        let plain_index = dir.path().join("plain");
+        let mut plain = crate::embed::HashEmbedder::new(64);
+        build(
+            &data,
+            &plain_index,
+            &mut plain,
+            &IndexConfig::default(),
+            &mut NoProgress,
+        )
+        .unwrap();
+        let snap = crate::store::open(&plain_index).unwrap();
+        let rows: Vec<u32> = snap
+            .meta
+            .occurrences
+            .iter()
+            .filter(|o| snap.meta.text(o) == Some("Is it open?"))
+            .map(|o| o.row)
+            .collect();
+        assert!(rows.len() == 2 && rows[0] == rows[1], "{rows:?}");
     }
 }

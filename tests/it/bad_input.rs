@@ -348,3 +348,66 @@ fn a_runtime_older_than_1_24_is_refused_by_version() {
     let r = w.run_env(&[("ORT_DYLIB_PATH", so.as_ref())], &["index"]);
     r.fails(MODEL, "1.20.1");
 }
+
+#[test]
+fn role_prefixes_and_a_max_length_go_with_a_model_file_only() {
+    let w = crate::util::Work::seeded();
+    for args in [
+        &["--query-prefix", "query: ", "ask", "x"][..],
+        &["--passage-prefix", "passage: ", "index"][..],
+        &["--max-length", "512", "index"][..],
+    ] {
+        let r = w.run(args);
+        assert_eq!(r.code, 2, "{r:#?}");
+        assert!(r.stderr.contains("--model-file"), "{r:#?}");
+    }
+}
+
+#[test]
+fn role_prefixes_are_part_of_the_model_and_switching_them_re_embeds() {
+    let w = crate::util::Work::seeded();
+    w.run(&["model"]).ok(); // the pinned files are there
+    let file = crate::util::repo().join("models/fetched/model.onnx");
+    let file = file.to_str().unwrap();
+    let r = w.run(&["--model-file", file, "index", "--json"]);
+    r.ok();
+    let again = w.run(&[
+        "--model-file",
+        file,
+        "--query-prefix",
+        "query: ",
+        "--passage-prefix",
+        "passage: ",
+        "index",
+        "--json",
+    ]);
+    again.ok();
+    let v = again.json();
+    assert_eq!(v["embedded"], v["vectors"], "everything re-embedded: {v}");
+    assert!(
+        v["full_reason"]
+            .as_str()
+            .unwrap()
+            .contains("prefixes(\"query: \"|\"passage: \")"),
+        "{v}"
+    );
+    // Questions are asked with the same conventions.
+    let a = w.run(&[
+        "--model-file",
+        file,
+        "--query-prefix",
+        "query: ",
+        "--passage-prefix",
+        "passage: ",
+        "ask",
+        "--json",
+        "-k",
+        "1",
+        "What is the main goal of the Coalition of the Willing?",
+    ]);
+    a.ok();
+    assert_eq!(a.json()["results"][0]["line"], 2);
+    // Without them the index is another model's: refused, not mixed.
+    let plain = w.run(&["--model-file", file, "ask", "--no-update", "x"]);
+    plain.fails(4, "model");
+}

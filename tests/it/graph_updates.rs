@@ -28,6 +28,8 @@ impl TableEmbedder {
                     dimension: DIM,
                     pooling: "none".into(),
                     max_length: 0,
+                    query_prefix: String::new(),
+                    passage_prefix: String::new(),
                 },
                 onnx_sha256: "1".repeat(64),
                 tokenizer_sha256: "1".repeat(64),
