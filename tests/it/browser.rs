@@ -188,7 +188,7 @@ impl Browser {
             "Page.captureScreenshot",
             json!({"format": "png"}),
         );
-        let png = base64_decode(shot["data"].as_str().unwrap());
+        let png = base64::decode(shot["data"].as_str().unwrap()).expect("base64");
         assert!(png.starts_with(b"\x89PNG"), "a PNG");
         let path = util::repo().join("target").join(name);
         std::fs::write(&path, png).unwrap();
@@ -213,33 +213,6 @@ impl Drop for Browser {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    let value = |c: u8| -> u32 {
-        match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("not base64: {c}"),
-        }
-    };
-    let clean: Vec<u8> = text
-        .bytes()
-        .filter(|&c| c != b'=' && !c.is_ascii_whitespace())
-        .collect();
-    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
-    for chunk in clean.chunks(4) {
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            n |= value(c) << (18 - 6 * i);
-        }
-        let bytes = n.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    out
 }
 
 /// What the page shows now: the status line and each answer's parts.
