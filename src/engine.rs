@@ -538,12 +538,14 @@ impl Engine {
     }
 }
 
+/// Helpers for the library's unit tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
     use crate::embed::HashEmbedder;
 
-    fn corpus(dir: &Path) -> EngineOptions {
+    /// A data folder with two bike-hire pairs under `dir`, and options for it.
+    pub(crate) fn corpus(dir: &Path) -> EngineOptions {
         let data = dir.join("data");
         std::fs::create_dir_all(&data).unwrap();
         std::fs::write(
@@ -554,9 +556,17 @@ mod tests {
         EngineOptions::new(data, dir.join("index"))
     }
 
-    fn hash() -> Result<SharedEmbedder> {
+    /// The hash embedder, as a model loader.
+    pub(crate) fn hash() -> Result<SharedEmbedder> {
         Ok(Box::new(HashEmbedder::new(64)))
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{corpus, hash};
+    use super::*;
+    use crate::embed::HashEmbedder;
 
     #[test]
     fn opens_builds_answers_and_refreshes() {

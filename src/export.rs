@@ -134,30 +134,13 @@ pub fn write_jsonl(snapshot: &Snapshot, out: &mut impl Write) -> io::Result<Expo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embed::HashEmbedder;
-    use crate::indexer::{self, IndexConfig, NoProgress};
 
     #[test]
     fn every_pair_with_its_vectors_reads_back_bit_for_bit() {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        std::fs::create_dir(&data).unwrap();
-        std::fs::write(
-            data.join("a.txt"),
+        let (_dir, snapshot) = crate::indexer::testing::built(&[(
+            "a.txt",
             "P.\nHow much is a day pass?\nA day pass costs five euros. It is valid until midnight.\nWhere are the bikes?\nYes.\nIs it open?\nYes.\n",
-        )
-        .unwrap();
-        let index = dir.path().join("index");
-        let mut e = HashEmbedder::new(16);
-        indexer::build(
-            &data,
-            &index,
-            &mut e,
-            &IndexConfig::default(),
-            &mut NoProgress,
-        )
-        .unwrap();
-        let snapshot = crate::store::open(&index).unwrap();
+        )]);
         let mut out = Vec::new();
         let summary = write_jsonl(&snapshot, &mut out).unwrap();
         let lines: Vec<serde_json::Value> = String::from_utf8(out)
@@ -167,7 +150,7 @@ mod tests {
             .collect();
         assert_eq!(lines[0]["format"], FORMAT);
         assert_eq!(lines[0]["pairs"], 3);
-        assert_eq!(lines[0]["dimension"], 16);
+        assert_eq!(lines[0]["dimension"], 32);
         assert_eq!(summary.pairs, 3);
         assert_eq!(lines.len(), 4);
         let first = &lines[1];

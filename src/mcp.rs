@@ -200,21 +200,10 @@ fn text(reply: &Reply<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embed::HashEmbedder;
-    use crate::engine::EngineOptions;
+    use crate::engine::testing::{corpus, hash};
 
     fn engine(dir: &std::path::Path) -> Engine {
-        let data = dir.join("data");
-        std::fs::create_dir_all(&data).unwrap();
-        std::fs::write(
-            data.join("a.txt"),
-            "P.\nHow much is a day pass?\nA day pass costs five euros.\nWhere are the bikes?\nThe bikes stand at the station.\n",
-        )
-        .unwrap();
-        Engine::open(&EngineOptions::new(data, dir.join("index")), || {
-            Ok(Box::new(HashEmbedder::new(64)))
-        })
-        .unwrap()
+        Engine::open(&corpus(dir), hash).unwrap()
     }
 
     fn session(engine: &Engine, lines: &[Value]) -> Vec<Value> {

@@ -369,45 +369,31 @@ fn role_prefixes_are_part_of_the_model_and_switching_them_re_embeds() {
     w.run(&["model"]).ok(); // the pinned files are there
     let file = crate::util::repo().join("models/fetched/model.onnx");
     let file = file.to_str().unwrap();
-    let r = w.run(&["--model-file", file, "index", "--json"]);
-    r.ok();
-    let again = w.run(&[
+    let plain = ["--model-file", file];
+    let with_roles = [
         "--model-file",
         file,
         "--query-prefix",
         "query: ",
         "--passage-prefix",
         "passage: ",
-        "index",
-        "--json",
-    ]);
+    ];
+    let run = |model: &[&str], args: &[&str]| w.run(&[model, args].concat());
+    run(&plain, &["index", "--json"]).ok();
+    let again = run(&with_roles, &["index", "--json"]);
     again.ok();
     let v = again.json();
     assert_eq!(v["embedded"], v["vectors"], "everything re-embedded: {v}");
+    let reason = v["full_reason"].as_str().unwrap();
     assert!(
-        v["full_reason"]
-            .as_str()
-            .unwrap()
-            .contains("prefixes(\"query: \"|\"passage: \")"),
+        reason.contains("prefixes(\"query: \"|\"passage: \")"),
         "{v}"
     );
     // Questions are asked with the same conventions.
-    let a = w.run(&[
-        "--model-file",
-        file,
-        "--query-prefix",
-        "query: ",
-        "--passage-prefix",
-        "passage: ",
-        "ask",
-        "--json",
-        "-k",
-        "1",
-        "What is the main goal of the Coalition of the Willing?",
-    ]);
+    let question = "What is the main goal of the Coalition of the Willing?";
+    let a = run(&with_roles, &["ask", "--json", "-k", "1", question]);
     a.ok();
     assert_eq!(a.json()["results"][0]["line"], 2);
     // Without them the index is another model's: refused, not mixed.
-    let plain = w.run(&["--model-file", file, "ask", "--no-update", "x"]);
-    plain.fails(4, "model");
+    run(&plain, &["ask", "--no-update", "x"]).fails(4, "model");
 }
