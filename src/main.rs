@@ -366,6 +366,9 @@ fn export(g: &GlobalArgs, args: &cli::ExportArgs) -> Outcome {
 fn serve(g: &GlobalArgs, args: &cli::ServeArgs) -> Outcome {
     use qasearch::server::{Limits, ServeOptions, Server};
     check_search_flags(3, args.ef, None)?;
+    if args.request_timeout_ms == 0 {
+        return Err(Error::Usage("--request-timeout-ms must be at least 1".into()).into());
+    }
     let nonzero = |v: usize, flag: &str| {
         if v == 0 {
             Err(Error::Usage(format!("{flag} must be at least 1")))
@@ -376,12 +379,12 @@ fn serve(g: &GlobalArgs, args: &cli::ServeArgs) -> Outcome {
     let limits = Limits {
         max_body_bytes: nonzero(args.max_body_bytes, "--max-body-bytes")?,
         max_question_chars: nonzero(args.max_question_chars, "--max-question-chars")?,
-        max_k: nonzero(args.max_k, "--max-k")?.min(10_000),
+        max_k: match args.max_k {
+            k @ 1..=10_000 => k,
+            k => return Err(Error::Usage(format!("--max-k must be in 1..=10000, got {k}")).into()),
+        },
         max_concurrent: nonzero(args.max_concurrent, "--max-concurrent")?,
-        request_timeout: std::time::Duration::from_millis(nonzero(
-            args.request_timeout_ms as usize,
-            "--request-timeout-ms",
-        )? as u64),
+        request_timeout: std::time::Duration::from_millis(args.request_timeout_ms),
     };
     if !args.host.is_loopback() {
         log::warn!(

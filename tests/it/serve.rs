@@ -551,3 +551,30 @@ fn mcp_over_stdio_answers_like_ask() {
         "mcp ends cleanly when stdin closes: {status:?}"
     );
 }
+
+#[test]
+fn bad_serve_flags_are_usage_errors() {
+    let w = Work::seeded();
+    for (args, needle) in [
+        (&["serve", "--max-k", "0"][..], "--max-k"),
+        (&["serve", "--max-k", "20000"][..], "--max-k"),
+        (
+            &["serve", "--request-timeout-ms", "0"][..],
+            "--request-timeout-ms",
+        ),
+        (&["serve", "--max-body-bytes", "0"][..], "--max-body-bytes"),
+        (&["serve", "--sessions", "0"][..], "--sessions"),
+        (&["serve", "--watch", "--no-update"][..], "--no-update"),
+    ] {
+        let r = w.run(args);
+        assert_eq!(r.code, 2, "{args:?}: {r:#?}");
+        assert!(r.stderr.contains(needle), "{args:?}: {r:#?}");
+    }
+    // A port in use: refused with the port named, the index untouched.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    w.index_ok();
+    let before = crate::util::files_under(&w.index());
+    w.run(&["serve", "--port", &port]).fails(2, "cannot listen");
+    assert_eq!(crate::util::files_under(&w.index()), before);
+}
