@@ -434,7 +434,12 @@ fn serve(g: &GlobalArgs, args: &cli::ServeArgs) -> Outcome {
         ..ServeOptions::default()
     };
     let addr = std::net::SocketAddr::new(args.host, args.port);
-    let server = Server::bind(engine, addr, options)?;
+    let server = Server::bind(engine, addr, options).map_err(|e| match e {
+        Error::Usage(m) => Error::Usage(format!(
+            "{m}: pick another --port, or --port 0 for any free one"
+        )),
+        e => e,
+    })?;
     let health = {
         let addr = server.addr();
         let url = match addr.ip() {

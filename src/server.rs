@@ -627,11 +627,7 @@ impl Server {
             .map_err(|e| crate::Error::io("starting", "<runtime>", e))?;
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(addr))
-            .map_err(|e| {
-                crate::Error::Usage(format!(
-                    "cannot listen on {addr}: {e} (pick another --port, or 0 for any free one)"
-                ))
-            })?;
+            .map_err(|e| crate::Error::Usage(format!("cannot listen on {addr}: {e}")))?;
         Ok(Server {
             listener,
             runtime,
