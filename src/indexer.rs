@@ -405,17 +405,7 @@ pub fn build_corpus(
             skipped: corpus.skipped.total(),
         });
     }
-    let language_warning = crate::script::mismatch(
-        &crate::script::Profile::of(
-            corpus
-                .documents
-                .iter()
-                .flat_map(|d| &d.pairs)
-                .flat_map(|p| [p.question.as_str(), p.answer.as_str()]),
-        ),
-        &embedder.identity().settings.name,
-        crate::model::reads_only_english(embedder.identity()),
-    );
+    let language_warning = crate::script::corpus_warning(&corpus, embedder.identity());
     let lock = WriterLock::acquire(index_dir)?;
     lock.preflight()?;
     lock.clean()?;
