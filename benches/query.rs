@@ -89,7 +89,8 @@ fn main() {
             &m.fusion,
             m.abstention.min_score,
             false,
-        );
+        )
+        .unwrap();
         engine.push(t.elapsed().as_secs_f64() * 1e3);
         assert!(!fused.results.is_empty());
         vectors.push(v);
@@ -106,10 +107,10 @@ fn main() {
         let mut parts = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
         for (q, v) in questions.iter().zip(&vectors) {
             let t = Instant::now();
-            let a = retrieve::dense(&snapshot, v, View::Answers, 3, depth, &config);
+            let a = retrieve::dense(&snapshot, v, View::Answers, 3, depth, &config).unwrap();
             parts[0].push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
-            let b = retrieve::dense(&snapshot, v, View::Questions, 3, depth, &config);
+            let b = retrieve::dense(&snapshot, v, View::Questions, 3, depth, &config).unwrap();
             parts[1].push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
             let c = retrieve::lexical(&snapshot, q, depth);

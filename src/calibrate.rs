@@ -15,6 +15,7 @@
 //! silence the view that helps real users most (StackFAQ: 0.96 nDCG@10 alone).
 //! They keep the defaults chosen on the shared sets (README, "Fusion").
 
+use crate::error::Result;
 use crate::fuse::{Abstention, FusionParams, DEFAULT_MIN_SCORE};
 use crate::retrieve::{View, ViewHit};
 use crate::search::{self, SearchConfig};
@@ -28,7 +29,7 @@ pub const MIN_QUESTIONS: usize = 20;
 pub const ANSWERED_SHARE: f64 = 0.95;
 
 /// The fused top score of each sampled stored question, asked leave-one-out.
-pub fn self_scores(snapshot: &Snapshot) -> Vec<f32> {
+pub fn self_scores(snapshot: &Snapshot) -> Result<Vec<f32>> {
     let meta = &snapshot.meta;
     let config = SearchConfig::default();
     sampled_questions(snapshot)
@@ -36,11 +37,11 @@ pub fn self_scores(snapshot: &Snapshot) -> Vec<f32> {
         .map(|&(pair, row)| {
             let query = snapshot.vector(row as usize).to_vec();
             let text = &meta.pairs[pair as usize].question;
-            let mut views = search::views(snapshot, &query, text, &config);
+            let mut views = search::views(snapshot, &query, text, &config)?;
             search::leave_out(&mut views, row);
-            crate::fuse::fuse(&views, &snapshot.manifest.fusion)
+            Ok(crate::fuse::fuse(&views, &snapshot.manifest.fusion)
                 .first()
-                .map_or(0.0, |f| f.score)
+                .map_or(0.0, |f| f.score))
         })
         .collect()
 }
@@ -75,10 +76,10 @@ fn sampled_questions(snapshot: &Snapshot) -> Vec<(u32, u32)> {
 /// arm searches the answers alone. The lexical weight with the best MRR@10
 /// wins (ties: the one nearest the default). The question view's join (`max`)
 /// is not fitted: left out, it has nothing to say for these queries.
-pub fn fusion(snapshot: &Snapshot) -> Option<FusionParams> {
+pub fn fusion(snapshot: &Snapshot) -> Result<Option<FusionParams>> {
     let sample = sampled_questions(snapshot);
     if sample.len() < MIN_QUESTIONS {
-        return None;
+        return Ok(None);
     }
     let meta = &snapshot.meta;
     let answers_only =
@@ -90,7 +91,7 @@ pub fn fusion(snapshot: &Snapshot) -> Option<FusionParams> {
         .map(|&(pair, row)| {
             let query = snapshot.vector(row as usize).to_vec();
             let text = &meta.pairs[pair as usize].question;
-            let questions = search::view(snapshot, &query, text, View::Questions, &config);
+            let questions = search::view(snapshot, &query, text, View::Questions, &config)?;
             let lexical = answers_only
                 .search(text, depth)
                 .into_iter()
@@ -103,7 +104,7 @@ pub fn fusion(snapshot: &Snapshot) -> Option<FusionParams> {
             let mut views = vec![
                 (
                     View::Answers,
-                    search::view(snapshot, &query, text, View::Answers, &config),
+                    search::view(snapshot, &query, text, View::Answers, &config)?,
                 ),
                 (View::Questions, questions),
                 (View::Lexical, lexical),
@@ -114,9 +115,9 @@ pub fn fusion(snapshot: &Snapshot) -> Option<FusionParams> {
                 .filter(|o| o.kind == Kind::Question)
                 .map(|o| o.pair)
                 .collect();
-            (views, relevant)
+            Ok((views, relevant))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let default = FusionParams::default();
     let mrr = |weight: f32| -> f64 {
         let params = FusionParams {
@@ -150,7 +151,7 @@ pub fn fusion(snapshot: &Snapshot) -> Option<FusionParams> {
         })
         .expect("invariant: weights to try");
     let at_default = mrr(default.lexical_weight);
-    Some(FusionParams {
+    Ok(Some(FusionParams {
         lexical_weight: best,
         source: format!(
             "calibrated: lexical weight {best} gave MRR@10 {best_mrr:.3} on {} stored questions asked leave-one-out (default {}: {at_default:.3})",
@@ -158,20 +159,20 @@ pub fn fusion(snapshot: &Snapshot) -> Option<FusionParams> {
             default.lexical_weight
         ),
         ..default
-    })
+    }))
 }
 
 /// The abstention threshold for this generation, or None to keep the default
 /// (too few stored questions).
-pub fn abstention(snapshot: &Snapshot) -> Option<Abstention> {
-    let mut scores = self_scores(snapshot);
+pub fn abstention(snapshot: &Snapshot) -> Result<Option<Abstention>> {
+    let mut scores = self_scores(snapshot)?;
     if scores.len() < MIN_QUESTIONS {
-        return None;
+        return Ok(None);
     }
     scores.sort_by(f32::total_cmp);
     let at = ((1.0 - ANSWERED_SHARE) * (scores.len() - 1) as f64).floor() as usize;
     let fitted = scores[at];
-    Some(if fitted < DEFAULT_MIN_SCORE {
+    Ok(Some(if fitted < DEFAULT_MIN_SCORE {
         Abstention {
             min_score: fitted,
             source: format!(
@@ -189,7 +190,7 @@ pub fn abstention(snapshot: &Snapshot) -> Option<Abstention> {
                 scores.len()
             ),
         }
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -209,8 +210,8 @@ mod tests {
     #[test]
     fn too_few_questions_keep_the_default() {
         let (_d, snap) = index(MIN_QUESTIONS - 1);
-        assert!(abstention(&snap).is_none());
-        assert!(fusion(&snap).is_none());
+        assert!(abstention(&snap).unwrap().is_none());
+        assert!(fusion(&snap).unwrap().is_none());
         assert_eq!(snap.manifest.abstention, Abstention::default());
         assert_eq!(snap.manifest.fusion, FusionParams::default());
     }
@@ -218,7 +219,7 @@ mod tests {
     #[test]
     fn the_lexical_weight_is_fitted_leave_one_out_and_stored() {
         let (_d, snap) = index(30);
-        let f = fusion(&snap).unwrap();
+        let f = fusion(&snap).unwrap().unwrap();
         assert!(LEXICAL_WEIGHTS.contains(&f.lexical_weight), "{f:?}");
         assert!(f.source.starts_with("calibrated:"), "{f:?}");
         assert!(f.source.contains("30 stored questions"), "{f:?}");
@@ -229,9 +230,9 @@ mod tests {
     #[test]
     fn the_threshold_is_lowered_to_what_the_corpus_reaches_never_raised() {
         let (_d, snap) = index(30);
-        let scores = self_scores(&snap);
+        let scores = self_scores(&snap).unwrap();
         assert_eq!(scores.len(), 30);
-        let a = abstention(&snap).unwrap();
+        let a = abstention(&snap).unwrap().unwrap();
         let mut sorted = scores.clone();
         sorted.sort_by(f32::total_cmp);
         let q05 = sorted[1]; // floor(0.05 · 29) = 1

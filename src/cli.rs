@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "qasearch", version, about, long_about = None, max_term_width = 100)]
 #[command(
     after_help = "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad data, 4 index missing/damaged/incompatible, \
-5 model or runtime, 6 index busy, 7 write failed (disk full, permissions); `status`: 8 stale, 9 no index."
+5 model or runtime, 6 index busy, 7 write failed (disk full, permissions), 11 database store unreachable or unusable; \
+`status`: 8 stale, 9 no index; `ask`: 10 no confident answer."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -42,6 +43,13 @@ pub struct GlobalArgs {
         value_name = "DIR"
     )]
     pub index: PathBuf,
+
+    /// Keep the index in PostgreSQL with pgvector instead of the folder: a
+    /// postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL (a Unix socket:
+    /// ?host=/dir). The first `index` creates the tables, taking the vectors
+    /// of the --index folder where it has them. See README "Scaling out".
+    #[arg(long, global = true, env = "QASEARCH_STORE", value_name = "URL")]
+    pub store: Option<String>,
 
     /// Folder where the model and runtime files are fetched to (its fetched/ subfolder).
     #[arg(

@@ -30,12 +30,13 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
 
+use crate::backend::Store;
 use crate::embed::Embedder;
 use crate::error::{Error, ModelFix, Result};
 use crate::indexer::{self, Changes, IndexConfig, IndexSummary, Progress};
 use crate::model::ModelIdentity;
 use crate::search::{self, Answers, SearchConfig};
-use crate::store::{self, Manifest, Snapshot, WriterLock};
+use crate::store::{self, Manifest, Snapshot};
 
 /// A model that can be shared between threads (one call at a time).
 pub type SharedEmbedder = Box<dyn Embedder + Send>;
@@ -47,6 +48,9 @@ pub struct EngineOptions {
     pub data_dir: PathBuf,
     /// The index folder.
     pub index_dir: PathBuf,
+    /// A database holding the index instead of the folder: a `postgresql://`
+    /// URL (see [`crate::backend`]). None: the folder.
+    pub store: Option<String>,
     /// Build the index when there is none, and update it when the data
     /// changed, before answering. Default true.
     pub update: bool,
@@ -58,8 +62,14 @@ impl EngineOptions {
         EngineOptions {
             data_dir: data_dir.into(),
             index_dir: index_dir.into(),
+            store: None,
             update: true,
         }
+    }
+
+    /// The store these options name: the database, or the folder.
+    pub fn open_store(&self) -> Result<Arc<dyn Store>> {
+        crate::backend::open(self.store.as_deref(), &self.index_dir)
     }
 }
 
@@ -108,8 +118,13 @@ pub struct Status {
 /// Every file a question needs is verified: an index that cannot answer is
 /// an error, not "fresh".
 pub fn status(data_dir: &Path, index_dir: &Path) -> Result<Status> {
-    let index = index_dir.display().to_string();
-    if !store::exists(index_dir) {
+    status_of(data_dir, &crate::backend::Folder::new(index_dir))
+}
+
+/// [`status`] of any store.
+pub fn status_of(data_dir: &Path, store: &dyn Store) -> Result<Status> {
+    let index = store.location();
+    if !store.exists()? {
         return Ok(Status {
             index,
             exists: false,
@@ -122,7 +137,7 @@ pub fn status(data_dir: &Path, index_dir: &Path) -> Result<Status> {
             files: None,
         });
     }
-    let manifest = store::open(index_dir)?.manifest;
+    let manifest = store.open()?.manifest;
     let f = full_freshness(data_dir, &manifest)?;
     Ok(Status {
         index,
@@ -172,12 +187,11 @@ enum Plan {
 }
 
 /// Decides, without the model, what the index needs.
-fn plan(options: &EngineOptions) -> Result<Plan> {
-    let index = &options.index_dir;
-    if !store::exists(index) {
+fn plan(options: &EngineOptions, store: &dyn Store) -> Result<Plan> {
+    if !store.exists()? {
         return Ok(Plan::Build);
     }
-    let manifest = match store::read_manifest(index) {
+    let manifest = match store.read_manifest() {
         Ok(m) => m,
         // An index of an older qasearch is rebuilt; a newer one is refused
         // (rebuilding would take it from the qasearch that made it).
@@ -192,7 +206,7 @@ fn plan(options: &EngineOptions) -> Result<Plan> {
         {
             log::info!(
                 "the index at {} was made by an earlier qasearch (format {found}): rebuilding it",
-                index.display()
+                store.location()
             );
             return Ok(Plan::Build);
         }
@@ -219,10 +233,10 @@ fn plan(options: &EngineOptions) -> Result<Plan> {
     }
 }
 
-fn same_model(index_dir: &Path, ours: &ModelIdentity, theirs: &ModelIdentity) -> Result<()> {
+fn same_model(store: &dyn Store, ours: &ModelIdentity, theirs: &ModelIdentity) -> Result<()> {
     if ours != theirs {
         return Err(Error::Incompatible {
-            path: index_dir.join("CURRENT"),
+            path: store.path(),
             what: "model",
             expected: ours.id(),
             found: theirs.id(),
@@ -238,13 +252,25 @@ pub fn build_index(
     config: &IndexConfig,
     progress: &mut dyn Progress,
 ) -> Result<(IndexSummary, Vec<crate::corpus::Warning>)> {
-    let (summary, warnings) = indexer::build(
-        &options.data_dir,
-        &options.index_dir,
-        embedder,
-        config,
-        progress,
-    )?;
+    build_into(&*options.open_store()?, options, embedder, config, progress)
+}
+
+/// [`build_index`] into a store already opened.
+fn build_into(
+    store: &dyn Store,
+    options: &EngineOptions,
+    embedder: &mut dyn Embedder,
+    config: &IndexConfig,
+    progress: &mut dyn Progress,
+) -> Result<(IndexSummary, Vec<crate::corpus::Warning>)> {
+    config.hnsw.validate()?;
+    let started = std::time::Instant::now();
+    let corpus = crate::corpus::load(&options.data_dir)?;
+    log::debug!(
+        "corpus read in {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let (summary, warnings) = store.build(corpus, &options.data_dir, embedder, config, progress)?;
     if let Some(reason) = &summary.full_reason {
         log::info!("re-embedded everything: {reason}");
     }
@@ -257,6 +283,7 @@ pub fn build_index(
 /// Carries out a plan: builds or updates, with the fallbacks.
 fn apply(
     options: &EngineOptions,
+    store: &dyn Store,
     embedder: &mut dyn Embedder,
     plan: Plan,
     progress: &mut dyn Progress,
@@ -267,30 +294,32 @@ fn apply(
         r.map(|(_, warnings)| warnings.iter().for_each(&mut *warn))
     };
     match plan {
-        Plan::Ready(model) => same_model(&options.index_dir, embedder.identity(), &model),
+        Plan::Ready(model) => same_model(store, embedder.identity(), &model),
         Plan::Build => {
             log::info!(
                 "no index at {} yet: building it from {}",
-                options.index_dir.display(),
+                store.location(),
                 options.data_dir.display()
             );
-            let built = build_index(options, embedder, &IndexConfig::default(), progress);
+            let built = build_into(store, options, embedder, &IndexConfig::default(), progress);
             match report(built, warn) {
                 Err(Error::Busy { .. }) => {
                     log::info!("another qasearch is building the index: waiting for it");
-                    drop(WriterLock::wait(&options.index_dir)?);
-                    Ok(())
+                    store.wait_for_writer()
                 }
                 other => other,
             }
         }
         Plan::Update(changes, config, model) => {
-            same_model(&options.index_dir, embedder.identity(), &model)?;
+            same_model(store, embedder.identity(), &model)?;
             log::info!(
                 "{} changed since the index was built (files: {changes}): updating the index",
                 options.data_dir.display()
             );
-            match report(build_index(options, embedder, &config, progress), warn) {
+            match report(
+                build_into(store, options, embedder, &config, progress),
+                warn,
+            ) {
                 Err(Error::Busy { .. }) => {
                     log::warn!(
                         "another qasearch is updating the index: answering from the current one"
@@ -315,6 +344,7 @@ pub struct Engine {
     /// ([`Engine::add_model`]): a question takes the first free one.
     embedders: Vec<Mutex<SharedEmbedder>>,
     identity: ModelIdentity,
+    store: Arc<dyn Store>,
     snapshot: RwLock<Arc<Snapshot>>,
 }
 
@@ -353,12 +383,13 @@ impl Engine {
     ) -> Result<Engine> {
         let t = std::time::Instant::now();
         // The two slowest steps of a cold start overlap on two cores.
+        let store = options.open_store()?;
         let (embedder, plan, opened) = std::thread::scope(|scope| {
             let model = scope.spawn(load_model);
-            let plan = plan(options);
+            let plan = plan(options, &*store);
             // Open now only if nothing has to change first.
             let opened = match &plan {
-                Ok(Plan::Ready(_)) => Some(store::open(&options.index_dir)),
+                Ok(Plan::Ready(_)) => Some(store.open()),
                 _ => None,
             };
             let embedder = model.join().unwrap_or_else(|_| {
@@ -377,12 +408,12 @@ impl Engine {
         );
         let snapshot = match (plan, opened) {
             (Plan::Ready(model), Some(snapshot)) => {
-                same_model(&options.index_dir, embedder.identity(), &model)?;
+                same_model(&*store, embedder.identity(), &model)?;
                 snapshot?
             }
             (plan, _) => {
-                apply(options, embedder.as_mut(), plan, progress, warn)?;
-                store::open(&options.index_dir)?
+                apply(options, &*store, embedder.as_mut(), plan, progress, warn)?;
+                store.open()?
             }
         };
         snapshot.check_model(embedder.identity())?;
@@ -390,6 +421,7 @@ impl Engine {
             options: options.clone(),
             identity: embedder.identity().clone(),
             embedders: vec![Mutex::new(embedder)],
+            store,
             snapshot: RwLock::new(Arc::new(snapshot)),
         })
     }
@@ -397,15 +429,29 @@ impl Engine {
     /// An engine over an index that is already built (for example a cached
     /// evaluation index), without looking at any data folder.
     pub fn from_snapshot(snapshot: Snapshot, embedder: SharedEmbedder) -> Result<Engine> {
-        snapshot.check_model(embedder.identity())?;
         let index_dir = snapshot
             .dir
             .parent()
             .map_or_else(PathBuf::new, Path::to_path_buf);
+        let store = Arc::new(crate::backend::Folder::new(&index_dir));
+        Self::from_store(store, snapshot, embedder)
+    }
+
+    /// An engine over a generation already opened from `store` (which it
+    /// follows on [`Engine::refresh`]), without looking at any data folder.
+    pub fn from_store(
+        store: Arc<dyn Store>,
+        snapshot: Snapshot,
+        embedder: SharedEmbedder,
+    ) -> Result<Engine> {
+        snapshot.check_model(embedder.identity())?;
+        let index_dir = store.path();
         Ok(Engine {
+            store,
             options: EngineOptions {
                 data_dir: PathBuf::new(),
                 index_dir,
+                store: None,
                 update: false,
             },
             identity: embedder.identity().clone(),
@@ -492,7 +538,7 @@ impl Engine {
             &manifest.fusion,
             min_score,
             config.explain,
-        );
+        )?;
         let retrieve_ms = t.elapsed().as_secs_f64() * 1e3;
         Ok((
             answers,
@@ -521,11 +567,11 @@ impl Engine {
     /// Returns whether it switched.
     pub fn refresh(&self) -> Result<bool> {
         let current = self.snapshot().manifest.generation;
-        let manifest = store::read_manifest(&self.options.index_dir)?;
+        let manifest = self.store.read_manifest()?;
         if manifest.generation == current {
             return Ok(false);
         }
-        let snapshot = store::open(&self.options.index_dir)?;
+        let snapshot = self.store.open()?;
         snapshot.check_model(&self.identity)?;
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
         Ok(true)

@@ -27,6 +27,8 @@ pub enum ErrorKind {
     Busy,
     /// Writing failed (disk full, not writable).
     Io,
+    /// A database store cannot be reached or used.
+    Store,
     /// Something that should not happen.
     Internal,
 }
@@ -186,6 +188,15 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A database store cannot be reached or used (see [`crate::pg`]).
+    #[error("store {store}: {message}")]
+    Store {
+        /// The store's URL, without its password.
+        store: String,
+        /// What failed, and the fix where one is known.
+        message: String,
+    },
+
     /// A test-only abort injected at a numbered write step (see [`crate::store::WRITE_STEPS`]).
     #[error("build aborted at write step {0} (test switch)")]
     InjectedAbort(usize),
@@ -239,6 +250,7 @@ impl Error {
             Error::Busy { .. } => ErrorKind::Busy,
             Error::Io { .. } | Error::InjectedAbort(_) => ErrorKind::Io,
             Error::Ann { .. } => ErrorKind::Internal,
+            Error::Store { .. } => ErrorKind::Store,
         }
     }
 }

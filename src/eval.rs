@@ -186,6 +186,26 @@ pub struct EvalReport {
     /// How often the engine answers related questions and abstains on
     /// unrelated ones.
     pub abstention: AbstentionReport,
+    /// The same queries over the database store, when one is named
+    /// (`systems` then also holds `dense@postgres`, `engine@postgres`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<StoreReport>,
+}
+
+/// How the database store did beside the folder.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StoreReport {
+    /// The store, without its password.
+    pub store: String,
+    /// Mean overlap of pgvector's HNSW top 10 with the exact top 10.
+    #[serde(rename = "ann_recall@10")]
+    pub ann_recall_10: f64,
+    /// The HNSW search breadth used (pgvector's `hnsw.ef_search`).
+    pub ef_search: usize,
+    /// Seconds loading the folder's generation into the store (0: it had it).
+    pub load_seconds: f64,
+    /// Texts embedded for the store (0 when taken from the folder).
+    pub embedded: usize,
 }
 
 /// Abstention measured: the evaluated (related) questions should be
@@ -298,10 +318,10 @@ pub fn run(
         let embed_ms = ms(t);
 
         let t = Instant::now();
-        let d = search::search_vector(snapshot, &vector, &dense_cfg);
+        let d = search::search_vector(snapshot, &vector, &dense_cfg)?;
         let dense_ms = ms(t) + embed_ms;
         let t = Instant::now();
-        let e = search::search_vector(snapshot, &vector, &exact_cfg);
+        let e = search::search_vector(snapshot, &vector, &exact_cfg)?;
         let exact_ms = ms(t) + embed_ms;
         let t = Instant::now();
         let b = bm25.search(&q.text, 10);
@@ -323,12 +343,12 @@ pub fn run(
         // view's latency is its own search plus embedding the question for
         // the dense ones; the engine's is every view, fusion and embedding).
         let t = Instant::now();
-        let mut views = search::views(snapshot, &vector, &q.text, &dense_cfg);
+        let mut views = search::views(snapshot, &vector, &q.text, &dense_cfg)?;
         let views_ms = ms(t);
         let mut view_ms = std::collections::HashMap::new();
         for (view, _) in &views {
             let t = Instant::now();
-            let _ = search::view(snapshot, &vector, &q.text, *view, &dense_cfg);
+            search::view(snapshot, &vector, &q.text, *view, &dense_cfg)?;
             let dense = if *view == View::Lexical {
                 0.0
             } else {
@@ -402,8 +422,8 @@ pub fn run(
             let line = serde_json::json!({
                 "id": q.id,
                 "qrels": q.qrels,
-                "answers": ids(crate::retrieve::dense(snapshot, &vector, crate::retrieve::View::Answers, 50, 50, &cfg), false),
-                "questions": ids(crate::retrieve::dense(snapshot, &vector, crate::retrieve::View::Questions, 60, 60, &cfg), true),
+                "answers": ids(crate::retrieve::dense(snapshot, &vector, crate::retrieve::View::Answers, 50, 50, &cfg)?, false),
+                "questions": ids(crate::retrieve::dense(snapshot, &vector, crate::retrieve::View::Questions, 60, 60, &cfg)?, true),
                 "lexical": ids(crate::retrieve::lexical(snapshot, &q.text, 50), false),
             });
             let _ = writeln!(out, "{line}");
@@ -426,6 +446,7 @@ pub fn run(
         ef_search: dense_cfg.ef_for(snapshot.manifest.counts.rows),
         index: IndexReport::default(),
         seconds: started.elapsed().as_secs_f64(),
+        postgres: None,
         abstention: {
             let (n, yes) = if users > 0 {
                 (users, user_answered)
@@ -485,7 +506,7 @@ pub fn evaluate(
     }
     .validate()?;
     // BEIR judgements name corpus ids (document keys); corpus ones name pairs.
-    let (engine, queries, dataset, index_report, by_key) = match set {
+    let (engine, queries, dataset, index_report, by_key, store) = match set {
         EvalSet::Beir {
             dir,
             cache_root,
@@ -524,6 +545,24 @@ pub fn evaluate(
                 progress,
                 Instant::now(),
             )?;
+            // The database store, when named, gets the folder's generation
+            // (its vectors, nothing embedded) in a schema of the set's own.
+            let store = match &options.store {
+                Some(url) => {
+                    let schema = eval_schema(&set.name, tag, answer_vectors);
+                    let pg = crate::pg::Postgres::connect(url, Some(&schema))?.with_seed(&cache);
+                    let (loaded, _) = crate::backend::Store::build(
+                        &pg,
+                        set.to_corpus(&source),
+                        dir,
+                        embedder.as_mut(),
+                        &config,
+                        progress,
+                    )?;
+                    Some((pg, loaded))
+                }
+                None => None,
+            };
             let engine = Engine::from_snapshot(crate::store::open(&cache)?, embedder)?;
             let report = IndexReport {
                 sentences: summary.sentences,
@@ -536,7 +575,7 @@ pub fn evaluate(
                     0.0
                 },
             };
-            (engine, set.queries, set.name, report, true)
+            (engine, set.queries, set.name, report, true, store)
         }
         EvalSet::Corpus {
             questions,
@@ -573,7 +612,7 @@ pub fn evaluate(
             };
             drop(snapshot);
             let name = options.data_dir.display().to_string();
-            (engine, queries, name, report, false)
+            (engine, queries, name, report, false, None)
         }
     };
     let snapshot = engine.snapshot();
@@ -597,6 +636,30 @@ pub fn evaluate(
         )
     })?;
     progress.finish();
+    if let Some((pg, loaded)) = store {
+        let remote = crate::backend::Store::open(&pg)?;
+        progress.start(Stage::Queries, queries.len() as u64);
+        let on_store = engine.with_embedder(|embedder| {
+            run(&remote, embedder, &queries, &doc_id, ef_search, &mut |n| {
+                progress.advance(n as u64)
+            })
+        })?;
+        progress.finish();
+        for (name, system) in on_store.systems {
+            report.systems.insert(format!("{name}@postgres"), system);
+        }
+        report.postgres = Some(StoreReport {
+            store: crate::backend::Store::location(&pg),
+            ann_recall_10: on_store.ann_recall_10,
+            ef_search: on_store.ef_search,
+            load_seconds: if loaded.graph == "unchanged" {
+                0.0
+            } else {
+                loaded.seconds
+            },
+            embedded: loaded.embedded,
+        });
+    }
     report.dataset = dataset;
     report.index = index_report;
     if let Some(path) = unrelated {
@@ -613,6 +676,24 @@ pub fn evaluate(
         report.abstention.unrelated_abstained = abstained as f64 / questions.len().max(1) as f64;
     }
     Ok(report)
+}
+
+/// The schema an evaluation set's store lives in: by set, model and
+/// whole-answer vectors, as the folder cache is.
+fn eval_schema(set: &str, tag: &str, answer_vectors: crate::store::AnswerVectors) -> String {
+    let name = format!("qasearch_eval_{set}_{tag}_{}", answer_vectors.name());
+    let mut clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    clean.truncate(63);
+    clean
 }
 
 fn ms(t: Instant) -> f64 {

@@ -8,7 +8,7 @@
 //! than [`IndexConfig::compact_ratio`] of the rows would be hidden, or nothing
 //! can be reused, the graph is rebuilt from the kept vectors (compaction).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Instant;
 
@@ -395,89 +395,230 @@ pub fn build_corpus(
     started: Instant,
 ) -> Result<(IndexSummary, Vec<Warning>)> {
     config.hnsw.validate()?;
-    let config = &IndexConfig {
-        queries_apart: embedder.identity().settings.roles_differ(),
-        ..config.clone()
+    check_not_empty(&corpus, data_dir)?;
+    let lock = WriterLock::acquire(index_dir)?;
+    lock.preflight()?;
+    lock.clean()?;
+    let identity = embedder.identity().clone();
+
+    // The previous generation, when its vectors can be reused.
+    let (previous, full_reason) = if config.full {
+        (None, Some("a full rebuild was asked".to_string()))
+    } else if !store::exists(index_dir) {
+        (None, None)
+    } else {
+        match store::open(index_dir) {
+            Ok(s) => match reusable(&s, &identity) {
+                Ok(()) => (Some(s), None),
+                Err(reason) => (None, Some(reason)),
+            },
+            Err(e @ (Error::IndexCorrupt { .. } | Error::Incompatible { .. })) => {
+                (None, Some(format!("the previous index is not usable: {e}")))
+            }
+            Err(e) => return Err(e),
+        }
     };
+
+    let made = make_generation(
+        &corpus,
+        data_dir,
+        previous.as_ref(),
+        embedder,
+        config,
+        GraphMode::Build,
+        progress,
+    )?;
+    let Some(mut made) = made else {
+        let prev = previous.expect("invariant: unchanged means a previous generation");
+        return Ok((
+            IndexSummary::unchanged(
+                &prev.manifest,
+                &corpus,
+                started,
+                prev.dir.display().to_string(),
+                crate::script::corpus_warning(&corpus, &identity),
+            ),
+            corpus.warnings,
+        ));
+    };
+
+    // Write the generation and switch to it.
+    progress.start(Stage::Writing, 4);
+    let mut writer = lock.begin()?;
+    let snapshot = &mut made.snapshot;
+    writer.write_file(store::VECTORS, &store::f32_as_bytes(snapshot.vectors()))?;
+    progress.advance(1);
+    writer.write_file(store::META, &store::encode(&snapshot.meta))?;
+    progress.advance(1);
+    writer.write_file(store::GRAPH, snapshot.graph.as_bytes())?;
+    writer.write_file(store::LEXICAL, &store::encode(&snapshot.lexical))?;
+    progress.advance(1);
+    snapshot.manifest.generation = writer.generation();
+    snapshot.manifest.files = writer.file_sums();
+    let dir = writer.commit(&snapshot.manifest)?;
+    progress.advance(1);
+    progress.finish();
+    made.full_reason = made.full_reason.or(full_reason);
+    Ok((
+        made.summary(&corpus, started, dir.display().to_string()),
+        corpus.warnings,
+    ))
+}
+
+/// Fails with [`Error::EmptyCorpus`] when the corpus has no pair.
+pub fn check_not_empty(corpus: &Corpus, data_dir: &Path) -> Result<()> {
     if corpus.pair_count() == 0 {
         return Err(Error::EmptyCorpus {
             path: data_dir.to_path_buf(),
             skipped: corpus.skipped.total(),
         });
     }
-    let language_warning = crate::script::corpus_warning(&corpus, embedder.identity());
-    let lock = WriterLock::acquire(index_dir)?;
-    lock.preflight()?;
-    lock.clean()?;
+    Ok(())
+}
+
+/// Whether a previous generation's vectors can be reused by `model`; if not, why.
+pub fn reusable(
+    previous: &Snapshot,
+    model: &crate::model::ModelIdentity,
+) -> std::result::Result<(), String> {
+    if &previous.manifest.model != model {
+        return Err(format!(
+            "the model changed ({} -> {})",
+            previous.manifest.model.id(),
+            model.id()
+        ));
+    }
+    if previous.manifest.splitter_version != split::SPLITTER_VERSION {
+        return Err("the sentence splitter changed".into());
+    }
+    Ok(())
+}
+
+/// Whether a new generation gets a graph of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphMode {
+    /// Extend the previous graph or build one (an index folder).
+    Build,
+    /// None: the store searches the vectors itself (a database).
+    None,
+}
+
+/// A generation made in memory, calibrated, not yet written: its manifest
+/// has generation 0 and no files until its store writes it.
+#[derive(Debug)]
+pub struct NewGeneration {
+    /// The generation, vectors in memory.
+    pub snapshot: Snapshot,
+    /// Texts embedded.
+    pub embedded: usize,
+    /// Texts whose vectors were reused.
+    pub reused: usize,
+    /// Rows no pair holds any longer (kept in an extended graph).
+    pub hidden: usize,
+    /// Seconds in the model.
+    pub embed_seconds: f64,
+    /// How the graph was made.
+    pub graph: &'static str,
+    /// Why nothing was reused, when that is the case.
+    pub full_reason: Option<String>,
+    /// Set when the corpus is mostly in a script the model cannot read.
+    pub language_warning: Option<String>,
+}
+
+impl NewGeneration {
+    /// The build's summary, once written at `location`.
+    pub fn summary(&self, corpus: &Corpus, started: Instant, location: String) -> IndexSummary {
+        let seconds = started.elapsed().as_secs_f64();
+        let c = self.snapshot.manifest.counts;
+        IndexSummary {
+            documents: c.documents,
+            qa_pairs: c.qa_pairs,
+            sentences: c.sentences,
+            vectors: c.vectors,
+            embedded: self.embedded,
+            reused: self.reused,
+            hidden: self.hidden,
+            seconds,
+            embed_seconds: self.embed_seconds,
+            sentences_per_second: c.sentences as f64 / seconds.max(1e-9),
+            embedded_per_second: self.embedded as f64 / self.embed_seconds.max(1e-9),
+            graph: self.graph,
+            language_warning: self.language_warning.clone(),
+            full_reason: self.full_reason.clone(),
+            generation: self.snapshot.manifest.generation,
+            index: location,
+            skipped: corpus.skipped,
+            warnings: corpus.warnings.len(),
+        }
+    }
+}
+
+impl IndexSummary {
+    /// The summary of a build that kept the current generation.
+    pub fn unchanged(
+        manifest: &Manifest,
+        corpus: &Corpus,
+        started: Instant,
+        location: String,
+        language_warning: Option<String>,
+    ) -> IndexSummary {
+        let seconds = started.elapsed().as_secs_f64();
+        let c = manifest.counts;
+        IndexSummary {
+            documents: c.documents,
+            qa_pairs: c.qa_pairs,
+            sentences: c.sentences,
+            vectors: c.vectors,
+            embedded: 0,
+            reused: c.vectors,
+            hidden: c.rows - c.vectors,
+            seconds,
+            embed_seconds: 0.0,
+            sentences_per_second: c.sentences as f64 / seconds.max(1e-9),
+            embedded_per_second: 0.0,
+            graph: "unchanged",
+            language_warning,
+            full_reason: None,
+            generation: manifest.generation,
+            index: location,
+            skipped: corpus.skipped,
+            warnings: corpus.warnings.len(),
+        }
+    }
+}
+
+/// Makes the next generation of `corpus` in memory: plans against
+/// `previous` (a generation of the same model and splitter, see
+/// [`reusable`]), embeds only what it lacks, lays out the rows (with a graph
+/// in [`GraphMode::Build`]), builds the lexical arm and calibrates fusion
+/// and abstention. None when nothing changed.
+pub fn make_generation(
+    corpus: &Corpus,
+    data_dir: &Path,
+    previous: Option<&Snapshot>,
+    embedder: &mut dyn Embedder,
+    config: &IndexConfig,
+    graph_mode: GraphMode,
+    progress: &mut dyn Progress,
+) -> Result<Option<NewGeneration>> {
+    let config = &IndexConfig {
+        queries_apart: embedder.identity().settings.roles_differ(),
+        ..config.clone()
+    };
+    let language_warning = crate::script::corpus_warning(corpus, embedder.identity());
     let identity = embedder.identity().clone();
     let dim = embedder.dimension();
-
-    // The previous generation, when its vectors can be reused.
-    let mut full_reason = None;
-    let previous: Option<Snapshot> = if config.full {
-        full_reason = Some("a full rebuild was asked".to_string());
-        None
-    } else if !store::exists(index_dir) {
-        None
-    } else {
-        match store::open(index_dir) {
-            Ok(s) if s.manifest.model != identity => {
-                full_reason = Some(format!(
-                    "the model changed ({} -> {})",
-                    s.manifest.model.id(),
-                    identity.id()
-                ));
-                None
-            }
-            Ok(s) if s.manifest.splitter_version != split::SPLITTER_VERSION => {
-                full_reason = Some("the sentence splitter changed".into());
-                None
-            }
-            Ok(s) => Some(s),
-            Err(e @ (Error::IndexCorrupt { .. } | Error::Incompatible { .. })) => {
-                full_reason = Some(format!("the previous index is not usable: {e}"));
-                None
-            }
-            Err(e) => return Err(e),
-        }
-    };
-
     let plan = plan(
-        &corpus,
-        previous.as_ref().map(|p| Previous {
+        corpus,
+        previous.map(|p| Previous {
             manifest: &p.manifest,
             meta: &p.meta,
         }),
         config,
     );
-
     // Nothing changed at all: keep the current generation.
-    if let (GraphAction::Keep, Some(prev)) = (&plan.graph, &previous) {
-        let seconds = started.elapsed().as_secs_f64();
-        let c = prev.manifest.counts;
-        return Ok((
-            IndexSummary {
-                documents: c.documents,
-                qa_pairs: c.qa_pairs,
-                sentences: c.sentences,
-                vectors: c.vectors,
-                embedded: 0,
-                reused: c.vectors,
-                hidden: c.rows - c.vectors,
-                seconds,
-                embed_seconds: 0.0,
-                sentences_per_second: c.sentences as f64 / seconds.max(1e-9),
-                embedded_per_second: 0.0,
-                graph: "unchanged",
-                language_warning,
-                full_reason: None,
-                generation: prev.manifest.generation,
-                index: prev.dir.display().to_string(),
-                skipped: corpus.skipped,
-                warnings: corpus.warnings.len(),
-            },
-            corpus.warnings,
-        ));
+    if plan.graph == GraphAction::Keep && previous.is_some() {
+        return Ok(None);
     }
     let sentence_count = plan.sentences();
     let reused = plan.reused();
@@ -495,12 +636,12 @@ pub fn build_corpus(
     let embed_seconds = embed_started.elapsed().as_secs_f64();
     let embedded = new_texts.len();
     drop(new_texts);
-    let new_vectors = plan.fresh_vectors(new_vectors, previous.as_ref(), dim)?;
+    let new_vectors = plan.fresh_vectors(new_vectors, previous, dim)?;
 
     // Extend the previous graph when the plan says so and it keeps recall;
     // otherwise build a new one.
-    let extended = match (&previous, &plan.graph) {
-        (Some(prev), GraphAction::Extend { hidden }) => {
+    let extended = match (previous, &plan.graph, graph_mode) {
+        (Some(prev), GraphAction::Extend { hidden }, GraphMode::Build) => {
             extend_graph(prev, &plan, &new_vectors, dim, *hidden, progress)
         }
         _ => None,
@@ -514,11 +655,12 @@ pub fn build_corpus(
     } = match extended {
         Some(laid) => laid,
         None => rebuild_graph(
-            previous.as_ref(),
+            previous,
             &plan,
             new_vectors,
             dim,
             &config.hnsw,
+            graph_mode,
             progress,
         )?,
     };
@@ -535,15 +677,6 @@ pub fn build_corpus(
     }
     let rows = vectors.len() / dim.max(1);
     let meta = Meta::new(documents, pairs, occurrences, rows);
-
-    // Write the generation and switch to it.
-    progress.start(Stage::Writing, 4);
-    let mut writer = lock.begin()?;
-    writer.write_file(store::VECTORS, &store::f32_as_bytes(&vectors))?;
-    progress.advance(1);
-    writer.write_file(store::META, &store::encode(&meta))?;
-    progress.advance(1);
-    writer.write_file(store::GRAPH, graph.as_bytes())?;
     let t = Instant::now();
     let texts: Vec<String> = meta.pairs.iter().map(lexical_text).collect();
     let lexical = crate::lexical::LexicalIndex::build(texts.iter().map(String::as_str), true);
@@ -553,8 +686,6 @@ pub fn build_corpus(
         meta.pairs.len(),
         t.elapsed().as_secs_f64() * 1e3
     );
-    writer.write_file(store::LEXICAL, &store::encode(&lexical))?;
-    progress.advance(1);
     let counts = Counts {
         documents: meta.documents.len(),
         qa_pairs: meta.pairs.len(),
@@ -570,7 +701,7 @@ pub fn build_corpus(
     let manifest = Manifest {
         format_version: store::FORMAT_VERSION,
         qasearch_version: env!("CARGO_PKG_VERSION").to_string(),
-        generation: writer.generation(),
+        generation: 0,
         created_unix_s: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
@@ -592,53 +723,33 @@ pub fn build_corpus(
                 fingerprint: d.fingerprint(),
             })
             .collect(),
-        files: writer.file_sums(),
+        files: BTreeMap::new(),
     };
-    // Fit the abstention threshold on the corpus's own questions.
+    // Fit fusion and the abstention threshold on the corpus's own questions.
     let t = Instant::now();
     let mut snapshot = Snapshot::in_memory(manifest, meta, graph, lexical, vectors);
-    if let Some(fusion) = crate::calibrate::fusion(&snapshot) {
+    if let Some(fusion) = crate::calibrate::fusion(&snapshot)? {
         log::debug!("fusion calibrated: {}", fusion.source);
         snapshot.manifest.fusion = fusion;
     }
-    let abstention = crate::calibrate::abstention(&snapshot);
+    let abstention = crate::calibrate::abstention(&snapshot)?;
     log::debug!(
         "abstention calibrated in {:.1} ms: {abstention:?}",
         t.elapsed().as_secs_f64() * 1e3
     );
-    let mut manifest = snapshot.manifest;
     if let Some(a) = abstention {
-        manifest.abstention = a;
+        snapshot.manifest.abstention = a;
     }
-    let generation = manifest.generation;
-    let dir = writer.commit(&manifest)?;
-    progress.advance(1);
-    progress.finish();
-
-    let seconds = started.elapsed().as_secs_f64();
-    Ok((
-        IndexSummary {
-            documents: counts.documents,
-            qa_pairs: counts.qa_pairs,
-            sentences: counts.sentences,
-            vectors: counts.vectors,
-            embedded,
-            reused,
-            hidden,
-            seconds,
-            embed_seconds,
-            sentences_per_second: counts.sentences as f64 / seconds.max(1e-9),
-            embedded_per_second: embedded as f64 / embed_seconds.max(1e-9),
-            graph: how,
-            language_warning,
-            full_reason,
-            generation,
-            index: dir.display().to_string(),
-            skipped: corpus.skipped,
-            warnings: corpus.warnings.len(),
-        },
-        corpus.warnings,
-    ))
+    Ok(Some(NewGeneration {
+        snapshot,
+        embedded,
+        reused,
+        hidden,
+        embed_seconds,
+        graph: how,
+        full_reason: None,
+        language_warning,
+    }))
 }
 
 /// The text the lexical arm indexes for a pair: its question and its answer.
@@ -719,6 +830,19 @@ fn row_key<'a>(pooled: bool, queries_apart: bool, o: &Occurrence, text: &'a str)
         _ => EMBEDDED,
     };
     (how, text)
+}
+
+/// How row `row` of a generation was made and its text (what makes rows
+/// shared, see `row_key`), or None for a row no pair holds.
+pub fn row_key_of(
+    meta: &Meta,
+    pooled: bool,
+    queries_apart: bool,
+    row: usize,
+) -> Option<(u8, &str)> {
+    let o = meta.occurrences_of(row).next()?;
+    let text = meta.text(o)?;
+    Some(row_key(pooled, queries_apart, o, text))
 }
 
 impl BuildPlan {
@@ -1030,6 +1154,7 @@ fn rebuild_graph(
     new_vectors: Vec<f32>,
     dim: usize,
     hnsw: &HnswParams,
+    graph_mode: GraphMode,
     progress: &mut dyn Progress,
 ) -> Result<Laid> {
     let vectors = if plan.reused() == 0 {
@@ -1052,6 +1177,15 @@ fn rebuild_graph(
     };
     if vectors.len() != plan.first.len() * dim {
         return Err(Error::Embed("fewer vectors than texts to embed".into()));
+    }
+    if graph_mode == GraphMode::None {
+        return Ok(Laid {
+            row_of_text: (0..plan.first.len()).collect(),
+            vectors,
+            graph: MmapGraph::empty(),
+            hidden: 0,
+            how: "none",
+        });
     }
     progress.start(Stage::Graph, plan.first.len() as u64);
     let graph = crate::hnsw::build(&vectors, dim, hnsw, &mut |n| progress.advance(n as u64));

@@ -36,6 +36,7 @@
 #![warn(missing_docs)]
 
 pub mod ann;
+pub mod backend;
 pub mod beir;
 pub mod calibrate;
 pub mod corpus;
@@ -51,6 +52,7 @@ pub mod lexical;
 pub mod mcp;
 pub mod mmap_graph;
 pub mod model;
+pub mod pg;
 pub mod retrieve;
 pub mod safe_fs;
 pub mod script;

@@ -43,6 +43,8 @@ mod exit {
     pub const NO_INDEX: u8 = 9;
     /// `qasearch ask`: no confident answer (like grep's "no match").
     pub const NO_ANSWER: u8 = 10;
+    /// The database store (`--store`) cannot be reached or used.
+    pub const STORE: u8 = 11;
 }
 
 /// The exit code of a library error.
@@ -54,6 +56,7 @@ fn exit_code(e: &Error) -> u8 {
         ErrorKind::Model => exit::MODEL,
         ErrorKind::Busy => exit::BUSY,
         ErrorKind::Io => exit::IO,
+        ErrorKind::Store => exit::STORE,
         _ => exit::INTERNAL,
     }
 }
@@ -228,6 +231,7 @@ fn load_embedder(g: &GlobalArgs, workload: Workload) -> Result<OnnxEmbedder> {
 fn engine_options(g: &GlobalArgs, update: bool) -> EngineOptions {
     EngineOptions {
         update,
+        store: g.store.clone().filter(|s| !s.is_empty()),
         ..EngineOptions::new(&g.data, &g.index)
     }
 }
@@ -323,7 +327,7 @@ fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
 }
 
 fn export(g: &GlobalArgs, args: &cli::ExportArgs) -> Outcome {
-    let snapshot = qasearch::store::open(&g.index)?;
+    let snapshot = engine_options(g, false).open_store()?.open_with_vectors()?;
     let summary = match &args.output {
         None => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -523,7 +527,7 @@ fn eval(g: &GlobalArgs, args: &cli::EvalArgs) -> Outcome {
 }
 
 fn status(g: &GlobalArgs, json: bool) -> Outcome {
-    let status = engine::status(&g.data, &g.index)?;
+    let status = engine::status_of(&g.data, &*engine_options(g, false).open_store()?)?;
     let mut out = anstream::stdout().lock();
     let index = render::clean(&status.index).into_owned();
     if json {

@@ -201,6 +201,14 @@ impl MmapGraph {
         })
     }
 
+    /// A graph of no rows (a generation whose vectors are searched elsewhere).
+    pub fn empty() -> MmapGraph {
+        // Header (magic, version, rows, top layer, entry), then layer 0: no
+        // nodes, one offset.
+        let words = vec![MAGIC, VERSION, 0, 0, 0, 0, 0];
+        MmapGraph::parse(Words::Owned(words)).expect("invariant: a valid empty graph")
+    }
+
     /// Number of rows.
     pub fn rows(&self) -> usize {
         self.rows

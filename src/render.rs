@@ -223,16 +223,22 @@ pub fn eval_table(out: &mut impl Write, r: &EvalReport) -> io::Result<()> {
             r.index.embedded, r.index.sentences_per_second, r.index.seconds
         )?;
     }
+    let w = if r.postgres.is_some() { 18 } else { 8 };
     writeln!(
         out,
-        "{BOLD}{:<8} {:>8} {:>8} {:>6} {:>6} {:>6} {:>8} {:>8}{BOLD:#}",
+        "{BOLD}{:<w$} {:>8} {:>8} {:>6} {:>6} {:>6} {:>8} {:>8}{BOLD:#}",
         "system", "nDCG@10", "MRR@10", "R@1", "R@5", "R@10", "p50 ms", "p95 ms"
     )?;
-    for name in ["dense", "exact", "bm25", "lexical", "questions", "engine"] {
-        if let Some(s) = r.systems.get(name) {
+    let names = ["dense", "exact", "bm25", "lexical", "questions", "engine"];
+    let stores = names
+        .iter()
+        .map(|n| n.to_string())
+        .chain(names.iter().map(|n| format!("{n}@postgres")));
+    for name in stores {
+        if let Some(s) = r.systems.get(&name) {
             writeln!(
                 out,
-                "{:<8} {:>8.3} {:>8.3} {:>6.3} {:>6.3} {:>6.3} {:>8.2} {:>8.2}",
+                "{:<w$} {:>8.3} {:>8.3} {:>6.3} {:>6.3} {:>6.3} {:>8.2} {:>8.2}",
                 name, s.ndcg_10, s.mrr_10, s.recall_1, s.recall_5, s.recall_10, s.p50_ms, s.p95_ms
             )?;
         }
@@ -242,6 +248,17 @@ pub fn eval_table(out: &mut impl Write, r: &EvalReport) -> io::Result<()> {
         "ann_recall@10 {:.4} (HNSW top 10 vs exact top 10, ef {}); evaluated in {:.1} s",
         r.ann_recall_10, r.ef_search, r.seconds
     )?;
+    if let Some(pg) = &r.postgres {
+        writeln!(
+            out,
+            "postgres: ann_recall@10 {:.4} (pgvector HNSW vs exact, ef_search {}); {} ({} embedded, loaded in {:.1} s)",
+            pg.ann_recall_10,
+            pg.ef_search,
+            clean(&pg.store),
+            pg.embedded,
+            pg.load_seconds
+        )?;
+    }
     let a = &r.abstention;
     write!(
         out,

@@ -12,6 +12,7 @@
 use serde::Serialize;
 
 use crate::ann::exact_search;
+use crate::error::Result;
 use crate::search::SearchConfig;
 use crate::store::{Kind, Snapshot};
 
@@ -83,10 +84,9 @@ pub fn dense(
     k: usize,
     rows_wanted: usize,
     config: &SearchConfig,
-) -> Vec<ViewHit> {
+) -> Result<Vec<ViewHit>> {
     let meta = &snapshot.meta;
     let mask = view.kinds();
-    let keep = |row: usize| meta.row_has(row, mask);
     let rows = meta.row_count();
     let mut n = rows_wanted.max(k * 2 + 16).min(rows);
     // Few stored questions among many rows: scanning them is faster than a
@@ -94,22 +94,22 @@ pub fn dense(
     let subset = (view == View::Questions && meta.question_rows().len() <= EXACT_SUBSET)
         .then(|| meta.question_rows());
     loop {
-        let hits = if let Some(rows) = subset {
-            subset_search(snapshot, rows, query, n)
-        } else {
-            let hits = nearest_rows(snapshot, query, n, config, Some(&keep));
-            if hits.len() < n && !config.exact {
-                // Fewer hits than asked: either the view has fewer rows, or
-                // the walk could not reach them (a tiny graph whose entry
-                // holds only other kinds). Scanning settles it; it happens
-                // only for views smaller than `n` rows or such graphs.
-                let exact = SearchConfig {
-                    exact: true,
-                    ..*config
-                };
-                nearest_rows(snapshot, query, n, &exact, Some(&keep))
-            } else {
-                hits
+        let hits = match subset {
+            Some(rows) if snapshot.remote_rows().is_none() => {
+                subset_search(snapshot, rows, query, n)
+            }
+            Some(_) => nearest_rows(snapshot, query, n, &exact(config), Some(mask))?,
+            None => {
+                let hits = nearest_rows(snapshot, query, n, config, Some(mask))?;
+                if hits.len() < n && !config.exact {
+                    // Fewer hits than asked: either the view has fewer rows, or
+                    // the walk could not reach them (a tiny graph whose entry
+                    // holds only other kinds). Scanning settles it; it happens
+                    // only for views smaller than `n` rows or such graphs.
+                    nearest_rows(snapshot, query, n, &exact(config), Some(mask))?
+                } else {
+                    hits
+                }
             }
         };
         let mut seen = std::collections::HashSet::new();
@@ -123,40 +123,58 @@ pub fn dense(
                         row: Some(hit.row as u32),
                     });
                     if out.len() == k.max(rows_wanted) {
-                        return out;
+                        return Ok(out);
                     }
                 }
             }
         }
         // Too few distinct pairs among the hits: look further, up to everything.
         if out.len() >= k || n >= rows || hits.len() < n {
-            return out;
+            return Ok(out);
         }
         n = (n * 4).min(rows);
     }
 }
 
-/// The `n` nearest rows for which `keep` holds, over the graph (or every
-/// vector with `config.exact`), best first.
+fn exact(config: &SearchConfig) -> SearchConfig {
+    SearchConfig {
+        exact: true,
+        ..*config
+    }
+}
+
+/// The `n` nearest rows holding a kind of `mask` (any live row with `None`),
+/// over the graph (or every vector with `config.exact`), best first;
+/// searched by the database when the generation lives in one.
 pub fn nearest_rows(
     snapshot: &Snapshot,
     query: &[f32],
     n: usize,
     config: &SearchConfig,
-    keep: Option<&dyn Fn(usize) -> bool>,
-) -> Vec<crate::ann::Hit> {
-    if config.exact {
+    mask: Option<u8>,
+) -> Result<Vec<crate::ann::Hit>> {
+    let ef = config.ef_for(snapshot.manifest.counts.rows).max(n);
+    if let Some(remote) = snapshot.remote_rows() {
+        let any = Kind::Sentence.bit() | Kind::Answer.bit() | Kind::Question.bit();
+        return remote.nearest(query, n, mask.unwrap_or(any), ef, config.exact);
+    }
+    let meta = &snapshot.meta;
+    let keep = |row: usize| meta.row_has(row, mask.unwrap_or(0));
+    let keep: Option<&dyn Fn(usize) -> bool> = match mask {
+        Some(_) => Some(&keep),
+        // Every row, unless some are hidden (no pair holds them any longer).
+        None if snapshot.manifest.counts.rows != snapshot.manifest.counts.vectors => {
+            Some(&|row: usize| meta.is_live(row))
+        }
+        None => None,
+    };
+    Ok(if config.exact {
         exact_search(snapshot.vectors(), snapshot.dimension(), query, n, keep)
     } else {
-        snapshot.graph.search(
-            snapshot.vectors(),
-            snapshot.dimension(),
-            query,
-            n,
-            config.ef_for(snapshot.manifest.counts.rows).max(n),
-            keep,
-        )
-    }
+        snapshot
+            .graph
+            .search(snapshot.vectors(), snapshot.dimension(), query, n, ef, keep)
+    })
 }
 
 /// Up to this many stored questions are scanned rather than searched in the graph.

@@ -147,8 +147,8 @@ pub fn retrieve(
     fusion: &crate::fuse::FusionParams,
     min_score: f32,
     explain: bool,
-) -> Answers {
-    let views = views(snapshot, query, question, config);
+) -> Result<Answers> {
+    let views = views(snapshot, query, question, config)?;
     answers_of(snapshot, query, &views, config, fusion, min_score, explain)
 }
 
@@ -158,14 +158,14 @@ pub fn views(
     query: &[f32],
     question: &str,
     config: &SearchConfig,
-) -> Vec<(View, Vec<crate::retrieve::ViewHit>)> {
+) -> Result<Vec<(View, Vec<crate::retrieve::ViewHit>)>> {
     let mut list = vec![View::Answers];
     if snapshot.manifest.counts.questions > 0 {
         list.push(View::Questions);
     }
     list.push(View::Lexical);
     list.into_iter()
-        .map(|v| (v, view(snapshot, query, question, v, config)))
+        .map(|v| Ok((v, view(snapshot, query, question, v, config)?)))
         .collect()
 }
 
@@ -176,11 +176,11 @@ pub fn view(
     question: &str,
     view: View,
     config: &SearchConfig,
-) -> Vec<crate::retrieve::ViewHit> {
+) -> Result<Vec<crate::retrieve::ViewHit>> {
     use crate::retrieve::{self as r};
     let depth = config.top_k.max(VIEW_DEPTH);
     match view {
-        View::Lexical => r::lexical(snapshot, question, depth),
+        View::Lexical => Ok(r::lexical(snapshot, question, depth)),
         dense => r::dense(snapshot, query, dense, config.top_k, depth, config),
     }
 }
@@ -205,27 +205,23 @@ pub fn answers_of(
     fusion: &crate::fuse::FusionParams,
     min_score: f32,
     explain: bool,
-) -> Answers {
+) -> Result<Answers> {
     let fused = crate::fuse::fuse(views, fusion);
     let best = fused.first().map_or(f32::MIN, |f| f.score);
-    let results = fused
-        .into_iter()
-        .take(config.top_k)
-        .enumerate()
-        .map(|(i, f)| {
-            let mut a = answer(snapshot, f.pair, i + 1, f.score, query);
-            if explain {
-                a.views = Some(f.parts);
-            }
-            a
-        })
-        .collect();
-    Answers {
+    let top: Vec<_> = fused.into_iter().take(config.top_k).collect();
+    let pairs: Vec<(u32, f32)> = top.iter().map(|f| (f.pair, f.score)).collect();
+    let mut results = answers(snapshot, &pairs, query)?;
+    if explain {
+        for (a, f) in results.iter_mut().zip(top) {
+            a.views = Some(f.parts);
+        }
+    }
+    Ok(Answers {
         answered: best >= min_score,
         best,
         min_score,
         results,
-    }
+    })
 }
 
 /// Checks a question: it must hold something besides whitespace.
@@ -265,7 +261,7 @@ pub fn ask(
             found: snapshot.dimension().to_string(),
         });
     }
-    Ok(search_vector(snapshot, &vector, config))
+    search_vector(snapshot, &vector, config)
 }
 
 /// The best sentence hits for a query vector (no grouping), best first.
@@ -274,54 +270,66 @@ pub fn sentence_hits(
     query: &[f32],
     n: usize,
     config: &SearchConfig,
-) -> Vec<Hit> {
-    let meta = &snapshot.meta;
-    let any_hidden = snapshot.manifest.counts.rows != snapshot.manifest.counts.vectors;
-    let live = |row: usize| meta.is_live(row);
-    let keep: Option<&dyn Fn(usize) -> bool> = if any_hidden { Some(&live) } else { None };
-    crate::retrieve::nearest_rows(snapshot, query, n, config, keep)
+) -> Result<Vec<Hit>> {
+    crate::retrieve::nearest_rows(snapshot, query, n, config, None)
 }
 
 /// The best pairs by their answers alone (the `answers` view), one entry per
 /// pair, best first: what `eval` reports as `dense` and `exact`.
-pub fn search_vector(snapshot: &Snapshot, query: &[f32], config: &SearchConfig) -> Vec<Answer> {
-    crate::retrieve::dense(snapshot, query, View::Answers, config.top_k, 0, config)
+pub fn search_vector(
+    snapshot: &Snapshot,
+    query: &[f32],
+    config: &SearchConfig,
+) -> Result<Vec<Answer>> {
+    let hits = crate::retrieve::dense(snapshot, query, View::Answers, config.top_k, 0, config)?;
+    let pairs: Vec<(u32, f32)> = hits.iter().map(|h| (h.pair, h.score)).collect();
+    answers(snapshot, &pairs, query)
+}
+
+/// Pairs as results, ranked in the order given, each showing its sentence
+/// closest to `query` (every sentence scored in one call: one round trip
+/// to a database store).
+pub fn answers(snapshot: &Snapshot, pairs: &[(u32, f32)], query: &[f32]) -> Result<Vec<Answer>> {
+    let meta = &snapshot.meta;
+    let sentences = |pair: u32| {
+        meta.pair_occurrences(pair)
+            .iter()
+            .filter(|o| o.is_sentence())
+    };
+    let rows: Vec<u32> = pairs
+        .iter()
+        .flat_map(|&(pair, _)| sentences(pair).map(|o| o.row))
+        .collect();
+    let scores = snapshot.row_scores(query, &rows)?;
+    let mut scores = scores.into_iter();
+    Ok(pairs
         .iter()
         .enumerate()
-        .map(|(i, hit)| answer(snapshot, hit.pair, i + 1, hit.score, query))
-        .collect()
-}
-
-/// A pair as a result: the sentence shown is the pair's sentence closest to
-/// the question.
-pub fn answer(snapshot: &Snapshot, pair: u32, rank: usize, score: f32, query: &[f32]) -> Answer {
-    let meta = &snapshot.meta;
-    let p = &meta.pairs[pair as usize];
-    let (start, end) = best_sentence(snapshot, pair, query).unwrap_or((0, p.answer.len()));
-    Answer {
-        rank,
-        score,
-        question: p.question.clone(),
-        answer: p.answer.clone(),
-        passage: p.answer[start..end].to_string(),
-        doc: meta.documents[p.doc as usize].key.clone(),
-        line: p.line as usize,
-        span: (start, end),
-        pair: pair as usize,
-        views: None,
-    }
-}
-
-/// The span of the pair's sentence closest to `query`.
-fn best_sentence(snapshot: &Snapshot, pair: u32, query: &[f32]) -> Option<(usize, usize)> {
-    snapshot
-        .meta
-        .pair_occurrences(pair)
-        .iter()
-        .filter(|o| o.is_sentence())
-        .map(|o| (crate::ann::dot(snapshot.vector(o.row as usize), query), o))
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, o)| (o.start as usize, o.end as usize))
+        .map(|(i, &(pair, score))| {
+            let p = &meta.pairs[pair as usize];
+            let best = sentences(pair).zip(scores.by_ref()).fold(
+                None,
+                |best: Option<(f32, (usize, usize))>, (o, s)| match best {
+                    // The last of equals wins, as `max_by` would.
+                    Some((b, _)) if b.total_cmp(&s).is_gt() => best,
+                    _ => Some((s, (o.start as usize, o.end as usize))),
+                },
+            );
+            let (start, end) = best.map_or((0, p.answer.len()), |(_, span)| span);
+            Answer {
+                rank: i + 1,
+                score,
+                question: p.question.clone(),
+                answer: p.answer.clone(),
+                passage: p.answer[start..end].to_string(),
+                doc: meta.documents[p.doc as usize].key.clone(),
+                line: p.line as usize,
+                span: (start, end),
+                pair: pair as usize,
+                views: None,
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

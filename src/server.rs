@@ -187,6 +187,7 @@ impl From<crate::Error> for ApiError {
             ErrorKind::Index => (StatusCode::INTERNAL_SERVER_ERROR, "index"),
             ErrorKind::Model => (StatusCode::INTERNAL_SERVER_ERROR, "model"),
             ErrorKind::Io => (StatusCode::INTERNAL_SERVER_ERROR, "io"),
+            ErrorKind::Store => (StatusCode::SERVICE_UNAVAILABLE, "store"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         ApiError::new(status, kind, e.to_string())
@@ -371,7 +372,7 @@ async fn status(State(s): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let engine = s.engine.clone();
     let status = blocking(&s, move || {
         let o = engine.options();
-        engine::status(&o.data_dir, &o.index_dir)
+        engine::status_of(&o.data_dir, &*o.open_store()?)
     })
     .await?;
     Ok(json_response(StatusCode::OK, &status))

@@ -435,6 +435,29 @@ pub struct Snapshot {
     /// BM25 over each pair's question and answer.
     pub lexical: crate::lexical::LexicalIndex,
     vectors: Matrix,
+    /// Where the vectors are searched when they live in a database (then
+    /// `graph` and the matrix are empty).
+    remote: Option<Box<dyn RemoteRows>>,
+}
+
+/// Vector rows kept and searched outside the index folder (a database):
+/// the seam a store other than the folder fills in (see [`crate::pg`]).
+/// Rows are the generation's own row numbers; kinds are [`Kind::bit`] masks.
+pub trait RemoteRows: Send + Sync + std::fmt::Debug {
+    /// The `n` nearest rows among those holding a kind in `mask`, best first
+    /// (score: cosine similarity); `ef` is the search breadth, `exact` scans
+    /// every row instead.
+    fn nearest(
+        &self,
+        query: &[f32],
+        n: usize,
+        mask: u8,
+        ef: usize,
+        exact: bool,
+    ) -> Result<Vec<crate::ann::Hit>>;
+
+    /// The cosine similarity of `query` with each of `rows`, in order.
+    fn scores(&self, query: &[f32], rows: &[u32]) -> Result<Vec<f32>>;
 }
 
 impl Snapshot {
@@ -454,7 +477,57 @@ impl Snapshot {
             graph,
             lexical,
             vectors: Matrix::Owned(vectors),
+            remote: None,
         }
+    }
+
+    /// A generation whose vectors a database holds and searches; `location`
+    /// names it in errors.
+    pub fn remote(
+        location: &str,
+        manifest: Manifest,
+        meta: Meta,
+        lexical: crate::lexical::LexicalIndex,
+        rows: Box<dyn RemoteRows>,
+    ) -> Snapshot {
+        Snapshot {
+            dir: PathBuf::from(location),
+            manifest,
+            meta,
+            graph: MmapGraph::empty(),
+            lexical,
+            vectors: Matrix::Owned(Vec::new()),
+            remote: Some(rows),
+        }
+    }
+
+    /// The database's rows, when this generation lives in one.
+    pub fn remote_rows(&self) -> Option<&dyn RemoteRows> {
+        self.remote.as_deref()
+    }
+
+    /// The cosine similarity of `query` with each of `rows` (dot products of
+    /// unit vectors), wherever the vectors are.
+    pub fn row_scores(&self, query: &[f32], rows: &[u32]) -> Result<Vec<f32>> {
+        match &self.remote {
+            Some(remote) => remote.scores(query, rows),
+            None => Ok(rows
+                .iter()
+                .map(|&r| crate::ann::dot(self.vector(r as usize), query))
+                .collect()),
+        }
+    }
+
+    /// Fails unless this generation's vectors are in memory (a folder index
+    /// or one being built): what export, calibration and rebuilds read.
+    pub fn require_local(&self, what: &str) -> Result<()> {
+        if self.remote.is_some() {
+            return Err(Error::Usage(format!(
+                "{what} reads an index folder; {} is a database store (use --index with a folder)",
+                self.dir.display()
+            )));
+        }
+        Ok(())
     }
 
     /// Vector dimension.
@@ -774,13 +847,14 @@ fn open_once(index_dir: &Path) -> Result<Snapshot> {
         graph,
         lexical,
         vectors,
+        remote: None,
     })
 }
 
 /// Checks what the row index and the search rely on: every occurrence
 /// points at a pair, a row and a span of its answer, in pair order, and every
 /// pair at a document.
-fn check_meta(meta: &Meta) -> std::result::Result<(), String> {
+pub fn check_meta(meta: &Meta) -> std::result::Result<(), String> {
     let mut last_pair = 0;
     for o in &meta.occurrences {
         if o.row >= meta.rows {

@@ -112,8 +112,9 @@ fn recall(index: &Path) -> f64 {
                 top_k: 10,
                 ..SearchConfig::default()
             };
-            let exact = search::sentence_hits(&snap, &q, 10, &SearchConfig { exact: true, ..cfg });
-            let graph = search::sentence_hits(&snap, &q, 10, &cfg);
+            let exact =
+                search::sentence_hits(&snap, &q, 10, &SearchConfig { exact: true, ..cfg }).unwrap();
+            let graph = search::sentence_hits(&snap, &q, 10, &cfg).unwrap();
             let floor = exact.last().map_or(f32::MIN, |h| h.score) - 1e-6;
             let hit = graph
                 .iter()

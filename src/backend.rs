@@ -1,0 +1,156 @@
+//! Where an index lives: the seam between the engine and its storage.
+//!
+//! Two stores fill it in: [`Folder`], the index folder on disk (the default,
+//! [`crate::store`]), and [`crate::pg::Postgres`], a PostgreSQL database with
+//! pgvector. The engine, the retrieval views, fusion, abstention and `eval`
+//! see only [`Store`] and the [`Snapshot`] it opens; a database's snapshot
+//! searches its vectors there (through [`crate::store::RemoteRows`]).
+//!
+//! [`open`] picks one from a location: a `postgres://` or `postgresql://` URL
+//! is a database, anything else a folder.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::corpus::{Corpus, Warning};
+use crate::embed::Embedder;
+use crate::error::Result;
+use crate::indexer::{IndexConfig, IndexSummary, Progress};
+use crate::store::{self, Manifest, Snapshot, WriterLock};
+
+/// An index's storage.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Where it is, for messages: a folder, or a URL without its password.
+    fn location(&self) -> String;
+
+    /// The path errors name (the folder, or the URL as a path).
+    fn path(&self) -> PathBuf {
+        PathBuf::from(self.location())
+    }
+
+    /// Whether it holds an index (of whatever version: a foreign one is an
+    /// error when read).
+    fn exists(&self) -> Result<bool>;
+
+    /// The current generation's manifest, without its rows.
+    fn read_manifest(&self) -> Result<Manifest>;
+
+    /// Opens and checks the current generation.
+    fn open(&self) -> Result<Snapshot>;
+
+    /// Builds or updates the index of `corpus`, read from `data_dir`
+    /// (embedding only what changed). One writer at a time: another gets
+    /// [`crate::Error::Busy`]; on any error the previous generation stays
+    /// current.
+    fn build(
+        &self,
+        corpus: Corpus,
+        data_dir: &Path,
+        embedder: &mut dyn Embedder,
+        config: &IndexConfig,
+        progress: &mut dyn Progress,
+    ) -> Result<(IndexSummary, Vec<Warning>)>;
+
+    /// Opens the current generation with its vectors in memory (what
+    /// `export` reads); the folder's are mapped anyway.
+    fn open_with_vectors(&self) -> Result<Snapshot> {
+        self.open()
+    }
+
+    /// Returns once no other process is writing.
+    fn wait_for_writer(&self) -> Result<()>;
+}
+
+/// True when `location` names a database rather than a folder.
+pub fn is_database(location: &str) -> bool {
+    let l = location.to_ascii_lowercase();
+    l.starts_with("postgres://") || l.starts_with("postgresql://")
+}
+
+/// The store at `store` (a database URL) or, without one, the folder `index_dir`.
+pub fn open(store: Option<&str>, index_dir: &Path) -> Result<Arc<dyn Store>> {
+    match store {
+        Some(url) if is_database(url) => Ok(Arc::new(
+            crate::pg::Postgres::connect(url, None)?.with_seed(index_dir),
+        )),
+        Some(other) => Err(crate::Error::Usage(format!(
+            "--store takes a postgresql:// URL, got {:?}: leave it out to use the index folder (--index)",
+            crate::pg::redact(other)
+        ))),
+        None => Ok(Arc::new(Folder::new(index_dir))),
+    }
+}
+
+/// The index folder (see [`crate::store`]).
+#[derive(Debug, Clone)]
+pub struct Folder {
+    dir: PathBuf,
+}
+
+impl Folder {
+    /// The index folder at `dir` (nothing is touched until it is used).
+    pub fn new(dir: impl Into<PathBuf>) -> Folder {
+        Folder { dir: dir.into() }
+    }
+}
+
+impl Store for Folder {
+    fn location(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.clone()
+    }
+
+    fn exists(&self) -> Result<bool> {
+        Ok(store::exists(&self.dir))
+    }
+
+    fn read_manifest(&self) -> Result<Manifest> {
+        store::read_manifest(&self.dir)
+    }
+
+    fn open(&self) -> Result<Snapshot> {
+        store::open(&self.dir)
+    }
+
+    fn build(
+        &self,
+        corpus: Corpus,
+        data_dir: &Path,
+        embedder: &mut dyn Embedder,
+        config: &IndexConfig,
+        progress: &mut dyn Progress,
+    ) -> Result<(IndexSummary, Vec<Warning>)> {
+        let started = std::time::Instant::now();
+        crate::indexer::check_overlap(data_dir, &self.dir)?;
+        crate::indexer::build_corpus(
+            corpus, data_dir, &self.dir, embedder, config, progress, started,
+        )
+    }
+
+    fn wait_for_writer(&self) -> Result<()> {
+        drop(WriterLock::wait(&self.dir)?);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_are_told_from_folders() {
+        assert!(is_database("postgresql://u@localhost/db"));
+        assert!(is_database("POSTGRES://u@h/db"));
+        assert!(!is_database("index"));
+        assert!(!is_database("./postgresql"));
+        let e = open(Some("mysql://u:secret@h/db"), Path::new("index")).unwrap_err();
+        assert!(
+            e.to_string().contains("--store takes a postgresql:// URL"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("secret"), "{e}");
+    }
+}
