@@ -210,12 +210,11 @@ impl Postgres {
             Some(s) => format!("{} (schema {s})", redact(url)),
             None => redact(url),
         };
-        let mut config: Config = url.parse().map_err(|e: postgres::Error| Error::Store {
-            store: location.clone(),
-            message: format!(
-                "not a PostgreSQL URL ({e}): write it as postgresql://USER:PASSWORD@HOST:PORT/DATABASE \
-                 (or ?host=/socket/dir for a Unix socket)"
-            ),
+        let mut config: Config = url.parse().map_err(|e: postgres::Error| {
+            Error::Usage(format!(
+                "{location} is not a PostgreSQL URL ({e}): write it as \
+                 postgresql://USER:PASSWORD@HOST:PORT/DATABASE (or ?host=/socket/dir for a Unix socket)"
+            ))
         })?;
         if let Some(schema) = schema {
             if schema.is_empty()

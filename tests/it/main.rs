@@ -10,6 +10,7 @@ mod export;
 mod graph_updates;
 mod hostile;
 mod languages;
+mod pg;
 mod rebuild;
 mod retrieval;
 mod serve;

@@ -1,0 +1,451 @@
+//! The PostgreSQL store end to end: a real PostgreSQL 16 with pgvector
+//! (started by the harness from the `pgserver` package), the real model.
+
+use std::time::{Duration, Instant};
+
+use super::util::{pg_client, pg_database, pg_url, postgres, rewordings, seed_questions, Work};
+
+/// The store's advisory lock (`qasearch::pg::LOCK_KEY`).
+const LOCK_KEY: i64 = qasearch::pg::LOCK_KEY;
+
+/// `ask --json -k 3` for every line of `questions`, in one process.
+fn answers(w: &Work, store: Option<&str>, questions: &[String]) -> Vec<serde_json::Value> {
+    let mut args = vec![];
+    if let Some(url) = store {
+        args.extend(["--store", url]);
+    }
+    args.extend(["ask", "--no-update", "-k", "3", "--json", "-"]);
+    let r = w.run_stdin(&args, &questions.join("\n"));
+    r.ok();
+    r.json_lines()
+}
+
+fn index_json(w: &Work, url: &str) -> serde_json::Value {
+    let r = w.run(&["--store", url, "index", "--json"]);
+    r.ok();
+    r.json()
+}
+
+fn seed_and_rewordings() -> Vec<String> {
+    let mut questions = seed_questions();
+    questions.extend(rewordings().into_iter().map(|(q, _)| q));
+    questions
+}
+
+#[test]
+fn the_store_answers_as_the_folder_does_and_moving_there_embeds_nothing() {
+    let w = Work::seeded();
+    let url = pg_database("qa_same");
+    w.index_ok();
+    // Moving the folder's index into the database re-embeds nothing.
+    let moved = index_json(&w, &url);
+    assert_eq!(moved["embedded"], 0, "{moved}");
+    assert_eq!(moved["graph"], "loaded", "{moved}");
+    assert!(
+        !moved["index"].as_str().unwrap().contains("/index"),
+        "{moved}"
+    );
+
+    let questions = seed_and_rewordings();
+    let folder = answers(&w, None, &questions);
+    let store = answers(&w, Some(&url), &questions);
+    assert_eq!(folder.len(), questions.len());
+    for ((q, a), b) in questions.iter().zip(&folder).zip(&store) {
+        assert_eq!(a["answered"], b["answered"], "{q}");
+        let (ra, rb) = (
+            a["results"].as_array().unwrap(),
+            b["results"].as_array().unwrap(),
+        );
+        assert_eq!(ra.len(), rb.len(), "{q}");
+        for (x, y) in ra.iter().zip(rb) {
+            for key in ["question", "doc", "line", "passage", "answer"] {
+                assert_eq!(x[key], y[key], "{q}: {key}");
+            }
+            let (sx, sy) = (x["score"].as_f64().unwrap(), y["score"].as_f64().unwrap());
+            assert!((sx - sy).abs() < 1e-4, "{q}: score {sx} vs {sy}");
+        }
+    }
+
+    // The same data: fresh; an unchanged index run keeps the generation.
+    let s = w.run(&["--store", &url, "status", "--json"]);
+    s.ok();
+    assert_eq!(s.json()["fresh"], true);
+    assert_eq!(s.json()["generation"], moved["generation"]);
+    let again = index_json(&w, &url);
+    assert_eq!(again["graph"], "unchanged");
+    assert_eq!(again["generation"], moved["generation"]);
+
+    // What the store holds is what the folder holds: the same pairs and vectors.
+    let export = |store: Option<&str>| {
+        let mut args = vec![];
+        if let Some(u) = store {
+            args.extend(["--store", u]);
+        }
+        args.push("export");
+        let r = w.run(&args);
+        r.ok();
+        r.json_lines().into_iter().skip(1).collect::<Vec<_>>()
+    };
+    assert_eq!(export(None), export(Some(&url)));
+
+    // The tables say what they hold, for SQL users.
+    let mut c = pg_client("qa_same");
+    let pairs: i64 = c
+        .query_one("SELECT count(*) FROM qasearch_pairs", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(pairs, moved["qa_pairs"].as_i64().unwrap());
+    let rows: i64 = c
+        .query_one("SELECT count(*) FROM qasearch_rows", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, moved["vectors"].as_i64().unwrap());
+}
+
+const BIKES: &str = "City bikes.\n\
+How much is a day pass?\nA day pass costs five euros. It is valid until midnight.\n\
+Where are the bikes?\nThe bikes stand at the main station. More stand at the harbour.\n\
+Can I take a bike on the tram?\nBikes ride the tram outside rush hours. Folded bikes ride free.\n";
+
+#[test]
+fn updates_embed_only_what_changed_and_removed_documents_stop_answering() {
+    let w = Work::seeded();
+    w.write("bikes.txt", BIKES);
+    let url = pg_database("qa_updates");
+    // No folder index: the store embeds everything itself.
+    let first = index_json(&w, &url);
+    assert!(first["embedded"].as_u64().unwrap() > 20, "{first}");
+    let top = |q: &str| {
+        let r = w.run(&[
+            "--store",
+            &url,
+            "ask",
+            "--no-update",
+            "--json",
+            "-k",
+            "1",
+            q,
+        ]);
+        assert!(r.code == 0 || r.code == 10, "{r:#?}");
+        r.json()["results"][0].clone()
+    };
+    assert_eq!(
+        top("what does a day ticket for a bike cost")["doc"],
+        "bikes.txt"
+    );
+
+    // One sentence changes: that sentence and its whole answer are new texts.
+    w.write(
+        "bikes.txt",
+        &BIKES.replace("It is valid until midnight.", "It is valid for 24 hours."),
+    );
+    let changed = index_json(&w, &url);
+    assert_eq!(changed["embedded"], 2, "{changed}");
+    assert_eq!(
+        changed["generation"].as_u64().unwrap(),
+        first["generation"].as_u64().unwrap() + 1
+    );
+    let day = top("how much is a day pass");
+    assert!(
+        day["answer"]
+            .as_str()
+            .unwrap()
+            .ends_with("It is valid for 24 hours."),
+        "{day}"
+    );
+    let mut c = pg_client("qa_updates");
+    let old: i64 = c
+        .query_one(
+            "SELECT count(*) FROM qasearch_rows WHERE text LIKE '%until midnight%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(old, 0, "the replaced sentence's rows are gone");
+
+    // A document removed no longer answers, and its rows are gone.
+    std::fs::remove_file(w.data().join("bikes.txt")).unwrap();
+    let removed = index_json(&w, &url);
+    assert_eq!(removed["embedded"], 0, "{removed}");
+    assert_ne!(
+        top("what does a day ticket for a bike cost")["doc"],
+        "bikes.txt"
+    );
+    let bikes: i64 = c
+        .query_one(
+            "SELECT count(*) FROM qasearch_rows WHERE text ILIKE '%bike%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(bikes, 0);
+    let pairs: i64 = c
+        .query_one(
+            "SELECT count(*) FROM qasearch_pairs WHERE document = 'bikes.txt'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(pairs, 0);
+
+    // `ask` updates the store by itself when the data changed, as with a folder.
+    w.write("bikes.txt", BIKES);
+    let r = w.run(&[
+        "--store",
+        &url,
+        "ask",
+        "--json",
+        "-k",
+        "1",
+        "where can I find the bikes",
+    ]);
+    r.ok();
+    assert_eq!(r.json()["results"][0]["doc"], "bikes.txt");
+}
+
+/// A corpus of `n` generated pairs (several sentences each) in one document.
+fn many_pairs(n: usize, salt: usize) -> String {
+    let mut text = String::from("Generated pairs.\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "What is item {i} of batch {salt}?\nItem {i} of batch {salt} is a numbered thing. \
+             It was made in run {salt} as number {i}. Nothing else is known about item {i}.\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn a_build_killed_at_any_moment_leaves_the_previous_generation_answering() {
+    let w = Work::seeded();
+    w.write("many.txt", &many_pairs(150, 0));
+    let url = pg_database("qa_kill");
+    index_json(&w, &url);
+    let question = "What is the main goal of the Coalition of the Willing?";
+    let expect = answers(&w, Some(&url), &[question.to_string()])[0]["results"][0].clone();
+
+    // Moments spread over a whole build (start-up, embedding, loading,
+    // graph, commit), fixed so that a failure can be replayed.
+    let moments_ms = [150u64, 450, 800, 1200, 1700, 2300, 3000];
+    let mut killed = 0;
+    for (round, ms) in moments_ms.iter().enumerate() {
+        w.write("many.txt", &many_pairs(150, round + 1));
+        let mut child = w
+            .cmd()
+            .args(["--store", &url, "index", "--json"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(*ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            killed += 1;
+        }
+        child.wait().unwrap();
+        // Whatever generation is current answers, and answers right.
+        let now = answers(&w, Some(&url), &[question.to_string()]);
+        assert_eq!(
+            now[0]["results"][0]["question"], expect["question"],
+            "round {round}"
+        );
+        assert_eq!(
+            now[0]["results"][0]["passage"], expect["passage"],
+            "round {round}"
+        );
+        let s = w.run(&["--store", &url, "status", "--json"]);
+        assert!(s.code == 0 || s.code == 8, "round {round}: {s:#?}");
+    }
+    assert!(
+        killed >= 5,
+        "only {killed} builds were killed before they ended"
+    );
+    // The lock died with its builder: the next build runs and completes.
+    let done = index_json(&w, &url);
+    assert_eq!(done["qa_pairs"].as_u64().unwrap(), 150 + 6);
+    let r = w.run(&[
+        "--store",
+        &url,
+        "ask",
+        "--no-update",
+        "--json",
+        "-k",
+        "1",
+        "What is item 7 of batch 7?",
+    ]);
+    r.ok();
+    assert_eq!(
+        r.json()["results"][0]["question"],
+        "What is item 7 of batch 7?"
+    );
+}
+
+#[test]
+fn a_second_builder_is_refused_and_ask_answers_meanwhile() {
+    let w = Work::seeded();
+    let url = pg_database("qa_lock");
+    index_json(&w, &url);
+    // Another builder holds the lock (as `index --store` does while it runs).
+    let mut holder = pg_client("qa_lock");
+    holder
+        .query_one("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
+        .unwrap();
+    w.write("bikes.txt", BIKES);
+    let t = Instant::now();
+    w.run(&["--store", &url, "index"])
+        .fails(6, "another qasearch is indexing");
+    assert!(t.elapsed() < Duration::from_secs(30));
+    // `ask` wants to update, cannot, and answers from the current generation.
+    let r = w.run(&[
+        "--store",
+        &url,
+        "ask",
+        "--json",
+        "-k",
+        "1",
+        "What is the main goal of the Coalition of the Willing?",
+    ]);
+    r.ok();
+    assert!(
+        r.stderr.contains("answering from the current one"),
+        "{r:#?}"
+    );
+    holder
+        .query_one("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+        .unwrap();
+    let after = index_json(&w, &url);
+    assert!(after["embedded"].as_u64().unwrap() > 0, "{after}");
+}
+
+#[test]
+fn another_schema_version_or_model_is_refused_clearly() {
+    let w = Work::seeded();
+    let url = pg_database("qa_mismatch");
+    index_json(&w, &url);
+    // Another model (the fp32 file, same dimension): refused, naming the fix.
+    w.run(&["--store", &url, "--model", "minilm", "index"])
+        .fails(4, "--full");
+    w.run(&[
+        "--store",
+        &url,
+        "--model",
+        "minilm",
+        "ask",
+        "--no-update",
+        "what is the coalition",
+    ])
+    .fails(4, "model");
+    // A store written by another schema version.
+    let mut c = pg_client("qa_mismatch");
+    c.execute("UPDATE qasearch_store SET schema_version = 99", &[])
+        .unwrap();
+    w.run(&[
+        "--store",
+        &url,
+        "ask",
+        "--no-update",
+        "what is the coalition",
+    ])
+    .fails(4, "store schema version");
+    w.run(&["--store", &url, "index"])
+        .fails(4, "store schema version");
+    // --full replaces it.
+    let full = w.run(&["--store", &url, "index", "--full", "--json"]);
+    full.ok();
+    assert!(full.json()["embedded"].as_u64().unwrap() > 0);
+    w.run(&[
+        "--store",
+        &url,
+        "ask",
+        "--no-update",
+        "what is the coalition",
+    ])
+    .ok();
+}
+
+#[test]
+fn bad_urls_and_unusable_servers_fail_fast_with_clear_errors() {
+    let w = Work::seeded();
+    let base = postgres();
+    let socket_dir = base.split("host=").nth(1).unwrap();
+    let t = Instant::now();
+    // Not a database URL at all.
+    w.run(&["--store", "mysql://root:hunter2@localhost/db", "ask", "x"])
+        .fails(2, "--store takes a postgresql:// URL");
+    // A malformed one.
+    w.run(&["--store", "postgresql://a:b@host:notaport/db", "ask", "x"])
+        .fails(2, "is not a PostgreSQL URL");
+    // Nothing listens there.
+    let r = w.run(&[
+        "--store",
+        "postgresql://postgres:secret@127.0.0.1:1/db",
+        "ask",
+        "x",
+    ]);
+    r.fails(11, "cannot connect");
+    assert!(!r.stderr.contains("secret"), "{r:#?}");
+    // The server refuses the login.
+    w.run(&[
+        "--store",
+        &format!("postgresql://nobody@/postgres?host={socket_dir}"),
+        "status",
+    ])
+    .fails(11, "refused the login");
+    // No such database.
+    w.run(&[
+        "--store",
+        &format!("postgresql://postgres@/no_such_db?host={socket_dir}"),
+        "status",
+    ])
+    .fails(11, "no such database");
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+
+    // A database without pgvector, for a user who may not create it.
+    let url = pg_database("qa_noext");
+    let mut c = pg_client("qa_noext");
+    c.batch_execute(
+        "DROP EXTENSION IF EXISTS vector; DROP ROLE IF EXISTS plain; CREATE ROLE plain LOGIN; \
+         GRANT ALL ON SCHEMA public TO plain",
+    )
+    .unwrap();
+    let plain = url.replacen("postgres:@", "plain@", 1);
+    w.run(&["--store", &plain, "index"])
+        .fails(11, "no `vector` extension");
+    // An empty database is no index yet: status says so.
+    let s = w.run(&["--store", &plain, "status"]);
+    assert_eq!(s.code, 9, "{s:#?}");
+    drop(c);
+    let _ = pg_url("postgres");
+}
+
+#[test]
+fn eval_shows_both_stores_within_a_hundredth() {
+    let w = Work::empty();
+    let url = pg_database("qa_eval");
+    let set = super::util::repo().join("../shared/datasets/xquad-en");
+    let cache = w.dir.path().join("cache");
+    let r = w.run(&[
+        "--store",
+        &url,
+        "eval",
+        "--json",
+        "--beir",
+        set.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+    ]);
+    r.ok();
+    let v = r.json();
+    let ndcg = |name: &str| v["systems"][name]["ndcg@10"].as_f64().unwrap();
+    for name in ["engine", "dense", "exact"] {
+        let (folder, store) = (ndcg(name), ndcg(&format!("{name}@postgres")));
+        assert!(
+            (folder - store).abs() <= 0.01,
+            "{name}: {folder} vs {store}"
+        );
+    }
+    assert!(ndcg("engine@postgres") > 0.8, "{v}");
+    let pg = &v["postgres"];
+    assert!(pg["ann_recall@10"].as_f64().unwrap() >= 0.98, "{pg}");
+    assert_eq!(pg["embedded"], 0, "{pg}");
+}
