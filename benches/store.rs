@@ -80,9 +80,12 @@ fn start_postgres() -> String {
         .stdout(Stdio::piped())
         .spawn()
         .expect("tests/pg/server.py");
-    std::mem::forget(child.stdin.take());
+    let stdout = child.stdout.take().unwrap();
+    // Kept (with its standard input open) until this process exits.
+    static SERVER: std::sync::Mutex<Option<std::process::Child>> = std::sync::Mutex::new(None);
+    *SERVER.lock().unwrap() = Some(child);
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
+    std::io::BufReader::new(stdout)
         .read_line(&mut line)
         .unwrap();
     line.trim().to_string()

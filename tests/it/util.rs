@@ -292,11 +292,11 @@ pub fn postgres() -> &'static str {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("starting tests/pg/server.py");
-        // Held open until this process exits; then the server stops.
-        static STDIN: std::sync::Mutex<Option<std::process::ChildStdin>> =
-            std::sync::Mutex::new(None);
-        *STDIN.lock().unwrap() = child.stdin.take();
         let stdout = child.stdout.take().unwrap();
+        // Kept, its standard input open, until this process exits; then the
+        // server stops and removes its folder.
+        static SERVER: std::sync::Mutex<Option<std::process::Child>> = std::sync::Mutex::new(None);
+        *SERVER.lock().unwrap() = Some(child);
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             use std::io::BufRead;
