@@ -35,6 +35,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The current generation's manifest, without its rows.
     fn read_manifest(&self) -> Result<Manifest>;
 
+    /// The current generation's number (what a server polls).
+    fn generation(&self) -> Result<u64> {
+        Ok(self.read_manifest()?.generation)
+    }
+
     /// Opens and checks the current generation.
     fn open(&self) -> Result<Snapshot>;
 

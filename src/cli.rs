@@ -325,6 +325,12 @@ pub struct IndexArgs {
     #[arg(long)]
     pub full: bool,
 
+    /// Take the vectors of this `qasearch export` file (same model) instead
+    /// of embedding those texts again: moving an index to another machine
+    /// or store.
+    #[arg(long, value_name = "FILE")]
+    pub vectors_from: Option<std::path::PathBuf>,
+
     /// Only check whether the index is fresh (same as `qasearch status`).
     #[arg(long)]
     pub check: bool,

@@ -567,8 +567,7 @@ impl Engine {
     /// Returns whether it switched.
     pub fn refresh(&self) -> Result<bool> {
         let current = self.snapshot().manifest.generation;
-        let manifest = self.store.read_manifest()?;
-        if manifest.generation == current {
+        if self.store.generation()? == current {
             return Ok(false);
         }
         let snapshot = self.store.open()?;

@@ -131,6 +131,122 @@ pub fn write_jsonl(snapshot: &Snapshot, out: &mut impl Write) -> io::Result<Expo
     Ok(summary)
 }
 
+/// An export read back: its model and every text with its vector.
+#[derive(Debug, Clone)]
+pub struct Exported {
+    /// The model that made the vectors.
+    pub model: crate::model::ModelIdentity,
+    /// Their dimension.
+    pub dimension: usize,
+    /// How whole answers got their vectors.
+    pub answer_vectors: crate::store::AnswerVectors,
+    /// Each stored question, whole answer and answer sentence with its vector.
+    pub texts: Vec<(Kind, String, Vec<f32>)>,
+}
+
+#[derive(serde::Deserialize)]
+struct HeaderIn {
+    format: String,
+    version: u32,
+    model: crate::model::ModelIdentity,
+    dimension: usize,
+    answer_vectors: String,
+}
+
+#[derive(serde::Deserialize)]
+struct PairIn {
+    question: String,
+    answer: String,
+    question_vector: Option<Vec<f32>>,
+    answer_vector: Option<Vec<f32>>,
+    #[serde(default)]
+    sentences: Vec<SentenceIn>,
+}
+
+#[derive(serde::Deserialize)]
+struct SentenceIn {
+    text: String,
+    vector: Vec<f32>,
+}
+
+/// Reads an export written by [`write_jsonl`] (of this version): a
+/// malformed line is an error naming the file and line.
+pub fn read_jsonl(path: &std::path::Path) -> crate::Result<Exported> {
+    use std::io::BufRead;
+    let bad = |line: usize, message: String| crate::Error::BadInput {
+        path: path.to_path_buf(),
+        line: Some(line),
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| crate::Error::BadInput {
+        path: path.to_path_buf(),
+        line: None,
+        message: format!("cannot read the export: {e}"),
+    })?;
+    let mut lines = std::io::BufReader::new(file).lines().enumerate();
+    let header: HeaderIn = match lines.next() {
+        Some((_, Ok(l))) => serde_json::from_str(&l)
+            .map_err(|e| bad(1, format!("not a qasearch export header ({e})")))?,
+        Some((_, Err(e))) => return Err(bad(1, e.to_string())),
+        None => return Err(bad(1, "empty: not a qasearch export".into())),
+    };
+    if header.format != FORMAT || header.version != VERSION {
+        return Err(bad(
+            1,
+            format!(
+                "a {} export of version {}; this qasearch reads {FORMAT} version {VERSION}",
+                header.format, header.version
+            ),
+        ));
+    }
+    let answer_vectors = crate::store::AnswerVectors::from_name(&header.answer_vectors)
+        .ok_or_else(|| {
+            bad(
+                1,
+                format!("unknown answer_vectors {:?}", header.answer_vectors),
+            )
+        })?;
+    let dim = header.dimension;
+    let mut texts = Vec::new();
+    for (i, line) in lines {
+        let n = i + 1;
+        let line = line.map_err(|e| bad(n, e.to_string()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let p: PairIn = serde_json::from_str(&line)
+            .map_err(|e| bad(n, format!("not an exported pair ({e})")))?;
+        let mut add = |kind: Kind, text: String, v: Vec<f32>| {
+            if v.len() != dim || v.iter().any(|x| !x.is_finite()) {
+                return Err(bad(
+                    n,
+                    format!(
+                        "a vector of {} numbers where the header says {dim}",
+                        v.len()
+                    ),
+                ));
+            }
+            texts.push((kind, text, v));
+            Ok(())
+        };
+        if let Some(v) = p.question_vector {
+            add(Kind::Question, p.question, v)?;
+        }
+        if let Some(v) = p.answer_vector {
+            add(Kind::Answer, p.answer, v)?;
+        }
+        for s in p.sentences {
+            add(Kind::Sentence, s.text, s.vector)?;
+        }
+    }
+    Ok(Exported {
+        model: header.model,
+        dimension: dim,
+        answer_vectors,
+        texts,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,6 +46,57 @@ pub struct IndexConfig {
     /// same words: set by [`build_corpus`] from the model (its role
     /// prefixes differ), not by a user.
     pub queries_apart: bool,
+    /// Vectors known already (an export of the same model): texts found
+    /// there are not embedded.
+    pub known: Option<std::sync::Arc<KnownVectors>>,
+}
+
+/// Vectors of texts made by one model, by how each text is embedded (what
+/// `qasearch export` writes, read back): a build takes them instead of
+/// embedding those texts again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnownVectors {
+    /// The model that made them.
+    pub model: crate::model::ModelIdentity,
+    /// Their dimension.
+    pub dimension: usize,
+    map: HashMap<(u8, String), Vec<f32>>,
+}
+
+impl KnownVectors {
+    /// The vectors of an export.
+    pub fn from_export(e: crate::export::Exported) -> KnownVectors {
+        let apart = e.model.settings.roles_differ();
+        let pooled = e.answer_vectors == AnswerVectors::Pooled;
+        let mut map = HashMap::new();
+        for (kind, text, vector) in e.texts {
+            let how = match kind {
+                Kind::Question if apart => QUERY,
+                Kind::Answer if pooled => POOLED,
+                _ => EMBEDDED,
+            };
+            map.insert((how, text), vector);
+        }
+        KnownVectors {
+            model: e.model,
+            dimension: e.dimension,
+            map,
+        }
+    }
+
+    /// Texts with a vector.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when it holds no vector.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    fn get(&self, (how, text): (u8, &str)) -> Option<&[f32]> {
+        self.map.get(&(how, text.to_string())).map(Vec::as_slice)
+    }
 }
 
 impl Default for IndexConfig {
@@ -58,6 +109,7 @@ impl Default for IndexConfig {
             answer_vectors: AnswerVectors::default(),
             question_vectors: true,
             queries_apart: false,
+            known: None,
         }
     }
 }
@@ -622,20 +674,55 @@ pub fn make_generation(
     }
     let sentence_count = plan.sentences();
     let reused = plan.reused();
-    let new_texts = plan.to_embed();
+    // The texts to embed, less those whose vectors are known (an export of
+    // the same model).
+    let known = config
+        .known
+        .as_deref()
+        .filter(|k| k.model == identity && k.dimension == dim);
+    if config.known.is_some() && known.is_none() {
+        log::warn!("the vectors given were made by another model: embedding instead");
+    }
+    let to_embed: Vec<usize> = (0..plan.first.len())
+        .filter(|&id| plan.reuse[id].is_none() && !plan.is_pooled(id))
+        .collect();
+    let found: Vec<Option<&[f32]>> = to_embed
+        .iter()
+        .map(|&id| known.and_then(|k| k.get(plan.key(id))))
+        .collect();
+    let (texts, roles): (Vec<&str>, Vec<Role>) = to_embed
+        .iter()
+        .zip(&found)
+        .filter(|(_, f)| f.is_none())
+        .map(|(&id, _)| (plan.text(id), plan.role(id)))
+        .unzip();
     let embed_started = Instant::now();
-    progress.start(Stage::Embedding, new_texts.len() as u64);
-    let new_vectors = embed_roles(
-        embedder,
-        &new_texts,
-        &plan.to_embed_roles(),
-        config.batch_size,
-        &mut |n| progress.advance(n as u64),
-    )?;
+    progress.start(Stage::Embedding, texts.len() as u64);
+    let embedded_vectors = embed_roles(embedder, &texts, &roles, config.batch_size, &mut |n| {
+        progress.advance(n as u64)
+    })?;
     progress.finish();
     let embed_seconds = embed_started.elapsed().as_secs_f64();
-    let embedded = new_texts.len();
-    drop(new_texts);
+    let embedded = texts.len();
+    drop(texts);
+    let new_vectors = if embedded == to_embed.len() {
+        embedded_vectors
+    } else {
+        let mut fresh = embedded_vectors.chunks_exact(dim.max(1));
+        let mut all = Vec::with_capacity(to_embed.len() * dim);
+        for f in &found {
+            match f {
+                Some(v) => all.extend_from_slice(v),
+                None => all.extend_from_slice(
+                    fresh
+                        .next()
+                        .ok_or_else(|| Error::Embed("fewer vectors than texts to embed".into()))?,
+                ),
+            }
+        }
+        all
+    };
+    let reused = reused + (to_embed.len() - embedded);
     let new_vectors = plan.fresh_vectors(new_vectors, previous, dim)?;
 
     // Extend the previous graph when the plan says so and it keeps recall;

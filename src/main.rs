@@ -158,6 +158,16 @@ fn run(cli: &Cli) -> Outcome {
                 batch_size: args.batch_size.max(1),
                 full: args.full,
                 answer_vectors: answer_vectors(&args.answer_vectors),
+                known: match &args.vectors_from {
+                    Some(path) => {
+                        let known = qasearch::indexer::KnownVectors::from_export(
+                            qasearch::export::read_jsonl(path)?,
+                        );
+                        log::info!("{} vectors read from {}", known.len(), path.display());
+                        Some(std::sync::Arc::new(known))
+                    }
+                    None => None,
+                },
                 ..Default::default()
             };
             config.hnsw.validate()?;

@@ -58,10 +58,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_TIMEOUT: &str = "30s";
 /// The widest HNSW search pgvector runs; a wider one scans.
 const MAX_EF: usize = 1000;
-/// Rows inserted into a table that holds fewer rows than this, or fewer
-/// than are inserted, are loaded before their graphs are built (faster
-/// than inserting into the graphs one by one).
-const BULK_ROWS: usize = 10_000;
 
 /// The URL with its password replaced by `***`, for messages.
 pub fn redact(url: &str) -> String {
@@ -139,6 +135,18 @@ struct Pool {
     free: Mutex<Vec<Conn>>,
 }
 
+impl Drop for Pool {
+    /// Closes the connections on a thread of their own: closing blocks on
+    /// the connection's runtime, which must not run inside another one (a
+    /// server's last reference may go on one of its async workers).
+    fn drop(&mut self) {
+        let free = std::mem::take(self.free.get_mut().unwrap_or_else(|p| p.into_inner()));
+        if !free.is_empty() {
+            let _ = std::thread::spawn(move || drop(free)).join();
+        }
+    }
+}
+
 /// A connection and the search breadth it is set to.
 struct Conn {
     client: Client,
@@ -190,6 +198,8 @@ pub struct Postgres {
     /// An index folder whose vectors a build may take instead of embedding
     /// (moving an index into the database re-embeds nothing).
     seed: Option<PathBuf>,
+    /// When the last build committed (its rows answering from then on).
+    committed: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -248,6 +258,7 @@ impl Postgres {
         Ok(Postgres {
             pool: std::sync::Arc::new(pool),
             seed: None,
+            committed: Mutex::new(None),
         })
     }
 
@@ -260,6 +271,12 @@ impl Postgres {
 
     fn location(&self) -> &str {
         &self.pool.location
+    }
+
+    /// When this store's last build committed: its rows answered from then
+    /// on, before a first load's vector indexes were built (for benches).
+    pub fn committed_at(&self) -> Option<Instant> {
+        *self.committed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The store row's schema version and manifest, if there is a store row.
@@ -510,7 +527,13 @@ impl Postgres {
         let manifest = &generation.manifest;
         let pooled = manifest.answer_vectors == store::AnswerVectors::Pooled;
         let apart = manifest.model.settings.roles_differ();
+        let model = manifest.model.id();
+        let manifest_hnsw = manifest.hnsw;
 
+        let t = Instant::now();
+        let lap = |what: &str| {
+            log::debug!("store write: {what} at {:.1} s", t.elapsed().as_secs_f64());
+        };
         let mut tx = client.transaction().map_err(fail("cannot begin"))?;
         let previous: Option<i64> = tx
             .query_opt("SELECT generation FROM qasearch_store FOR UPDATE", &[])
@@ -533,7 +556,7 @@ impl Postgres {
                 continue; // a hidden row: no pair holds it
             };
             let kinds = meta.occurrences_of(row).fold(0u8, |k, o| k | o.kind.bit()) as i16;
-            let key = row_key_hash(how, text);
+            let key = row_key_hash(&model, how, text);
             match existing.get(&key) {
                 Some(&(id, old_kinds)) => {
                     *row_id = id;
@@ -564,15 +587,13 @@ impl Postgres {
         )
         .map_err(fail("cannot update rows"))?;
 
-        let remaining = existing.len() - gone.len();
-        let bulk = new_rows.len() > BULK_ROWS.min(remaining.max(1)) || remaining == 0;
-        let hnsw = manifest.hnsw;
-        let indexes = [
-            ("qasearch_rows_answers", "3"),
-            ("qasearch_rows_questions", "4"),
-        ];
+        // Into an empty table (a first load, another model), rows go in
+        // before the graphs are built: much faster than inserting into
+        // them, and nobody reads an empty table. Otherwise into the graphs,
+        // so that readers keep the previous generation until the commit.
+        let bulk = existing.len() == gone.len() && !new_rows.is_empty();
         if bulk {
-            for (name, _) in indexes {
+            for (name, _) in VIEW_INDEXES {
                 tx.batch_execute(&format!("DROP INDEX IF EXISTS {name}"))
                     .map_err(fail("cannot drop an index"))?;
             }
@@ -604,30 +625,7 @@ impl Postgres {
             w.finish().map_err(fail("cannot load rows"))?;
         }
         progress.finish();
-        if bulk {
-            progress.start(Stage::Graph, 2);
-            tx.batch_execute(&format!(
-                "SET LOCAL maintenance_work_mem = '{}MB'; SET LOCAL max_parallel_maintenance_workers = {}",
-                (new_rows.len() * (dim * 4 + 512) / (1 << 20) + 64).min(4096),
-                std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1),
-            ))
-            .map_err(fail("cannot set up the graph build"))?;
-        }
-        for (name, mask) in indexes {
-            tx.batch_execute(&format!(
-                "CREATE INDEX IF NOT EXISTS {name} ON qasearch_rows USING hnsw (embedding vector_cosine_ops)
-                 WITH (m = {}, ef_construction = {}) WHERE kinds & {mask} <> 0",
-                hnsw.m, hnsw.ef_construction
-            ))
-            .map_err(fail("cannot build the vector index"))?;
-            if bulk {
-                progress.advance(1);
-            }
-        }
-        if bulk {
-            progress.finish();
-        }
-
+        lap("rows loaded");
         tx.execute("DELETE FROM qasearch_pairs", &[])
             .map_err(fail("cannot replace the pairs"))?;
         {
@@ -676,16 +674,107 @@ impl Postgres {
             ],
         )
         .map_err(fail("cannot write the store row"))?;
+        lap("pairs and store row written");
         inject_abort()?;
         tx.commit().map_err(fail("cannot commit"))?;
+        *self.committed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        lap("committed");
+        if bulk {
+            log::info!(
+                "{} rows committed in {:.1} s and answering (by scanning until the vector indexes are built)",
+                new_rows.len(),
+                t.elapsed().as_secs_f64()
+            );
+        }
+        self.ensure_indexes(client, &manifest_hnsw, progress)?;
+        lap("vector indexes ready");
         log::debug!(
             "store: {} rows inserted, {} deleted, {} retyped{}",
             new_rows.len(),
             gone.len(),
             kind_ids.len(),
-            if bulk { " (graphs rebuilt)" } else { "" }
+            if bulk {
+                " (vector indexes rebuilt)"
+            } else {
+                ""
+            }
         );
         Ok(number)
+    }
+}
+
+/// The HNSW index of each dense view: its name and the kinds it holds.
+const VIEW_INDEXES: [(&str, u8); 2] = [
+    ("qasearch_rows_answers", 3),   // sentences and whole answers
+    ("qasearch_rows_questions", 4), // stored questions
+];
+
+impl Postgres {
+    /// Builds each view's HNSW index if it is missing or was left invalid
+    /// (a build killed while making it), without blocking readers
+    /// (`CONCURRENTLY`: until it is ready, a view's search scans its rows).
+    fn ensure_indexes(
+        &self,
+        client: &mut Client,
+        hnsw: &crate::ann::HnswParams,
+        progress: &mut dyn Progress,
+    ) -> Result<()> {
+        let at = self.location();
+        let fail = |doing: &'static str| move |e: postgres::Error| failed(at, doing, &e);
+        let present: Vec<(String, bool)> = client
+            .query(
+                "SELECT c.relname::text, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                 WHERE i.indrelid = 'qasearch_rows'::regclass",
+                &[],
+            )
+            .map_err(fail("cannot read the indexes"))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let missing: Vec<(&str, u8)> = VIEW_INDEXES
+            .into_iter()
+            .filter(|(name, _)| !present.iter().any(|(n, valid)| n == name && *valid))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let rows: i64 = client
+            .query_one("SELECT count(*) FROM qasearch_rows", &[])
+            .map_err(fail("cannot count the rows"))?
+            .get(0);
+        let dim: i32 = client
+            .query_one("SELECT dimension FROM qasearch_store", &[])
+            .map_err(fail("cannot read the store"))?
+            .get(0);
+        client
+            .batch_execute(&format!(
+                "SET maintenance_work_mem = '{}MB'; SET max_parallel_maintenance_workers = {}",
+                (rows as usize * (dim as usize * 4 + 512) / (1 << 20) + 64).min(4096),
+                std::thread::available_parallelism()
+                    .map_or(1, |n| n.get())
+                    .saturating_sub(1),
+            ))
+            .map_err(fail("cannot set up the index build"))?;
+        progress.start(Stage::Graph, missing.len() as u64);
+        for (name, mask) in missing {
+            let t = Instant::now();
+            // One statement a call: CONCURRENTLY refuses a transaction block.
+            client
+                .batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"))
+                .map_err(fail("cannot drop an invalid vector index"))?;
+            client
+                .batch_execute(&format!(
+                    "CREATE INDEX CONCURRENTLY {name} ON qasearch_rows
+                     USING hnsw (embedding vector_cosine_ops) WITH (m = {}, ef_construction = {})
+                     WHERE kinds & {mask} <> 0",
+                    hnsw.m, hnsw.ef_construction
+                ))
+                .map_err(fail("cannot build the vector index"))?;
+            log::debug!("{name} built in {:.1} s", t.elapsed().as_secs_f64());
+            progress.advance(1);
+        }
+        progress.finish();
+        Ok(())
     }
 }
 
@@ -697,9 +786,12 @@ fn inject_abort() -> Result<()> {
     Ok(())
 }
 
-/// The key of a row: SHA-256 of how it is made and its text.
-fn row_key_hash(how: u8, text: &str) -> Vec<u8> {
+/// The key of a row: SHA-256 of the model, how the text is made and the
+/// text (a row is reused only for the same vector).
+fn row_key_hash(model: &str, how: u8, text: &str) -> Vec<u8> {
     let mut h = Sha256::new();
+    h.update((model.len() as u64).to_le_bytes());
+    h.update(model.as_bytes());
     h.update([how]);
     h.update(text.as_bytes());
     h.finalize().to_vec()
@@ -717,6 +809,24 @@ impl crate::backend::Store for Postgres {
     fn read_manifest(&self) -> Result<Manifest> {
         match self.state()? {
             Some((schema, json)) => self.manifest_of(schema, json),
+            None => Err(Error::IndexMissing {
+                path: self.location().into(),
+            }),
+        }
+    }
+
+    fn generation(&self) -> Result<u64> {
+        let row = self.pool.with(
+            |c| {
+                c.client
+                    .query_opt("SELECT schema_version, generation FROM qasearch_store", &[])
+            },
+            "cannot read the store",
+        )?;
+        match row {
+            Some(r) if r.get::<_, i32>(0) == SCHEMA_VERSION => Ok(r.get::<_, i64>(1) as u64),
+            // Another schema version: read_manifest says how.
+            Some(_) => Ok(self.read_manifest()?.generation),
             None => Err(Error::IndexMissing {
                 path: self.location().into(),
             }),
@@ -955,6 +1065,7 @@ impl RemoteRows for PgRows {
         let sql = format!(
             "SELECT id, 1 - (embedding <=> $1) FROM qasearch_rows {filter} ORDER BY embedding <=> $1 LIMIT $2"
         );
+        let t = Instant::now();
         let q = Vector::from(query.to_vec());
         let limit = n as i64;
         let exact = exact || n > MAX_EF;
@@ -980,6 +1091,12 @@ impl RemoteRows for PgRows {
             },
             "cannot search the vectors",
         )?;
+        log::debug!(
+            "store: {} nearest of kinds {mask} (ef {ef}{}) in {:.2} ms",
+            n,
+            if exact { ", exact" } else { "" },
+            t.elapsed().as_secs_f64() * 1e3
+        );
         Ok(rows
             .iter()
             .filter_map(|r| {
@@ -1046,11 +1163,13 @@ mod tests {
     }
 
     #[test]
-    fn row_keys_tell_how_a_text_was_made() {
+    fn row_keys_tell_the_model_and_how_a_text_was_made() {
         assert_ne!(
-            row_key_hash(0, "Is it open?"),
-            row_key_hash(2, "Is it open?")
+            row_key_hash("m", 0, "Is it open?"),
+            row_key_hash("m", 2, "Is it open?")
         );
-        assert_eq!(row_key_hash(0, "a").len(), 32);
+        assert_ne!(row_key_hash("m", 0, "a"), row_key_hash("n", 0, "a"));
+        assert_ne!(row_key_hash("m", 0, "ab"), row_key_hash("m0", 0, "b"));
+        assert_eq!(row_key_hash("m", 0, "a").len(), 32);
     }
 }

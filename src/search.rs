@@ -164,6 +164,31 @@ pub fn views(
         list.push(View::Questions);
     }
     list.push(View::Lexical);
+    if snapshot.remote_rows().is_some() {
+        // Each dense view is a round trip to the database: side by side,
+        // a question waits for the slowest instead of the sum.
+        return std::thread::scope(|scope| {
+            let running: Vec<_> = list
+                .iter()
+                .map(|&v| {
+                    (
+                        v,
+                        scope.spawn(move || view(snapshot, query, question, v, config)),
+                    )
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|(v, handle)| {
+                    let hits = handle.join().map_err(|_| crate::Error::Ann {
+                        op: "search",
+                        message: format!("the {} view's search panicked", v.name()),
+                    })??;
+                    Ok((v, hits))
+                })
+                .collect()
+        });
+    }
     list.into_iter()
         .map(|v| Ok((v, view(snapshot, query, question, v, config)?)))
         .collect()

@@ -361,6 +361,43 @@ fn another_schema_version_or_model_is_refused_clearly() {
         "what is the coalition",
     ])
     .ok();
+    // And --full with another model replaces every vector: no row of the
+    // previous model is left, and that model is refused now.
+    let other = w.run(&[
+        "--store", &url, "--model", "minilm", "index", "--full", "--json",
+    ]);
+    other.ok();
+    let vectors = other.json()["vectors"].as_i64().unwrap();
+    let rows: i64 = c
+        .query_one("SELECT count(*) FROM qasearch_rows", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, vectors);
+    let r = w.run(&[
+        "--store",
+        &url,
+        "--model",
+        "minilm",
+        "ask",
+        "--no-update",
+        "--json",
+        "-k",
+        "1",
+        "What is the main goal of the Coalition of the Willing?",
+    ]);
+    r.ok();
+    assert_eq!(
+        r.json()["results"][0]["question"],
+        "What is the main goal of the Coalition of the Willing?"
+    );
+    w.run(&[
+        "--store",
+        &url,
+        "ask",
+        "--no-update",
+        "what is the coalition",
+    ])
+    .fails(4, "model");
 }
 
 #[test]
@@ -448,4 +485,124 @@ fn eval_shows_both_stores_within_a_hundredth() {
     let pg = &v["postgres"];
     assert!(pg["ann_recall@10"].as_f64().unwrap() >= 0.98, "{pg}");
     assert_eq!(pg["embedded"], 0, "{pg}");
+}
+
+#[test]
+fn serve_answers_from_the_store_and_follows_its_builds_under_load() {
+    use super::serve::Served;
+    use serde_json::json;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let w = Work::seeded();
+    let url = pg_database("qa_serve");
+    index_json(&w, &url);
+    let s = Served::start(&w, &["--store", &url]);
+    let question = "What is the main goal of the Coalition of the Willing?";
+    let api = s.ask(&json!({"question": question, "k": 3})).json();
+    let cli = answers(&w, Some(&url), &[question.to_string()]);
+    assert_eq!(api["results"], cli[0]["results"]);
+    let generation = s.get("/api/health").json()["generation"].as_u64().unwrap();
+
+    let stop = AtomicBool::new(false);
+    let (sent, failed) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let new_question = "Which ferry leaves Lindau harbour before dawn?";
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let r = s.ask(&json!({"question": question, "k": 1}));
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    if r.status != 200
+                        || r.json()["results"][0]["question"] != api["results"][0]["question"]
+                    {
+                        eprintln!("failed: {r:#?}");
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+        w.write(
+            "ferries.txt",
+            "Lake ferries.\nWhich ferry leaves Lindau harbour before dawn?\nThe mail boat Hohentwiel leaves Lindau at 5:40 every weekday.\n",
+        );
+        index_json(&w, &url);
+        let switched = Instant::now();
+        let mut found = None;
+        while switched.elapsed() < Duration::from_secs(5) {
+            let r = s.ask(&json!({"question": new_question, "k": 1}));
+            if r.json()["results"][0]["doc"] == "ferries.txt" {
+                found = Some(switched.elapsed());
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stop.store(true, Ordering::Relaxed);
+        let found = found.expect("the new document answered within 5 s");
+        assert!(found < Duration::from_secs(1), "{found:?}");
+    });
+    assert!(sent.load(Ordering::Relaxed) > 10);
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "no request failed");
+    let h = s.get("/api/health").json();
+    assert_eq!(h["generation"].as_u64().unwrap(), generation + 1, "{h}");
+}
+
+#[test]
+fn an_export_loads_into_a_new_store_without_embedding() {
+    // One machine: a folder index, exported.
+    let from = Work::seeded();
+    from.write("bikes.txt", BIKES);
+    from.index_ok();
+    let export = from.dir.path().join("export.jsonl");
+    from.run(&["export", "-o", export.to_str().unwrap()]).ok();
+    // Another: the same data, no index, a new database.
+    let to = Work::seeded();
+    to.write("bikes.txt", BIKES);
+    let url = pg_database("qa_export");
+    let r = to.run(&[
+        "--store",
+        &url,
+        "index",
+        "--json",
+        "--vectors-from",
+        export.to_str().unwrap(),
+    ]);
+    r.ok();
+    assert_eq!(r.json()["embedded"], 0, "{r:#?}");
+    let mut questions = seed_and_rewordings();
+    questions.push("what does a day ticket for a bike cost".into());
+    let a = answers(&from, None, &questions);
+    let b = answers(&to, Some(&url), &questions);
+    for ((q, x), y) in questions.iter().zip(&a).zip(&b) {
+        for (rx, ry) in x["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(y["results"].as_array().unwrap())
+        {
+            assert_eq!(rx["question"], ry["question"], "{q}");
+            assert_eq!(rx["passage"], ry["passage"], "{q}");
+        }
+    }
+    // An export of another model is not used: everything is embedded.
+    let other = Work::seeded();
+    let r = other.run(&[
+        "--model",
+        "minilm",
+        "index",
+        "--json",
+        "--vectors-from",
+        export.to_str().unwrap(),
+    ]);
+    r.ok();
+    assert!(r.json()["embedded"].as_u64().unwrap() > 0);
+    assert!(r.stderr.contains("another model"), "{r:#?}");
+    // A damaged export is refused, naming the file and line.
+    let bad = other.dir.path().join("bad.jsonl");
+    let text = std::fs::read_to_string(&export).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[2] = "{\"question\": 1}";
+    std::fs::write(&bad, lines.join("\n")).unwrap();
+    other
+        .run(&["index", "--vectors-from", bad.to_str().unwrap()])
+        .fails(3, "bad.jsonl:3");
 }
