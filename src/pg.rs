@@ -423,6 +423,10 @@ impl Postgres {
         client
             .batch_execute("SET statement_timeout = 0; SET lock_timeout = '60s'")
             .map_err(|e| failed(at, "cannot set up the connection", &e))?;
+        // A builder killed mid-statement: the server stops its work (and
+        // frees the lock) within a second instead of when the statement ends.
+        // (PostgreSQL 14 and later; older servers notice at the end.)
+        let _ = client.batch_execute("SET client_connection_check_interval = '1s'");
         let locked: bool = client
             .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY])
             .map_err(|e| failed(at, "cannot take the builders' lock", &e))?
@@ -921,6 +925,8 @@ impl crate::backend::Store for Postgres {
                 },
             );
             if plan.graph == indexer::GraphAction::Keep {
+                // A vector index a killed build left unfinished is finished now.
+                self.ensure_indexes(&mut client, &manifest.hnsw, progress)?;
                 let warning = crate::script::corpus_warning(&corpus, &identity);
                 return Ok((
                     IndexSummary::unchanged(

@@ -90,18 +90,22 @@ pub fn dense(
     let rows = meta.row_count();
     let mut n = rows_wanted.max(k * 2 + 16).min(rows);
     // Few stored questions among many rows: scanning them is faster than a
-    // graph walk that must step over every other row.
-    let subset = (view == View::Questions && meta.question_rows().len() <= EXACT_SUBSET)
+    // graph walk that must step over every other row. (A database has a
+    // graph of the stored questions alone.)
+    let remote = snapshot.remote_rows().is_some();
+    let subset = (view == View::Questions && meta.question_rows().len() <= EXACT_SUBSET && !remote)
         .then(|| meta.question_rows());
+    // All the view's rows found: nothing further to scan for.
+    let view_rows = match view {
+        View::Questions => meta.question_rows().len(),
+        _ => usize::MAX,
+    };
     loop {
         let hits = match subset {
-            Some(rows) if snapshot.remote_rows().is_none() => {
-                subset_search(snapshot, rows, query, n)
-            }
-            Some(_) => nearest_rows(snapshot, query, n, &exact(config), Some(mask))?,
+            Some(rows) => subset_search(snapshot, rows, query, n),
             None => {
                 let hits = nearest_rows(snapshot, query, n, config, Some(mask))?;
-                if hits.len() < n && !config.exact {
+                if hits.len() < n && hits.len() < view_rows && !config.exact {
                     // Fewer hits than asked: either the view has fewer rows, or
                     // the walk could not reach them (a tiny graph whose entry
                     // holds only other kinds). Scanning settles it; it happens

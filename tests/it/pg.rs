@@ -260,8 +260,52 @@ fn a_build_killed_at_any_moment_leaves_the_previous_generation_answering() {
         killed >= 5,
         "only {killed} builds were killed before they ended"
     );
-    // The lock died with its builder: the next build runs and completes.
+    // The lock dies with its builder: the server notices the closed
+    // connection within seconds, even in the middle of a statement.
+    let mut c = pg_client("qa_kill");
+    let lock_free = |c: &mut postgres::Client| -> bool {
+        let held: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
+                 AND objid = ($1 & 4294967295)::oid",
+                &[&LOCK_KEY],
+            )
+            .unwrap()
+            .get(0);
+        held == 0
+    };
+    let t = Instant::now();
+    while !lock_free(&mut c) {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "the lock outlived its builder"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A vector index left invalid (a kill during CREATE INDEX CONCURRENTLY):
+    // questions are still answered (by scanning), and the next index run
+    // builds it again.
+    let valid = |c: &mut postgres::Client| -> bool {
+        c.query_one(
+            "SELECT bool_and(indisvalid) FROM pg_index WHERE indexrelid IN \
+             ('qasearch_rows_answers'::regclass, 'qasearch_rows_questions'::regclass)",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    c.execute(
+        "UPDATE pg_index SET indisvalid = false \
+         WHERE indexrelid = 'qasearch_rows_answers'::regclass",
+        &[],
+    )
+    .unwrap();
+    assert!(!valid(&mut c));
+    let now = answers(&w, Some(&url), &[question.to_string()]);
+    assert_eq!(now[0]["results"][0]["question"], expect["question"]);
+    // The next build runs, completes, and builds the invalid index again.
     let done = index_json(&w, &url);
+    assert!(valid(&mut c), "the invalid index was built again");
     assert_eq!(done["qa_pairs"].as_u64().unwrap(), 150 + 6);
     let r = w.run(&[
         "--store",
@@ -605,4 +649,36 @@ fn an_export_loads_into_a_new_store_without_embedding() {
     other
         .run(&["index", "--vectors-from", bad.to_str().unwrap()])
         .fails(3, "bad.jsonl:3");
+}
+
+#[test]
+fn a_build_that_fails_before_its_commit_changes_nothing() {
+    let w = Work::seeded();
+    let url = pg_database("qa_abort");
+    let first = index_json(&w, &url);
+    w.write("bikes.txt", BIKES);
+    // The test switch fails the build after every row is written, just
+    // before the commit: the transaction is rolled back.
+    w.run_env(
+        &[("QASEARCH_ABORT_BEFORE_COMMIT", std::ffi::OsStr::new("1"))],
+        &["--store", &url, "index"],
+    )
+    .fails(7, "aborted");
+    let s = w.run(&["--store", &url, "status", "--json"]);
+    assert_eq!(s.code, 8, "stale: the new document is not in: {s:#?}");
+    assert_eq!(s.json()["generation"], first["generation"]);
+    let mut c = pg_client("qa_abort");
+    let bikes: i64 = c
+        .query_one(
+            "SELECT count(*) FROM qasearch_rows WHERE text ILIKE '%bike%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(bikes, 0, "no row of the aborted build is left");
+    let after = index_json(&w, &url);
+    assert_eq!(
+        after["generation"].as_u64().unwrap(),
+        first["generation"].as_u64().unwrap() + 1
+    );
 }
