@@ -115,6 +115,9 @@ fn init_logging(quiet: bool) {
     env_logger::Builder::new()
         .filter_level(log::LevelFilter::Warn)
         .filter_module("qasearch", level)
+        // The database client logs every statement with its parameters
+        // (corpus text, vectors) at debug: only when asked for by name.
+        .filter_module("tokio_postgres", log::LevelFilter::Warn)
         .parse_env("QASEARCH_LOG")
         // Messages carry corpus text and file names: never raw controls.
         .format(|buf, record| {
