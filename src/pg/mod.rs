@@ -1,0 +1,485 @@
+//! The PostgreSQL store: the same generations as the index folder, in a
+//! database with pgvector, searched there. The Postgres crates are used here
+//! and nowhere else; the engine sees a [`crate::backend::Store`].
+//!
+//! Schema version 1 (created by the first `index --store URL`, in the first
+//! schema of the connection's `search_path`):
+//!
+//! ```sql
+//! qasearch_store  -- one row: the generation answering now
+//!   schema_version int, generation bigint, model text, dimension int,
+//!   updated timestamptz,
+//!   manifest jsonb,   -- what manifest.json holds in a folder (model, settings,
+//!                     -- counts, corpus fingerprints, fusion, abstention)
+//!   meta bytea,       -- bincode: documents, pairs, where each text occurs
+//!   lexical bytea,    -- bincode: the lexical arm's inverted index
+//!   row_ids bytea     -- for each row of meta, its qasearch_rows.id (i64 LE; -1: none)
+//! qasearch_rows   -- one row per distinct text, shared by generations
+//!   id bigint primary key, key bytea unique (SHA-256 of how + text),
+//!   kinds smallint (1 sentence, 2 whole answer, 4 stored question),
+//!   text text, embedding vector(D)
+//!   HNSW (vector_cosine_ops) on rows where kinds & 3 <> 0 (answers view)
+//!   and on rows where kinds & 4 <> 0 (questions view)
+//! qasearch_pairs  -- the pairs of the generation answering, for SQL users
+//!   id int, document text, line int, question text, answer text
+//! ```
+//!
+//! A build runs in one transaction: rows whose text is new are inserted,
+//! rows no pair holds are deleted, and the store row switches to the new
+//! generation at commit. A kill at any point rolls it back, and readers see
+//! the previous generation until the commit (a reader still on it after the
+//! commit skips rows that are gone, and switches on its next refresh). One
+//! builder at a time: a session-level advisory lock, released when its
+//! connection closes (also when killed).
+//!
+//! `pool.rs` holds the connections, `read.rs` reads a generation,
+//! `schema.rs` creates the tables and their vector indexes, `write.rs`
+//! writes a generation, `rows.rs` searches its vectors.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use pgvector::Vector;
+use postgres::{Client, Config, NoTls};
+use sha2::{Digest, Sha256};
+
+use crate::ann::Hit;
+use crate::corpus::{Corpus, Warning};
+use crate::embed::Embedder;
+use crate::error::{Error, Result};
+use crate::indexer::{self, GraphMode, IndexConfig, IndexSummary, Progress, Stage};
+use crate::store::{self, Kind, Manifest, Meta, RemoteRows, Snapshot};
+
+/// Version of the tables above; bump it (and note it in CHANGELOG.md) when they change.
+pub const SCHEMA_VERSION: i32 = 1;
+/// The advisory lock a builder holds ("qasearch" in ASCII).
+pub const LOCK_KEY: i64 = 0x7161_7365_6172_6368;
+/// How long a connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a reader's statement may take.
+const READ_TIMEOUT: &str = "30s";
+/// The widest HNSW search pgvector runs; a wider one scans.
+const MAX_EF: usize = 1000;
+
+/// The URL with its password replaced by `***`, for messages.
+pub fn redact(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = &out[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            if let Some(colon) = rest[..at].find(':') {
+                if colon + 1 < at {
+                    let from = scheme_end + 3 + colon + 1;
+                    out.replace_range(from..scheme_end + 3 + at, "***");
+                }
+            }
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => kv.to_string(),
+            })
+            .collect();
+        out = format!("{head}{}", query.join("&"));
+    }
+    out
+}
+
+/// A store error: what failed, with the fix where one is known.
+fn failed(location: &str, doing: &str, e: &postgres::Error) -> Error {
+    use postgres::error::SqlState;
+    let detail = match e.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                text = format!("{text}: {s}");
+                source = s.source();
+            }
+            text
+        }
+    };
+    let hint = match e.code() {
+        Some(c) if *c == SqlState::INVALID_PASSWORD || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
+            ": the server refused the login; check the user and password in the URL"
+        }
+        Some(c) if *c == SqlState::INVALID_CATALOG_NAME => {
+            ": no such database; create it (createdb) or name another in the URL"
+        }
+        Some(c) if *c == SqlState::QUERY_CANCELED => {
+            ": the statement took too long (statement_timeout); try again, or look at the server's load"
+        }
+        Some(c) if *c == SqlState::LOCK_NOT_AVAILABLE => {
+            ": a table is locked by a build; try again when it ends"
+        }
+        Some(_) => "",
+        None if e.is_closed() => ": the connection closed; is the server running?",
+        None => ": is the server running, and are the host and port in the URL right?",
+    };
+    Error::Store {
+        store: location.to_string(),
+        message: format!("{doing}: {detail}{hint}"),
+    }
+}
+
+mod pool;
+mod read;
+mod rows;
+mod schema;
+mod write;
+
+use pool::Pool;
+use rows::PgRows;
+
+/// The PostgreSQL store at a URL.
+pub struct Postgres {
+    pool: std::sync::Arc<Pool>,
+    /// An index folder whose vectors a build may take instead of embedding
+    /// (moving an index into the database re-embeds nothing).
+    seed: Option<PathBuf>,
+    /// When the last build committed (its rows answering from then on).
+    committed: Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgres")
+            .field("location", &self.pool.location)
+            .field("seed", &self.seed)
+            .finish()
+    }
+}
+
+impl Postgres {
+    /// Connects (within 5 s) to check the URL, the server and the login.
+    /// With `schema`, the tables live in that schema (created by a build),
+    /// as if the URL set it first on the `search_path`.
+    pub fn connect(url: &str, schema: Option<&str>) -> Result<Postgres> {
+        let location = match schema {
+            Some(s) => format!("{} (schema {s})", redact(url)),
+            None => redact(url),
+        };
+        let mut config: Config = url.parse().map_err(|e: postgres::Error| {
+            Error::Usage(format!(
+                "{location} is not a PostgreSQL URL ({e}): write it as \
+                 postgresql://USER:PASSWORD@HOST:PORT/DATABASE (or ?host=/socket/dir for a Unix socket)"
+            ))
+        })?;
+        if let Some(schema) = schema {
+            if schema.is_empty()
+                || !schema
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return Err(Error::Usage(format!(
+                    "schema names are lowercase letters, digits and _: {schema:?}"
+                )));
+            }
+            let options = config.get_options().unwrap_or_default().to_string();
+            config.options(&format!("{options} -c search_path={schema},public"));
+        }
+        config.connect_timeout(CONNECT_TIMEOUT);
+        config.application_name("qasearch");
+        if config.get_hosts().is_empty() {
+            config.host("localhost");
+        }
+        let pool = Pool {
+            config,
+            location,
+            free: Mutex::new(Vec::new()),
+            schema: schema.map(str::to_string),
+        };
+        let first = pool.connect()?;
+        pool.free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(first);
+        Ok(Postgres {
+            pool: std::sync::Arc::new(pool),
+            seed: None,
+            committed: Mutex::new(None),
+        })
+    }
+
+    /// Lets builds take vectors from the index folder at `dir`, when it holds
+    /// an index of the same model.
+    pub fn with_seed(mut self, dir: impl Into<PathBuf>) -> Postgres {
+        self.seed = Some(dir.into());
+        self
+    }
+
+    fn location(&self) -> &str {
+        &self.pool.location
+    }
+
+    /// When this store's last build committed: its rows answered from then
+    /// on, before a first load's vector indexes were built (for benches).
+    pub fn committed_at(&self) -> Option<Instant> {
+        *self.committed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl crate::backend::Store for Postgres {
+    fn location(&self) -> String {
+        self.pool.location.clone()
+    }
+
+    fn exists(&self) -> Result<bool> {
+        Ok(self.state()?.is_some())
+    }
+
+    fn read_manifest(&self) -> Result<Manifest> {
+        match self.state()? {
+            Some((schema, json)) => self.manifest_of(schema, json),
+            None => Err(Error::IndexMissing {
+                path: self.location().into(),
+            }),
+        }
+    }
+
+    fn generation(&self) -> Result<u64> {
+        let row = self.pool.with(
+            |c| {
+                c.client
+                    .query_opt("SELECT schema_version, generation FROM qasearch_store", &[])
+            },
+            "cannot read the store",
+        )?;
+        match row {
+            Some(r) if r.get::<_, i32>(0) == SCHEMA_VERSION => Ok(r.get::<_, i64>(1) as u64),
+            // Another schema version: read_manifest says how.
+            Some(_) => Ok(self.read_manifest()?.generation),
+            None => Err(Error::IndexMissing {
+                path: self.location().into(),
+            }),
+        }
+    }
+
+    fn open(&self) -> Result<Snapshot> {
+        let t = Instant::now();
+        let (manifest, meta, lexical, ids) = self.read_generation()?;
+        let row_of = ids
+            .iter()
+            .enumerate()
+            .filter(|(_, &id)| id >= 0)
+            .map(|(row, &id)| (id, row as u32))
+            .collect();
+        log::debug!(
+            "store generation read in {:.1} ms",
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        let rows = PgRows {
+            pool: self.pool.clone(),
+            ids,
+            row_of,
+        };
+        Ok(Snapshot::remote(
+            self.location(),
+            manifest,
+            meta,
+            lexical,
+            Box::new(rows),
+        ))
+    }
+
+    fn build(
+        &self,
+        corpus: Corpus,
+        data_dir: &Path,
+        embedder: &mut dyn Embedder,
+        config: &IndexConfig,
+        progress: &mut dyn Progress,
+    ) -> Result<(IndexSummary, Vec<Warning>)> {
+        config.hnsw.validate()?;
+        let started = Instant::now();
+        indexer::check_not_empty(&corpus, data_dir)?;
+        let identity = embedder.identity().clone();
+        let mut client = self.writer()?;
+        self.ensure_schema(&mut client, embedder.dimension())?;
+
+        // What the store holds now, and whether its vectors can be reused.
+        let mut full_reason = None;
+        let held = match self.state()? {
+            None => None,
+            Some((schema, json)) => {
+                let manifest = self.manifest_of(schema, json);
+                match manifest {
+                    Ok(m) if m.model != identity && !config.full => {
+                        return Err(Error::Incompatible {
+                            path: self.location().into(),
+                            what: "model",
+                            expected: identity.id(),
+                            found: format!(
+                                "{} (index --full --store … replaces its vectors)",
+                                m.model.id()
+                            ),
+                        });
+                    }
+                    Ok(_) if config.full => {
+                        full_reason = Some("a full rebuild was asked".to_string());
+                        None
+                    }
+                    Ok(m) => Some(m),
+                    Err(e @ Error::Incompatible { .. }) if config.full => {
+                        full_reason = Some(format!("the store is not usable: {e}"));
+                        None
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        // Unchanged: nothing to do (planned without the vectors).
+        if let Some(manifest) = &held {
+            let (_, meta, _, _) = self.read_generation()?;
+            let plan = indexer::plan(
+                &corpus,
+                Some(indexer::Previous {
+                    manifest,
+                    meta: &meta,
+                }),
+                &IndexConfig {
+                    queries_apart: identity.settings.roles_differ(),
+                    ..config.clone()
+                },
+            );
+            if plan.graph == indexer::GraphAction::Keep {
+                // A vector index a killed build left unfinished is finished now.
+                self.ensure_indexes(&mut client, &manifest.hnsw, progress)?;
+                let warning = crate::script::corpus_warning(&corpus, &identity);
+                return Ok((
+                    IndexSummary::unchanged(
+                        manifest,
+                        &corpus,
+                        started,
+                        self.location().into(),
+                        warning,
+                    ),
+                    corpus.warnings,
+                ));
+            }
+        }
+        // The vectors to reuse: the store's, or else an index folder's.
+        let previous = match held {
+            Some(_) => Some(self.read_with_vectors()?),
+            None if config.full => None,
+            None => self.seed_snapshot(&identity),
+        };
+        let from_folder = held.is_none() && previous.is_some();
+        let made = indexer::make_generation(
+            &corpus,
+            data_dir,
+            previous.as_ref(),
+            embedder,
+            config,
+            GraphMode::None,
+            progress,
+        )?;
+        let summary = match made {
+            Some(mut m) => {
+                let number = self.write(&mut client, &mut m.snapshot, progress)?;
+                m.snapshot.manifest.generation = number;
+                m.full_reason = m.full_reason.or(full_reason);
+                m.summary(&corpus, started, self.location().into())
+            }
+            // The folder's generation is current: it moves as it is.
+            None => {
+                let mut generation =
+                    previous.expect("invariant: unchanged means a previous generation");
+                let number = self.write(&mut client, &mut generation, progress)?;
+                generation.manifest.generation = number;
+                let mut s = IndexSummary::unchanged(
+                    &generation.manifest,
+                    &corpus,
+                    started,
+                    self.location().into(),
+                    crate::script::corpus_warning(&corpus, &identity),
+                );
+                s.graph = "loaded";
+                s
+            }
+        };
+        if from_folder {
+            log::info!(
+                "vectors taken from the index folder {} where it had them",
+                self.seed.as_deref().unwrap_or(Path::new("")).display()
+            );
+        }
+        Ok((summary, corpus.warnings))
+    }
+
+    fn open_with_vectors(&self) -> Result<Snapshot> {
+        self.read_with_vectors()
+    }
+
+    fn wait_for_writer(&self) -> Result<()> {
+        let at = self.location();
+        let mut client = self
+            .pool
+            .config
+            .connect(NoTls)
+            .map_err(|e| failed(at, "cannot connect", &e))?;
+        client
+            .batch_execute("SET statement_timeout = 0")
+            .map_err(|e| failed(at, "cannot set up the connection", &e))?;
+        client
+            .query_one(
+                "SELECT pg_advisory_lock($1), pg_advisory_unlock($1)",
+                &[&LOCK_KEY],
+            )
+            .map_err(|e| failed(at, "cannot wait for the builder", &e))?;
+        Ok(())
+    }
+}
+
+impl Postgres {
+    /// The seed folder's generation, when it was made by `model`.
+    fn seed_snapshot(&self, model: &crate::model::ModelIdentity) -> Option<Snapshot> {
+        let dir = self.seed.as_deref()?;
+        if !store::exists(dir) {
+            return None;
+        }
+        match store::open(dir) {
+            Ok(s) => match indexer::reusable(&s, model) {
+                Ok(()) => Some(s),
+                Err(why) => {
+                    log::info!("not taking vectors from {}: {why}", dir.display());
+                    None
+                }
+            },
+            Err(e) => {
+                log::info!("not taking vectors from {}: {e}", dir.display());
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("postgresql://alice:s3cret@db.example:5432/qa"),
+            "postgresql://alice:***@db.example:5432/qa"
+        );
+        assert_eq!(
+            redact("postgresql://postgres:@/postgres?host=/tmp/x"),
+            "postgresql://postgres:@/postgres?host=/tmp/x"
+        );
+        assert_eq!(
+            redact("postgres://u@h/db?password=hunter2&sslmode=disable"),
+            "postgres://u@h/db?password=***&sslmode=disable"
+        );
+        assert_eq!(redact("postgresql://h/db"), "postgresql://h/db");
+    }
+}

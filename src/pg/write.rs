@@ -1,0 +1,263 @@
+//! Writing a generation: one transaction, new rows only.
+
+use super::schema::VIEW_INDEXES;
+use super::*;
+
+impl Postgres {
+    /// A connection of its own for a build: no statement timeout (graphs
+    /// take minutes on large corpora), holding the builders' lock.
+    pub(super) fn writer(&self) -> Result<Client> {
+        let at = self.location();
+        let mut client = self
+            .pool
+            .config
+            .connect(NoTls)
+            .map_err(|e| failed(at, "cannot connect", &e))?;
+        client
+            .batch_execute("SET statement_timeout = 0; SET lock_timeout = '60s'")
+            .map_err(|e| failed(at, "cannot set up the connection", &e))?;
+        // A builder killed mid-statement: the server stops its work (and
+        // frees the lock) within a second instead of when the statement ends.
+        // (PostgreSQL 14 and later; older servers notice at the end.)
+        let _ = client.batch_execute("SET client_connection_check_interval = '1s'");
+        let locked: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY])
+            .map_err(|e| failed(at, "cannot take the builders' lock", &e))?
+            .get(0);
+        if !locked {
+            return Err(Error::Busy {
+                index: at.into(),
+                lock: format!("advisory lock {LOCK_KEY}").into(),
+            });
+        }
+        Ok(client)
+    }
+
+    /// Writes `generation` (vectors in memory) as the next generation, in
+    /// one transaction; returns its number.
+    pub(super) fn write(
+        &self,
+        client: &mut Client,
+        generation: &mut Snapshot,
+        progress: &mut dyn Progress,
+    ) -> Result<u64> {
+        let at = self.location();
+        let fail = |doing: &'static str| {
+            let at = at.to_string();
+            move |e: postgres::Error| failed(&at, doing, &e)
+        };
+        let dim = generation.dimension();
+        let meta = &generation.meta;
+        let manifest = &generation.manifest;
+        let pooled = manifest.answer_vectors == store::AnswerVectors::Pooled;
+        let apart = manifest.model.settings.roles_differ();
+        let model = manifest.model.id();
+        let manifest_hnsw = manifest.hnsw;
+
+        let t = Instant::now();
+        let lap = |what: &str| {
+            log::debug!("store write: {what} at {:.1} s", t.elapsed().as_secs_f64());
+        };
+        let mut tx = client.transaction().map_err(fail("cannot begin"))?;
+        let previous: Option<i64> = tx
+            .query_opt("SELECT generation FROM qasearch_store FOR UPDATE", &[])
+            .map_err(fail("cannot read the store"))?
+            .map(|r| r.get(0));
+        let mut existing: HashMap<Vec<u8>, (i64, i16)> = HashMap::new();
+        for r in tx
+            .query("SELECT key, id, kinds FROM qasearch_rows", &[])
+            .map_err(fail("cannot read the rows"))?
+        {
+            existing.insert(r.get(0), (r.get(1), r.get(2)));
+        }
+        let mut next_id = existing.values().map(|v| v.0).max().map_or(1, |m| m + 1);
+        let mut row_ids = vec![-1i64; meta.row_count()];
+        let mut kept: std::collections::HashSet<i64> = std::collections::HashSet::new();
+        let mut new_rows: Vec<(i64, Vec<u8>, i16, usize)> = Vec::new();
+        let (mut kind_ids, mut kind_values) = (Vec::new(), Vec::new());
+        for (row, row_id) in row_ids.iter_mut().enumerate() {
+            let Some((how, text)) = indexer::row_key_of(meta, pooled, apart, row) else {
+                continue; // a hidden row: no pair holds it
+            };
+            let kinds = meta.occurrences_of(row).fold(0u8, |k, o| k | o.kind.bit()) as i16;
+            let key = row_key_hash(&model, how, text);
+            match existing.get(&key) {
+                Some(&(id, old_kinds)) => {
+                    *row_id = id;
+                    kept.insert(id);
+                    if old_kinds != kinds {
+                        kind_ids.push(id);
+                        kind_values.push(kinds);
+                    }
+                }
+                None => {
+                    *row_id = next_id;
+                    new_rows.push((next_id, key, kinds, row));
+                    next_id += 1;
+                }
+            }
+        }
+        let gone: Vec<i64> = existing
+            .values()
+            .map(|v| v.0)
+            .filter(|id| !kept.contains(id))
+            .collect();
+        tx.execute("DELETE FROM qasearch_rows WHERE id = ANY($1)", &[&gone])
+            .map_err(fail("cannot delete rows"))?;
+        tx.execute(
+            "UPDATE qasearch_rows SET kinds = k.kinds FROM unnest($1::bigint[], $2::smallint[]) AS k(id, kinds)
+             WHERE qasearch_rows.id = k.id",
+            &[&kind_ids, &kind_values],
+        )
+        .map_err(fail("cannot update rows"))?;
+
+        // Into an empty table (a first load, another model), rows go in
+        // before the graphs are built: much faster than inserting into
+        // them, and nobody reads an empty table. Otherwise into the graphs,
+        // so that readers keep the previous generation until the commit.
+        let bulk = existing.len() == gone.len() && !new_rows.is_empty();
+        if bulk {
+            for (name, _) in VIEW_INDEXES {
+                tx.batch_execute(&format!("DROP INDEX IF EXISTS {name}"))
+                    .map_err(fail("cannot drop an index"))?;
+            }
+        }
+        progress.start(Stage::Writing, new_rows.len() as u64);
+        let vector_type = tx
+            .prepare("SELECT $1::vector")
+            .map_err(fail("cannot find the vector type"))?
+            .params()[0]
+            .clone();
+        {
+            use postgres::types::Type;
+            let sink = tx
+                .copy_in("COPY qasearch_rows (id, key, kinds, text, embedding) FROM STDIN BINARY")
+                .map_err(fail("cannot load rows"))?;
+            let mut w = postgres::binary_copy::BinaryCopyInWriter::new(
+                sink,
+                &[Type::INT8, Type::BYTEA, Type::INT2, Type::TEXT, vector_type],
+            );
+            for (i, (id, key, kinds, row)) in new_rows.iter().enumerate() {
+                let text = meta.row_text(*row).unwrap_or_default();
+                let v = Vector::from(generation.vector(*row).to_vec());
+                w.write(&[id, key, kinds, &text, &v])
+                    .map_err(fail("cannot load rows"))?;
+                if i % 1024 == 1023 {
+                    progress.advance(1024);
+                }
+            }
+            w.finish().map_err(fail("cannot load rows"))?;
+        }
+        progress.finish();
+        lap("rows loaded");
+        tx.execute("DELETE FROM qasearch_pairs", &[])
+            .map_err(fail("cannot replace the pairs"))?;
+        {
+            use postgres::types::Type;
+            let sink = tx
+                .copy_in(
+                    "COPY qasearch_pairs (id, document, line, question, answer) FROM STDIN BINARY",
+                )
+                .map_err(fail("cannot load the pairs"))?;
+            let mut w = postgres::binary_copy::BinaryCopyInWriter::new(
+                sink,
+                &[Type::INT4, Type::TEXT, Type::INT4, Type::TEXT, Type::TEXT],
+            );
+            for (i, p) in meta.pairs.iter().enumerate() {
+                let doc = &meta.documents[p.doc as usize].key;
+                w.write(&[&(i as i32), doc, &(p.line as i32), &p.question, &p.answer])
+                    .map_err(fail("cannot load the pairs"))?;
+            }
+            w.finish().map_err(fail("cannot load the pairs"))?;
+        }
+
+        let number = previous
+            .map_or(1, |g| g as u64 + 1)
+            .max(generation.manifest.generation);
+        generation.manifest.generation = number;
+        let manifest_json =
+            serde_json::to_value(&generation.manifest).map_err(|e| Error::Store {
+                store: self.location().into(),
+                message: format!("cannot encode the manifest: {e}"),
+            })?;
+        let ids: Vec<u8> = row_ids.iter().flat_map(|id| id.to_le_bytes()).collect();
+        tx.execute(
+            "INSERT INTO qasearch_store (one, schema_version, generation, model, dimension, updated, manifest, meta, lexical, row_ids)
+             VALUES (true, $1, $2, $3, $4, now(), $5, $6, $7, $8)
+             ON CONFLICT (one) DO UPDATE SET schema_version = $1, generation = $2, model = $3, dimension = $4,
+               updated = now(), manifest = $5, meta = $6, lexical = $7, row_ids = $8",
+            &[
+                &SCHEMA_VERSION,
+                &(number as i64),
+                &generation.manifest.model.id(),
+                &(dim as i32),
+                &manifest_json,
+                &store::encode(&generation.meta),
+                &store::encode(&generation.lexical),
+                &ids,
+            ],
+        )
+        .map_err(fail("cannot write the store row"))?;
+        lap("pairs and store row written");
+        inject_abort()?;
+        tx.commit().map_err(fail("cannot commit"))?;
+        *self.committed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        lap("committed");
+        if bulk {
+            log::info!(
+                "{} rows committed in {:.1} s and answering (by scanning until the vector indexes are built)",
+                new_rows.len(),
+                t.elapsed().as_secs_f64()
+            );
+        }
+        self.ensure_indexes(client, &manifest_hnsw, progress)?;
+        lap("vector indexes ready");
+        log::debug!(
+            "store: {} rows inserted, {} deleted, {} retyped{}",
+            new_rows.len(),
+            gone.len(),
+            kind_ids.len(),
+            if bulk {
+                " (vector indexes rebuilt)"
+            } else {
+                ""
+            }
+        );
+        Ok(number)
+    }
+}
+
+/// The test switch `QASEARCH_ABORT_BEFORE_COMMIT`: fail just before the commit.
+fn inject_abort() -> Result<()> {
+    if std::env::var_os("QASEARCH_ABORT_BEFORE_COMMIT").is_some() {
+        return Err(Error::InjectedAbort(0));
+    }
+    Ok(())
+}
+
+/// The key of a row: SHA-256 of the model, how the text is made and the
+/// text (a row is reused only for the same vector).
+fn row_key_hash(model: &str, how: u8, text: &str) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update((model.len() as u64).to_le_bytes());
+    h.update(model.as_bytes());
+    h.update([how]);
+    h.update(text.as_bytes());
+    h.finalize().to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_keys_tell_the_model_and_how_a_text_was_made() {
+        assert_ne!(
+            row_key_hash("m", 0, "Is it open?"),
+            row_key_hash("m", 2, "Is it open?")
+        );
+        assert_ne!(row_key_hash("m", 0, "a"), row_key_hash("n", 0, "a"));
+        assert_ne!(row_key_hash("m", 0, "ab"), row_key_hash("m0", 0, "b"));
+        assert_eq!(row_key_hash("m", 0, "a").len(), 32);
+    }
+}
