@@ -39,57 +39,8 @@ fn flag(args: &[String], name: &str) -> Option<String> {
         .cloned()
 }
 
-/// Starts PostgreSQL from `pgserver` and returns its URL; the server stops
-/// when this process exits (its standard input closes).
-fn start_postgres() -> String {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
-    let site = common::repo().join("target/pgserver-py");
-    if !site.join("pgserver").is_dir() {
-        let ok = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(["--root-user-action=ignore", "--target"])
-            .arg(&site)
-            .args([
-                "pgserver==0.1.4",
-                "fasteners==0.20",
-                "platformdirs==4.14.8",
-                "psutil==7.2.2",
-            ])
-            .status()
-            .expect("python3 with pip")
-            .success();
-        assert!(ok, "pip could not install pgserver");
-    }
-    let dir = tempfile::Builder::new()
-        .prefix("qa-pg")
-        .tempdir_in("/tmp")
-        .unwrap()
-        .keep();
-    let mut child = Command::new("python3")
-        .arg(common::repo().join("tests/pg/server.py"))
-        .arg(&dir)
-        .env("PYTHONPATH", &site)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("tests/pg/server.py");
-    let stdout = child.stdout.take().unwrap();
-    // Kept (with its standard input open) until this process exits.
-    static SERVER: std::sync::Mutex<Option<std::process::Child>> = std::sync::Mutex::new(None);
-    *SERVER.lock().unwrap() = Some(child);
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .unwrap();
-    line.trim().to_string()
-}
+#[path = "../tests/pg/start.rs"]
+mod pg_start;
 
 /// A fresh database `name` on the server at `url`, and its URL.
 fn fresh_database(url: &str, name: &str) -> String {
@@ -193,7 +144,7 @@ fn main() {
         .take(n)
         .map(String::from)
         .collect();
-    let server = flag(&args, "--url").unwrap_or_else(start_postgres);
+    let server = flag(&args, "--url").unwrap_or_else(|| pg_start::start(&common::repo()));
     let url = fresh_database(&server, "qasearch_bench");
     let model =
         || Box::new(common::embedder(qasearch::embed::Workload::Interactive)) as SharedEmbedder;

@@ -220,6 +220,24 @@ impl Postgres {
         &self.pool.location
     }
 
+    /// A connection of its own, outside the pool, whose statements may take
+    /// as long as they need (a build, or waiting for one): no statement
+    /// timeout; locks waited for up to `lock_timeout` ("0": for ever).
+    fn untimed(&self, lock_timeout: &str) -> Result<Client> {
+        let at = self.location();
+        let mut client = self
+            .pool
+            .config
+            .connect(NoTls)
+            .map_err(|e| failed(at, "cannot connect", &e))?;
+        client
+            .batch_execute(&format!(
+                "SET statement_timeout = 0; SET lock_timeout = '{lock_timeout}'"
+            ))
+            .map_err(|e| failed(at, "cannot set up the connection", &e))?;
+        Ok(client)
+    }
+
     /// When this store's last build committed: its rows answered from then
     /// on, before a first load's vector indexes were built (for benches).
     pub fn committed_at(&self) -> Option<Instant> {
@@ -421,15 +439,8 @@ impl crate::backend::Store for Postgres {
 
     fn wait_for_writer(&self) -> Result<()> {
         let at = self.location();
-        let mut client = self
-            .pool
-            .config
-            .connect(NoTls)
-            .map_err(|e| failed(at, "cannot connect", &e))?;
-        client
-            .batch_execute("SET statement_timeout = 0")
-            .map_err(|e| failed(at, "cannot set up the connection", &e))?;
-        client
+        // As long as the build takes.
+        self.untimed("0")?
             .query_one(
                 "SELECT pg_advisory_lock($1), pg_advisory_unlock($1)",
                 &[&LOCK_KEY],

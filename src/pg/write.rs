@@ -8,14 +8,7 @@ impl Postgres {
     /// take minutes on large corpora), holding the builders' lock.
     pub(super) fn writer(&self) -> Result<Client> {
         let at = self.location();
-        let mut client = self
-            .pool
-            .config
-            .connect(NoTls)
-            .map_err(|e| failed(at, "cannot connect", &e))?;
-        client
-            .batch_execute("SET statement_timeout = 0; SET lock_timeout = '60s'")
-            .map_err(|e| failed(at, "cannot set up the connection", &e))?;
+        let mut client = self.untimed("60s")?;
         // A builder killed mid-statement: the server stops its work (and
         // frees the lock) within a second instead of when the statement ends.
         // (PostgreSQL 14 and later; older servers notice at the end.)

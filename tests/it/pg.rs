@@ -20,6 +20,14 @@ fn answers(w: &Work, store: Option<&str>, questions: &[String]) -> Vec<serde_jso
     r.json_lines()
 }
 
+/// `ask --no-update --json -k 1 QUESTION` on the store, with `flags` before `ask`.
+fn ask_store(w: &Work, url: &str, flags: &[&str], question: &str) -> super::util::Run {
+    let mut args = vec!["--store", url];
+    args.extend(flags);
+    args.extend(["ask", "--no-update", "--json", "-k", "1", question]);
+    w.run(&args)
+}
+
 fn index_json(w: &Work, url: &str) -> serde_json::Value {
     let r = w.run(&["--store", url, "index", "--json"]);
     r.ok();
@@ -116,16 +124,7 @@ fn updates_embed_only_what_changed_and_removed_documents_stop_answering() {
     let first = index_json(&w, &url);
     assert!(first["embedded"].as_u64().unwrap() > 20, "{first}");
     let top = |q: &str| {
-        let r = w.run(&[
-            "--store",
-            &url,
-            "ask",
-            "--no-update",
-            "--json",
-            "-k",
-            "1",
-            q,
-        ]);
+        let r = ask_store(&w, &url, &[], q);
         assert!(r.code == 0 || r.code == 10, "{r:#?}");
         r.json()["results"][0].clone()
     };
@@ -307,16 +306,7 @@ fn a_build_killed_at_any_moment_leaves_the_previous_generation_answering() {
     let done = index_json(&w, &url);
     assert!(valid(&mut c), "the invalid index was built again");
     assert_eq!(done["qa_pairs"].as_u64().unwrap(), 150 + 6);
-    let r = w.run(&[
-        "--store",
-        &url,
-        "ask",
-        "--no-update",
-        "--json",
-        "-k",
-        "1",
-        "What is item 7 of batch 7?",
-    ]);
+    let r = ask_store(&w, &url, &[], "What is item 7 of batch 7?");
     r.ok();
     assert_eq!(
         r.json()["results"][0]["question"],
@@ -369,42 +359,19 @@ fn another_schema_version_or_model_is_refused_clearly() {
     // Another model (the fp32 file, same dimension): refused, naming the fix.
     w.run(&["--store", &url, "--model", "minilm", "index"])
         .fails(4, "--full");
-    w.run(&[
-        "--store",
-        &url,
-        "--model",
-        "minilm",
-        "ask",
-        "--no-update",
-        "what is the coalition",
-    ])
-    .fails(4, "model");
+    ask_store(&w, &url, &["--model", "minilm"], "what is the coalition").fails(4, "model");
     // A store written by another schema version.
     let mut c = pg_client("qa_mismatch");
     c.execute("UPDATE qasearch_store SET schema_version = 99", &[])
         .unwrap();
-    w.run(&[
-        "--store",
-        &url,
-        "ask",
-        "--no-update",
-        "what is the coalition",
-    ])
-    .fails(4, "store schema version");
+    ask_store(&w, &url, &[], "what is the coalition").fails(4, "store schema version");
     w.run(&["--store", &url, "index"])
         .fails(4, "store schema version");
     // --full replaces it.
     let full = w.run(&["--store", &url, "index", "--full", "--json"]);
     full.ok();
     assert!(full.json()["embedded"].as_u64().unwrap() > 0);
-    w.run(&[
-        "--store",
-        &url,
-        "ask",
-        "--no-update",
-        "what is the coalition",
-    ])
-    .ok();
+    ask_store(&w, &url, &[], "what is the coalition").ok();
     // And --full with another model replaces every vector: no row of the
     // previous model is left, and that model is refused now.
     let other = w.run(&[
@@ -417,31 +384,18 @@ fn another_schema_version_or_model_is_refused_clearly() {
         .unwrap()
         .get(0);
     assert_eq!(rows, vectors);
-    let r = w.run(&[
-        "--store",
+    let r = ask_store(
+        &w,
         &url,
-        "--model",
-        "minilm",
-        "ask",
-        "--no-update",
-        "--json",
-        "-k",
-        "1",
+        &["--model", "minilm"],
         "What is the main goal of the Coalition of the Willing?",
-    ]);
+    );
     r.ok();
     assert_eq!(
         r.json()["results"][0]["question"],
         "What is the main goal of the Coalition of the Willing?"
     );
-    w.run(&[
-        "--store",
-        &url,
-        "ask",
-        "--no-update",
-        "what is the coalition",
-    ])
-    .fails(4, "model");
+    ask_store(&w, &url, &[], "what is the coalition").fails(4, "model");
 }
 
 #[test]

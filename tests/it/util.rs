@@ -252,73 +252,14 @@ pub fn copy_dir(from: &Path, to: &Path) {
 /// socket). `QASEARCH_TEST_PG_URL` names another server instead.
 pub fn postgres() -> &'static str {
     static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    URL.get_or_init(|| {
-        if let Ok(url) = std::env::var("QASEARCH_TEST_PG_URL") {
-            return url;
-        }
-        let python = std::env::var("QASEARCH_PYTHON").unwrap_or_else(|_| "python3".into());
-        let site = repo().join("target").join("pgserver-py");
-        if !site.join("pgserver").is_dir() {
-            let status = Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "--root-user-action=ignore",
-                    "--target",
-                ])
-                .arg(&site)
-                .args(PGSERVER_PACKAGES)
-                .status()
-                .expect("python3 with pip, to install pgserver for the PostgreSQL tests");
-            assert!(
-                status.success(),
-                "pip could not install {PGSERVER_PACKAGES:?}"
-            );
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("qa-pg")
-            .tempdir_in("/tmp")
-            .unwrap()
-            .keep();
-        let mut child = Command::new(&python)
-            .arg(repo().join("tests/pg/server.py"))
-            .arg(&dir)
-            .env("PYTHONPATH", &site)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting tests/pg/server.py");
-        let stdout = child.stdout.take().unwrap();
-        // Kept, its standard input open, until this process exits; then the
-        // server stops and removes its folder.
-        static SERVER: std::sync::Mutex<Option<std::process::Child>> = std::sync::Mutex::new(None);
-        *SERVER.lock().unwrap() = Some(child);
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            let mut line = String::new();
-            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let url = rx
-            .recv_timeout(std::time::Duration::from_secs(120))
-            .expect("PostgreSQL did not start within 120 s");
-        assert!(url.starts_with("postgresql://"), "server.py said {url:?}");
-        url.trim().to_string()
+    URL.get_or_init(|| match std::env::var("QASEARCH_TEST_PG_URL") {
+        Ok(url) => url,
+        Err(_) => pg_start::start(&repo()),
     })
 }
 
-/// The packages the PostgreSQL tests install, pinned.
-const PGSERVER_PACKAGES: &[&str] = &[
-    "pgserver==0.1.4",
-    "fasteners==0.20",
-    "platformdirs==4.14.8",
-    "psutil==7.2.2",
-];
+#[path = "../pg/start.rs"]
+mod pg_start;
 
 /// A connection to the tests' server as its superuser (database `db`).
 pub fn pg_client(db: &str) -> postgres::Client {
