@@ -180,7 +180,8 @@ pub struct IndexSummary {
     pub sentences_per_second: f64,
     /// Sentences embedded per second of model time.
     pub embedded_per_second: f64,
-    /// How the graph was made: "unchanged", "extended", "rebuilt".
+    /// How the graph was made: "unchanged", "extended", "rebuilt"; in a
+    /// database, "none" (it builds its own) or "loaded" (a folder's, as it was).
     pub graph: &'static str,
     /// Set when the corpus is mostly in a script the model cannot read.
     pub language_warning: Option<String>,
@@ -580,27 +581,21 @@ pub struct NewGeneration {
 impl NewGeneration {
     /// The build's summary, once written at `location`.
     pub fn summary(&self, corpus: &Corpus, started: Instant, location: String) -> IndexSummary {
-        let seconds = started.elapsed().as_secs_f64();
-        let c = self.snapshot.manifest.counts;
         IndexSummary {
-            documents: c.documents,
-            qa_pairs: c.qa_pairs,
-            sentences: c.sentences,
-            vectors: c.vectors,
             embedded: self.embedded,
             reused: self.reused,
             hidden: self.hidden,
-            seconds,
             embed_seconds: self.embed_seconds,
-            sentences_per_second: c.sentences as f64 / seconds.max(1e-9),
             embedded_per_second: self.embedded as f64 / self.embed_seconds.max(1e-9),
             graph: self.graph,
-            language_warning: self.language_warning.clone(),
             full_reason: self.full_reason.clone(),
-            generation: self.snapshot.manifest.generation,
-            index: location,
-            skipped: corpus.skipped,
-            warnings: corpus.warnings.len(),
+            ..IndexSummary::unchanged(
+                &self.snapshot.manifest,
+                corpus,
+                started,
+                location,
+                self.language_warning.clone(),
+            )
         }
     }
 }
@@ -637,6 +632,51 @@ impl IndexSummary {
             warnings: corpus.warnings.len(),
         }
     }
+}
+
+/// The vectors of every text the plan must embed ([`BuildPlan::to_embed_ids`],
+/// in order): those `known` has, and the model's for the rest. Returns them
+/// and how many texts the model embedded.
+fn embed_new(
+    plan: &BuildPlan,
+    known: Option<&KnownVectors>,
+    embedder: &mut dyn Embedder,
+    batch_size: usize,
+    progress: &mut dyn Progress,
+) -> Result<(Vec<f32>, usize)> {
+    let dim = embedder.dimension();
+    let ids = plan.to_embed_ids();
+    let found: Vec<Option<&[f32]>> = ids
+        .iter()
+        .map(|&id| known.and_then(|k| k.get(plan.key(id))))
+        .collect();
+    let (texts, roles): (Vec<&str>, Vec<Role>) = ids
+        .iter()
+        .zip(&found)
+        .filter(|(_, f)| f.is_none())
+        .map(|(&id, _)| (plan.text(id), plan.role(id)))
+        .unzip();
+    progress.start(Stage::Embedding, texts.len() as u64);
+    let embedded = embed_roles(embedder, &texts, &roles, batch_size, &mut |n| {
+        progress.advance(n as u64)
+    })?;
+    progress.finish();
+    if texts.len() == ids.len() {
+        return Ok((embedded, texts.len()));
+    }
+    let mut fresh = embedded.chunks_exact(dim.max(1));
+    let mut all = Vec::with_capacity(ids.len() * dim);
+    for f in &found {
+        match f {
+            Some(v) => all.extend_from_slice(v),
+            None => all.extend_from_slice(
+                fresh
+                    .next()
+                    .ok_or_else(|| Error::Embed("fewer vectors than texts to embed".into()))?,
+            ),
+        }
+    }
+    Ok((all, texts.len()))
 }
 
 /// Makes the next generation of `corpus` in memory: plans against
@@ -683,46 +723,10 @@ pub fn make_generation(
     if config.known.is_some() && known.is_none() {
         log::warn!("the vectors given were made by another model: embedding instead");
     }
-    let to_embed: Vec<usize> = (0..plan.first.len())
-        .filter(|&id| plan.reuse[id].is_none() && !plan.is_pooled(id))
-        .collect();
-    let found: Vec<Option<&[f32]>> = to_embed
-        .iter()
-        .map(|&id| known.and_then(|k| k.get(plan.key(id))))
-        .collect();
-    let (texts, roles): (Vec<&str>, Vec<Role>) = to_embed
-        .iter()
-        .zip(&found)
-        .filter(|(_, f)| f.is_none())
-        .map(|(&id, _)| (plan.text(id), plan.role(id)))
-        .unzip();
     let embed_started = Instant::now();
-    progress.start(Stage::Embedding, texts.len() as u64);
-    let embedded_vectors = embed_roles(embedder, &texts, &roles, config.batch_size, &mut |n| {
-        progress.advance(n as u64)
-    })?;
-    progress.finish();
+    let (new_vectors, embedded) = embed_new(&plan, known, embedder, config.batch_size, progress)?;
     let embed_seconds = embed_started.elapsed().as_secs_f64();
-    let embedded = texts.len();
-    drop(texts);
-    let new_vectors = if embedded == to_embed.len() {
-        embedded_vectors
-    } else {
-        let mut fresh = embedded_vectors.chunks_exact(dim.max(1));
-        let mut all = Vec::with_capacity(to_embed.len() * dim);
-        for f in &found {
-            match f {
-                Some(v) => all.extend_from_slice(v),
-                None => all.extend_from_slice(
-                    fresh
-                        .next()
-                        .ok_or_else(|| Error::Embed("fewer vectors than texts to embed".into()))?,
-                ),
-            }
-        }
-        all
-    };
-    let reused = reused + (to_embed.len() - embedded);
+    let reused = reused + (plan.to_embed_ids().len() - embedded);
     let new_vectors = plan.fresh_vectors(new_vectors, previous, dim)?;
 
     // Extend the previous graph when the plan says so and it keeps recall;
@@ -965,17 +969,25 @@ impl BuildPlan {
 
     /// The role of each text of [`BuildPlan::to_embed`], in the same order.
     pub fn to_embed_roles(&self) -> Vec<Role> {
+        self.to_embed_ids()
+            .into_iter()
+            .map(|id| self.role(id))
+            .collect()
+    }
+
+    /// The distinct texts to embed: those the previous generation lacks and
+    /// that are not pooled, in order.
+    pub fn to_embed_ids(&self) -> Vec<usize> {
         (0..self.first.len())
             .filter(|&id| self.reuse[id].is_none() && !self.is_pooled(id))
-            .map(|id| self.role(id))
             .collect()
     }
 
     /// The texts to embed (those the previous generation lacks and that are
     /// not pooled), in order.
     pub fn to_embed(&self) -> Vec<&str> {
-        (0..self.first.len())
-            .filter(|&id| self.reuse[id].is_none() && !self.is_pooled(id))
+        self.to_embed_ids()
+            .into_iter()
             .map(|id| self.text(id))
             .collect()
     }

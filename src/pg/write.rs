@@ -63,38 +63,13 @@ impl Postgres {
         {
             existing.insert(r.get(0), (r.get(1), r.get(2)));
         }
-        let mut next_id = existing.values().map(|v| v.0).max().map_or(1, |m| m + 1);
-        let mut row_ids = vec![-1i64; meta.row_count()];
-        let mut kept: std::collections::HashSet<i64> = std::collections::HashSet::new();
-        let mut new_rows: Vec<(i64, Vec<u8>, i16, usize)> = Vec::new();
-        let (mut kind_ids, mut kind_values) = (Vec::new(), Vec::new());
-        for (row, row_id) in row_ids.iter_mut().enumerate() {
-            let Some((how, text)) = indexer::row_key_of(meta, pooled, apart, row) else {
-                continue; // a hidden row: no pair holds it
-            };
-            let kinds = meta.occurrences_of(row).fold(0u8, |k, o| k | o.kind.bit()) as i16;
-            let key = row_key_hash(&model, how, text);
-            match existing.get(&key) {
-                Some(&(id, old_kinds)) => {
-                    *row_id = id;
-                    kept.insert(id);
-                    if old_kinds != kinds {
-                        kind_ids.push(id);
-                        kind_values.push(kinds);
-                    }
-                }
-                None => {
-                    *row_id = next_id;
-                    new_rows.push((next_id, key, kinds, row));
-                    next_id += 1;
-                }
-            }
-        }
-        let gone: Vec<i64> = existing
-            .values()
-            .map(|v| v.0)
-            .filter(|id| !kept.contains(id))
-            .collect();
+        let RowDiff {
+            row_ids,
+            new_rows,
+            kind_ids,
+            kind_values,
+            gone,
+        } = RowDiff::plan(meta, pooled, apart, &model, &existing);
         tx.execute("DELETE FROM qasearch_rows WHERE id = ANY($1)", &[&gone])
             .map_err(fail("cannot delete rows"))?;
         tx.execute(
@@ -220,6 +195,67 @@ impl Postgres {
     }
 }
 
+/// What a write does to `qasearch_rows`, planned from the generation and the
+/// rows the table holds (key → id, kinds) before anything is written.
+#[derive(Debug, Default, PartialEq)]
+struct RowDiff {
+    /// Each row of the generation's metadata: its id (-1: no pair holds it).
+    row_ids: Vec<i64>,
+    /// Rows to insert: id, key, kinds, row of the generation.
+    new_rows: Vec<(i64, Vec<u8>, i16, usize)>,
+    /// Kept rows whose kinds change, and their new kinds.
+    kind_ids: Vec<i64>,
+    kind_values: Vec<i16>,
+    /// Rows no pair of the generation holds: deleted.
+    gone: Vec<i64>,
+}
+
+impl RowDiff {
+    fn plan(
+        meta: &Meta,
+        pooled: bool,
+        apart: bool,
+        model: &str,
+        existing: &HashMap<Vec<u8>, (i64, i16)>,
+    ) -> RowDiff {
+        let mut next_id = existing.values().map(|v| v.0).max().map_or(1, |m| m + 1);
+        let mut diff = RowDiff {
+            row_ids: vec![-1; meta.row_count()],
+            ..RowDiff::default()
+        };
+        let mut kept = std::collections::HashSet::new();
+        for (row, row_id) in diff.row_ids.iter_mut().enumerate() {
+            let Some((how, text)) = indexer::row_key_of(meta, pooled, apart, row) else {
+                continue; // a hidden row: no pair holds it
+            };
+            let kinds = meta.occurrences_of(row).fold(0u8, |k, o| k | o.kind.bit()) as i16;
+            let key = row_key_hash(model, how, text);
+            match existing.get(&key) {
+                Some(&(id, old_kinds)) => {
+                    *row_id = id;
+                    kept.insert(id);
+                    if old_kinds != kinds {
+                        diff.kind_ids.push(id);
+                        diff.kind_values.push(kinds);
+                    }
+                }
+                None => {
+                    *row_id = next_id;
+                    diff.new_rows.push((next_id, key, kinds, row));
+                    next_id += 1;
+                }
+            }
+        }
+        diff.gone = existing
+            .values()
+            .map(|v| v.0)
+            .filter(|id| !kept.contains(id))
+            .collect();
+        diff.gone.sort_unstable();
+        diff
+    }
+}
+
 /// The test switch `QASEARCH_ABORT_BEFORE_COMMIT`: fail just before the commit.
 fn inject_abort() -> Result<()> {
     if std::env::var_os("QASEARCH_ABORT_BEFORE_COMMIT").is_some() {
@@ -252,5 +288,66 @@ mod tests {
         assert_ne!(row_key_hash("m", 0, "a"), row_key_hash("n", 0, "a"));
         assert_ne!(row_key_hash("m", 0, "ab"), row_key_hash("m0", 0, "b"));
         assert_eq!(row_key_hash("m", 0, "a").len(), 32);
+    }
+
+    /// The table after a write of `diff`: key → (id, kinds).
+    fn applied(
+        mut table: HashMap<Vec<u8>, (i64, i16)>,
+        diff: &RowDiff,
+    ) -> HashMap<Vec<u8>, (i64, i16)> {
+        table.retain(|_, (id, _)| !diff.gone.contains(id));
+        for (id, kinds) in diff.kind_ids.iter().zip(&diff.kind_values) {
+            table
+                .values_mut()
+                .filter(|v| v.0 == *id)
+                .for_each(|v| v.1 = *kinds);
+        }
+        for (id, key, kinds, _) in &diff.new_rows {
+            table.insert(key.clone(), (*id, *kinds));
+        }
+        table
+    }
+
+    #[test]
+    fn a_write_inserts_new_texts_keeps_the_rest_and_deletes_what_is_gone() {
+        let a = "a.txt";
+        let first = "P.\nHow much is a day pass?\nA day pass costs five euros. It is valid until midnight.\nWhere are the bikes?\nAt the station.\n";
+        let (_d, one) = crate::indexer::testing::built(&[(a, first)]);
+        let plan = |meta: &Meta, table: &HashMap<Vec<u8>, (i64, i16)>| {
+            RowDiff::plan(meta, false, false, "m", table)
+        };
+        // Into an empty table: every live row is new, ids from 1.
+        let d1 = plan(&one.meta, &HashMap::new());
+        assert_eq!(d1.new_rows.len(), one.manifest.counts.vectors);
+        assert!(d1.gone.is_empty() && d1.kind_ids.is_empty());
+        assert_eq!(d1.new_rows[0].0, 1);
+        let table = applied(HashMap::new(), &d1);
+        // The same generation again: nothing to do, the same ids.
+        let same = plan(&one.meta, &table);
+        assert!(same.new_rows.is_empty() && same.gone.is_empty() && same.kind_ids.is_empty());
+        assert_eq!(same.row_ids, d1.row_ids);
+        // One sentence changed: it and its whole answer are new; the old
+        // sentence and old whole answer go; the rest keep their ids.
+        let changed = first.replace("until midnight", "for 24 hours");
+        let (_d2, two) = crate::indexer::testing::built(&[(a, &changed)]);
+        let d2 = plan(&two.meta, &table);
+        let texts: Vec<&str> = d2
+            .new_rows
+            .iter()
+            .map(|r| two.meta.row_text(r.3).unwrap())
+            .collect();
+        assert_eq!(texts.len(), 2, "{texts:?}");
+        assert!(texts.contains(&"It is valid for 24 hours."), "{texts:?}");
+        assert_eq!(d2.gone.len(), 2);
+        assert!(d2
+            .new_rows
+            .iter()
+            .all(|r| r.0 > d1.new_rows.last().unwrap().0));
+        let after = applied(table, &d2);
+        assert_eq!(after.len(), two.manifest.counts.vectors);
+        // Another model shares no row.
+        let other = RowDiff::plan(&one.meta, false, false, "n", &after);
+        assert_eq!(other.new_rows.len(), one.manifest.counts.vectors);
+        assert_eq!(other.gone.len(), after.len());
     }
 }

@@ -636,3 +636,37 @@ fn a_build_that_fails_before_its_commit_changes_nothing() {
         first["generation"].as_u64().unwrap() + 1
     );
 }
+
+#[test]
+fn an_export_covering_part_of_the_corpus_leaves_only_the_rest_to_embed() {
+    // An export of the seed document alone.
+    let seed = Work::seeded();
+    seed.index_ok();
+    let export = seed.dir.path().join("seed.jsonl");
+    seed.run(&["export", "-o", export.to_str().unwrap()]).ok();
+    // What the bike document alone costs to embed.
+    let bikes = Work::empty();
+    bikes.write("bikes.txt", BIKES);
+    let alone = bikes.index_ok()["embedded"].as_u64().unwrap();
+    // Both documents, into a folder, with the seed's vectors given: only the
+    // bike document's texts are embedded, and both answer.
+    let both = Work::seeded();
+    both.write("bikes.txt", BIKES);
+    let r = both.run(&[
+        "index",
+        "--json",
+        "--vectors-from",
+        export.to_str().unwrap(),
+    ]);
+    r.ok();
+    assert_eq!(r.json()["embedded"].as_u64().unwrap(), alone, "{r:#?}");
+    let q = "What is the main goal of the Coalition of the Willing?";
+    assert_eq!(
+        answers(&both, None, &[q.to_string()])[0]["results"][0]["question"],
+        answers(&seed, None, &[q.to_string()])[0]["results"][0]["question"]
+    );
+    assert_eq!(
+        both.top_doc_as_is("where can I find the bikes"),
+        "bikes.txt"
+    );
+}
