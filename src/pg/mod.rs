@@ -335,10 +335,7 @@ impl crate::backend::Store for Postgres {
                             path: self.location().into(),
                             what: "model",
                             expected: identity.id(),
-                            found: format!(
-                                "{} (index --full --store … replaces its vectors)",
-                                m.model.id()
-                            ),
+                            found: m.model.id(),
                         });
                     }
                     Ok(_) if config.full => {

@@ -670,3 +670,28 @@ fn an_export_covering_part_of_the_corpus_leaves_only_the_rest_to_embed() {
         "bikes.txt"
     );
 }
+
+#[test]
+fn a_damaged_store_is_reported_and_a_full_build_repairs_it() {
+    let w = Work::seeded();
+    let url = pg_database("qa_damaged");
+    index_json(&w, &url);
+    let mut c = pg_client("qa_damaged");
+    c.execute("UPDATE qasearch_store SET meta = '\\x00ff'::bytea", &[])
+        .unwrap();
+    ask_store(&w, &url, &[], "what is the coalition").fails(4, "damaged");
+    w.run(&["--store", &url, "index"]).fails(4, "damaged");
+    let full = w.run(&["--store", &url, "index", "--full", "--json"]);
+    full.ok();
+    let r = ask_store(
+        &w,
+        &url,
+        &[],
+        "What is the main goal of the Coalition of the Willing?",
+    );
+    r.ok();
+    assert_eq!(
+        r.json()["results"][0]["question"],
+        "What is the main goal of the Coalition of the Willing?"
+    );
+}
