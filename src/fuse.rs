@@ -67,6 +67,29 @@ impl Default for Abstention {
 /// The default threshold of a confident answer (README, "Abstention").
 pub const DEFAULT_MIN_SCORE: f32 = 0.45;
 
+/// The fusion and abstention settings a new index starts from: those fitted
+/// to its model's scores (a model not in the catalogue gets MiniLM's).
+pub fn model_defaults(identity: &crate::model::ModelIdentity) -> (FusionParams, Abstention) {
+    let (d, source) = match crate::model::catalogued(identity) {
+        Some(m) => (m.defaults, format!("default for {}", m.name)),
+        None => (
+            crate::model::MINILM_DEFAULTS,
+            "default (the model is not in the catalogue: all-MiniLM-L6-v2's)".to_string(),
+        ),
+    };
+    (
+        FusionParams {
+            lexical_weight: d.lexical_weight,
+            lexical_saturation: d.lexical_saturation,
+            source: source.clone(),
+        },
+        Abstention {
+            min_score: d.min_score,
+            source,
+        },
+    )
+}
+
 /// What one view said about a pair.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Part {

