@@ -223,6 +223,13 @@ pub struct AbstentionReport {
     pub unrelated: usize,
     /// Share of them where the engine said it has no confident answer.
     pub unrelated_abstained: f64,
+    /// The best fused score that 95% of the related questions reach: a
+    /// threshold at or under it answers them.
+    pub related_p05: f32,
+    /// The best fused score that 95% of the unrelated questions stay under:
+    /// a threshold over it abstains on them. A threshold between the two
+    /// does both (`ask --min-score`).
+    pub unrelated_p95: f32,
 }
 
 fn percentile(sorted_ms: &[f64], p: f64) -> f64 {
@@ -231,6 +238,16 @@ fn percentile(sorted_ms: &[f64], p: f64) -> f64 {
     }
     let rank = (p / 100.0 * (sorted_ms.len() - 1) as f64).round() as usize;
     sorted_ms[rank.min(sorted_ms.len() - 1)]
+}
+
+/// The `p`th percentile of scores (nearest rank); 0 for none.
+fn score_percentile(scores: &mut [f32], p: f64) -> f32 {
+    if scores.is_empty() {
+        return 0.0;
+    }
+    scores.sort_by(f32::total_cmp);
+    let rank = (p / 100.0 * (scores.len() - 1) as f64).round() as usize;
+    scores[rank.min(scores.len() - 1)]
 }
 
 #[derive(Default)]
@@ -301,6 +318,7 @@ pub fn run(
     );
     let mut extra: BTreeMap<&str, Accumulator> = BTreeMap::new();
     let (mut users, mut user_answered, mut stored, mut stored_answered) = (0, 0, 0, 0);
+    let (mut user_best, mut stored_best) = (Vec::new(), Vec::new());
     let mut overlap_sum = 0.0;
     let mut evaluated = 0;
     // A developer switch: every view's candidates of every query as JSON
@@ -368,12 +386,15 @@ pub fn run(
         let confident = fused
             .first()
             .is_some_and(|f| f.score >= snapshot.manifest.abstention.min_score);
+        let best = fused.first().map_or(0.0, |f| f.score);
         if q.stored_pair.is_some() {
             stored_answered += confident as usize;
             stored += 1;
+            stored_best.push(best);
         } else {
             user_answered += confident as usize;
             users += 1;
+            user_best.push(best);
         }
         let run_of = |pairs: Vec<(u32, f32)>| -> Vec<(String, f32)> {
             to_run(
@@ -448,15 +469,16 @@ pub fn run(
         seconds: started.elapsed().as_secs_f64(),
         postgres: None,
         abstention: {
-            let (n, yes) = if users > 0 {
-                (users, user_answered)
+            let (n, yes, mut best) = if users > 0 {
+                (users, user_answered, user_best)
             } else {
-                (stored, stored_answered)
+                (stored, stored_answered, stored_best)
             };
             AbstentionReport {
                 min_score: snapshot.manifest.abstention.min_score,
                 related: n,
                 related_answered: yes as f64 / n.max(1) as f64,
+                related_p05: score_percentile(&mut best, 5.0),
                 ..AbstentionReport::default()
             }
         },
@@ -669,9 +691,13 @@ pub fn evaluate(
             ..SearchConfig::default()
         };
         let mut abstained = 0;
+        let mut best = Vec::with_capacity(questions.len());
         for q in &questions {
-            abstained += !engine.ask(q, &config)?.answered as usize;
+            let answers = engine.ask(q, &config)?;
+            abstained += !answers.answered as usize;
+            best.push(answers.best);
         }
+        report.abstention.unrelated_p95 = score_percentile(&mut best, 95.0);
         report.abstention.unrelated = questions.len();
         report.abstention.unrelated_abstained = abstained as f64 / questions.len().max(1) as f64;
     }

@@ -275,6 +275,19 @@ pub fn eval_table(out: &mut impl Write, r: &EvalReport) -> io::Result<()> {
             a.unrelated
         )?;
     }
+    writeln!(out)?;
+    write!(
+        out,
+        "  best score reached by 95% of the related questions: {:.3}",
+        a.related_p05
+    )?;
+    if a.unrelated > 0 {
+        write!(
+            out,
+            "; not passed by 95% of the unrelated ones: {:.3}",
+            a.unrelated_p95
+        )?;
+    }
     writeln!(out)
 }
 

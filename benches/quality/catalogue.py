@@ -16,7 +16,7 @@ def main(work, configs):
     out = {
         "measured": datetime.date.today().isoformat(),
         "command": "benches/quality/gate.sh " + " ".join(configs),
-        "metric": "nDCG@10 (engine: every view fused; dense: answer sentences alone)",
+        "metric": "nDCG@10 (engine: every view fused; dense: answer sentences alone); answered: share of the set's questions answered; unrelated_abstained: share of unrelated questions (gate.sh) with no confident answer",
         "models": {},
     }
     for config in configs:
@@ -28,9 +28,12 @@ def main(work, configs):
                 continue
             with open(os.path.join(folder, f)) as fh:
                 r = json.load(fh)
+            a = r["abstention"]
             sets[f[:-5]] = {
                 "engine": round(r["systems"]["engine"]["ndcg@10"], 4),
                 "dense": round(r["systems"]["dense"]["ndcg@10"], 4),
+                "answered": round(a["related_answered"], 4),
+                "unrelated_abstained": round(a["unrelated_abstained"], 4),
             }
         out["models"][model] = {"answer_vectors": vectors, "sets": sets}
     json.dump(out, sys.stdout, indent=2, sort_keys=True)

@@ -15,6 +15,14 @@ datasets=${QASEARCH_BENCH_DATASETS:-../shared/datasets}
 work=${QASEARCH_BENCH_WORK:-.cache/quality}
 configs=("$@")
 [ ${#configs[@]} -gt 0 ] || configs=(minilm:pooled minilm-int8:pooled)
+# Questions about nothing in a set, for the abstention figures: StackFAQ's
+# user questions for the Wikipedia sets, xquad-en's for the others.
+unrelated() {
+  case "$1" in
+    stackfaq*|seed) echo "$datasets/xquad-en/queries.jsonl" ;;
+    *) echo "$datasets/stackfaq-dev/beir/queries.jsonl" ;;
+  esac
+}
 cargo build --release --quiet
 mkdir -p "$work"
 # A copy: a rebuild during the run must not change the binary under it.
@@ -27,20 +35,23 @@ for config in "${configs[@]}"; do
   for dir in "$datasets"/*/; do
     set_name=$(basename "$dir")
     if [ -f "$dir/corpus.jsonl" ]; then
-      $bin -q --model "$model" eval --beir "$dir" --answer-vectors "$av" --cache "$work/cache" --json >"$out/$set_name.json"
+      $bin -q --model "$model" eval --beir "$dir" --answer-vectors "$av" --cache "$work/cache" \
+        --unrelated "$(unrelated "$set_name")" --json >"$out/$set_name.json"
     fi
     if [ -f "$dir/beir/corpus.jsonl" ]; then
-      $bin -q --model "$model" eval --beir "$dir/beir" --answer-vectors "$av" --cache "$work/cache" --json >"$out/$set_name-beir.json"
+      $bin -q --model "$model" eval --beir "$dir/beir" --answer-vectors "$av" --cache "$work/cache" \
+        --unrelated "$(unrelated "$set_name")" --json >"$out/$set_name-beir.json"
     fi
     if [ -d "$dir/data" ] && [ -f "$dir/questions.tsv" ]; then
       q=(-q --model "$model" --data "$dir/data" --index "$out/index-$set_name")
       $bin "${q[@]}" index --answer-vectors "$av" >/dev/null
-      $bin "${q[@]}" eval --questions "$dir/questions.tsv" --only-questions --json >"$out/$set_name-qa.json"
+      $bin "${q[@]}" eval --questions "$dir/questions.tsv" --only-questions \
+        --unrelated "$(unrelated "$set_name")" --json >"$out/$set_name-qa.json"
     fi
   done
   q=(-q --model "$model" --data data --index "$out/index-seed")
   $bin "${q[@]}" index --answer-vectors "$av" >/dev/null
-  $bin "${q[@]}" eval --questions data/questions.tsv --json >"$out/seed.json"
+  $bin "${q[@]}" eval --questions data/questions.tsv --unrelated "$(unrelated seed)" --json >"$out/seed.json"
   echo "gate.sh: $config done" >&2
 done
 exec python3 benches/quality/gate.py "$work" "${configs[@]}"

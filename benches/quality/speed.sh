@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Speed and memory of each model, one run, side by side (README, "Models"):
+# embedding rate (`index --full` of StackFAQ's data: 719 pairs, 3,191
+# sentences plus questions and whole answers), and a cold `ask` on the
+# bundled data/ (median wall time and peak RSS of 5 runs, index built).
+#
+#   benches/quality/speed.sh [MODEL ...]      (default: every model)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+datasets=${QASEARCH_BENCH_DATASETS:-../shared/datasets}
+work=${QASEARCH_BENCH_WORK:-.cache/speed}
+models=("$@")
+[ ${#models[@]} -gt 0 ] || models=(minilm-int8 minilm e5-small)
+cargo build --release --quiet
+mkdir -p "$work"
+cp target/release/qasearch "$work/qasearch"
+bin=$work/qasearch
+printf '| model | texts embedded/s (StackFAQ) | cold ask wall ms (median of 5) | cold ask peak RSS MB |\n|---|---|---|---|\n'
+for model in "${models[@]}"; do
+  $bin -q --model "$model" model >/dev/null  # fetched and verified before timing
+  rate=$($bin -q --model "$model" --data "$datasets/stackfaq-dev/data" --index "$work/index-sf-$model" \
+    index --full --json | python3 -c 'import json,sys; v=json.load(sys.stdin); print(f"{v[\"embedded_per_second\"]:.1f}")')
+  q=(-q --model "$model" --data data --index "$work/index-seed-$model")
+  $bin "${q[@]}" index >/dev/null
+  walls=() rss=()
+  for _ in 1 2 3 4 5; do
+    out=$( { /usr/bin/time -f '%e %M' "$bin" "${q[@]}" ask "Who criticises the coalition?" >/dev/null; } 2>&1 | tail -1)
+    walls+=("$(echo "$out" | awk '{print $1 * 1000}')") rss+=("$(echo "$out" | awk '{print $2 / 1024}')")
+  done
+  wall=$(printf '%s\n' "${walls[@]}" | sort -n | sed -n 3p)
+  peak=$(printf '%s\n' "${rss[@]}" | sort -n | sed -n 5p)
+  printf '| %s | %s | %.0f | %.0f |\n' "$model" "$rate" "$wall" "$peak"
+done
