@@ -396,14 +396,19 @@ pub fn describe(info: &ModelInfo, opts: &ModelOptions) -> serde_json::Value {
         "fetched": size.is_some(),
         "size_bytes": size,
         "fusion": {
-            "lexical_weight": info.defaults.lexical_weight,
-            "lexical_saturation": info.defaults.lexical_saturation,
+            "lexical_weight": short(info.defaults.lexical_weight),
+            "lexical_saturation": short(info.defaults.lexical_saturation),
         },
-        "min_score": info.defaults.min_score,
+        "min_score": short(info.defaults.min_score),
         "quality": figures["models"][info.name]["sets"],
         "quality_measured": figures["measured"],
         "quality_command": figures["command"],
     })
+}
+
+/// An f32 setting as the f64 its decimal spelling is (0.2, not 0.200000003).
+fn short(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::NAN)
 }
 
 /// The catalogue entry of the model that made `identity`, recognised by its

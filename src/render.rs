@@ -291,6 +291,11 @@ pub fn eval_table(out: &mut impl Write, r: &EvalReport) -> io::Result<()> {
     writeln!(out)
 }
 
+/// A JSON number as the f32 it was (0.2, not 0.20000000298023224).
+fn num(v: &serde_json::Value) -> f32 {
+    v.as_f64().unwrap_or(f64::NAN) as f32
+}
+
 /// `model list`: a paragraph a model, with its quality on every shared set.
 pub fn model_list(out: &mut impl Write, models: &[serde_json::Value]) -> io::Result<()> {
     for (i, m) in models.iter().enumerate() {
@@ -340,15 +345,25 @@ pub fn model_list(out: &mut impl Write, models: &[serde_json::Value]) -> io::Res
                 "pip package {p}=={}",
                 src["version"].as_str().unwrap_or("?")
             ),
-            None => format!(
-                "derived from {} with {}",
-                src["derived_from"].as_str().unwrap_or("?"),
-                src["tools"]
+            None => {
+                let tool = src["tools"]
                     .as_array()
                     .and_then(|t| t.first())
                     .and_then(|t| t.as_str())
-                    .unwrap_or("?")
-            ),
+                    .unwrap_or("?");
+                match src["converted_from"].as_object() {
+                    Some(c) => format!(
+                        "converted from pip package {}=={} by {} with {tool}, …",
+                        c["package"].as_str().unwrap_or("?"),
+                        c["version"].as_str().unwrap_or("?"),
+                        src["script"].as_str().unwrap_or("?"),
+                    ),
+                    None => format!(
+                        "derived from {} with {tool}, …",
+                        src["derived_from"].as_str().unwrap_or("?"),
+                    ),
+                }
+            }
         };
         let size = m["size_bytes"].as_u64().map_or_else(
             || "not fetched yet".to_string(),
@@ -365,6 +380,13 @@ pub fn model_list(out: &mut impl Write, models: &[serde_json::Value]) -> io::Res
                 prefixes.0, prefixes.1
             )?;
         }
+        writeln!(
+            out,
+            "  fusion: lexical weight {}, saturation {} · no confident answer below {}",
+            num(&m["fusion"]["lexical_weight"]),
+            num(&m["fusion"]["lexical_saturation"]),
+            num(&m["min_score"])
+        )?;
         if let Some(sets) = m["quality"].as_object() {
             let cells: Vec<String> = sets
                 .iter()
