@@ -290,7 +290,7 @@ pub const MINILM_DEFAULTS: ScoreDefaults = ScoreDefaults {
 pub const E5_DEFAULTS: ScoreDefaults = ScoreDefaults {
     lexical_weight: 0.05,
     lexical_saturation: 30.0,
-    min_score: 0.83,
+    min_score: 0.85,
 };
 
 /// A model of the catalogue (`qasearch model list`).

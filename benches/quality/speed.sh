@@ -19,7 +19,7 @@ printf '| model | texts embedded/s (StackFAQ) | cold ask wall ms (median of 5) |
 for model in "${models[@]}"; do
   $bin -q --model "$model" model >/dev/null  # fetched and verified before timing
   rate=$($bin -q --model "$model" --data "$datasets/stackfaq-dev/data" --index "$work/index-sf-$model" \
-    index --full --json | python3 -c 'import json,sys; v=json.load(sys.stdin); print(f"{v[\"embedded_per_second\"]:.1f}")')
+    index --full --json | python3 -c 'import json,sys; print("%.1f" % json.load(sys.stdin)["embedded_per_second"])')
   q=(-q --model "$model" --data data --index "$work/index-seed-$model")
   $bin "${q[@]}" index >/dev/null
   walls=() rss=()
