@@ -56,9 +56,10 @@ fn model_list_names_every_model_with_its_languages_files_and_quality() {
     let v = r.json();
     let models = v["models"].as_array().unwrap();
     let names: Vec<&str> = models.iter().map(|m| m["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["minilm-int8", "minilm"]);
+    assert_eq!(names, ["minilm-int8", "minilm", "e5-small"]);
     assert_eq!(models[0]["default"], true);
     assert_eq!(models[1]["default"], false);
+    assert_eq!(models[2]["default"], false);
     let pins: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(crate::util::repo().join("models/pins.json")).unwrap(),
     )
@@ -68,9 +69,22 @@ fn model_list_names_every_model_with_its_languages_files_and_quality() {
         pins["variants"]["minilm-int8"]["sha256"]
     );
     assert_eq!(models[1]["source"]["sha256"], pins["files"][0]["sha256"]);
+    let e5 = &pins["converted"]["e5-small"];
+    assert_eq!(models[2]["source"]["sha256"], e5["outputs"][0]["sha256"]);
+    assert_eq!(
+        models[2]["source"]["converted_from"]["package"],
+        e5["source"]["package"]
+    );
+    assert_eq!(models[2]["query_prefix"], "query: ");
+    assert_eq!(models[2]["max_length"], 512);
+    assert_eq!(models[2]["languages"], serde_json::json!(["mul"]));
     for m in models {
-        assert_eq!(m["languages"], serde_json::json!(["en"]), "{m}");
+        if m["name"] != "e5-small" {
+            assert_eq!(m["languages"], serde_json::json!(["en"]), "{m}");
+            assert_eq!(m["max_length"], 256);
+        }
         assert_eq!(m["dimension"], 384);
+        assert!(m["min_score"].as_f64().unwrap() > 0.0, "{m}");
         for set in [
             "xquad-en",
             "wikiqa-dev",
@@ -93,4 +107,93 @@ fn model_list_names_every_model_with_its_languages_files_and_quality() {
         "{}",
         text.stdout
     );
+}
+
+/// The multilingual preset end to end: a German and an Arabic FAQ are
+/// indexed without a language warning, a reworded German question, an
+/// English question about the German FAQ and a reworded Arabic one find
+/// their pairs, a question about nothing in the corpus gets no confident
+/// answer, and going back to the default model re-embeds with the reason.
+#[test]
+fn a_german_and_arabic_faq_is_answered_by_the_multilingual_model() {
+    let w = Work::empty();
+    w.write(
+        "buero.txt",
+        "Häufige Fragen zum Büro.\n\
+         Wann ist das Büro geöffnet?\n\
+         Das Büro ist montags bis freitags von neun bis siebzehn Uhr geöffnet. Am Wochenende bleibt es geschlossen.\n\
+         Wie kann ich mein Passwort zurücksetzen?\n\
+         Klicken Sie auf der Anmeldeseite auf „Passwort vergessen“. Sie erhalten dann eine E-Mail mit einem Link.\n\
+         Wo kann ich parken?\n\
+         Besucher parken in der Tiefgarage unter dem Gebäude. Die erste Stunde ist kostenlos.\n",
+    );
+    w.write(
+        "maktab.txt",
+        "الأسئلة الشائعة.\n\
+         أين يقع المكتب؟\n\
+         يقع المكتب في وسط القاهرة بالقرب من محطة المترو.\n\
+         كيف أتواصل مع الدعم الفني؟\n\
+         أرسل رسالة إلى فريق الدعم عبر البريد الإلكتروني وسنرد خلال يوم عمل.\n",
+    );
+    let r = w.run(&["--model", "e5-small", "index", "--json"]);
+    r.ok();
+    let v = r.json();
+    assert_eq!(v["qa_pairs"], 5, "{v}");
+    assert!(v["language_warning"].is_null(), "{v}");
+    let ask = |q: &str| {
+        let r = w.run(&["--model", "e5-small", "ask", "--json", q]);
+        r.ok();
+        r.json()
+    };
+    for (question, stored) in [
+        (
+            "Ich habe mein Kennwort vergessen, was nun?",
+            "Wie kann ich mein Passwort zurücksetzen?",
+        ),
+        ("ما هو عنوان المكتب؟", "أين يقع المكتب؟"),
+    ] {
+        let v = ask(question);
+        assert_eq!(v["answered"], true, "{question}: {v}");
+        assert_eq!(v["results"][0]["question"], stored, "{question}: {v}");
+    }
+    // Across languages the right pair comes first; its score is lower than
+    // within one language, but above that of a question about nothing here.
+    let r = w.run(&[
+        "--model",
+        "e5-small",
+        "ask",
+        "--json",
+        "Where can visitors leave their car?",
+    ]);
+    assert!(r.code == 0 || r.code == 10, "{r:?}");
+    let across = r.json();
+    assert_eq!(
+        across["results"][0]["question"], "Wo kann ich parken?",
+        "{across}"
+    );
+    let r = w.run(&[
+        "--model",
+        "e5-small",
+        "ask",
+        "--json",
+        "Wie hoch ist der Eiffelturm?",
+    ]);
+    assert_eq!(r.code, 10, "no confident answer: {}", r.stdout);
+    let v = r.json();
+    assert_eq!(v["answered"], false, "{v}");
+    assert!(v["best"].as_f64() < across["best"].as_f64(), "{v} {across}");
+    assert!(
+        v["min_score"].as_f64().unwrap() > 0.8,
+        "e5's own threshold: {v}"
+    );
+    let r = w.run(&["index", "--json"]);
+    r.ok();
+    assert!(
+        r.json()["full_reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("model changed")),
+        "{}",
+        r.stdout
+    );
+    assert!(r.json()["language_warning"].is_string(), "{}", r.stdout);
 }
