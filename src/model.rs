@@ -622,17 +622,20 @@ pub fn resolve(opts: &ModelOptions) -> Result<ModelFiles> {
     let mut stamps = StampCache::open(&dir);
     let name = chosen_model(opts)?;
 
-    let runtime = match &opts.runtime {
-        Some(p) => user_file(p, "runtime")?,
+    // The runtime is fetched with the model's pinned files (one message names
+    // every file missing), or before a conversion.
+    let (runtime, runtime_pin) = match &opts.runtime {
+        Some(p) => (user_file(p, "runtime")?, None),
         None => {
             let pin = runtime_pin(&pins)?;
             let path = dir.join(&pin.file);
-            ensure_fetched(&pins, &dir, &[(pin, path.clone())], opts, &mut stamps)?;
-            path
+            (path.clone(), Some((pin, path)))
         }
     };
     let (onnx, tokenizer, settings) = match pins.converted.get(name) {
         Some(converted) => {
+            let runtime: Vec<_> = runtime_pin.into_iter().collect();
+            ensure_fetched(&pins, &dir, &runtime, opts, &mut stamps)?;
             if opts.model_file.is_some() || opts.tokenizer_dir.is_some() {
                 return Err(Error::Model {
                     fix: ModelFix::ModelFileOrVariant,
@@ -649,7 +652,7 @@ pub fn resolve(opts: &ModelOptions) -> Result<ModelFiles> {
                 converted.settings.clone(),
             )
         }
-        None => pinned_files(&pins, name, opts, &dir, &mut stamps)?,
+        None => pinned_files(&pins, name, opts, &dir, runtime_pin, &mut stamps)?,
     };
 
     let onnx_sha256 = stamps.sha256(&onnx)?.unwrap_or_default();
@@ -786,6 +789,7 @@ fn pinned_files(
     name: &str,
     opts: &ModelOptions,
     dir: &Path,
+    runtime: Option<(PinnedFile, PathBuf)>,
     stamps: &mut StampCache,
 ) -> Result<(PathBuf, [PathBuf; 4], ModelSettings)> {
     let pinned = |file: &str| {
@@ -794,7 +798,7 @@ fn pinned_files(
         let path = dir.join(&pin.file);
         (pin, path)
     };
-    let mut wanted: Vec<(PinnedFile, PathBuf)> = Vec::new();
+    let mut wanted: Vec<(PinnedFile, PathBuf)> = runtime.into_iter().collect();
     let onnx = match &opts.model_file {
         Some(p) => user_file(p, "model file")?,
         None => {

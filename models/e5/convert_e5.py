@@ -29,8 +29,9 @@ fresh run):
   special_tokens_map.json d4f628e267c341d415488488af5cbe2da423fc5d90c0250ad4ee0740d9ac7553
   tokenizer_config.json   f008aceabe1d0f05ea59d5875ba114ab5e3b254cff7833780b67327db11fa251
 
-Not yet wired into qasearch: the model needs "query: " / "passage: "
-prefixes (README, "Models").
+qasearch runs this script itself for `--model e5-small` (models/pins.json,
+"converted": the source file, the pinned tools and every output's SHA-256);
+the model needs "query: " / "passage: " prefixes, which that preset sets.
 """
 import json, os, struct, sys
 import numpy as np

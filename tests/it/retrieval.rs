@@ -105,10 +105,12 @@ fn the_index_records_how_it_fuses_and_when_it_abstains() {
         &std::fs::read(generation_dir(&w.index()).join("manifest.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(m["fusion"]["source"], "default");
-    assert!(m["fusion"]["lexical_weight"].as_f64().unwrap() > 0.0);
+    // The default model's own settings (`model list` shows them).
+    assert_eq!(m["fusion"]["source"], "default for minilm-int8");
+    assert_eq!(m["fusion"]["lexical_weight"].as_f64().unwrap() as f32, 0.2);
     // Six stored questions are too few to fit a threshold on.
-    assert_eq!(m["abstention"]["source"], "default");
+    assert_eq!(m["abstention"]["source"], "default for minilm-int8");
+    assert_eq!(m["abstention"]["min_score"].as_f64().unwrap() as f32, 0.45);
     assert_eq!(m["counts"]["questions"], 6);
 }
 
