@@ -150,17 +150,51 @@ impl OnnxEmbedder {
     ///
     /// A missing, broken or too old runtime is an [`Error::Model`], never a panic.
     pub fn load(files: &ModelFiles, threads: Option<usize>, workload: Workload) -> Result<Self> {
+        Self::make(files, threads, workload, None)
+    }
+
+    /// Another session of the same model (a server's second core) with a
+    /// copy of this one's tokenizer: copied, not parsed again (e5-small's
+    /// 250,000-piece vocabulary takes about 1.5 s to parse).
+    pub fn another(
+        &self,
+        files: &ModelFiles,
+        threads: Option<usize>,
+        workload: Workload,
+    ) -> Result<Self> {
+        if files.identity != self.identity {
+            return Err(Error::Model {
+                fix: ModelFix::None,
+                message: format!(
+                    "another session of {} cannot be made from the files of {}",
+                    self.identity.id(),
+                    files.identity.id()
+                ),
+            });
+        }
+        Self::make(files, threads, workload, Some(&self.model.tokenizer))
+    }
+
+    fn make(
+        files: &ModelFiles,
+        threads: Option<usize>,
+        workload: Workload,
+        tokenizer: Option<&tokenizers::Tokenizer>,
+    ) -> Result<Self> {
         let t = std::time::Instant::now();
         load_runtime(&files.runtime)?;
         log::debug!(
             "runtime loaded in {:.1} ms",
             t.elapsed().as_secs_f64() * 1e3
         );
-        let tokenizer_files = fastembed::TokenizerFiles {
-            tokenizer_file: read(&files.tokenizer[0])?,
-            config_file: read(&files.tokenizer[1])?,
-            special_tokens_map_file: read(&files.tokenizer[2])?,
-            tokenizer_config_file: read(&files.tokenizer[3])?,
+        let tokenizer_files = match tokenizer {
+            Some(_) => None,
+            None => Some(fastembed::TokenizerFiles {
+                tokenizer_file: read(&files.tokenizer[0])?,
+                config_file: read(&files.tokenizer[1])?,
+                special_tokens_map_file: read(&files.tokenizer[2])?,
+                tokenizer_config_file: read(&files.tokenizer[3])?,
+            }),
         };
         let settings = &files.identity.settings;
         let pooling = match settings.pooling.as_str() {
@@ -202,8 +236,11 @@ impl OnnxEmbedder {
         // are the two slow parts of a cold start: made on two threads, the
         // session first with a stand-in tokenizer that is then replaced.
         let (model, tokenizer) = std::thread::scope(|scope| {
-            let tokenizer =
-                scope.spawn(|| crate::tokenizer::load(&tokenizer_files, settings.max_length));
+            let tokenizer = scope.spawn(|| match (tokenizer, &tokenizer_files) {
+                (Some(t), _) => Ok(t.clone()),
+                (None, Some(files)) => crate::tokenizer::load(files, settings.max_length),
+                (None, None) => Err("no tokenizer".into()),
+            });
             let model = fastembed::TextEmbedding::try_new_from_user_defined(
                 fastembed::UserDefinedEmbeddingModel::new(onnx, crate::tokenizer::stand_in())
                     .with_pooling(pooling),

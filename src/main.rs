@@ -420,16 +420,27 @@ fn serve(g: &GlobalArgs, args: &cli::ServeArgs) -> Outcome {
         threads: Some(g.threads.unwrap_or(1)),
         ..g.clone()
     };
-    let mut engine = open_engine(g, !args.no_update)?;
-    if sessions > 1 {
-        let files = model::resolve(&model_options(g))?;
+    // The first session is made while the index opens; the others copy its
+    // tokenizer rather than parse it again.
+    let files = model::resolve(&model_options(g))?;
+    let others = std::sync::Mutex::new(Vec::new());
+    let load = || -> Result<SharedEmbedder> {
+        let first = OnnxEmbedder::load(&files, g.threads, Workload::Interactive)?;
+        let mut others = others.lock().unwrap_or_else(|p| p.into_inner());
         for _ in 1..sessions {
-            engine.add_model(Box::new(OnnxEmbedder::load(
-                &files,
-                g.threads,
-                Workload::Interactive,
-            )?))?;
+            others.push(first.another(&files, g.threads, Workload::Interactive)?);
         }
+        Ok(Box::new(first))
+    };
+    let mut bar = Bar::new(g.quiet);
+    let mut engine = Engine::open_with(
+        &engine_options(g, !args.no_update),
+        load,
+        &mut bar,
+        &mut |w| log::warn!("{}", render::data_path(&g.data, w)),
+    )?;
+    for embedder in others.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        engine.add_model(Box::new(embedder))?;
     }
     let watch = args.watch.then(|| {
         let load: qasearch::server::ModelLoader = Box::new(move || {
