@@ -232,22 +232,19 @@ pub struct AbstentionReport {
     pub unrelated_p95: f32,
 }
 
-fn percentile(sorted_ms: &[f64], p: f64) -> f64 {
-    if sorted_ms.is_empty() {
-        return 0.0;
+/// The `p`th percentile of sorted values (nearest rank); zero for none.
+fn percentile<T: Copy + Default>(sorted: &[T], p: f64) -> T {
+    if sorted.is_empty() {
+        return T::default();
     }
-    let rank = (p / 100.0 * (sorted_ms.len() - 1) as f64).round() as usize;
-    sorted_ms[rank.min(sorted_ms.len() - 1)]
+    let rank = (p / 100.0 * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
 }
 
-/// The `p`th percentile of scores (nearest rank); 0 for none.
+/// [`percentile`] of best fused scores, sorting them first.
 fn score_percentile(scores: &mut [f32], p: f64) -> f32 {
-    if scores.is_empty() {
-        return 0.0;
-    }
     scores.sort_by(f32::total_cmp);
-    let rank = (p / 100.0 * (scores.len() - 1) as f64).round() as usize;
-    scores[rank.min(scores.len() - 1)]
+    percentile(scores, p)
 }
 
 #[derive(Default)]
@@ -805,6 +802,7 @@ mod tests {
         let v: Vec<f64> = (1..=100).map(f64::from).collect();
         assert_eq!(percentile(&v, 50.0), 51.0);
         assert_eq!(percentile(&v, 95.0), 95.0);
-        assert_eq!(percentile(&[], 50.0), 0.0);
+        assert_eq!(percentile::<f64>(&[], 50.0), 0.0);
+        assert_eq!(score_percentile(&mut [0.9, 0.1, 0.5], 95.0), 0.9);
     }
 }

@@ -62,7 +62,7 @@ pub struct ConvertedPins {
     pub settings: ModelSettings,
     /// The file converted.
     pub source: PinnedFile,
-    /// The script under `models/` that converts it (compiled in), run as
+    /// The script's path under `models/` (compiled in), run as
     /// `python SCRIPT SOURCE OUT_DIR`.
     pub script: String,
     /// Python packages (`name==version`) the script runs with.
@@ -336,7 +336,7 @@ pub fn describe(info: &ModelInfo, opts: &ModelOptions) -> serde_json::Value {
                     "member": c.source.member,
                     "sha256": c.source.sha256,
                 },
-                "script": format!("models/e5/{}", c.script),
+                "script": format!("models/{}", c.script),
                 "tools": c.tools,
                 "sha256": output("model.onnx"),
                 "name": c.settings.name,
@@ -1187,7 +1187,7 @@ fn derive(variant: &VariantPins, src: &Path, dst: &Path, python: Option<&str>) -
 fn script_text(name: &str) -> Option<&'static str> {
     match name {
         "quantize.py" => Some(QUANTIZE_PY),
-        "convert_e5.py" => Some(CONVERT_E5_PY),
+        "e5/convert_e5.py" => Some(CONVERT_E5_PY),
         _ => None,
     }
 }

@@ -157,7 +157,7 @@ pub fn mismatch(profile: &Profile, model: &str, english_only: bool) -> Option<St
         format!(
             "this corpus looks {} ({:.0}% of its letters), but the model {model} reads English only: \
              its answers to questions in that language will be close to noise (only the lexical arm \
-             matches words): the multilingual model e5-small reads it (`--model e5-small`)",
+             matches words): the multilingual model e5-small reads it",
             script.language_name(),
             share * 100.0
         )

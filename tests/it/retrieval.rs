@@ -151,4 +151,11 @@ fn eval_reports_every_view_and_abstention() {
     assert_eq!(a["related_answered"], 1.0, "{a}");
     assert_eq!(a["unrelated"], 3);
     assert_eq!(a["unrelated_abstained"], 1.0, "{a}");
+    // Every related question answered, every unrelated one not: the score
+    // 95% of the related reach is at or over the threshold, the one 95% of
+    // the unrelated stay under is below it.
+    let at = |k: &str| a[k].as_f64().unwrap();
+    assert!(at("related_p05") >= at("min_score"), "{a}");
+    assert!(at("unrelated_p95") < at("min_score"), "{a}");
+    assert!(at("unrelated_p95") > 0.0, "{a}");
 }
