@@ -10,7 +10,12 @@ commands in grid.py), then
     python3 benches/fusion/defaults.py DUMPS
 
 prints nDCG@10 of fuse.rs's formula for each weight and saturation on every
-set with a dump, their mean, and the worst set against the best weight's.
+set with a dump and their mean. Then, for every set that also has a dump of
+questions about nothing in it (`DUMPS/<set>-unrelated.jsonl`: eval with
+`--questions` of such questions, each paired with any document), the share
+of related questions answered / unrelated ones abstained at each threshold,
+with the weight and saturation given (`--weight W --saturation S`, default
+the best mean).
 """
 import sys
 from pathlib import Path
@@ -31,7 +36,7 @@ def load(dumps, name):
 
 
 def main():
-    dumps = Path(sys.argv[1] if len(sys.argv) > 1 else "dumps")
+    dumps = Path(sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("--") else "dumps")
     sets = {s: q for s in SETS if (q := load(dumps, s))}
     print(f"{'weight/saturation':<20}" + "".join(f"{s:>15}" for s in sets) + f"{'mean':>10}")
     rows = []
@@ -43,6 +48,24 @@ def main():
             print(f"{lam:<8}{tau:<12}" + "".join(f"{s:>15.4f}" for s in scores) + f"{mean:>10.4f}")
     best = max(rows, key=lambda r: r[2])
     print(f"best mean: weight {best[0][0]}, saturation {best[0][1]}: {best[2]:.4f}")
+    lam = float(arg("--weight", best[0][0]))
+    tau = float(arg("--saturation", best[0][1]))
+    for name, qs in sets.items():
+        path = dumps / f"{name}-unrelated.jsonl"
+        if not path.exists():
+            continue
+        top = lambda q: max((s for _, s in engine(q, lam, tau)), default=0.0)
+        rel = [top(q) for q in qs]
+        unr = [top(json.loads(l)) for l in open(path)]
+        print(f"\n{name}, weight {lam}, saturation {tau}: related answered / unrelated abstained")
+        for t in (0.80, 0.82, 0.83, 0.84, 0.85, 0.86, 0.87, 0.88, 0.90):
+            ans = sum(x >= t for x in rel) / len(rel)
+            abst = sum(x < t for x in unr) / len(unr)
+            print(f"  {t:.2f}: {ans:6.1%} / {abst:6.1%}")
+
+
+def arg(flag, default):
+    return sys.argv[sys.argv.index(flag) + 1] if flag in sys.argv else default
 
 
 if __name__ == "__main__":
