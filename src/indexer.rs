@@ -1043,12 +1043,7 @@ impl BuildPlan {
                     let v = vector_of(self.text_id[i]).ok_or_else(|| {
                         Error::Embed("a sentence of a pooled answer has no vector".into())
                     })?;
-                    let w = if std::env::var_os("POOLW").is_some() {
-                        (o.end - o.start) as f32
-                    } else {
-                        1.0
-                    };
-                    sum.iter_mut().zip(v).for_each(|(s, x)| *s += w * x);
+                    sum.iter_mut().zip(v).for_each(|(s, x)| *s += x);
                 }
             }
             crate::ann::normalize(&mut sum);
