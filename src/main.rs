@@ -301,18 +301,34 @@ fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
         search::validate_question(&args.question)?;
     }
     let engine = open_engine(g, !args.no_update)?;
-    let mut out = anstream::stdout().lock();
-    if !from_stdin {
+    let outcome = if from_stdin {
+        ask_each_line(&engine, &config, args.json)
+    } else {
         let t = std::time::Instant::now();
-        let answers = engine.ask(&args.question, &config)?;
-        log::debug!("answered in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
-        render::answers(&mut out, args.question.trim(), &answers, args.json)?;
-        return Ok(if answers.answered {
-            exit::OK
-        } else {
-            exit::NO_ANSWER
-        });
-    }
+        let answered = |answers: search::Answers| -> Outcome {
+            log::debug!("answered in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+            let mut out = anstream::stdout().lock();
+            render::answers(&mut out, args.question.trim(), &answers, args.json)?;
+            out.flush()?;
+            Ok(if answers.answered {
+                exit::OK
+            } else {
+                exit::NO_ANSWER
+            })
+        };
+        engine
+            .ask(&args.question, &config)
+            .map_err(Failure::from)
+            .and_then(answered)
+    };
+    // The process exits next: freeing the model would only delay that.
+    engine.close_at_exit();
+    outcome
+}
+
+/// `ask -`: one question a line from stdin, answered as it comes.
+fn ask_each_line(engine: &Engine, config: &SearchConfig, json: bool) -> Outcome {
+    let mut out = anstream::stdout().lock();
     let mut first = true;
     for (n, line) in std::io::stdin().lock().lines().enumerate() {
         let line = line.map_err(|e| Error::BadInput {
@@ -328,12 +344,12 @@ fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
         let Ok(question) = search::validate_question(&line) else {
             continue;
         };
-        let answers = engine.ask(question, &config)?;
-        if !args.json && !first {
+        let answers = engine.ask(question, config)?;
+        if !json && !first {
             writeln!(out)?;
         }
         first = false;
-        render::answers(&mut out, question, &answers, args.json)?;
+        render::answers(&mut out, question, &answers, json)?;
         out.flush()?;
     }
     Ok(exit::OK)
