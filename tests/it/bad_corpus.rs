@@ -136,6 +136,8 @@ fn cases() -> Vec<Case> {
         c("model file not ONNX", Seed, &["--model-file", "data/000_f4b32acec74ceaab.txt", "ask", Q], 5, "cannot load the model"),
         c("tokenizer folder empty", Seed, &["--tokenizer-dir", "data", "ask", Q], 5, "tokenizer.json"),
         c("no fetch and no files", Seed, &["--models", "empty-models", "--no-fetch", "ask", Q], 5, "model files missing"),
+        c("no fetch, converted model: one message names every file", Seed, &["--models", "empty-models", "--model", "e5-small", "--no-fetch", "ask", Q], 5, "libonnxruntime.so.1.24.4, e5-small/model.onnx, e5-small/tokenizer.json"),
+        c("files by hand with a converted model, before any fetch", Seed, &["--models", "empty-models", "--model", "e5-small", "--model-file", "/nope/model.onnx", "ask", Q], 5, "drop --model, or drop --model-file"),
         // Evaluation inputs.
         c("beir folder missing", Seed, &["eval", "--beir", "no-such-set"], 3, "no-such-set"),
         c("beir corpus without text", Files(&[
