@@ -149,6 +149,20 @@ fn run(cli: &Cli) -> Outcome {
             .into());
         }
     }
+    // Commands that embed with the index's model use the one that built it
+    // unless another is named.
+    let remembered;
+    let g = match &cli.command {
+        Command::Index(args) if !args.check => {
+            remembered = index_model(g)?;
+            &remembered
+        }
+        Command::Ask(_) | Command::Serve(_) | Command::Mcp(_) => {
+            remembered = index_model(g)?;
+            &remembered
+        }
+        _ => g,
+    };
     match &cli.command {
         Command::Index(args) if args.check => status(g, args.json),
         Command::Index(args) => {
@@ -202,6 +216,29 @@ fn run(cli: &Cli) -> Outcome {
         Command::Serve(args) => serve(g, args),
         Command::Mcp(args) => mcp(g, args),
     }
+}
+
+/// The model of a command on the index: the one named (`--model`, or files
+/// given by hand), else the catalogued model that built the index (an index
+/// remembers its model: `index --model e5-small` once, then plain `ask`),
+/// else the default. A store that cannot be opened fails here as it would a
+/// moment later; an index that cannot be read is left to the command.
+fn index_model(g: &GlobalArgs) -> Result<GlobalArgs> {
+    let mut g = g.clone();
+    let named = g.variant.is_some() || g.model_file.is_some() || g.tokenizer_dir.is_some();
+    if named {
+        return Ok(g);
+    }
+    let store = engine_options(&g, false).open_store()?;
+    let recorded = match store.exists() {
+        Ok(true) => store.read_manifest().ok(),
+        _ => None,
+    };
+    if let Some(info) = recorded.and_then(|m| model::catalogued(&m.model)) {
+        log::debug!("the index was built with {}: using it", info.name);
+        g.variant = Some(info.name.to_string());
+    }
+    Ok(g)
 }
 
 fn require_data(data: &Path) -> Result<()> {

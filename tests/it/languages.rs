@@ -186,7 +186,22 @@ fn a_german_and_arabic_faq_is_answered_by_the_multilingual_model() {
         v["min_score"].as_f64().unwrap() > 0.8,
         "e5's own threshold: {v}"
     );
+    // The index remembers its model: without --model, `ask` and `index` use
+    // e5-small (same answer and score; nothing re-embedded).
+    let r = w.run(&["ask", "--json", "Where can visitors leave their car?"]);
+    assert!(r.code == 0 || r.code == 10, "{r:?}");
+    assert_eq!(r.json()["results"][0], across["results"][0], "{}", r.stdout);
+    assert_eq!(r.json()["best"], across["best"], "{}", r.stdout);
     let r = w.run(&["index", "--json"]);
+    r.ok();
+    assert_eq!(r.json()["embedded"], 0, "{}", r.stdout);
+    assert!(r.json()["full_reason"].is_null(), "{}", r.stdout);
+    // Naming another model for `ask` is refused with the way out.
+    let r = w.run(&["--model", "minilm-int8", "ask", "Wo kann ich parken?"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("drop --model"), "{}", r.stderr);
+    // `index` with another model re-embeds, and says why.
+    let r = w.run(&["--model", "default", "index", "--json"]);
     r.ok();
     assert!(
         r.json()["full_reason"]
