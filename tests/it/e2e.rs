@@ -243,10 +243,18 @@ fn each_model_is_verified_and_remembered_by_the_index() {
         .map(|o| o["results"][0]["question"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(got, seed);
-    // The index remembers its model: the default model refuses it, and says how to fix it.
-    w.run(&["ask", "What is France doing?"])
+    // The index remembers its model: without --model, `ask` uses it; naming
+    // another is refused, with how to fix it.
+    let r = w.run(&["ask", "--json", "What is France doing?"]);
+    r.ok();
+    let top = r.json()["results"][0]["question"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(top.contains("France"), "{}", r.stdout);
+    w.run(&["--model", "default", "ask", "What is France doing?"])
         .fails(4, "all-MiniLM-L6-v2:onnx");
-    let r = w.run(&["index", "--json"]);
+    let r = w.run(&["--model", "default", "index", "--json"]);
     r.ok();
     assert!(r.json()["full_reason"]
         .as_str()

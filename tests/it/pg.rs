@@ -395,7 +395,9 @@ fn another_schema_version_or_model_is_refused_clearly() {
         r.json()["results"][0]["question"],
         "What is the main goal of the Coalition of the Willing?"
     );
-    ask_store(&w, &url, &[], "what is the coalition").fails(4, "model");
+    // The store remembers its model: a plain `ask` uses it, naming another is refused.
+    ask_store(&w, &url, &[], "what is the coalition").ok();
+    ask_store(&w, &url, &["--model", "default"], "what is the coalition").fails(4, "drop --model");
 }
 
 #[test]
