@@ -128,6 +128,10 @@ pub enum Workload {
 pub struct OnnxEmbedder {
     model: fastembed::TextEmbedding,
     identity: ModelIdentity,
+    /// For a SentencePiece Unigram vocabulary (e5-small): texts become
+    /// pieces here, and the model's tokenizer reads those (see
+    /// [`crate::unigram`]).
+    pieces: Option<std::sync::Arc<crate::unigram::Pieces>>,
 }
 
 impl std::fmt::Debug for OnnxEmbedder {
@@ -172,14 +176,22 @@ impl OnnxEmbedder {
                 ),
             });
         }
-        Self::make(files, threads, workload, Some(&self.model.tokenizer))
+        Self::make(
+            files,
+            threads,
+            workload,
+            Some((&self.model.tokenizer, &self.pieces)),
+        )
     }
 
     fn make(
         files: &ModelFiles,
         threads: Option<usize>,
         workload: Workload,
-        tokenizer: Option<&tokenizers::Tokenizer>,
+        tokenizer: Option<(
+            &tokenizers::Tokenizer,
+            &Option<std::sync::Arc<crate::unigram::Pieces>>,
+        )>,
     ) -> Result<Self> {
         let t = std::time::Instant::now();
         load_runtime(&files.runtime)?;
@@ -207,7 +219,6 @@ impl OnnxEmbedder {
                 })
             }
         };
-        let onnx = read(&files.onnx)?;
         let mut options =
             fastembed::InitOptionsUserDefined::new().with_max_length(settings.max_length);
         if let Some(t) = threads {
@@ -232,27 +243,33 @@ impl OnnxEmbedder {
             ),
         }
         };
-        // The runtime session and the tokenizer (parsing its 700 kB of JSON)
-        // are the two slow parts of a cold start: made on two threads, the
-        // session first with a stand-in tokenizer that is then replaced.
+        // The runtime session and the tokenizer are the two slow parts of a
+        // cold start: made on two threads, the session first with a stand-in
+        // tokenizer that is then replaced. The tokenizer starts first, while
+        // the model file is read (e5-small's is 76 MB).
         let (model, tokenizer) = std::thread::scope(|scope| {
             let tokenizer = scope.spawn(|| match (tokenizer, &tokenizer_files) {
-                (Some(t), _) => Ok(t.clone()),
-                (None, Some(files)) => crate::tokenizer::load(files, settings.max_length),
+                (Some((t, pieces)), _) => Ok((t.clone(), pieces.clone())),
+                (None, Some(files)) => crate::tokenizer::load(files, settings.max_length)
+                    .map(|(t, pieces)| (t, pieces.map(std::sync::Arc::new))),
                 (None, None) => Err("no tokenizer".into()),
             });
-            let model = fastembed::TextEmbedding::try_new_from_user_defined(
-                fastembed::UserDefinedEmbeddingModel::new(onnx, crate::tokenizer::stand_in())
-                    .with_pooling(pooling),
-                options,
-            );
+            let model = read(&files.onnx).and_then(|onnx| {
+                fastembed::TextEmbedding::try_new_from_user_defined(
+                    fastembed::UserDefinedEmbeddingModel::new(onnx, crate::tokenizer::stand_in())
+                        .with_pooling(pooling),
+                    options,
+                )
+                .map_err(|e| cannot_load(e.to_string()))
+            });
             let tokenizer = tokenizer
                 .join()
                 .unwrap_or_else(|_| Err("the tokenizer loader failed".into()));
             (model, tokenizer)
         });
-        let mut model = model.map_err(|e| cannot_load(e.to_string()))?;
-        model.tokenizer = tokenizer.map_err(cannot_load)?;
+        let mut model = model?;
+        let (tokenizer, pieces) = tokenizer.map_err(cannot_load)?;
+        model.tokenizer = tokenizer;
         log::debug!(
             "session and tokenizer ready in {:.1} ms",
             t.elapsed().as_secs_f64() * 1e3
@@ -260,6 +277,7 @@ impl OnnxEmbedder {
         Ok(OnnxEmbedder {
             model,
             identity: files.identity.clone(),
+            pieces,
         })
     }
 }
@@ -301,9 +319,21 @@ impl Embedder for OnnxEmbedder {
         }
         let max_chars = self.identity.settings.max_length.max(1) * CHARS_PER_TOKEN_KEPT;
         let clipped: Vec<&str> = texts.iter().map(|t| clip(t, max_chars)).collect();
-        self.model
-            .embed(&clipped, Some(clipped.len()))
-            .map_err(|e| Error::Embed(e.to_string()))
+        match &self.pieces {
+            Some(pieces) => {
+                let pieced = clipped
+                    .iter()
+                    .map(|t| pieces.of(t))
+                    .collect::<std::result::Result<Vec<String>, String>>()
+                    .map_err(Error::Embed)?;
+                pieces
+                    .prepare(&mut self.model.tokenizer, &pieced)
+                    .map_err(Error::Embed)?;
+                self.model.embed(&pieced, Some(pieced.len()))
+            }
+            None => self.model.embed(&clipped, Some(clipped.len())),
+        }
+        .map_err(|e| Error::Embed(e.to_string()))
     }
 
     fn dimension(&self) -> usize {

@@ -135,7 +135,7 @@ pub enum Error {
     },
 
     /// The index was built by another format version or model.
-    #[error("index {} was built with {what} {found}, but this qasearch uses {expected}", path.display())]
+    #[error("the index at {} was built with {what} {found}, but this qasearch uses {expected}", path.display())]
     Incompatible {
         /// The manifest that disagrees.
         path: PathBuf,

@@ -61,5 +61,6 @@ pub mod server;
 pub mod split;
 pub mod store;
 pub mod tokenizer;
+pub mod unigram;
 
 pub use error::{Error, Result};

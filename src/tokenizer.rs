@@ -12,6 +12,8 @@
 use serde_json::Value;
 use tokenizers::{AddedToken, PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
+use crate::unigram::Pieces;
+
 /// Why the tokenizer could not be loaded.
 pub type LoadError = String;
 
@@ -19,13 +21,46 @@ fn json(bytes: &[u8], name: &str) -> Result<Value, LoadError> {
     serde_json::from_slice(bytes).map_err(|e| format!("{name} is not valid JSON: {e}"))
 }
 
-/// The tokenizer of `files`, reading at most `max_length` tokens.
-pub fn load(files: &fastembed::TokenizerFiles, max_length: usize) -> Result<Tokenizer, LoadError> {
+/// The tokenizer of `files`, reading at most `max_length` tokens, and for a
+/// SentencePiece Unigram vocabulary the [`Pieces`] step that comes before it
+/// (see [`crate::unigram`]: the tokenizer then reads pieces).
+pub fn load(
+    files: &fastembed::TokenizerFiles,
+    max_length: usize,
+) -> Result<(Tokenizer, Option<Pieces>), LoadError> {
+    configured(files, max_length, false)
+}
+
+/// The tokenizer of `files` as the `tokenizers` crate alone reads it (for a
+/// Unigram vocabulary, slowly): the reference [`load`] is checked against.
+pub fn load_whole(
+    files: &fastembed::TokenizerFiles,
+    max_length: usize,
+) -> Result<Tokenizer, LoadError> {
+    configured(files, max_length, true).map(|(t, _)| t)
+}
+
+fn configured(
+    files: &fastembed::TokenizerFiles,
+    max_length: usize,
+    whole: bool,
+) -> Result<(Tokenizer, Option<Pieces>), LoadError> {
     let config = json(&files.config_file, "config.json")?;
     let special_tokens_map = json(&files.special_tokens_map_file, "special_tokens_map.json")?;
     let tokenizer_config = json(&files.tokenizer_config_file, "tokenizer_config.json")?;
-    let mut tokenizer = Tokenizer::from_bytes(&files.tokenizer_file)
-        .map_err(|e| format!("tokenizer.json cannot be read: {e}"))?;
+    let split = if whole {
+        None
+    } else {
+        crate::unigram::split(&files.tokenizer_file)?
+    };
+    let (mut tokenizer, mut pieces) = match split {
+        Some((pieces, reader)) => (reader, Some(pieces)),
+        None => (
+            Tokenizer::from_bytes(&files.tokenizer_file)
+                .map_err(|e| format!("tokenizer.json cannot be read: {e}"))?,
+            None,
+        ),
+    };
     let model_max_length = tokenizer_config["model_max_length"]
         .as_f64()
         .ok_or("tokenizer_config.json is missing a numeric `model_max_length` field")?
@@ -54,6 +89,13 @@ pub fn load(files: &fastembed::TokenizerFiles, max_length: usize) -> Result<Toke
             ..Default::default()
         }))
         .map_err(|e| e.to_string())?;
+    if let (Some(p), Value::Object(root)) = (&pieces, &special_tokens_map) {
+        // The reader's model must know the special tokens' ids when they are added.
+        let contents = root
+            .values()
+            .filter_map(|v| v.as_str().or_else(|| v["content"].as_str()));
+        tokenizer.with_model(p.words(contents)?);
+    }
     if let Value::Object(root) = special_tokens_map {
         for value in root.values() {
             let token = match value {
@@ -88,13 +130,16 @@ pub fn load(files: &fastembed::TokenizerFiles, max_length: usize) -> Result<Toke
                 _ => None,
             };
             if let Some(token) = token {
+                if let Some(p) = &mut pieces {
+                    p.add_special_tokens(std::slice::from_ref(&token))?;
+                }
                 tokenizer
                     .add_special_tokens([token])
                     .map_err(|e| e.to_string())?;
             }
         }
     }
-    Ok(tokenizer)
+    Ok((tokenizer, pieces))
 }
 
 /// A tokenizer that parses in microseconds, for fastembed to load while the
@@ -114,7 +159,8 @@ mod tests {
 
     #[test]
     fn the_stand_in_loads_and_bad_files_are_errors_not_panics() {
-        let t = load(&stand_in(), 256).unwrap();
+        let (t, pieces) = load(&stand_in(), 256).unwrap();
+        assert!(pieces.is_none());
         assert_eq!(t.get_vocab_size(true), 2);
         let mut bad = stand_in();
         bad.tokenizer_config_file = b"{}".to_vec();

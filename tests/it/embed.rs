@@ -124,3 +124,91 @@ fn each_preset_keeps_its_conventions() {
         }
     }
 }
+
+/// e5-small's tokenizer is read in two steps (`qasearch::unigram`: pieces by
+/// a Viterbi of our own, then a word-level reader) instead of by the
+/// `tokenizers` crate's slow Unigram model: the ids, attention masks and
+/// truncation must be exactly the crate's, on every text of the shared sets
+/// and on hostile ones (special tokens written in the text, controls,
+/// Unicode spaces, scripts without spaces, characters no piece covers, text
+/// past the 512-token window).
+#[test]
+fn unigram_ids_equal_the_tokenizers_crate() {
+    let files = model::resolve(&ModelOptions {
+        models_dir: repo().join("models"),
+        fetch: true,
+        variant: Some("e5-small".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let read = |i: usize| std::fs::read(&files.tokenizer[i]).unwrap();
+    let tf = fastembed::TokenizerFiles {
+        tokenizer_file: read(0),
+        config_file: read(1),
+        special_tokens_map_file: read(2),
+        tokenizer_config_file: read(3),
+    };
+    let max = files.identity.settings.max_length;
+    let whole = qasearch::tokenizer::load_whole(&tf, max).unwrap();
+    let (mut reader, pieces) = qasearch::tokenizer::load(&tf, max).unwrap();
+    let pieces = pieces.expect("e5-small's vocabulary is read in pieces");
+
+    let mut texts: Vec<String> = vec![
+        String::new(),
+        " ".into(),
+        "   leading and  double  spaces ".into(),
+        "query: Wo kann ich parken?".into(),
+        "passage: <s>inside</s> and <unk> and <mask> and <pad>".into(),
+        "fullwidth ＜ｓ＞ and ＜/ｓ＞ and ＜ｕｎｋ＞".into(),
+        "tabs\tnew\nlines\r\nand\u{85}next line\u{a0}nbsp\u{200b}zero width\u{2028}".into(),
+        "controls \u{1}\u{7f}\u{9f} and \u{fffd} replacement, \u{2581} metaspace".into(),
+        "emoji 🦀🧪👩‍👩‍👧 and rare \u{10FFFD}\u{E000} and 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 ﬁ ligature".into(),
+        "中文没有空格。日本語も。한국어도 있어요".into(),
+        "العربية: أين يمكنني ركن السيارة؟ हिन्दी में प्रश्न।".into(),
+        "Ünïcödé ÅÄÖ ǅ Ⅻ ½ ㎏ ﬀ".into(),
+        "long ".repeat(700),
+        "ab".repeat(3000),
+    ];
+    let datasets = repo().join("../shared/datasets");
+    for set in [
+        "xquad-en",
+        "wikiqa-dev",
+        "xquad-de-para",
+        "stackfaq-dev/beir",
+    ] {
+        for file in ["corpus.jsonl", "queries.jsonl"] {
+            let text = std::fs::read_to_string(datasets.join(set).join(file)).unwrap();
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                texts.push(v["text"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    assert!(texts.len() > 5000, "{}", texts.len());
+    for text in &texts {
+        for t in [
+            text.clone(),
+            format!("query: {text}"),
+            format!("passage: {text}"),
+        ] {
+            let want = whole.encode(t.as_str(), true).unwrap();
+            let pieced = vec![pieces.of(&t).unwrap()];
+            pieces.prepare(&mut reader, &pieced).unwrap();
+            let got = reader.encode(pieced[0].as_str(), true).unwrap();
+            assert_eq!(got.get_ids(), want.get_ids(), "{t:?}");
+            assert_eq!(got.get_attention_mask(), want.get_attention_mask(), "{t:?}");
+            assert_eq!(got.get_type_ids(), want.get_type_ids(), "{t:?}");
+        }
+    }
+    // In batches, as the model reads them: padded to the longest text.
+    for batch in texts.chunks(16) {
+        let want = whole.encode_batch(batch.to_vec(), true).unwrap();
+        let pieced: Vec<String> = batch.iter().map(|t| pieces.of(t).unwrap()).collect();
+        pieces.prepare(&mut reader, &pieced).unwrap();
+        let got = reader.encode_batch(pieced, true).unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g.get_ids(), w.get_ids());
+            assert_eq!(g.get_attention_mask(), w.get_attention_mask());
+        }
+    }
+}
