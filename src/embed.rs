@@ -159,7 +159,7 @@ impl OnnxEmbedder {
 
     /// Another session of the same model (a server's second core) with a
     /// copy of this one's tokenizer: copied, not parsed again (e5-small's
-    /// 250,000-piece vocabulary takes about 1.5 s to parse).
+    /// 250,000-piece vocabulary takes about 0.2 s to read).
     pub fn another(
         &self,
         files: &ModelFiles,

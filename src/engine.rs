@@ -552,8 +552,8 @@ impl Engine {
     /// Closes the engine at the end of a process that exits next: the store
     /// and index close as usual, but the model's memory is left to the
     /// operating system instead of being freed piece by piece. That freeing
-    /// is pure cost to a one-shot command (e5-small's tokenizer, 250,000
-    /// pieces in a tree of small maps, takes about 0.4 s to free). Not for a
+    /// is pure cost to a one-shot command (a runtime session and a vocabulary
+    /// of 250,000 pieces are many allocations). Not for a
     /// process that goes on: the model's memory stays taken until it exits.
     pub fn close_at_exit(self) {
         let Engine { embedders, .. } = self;
