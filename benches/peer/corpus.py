@@ -1,13 +1,17 @@
 """Synthesize a Q&A corpus of N answer sentences from BEIR datasets.
 
-  corpus.py DATASETS N OUT [one|multi]
+  corpus.py DATASETS N OUT [one|multi] [record|about]
 
 Every corpus sentence of the datasets under DATASETS is used once; beyond
 that, new sentences are made by joining the first half (in words) of one
 sentence to the second half of another, pairs drawn with a fixed seed, so
 every sentence is distinct. `one`: each answer is one sentence (as in
 wikiqa); `multi`: answers of 3 or 4 sentences (as in the seed document).
-Ten Q&A pairs to a .txt document.
+Ten Q&A pairs to a .txt document. Stored questions: `record` (the default)
+"What does record D-J say?", the same template for every pair (a worst
+case for a view of stored questions: 50,000 nearly equal vectors); `about`
+"What does record D-J say about <the answer's first five words>?", each
+question distinct and about its answer, as a FAQ's are.
 
 Writes OUT/data/*.txt (the corpus for qasearch), OUT/sentences.txt (the same
 answer sentences, one a line, for the Python peer) and OUT/questions.txt (the
@@ -17,6 +21,7 @@ datasets' queries, to ask both).
 import json
 import os
 import random
+import re
 import sys
 
 
@@ -28,7 +33,14 @@ def read_jsonl(path):
                 yield json.loads(line)
 
 
-def main(datasets, n, out, shape="one"):
+def question(record, answer, kind):
+    if kind == "about":
+        words = re.sub(r"[^\w\s-]", " ", answer).split()[:5]
+        return f"What does record {record} say about {' '.join(words)}?"
+    return f"What does record {record} say?"
+
+
+def main(datasets, n, out, shape="one", kind="record"):
     base, questions = [], []
     for name in sorted(os.listdir(datasets)):
         d = os.path.join(datasets, name)
@@ -61,7 +73,7 @@ def main(datasets, n, out, shape="one"):
         with open(os.path.join(data, f"doc{d // 10:06}.txt"), "w", encoding="utf-8") as f:
             f.write(f"Synthetic document {d // 10}.\n")
             for j, a in enumerate(answers[d : d + 10]):
-                f.write(f"What does record {d // 10}-{j} say?\n{a}\n")
+                f.write(f"{question(f'{d // 10}-{j}', a, kind)}\n{a}\n")
     with open(os.path.join(out, "sentences.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(sentences) + "\n")
     with open(os.path.join(out, "questions.txt"), "w", encoding="utf-8") as f:
@@ -71,4 +83,4 @@ def main(datasets, n, out, shape="one"):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], *sys.argv[4:5])
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], *sys.argv[4:6])
