@@ -126,7 +126,11 @@ pub fn split(tokenizer_json: &[u8]) -> Result<Option<(Pieces, Tokenizer)>, LoadE
     let mut scores = Vec::with_capacity(file.model.vocab.len());
     let mut longest = 0;
     let mut min_score = f64::INFINITY;
+    let mut unk_token = None;
     for (i, (piece, score)) in file.model.vocab.into_iter().enumerate() {
+        if i == unk_id {
+            unk_token = Some(piece.clone());
+        }
         longest = longest.max(piece.len());
         min_score = min_score.min(score);
         scores.push(score);
@@ -138,14 +142,9 @@ pub fn split(tokenizer_json: &[u8]) -> Result<Option<(Pieces, Tokenizer)>, LoadE
         "pre_tokenizer": file.pre_tokenizer, "post_processor": file.post_processor,
         "decoder": file.decoder,
     });
-    let unk = Some(unk_id)
-        .filter(|&u| u < scores.len())
-        .ok_or("tokenizer.json: the Unigram model's `unk_id` is not in its vocabulary")?;
-    let unk_token = ids
-        .iter()
-        .find(|(_, &id)| id as usize == unk)
-        .map(|(p, _)| p.to_string())
-        .ok_or("tokenizer.json: the Unigram model's unknown piece is listed twice")?;
+    let unk = unk_id;
+    let unk_token =
+        unk_token.ok_or("tokenizer.json: the Unigram model's `unk_id` is not in its vocabulary")?;
     let added = added_tokens(&root["added_tokens"])?;
     let mut pieces = Pieces {
         front: Tokenizer::new(tokenizers::models::wordlevel::WordLevel::default()),
