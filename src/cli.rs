@@ -284,12 +284,11 @@ pub struct EvalArgs {
     #[arg(long)]
     pub full: bool,
 
-    /// With --beir: whole-answer vectors for answers of several sentences:
-    /// `embedded` (the model reads the whole answer: about twice the
-    /// embedding work, the best retrieval), `pooled` (the mean of the
-    /// sentence vectors: no model call) or `off`. Default embedded. (A
-    /// corpus index keeps the setting `index` gave it.)
-    #[arg(long, requires = "beir", value_name = "HOW", value_parser = ["off", "pooled", "embedded"])]
+    /// With --beir: whole-answer vectors for answers of several sentences,
+    /// as `index --answer-vectors` takes them: `in-context` (default),
+    /// `embedded`, `pooled` or `off`. (A corpus index keeps the setting
+    /// `index` gave it.)
+    #[arg(long, requires = "beir", value_name = "HOW", value_parser = ["off", "pooled", "embedded", "in-context"])]
     pub answer_vectors: Option<String>,
 }
 
@@ -350,11 +349,12 @@ pub struct IndexArgs {
     #[arg(long, default_value_t = qasearch::ann::HnswParams::default().ef_construction, value_name = "N")]
     pub hnsw_ef_construction: usize,
 
-    /// Whole-answer vectors for answers of several sentences: `embedded` (the
-    /// model reads the whole answer: about twice the embedding work, the best
-    /// retrieval), `pooled` (the mean of the sentence vectors: no model call)
-    /// or `off`.
-    #[arg(long, default_value = qasearch::store::AnswerVectors::default().name(), value_name = "HOW", value_parser = ["off", "pooled", "embedded"])]
+    /// Whole-answer vectors for answers of several sentences: `in-context`
+    /// (the model reads the whole answer once; its sentences' vectors come
+    /// from that pass when it is up to 128 tokens), `embedded` (the whole
+    /// answer and each sentence read apart: about twice the work),
+    /// `pooled` (the mean of the sentence vectors: no model call) or `off`.
+    #[arg(long, default_value = qasearch::store::AnswerVectors::default().name(), value_name = "HOW", value_parser = ["off", "pooled", "embedded", "in-context"])]
     pub answer_vectors: String,
 }
 

@@ -22,6 +22,14 @@ pub const DEFAULT_BATCH_SIZE: usize = 16;
 /// [`DEFAULT_BATCH_SIZE`] at a time.
 pub const TOKENS_PER_BATCH: usize = 2048;
 
+/// Answers of up to this many tokens give their sentences' vectors from the
+/// pass that embeds the whole answer (`--answer-vectors in-context`); the
+/// sentences of longer ones are embedded alone. all-MiniLM-L6-v2 was trained
+/// on texts of up to 128 tokens; past that, a sentence read in context lost
+/// on German paragraphs (xquad-de-para −0.030 nDCG@10 without a limit,
+/// −0.002 at 192, +0.0005 at 128; README, "Whole-answer vectors").
+pub const IN_CONTEXT_MAX_TOKENS: usize = 128;
+
 /// What a text is to the model: a question looking for an answer, or a
 /// passage to be found. Some models read the two differently (e5 wants
 /// `"query: "` and `"passage: "` in front); see [`Embedder::embed_as`].
@@ -50,10 +58,43 @@ pub trait Embedder {
         let refs: Vec<&str> = owned.iter().map(String::as_str).collect();
         self.embed_batch(&refs)
     }
+    /// True when [`Embedder::embed_in_context`] works for this model.
+    fn reads_in_context(&self) -> bool {
+        false
+    }
+
+    /// Embeds whole passages (with the model's passage prefix) and, from the
+    /// same model pass, each of their `spans` (byte ranges of the text): a
+    /// span's vector is the normalised mean of its tokens' states read in
+    /// the context of the whole passage. Returns, per text, its vector and
+    /// one per span — None for every span of a text longer than
+    /// [`IN_CONTEXT_MAX_TOKENS`], and for a span without a token the model
+    /// read. Only called when [`Embedder::reads_in_context`].
+    fn embed_in_context(
+        &mut self,
+        texts: &[&str],
+        _spans: &[Vec<(usize, usize)>],
+    ) -> Result<Vec<InContext>> {
+        let _ = texts;
+        Err(Error::Embed(
+            "this model cannot embed sentences in context".into(),
+        ))
+    }
     /// The vector length.
     fn dimension(&self) -> usize;
     /// What identifies this model and its settings.
     fn identity(&self) -> &ModelIdentity;
+}
+
+/// A passage's vector and its spans' vectors, read in one model pass (see
+/// [`Embedder::embed_in_context`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InContext {
+    /// The whole passage's vector, as [`Embedder::embed_as`] gives it.
+    pub whole: Vec<f32>,
+    /// Each span's vector, None where it has none (see
+    /// [`Embedder::embed_in_context`]).
+    pub spans: Vec<Option<Vec<f32>>>,
 }
 
 /// Embeds many texts in batches of similar length (less padding), reporting
@@ -67,31 +108,9 @@ pub fn embed_all(
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<f32>> {
     let dim = embedder.dimension();
-    let batch_size = batch_size.max(1);
-    // Longest first: the slowest batches run while the ETA is still rough.
-    let mut order: Vec<usize> = (0..texts.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(texts[i].len()));
-    let max_tokens = embedder.identity().settings.max_length;
-    // About four characters a token; the model reads at most max_length.
-    let tokens = |i: usize| {
-        let t = texts[i].len() / 4 + 2;
-        if max_tokens > 0 {
-            t.min(max_tokens)
-        } else {
-            t
-        }
-    };
-    let mut batches = Vec::new();
-    let mut rest = &order[..];
-    while !rest.is_empty() {
-        // The first text of a batch is its longest (sorted): it sets the padding.
-        let fit = (TOKENS_PER_BATCH / tokens(rest[0]).max(1)).clamp(1, batch_size);
-        let (batch, tail) = rest.split_at(fit.min(rest.len()));
-        batches.push(batch);
-        rest = tail;
-    }
+    let batches = batches_by_length(texts, embedder.identity().settings.max_length, batch_size);
     let mut out = vec![0f32; texts.len() * dim];
-    for chunk in batches {
+    for chunk in &batches {
         let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
         let vectors = embedder.embed_as(&batch, role)?;
         if vectors.len() != batch.len() {
@@ -113,6 +132,35 @@ pub fn embed_all(
         progress(chunk.len());
     }
     Ok(out)
+}
+
+/// The model calls for `texts`: indexes into it, longest first (the
+/// slowest batches run while the ETA is still rough), texts of similar
+/// length together (less padding), at most `batch_size` a call and at most
+/// [`TOKENS_PER_BATCH`] estimated tokens once padded.
+pub fn batches_by_length(texts: &[&str], max_tokens: usize, batch_size: usize) -> Vec<Vec<usize>> {
+    let batch_size = batch_size.max(1);
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(texts[i].len()));
+    // About four characters a token; the model reads at most max_tokens.
+    let tokens = |i: usize| {
+        let t = texts[i].len() / 4 + 2;
+        if max_tokens > 0 {
+            t.min(max_tokens)
+        } else {
+            t
+        }
+    };
+    let mut batches = Vec::new();
+    let mut rest = &order[..];
+    while !rest.is_empty() {
+        // The first text of a batch is its longest (sorted): it sets the padding.
+        let fit = (TOKENS_PER_BATCH / tokens(rest[0]).max(1)).clamp(1, batch_size);
+        let (batch, tail) = rest.split_at(fit.min(rest.len()));
+        batches.push(batch.to_vec());
+        rest = tail;
+    }
+    batches
 }
 
 /// What a model session will mostly do; it tunes the runtime's threads.
@@ -336,6 +384,128 @@ impl Embedder for OnnxEmbedder {
         .map_err(|e| Error::Embed(e.to_string()))
     }
 
+    fn reads_in_context(&self) -> bool {
+        // e5-small's pieces are read from a text of pieces (crate::unigram),
+        // whose offsets are not the text's.
+        self.pieces.is_none()
+    }
+
+    fn embed_in_context(
+        &mut self,
+        texts: &[&str],
+        spans: &[Vec<(usize, usize)>],
+    ) -> Result<Vec<InContext>> {
+        if !self.reads_in_context() {
+            return Err(Error::Embed(
+                "this model cannot embed sentences in context".into(),
+            ));
+        }
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let settings = &self.identity.settings;
+        let prefix = settings.prefix(Role::Passage).to_string();
+        let max_chars = settings.max_length.max(1) * CHARS_PER_TOKEN_KEPT;
+        let owned: Vec<String> = texts
+            .iter()
+            .map(|t| format!("{prefix}{}", clip(t, max_chars)))
+            .collect();
+        let fail = |e: String| Error::Embed(e);
+        let encodings = self
+            .model
+            .tokenizer
+            .encode_batch(owned.clone(), true)
+            .map_err(|e| fail(e.to_string()))?;
+        let output = self
+            .model
+            .transform(&owned, Some(owned.len()))
+            .map_err(|e| fail(e.to_string()))?;
+        let raw = output.into_raw();
+        let batch = raw
+            .first()
+            .ok_or_else(|| fail("the model returned no output".into()))?;
+        let keys = [
+            fastembed::OutputKey::OnlyOne,
+            fastembed::OutputKey::ByName("last_hidden_state"),
+        ];
+        let states = batch
+            .select_output(&&keys[..])
+            .map_err(|e| fail(e.to_string()))?;
+        let shape = states.shape().to_vec();
+        let dim = settings.dimension;
+        if shape.len() != 3 || shape[0] != texts.len() || shape[2] != dim {
+            return Err(fail(format!(
+                "the model's token states have the shape {shape:?}, expected [{}, _, {dim}]",
+                texts.len()
+            )));
+        }
+        let seq = shape[1];
+        // The offsets below are those of the tokens the model read.
+        if encodings.iter().any(|e| e.get_ids().len() != seq) {
+            return Err(fail(
+                "the tokenizer's tokens and the model's token states disagree".into(),
+            ));
+        }
+        let states = states.as_standard_layout();
+        let data = states
+            .as_slice()
+            .ok_or_else(|| fail("the model's token states are not contiguous".into()))?;
+        let mask = &batch.attention_mask_array;
+        let cls = settings.pooling == "cls";
+        let mut out = Vec::with_capacity(texts.len());
+        for (i, enc) in encodings.iter().enumerate() {
+            let token = |j: usize| &data[(i * seq + j) * dim..(i * seq + j + 1) * dim];
+            let mean = |tokens: &mut dyn Iterator<Item = usize>| -> Option<Vec<f32>> {
+                let mut sum = vec![0f32; dim];
+                let mut n = 0;
+                for j in tokens {
+                    sum.iter_mut().zip(token(j)).for_each(|(s, x)| *s += x);
+                    n += 1;
+                }
+                (n > 0).then(|| {
+                    crate::ann::normalize(&mut sum);
+                    sum
+                })
+            };
+            let read = |j: usize| j < seq && mask[[i, j]] == 1;
+            let whole = if cls {
+                let mut v = token(0).to_vec();
+                crate::ann::normalize(&mut v);
+                Some(v)
+            } else {
+                mean(&mut (0..seq).filter(|&j| read(j)))
+            }
+            .ok_or_else(|| fail("the model read no token of a text".into()))?;
+            let long = (0..seq).filter(|&j| read(j)).count() > IN_CONTEXT_MAX_TOKENS;
+            let offsets = enc.get_offsets();
+            let special = enc.get_special_tokens_mask();
+            let of_span = spans
+                .get(i)
+                .map(|s| s.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .map(|&(a, b)| {
+                    if long {
+                        return None;
+                    }
+                    let (a, b) = (a + prefix.len(), b + prefix.len());
+                    mean(&mut (0..offsets.len()).filter(|&j| {
+                        read(j)
+                            && special[j] == 0
+                            && offsets[j].1 > offsets[j].0
+                            && offsets[j].0 >= a
+                            && offsets[j].1 <= b
+                    }))
+                })
+                .collect();
+            out.push(InContext {
+                whole,
+                spans: of_span,
+            });
+        }
+        Ok(out)
+    }
+
     fn dimension(&self) -> usize {
         self.identity.settings.dimension
     }
@@ -413,6 +583,39 @@ impl HashEmbedder {
 impl Embedder for HashEmbedder {
     fn embed_batch(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         Ok(texts.iter().map(|t| self.vector(t)).collect())
+    }
+
+    fn reads_in_context(&self) -> bool {
+        true
+    }
+
+    /// A span read in context is the span's words and the passage's words
+    /// together (a word counts as a token for the limit).
+    fn embed_in_context(
+        &mut self,
+        texts: &[&str],
+        spans: &[Vec<(usize, usize)>],
+    ) -> Result<Vec<InContext>> {
+        let prefix = self.identity.settings.prefix(Role::Passage).to_string();
+        Ok(texts
+            .iter()
+            .zip(spans)
+            .map(|(text, spans)| {
+                let whole = format!("{prefix}{text}");
+                let long = whole.split_whitespace().count() > IN_CONTEXT_MAX_TOKENS;
+                InContext {
+                    whole: self.vector(&whole),
+                    spans: spans
+                        .iter()
+                        .map(|&(a, b)| {
+                            let span = text.get(a..b)?;
+                            (!long && !span.trim().is_empty())
+                                .then(|| self.vector(&format!("{span} {whole}")))
+                        })
+                        .collect(),
+                }
+            })
+            .collect())
     }
 
     fn dimension(&self) -> usize {

@@ -141,7 +141,21 @@ pub struct Exported {
     /// How whole answers got their vectors.
     pub answer_vectors: crate::store::AnswerVectors,
     /// Each stored question, whole answer and answer sentence with its vector.
-    pub texts: Vec<(Kind, String, Vec<f32>)>,
+    pub texts: Vec<ExportedText>,
+}
+
+/// A text of an export with its vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportedText {
+    /// Which text of its pair.
+    pub kind: Kind,
+    /// The text; for a sentence read in the context of its answer
+    /// (`answer_vectors` `in-context`), the whole answer.
+    pub text: String,
+    /// For a sentence read in context: its byte range in `text`.
+    pub span: Option<(u32, u32)>,
+    /// Its vector.
+    pub vector: Vec<f32>,
 }
 
 #[derive(serde::Deserialize)]
@@ -165,6 +179,8 @@ struct PairIn {
 
 #[derive(serde::Deserialize)]
 struct SentenceIn {
+    start: u32,
+    end: u32,
     text: String,
     vector: Vec<f32>,
 }
@@ -216,7 +232,7 @@ pub fn read_jsonl(path: &std::path::Path) -> crate::Result<Exported> {
         }
         let p: PairIn = serde_json::from_str(&line)
             .map_err(|e| bad(n, format!("not an exported pair ({e})")))?;
-        let mut add = |kind: Kind, text: String, v: Vec<f32>| {
+        let mut add = |kind: Kind, text: String, span: Option<(u32, u32)>, v: Vec<f32>| {
             if v.len() != dim || v.iter().any(|x| !x.is_finite()) {
                 return Err(bad(
                     n,
@@ -226,17 +242,44 @@ pub fn read_jsonl(path: &std::path::Path) -> crate::Result<Exported> {
                     ),
                 ));
             }
-            texts.push((kind, text, v));
+            texts.push(ExportedText {
+                kind,
+                text,
+                span,
+                vector: v,
+            });
             Ok(())
         };
+        // Sentences of an answer of several (it has a vector of its own)
+        // were read in its context.
+        let in_context =
+            answer_vectors == crate::store::AnswerVectors::InContext && p.answer_vector.is_some();
         if let Some(v) = p.question_vector {
-            add(Kind::Question, p.question, v)?;
-        }
-        if let Some(v) = p.answer_vector {
-            add(Kind::Answer, p.answer, v)?;
+            add(Kind::Question, p.question, None, v)?;
         }
         for s in p.sentences {
-            add(Kind::Sentence, s.text, s.vector)?;
+            if in_context {
+                if p.answer.get(s.start as usize..s.end as usize) != Some(s.text.as_str()) {
+                    return Err(bad(
+                        n,
+                        format!(
+                            "sentence {:?} is not at bytes {}..{} of its answer",
+                            s.text, s.start, s.end
+                        ),
+                    ));
+                }
+                add(
+                    Kind::Sentence,
+                    p.answer.clone(),
+                    Some((s.start, s.end)),
+                    s.vector,
+                )?;
+            } else {
+                add(Kind::Sentence, s.text, None, s.vector)?;
+            }
+        }
+        if let Some(v) = p.answer_vector {
+            add(Kind::Answer, p.answer, None, v)?;
         }
     }
     Ok(Exported {

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::ann::HnswParams;
 use crate::corpus::{self, Corpus, Skipped, Warning};
-use crate::embed::{embed_all, Embedder, Role, DEFAULT_BATCH_SIZE};
+use crate::embed::{batches_by_length, embed_all, Embedder, Role, DEFAULT_BATCH_SIZE};
 use crate::error::{Error, Result};
 use crate::mmap_graph::MmapGraph;
 use crate::split;
@@ -60,8 +60,11 @@ pub struct KnownVectors {
     pub model: crate::model::ModelIdentity,
     /// Their dimension.
     pub dimension: usize,
-    map: HashMap<(u8, String), Vec<f32>>,
+    map: HashMap<OwnedKey, Vec<f32>>,
 }
+
+/// A [`RowKey`] that owns its text.
+type OwnedKey = (u8, String, Option<(u32, u32)>);
 
 impl KnownVectors {
     /// The vectors of an export.
@@ -69,13 +72,14 @@ impl KnownVectors {
         let apart = e.model.settings.roles_differ();
         let pooled = e.answer_vectors == AnswerVectors::Pooled;
         let mut map = HashMap::new();
-        for (kind, text, vector) in e.texts {
-            let how = match kind {
+        for t in e.texts {
+            let how = match t.kind {
+                Kind::Sentence if t.span.is_some() => IN_CONTEXT,
                 Kind::Question if apart => QUERY,
                 Kind::Answer if pooled => POOLED,
                 _ => EMBEDDED,
             };
-            map.insert((how, text), vector);
+            map.insert((how, t.text, t.span), t.vector);
         }
         KnownVectors {
             model: e.model,
@@ -94,8 +98,10 @@ impl KnownVectors {
         self.map.is_empty()
     }
 
-    fn get(&self, (how, text): (u8, &str)) -> Option<&[f32]> {
-        self.map.get(&(how, text.to_string())).map(Vec::as_slice)
+    fn get(&self, key: RowKey<'_>) -> Option<&[f32]> {
+        self.map
+            .get(&(key.how, key.text.to_string(), key.span))
+            .map(Vec::as_slice)
     }
 }
 
@@ -650,19 +656,17 @@ fn embed_new(
         .iter()
         .map(|&id| known.and_then(|k| k.get(plan.key(id))))
         .collect();
-    let (texts, roles): (Vec<&str>, Vec<Role>) = ids
+    let todo: Vec<usize> = ids
         .iter()
         .zip(&found)
         .filter(|(_, f)| f.is_none())
-        .map(|(&id, _)| (plan.text(id), plan.role(id)))
-        .unzip();
-    progress.start(Stage::Embedding, texts.len() as u64);
-    let embedded = embed_roles(embedder, &texts, &roles, batch_size, &mut |n| {
-        progress.advance(n as u64)
-    })?;
+        .map(|(&id, _)| id)
+        .collect();
+    progress.start(Stage::Embedding, todo.len() as u64);
+    let embedded = embed_fresh(plan, &todo, embedder, batch_size, progress)?;
     progress.finish();
-    if texts.len() == ids.len() {
-        return Ok((embedded, texts.len()));
+    if todo.len() == ids.len() {
+        return Ok((embedded, todo.len()));
     }
     let mut fresh = embedded.chunks_exact(dim.max(1));
     let mut all = Vec::with_capacity(ids.len() * dim);
@@ -676,7 +680,112 @@ fn embed_new(
             ),
         }
     }
-    Ok((all, texts.len()))
+    Ok((all, todo.len()))
+}
+
+/// The model's vectors of distinct texts `todo` of `plan`, in order. The
+/// sentences read in context come from passes over their whole answers
+/// (which give those answers' own vectors too); the rest — and the
+/// sentences of answers too long to read in context — are embedded alone.
+fn embed_fresh(
+    plan: &BuildPlan,
+    todo: &[usize],
+    embedder: &mut dyn Embedder,
+    batch_size: usize,
+    progress: &mut dyn Progress,
+) -> Result<Vec<f32>> {
+    let dim = embedder.dimension();
+    let mut out = vec![0f32; todo.len() * dim];
+    let mut done = vec![false; todo.len()];
+    // Each answer to read, with the sentences (place in todo, span) it gives.
+    let mut answers: Vec<&str> = Vec::new();
+    let mut sentences: Vec<Vec<(usize, (usize, usize))>> = Vec::new();
+    let mut answer_at: HashMap<&str, usize> = HashMap::new();
+    // Texts the model would read as passages alone: a pass over the same
+    // text gives their vector.
+    let mut plain_at: HashMap<&str, usize> = HashMap::new();
+    for (k, &id) in todo.iter().enumerate() {
+        let key = plan.key(id);
+        match (key.how, key.span) {
+            (IN_CONTEXT, Some((start, end))) => {
+                let a = *answer_at.entry(key.text).or_insert_with(|| {
+                    answers.push(key.text);
+                    sentences.push(Vec::new());
+                    answers.len() - 1
+                });
+                sentences[a].push((k, (start as usize, end as usize)));
+            }
+            (EMBEDDED, _) => {
+                plain_at.insert(key.text, k);
+            }
+            _ => {}
+        }
+    }
+    if !answers.is_empty() {
+        let batches = batches_by_length(
+            &answers,
+            embedder.identity().settings.max_length,
+            batch_size,
+        );
+        for batch in batches {
+            let texts: Vec<&str> = batch.iter().map(|&a| answers[a]).collect();
+            let spans: Vec<Vec<(usize, usize)>> = batch
+                .iter()
+                .map(|&a| sentences[a].iter().map(|&(_, span)| span).collect())
+                .collect();
+            let read = embedder.embed_in_context(&texts, &spans)?;
+            if read.len() != batch.len() {
+                return Err(Error::Embed(format!(
+                    "model read {} of {} answers",
+                    read.len(),
+                    batch.len()
+                )));
+            }
+            // Each text's vector, set once.
+            let mut set = |k: usize, v: &[f32]| -> Result<u64> {
+                if done[k] {
+                    return Ok(0);
+                }
+                if v.len() != dim {
+                    return Err(Error::Embed(format!(
+                        "model returned a {}-d vector, expected {dim}",
+                        v.len()
+                    )));
+                }
+                out[k * dim..(k + 1) * dim].copy_from_slice(v);
+                done[k] = true;
+                Ok(1)
+            };
+            let mut n = 0;
+            for (&a, r) in batch.iter().zip(&read) {
+                if let Some(&k) = plain_at.get(answers[a]) {
+                    n += set(k, &r.whole)?;
+                }
+                for (&(k, _), v) in sentences[a].iter().zip(&r.spans) {
+                    if let Some(v) = v {
+                        n += set(k, v)?;
+                    }
+                }
+            }
+            progress.advance(n);
+        }
+    }
+    let alone: Vec<usize> = (0..todo.len()).filter(|&k| !done[k]).collect();
+    let texts: Vec<&str> = alone.iter().map(|&k| plan.text(todo[k])).collect();
+    let roles: Vec<Role> = alone.iter().map(|&k| plan.role(todo[k])).collect();
+    log::debug!(
+        "embedding: {} answers read with their sentences in context, {} of {} texts alone",
+        answers.len(),
+        alone.len(),
+        todo.len()
+    );
+    let embedded = embed_roles(embedder, &texts, &roles, batch_size, &mut |n| {
+        progress.advance(n as u64)
+    })?;
+    for (i, &k) in alone.iter().enumerate() {
+        out[k * dim..(k + 1) * dim].copy_from_slice(&embedded[i * dim..(i + 1) * dim]);
+    }
+    Ok(out)
 }
 
 /// Makes the next generation of `corpus` in memory: plans against
@@ -695,6 +804,16 @@ pub fn make_generation(
 ) -> Result<Option<NewGeneration>> {
     let config = &IndexConfig {
         queries_apart: embedder.identity().settings.roles_differ(),
+        answer_vectors: match config.answer_vectors {
+            AnswerVectors::InContext if !embedder.reads_in_context() => {
+                log::info!(
+                    "{} cannot read sentences in the context of their answer: embedding them alone",
+                    embedder.identity().settings.name
+                );
+                AnswerVectors::Embedded
+            }
+            how => how,
+        },
         ..config.clone()
     };
     let language_warning = crate::script::corpus_warning(corpus, embedder.identity());
@@ -903,38 +1022,92 @@ pub struct BuildPlan {
     pub answer_vectors: AnswerVectors,
     /// Whether stored questions are embedded as queries (see [`IndexConfig::queries_apart`]).
     pub queries_apart: bool,
+    /// Per pair: its answer has several sentences (and a vector of its own).
+    pub several: Vec<bool>,
 }
 
 /// How a row's vector is made: the model reads it as a passage, or as a
 /// query (a stored question, when the model's roles differ), or it is
-/// pooled from sentence vectors.
+/// pooled from sentence vectors, or it is a sentence read in the context
+/// of its whole answer.
 const EMBEDDED: u8 = 0;
 const POOLED: u8 = 1;
 const QUERY: u8 = 2;
+const IN_CONTEXT: u8 = 3;
 
 /// What makes two occurrences share a row: the same text, made the same way
 /// (a pooled whole answer is not the model's vector of its text; with e5, a
-/// question is not read as a passage of the same words).
-fn row_key<'a>(pooled: bool, queries_apart: bool, o: &Occurrence, text: &'a str) -> (u8, &'a str) {
-    let how = match o.kind {
-        Kind::Answer if pooled => POOLED,
-        Kind::Question if queries_apart => QUERY,
-        _ => EMBEDDED,
+/// question is not read as a passage of the same words; a sentence read in
+/// context is its answer and its place there, not its words alone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RowKey<'a> {
+    /// How the vector is made (private codes; stable: the PostgreSQL store
+    /// keys rows by them).
+    pub how: u8,
+    /// The text the model reads: the occurrence's own or, for a sentence
+    /// read in context, its whole answer.
+    pub text: &'a str,
+    /// For a sentence read in context: its byte range in `text`.
+    pub span: Option<(u32, u32)>,
+}
+
+/// The row key of occurrence `o` of `pair`, whose text is `text`;
+/// `several`: the pair's answer has several sentences (a vector of its own).
+fn row_key<'a>(
+    answer_vectors: AnswerVectors,
+    queries_apart: bool,
+    o: &Occurrence,
+    text: &'a str,
+    answer: &'a str,
+    several: bool,
+) -> RowKey<'a> {
+    let plain = |how| RowKey {
+        how,
+        text,
+        span: None,
     };
-    (how, text)
+    match o.kind {
+        Kind::Answer if answer_vectors == AnswerVectors::Pooled => plain(POOLED),
+        Kind::Question if queries_apart => plain(QUERY),
+        Kind::Sentence if answer_vectors == AnswerVectors::InContext && several => RowKey {
+            how: IN_CONTEXT,
+            text: answer,
+            span: Some((o.start, o.end)),
+        },
+        _ => plain(EMBEDDED),
+    }
+}
+
+/// True when pair `pair` has a whole-answer occurrence (its answer has
+/// several sentences); `occurrences` are in pair order.
+fn has_whole_answer(occurrences: &[Occurrence], pair: u32) -> bool {
+    let from = occurrences.partition_point(|o| o.pair < pair);
+    occurrences[from..]
+        .iter()
+        .take_while(|o| o.pair == pair)
+        .any(|o| o.kind == Kind::Answer)
 }
 
 /// How row `row` of a generation was made and its text (what makes rows
-/// shared, see `row_key`), or None for a row no pair holds.
+/// shared, see [`RowKey`]), or None for a row no pair holds.
 pub fn row_key_of(
     meta: &Meta,
-    pooled: bool,
+    answer_vectors: AnswerVectors,
     queries_apart: bool,
     row: usize,
-) -> Option<(u8, &str)> {
+) -> Option<RowKey<'_>> {
     let o = meta.occurrences_of(row).next()?;
     let text = meta.text(o)?;
-    Some(row_key(pooled, queries_apart, o, text))
+    let answer = &meta.pairs.get(o.pair as usize)?.answer;
+    let several = o.kind == Kind::Sentence && has_whole_answer(&meta.occurrences, o.pair);
+    Some(row_key(
+        answer_vectors,
+        queries_apart,
+        o,
+        text,
+        answer,
+        several,
+    ))
 }
 
 impl BuildPlan {
@@ -944,24 +1117,32 @@ impl BuildPlan {
     }
 
     /// The row key of distinct text `id`.
-    fn key(&self, id: usize) -> (u8, &str) {
+    fn key(&self, id: usize) -> RowKey<'_> {
         let o = &self.occurrences[self.first[id]];
         row_key(
-            self.answer_vectors == AnswerVectors::Pooled,
+            self.answer_vectors,
             self.queries_apart,
             o,
             self.text(id),
+            &self.pairs[o.pair as usize].answer,
+            self.several[o.pair as usize],
         )
     }
 
     /// True when distinct text `id` is a whole answer pooled from its sentences.
     pub fn is_pooled(&self, id: usize) -> bool {
-        self.key(id).0 == POOLED
+        self.key(id).how == POOLED
+    }
+
+    /// True when distinct text `id` is a sentence whose vector comes from
+    /// reading its whole answer (see [`AnswerVectors::InContext`]).
+    pub fn is_in_context(&self, id: usize) -> bool {
+        self.key(id).how == IN_CONTEXT
     }
 
     /// How the model reads distinct text `id`.
     pub fn role(&self, id: usize) -> Role {
-        if self.key(id).0 == QUERY {
+        if self.key(id).how == QUERY {
             Role::Query
         } else {
             Role::Passage
@@ -1104,14 +1285,26 @@ fn embed_roles(
 pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfig) -> BuildPlan {
     let (documents, pairs, occurrences) =
         collect(corpus, config.answer_vectors, config.question_vectors);
-    let pooled = config.answer_vectors == AnswerVectors::Pooled;
     let apart = config.queries_apart;
+    let mut several = vec![false; pairs.len()];
+    for o in &occurrences {
+        if o.kind == Kind::Answer {
+            several[o.pair as usize] = true;
+        }
+    }
     let mut first = Vec::new();
     let mut text_id = Vec::with_capacity(occurrences.len());
     {
-        let mut distinct: HashMap<(u8, &str), usize> = HashMap::new();
+        let mut distinct: HashMap<RowKey<'_>, usize> = HashMap::new();
         for (i, o) in occurrences.iter().enumerate() {
-            let key = row_key(pooled, apart, o, occurrence_text(&pairs, o));
+            let key = row_key(
+                config.answer_vectors,
+                apart,
+                o,
+                occurrence_text(&pairs, o),
+                &pairs[o.pair as usize].answer,
+                several[o.pair as usize],
+            );
             let id = *distinct.entry(key).or_insert_with(|| {
                 first.push(i);
                 first.len() - 1
@@ -1129,6 +1322,7 @@ pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfi
         graph: GraphAction::Rebuild,
         answer_vectors: config.answer_vectors,
         queries_apart: apart,
+        several,
     };
     let Some(prev) = previous else {
         return plan;
@@ -1145,17 +1339,12 @@ pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfi
         plan.graph = GraphAction::Keep;
         return plan;
     }
-    let prev_pooled = prev.manifest.answer_vectors == AnswerVectors::Pooled;
     // The same model made it (the caller checks), so its questions were
     // kept apart as ours are.
-    let mut by_key: HashMap<(u8, &str), usize> = HashMap::new();
+    let mut by_key: HashMap<RowKey<'_>, usize> = HashMap::new();
     for row in 0..prev.meta.row_count() {
-        if let Some(o) = prev.meta.occurrences_of(row).next() {
-            if let Some(t) = prev.meta.text(o) {
-                by_key
-                    .entry(row_key(prev_pooled, apart, o, t))
-                    .or_insert(row);
-            }
+        if let Some(key) = row_key_of(prev.meta, prev.manifest.answer_vectors, apart, row) {
+            by_key.entry(key).or_insert(row);
         }
     }
     plan.reuse = (0..plan.first.len())
@@ -1386,6 +1575,154 @@ mod tests {
     const A: &str = "P.\nWhat is one?\nOne is first. It comes before two.\nWhat is yes?\nYes.\n";
     const B: &str = "P.\nIs it yes too?\nYes.\nWhat is three?\nThree is odd.\n";
 
+    /// An embedder that records what the model is asked to read.
+    struct Recording {
+        inner: crate::embed::HashEmbedder,
+        alone: Vec<String>,
+        in_context: Vec<String>,
+    }
+
+    impl Embedder for Recording {
+        fn embed_batch(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+            self.alone.extend(texts.iter().map(|t| t.to_string()));
+            self.inner.embed_batch(texts)
+        }
+        fn reads_in_context(&self) -> bool {
+            true
+        }
+        fn embed_in_context(
+            &mut self,
+            texts: &[&str],
+            spans: &[Vec<(usize, usize)>],
+        ) -> Result<Vec<crate::embed::InContext>> {
+            self.in_context.extend(texts.iter().map(|t| t.to_string()));
+            self.inner.embed_in_context(texts, spans)
+        }
+        fn dimension(&self) -> usize {
+            self.inner.dimension()
+        }
+        fn identity(&self) -> &crate::model::ModelIdentity {
+            self.inner.identity()
+        }
+    }
+
+    #[test]
+    fn sentences_of_an_answer_are_read_in_its_context() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let day = "A day pass costs five euros. It is valid until midnight.";
+        let week = "A week pass costs twenty euros. It is valid until midnight.";
+        let words = "word ".repeat(130).trim_end().to_string();
+        let long = format!("{words}. It is valid until midnight.");
+        std::fs::write(
+            data.join("a.txt"),
+            format!(
+                "P.\nHow much is a day pass?\n{day}\nHow much is a week pass?\n{week}\n\
+                 How long is it valid?\nIt is valid until midnight.\nAnd this?\n{long}\n"
+            ),
+        )
+        .unwrap();
+        let index = dir.path().join("index");
+        let mut model = Recording {
+            inner: crate::embed::HashEmbedder::new(64),
+            alone: Vec::new(),
+            in_context: Vec::new(),
+        };
+        let (summary, _) = build(
+            &data,
+            &index,
+            &mut model,
+            &IndexConfig::default(),
+            &mut NoProgress,
+        )
+        .unwrap();
+        // Each answer of several sentences is read once, with its sentences;
+        // none of their sentences is read alone but those of the answer too
+        // long to read in context.
+        let mut read = model.in_context.clone();
+        read.sort();
+        let mut expected = vec![day.to_string(), week.to_string(), long.clone()];
+        expected.sort();
+        assert_eq!(read, expected);
+        for t in [
+            day,
+            week,
+            "A day pass costs five euros.",
+            "A week pass costs twenty euros.",
+        ] {
+            assert!(!model.alone.iter().any(|a| a == t), "{t} read alone");
+        }
+        assert_eq!(
+            model
+                .alone
+                .iter()
+                .filter(|t| *t == "It is valid until midnight.")
+                .count(),
+            2,
+            "the one-sentence answer, and the sentence of the answer too long to read in context"
+        );
+        assert!(model.alone.contains(&format!("{words}.")));
+        let snap = crate::store::open(&index).unwrap();
+        assert_eq!(snap.manifest.answer_vectors, AnswerVectors::InContext);
+        let hash = crate::embed::HashEmbedder::new(64);
+        let vector_of = |pair: usize, kind: Kind, text: &str| {
+            let o = snap
+                .meta
+                .occurrences
+                .iter()
+                .find(|o| {
+                    o.pair as usize == pair && o.kind == kind && snap.meta.text(o) == Some(text)
+                })
+                .unwrap();
+            (o.row, snap.vector(o.row as usize).to_vec())
+        };
+        // The same words in two answers: two rows, each read in its answer.
+        let (day_row, day_v) = vector_of(0, Kind::Sentence, "It is valid until midnight.");
+        let (week_row, week_v) = vector_of(1, Kind::Sentence, "It is valid until midnight.");
+        assert_ne!(day_row, week_row);
+        assert_eq!(
+            day_v,
+            hash.vector(&format!("It is valid until midnight. {day}"))
+        );
+        assert_eq!(
+            week_v,
+            hash.vector(&format!("It is valid until midnight. {week}"))
+        );
+        // An answer of one sentence, and a sentence of an answer too long to
+        // read in context, are read alone (rows of their own: whether an
+        // answer is too long is the model's to say, after planning).
+        let (one_row, one_v) = vector_of(2, Kind::Sentence, "It is valid until midnight.");
+        let (long_row, long_v) = vector_of(3, Kind::Sentence, "It is valid until midnight.");
+        assert_ne!(one_row, long_row);
+        assert_eq!(one_v, hash.vector("It is valid until midnight."));
+        assert_eq!(long_v, one_v);
+        // The whole answer's vector is the model's, from the same pass.
+        assert_eq!(vector_of(0, Kind::Answer, day).1, hash.vector(day));
+        // Nothing changed: nothing read; one answer changed: its pass again.
+        model.alone.clear();
+        model.in_context.clear();
+        std::fs::write(
+            data.join("a.txt"),
+            std::fs::read_to_string(data.join("a.txt"))
+                .unwrap()
+                .replace("twenty euros", "twenty-five euros"),
+        )
+        .unwrap();
+        let (again, _) = build(
+            &data,
+            &index,
+            &mut model,
+            &IndexConfig::default(),
+            &mut NoProgress,
+        )
+        .unwrap();
+        assert_eq!(model.in_context, [week.replace("twenty", "twenty-five")]);
+        assert!(model.alone.is_empty(), "{:?}", model.alone);
+        assert_eq!(again.embedded, 3, "the answer and its two sentences");
+        assert!(summary.embedded > again.embedded);
+    }
+
     fn answers_only() -> IndexConfig {
         IndexConfig {
             question_vectors: false,
@@ -1574,15 +1911,13 @@ mod tests {
         )
         .unwrap();
         let index = dir.path().join("index");
+        // Sentences read alone (in context, a sentence is not its words alone).
+        let config = IndexConfig {
+            answer_vectors: AnswerVectors::Embedded,
+            ..IndexConfig::default()
+        };
         let mut e5 = crate::embed::HashEmbedder::new(64).with_prefixes("query: ", "passage: ");
-        build(
-            &data,
-            &index,
-            &mut e5,
-            &IndexConfig::default(),
-            &mut NoProgress,
-        )
-        .unwrap();
+        build(&data, &index, &mut e5, &config, &mut NoProgress).unwrap();
         // The rows holding "Is it open?" as a question and as a sentence.
         let rows = |snap: &Snapshot| {
             let row = |kind| {
@@ -1605,26 +1940,12 @@ mod tests {
         assert_eq!(asked, e5.vector("query: Is it open?"));
         // An update reuses both rows.
         std::fs::write(data.join("b.txt"), "P.\nNew?\nYes.\n").unwrap();
-        let (summary, _) = build(
-            &data,
-            &index,
-            &mut e5,
-            &IndexConfig::default(),
-            &mut NoProgress,
-        )
-        .unwrap();
+        let (summary, _) = build(&data, &index, &mut e5, &config, &mut NoProgress).unwrap();
         assert_eq!(summary.embedded, 2, "only b.txt's question and sentence");
         // Without prefixes the two share a row, as before.
         let plain_index = dir.path().join("plain");
         let mut plain = crate::embed::HashEmbedder::new(64);
-        build(
-            &data,
-            &plain_index,
-            &mut plain,
-            &IndexConfig::default(),
-            &mut NoProgress,
-        )
-        .unwrap();
+        build(&data, &plain_index, &mut plain, &config, &mut NoProgress).unwrap();
         let (q, p) = rows(&crate::store::open(&plain_index).unwrap());
         assert_eq!(q, p, "one row for the same words");
     }

@@ -47,7 +47,7 @@ use crate::model::ModelIdentity;
 
 /// Version of the on-disk format; bump it (and note it in CHANGELOG.md) when
 /// any persisted struct changes.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 
 const CURRENT: &str = "CURRENT";
 const LOCK: &str = ".lock";
@@ -89,11 +89,20 @@ pub enum AnswerVectors {
     Off,
     /// The normalised mean of the answer's sentence vectors: no model call.
     Pooled,
-    /// The whole answer embedded by the model (up to its token window): the
-    /// default, as the only way that passed the quality gate (README,
-    /// "Whole-answer vectors").
-    #[default]
+    /// The whole answer embedded by the model (up to its token window), and
+    /// its sentences embedded each alone: twice the model's work.
     Embedded,
+    /// The whole answer embedded by the model, and each of its sentences'
+    /// vectors taken from that same pass (the mean of the sentence's tokens
+    /// read in the context of the whole answer), for answers of up to
+    /// [`crate::embed::IN_CONTEXT_MAX_TOKENS`] tokens; the sentences of longer
+    /// answers are embedded alone. The default: the model's work of
+    /// `embedded` halved, and it passed the quality gate (README,
+    /// "Whole-answer vectors"). A model that cannot give token states
+    /// (e5-small for now) makes `embedded` instead.
+    #[default]
+    #[serde(rename = "in-context")]
+    InContext,
 }
 
 impl AnswerVectors {
@@ -103,12 +112,13 @@ impl AnswerVectors {
             AnswerVectors::Off => "off",
             AnswerVectors::Pooled => "pooled",
             AnswerVectors::Embedded => "embedded",
+            AnswerVectors::InContext => "in-context",
         }
     }
 
     /// Parses [`AnswerVectors::name`].
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::Off, Self::Pooled, Self::Embedded]
+        [Self::Off, Self::Pooled, Self::Embedded, Self::InContext]
             .into_iter()
             .find(|a| a.name() == name)
     }

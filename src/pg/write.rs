@@ -42,7 +42,7 @@ impl Postgres {
         let dim = generation.dimension();
         let meta = &generation.meta;
         let manifest = &generation.manifest;
-        let pooled = manifest.answer_vectors == store::AnswerVectors::Pooled;
+        let answer_vectors = manifest.answer_vectors;
         let apart = manifest.model.settings.roles_differ();
         let model = manifest.model.id();
         let manifest_hnsw = manifest.hnsw;
@@ -69,7 +69,7 @@ impl Postgres {
             kind_ids,
             kind_values,
             gone,
-        } = RowDiff::plan(meta, pooled, apart, &model, &existing);
+        } = RowDiff::plan(meta, answer_vectors, apart, &model, &existing);
         tx.execute("DELETE FROM qasearch_rows WHERE id = ANY($1)", &[&gone])
             .map_err(fail("cannot delete rows"))?;
         tx.execute(
@@ -213,7 +213,7 @@ struct RowDiff {
 impl RowDiff {
     fn plan(
         meta: &Meta,
-        pooled: bool,
+        answer_vectors: store::AnswerVectors,
         apart: bool,
         model: &str,
         existing: &HashMap<Vec<u8>, (i64, i16)>,
@@ -225,11 +225,11 @@ impl RowDiff {
         };
         let mut kept = std::collections::HashSet::new();
         for (row, row_id) in diff.row_ids.iter_mut().enumerate() {
-            let Some((how, text)) = indexer::row_key_of(meta, pooled, apart, row) else {
+            let Some(key) = indexer::row_key_of(meta, answer_vectors, apart, row) else {
                 continue; // a hidden row: no pair holds it
             };
             let kinds = meta.occurrences_of(row).fold(0u8, |k, o| k | o.kind.bit()) as i16;
-            let key = row_key_hash(model, how, text);
+            let key = row_key_hash(model, key);
             match existing.get(&key) {
                 Some(&(id, old_kinds)) => {
                     *row_id = id;
@@ -264,14 +264,21 @@ fn inject_abort() -> Result<()> {
     Ok(())
 }
 
-/// The key of a row: SHA-256 of the model, how the text is made and the
-/// text (a row is reused only for the same vector).
-fn row_key_hash(model: &str, how: u8, text: &str) -> Vec<u8> {
+/// The key of a row: SHA-256 of the model, how the text is made, the text
+/// and, for a sentence read in context, its place in it (a row is reused
+/// only for the same vector).
+fn row_key_hash(model: &str, key: indexer::RowKey<'_>) -> Vec<u8> {
     let mut h = Sha256::new();
     h.update((model.len() as u64).to_le_bytes());
     h.update(model.as_bytes());
-    h.update([how]);
-    h.update(text.as_bytes());
+    h.update([key.how]);
+    if let Some((start, end)) = key.span {
+        // The text's length first: no text and span hash as another's.
+        h.update((key.text.len() as u64).to_le_bytes());
+        h.update(start.to_le_bytes());
+        h.update(end.to_le_bytes());
+    }
+    h.update(key.text.as_bytes());
     h.finalize().to_vec()
 }
 
@@ -281,13 +288,38 @@ mod tests {
 
     #[test]
     fn row_keys_tell_the_model_and_how_a_text_was_made() {
+        let key = |how, text| indexer::RowKey {
+            how,
+            text,
+            span: None,
+        };
         assert_ne!(
-            row_key_hash("m", 0, "Is it open?"),
-            row_key_hash("m", 2, "Is it open?")
+            row_key_hash("m", key(0, "Is it open?")),
+            row_key_hash("m", key(2, "Is it open?"))
         );
-        assert_ne!(row_key_hash("m", 0, "a"), row_key_hash("n", 0, "a"));
-        assert_ne!(row_key_hash("m", 0, "ab"), row_key_hash("m0", 0, "b"));
-        assert_eq!(row_key_hash("m", 0, "a").len(), 32);
+        assert_ne!(
+            row_key_hash("m", key(0, "a")),
+            row_key_hash("n", key(0, "a"))
+        );
+        assert_ne!(
+            row_key_hash("m", key(0, "ab")),
+            row_key_hash("m0", key(0, "b"))
+        );
+        assert_eq!(row_key_hash("m", key(0, "a")).len(), 32);
+        // A sentence read in context: its answer and its place there.
+        let in_context = |start, end| indexer::RowKey {
+            how: 3,
+            text: "Yes. It is open.",
+            span: Some((start, end)),
+        };
+        assert_ne!(
+            row_key_hash("m", in_context(0, 4)),
+            row_key_hash("m", in_context(5, 16))
+        );
+        assert_ne!(
+            row_key_hash("m", in_context(0, 4)),
+            row_key_hash("m", key(3, "Yes. It is open."))
+        );
     }
 
     /// The table after a write of `diff`: key → (id, kinds).
@@ -313,8 +345,10 @@ mod tests {
         let a = "a.txt";
         let first = "P.\nHow much is a day pass?\nA day pass costs five euros. It is valid until midnight.\nWhere are the bikes?\nAt the station.\n";
         let (_d, one) = crate::indexer::testing::built(&[(a, first)]);
+        let how = one.manifest.answer_vectors;
+        assert_eq!(how, store::AnswerVectors::InContext, "the default");
         let plan = |meta: &Meta, table: &HashMap<Vec<u8>, (i64, i16)>| {
-            RowDiff::plan(meta, false, false, "m", table)
+            RowDiff::plan(meta, how, false, "m", table)
         };
         // Into an empty table: every live row is new, ids from 1.
         let d1 = plan(&one.meta, &HashMap::new());
@@ -326,8 +360,9 @@ mod tests {
         let same = plan(&one.meta, &table);
         assert!(same.new_rows.is_empty() && same.gone.is_empty() && same.kind_ids.is_empty());
         assert_eq!(same.row_ids, d1.row_ids);
-        // One sentence changed: it and its whole answer are new; the old
-        // sentence and old whole answer go; the rest keep their ids.
+        // One sentence changed: its answer's sentences (read in the
+        // context of the answer) and the whole answer are new; the old ones
+        // go; the rest keep their ids.
         let changed = first.replace("until midnight", "for 24 hours");
         let (_d2, two) = crate::indexer::testing::built(&[(a, &changed)]);
         let d2 = plan(&two.meta, &table);
@@ -336,9 +371,10 @@ mod tests {
             .iter()
             .map(|r| two.meta.row_text(r.3).unwrap())
             .collect();
-        assert_eq!(texts.len(), 2, "{texts:?}");
+        assert_eq!(texts.len(), 3, "{texts:?}");
         assert!(texts.contains(&"It is valid for 24 hours."), "{texts:?}");
-        assert_eq!(d2.gone.len(), 2);
+        assert!(texts.contains(&"A day pass costs five euros."), "{texts:?}");
+        assert_eq!(d2.gone.len(), 3);
         assert!(d2
             .new_rows
             .iter()
@@ -346,7 +382,7 @@ mod tests {
         let after = applied(table, &d2);
         assert_eq!(after.len(), two.manifest.counts.vectors);
         // Another model shares no row.
-        let other = RowDiff::plan(&one.meta, false, false, "n", &after);
+        let other = RowDiff::plan(&one.meta, how, false, "n", &after);
         assert_eq!(other.new_rows.len(), one.manifest.counts.vectors);
         assert_eq!(other.gone.len(), after.len());
     }

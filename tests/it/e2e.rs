@@ -264,7 +264,7 @@ fn each_model_is_verified_and_remembered_by_the_index() {
 }
 
 #[test]
-fn answer_vectors_setting_is_kept_and_switching_embeds_only_whole_answers() {
+fn answer_vectors_setting_is_kept_and_switching_embeds_only_what_it_changes() {
     let w = Work::seeded();
     let manifest = |w: &Work| -> serde_json::Value {
         let m = std::fs::read(generation_dir(&w.index()).join("manifest.json")).unwrap();
@@ -285,11 +285,38 @@ fn answer_vectors_setting_is_kept_and_switching_embeds_only_whole_answers() {
         w.top_doc_as_is("What is the main goal of the Coalition of the Willing?"),
         SEED
     );
-    // Back to the default: only the whole answers go through the model.
-    let v = w.index_ok();
+    // To `embedded`: only the whole answers go through the model.
+    let v = w.run(&["index", "--json", "--answer-vectors", "embedded"]);
+    v.ok();
+    let v = v.json();
     assert_eq!(manifest(&w)["answer_vectors"], "embedded");
     let whole = v["vectors"].as_u64().unwrap() - embedded_pooled;
     assert_eq!(v["embedded"].as_u64().unwrap(), whole, "{v}");
+    // Back to the default: the sentences of answers of several are read
+    // again, in their answer; whole answers and questions are reused.
+    let v = w.index_ok();
+    assert_eq!(manifest(&w)["answer_vectors"], "in-context");
+    let export = w.run(&["export"]);
+    export.ok();
+    let in_answers: u64 = export
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|p| !p["answer_vector"].is_null())
+        .map(|p| p["sentences"].as_array().unwrap().len() as u64)
+        .sum();
+    assert!(in_answers > 0);
+    assert_eq!(v["embedded"].as_u64().unwrap(), in_answers, "{v}");
+    assert_eq!(
+        v["reused"].as_u64().unwrap() + in_answers,
+        v["vectors"].as_u64().unwrap(),
+        "{v}"
+    );
+    assert_eq!(
+        w.top_doc_as_is("What is the main goal of the Coalition of the Willing?"),
+        SEED
+    );
     // An unknown setting is a usage error that leaves the index as it was.
     w.run(&["index", "--answer-vectors", "mean"])
         .fails(2, "answer-vectors");

@@ -212,3 +212,69 @@ fn unigram_ids_equal_the_tokenizers_crate() {
         }
     }
 }
+
+/// Sentences read in the context of their answer (`--answer-vectors
+/// in-context`): the whole text's vector is the one `embed_as` gives, each
+/// sentence's vector is made of its own tokens (nearer its own words read
+/// alone than the other sentence's), accents and case folded by the
+/// tokenizer do not shift the spans, and a text past the limit gives none.
+#[test]
+fn sentences_read_in_context_are_their_own_tokens() {
+    use qasearch::embed::{Role, IN_CONTEXT_MAX_TOKENS};
+    let files = model::resolve(&ModelOptions {
+        models_dir: repo().join("models"),
+        fetch: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut model = OnnxEmbedder::load(&files, Some(2), Workload::Bulk).unwrap();
+    assert!(model.reads_in_context());
+    let answer = "The coalition met in Paris to discuss security guarantees for Ukraine. \
+                  Ünïcödé CAFÉ owners complained about the rent of their shops.";
+    let long = "The coalition met again in Paris to discuss guarantees. ".repeat(20);
+    let spans = |t: &str| -> Vec<(usize, usize)> {
+        qasearch::split::sentences(t)
+            .into_iter()
+            .map(|r| (r.start, r.end))
+            .collect()
+    };
+    let (a, l) = (spans(answer), spans(&long));
+    assert_eq!(a.len(), 2);
+    let read = model
+        .embed_in_context(&[answer, long.as_str()], &[a.clone(), l.clone()])
+        .unwrap();
+    let alone = model
+        .embed_as(&[answer, long.as_str()], Role::Passage)
+        .unwrap();
+    for (r, v) in read.iter().zip(&alone) {
+        let worst = r
+            .whole
+            .iter()
+            .zip(v)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-4, "the whole text differs by {worst}");
+    }
+    let sentences: Vec<&str> = a.iter().map(|&(s, e)| &answer[s..e]).collect();
+    let own = model.embed_as(&sentences, Role::Passage).unwrap();
+    let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| p * q).sum::<f32>();
+    for (i, v) in read[0].spans.iter().enumerate() {
+        let v = v
+            .as_ref()
+            .expect("a sentence of a short answer has a vector");
+        assert!((dot(v, v) - 1.0).abs() < 1e-4, "unit length");
+        let (mine, other) = (dot(v, &own[i]), dot(v, &own[1 - i]));
+        assert!(
+            mine > other + 0.1,
+            "sentence {i}: {mine} to its own words, {other} to the other's"
+        );
+        assert!(
+            dot(v, &read[0].whole) < 0.999,
+            "not the whole answer's vector"
+        );
+    }
+    // Past the limit: no sentence vector from the pass.
+    assert!(long.split_whitespace().count() > IN_CONTEXT_MAX_TOKENS);
+    assert_eq!(read[1].spans.len(), l.len());
+    assert!(read[1].spans.iter().all(Option::is_none));
+}

@@ -133,13 +133,14 @@ fn updates_embed_only_what_changed_and_removed_documents_stop_answering() {
         "bikes.txt"
     );
 
-    // One sentence changes: that sentence and its whole answer are new texts.
+    // One sentence changes: its answer is read again, with both its
+    // sentences (read in the answer's context): three new texts.
     w.write(
         "bikes.txt",
         &BIKES.replace("It is valid until midnight.", "It is valid for 24 hours."),
     );
     let changed = index_json(&w, &url);
-    assert_eq!(changed["embedded"], 2, "{changed}");
+    assert_eq!(changed["embedded"], 3, "{changed}");
     assert_eq!(
         changed["generation"].as_u64().unwrap(),
         first["generation"].as_u64().unwrap() + 1

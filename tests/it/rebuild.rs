@@ -56,11 +56,11 @@ fn change_add_remove_embeds_only_new_sentences() {
     );
 
     let v = w.index_ok();
-    // New texts: "Rye flour feeds the starter." and a.txt's new whole answer;
-    // c.txt's two sentences, its whole answer and its question.
-    assert_eq!(v["embedded"], 6, "{v}");
+    // New texts: a.txt's changed answer and its two sentences (read in its
+    // context); c.txt's two sentences, its whole answer and its question.
+    assert_eq!(v["embedded"], 7, "{v}");
     assert_eq!(
-        v["reused"].as_u64().unwrap() + 6,
+        v["reused"].as_u64().unwrap() + 7,
         v["vectors"].as_u64().unwrap()
     );
     assert_eq!(v["documents"], 3);
