@@ -72,10 +72,9 @@ pub trait Embedder {
     /// read. Only called when [`Embedder::reads_in_context`].
     fn embed_in_context(
         &mut self,
-        texts: &[&str],
+        _texts: &[&str],
         _spans: &[Vec<(usize, usize)>],
     ) -> Result<Vec<InContext>> {
-        let _ = texts;
         Err(Error::Embed(
             "this model cannot embed sentences in context".into(),
         ))
