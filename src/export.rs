@@ -346,4 +346,47 @@ mod tests {
             "one sentence: no whole-answer vector"
         );
     }
+
+    /// An export of sentences read in context reads back keyed by their
+    /// answer and place; a sentence that is not where it says is refused
+    /// with the file and line, not taken as another text's vector.
+    #[test]
+    fn sentences_read_in_context_read_back_by_their_place() {
+        let (dir, snapshot) = crate::indexer::testing::built(&[(
+            "a.txt",
+            "P.\nHow much is a day pass?\nA day pass costs five euros. It is valid until midnight.\n",
+        )]);
+        assert_eq!(
+            snapshot.manifest.answer_vectors,
+            crate::store::AnswerVectors::InContext
+        );
+        let mut out = Vec::new();
+        write_jsonl(&snapshot, &mut out).unwrap();
+        let path = dir.path().join("export.jsonl");
+        std::fs::write(&path, &out).unwrap();
+        let read = read_jsonl(&path).unwrap();
+        let answer = "A day pass costs five euros. It is valid until midnight.";
+        let sentences: Vec<&ExportedText> = read
+            .texts
+            .iter()
+            .filter(|t| t.kind == Kind::Sentence)
+            .collect();
+        assert_eq!(sentences.len(), 2);
+        assert!(sentences.iter().all(|t| t.text == answer));
+        assert_eq!(sentences[1].span, Some((29, 56)));
+        // The second sentence moved by a byte: refused, naming the line.
+        let text = String::from_utf8(out)
+            .unwrap()
+            .replacen("\"start\":29", "\"start\":30", 1);
+        assert!(
+            text.contains("\"start\":30"),
+            "the export spells its spans as expected"
+        );
+        std::fs::write(&path, text).unwrap();
+        let e = read_jsonl(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("export.jsonl:2:") && e.contains("not at bytes 30..56"),
+            "{e}"
+        );
+    }
 }
