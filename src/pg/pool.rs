@@ -23,10 +23,28 @@ impl Drop for Pool {
     }
 }
 
-/// A connection and the search breadth it is set to.
+/// A connection, the search breadth it is set to, and the statements it
+/// has prepared.
 pub(super) struct Conn {
     pub(super) client: Client,
     pub(super) ef: usize,
+    statements: HashMap<String, postgres::Statement>,
+}
+
+impl Conn {
+    /// `sql` prepared on this connection once: a search is then one round
+    /// trip, and the server plans it once instead of at every question.
+    pub(super) fn prepared(
+        &mut self,
+        sql: &str,
+    ) -> std::result::Result<postgres::Statement, postgres::Error> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        self.statements.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
 }
 
 impl Pool {
@@ -40,7 +58,11 @@ impl Pool {
                 "SET statement_timeout = '{READ_TIMEOUT}'; SET lock_timeout = '10s'"
             ))
             .map_err(|e| failed(&self.location, "cannot set up the connection", &e))?;
-        Ok(Conn { client, ef: 0 })
+        Ok(Conn {
+            client,
+            ef: 0,
+            statements: HashMap::new(),
+        })
     }
 
     /// Runs `f` with a free connection (a new one if none is free); a

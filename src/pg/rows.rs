@@ -58,7 +58,8 @@ impl RemoteRows for PgRows {
                             .batch_execute(&format!("SET hnsw.ef_search = {ef}"))?;
                         c.ef = ef;
                     }
-                    c.client.query(&sql, &[&q, &limit])
+                    let statement = c.prepared(&sql)?;
+                    c.client.query(&statement, &[&q, &limit])
                 }
             },
             "cannot search the vectors",
