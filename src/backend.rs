@@ -64,6 +64,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Returns once no other process is writing.
     fn wait_for_writer(&self) -> Result<()>;
+
+    /// Settings of the store that make it answer slower than it could, each
+    /// with the change to make (none for the folder).
+    fn advice(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 }
 
 /// True when `location` names a database rather than a folder.

@@ -112,6 +112,9 @@ pub struct Status {
     pub documents: Option<Changes>,
     /// Corpus files added, changed and removed since.
     pub files: Option<Changes>,
+    /// Settings of the store that slow it down, with what to change
+    /// ([`Store::advice`]).
+    pub advice: Vec<String>,
 }
 
 /// Says whether the index exists and matches the data, without the model.
@@ -135,6 +138,7 @@ pub fn status_of(data_dir: &Path, store: &dyn Store) -> Result<Status> {
             indexed: None,
             documents: None,
             files: None,
+            advice: Vec::new(),
         });
     }
     let manifest = store.open()?.manifest;
@@ -149,6 +153,10 @@ pub fn status_of(data_dir: &Path, store: &dyn Store) -> Result<Status> {
         indexed: Some(manifest.counts),
         documents: f.documents,
         files: Some(f.files),
+        advice: store.advice().unwrap_or_else(|e| {
+            log::debug!("no advice on the store's settings: {e}");
+            Vec::new()
+        }),
     })
 }
 

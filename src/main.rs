@@ -636,6 +636,11 @@ fn status(g: &GlobalArgs, json: bool) -> Outcome {
             }
         )?;
     }
+    if !json {
+        for advice in &status.advice {
+            writeln!(out, "note: {advice}")?;
+        }
+    }
     Ok(match (status.exists, status.fresh) {
         (false, _) => exit::NO_INDEX,
         (true, true) => exit::OK,

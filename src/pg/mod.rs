@@ -427,11 +427,21 @@ impl crate::backend::Store for Postgres {
                 self.seed.as_deref().unwrap_or(Path::new("")).display()
             );
         }
+        // Said once the indexes are built, when their size is known; a
+        // failure to read the settings does not fail the build.
+        match self.cache_advice() {
+            Ok(advice) => advice.iter().for_each(|a| log::warn!("{a}")),
+            Err(e) => log::debug!("no advice on the server's settings: {e}"),
+        }
         Ok((summary, corpus.warnings))
     }
 
     fn open_with_vectors(&self) -> Result<Snapshot> {
         self.read_with_vectors()
+    }
+
+    fn advice(&self) -> Result<Vec<String>> {
+        self.cache_advice()
     }
 
     fn wait_for_writer(&self) -> Result<()> {
@@ -473,6 +483,20 @@ impl Postgres {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn view_indexes_larger_than_the_buffer_cache_get_advice() {
+        let mb = 1i64 << 20;
+        assert_eq!(schema::buffer_advice(100 * mb, 128 * mb), None);
+        assert_eq!(schema::buffer_advice(128 * mb, 128 * mb), None);
+        let advice = schema::buffer_advice(196 * mb, 128 * mb).expect("advice");
+        assert!(advice.contains("(196 MB)"), "{advice}");
+        assert!(advice.contains("(128 MB)"), "{advice}");
+        // A quarter more than the indexes, rounded up to 64 MB.
+        assert!(advice.contains("shared_buffers = '256MB'"), "{advice}");
+        let advice = schema::buffer_advice(mb / 2 + 1, mb / 2).expect("advice");
+        assert!(advice.contains("= '64MB'"), "{advice}");
+    }
 
     #[test]
     fn passwords_never_reach_messages() {

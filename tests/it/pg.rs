@@ -79,6 +79,9 @@ fn the_store_answers_as_the_folder_does_and_moving_there_embeds_nothing() {
     s.ok();
     assert_eq!(s.json()["fresh"], true);
     assert_eq!(s.json()["generation"], moved["generation"]);
+    // Its few kilobytes of vector indexes fit in the server's 128 MB cache:
+    // no advice (a store larger than the cache gets one; unit-tested).
+    assert_eq!(s.json()["advice"], serde_json::json!([]), "{}", s.stdout);
     let again = index_json(&w, &url);
     assert_eq!(again["graph"], "unchanged");
     assert_eq!(again["generation"], moved["generation"]);
