@@ -91,6 +91,18 @@ pub fn full_freshness(data_dir: &Path, manifest: &Manifest) -> Result<Freshness>
     Ok(indexer::corpus_freshness(&corpus, manifest))
 }
 
+/// The catalogued model (`model list`) that built the index in `store`, if
+/// there is one and it can be read: an index remembers its model, so a
+/// front end that names none uses it (`index --model e5-small` once, then
+/// plain `ask`). A user-supplied model file is not catalogued: `None`.
+pub fn recorded_model(store: &dyn Store) -> Option<&'static crate::model::ModelInfo> {
+    let manifest = match store.exists() {
+        Ok(true) => store.read_manifest().ok()?,
+        _ => return None,
+    };
+    crate::model::catalogued(&manifest.model)
+}
+
 /// What `status` reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {

@@ -230,11 +230,7 @@ fn index_model(g: &GlobalArgs) -> Result<GlobalArgs> {
         return Ok(g);
     }
     let store = engine_options(&g, false).open_store()?;
-    let recorded = match store.exists() {
-        Ok(true) => store.read_manifest().ok(),
-        _ => None,
-    };
-    if let Some(info) = recorded.and_then(|m| model::catalogued(&m.model)) {
+    if let Some(info) = qasearch::engine::recorded_model(store.as_ref()) {
         log::debug!("the index was built with {}: using it", info.name);
         g.variant = Some(info.name.to_string());
     }
