@@ -104,8 +104,11 @@ fn main() {
     if std::env::var_os("QASEARCH_BENCH_PARTS").is_some() {
         use qasearch::retrieve::{self, View};
         let depth = search::VIEW_DEPTH;
-        let mut parts = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+        let mut parts = [Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()];
         for (q, v) in questions.iter().zip(&vectors) {
+            let t = Instant::now();
+            search::embed_question(&mut embedder, q).unwrap();
+            parts[4].push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
             let a = retrieve::dense(&snapshot, v, View::Answers, 3, depth, &config).unwrap();
             parts[0].push(t.elapsed().as_secs_f64() * 1e3);
@@ -123,7 +126,7 @@ fn main() {
             parts[3].push(t.elapsed().as_secs_f64() * 1e3);
             assert!(!f.is_empty());
         }
-        for (name, ms) in ["answers", "questions", "lexical", "fuse"]
+        for (name, ms) in ["answers", "questions", "lexical", "fuse", "embed"]
             .iter()
             .zip(parts)
         {
