@@ -64,7 +64,7 @@ pub struct KnownVectors {
 }
 
 /// A [`RowKey`] that owns its text.
-type OwnedKey = (u8, String, Option<(u32, u32)>);
+type OwnedKey = (Made, String, Option<(u32, u32)>);
 
 impl KnownVectors {
     /// The vectors of an export.
@@ -74,10 +74,10 @@ impl KnownVectors {
         let mut map = HashMap::new();
         for t in e.texts {
             let how = match t.kind {
-                Kind::Sentence if t.span.is_some() => IN_CONTEXT,
-                Kind::Question if apart => QUERY,
-                Kind::Answer if pooled => POOLED,
-                _ => EMBEDDED,
+                Kind::Sentence if t.span.is_some() => Made::InContext,
+                Kind::Question if apart => Made::AsQuery,
+                Kind::Answer if pooled => Made::Pooled,
+                _ => Made::Embedded,
             };
             map.insert((how, t.text, t.span), t.vector);
         }
@@ -707,7 +707,7 @@ fn embed_fresh(
     for (k, &id) in todo.iter().enumerate() {
         let key = plan.key(id);
         match (key.how, key.span) {
-            (IN_CONTEXT, Some((start, end))) => {
+            (Made::InContext, Some((start, end))) => {
                 let a = *answer_at.entry(key.text).or_insert_with(|| {
                     answers.push(key.text);
                     sentences.push(Vec::new());
@@ -715,7 +715,7 @@ fn embed_fresh(
                 });
                 sentences[a].push((k, (start as usize, end as usize)));
             }
-            (EMBEDDED, _) => {
+            (Made::Embedded, _) => {
                 plain_at.insert(key.text, k);
             }
             _ => {}
@@ -1026,14 +1026,31 @@ pub struct BuildPlan {
     pub several: Vec<bool>,
 }
 
-/// How a row's vector is made: the model reads it as a passage, or as a
-/// query (a stored question, when the model's roles differ), or it is
-/// pooled from sentence vectors, or it is a sentence read in the context
-/// of its whole answer.
-const EMBEDDED: u8 = 0;
-const POOLED: u8 = 1;
-const QUERY: u8 = 2;
-const IN_CONTEXT: u8 = 3;
+/// How a row's vector is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Made {
+    /// The model reads the text as a passage.
+    Embedded,
+    /// The normalised mean of the answer's sentence vectors.
+    Pooled,
+    /// The model reads the text as a query (a stored question, when the
+    /// model's roles differ).
+    AsQuery,
+    /// A sentence read in the context of its whole answer.
+    InContext,
+}
+
+impl Made {
+    /// Its code, stable across versions: the PostgreSQL store keys rows by it.
+    pub fn code(self) -> u8 {
+        match self {
+            Made::Embedded => 0,
+            Made::Pooled => 1,
+            Made::AsQuery => 2,
+            Made::InContext => 3,
+        }
+    }
+}
 
 /// What makes two occurrences share a row: the same text, made the same way
 /// (a pooled whole answer is not the model's vector of its text; with e5, a
@@ -1041,9 +1058,8 @@ const IN_CONTEXT: u8 = 3;
 /// context is its answer and its place there, not its words alone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RowKey<'a> {
-    /// How the vector is made (private codes; stable: the PostgreSQL store
-    /// keys rows by them).
-    pub how: u8,
+    /// How the vector is made.
+    pub how: Made,
     /// The text the model reads: the occurrence's own or, for a sentence
     /// read in context, its whole answer.
     pub text: &'a str,
@@ -1067,14 +1083,14 @@ fn row_key<'a>(
         span: None,
     };
     match o.kind {
-        Kind::Answer if answer_vectors == AnswerVectors::Pooled => plain(POOLED),
-        Kind::Question if queries_apart => plain(QUERY),
+        Kind::Answer if answer_vectors == AnswerVectors::Pooled => plain(Made::Pooled),
+        Kind::Question if queries_apart => plain(Made::AsQuery),
         Kind::Sentence if answer_vectors == AnswerVectors::InContext && several => RowKey {
-            how: IN_CONTEXT,
+            how: Made::InContext,
             text: answer,
             span: Some((o.start, o.end)),
         },
-        _ => plain(EMBEDDED),
+        _ => plain(Made::Embedded),
     }
 }
 
@@ -1131,18 +1147,18 @@ impl BuildPlan {
 
     /// True when distinct text `id` is a whole answer pooled from its sentences.
     pub fn is_pooled(&self, id: usize) -> bool {
-        self.key(id).how == POOLED
+        self.key(id).how == Made::Pooled
     }
 
     /// True when distinct text `id` is a sentence whose vector comes from
     /// reading its whole answer (see [`AnswerVectors::InContext`]).
     pub fn is_in_context(&self, id: usize) -> bool {
-        self.key(id).how == IN_CONTEXT
+        self.key(id).how == Made::InContext
     }
 
     /// How the model reads distinct text `id`.
     pub fn role(&self, id: usize) -> Role {
-        if self.key(id).how == QUERY {
+        if self.key(id).how == Made::AsQuery {
             Role::Query
         } else {
             Role::Passage

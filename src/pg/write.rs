@@ -271,7 +271,7 @@ fn row_key_hash(model: &str, key: indexer::RowKey<'_>) -> Vec<u8> {
     let mut h = Sha256::new();
     h.update((model.len() as u64).to_le_bytes());
     h.update(model.as_bytes());
-    h.update([key.how]);
+    h.update([key.how.code()]);
     if let Some((start, end)) = key.span {
         // The text's length first: no text and span hash as another's.
         h.update((key.text.len() as u64).to_le_bytes());
@@ -288,27 +288,33 @@ mod tests {
 
     #[test]
     fn row_keys_tell_the_model_and_how_a_text_was_made() {
+        use indexer::Made::*;
         let key = |how, text| indexer::RowKey {
             how,
             text,
             span: None,
         };
         assert_ne!(
-            row_key_hash("m", key(0, "Is it open?")),
-            row_key_hash("m", key(2, "Is it open?"))
+            row_key_hash("m", key(Embedded, "Is it open?")),
+            row_key_hash("m", key(AsQuery, "Is it open?"))
         );
         assert_ne!(
-            row_key_hash("m", key(0, "a")),
-            row_key_hash("n", key(0, "a"))
+            row_key_hash("m", key(Embedded, "a")),
+            row_key_hash("n", key(Embedded, "a"))
         );
         assert_ne!(
-            row_key_hash("m", key(0, "ab")),
-            row_key_hash("m0", key(0, "b"))
+            row_key_hash("m", key(Embedded, "ab")),
+            row_key_hash("m0", key(Embedded, "b"))
         );
-        assert_eq!(row_key_hash("m", key(0, "a")).len(), 32);
+        assert_eq!(row_key_hash("m", key(Embedded, "a")).len(), 32);
+        // Stores written before keep their keys: the codes never change.
+        assert_eq!(
+            [Embedded, Pooled, AsQuery, InContext].map(indexer::Made::code),
+            [0, 1, 2, 3]
+        );
         // A sentence read in context: its answer and its place there.
         let in_context = |start, end| indexer::RowKey {
-            how: 3,
+            how: InContext,
             text: "Yes. It is open.",
             span: Some((start, end)),
         };
@@ -318,7 +324,7 @@ mod tests {
         );
         assert_ne!(
             row_key_hash("m", in_context(0, 4)),
-            row_key_hash("m", key(3, "Yes. It is open."))
+            row_key_hash("m", key(InContext, "Yes. It is open."))
         );
     }
 
