@@ -4,12 +4,13 @@
 //!
 //! ```sh
 //! cargo bench --bench store -- --index DIR --data DIR --questions FILE \
-//!     [--url postgresql://…] [--queries 500] [--ef N]
+//!     [--url postgresql://… | --shared-buffers 1GB] [--queries 500] [--ef N]
 //! ```
 //!
 //! Without `--url` it starts a throwaway PostgreSQL from the `pgserver`
 //! package (as the tests do: `tests/pg/server.py`, installed into
-//! `target/pgserver-py`) and loads into a fresh database `qasearch_bench`
+//! `target/pgserver-py`; `--shared-buffers` sets its cache, README "Scaling
+//! out") and loads into a fresh database `qasearch_bench`
 //! there. The index must be fresh for `--data` (build it with
 //! `qasearch index` first); loading embeds nothing. Prints one JSON object
 //! a line, then a Markdown table.
@@ -128,7 +129,7 @@ fn main() {
         flag(&args, "--questions"),
     ) else {
         eprintln!(
-            "usage: cargo bench --bench store -- --index DIR --data DIR --questions FILE [--url URL] [--queries N]"
+            "usage: cargo bench --bench store -- --index DIR --data DIR --questions FILE [--url URL | --shared-buffers SIZE] [--queries N] [--ef N]"
         );
         return;
     };
@@ -144,7 +145,10 @@ fn main() {
         .take(n)
         .map(String::from)
         .collect();
-    let server = flag(&args, "--url").unwrap_or_else(|| pg_start::start(&common::repo()));
+    let server = flag(&args, "--url").unwrap_or_else(|| {
+        let cache = flag(&args, "--shared-buffers");
+        pg_start::start_with(&common::repo(), cache.as_deref())
+    });
     let url = fresh_database(&server, "qasearch_bench");
     let model =
         || Box::new(common::embedder(qasearch::embed::Workload::Interactive)) as SharedEmbedder;
@@ -192,6 +196,10 @@ fn main() {
         )
         .unwrap()
         .get(0);
+    let shared_buffers: String = c
+        .query_one("SELECT current_setting('shared_buffers')", &[])
+        .unwrap()
+        .get(0);
     let snapshot = pg.open().expect("open the store");
     let pg_engine = Engine::from_store(Arc::new(pg), snapshot, embedder).expect("engine");
     let p = measure(&pg_engine, &questions, ef);
@@ -209,8 +217,9 @@ fn main() {
         "{}",
         serde_json::json!({"load_vectors": vectors, "load_seconds": load_s,
             "load_vectors_per_s": vectors as f64 / load_s, "answering_after_s": answering_s,
-            "answering_vectors_per_s": vectors as f64 / answering_s})
+            "answering_vectors_per_s": vectors as f64 / answering_s, "shared_buffers": shared_buffers})
     );
+    println!("\nPostgreSQL's shared_buffers: {shared_buffers}");
     println!("\n| store | load: answering / indexed | warm ask p50 / p95 (embedding included) | recall@10 vs exact (ef) | size |");
     println!("|---|---|---|---|---|");
     println!(

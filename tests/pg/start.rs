@@ -17,7 +17,14 @@ pub const PGSERVER_PACKAGES: &[&str] = &[
 
 /// Starts the server (installing it first if needed) and returns its URL
 /// (a Unix socket). It stops when this process exits.
+#[allow(dead_code)] // The store bench starts it with its own cache size.
 pub fn start(repo: &Path) -> String {
+    start_with(repo, None)
+}
+
+/// [`start`] with the server's `shared_buffers` set (e.g. "1GB") instead of
+/// `pgserver`'s 128 MB.
+pub fn start_with(repo: &Path, shared_buffers: Option<&str>) -> String {
     let python = std::env::var("QASEARCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let site = repo.join("target").join("pgserver-py");
     if !site.join("pgserver").is_dir() {
@@ -47,6 +54,7 @@ pub fn start(repo: &Path) -> String {
     let mut child = Command::new(&python)
         .arg(repo.join("tests/pg/server.py"))
         .arg(&dir)
+        .args(shared_buffers)
         .env("PYTHONPATH", &site)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
