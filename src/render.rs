@@ -53,7 +53,7 @@ fn fix(e: &qasearch::Error) -> Option<&'static str> {
     Some(match e {
         Error::DataMissing { .. } => "or point --data / QASEARCH_DATA at one",
         Error::IndexCorrupt { .. } => "run `qasearch index --full` to rebuild the index",
-        Error::Incompatible { what: "model", .. } => "run `qasearch index --full` with the model you ask with to re-embed the corpus with it, or ask with the index's own model: drop --model (and QASEARCH_MODEL), or give the --model-file it was built with",
+        Error::Incompatible { what: "model", .. } => "run `qasearch index --full` with the model you ask with to re-embed the corpus with it, or ask with the index's own model: drop --model (and QASEARCH_MODEL), or give the --model-file it was built with (an int8 model's index also needs the same --runtime and kind of CPU: `int8-rt-…` in the model's name; docs/arithmetic.md)",
         Error::Incompatible { .. } => "run `qasearch index --full` to rebuild it",
         Error::Model { fix, .. } => match fix {
             ModelFix::FixSuppliedFile => "fix the path given with --model-file, --tokenizer-dir or --runtime (QASEARCH_MODEL_FILE, QASEARCH_TOKENIZER_DIR, QASEARCH_ORT_DYLIB), or drop it to use the pinned files qasearch fetches",

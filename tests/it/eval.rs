@@ -24,8 +24,8 @@ fn self_eval_ranks_every_seed_question_and_rewording_first() {
         systems(&v),
         ["bm25", "dense", "engine", "exact", "lexical", "questions"]
     );
-    // Every one in the top 5, all but one first (the pinned fp32 model,
-    // `--model minilm`, ranks all 18 first; the default int8 one misses one).
+    // Every one in the top 5, all but one first (the default fp32 model
+    // ranks all 18 first; the int8 one misses one).
     for system in ["dense", "exact"] {
         let s = &v["systems"][system];
         assert!(

@@ -33,6 +33,8 @@ impl TableEmbedder {
                 },
                 onnx_sha256: "1".repeat(64),
                 tokenizer_sha256: "1".repeat(64),
+                int8_runtime_sha256: String::new(),
+                int8_cpu: String::new(),
             },
         }
     }

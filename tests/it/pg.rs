@@ -360,10 +360,16 @@ fn another_schema_version_or_model_is_refused_clearly() {
     let w = Work::seeded();
     let url = pg_database("qa_mismatch");
     index_json(&w, &url);
-    // Another model (the fp32 file, same dimension): refused, naming the fix.
-    w.run(&["--store", &url, "--model", "minilm", "index"])
+    // Another model (the int8 file, same dimension): refused, naming the fix.
+    w.run(&["--store", &url, "--model", "minilm-int8", "index"])
         .fails(4, "--full");
-    ask_store(&w, &url, &["--model", "minilm"], "what is the coalition").fails(4, "model");
+    ask_store(
+        &w,
+        &url,
+        &["--model", "minilm-int8"],
+        "what is the coalition",
+    )
+    .fails(4, "model");
     // A store written by another schema version.
     let mut c = pg_client("qa_mismatch");
     c.execute("UPDATE qasearch_store SET schema_version = 99", &[])
@@ -379,7 +385,13 @@ fn another_schema_version_or_model_is_refused_clearly() {
     // And --full with another model replaces every vector: no row of the
     // previous model is left, and that model is refused now.
     let other = w.run(&[
-        "--store", &url, "--model", "minilm", "index", "--full", "--json",
+        "--store",
+        &url,
+        "--model",
+        "minilm-int8",
+        "index",
+        "--full",
+        "--json",
     ]);
     other.ok();
     let vectors = other.json()["vectors"].as_i64().unwrap();
@@ -391,7 +403,7 @@ fn another_schema_version_or_model_is_refused_clearly() {
     let r = ask_store(
         &w,
         &url,
-        &["--model", "minilm"],
+        &["--model", "minilm-int8"],
         "What is the main goal of the Coalition of the Willing?",
     );
     r.ok();
@@ -591,7 +603,7 @@ fn an_export_loads_into_a_new_store_without_embedding() {
     let other = Work::seeded();
     let r = other.run(&[
         "--model",
-        "minilm",
+        "minilm-int8",
         "index",
         "--json",
         "--vectors-from",
