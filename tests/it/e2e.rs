@@ -332,3 +332,42 @@ fn answer_vectors_setting_is_kept_and_switching_embeds_only_what_it_changes() {
         .fails(2, "answer-vectors");
     assert_eq!(w.run(&["status"]).code, 0);
 }
+
+/// An int8 index is tied to the ONNX Runtime build that embedded it
+/// (docs/arithmetic.md): asked with another runtime library it is refused
+/// with the fix, `index` re-embeds it and says why, and an fp32 index is not
+/// tied to the runtime at all.
+#[test]
+fn an_int8_index_is_not_mixed_with_vectors_of_another_runtime() {
+    let w = Work::seeded();
+    let q = "What is France's role in the coalition?";
+    w.run(&["--model", "minilm-int8", "index"]).ok();
+    let model = w.run(&["--model", "minilm-int8", "model", "--json"]);
+    model.ok();
+    let runtime = std::path::PathBuf::from(model.json()["runtime"].as_str().unwrap());
+    // Another build of the runtime: the same library with a byte appended
+    // (it loads and computes alike, but its SHA-256 differs).
+    let other = w.dir.path().join("libonnxruntime-other.so");
+    let mut bytes = std::fs::read(&runtime).unwrap();
+    bytes.push(0);
+    std::fs::write(&other, bytes).unwrap();
+    let other = other.to_str().unwrap();
+    w.run(&["--runtime", other, "ask", q]).fails(4, "int8-rt-");
+    let r = w.run(&["--runtime", other, "index", "--json"]);
+    r.ok();
+    let v = r.json();
+    assert!(v["embedded"].as_u64().unwrap() > 0, "{v}");
+    assert!(
+        v["full_reason"]
+            .as_str()
+            .unwrap()
+            .contains("the model changed"),
+        "{v}"
+    );
+    w.run(&["--runtime", other, "ask", q]).ok();
+    // The fp32 default does not depend on the runtime build: nothing re-embedded.
+    w.run(&["--model", "minilm", "index"]).ok();
+    let r = w.run(&["--model", "minilm", "--runtime", other, "index", "--json"]);
+    r.ok();
+    assert_eq!(r.json()["embedded"], 0, "{}", r.stdout);
+}
