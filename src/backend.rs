@@ -72,22 +72,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// True when `location` names a database rather than a folder.
-pub fn is_database(location: &str) -> bool {
-    let l = location.to_ascii_lowercase();
-    l.starts_with("postgres://") || l.starts_with("postgresql://")
-}
-
-/// The store at `store` (a database URL) or, without one, the folder `index_dir`.
+/// The store at `store` (a database URL or connection string) or, without
+/// one, the folder `index_dir`. An empty `store` is a usage error.
 pub fn open(store: Option<&str>, index_dir: &Path) -> Result<Arc<dyn Store>> {
     match store {
-        Some(url) if is_database(url) => Ok(Arc::new(
+        Some(url) => Ok(Arc::new(
             crate::pg::Postgres::connect(url, None)?.with_seed(index_dir),
         )),
-        Some(other) => Err(crate::Error::Usage(format!(
-            "--store takes a postgresql:// URL, got {:?}: leave it out to use the index folder (--index)",
-            crate::pg::redact(other)
-        ))),
         None => Ok(Arc::new(Folder::new(index_dir))),
     }
 }
@@ -152,16 +143,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn database_urls_are_told_from_folders() {
-        assert!(is_database("postgresql://u@localhost/db"));
-        assert!(is_database("POSTGRES://u@h/db"));
-        assert!(!is_database("index"));
-        assert!(!is_database("./postgresql"));
-        let e = open(Some("mysql://u:secret@h/db"), Path::new("index")).unwrap_err();
-        assert!(
-            e.to_string().contains("--store takes a postgresql:// URL"),
-            "{e}"
-        );
-        assert!(!e.to_string().contains("secret"), "{e}");
+    fn a_store_that_is_not_postgresql_is_a_usage_error_without_its_secret() {
+        for bad in ["mysql://u:secret@h/db", "", "./secret-folder"] {
+            let e = open(Some(bad), Path::new("index")).unwrap_err();
+            assert_eq!(e.kind(), crate::error::ErrorKind::Usage, "{e}");
+            assert!(e.to_string().contains("--store"), "{e}");
+            assert!(!e.to_string().contains("secret"), "{e}");
+        }
     }
 }

@@ -190,7 +190,7 @@ impl BeirSet {
             .corpus
             .iter()
             .enumerate()
-            .filter(|(_, (_, text))| !text.trim().is_empty())
+            .filter(|(_, (_, text))| crate::text::means_something(text))
             .map(|(i, (id, text))| Document {
                 key: id.clone(),
                 source: source_name.clone(),

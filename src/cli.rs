@@ -174,10 +174,10 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on. Anything but loopback is reachable from other
-    /// machines: there is no authentication.
+    /// Address or host name to listen on. Anything but loopback is
+    /// reachable from other machines: there is no authentication.
     #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
-    pub host: std::net::IpAddr,
+    pub host: String,
 
     /// Port to listen on (0: any free one; the URL is printed on stdout).
     #[arg(long, default_value_t = 8080, value_name = "PORT")]
@@ -194,28 +194,49 @@ pub struct ServeArgs {
     pub watch: bool,
 
     /// How often --watch looks at the data folder.
-    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    #[arg(long, default_value_t = 2000, value_name = "MS", value_parser = clap::value_parser!(u64).range(100..=86_400_000))]
     pub watch_interval_ms: u64,
 
     /// Largest request body.
-    #[arg(long, default_value_t = qasearch::server::Limits::default().max_body_bytes, value_name = "BYTES")]
-    pub max_body_bytes: usize,
+    #[arg(long, default_value_t = qasearch::server::Limits::default().max_body_bytes as u64, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(64..=64 << 20))]
+    pub max_body_bytes: u64,
 
-    /// Longest question.
-    #[arg(long, default_value_t = qasearch::server::Limits::default().max_question_chars, value_name = "N")]
-    pub max_question_chars: usize,
+    /// Longest question, in characters.
+    #[arg(long, default_value_t = qasearch::server::Limits::default().max_question_chars as u64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_question_chars: u64,
 
     /// Most results one request may ask for.
-    #[arg(long, default_value_t = qasearch::server::Limits::default().max_k, value_name = "N")]
-    pub max_k: usize,
+    #[arg(long, default_value_t = qasearch::server::Limits::default().max_k as u64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub max_k: u64,
 
-    /// Requests answered at once; more get 503 with Retry-After.
-    #[arg(long, default_value_t = qasearch::server::Limits::default().max_concurrent, value_name = "N")]
-    pub max_concurrent: usize,
+    /// Requests the engine works on at once; a request holds its place
+    /// until its work ends (also after a 504).
+    #[arg(long, default_value_t = qasearch::server::Limits::default().max_concurrent as u64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_concurrent: u64,
 
-    /// Time a request may take before it gets 504.
-    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    /// How long a request waits for a place before it gets 503 with
+    /// Retry-After (0: refused at once).
+    #[arg(long, default_value_t = 2000, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub queue_wait_ms: u64,
+
+    /// Time the work on a request may take before it gets 504.
+    #[arg(long, default_value_t = 10_000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub request_timeout_ms: u64,
+
+    /// Connections open at once; more wait in the kernel's backlog. Keep it
+    /// under the process's file limit (`ulimit -n`).
+    #[arg(long, default_value_t = qasearch::server::Limits::default().max_connections as u64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub max_connections: u64,
+
+    /// Time a connection has to send a request's complete header, from when
+    /// it opens or its previous response ends; a connection that sends
+    /// nothing, trickles, or idles kept-alive is closed after it.
+    #[arg(long, default_value_t = 5000, value_name = "MS", value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub header_timeout_ms: u64,
+
+    /// Time a request has to send its body once its header is in (408 after).
+    #[arg(long, default_value_t = 5000, value_name = "MS", value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub body_timeout_ms: u64,
 
     /// Model sessions, each embedding one question at a time with --threads
     /// threads (default 1): questions asked at once are embedded side by

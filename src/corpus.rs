@@ -387,10 +387,10 @@ pub fn load(root: &Path) -> Result<Corpus> {
                 continue;
             }
         };
-        let parsed = match format_of(&path) {
+        let parsed = keep_meaningful(match format_of(&path) {
             Some(Format::Jsonl) => parse_jsonl(&file.path, text),
             _ => parse_txt(&file.path, text),
-        };
+        });
         corpus.documents.extend(parsed.documents);
         corpus.skipped.lines += parsed.skipped.lines;
         corpus.skipped.pairs += parsed.skipped.pairs;
@@ -428,6 +428,44 @@ pub struct Parsed {
     pub warnings: Vec<Warning>,
     /// What was skipped.
     pub skipped: Skipped,
+}
+
+/// Drops, whatever the format, the pairs whose question or answer holds
+/// nothing a model reads (only control or invisible characters:
+/// [`crate::text`]) and passages of that kind, each with a warning naming
+/// its line; a document left without pairs is dropped.
+pub fn keep_meaningful(mut parsed: Parsed) -> Parsed {
+    use crate::text::{means_something, visible};
+    let mut warnings = Vec::new();
+    let mut skipped = 0;
+    for doc in &mut parsed.documents {
+        if !means_something(&doc.passage) {
+            doc.passage.clear();
+        }
+        doc.pairs.retain(|p| {
+            let (what, text) = if !means_something(&p.question) {
+                ("question", &p.question)
+            } else if !means_something(&p.answer) {
+                ("answer", &p.answer)
+            } else {
+                return true;
+            };
+            warnings.push(Warning {
+                file: doc.source.clone(),
+                line: Some(p.line),
+                message: format!(
+                    "pair skipped: its {what} {} holds only control or invisible characters",
+                    visible(text)
+                ),
+            });
+            skipped += 1;
+            false
+        });
+    }
+    parsed.documents.retain(|d| !d.pairs.is_empty());
+    parsed.skipped.pairs += skipped;
+    parsed.warnings.extend(warnings);
+    parsed
 }
 
 /// Decodes UTF-8, dropping a BOM. On failure returns the 1-based line of the

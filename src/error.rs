@@ -258,6 +258,20 @@ impl Error {
     }
 }
 
+/// Whether an I/O error says the process or the machine ran out of a
+/// resource (file descriptors, memory, buffers): not damage, and not the
+/// file's fault; reported as such (exit 7), never as a damaged index.
+pub fn is_exhaustion(e: &std::io::Error) -> bool {
+    if e.kind() == std::io::ErrorKind::OutOfMemory {
+        return true;
+    }
+    #[cfg(unix)]
+    if let Some(code) = e.raw_os_error() {
+        return [libc::EMFILE, libc::ENFILE, libc::ENOMEM, libc::ENOBUFS].contains(&code);
+    }
+    false
+}
+
 /// Attaches a path to I/O results.
 pub(crate) trait IoContext<T> {
     /// Converts an I/O error into [`Error::Io`] naming `path`.

@@ -60,6 +60,7 @@ pub mod search;
 pub mod server;
 pub mod split;
 pub mod store;
+pub mod text;
 pub mod tokenizer;
 pub mod unigram;
 

@@ -277,7 +277,7 @@ fn load_embedder(g: &GlobalArgs, workload: Workload) -> Result<OnnxEmbedder> {
 fn engine_options(g: &GlobalArgs, update: bool) -> EngineOptions {
     EngineOptions {
         update,
-        store: g.store.clone().filter(|s| !s.is_empty()),
+        store: g.store.clone(),
         ..EngineOptions::new(&g.data, &g.index)
     }
 }
@@ -432,27 +432,21 @@ fn export(g: &GlobalArgs, args: &cli::ExportArgs) -> Outcome {
 fn serve(g: &GlobalArgs, args: &cli::ServeArgs) -> Outcome {
     use qasearch::server::{Limits, ServeOptions, Server};
     check_search_flags(3, args.ef, None)?;
-    if args.request_timeout_ms == 0 {
-        return Err(Error::Usage("--request-timeout-ms must be at least 1".into()).into());
-    }
-    let nonzero = |v: usize, flag: &str| {
-        if v == 0 {
-            Err(Error::Usage(format!("{flag} must be at least 1")))
-        } else {
-            Ok(v)
-        }
-    };
+    // clap has checked every range (exit 2 naming it).
+    let ms = std::time::Duration::from_millis;
     let limits = Limits {
-        max_body_bytes: nonzero(args.max_body_bytes, "--max-body-bytes")?,
-        max_question_chars: nonzero(args.max_question_chars, "--max-question-chars")?,
-        max_k: match args.max_k {
-            k @ 1..=10_000 => k,
-            k => return Err(Error::Usage(format!("--max-k must be in 1..=10000, got {k}")).into()),
-        },
-        max_concurrent: nonzero(args.max_concurrent, "--max-concurrent")?,
-        request_timeout: std::time::Duration::from_millis(args.request_timeout_ms),
+        max_body_bytes: args.max_body_bytes as usize,
+        max_question_chars: args.max_question_chars as usize,
+        max_k: args.max_k as usize,
+        max_concurrent: args.max_concurrent as usize,
+        queue_wait: ms(args.queue_wait_ms),
+        request_timeout: ms(args.request_timeout_ms),
+        max_connections: args.max_connections as usize,
+        header_timeout: ms(args.header_timeout_ms),
+        body_timeout: ms(args.body_timeout_ms),
     };
-    if !args.host.is_loopback() {
+    let ip = listen_address(&args.host)?;
+    if !ip.is_loopback() {
         log::warn!(
             "listening on {} is reachable from other machines, with no authentication: anyone who can reach it can search the corpus",
             args.host
@@ -495,14 +489,16 @@ fn serve(g: &GlobalArgs, args: &cli::ServeArgs) -> Outcome {
         let load: qasearch::server::ModelLoader = Box::new(move || {
             Ok(Box::new(load_embedder(&bulk, Workload::Bulk)?) as Box<dyn Embedder + Send>)
         });
-        (
-            std::time::Duration::from_millis(args.watch_interval_ms.max(100)),
-            load,
-        )
+        (ms(args.watch_interval_ms), load)
     });
+    // A name given to --host is one clients may use.
+    let mut allowed_hosts = args.allow_hosts.clone();
+    if args.host.parse::<std::net::IpAddr>().is_err() {
+        allowed_hosts.push(args.host.clone());
+    }
     let options = ServeOptions {
         limits,
-        allowed_hosts: args.allow_hosts.clone(),
+        allowed_hosts,
         watch,
         search: SearchConfig {
             ef_search: args.ef,
@@ -510,7 +506,7 @@ fn serve(g: &GlobalArgs, args: &cli::ServeArgs) -> Outcome {
         },
         ..ServeOptions::default()
     };
-    let addr = std::net::SocketAddr::new(args.host, args.port);
+    let addr = std::net::SocketAddr::new(ip, args.port);
     let server = Server::bind(engine, addr, options).map_err(|e| match e {
         Error::Usage(m) => Error::Usage(format!(
             "{m}: pick another --port, or --port 0 for any free one"
@@ -532,6 +528,21 @@ fn serve(g: &GlobalArgs, args: &cli::ServeArgs) -> Outcome {
     log::info!("serving {health} (Ctrl-C stops)");
     server.run()?;
     Ok(exit::OK)
+}
+
+/// The address `--host` names: an IP address, or a name looked up (its
+/// first address; `localhost` is loopback).
+fn listen_address(host: &str) -> Result<std::net::IpAddr> {
+    if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse() {
+        return Ok(ip);
+    }
+    use std::net::ToSocketAddrs;
+    let found = (host, 0)
+        .to_socket_addrs()
+        .map_err(|e| Error::Usage(format!("--host {host:?}: cannot look it up ({e})")))?
+        .map(|a| a.ip())
+        .min_by_key(|ip| !ip.is_ipv4());
+    found.ok_or_else(|| Error::Usage(format!("--host {host:?}: the name has no address")))
 }
 
 fn mcp(g: &GlobalArgs, args: &cli::McpArgs) -> Outcome {

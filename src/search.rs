@@ -249,13 +249,21 @@ pub fn answers_of(
     })
 }
 
-/// Checks a question: it must hold something besides whitespace.
+/// Checks a question, for every front end: it must hold something a model
+/// reads ([`crate::text::means_something`]), not only whitespace, control
+/// or invisible characters.
 pub fn validate_question(question: &str) -> Result<&str> {
     let q = question.trim();
     if q.is_empty() {
         return Err(Error::Usage(
             "the question is empty: ask something, e.g. qasearch ask \"What is the main goal of the coalition?\"".into(),
         ));
+    }
+    if !crate::text::means_something(q) {
+        return Err(Error::Usage(format!(
+            "the question {} holds only control or invisible characters: ask in words",
+            crate::text::visible(q)
+        )));
     }
     Ok(q)
 }

@@ -18,8 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -33,7 +32,9 @@ use crate::error::ErrorKind;
 use crate::indexer::{IndexConfig, NoProgress};
 use crate::search::{Reply, SearchConfig};
 
-/// What one request may ask for. Every field is a `serve` flag.
+mod listen;
+
+/// What clients may ask of the server. Every field is a `serve` flag.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
     /// Largest request body, in bytes.
@@ -42,10 +43,21 @@ pub struct Limits {
     pub max_question_chars: usize,
     /// Most results one request may ask for.
     pub max_k: usize,
-    /// Requests answered at once; more get 503 at once rather than queueing.
+    /// Requests the engine works on at once. A request holds its place
+    /// until its work ends, also when it was answered 504 before that.
     pub max_concurrent: usize,
-    /// Longest a request may take before it gets 504.
+    /// How long a request waits for a place before it gets 503.
+    pub queue_wait: Duration,
+    /// Longest the work on a request may take before it gets 504.
     pub request_timeout: Duration,
+    /// Connections open at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Time a connection has to send a request's complete header, from
+    /// when it opens or its previous response ends (so also how long an
+    /// idle kept-alive connection stays open).
+    pub header_timeout: Duration,
+    /// Time a request has to send its body once its header is in.
+    pub body_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -55,10 +67,18 @@ impl Default for Limits {
             max_question_chars: 1000,
             max_k: 50,
             max_concurrent: 64,
+            queue_wait: Duration::from_secs(2),
             request_timeout: Duration::from_secs(10),
+            max_connections: 512,
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(5),
         }
     }
 }
+
+/// How long after a request was refused for want of a place `/api/health`
+/// still says `overloaded`.
+const OVERLOAD_MEMORY: Duration = Duration::from_secs(5);
 
 /// Loads a model for an index update the server runs itself (`--watch`).
 pub type ModelLoader = Box<dyn Fn() -> crate::Result<Box<dyn Embedder + Send>> + Send + Sync>;
@@ -99,8 +119,99 @@ struct AppState {
     limits: Limits,
     default_k: usize,
     search: SearchConfig,
-    permits: tokio::sync::Semaphore,
+    places: Places,
     hosts: Hosts,
+}
+
+/// The bound on engine work at once: `max` places, each held by one
+/// request's work from start to end, waited for up to `queue_wait`.
+struct Places {
+    permits: Arc<tokio::sync::Semaphore>,
+    max: usize,
+    queue_wait: Duration,
+    request_timeout: Duration,
+    started: Instant,
+    /// Milliseconds after `started` when a request was last refused (0: never).
+    refused_at: std::sync::atomic::AtomicU64,
+}
+
+impl Places {
+    fn new(limits: &Limits) -> Places {
+        let max = limits
+            .max_concurrent
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        Places {
+            permits: Arc::new(tokio::sync::Semaphore::new(max)),
+            max,
+            queue_wait: limits.queue_wait,
+            request_timeout: limits.request_timeout,
+            started: Instant::now(),
+            refused_at: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Whether requests were refused for want of a place lately.
+    fn overloaded(&self) -> bool {
+        let at = self.refused_at.load(std::sync::atomic::Ordering::Relaxed);
+        at != 0
+            && self
+                .started
+                .elapsed()
+                .saturating_sub(Duration::from_millis(at))
+                < OVERLOAD_MEMORY
+    }
+
+    /// Requests whose work is running now.
+    fn in_flight(&self) -> usize {
+        self.max - self.permits.available_permits()
+    }
+
+    /// Runs `f` on the blocking pool: waits (up to --queue-wait-ms) for a
+    /// place, which the work holds until it ends, and answers 504 when it
+    /// takes longer than --request-timeout-ms (the work then finishes,
+    /// still holding its place, so the bound on work at once holds).
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> crate::Result<T> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let waited = tokio::time::timeout(self.queue_wait, self.permits.clone().acquire_owned());
+        let Ok(Ok(permit)) = waited.await else {
+            let now = self.started.elapsed().as_millis().max(1) as u64;
+            self.refused_at
+                .store(now, std::sync::atomic::Ordering::Relaxed);
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                format!(
+                    "{} requests are being answered, and no place came free within {} ms \
+                     (--max-concurrent, --queue-wait-ms): try again",
+                    self.max,
+                    self.queue_wait.as_millis()
+                ),
+            ));
+        };
+        let work = tokio::task::spawn_blocking(move || {
+            let result = f();
+            drop(permit);
+            result
+        });
+        match tokio::time::timeout(self.request_timeout, work).await {
+            Ok(Ok(result)) => result.map_err(ApiError::from),
+            Ok(Err(e)) => Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("the request failed unexpectedly: {e}"),
+            )),
+            Err(_) => Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
+                format!(
+                    "no answer within {} ms (--request-timeout-ms)",
+                    self.request_timeout.as_millis()
+                ),
+            )),
+        }
+    }
 }
 
 /// The names a request's `Host` (and a browser's `Origin`) may give.
@@ -247,7 +358,7 @@ pub fn router(engine: Arc<Engine>, addr: SocketAddr, options: &ServeOptions) -> 
     let limits = options.limits.clone();
     let state = Arc::new(AppState {
         engine,
-        permits: tokio::sync::Semaphore::new(limits.max_concurrent.max(1)),
+        places: Places::new(&limits),
         hosts: Hosts::new(addr, &options.allowed_hosts),
         default_k: options.default_k,
         search: options.search,
@@ -276,14 +387,20 @@ pub fn router(engine: Arc<Engine>, addr: SocketAddr, options: &ServeOptions) -> 
                 format!("{method} is not allowed on {}", uri.path()),
             )
         })
-        .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }
 
-/// Host and origin checks, and the bound on requests at once.
+/// Host and origin checks, for every request.
 async fn guard(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let headers = req.headers();
+    for name in [header::HOST, header::ORIGIN] {
+        if headers.get_all(&name).iter().count() > 1 {
+            // RFC 9112 3.2: more than one Host is a bad request; which one
+            // another hop would believe is unknowable.
+            return ApiError::bad_request(format!("more than one {name} header")).into_response();
+        }
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -298,25 +415,14 @@ async fn guard(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Resp
         )
         .into_response();
     }
-    if req.method() != Method::GET && req.method() != Method::HEAD {
+    // Writes, and every API call (a GET answers too): never for another site.
+    // The page itself may be opened from a link anywhere.
+    let api = req.uri().path().starts_with("/api/");
+    if api || (req.method() != Method::GET && req.method() != Method::HEAD) {
         if let Err(e) = same_origin(&s.hosts, headers) {
             return e.into_response();
         }
     }
-    if !req.uri().path().starts_with("/api/") || req.uri().path() == "/api/health" {
-        return next.run(req).await;
-    }
-    let Ok(_permit) = s.permits.try_acquire() else {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            format!(
-                "{} requests are being answered already (--max-concurrent): try again",
-                s.limits.max_concurrent
-            ),
-        )
-        .into_response();
-    };
     next.run(req).await
 }
 
@@ -364,8 +470,17 @@ async fn page() -> Response {
     r
 }
 
+/// Always 200 while the process answers; `status` is `overloaded` while
+/// requests are being refused for want of a place (and for 5 s after).
 async fn health(State(s): State<Arc<AppState>>) -> Response {
-    json_response(StatusCode::OK, &s.engine.health())
+    let mut health = s.engine.health();
+    if s.places.overloaded() {
+        health.status = "overloaded";
+    }
+    let mut value = serde_json::to_value(&health).unwrap_or_default();
+    value["in_flight"] = s.places.in_flight().into();
+    value["max_concurrent"] = s.places.max.into();
+    json_response(StatusCode::OK, &value)
 }
 
 async fn status(State(s): State<Arc<AppState>>) -> Result<Response, ApiError> {
@@ -406,19 +521,8 @@ async fn ask_get(
 async fn ask_post(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!(
-                "the body is over {} bytes (--max-body-bytes)",
-                s.limits.max_body_bytes
-            ),
-        ),
-        _ => ApiError::bad_request(format!("cannot read the body: {}", e.body_text())),
-    })?;
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -434,6 +538,7 @@ async fn ask_post(
             "send the question as JSON with Content-Type: application/json",
         ));
     }
+    let body = read_body(&s.limits, body).await?;
     let request: AskRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
             "invalid JSON ({e}): send {{\"question\": \"...\", \"k\": 3, \"explain\": false}}"
@@ -442,12 +547,43 @@ async fn ask_post(
     answer(&s, request).await
 }
 
+/// Reads a request body within the body deadline and the size bound, before
+/// the request takes a place: a client that sends its header and then
+/// nothing holds no place and is cut off.
+async fn read_body(limits: &Limits, body: Body) -> Result<Bytes, ApiError> {
+    let read = axum::body::to_bytes(body, limits.max_body_bytes);
+    match tokio::time::timeout(limits.body_timeout, read).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!(
+                        "the body is over {} bytes (--max-body-bytes)",
+                        limits.max_body_bytes
+                    ),
+                ))
+            } else {
+                Err(ApiError::bad_request(format!("cannot read the body: {e}")))
+            }
+        }
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the body did not arrive within {} ms (--body-timeout-ms)",
+                limits.body_timeout.as_millis()
+            ),
+        )),
+    }
+}
+
 /// Checks a question against the limits and answers it from the engine.
 async fn answer(s: &Arc<AppState>, r: AskRequest) -> Result<Response, ApiError> {
-    let question = r.question.trim().to_string();
-    if question.is_empty() {
-        return Err(ApiError::bad_request("the question is empty"));
-    }
+    let question = crate::search::validate_question(&r.question)?.to_string();
     let chars = question.chars().count();
     if chars > s.limits.max_question_chars {
         return Err(ApiError::bad_request(format!(
@@ -498,27 +634,12 @@ async fn answer(s: &Arc<AppState>, r: AskRequest) -> Result<Response, ApiError> 
     Ok(r)
 }
 
-/// Runs engine work on the blocking pool, within the request time limit.
+/// Runs engine work within the bounds ([`Places::run`]).
 async fn blocking<T: Send + 'static>(
     s: &AppState,
     f: impl FnOnce() -> crate::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    match tokio::time::timeout(s.limits.request_timeout, tokio::task::spawn_blocking(f)).await {
-        Ok(Ok(result)) => result.map_err(ApiError::from),
-        Ok(Err(e)) => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("the request failed unexpectedly: {e}"),
-        )),
-        Err(_) => Err(ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "timeout",
-            format!(
-                "no answer within {} ms (--request-timeout-ms)",
-                s.limits.request_timeout.as_millis()
-            ),
-        )),
-    }
+    s.places.run(f).await
 }
 
 /// Keeps the engine on the newest generation: checks `CURRENT` every
@@ -661,13 +782,15 @@ impl Server {
                 .spawn(move || watch_data(engine, every, load))
                 .map_err(|e| crate::Error::io("starting", "<watch thread>", e))?;
         }
+        let bounds = listen::Bounds {
+            max_connections: options.limits.max_connections.max(1),
+            header_timeout: options.limits.header_timeout,
+        };
         runtime.block_on(async move {
             tokio::spawn(follow_generations(engine, options.refresh_every));
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown())
-                .await
-                .map_err(|e| crate::Error::io("serving", "<server>", e))
-        })
+            listen::serve(listener, app, bounds, shutdown()).await;
+        });
+        Ok(())
     }
 }
 
@@ -736,6 +859,55 @@ mod tests {
         assert!(!p.html.contains("http://") && !p.html.contains("https://"));
         assert_eq!(p.policy.matches("'sha256-").count(), 2);
         assert!(p.policy.contains("default-src 'none'"));
+    }
+
+    /// A request answered 504 keeps its place until its work ends: the
+    /// bound on work at once holds; a request that finds no place within
+    /// the queue wait gets 503, and health says overloaded.
+    #[test]
+    fn a_timed_out_request_keeps_its_place_until_its_work_ends() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let places = Places::new(&Limits {
+                max_concurrent: 1,
+                queue_wait: Duration::ZERO,
+                request_timeout: Duration::from_millis(20),
+                ..Limits::default()
+            });
+            let slow = || {
+                std::thread::sleep(Duration::from_millis(400));
+                Ok(())
+            };
+            let first = places.run(slow).await.unwrap_err();
+            assert_eq!(first.status, StatusCode::GATEWAY_TIMEOUT);
+            // The work goes on, holding its place.
+            assert_eq!(places.in_flight(), 1);
+            let second = places.run(|| Ok(())).await.unwrap_err();
+            assert_eq!(second.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert!(places.overloaded());
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            assert_eq!(places.in_flight(), 0);
+            places.run(|| Ok(())).await.unwrap();
+            // A short wait in the queue gets the place once it is free.
+            let queued = Places::new(&Limits {
+                max_concurrent: 1,
+                queue_wait: Duration::from_secs(5),
+                ..Limits::default()
+            });
+            let (a, b) = tokio::join!(
+                queued.run(|| {
+                    std::thread::sleep(Duration::from_millis(100));
+                    Ok(1)
+                }),
+                queued.run(|| Ok(2))
+            );
+            assert_eq!((a.unwrap(), b.unwrap()), (1, 2));
+            assert!(!queued.overloaded());
+        });
     }
 
     #[test]

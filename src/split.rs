@@ -75,7 +75,8 @@ fn push_trimmed(text: &str, range: Range<usize>, out: &mut Vec<Range<usize>>) {
     let piece = &text[range.clone()];
     let lead = piece.len() - piece.trim_start().len();
     let trimmed = piece.trim();
-    if !trimmed.is_empty() {
+    // A piece of only invisible characters is no sentence (crate::text).
+    if crate::text::means_something(trimmed) {
         let s = range.start + lead;
         out.push(s..s + trimmed.len());
     }

@@ -399,36 +399,76 @@ impl Meta {
     }
 }
 
-/// The vector matrix of a generation: a memory map, or floats in memory
-/// where a map cannot be used.
+/// The vector matrix of a generation, in memory of its own (see
+/// [`read_verified`]).
 #[derive(Debug)]
 enum Matrix {
-    Mapped(memmap2::Mmap),
+    /// The file's bytes, page aligned.
+    Copied(memmap2::Mmap),
     Owned(Vec<f32>),
 }
 
 impl Matrix {
     fn as_slice(&self) -> &[f32] {
         match self {
-            Matrix::Mapped(m) => {
-                bytemuck::try_cast_slice(&m[..]).expect("invariant: checked when mapped")
-            }
+            Matrix::Copied(m) => bytemuck::cast_slice(&m[..]),
             Matrix::Owned(v) => v,
         }
     }
 }
 
-/// Maps a verified file. A generation's files are never written again once
-/// renamed into place (writers make new generations), so the map stays valid;
-/// removing a generation that is mapped leaves the map readable on Unix.
-fn map(path: &Path) -> Result<Option<memmap2::Mmap>> {
-    let (file, len) = safe_fs::open_regular(path).map_err(|e| vanished_or_corrupt(path, e))?;
+/// Reads a file of the generation into memory of its own, checking its
+/// length and CRC-32 in the same pass. The index is never memory-mapped
+/// from its files: a mapped file truncated under a long-lived process
+/// (`serve`, `mcp`) would kill it with SIGBUS at the next question; a copy
+/// cannot be damaged from outside, and the check reads every byte anyway.
+/// The copy is an anonymous mapping asked for huge pages, which halves the
+/// cost of faulting in 1.6 GB (docs/safety.md has the cost at 100k and 1M
+/// vectors). Returns `None` for an empty file.
+pub fn read_verified(path: &Path, sum: &FileSum) -> Result<Option<memmap2::Mmap>> {
+    use std::io::Read;
+    let (file, len) = safe_fs::open_regular(path).map_err(|e| read_failed(path, e))?;
+    if len != sum.len {
+        return Err(Error::corrupt(
+            path,
+            format!("{len} bytes, expected {} (truncated?)", sum.len),
+        ));
+    }
     if len == 0 {
         return Ok(None);
     }
-    // SAFETY: see above; the file is read-only to every qasearch process.
-    let map = unsafe { memmap2::Mmap::map(&file) }.at("mapping", path)?;
-    Ok(Some(map))
+    let size = usize::try_from(len)
+        .map_err(|_| Error::corrupt(path, format!("{len} bytes: too large for this machine")))?;
+    let mut copy = memmap2::MmapOptions::new()
+        .len(size)
+        .map_anon()
+        .map_err(|e| Error::io("reading", path, e))?;
+    #[cfg(target_os = "linux")]
+    let _ = copy.advise(memmap2::Advice::HugePage);
+    let mut hasher = crc32fast::Hasher::new();
+    let mut file = file.take(len);
+    let mut at = 0;
+    while at < size {
+        let end = (at + (1 << 20)).min(size);
+        let n = file
+            .read(&mut copy[at..end])
+            .map_err(|e| read_failed(path, e))?;
+        if n == 0 {
+            return Err(Error::corrupt(
+                path,
+                format!("{at} bytes, expected {len} (truncated while read)"),
+            ));
+        }
+        hasher.update(&copy[at..at + n]);
+        at += n;
+    }
+    if hasher.finalize() != sum.crc32 {
+        return Err(Error::corrupt(path, "checksum mismatch"));
+    }
+    let copy = copy
+        .make_read_only()
+        .map_err(|e| Error::io("reading", path, e))?;
+    Ok(Some(copy))
 }
 
 /// An opened, verified generation.
@@ -570,34 +610,6 @@ impl Snapshot {
     }
 }
 
-/// Checks a file's length and CRC-32, reading it in chunks (so a large file
-/// costs no memory).
-fn verify(path: &Path, sum: &FileSum) -> Result<()> {
-    use std::io::Read;
-    let (mut file, len) = safe_fs::open_regular(path).map_err(|e| vanished_or_corrupt(path, e))?;
-    if len != sum.len {
-        return Err(Error::corrupt(
-            path,
-            format!("{len} bytes, expected {} (truncated?)", sum.len),
-        ));
-    }
-    let mut hasher = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(|e| Error::corrupt(path, e.to_string()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    if hasher.finalize() != sum.crc32 {
-        return Err(Error::corrupt(path, "checksum mismatch"));
-    }
-    Ok(())
-}
-
 /// What `CURRENT` points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Pointer {
@@ -663,7 +675,7 @@ fn read_manifest_once(index_dir: &Path) -> Result<(PathBuf, Manifest)> {
                 path: index_dir.to_path_buf(),
             })
         }
-        Err(e) => return Err(Error::corrupt(&current, e.to_string())),
+        Err(e) => return Err(read_failed(&current, e)),
     };
     let pointer = std::str::from_utf8(&text)
         .ok()
@@ -671,7 +683,7 @@ fn read_manifest_once(index_dir: &Path) -> Result<(PathBuf, Manifest)> {
         .ok_or_else(|| Error::corrupt(&current, "not a generation pointer"))?;
     let dir = index_dir.join(gen_name(pointer.generation));
     let path = dir.join(MANIFEST);
-    let bytes = read_limited(&path, SMALL_FILE_LIMIT).map_err(|e| vanished_or_corrupt(&path, e))?;
+    let bytes = read_limited(&path, SMALL_FILE_LIMIT).map_err(|e| read_failed(&path, e))?;
     if crc32fast::hash(&bytes) != pointer.manifest_crc {
         return Err(Error::corrupt(&path, "checksum mismatch"));
     }
@@ -706,12 +718,16 @@ fn incompatible_format(path: &Path, found: u32) -> Error {
     }
 }
 
-/// Marker for "the generation vanished under us": retry from `CURRENT`.
-fn vanished_or_corrupt(path: &Path, e: std::io::Error) -> Error {
+/// A file of the index could not be read: gone (the generation vanished
+/// under us: retry from `CURRENT`), out of descriptors or memory, or refused
+/// (I/O errors, exit 7: nothing is wrong with the index), or damaged.
+fn read_failed(path: &Path, e: std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::NotFound {
         Error::IndexMissing {
             path: path.to_path_buf(),
         }
+    } else if crate::error::is_exhaustion(&e) || e.kind() == std::io::ErrorKind::PermissionDenied {
+        Error::io("reading", path, e)
     } else {
         Error::corrupt(path, e.to_string())
     }
@@ -768,8 +784,8 @@ fn open_once(index_dir: &Path) -> Result<Snapshot> {
     // The files a question needs; the hnsw_rs dump is checked when a rebuild loads it.
     let meta_path = dir.join(META);
     let meta_sum = &manifest.files[META];
-    let meta_bytes = read_limited(&meta_path, meta_sum.len.max(1))
-        .map_err(|e| vanished_or_corrupt(&meta_path, e))?;
+    let meta_bytes =
+        read_limited(&meta_path, meta_sum.len.max(1)).map_err(|e| read_failed(&meta_path, e))?;
     if meta_bytes.len() as u64 != meta_sum.len || crc32fast::hash(&meta_bytes) != meta_sum.crc32 {
         return Err(Error::corrupt(
             &meta_path,
@@ -778,9 +794,12 @@ fn open_once(index_dir: &Path) -> Result<Snapshot> {
     }
     let vectors_path = dir.join(VECTORS);
     let graph_path = dir.join(GRAPH);
-    verify(&vectors_path, &manifest.files[VECTORS])?;
-    verify(&graph_path, &manifest.files[GRAPH])?;
-    log::debug!("files checked in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    let vectors = read_verified(&vectors_path, &manifest.files[VECTORS])?;
+    let words = read_verified(&graph_path, &manifest.files[GRAPH])?;
+    log::debug!(
+        "vectors and graph read and checked in {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
 
     let mut meta: Meta = decode(&meta_bytes).map_err(|e| Error::corrupt(&meta_path, e))?;
     drop(meta_bytes);
@@ -809,7 +828,7 @@ fn open_once(index_dir: &Path) -> Result<Snapshot> {
     }
     let lexical_path = dir.join(LEXICAL);
     let lexical_bytes = read_limited(&lexical_path, manifest.files[LEXICAL].len.max(1))
-        .map_err(|e| vanished_or_corrupt(&lexical_path, e))?;
+        .map_err(|e| read_failed(&lexical_path, e))?;
     if lexical_bytes.len() as u64 != manifest.files[LEXICAL].len
         || crc32fast::hash(&lexical_bytes) != manifest.files[LEXICAL].crc32
     {
@@ -828,17 +847,12 @@ fn open_once(index_dir: &Path) -> Result<Snapshot> {
         t.elapsed().as_secs_f64() * 1e3
     );
 
-    let vectors = match map(&vectors_path)? {
-        Some(m)
-            if bytemuck::try_cast_slice::<u8, f32>(&m[..]).is_ok()
-                && cfg!(target_endian = "little") =>
-        {
-            Matrix::Mapped(m)
-        }
+    let vectors = match vectors {
+        Some(m) if cfg!(target_endian = "little") => Matrix::Copied(m),
         Some(m) => Matrix::Owned(bytes_to_f32(&m)),
         None => Matrix::Owned(Vec::new()),
     };
-    let words = match map(&graph_path)? {
+    let words = match words {
         Some(m) => Words::Mapped(m),
         None => Words::Owned(Vec::new()),
     };

@@ -63,33 +63,87 @@ const READ_TIMEOUT: &str = "30s";
 /// The widest HNSW search pgvector runs; a wider one scans.
 const MAX_EF: usize = 1000;
 
-/// The URL with its password replaced by `***`, for messages.
-pub fn redact(url: &str) -> String {
-    let mut out = url.to_string();
-    if let Some(scheme_end) = out.find("://") {
-        let rest = &out[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@') {
-            if let Some(colon) = rest[..at].find(':') {
-                if colon + 1 < at {
-                    let from = scheme_end + 3 + colon + 1;
-                    out.replace_range(from..scheme_end + 3 + at, "***");
-                }
-            }
+/// Where a store is, for people: rendered from the **parsed** connection
+/// settings (user, hosts, ports, database, schema), never from the string
+/// the user gave, so no password (in the authority, in `?password=`, in a
+/// percent-encoded key, in a `key=value` string) can reach a message, a log
+/// line, a JSON field or an HTTP reply.
+pub fn describe(config: &Config, schema: Option<&str>) -> String {
+    use postgres::config::Host;
+    let user = config
+        .get_user()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default();
+    let ports = config.get_ports();
+    let port_of = |i: usize| ports.get(i).or(ports.first()).copied();
+    let mut tcp = Vec::new();
+    let mut sockets = Vec::new();
+    for (i, host) in config.get_hosts().iter().enumerate() {
+        match host {
+            Host::Tcp(name) => tcp.push(match port_of(i) {
+                Some(p) => format!("{name}:{p}"),
+                None => name.clone(),
+            }),
+            #[cfg(unix)]
+            Host::Unix(path) => sockets.push(path.display().to_string()),
         }
     }
-    if let Some(q) = out.find('?') {
-        let (head, query) = out.split_at(q + 1);
-        let query: Vec<String> = query
-            .split('&')
-            .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                _ => kv.to_string(),
-            })
-            .collect();
-        out = format!("{head}{}", query.join("&"));
+    let db = config.get_dbname().unwrap_or_default();
+    let mut out = format!("postgresql://{user}{}/{db}", tcp.join(","));
+    if let Some(dir) = sockets.first() {
+        out.push_str(&format!("?host={dir}"));
+        if let Some(p) = port_of(0).filter(|_| tcp.is_empty()) {
+            out.push_str(&format!("&port={p}"));
+        }
+    }
+    if let Some(s) = schema {
+        out.push_str(&format!(" (schema {s})"));
     }
     out
+}
+
+/// The settings of a `--store` value (a `postgresql://` URL or a
+/// `key=value` connection string). A value that is neither is a usage
+/// error that repeats nothing of it but its scheme: it may hold a password.
+pub fn parse_location(value: &str) -> Result<Config> {
+    const FORM: &str = "write it as postgresql://USER:PASSWORD@HOST:PORT/DATABASE \
+        (?host=/socket/dir for a Unix socket) or as a connection string \
+        (host=HOST port=PORT user=USER dbname=DATABASE)";
+    if value.trim().is_empty() {
+        return Err(Error::Usage(format!(
+            "--store is empty: {FORM}, or leave --store out to use the index folder (--index)"
+        )));
+    }
+    if let Some((scheme, _)) = value.split_once("://") {
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "postgresql" && scheme != "postgres" {
+            return Err(Error::Usage(format!(
+                "--store takes a PostgreSQL URL, got a {scheme:?} URL: {FORM}, or leave --store out to use the index folder (--index)"
+            )));
+        }
+    } else if !value.contains('=') {
+        return Err(Error::Usage(format!(
+            "--store is neither a postgresql:// URL nor a connection string: {FORM}, or leave --store out to use the index folder (--index)"
+        )));
+    }
+    // A password written raw (not percent-encoded) ends the URL's authority
+    // at its first `/`, `?` or `#`, and its rest would be read as a host, a
+    // port or a database name, and printed as one.
+    if let Some((_, rest)) = value.split_once("://") {
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        if rest[authority_end..].contains('@') {
+            return Err(Error::Usage(
+                "--store: an @ after the host: if the password holds /, ?, # or @, \
+                 percent-encode them (%2F, %3F, %23, %40), or give the password in \
+                 PGPASSWORD-free form as a connection string (password='...')"
+                    .into(),
+            ));
+        }
+    }
+    value.parse::<Config>().map_err(|e| {
+        // The parser's messages name options and positions, never values.
+        Error::Usage(format!("--store cannot be read ({e}): {FORM}"))
+    })
 }
 
 /// A store error: what failed, with the fix where one is known.
@@ -163,16 +217,7 @@ impl Postgres {
     /// With `schema`, the tables live in that schema (created by a build),
     /// as if the URL set it first on the `search_path`.
     pub fn connect(url: &str, schema: Option<&str>) -> Result<Postgres> {
-        let location = match schema {
-            Some(s) => format!("{} (schema {s})", redact(url)),
-            None => redact(url),
-        };
-        let mut config: Config = url.parse().map_err(|e: postgres::Error| {
-            Error::Usage(format!(
-                "{location} is not a PostgreSQL URL ({e}): write it as \
-                 postgresql://USER:PASSWORD@HOST:PORT/DATABASE (or ?host=/socket/dir for a Unix socket)"
-            ))
-        })?;
+        let mut config = parse_location(url)?;
         if let Some(schema) = schema {
             if schema.is_empty()
                 || !schema
@@ -191,6 +236,7 @@ impl Postgres {
         if config.get_hosts().is_empty() {
             config.host("localhost");
         }
+        let location = describe(&config, schema);
         let pool = Pool {
             config,
             location,
@@ -500,18 +546,56 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_messages() {
+        // Every reserved character, raw and percent-encoded, in each place a
+        // password can be written.
+        let secret = "Zq9/?#@:&=%'\\ x;,[]!$()*+";
+        let encoded: String = secret
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let quoted = secret.replace('\\', "\\\\").replace('\'', "\\'");
+        let values = [
+            format!("postgresql://alice:{encoded}@db.example:5432/qa"),
+            format!("postgresql://alice:{secret}@db.example:5432/qa"),
+            format!("postgres://alice@db.example/qa?password={encoded}&sslmode=disable"),
+            format!("postgres://alice@db.example/qa?pass%77ord={encoded}"),
+            format!("host=db.example user=alice password='{quoted}' dbname=qa"),
+            format!("host=db.example user=alice password='{quoted}' dbname=qa bogus=1"),
+            format!("mysql://alice:{secret}@db.example/qa"),
+            format!("alice:{secret}"),
+            format!("postgresql://alice:1234/{encoded}@db.example/qa"),
+        ];
+        let fragments = ["Zq9", &encoded[..6]];
+        for value in &values {
+            let text = match parse_location(value) {
+                Ok(config) => {
+                    assert_eq!(config.get_password(), Some(secret.as_bytes()), "{value}");
+                    describe(&config, Some("s"))
+                }
+                Err(e) => e.to_string(),
+            };
+            for f in fragments {
+                assert!(!text.contains(f), "{value} gave {text}");
+            }
+        }
+        let config = parse_location(&values[0]).unwrap();
         assert_eq!(
-            redact("postgresql://alice:s3cret@db.example:5432/qa"),
-            "postgresql://alice:***@db.example:5432/qa"
+            describe(&config, None),
+            "postgresql://alice@db.example:5432/qa"
         );
+        let socket =
+            parse_location("postgresql://postgres:pw@/postgres?host=/tmp/x&port=5433").unwrap();
         assert_eq!(
-            redact("postgresql://postgres:@/postgres?host=/tmp/x"),
-            "postgresql://postgres:@/postgres?host=/tmp/x"
+            describe(&socket, Some("e")),
+            "postgresql://postgres@/postgres?host=/tmp/x&port=5433 (schema e)"
         );
-        assert_eq!(
-            redact("postgres://u@h/db?password=hunter2&sslmode=disable"),
-            "postgres://u@h/db?password=***&sslmode=disable"
-        );
-        assert_eq!(redact("postgresql://h/db"), "postgresql://h/db");
+        assert!(parse_location("").is_err() && parse_location("  ").is_err());
+        assert!(parse_location("index").is_err());
     }
 }

@@ -24,6 +24,54 @@ fn empty_or_blank_question_is_a_usage_error() {
     assert!(!w.index().exists());
 }
 
+/// Texts that mean nothing to a model (only control or invisible
+/// characters) are refused the same way everywhere: a question is a usage
+/// error; a corpus pair is skipped with a warning naming its file and line,
+/// so no empty passage is left to match such questions.
+#[test]
+fn texts_of_only_invisible_characters_are_refused_everywhere() {
+    let w = Work::empty();
+    w.write(
+        "faq.txt",
+        "Bikes.\nHow much is a day pass?\nA day pass costs five euros.\n\
+         Is there a night bus?\n\u{1}\u{2}\u{3}\n",
+    );
+    w.write(
+        "faq.jsonl",
+        "{\"id\": \"x\", \"qa\": [{\"question\": \"Where are the bikes?\", \"answer\": \"At the station.\"}, \
+         {\"question\": \"Why?\", \"answer\": \"\\u0001\\u200b\\ufeff\"}, \
+         {\"question\": \"\\u200b\\u0301\", \"answer\": \"Something.\"}]}\n",
+    );
+    let r = w.run(&["index", "--json"]);
+    r.ok();
+    assert!(
+        r.stderr.contains("faq.txt:4: pair skipped: its answer"),
+        "{r:#?}"
+    );
+    assert!(
+        r.stderr.contains("faq.jsonl:1: pair skipped: its answer"),
+        "{r:#?}"
+    );
+    assert!(
+        r.stderr.contains("faq.jsonl:1: pair skipped: its question"),
+        "{r:#?}"
+    );
+    assert_eq!(
+        r.stderr.matches("only control or invisible").count(),
+        3,
+        "{r:#?}"
+    );
+    assert_eq!(r.json()["qa_pairs"], 2, "{}", r.stdout);
+    for q in ["\u{1}\u{2}", "\u{200B}", "\u{FE0F}\u{301}"] {
+        w.run(&["ask", q]).fails(USAGE, "only control or invisible");
+    }
+    // A question in emoji is a question: asked, it matches no pair with
+    // confidence (there is no empty passage left for it to match).
+    let emoji = w.run(&["ask", "--json", "🚲🚲"]);
+    assert_eq!(emoji.code, 10, "{emoji:#?}");
+    assert_eq!(emoji.json()["answered"], false, "{}", emoji.stdout);
+}
+
 #[test]
 fn missing_data_folder_and_empty_corpus() {
     let w = Work::empty();

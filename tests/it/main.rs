@@ -14,4 +14,5 @@ mod pg;
 mod rebuild;
 mod retrieval;
 mod serve;
+mod serve_limits;
 mod util;

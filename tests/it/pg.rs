@@ -424,10 +424,12 @@ fn bad_urls_and_unusable_servers_fail_fast_with_clear_errors() {
     let t = Instant::now();
     // Not a database URL at all.
     w.run(&["--store", "mysql://root:hunter2@localhost/db", "ask", "x"])
-        .fails(2, "--store takes a postgresql:// URL");
+        .fails(2, "--store takes a PostgreSQL URL");
     // A malformed one.
     w.run(&["--store", "postgresql://a:b@host:notaport/db", "ask", "x"])
-        .fails(2, "is not a PostgreSQL URL");
+        .fails(2, "--store cannot be read");
+    w.run(&["--store", "", "ask", "x"])
+        .fails(2, "--store is empty");
     // Nothing listens there.
     let r = w.run(&[
         "--store",
@@ -469,6 +471,88 @@ fn bad_urls_and_unusable_servers_fail_fast_with_clear_errors() {
     assert_eq!(s.code, 9, "{s:#?}");
     drop(c);
     let _ = pg_url("postgres");
+}
+
+/// A password with every reserved character never leaves the process: not
+/// in `index`, `status`, `status --json`, errors, trace logs, nor `serve`'s
+/// `/api/status`, whether the URL percent-encodes it or a connection string
+/// quotes it.
+#[test]
+fn passwords_never_leave_the_process() {
+    let secret = "Zq9/?#@:&=%'x;,[]!$()*+";
+    let encoded: String = secret
+        .bytes()
+        .map(|b| match b {
+            b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let base = pg_database("qa_secret");
+    let socket_dir = base.split("host=").nth(1).unwrap().to_string();
+    let url = base.replacen("postgres:@", &format!("postgres:{encoded}@"), 1);
+    let keyed = format!(
+        "host={socket_dir} user=postgres dbname=qa_secret password='{}'",
+        secret.replace('\'', "\\'")
+    );
+    let w = Work::seeded();
+    let leaks = |what: &str, text: &str| {
+        for f in [secret, encoded.as_str(), "Zq9"] {
+            assert!(!text.contains(f), "{what} shows the password: {text}");
+        }
+    };
+    for store in [&url, &keyed] {
+        for args in [
+            &["index"][..],
+            &["index", "--json"],
+            &["status"],
+            &["status", "--json"],
+            &["ask", "--no-update", "--json", "How much is a day pass?"],
+            &["export"],
+        ] {
+            let mut full = vec!["--store", store.as_str()];
+            full.extend(args);
+            let r = w
+                .cmd()
+                .env("QASEARCH_LOG", "trace")
+                .args(&full)
+                .output()
+                .unwrap();
+            assert_eq!(r.status.code(), Some(0), "{args:?}: {r:?}");
+            leaks(&format!("{args:?}"), &String::from_utf8_lossy(&r.stdout));
+            leaks(&format!("{args:?}"), &String::from_utf8_lossy(&r.stderr));
+        }
+        // The location it prints is the parsed one.
+        let s = w.run(&["--store", store, "status", "--json"]);
+        assert_eq!(
+            s.json()["index"],
+            format!("postgresql://postgres@/qa_secret?host={socket_dir}"),
+            "{}",
+            s.stdout
+        );
+        // Errors: a database that is not there, a login refused.
+        for bad in [
+            store.replace("qa_secret", "qa_no_such_db"),
+            store
+                .replace("postgres:", "nobody:")
+                .replace("user=postgres", "user=nobody"),
+        ] {
+            let r = w.run(&["--store", &bad, "status", "--json"]);
+            assert_eq!(r.code, 11, "{r:#?}");
+            leaks("an error", &format!("{}{}", r.stdout, r.stderr));
+        }
+    }
+    // The server's unauthenticated status.
+    let served = super::serve::Served::start(&w, &["--store", &url]);
+    let status = served.get("/api/status");
+    assert_eq!(status.status, 200, "{status:#?}");
+    leaks("/api/status", &status.body);
+    assert!(
+        status.body.contains("postgresql://postgres@/qa_secret"),
+        "{}",
+        status.body
+    );
+    let health = served.get("/api/health");
+    leaks("/api/health", &health.body);
 }
 
 #[test]
