@@ -131,9 +131,18 @@ pub fn write_jsonl(snapshot: &Snapshot, out: &mut impl Write) -> io::Result<Expo
     Ok(summary)
 }
 
+/// Longest line an export may have, in bytes.
+pub const MAX_LINE_BYTES: usize = 64 << 20;
+
+/// How far from 1 an exported vector's length may be (they are written
+/// unit length, in their shortest exact decimal form).
+pub const NORM_TOLERANCE: f32 = 1e-3;
+
 /// An export read back: its model and every text with its vector.
 #[derive(Debug, Clone)]
 pub struct Exported {
+    /// The file it was read from.
+    pub source: std::path::PathBuf,
     /// The model that made the vectors.
     pub model: crate::model::ModelIdentity,
     /// Their dimension.
@@ -188,22 +197,37 @@ struct SentenceIn {
 /// Reads an export written by [`write_jsonl`] (of this version): a
 /// malformed line is an error naming the file and line.
 pub fn read_jsonl(path: &std::path::Path) -> crate::Result<Exported> {
-    use std::io::BufRead;
     let bad = |line: usize, message: String| crate::Error::BadInput {
         path: path.to_path_buf(),
         line: Some(line),
         message,
     };
-    let file = std::fs::File::open(path).map_err(|e| crate::Error::BadInput {
+    let file = crate::safe_fs::open_user_file(path).map_err(|e| crate::Error::BadInput {
         path: path.to_path_buf(),
         line: None,
         message: format!("cannot read the export: {e}"),
     })?;
-    let mut lines = std::io::BufReader::new(file).lines().enumerate();
-    let header: HeaderIn = match lines.next() {
-        Some((_, Ok(l))) => serde_json::from_str(&l)
+    // Every line bounded: a pair line is a few kilobytes a vector.
+    let mut reader = std::io::BufReader::new(file);
+    let mut n = 0;
+    let mut next_line = move || -> crate::Result<Option<(usize, String)>> {
+        use crate::safe_fs::{read_line, Line};
+        n += 1;
+        match read_line(&mut reader, MAX_LINE_BYTES) {
+            Ok(None) => Ok(None),
+            Ok(Some(Line::TooLong(len))) => Err(bad(
+                n,
+                format!("a line of {len} bytes, over the {MAX_LINE_BYTES} an export line may have"),
+            )),
+            Ok(Some(Line::Bytes(b))) => String::from_utf8(b)
+                .map(|t| Some((n, t)))
+                .map_err(|_| bad(n, "not UTF-8 text".into())),
+            Err(e) => Err(bad(n, e.to_string())),
+        }
+    };
+    let header: HeaderIn = match next_line()? {
+        Some((_, l)) => serde_json::from_str(&l)
             .map_err(|e| bad(1, format!("not a qasearch export header ({e})")))?,
-        Some((_, Err(e))) => return Err(bad(1, e.to_string())),
         None => return Err(bad(1, "empty: not a qasearch export".into())),
     };
     if header.format != FORMAT || header.version != VERSION {
@@ -224,21 +248,29 @@ pub fn read_jsonl(path: &std::path::Path) -> crate::Result<Exported> {
         })?;
     let dim = header.dimension;
     let mut texts = Vec::new();
-    for (i, line) in lines {
-        let n = i + 1;
-        let line = line.map_err(|e| bad(n, e.to_string()))?;
+    while let Some((n, line)) = next_line()? {
         if line.trim().is_empty() {
             continue;
         }
         let p: PairIn = serde_json::from_str(&line)
             .map_err(|e| bad(n, format!("not an exported pair ({e})")))?;
         let mut add = |kind: Kind, text: String, span: Option<(u32, u32)>, v: Vec<f32>| {
-            if v.len() != dim || v.iter().any(|x| !x.is_finite()) {
+            if v.len() != dim {
                 return Err(bad(
                     n,
                     format!(
                         "a vector of {} numbers where the header says {dim}",
                         v.len()
+                    ),
+                ));
+            }
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            if !norm.is_finite() || (norm - 1.0).abs() > NORM_TOLERANCE {
+                return Err(bad(
+                    n,
+                    format!(
+                        "a vector of length {norm} for {}: exported vectors are finite and of length 1 (±{NORM_TOLERANCE})",
+                        crate::corpus::excerpt(&text, 60)
                     ),
                 ));
             }
@@ -283,6 +315,7 @@ pub fn read_jsonl(path: &std::path::Path) -> crate::Result<Exported> {
         }
     }
     Ok(Exported {
+        source: path.to_path_buf(),
         model: header.model,
         dimension: dim,
         answer_vectors,

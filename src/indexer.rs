@@ -60,8 +60,18 @@ pub struct KnownVectors {
     pub model: crate::model::ModelIdentity,
     /// Their dimension.
     pub dimension: usize,
+    /// The file they were read from.
+    pub source: std::path::PathBuf,
     map: HashMap<OwnedKey, Vec<f32>>,
 }
+
+/// How close the model's own vector for an exported text must be to the
+/// exported one (the same model gives 0.9999+ on any CPU; another model's
+/// vectors are unrelated, near 0).
+pub const EXPORT_CHECK_MIN_COSINE: f32 = 0.99;
+
+/// Texts of an export the model embeds again to check it made them.
+const EXPORT_CHECK_TEXTS: usize = 4;
 
 /// A [`RowKey`] that owns its text.
 type OwnedKey = (Made, String, Option<(u32, u32)>);
@@ -84,8 +94,44 @@ impl KnownVectors {
         KnownVectors {
             model: e.model,
             dimension: e.dimension,
+            source: e.source,
             map,
         }
+    }
+
+    /// Checks that `embedder`'s model made these vectors, whatever their
+    /// label says: it embeds a few of their texts (drawn anew in each
+    /// process, so no forged file can know which) and compares. A
+    /// relabelled export of another model is refused here, naming the file.
+    pub fn check_made_by(&self, embedder: &mut dyn Embedder) -> Result<()> {
+        let sample: Vec<(&str, Role, &[f32])> = self
+            .map
+            .iter()
+            .filter_map(|((how, text, span), v)| match (how, span) {
+                (Made::Embedded, None) => Some((text.as_str(), Role::Passage, v.as_slice())),
+                (Made::AsQuery, None) => Some((text.as_str(), Role::Query, v.as_slice())),
+                _ => None,
+            })
+            // A HashMap's order is drawn per process.
+            .take(EXPORT_CHECK_TEXTS)
+            .collect();
+        for (text, role, given) in sample {
+            let own = embedder.embed_as(&[text], role)?;
+            let own = own.first().map(Vec::as_slice).unwrap_or_default();
+            let cosine: f32 = own.iter().zip(given).map(|(a, b)| a * b).sum();
+            if cosine.is_nan() || cosine < EXPORT_CHECK_MIN_COSINE {
+                return Err(Error::BadInput {
+                    path: self.source.clone(),
+                    line: None,
+                    message: format!(
+                        "its vectors were not made by the model {} it names: for {:?} the model gives a vector at cosine {cosine:.3} from the exported one (at least {EXPORT_CHECK_MIN_COSINE} expected); export again from an index of this model, or leave out --vectors-from",
+                        self.model.id(),
+                        crate::corpus::excerpt(text, 60)
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Texts with a vector.
@@ -841,6 +887,9 @@ pub fn make_generation(
         .filter(|k| k.model == identity && k.dimension == dim);
     if config.known.is_some() && known.is_none() {
         log::warn!("the vectors given were made by another model: embedding instead");
+    }
+    if let Some(k) = known {
+        k.check_made_by(embedder)?;
     }
     let embed_started = Instant::now();
     let (new_vectors, embedded) = embed_new(&plan, known, embedder, config.batch_size, progress)?;

@@ -547,13 +547,30 @@ fn listen_address(host: &str) -> Result<std::net::IpAddr> {
 
 fn mcp(g: &GlobalArgs, args: &cli::McpArgs) -> Outcome {
     check_search_flags(3, args.ef, None)?;
-    let engine = open_engine(g, !args.no_update)?;
     let search = SearchConfig {
         ef_search: args.ef,
         ..SearchConfig::default()
     };
+    // `initialize` is answered at once; the index opens (or is built) on a
+    // thread of its own, and tool calls wait for it (bounded).
+    let loading = qasearch::mcp::Loading::new();
+    {
+        let loading = loading.clone();
+        let g = g.clone();
+        let update = !args.no_update;
+        std::thread::Builder::new()
+            .name("qasearch-open".into())
+            .spawn(move || {
+                let engine = open_engine(&g, update);
+                if let Err(e) = &engine {
+                    log::error!("{e}");
+                }
+                loading.set(engine);
+            })
+            .map_err(|e| Error::io("starting", "<open thread>", e))?;
+    }
     qasearch::mcp::serve(
-        &engine,
+        &loading,
         &search,
         std::io::stdin().lock(),
         std::io::stdout().lock(),

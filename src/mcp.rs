@@ -9,10 +9,13 @@
 //! 2025-06-18 revision and accepts a client's older one.
 
 use std::io::{self, BufRead, Write};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::engine::Engine;
+use crate::safe_fs::{read_line, Line};
 use crate::search::{Reply, SearchConfig};
 
 /// Protocol revisions this server speaks, newest first.
@@ -20,6 +23,14 @@ pub const PROTOCOL_VERSIONS: [&str; 3] = ["2025-06-18", "2025-03-26", "2024-11-0
 
 /// Most results one call may ask for.
 pub const MAX_K: u64 = 50;
+
+/// Longest message line, in bytes; a longer one is answered -32600 and
+/// skipped without being held in memory.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// How long a tool call waits for an index still being built before it
+/// says so (the assistant may call again).
+pub const BUILD_WAIT: Duration = Duration::from_secs(10);
 
 /// JSON-RPC error codes.
 mod code {
@@ -29,19 +40,105 @@ mod code {
     pub const INVALID_PARAMS: i64 = -32602;
 }
 
-/// Answers requests from `input` on `output` until `input` ends.
+/// The engine an MCP session answers from, opened in the background so
+/// `initialize` is answered at once however long a first build takes.
+pub struct Loading {
+    slot: Mutex<Slot>,
+    changed: Condvar,
+}
+
+enum Slot {
+    Building(Instant),
+    Ready(Arc<Engine>),
+    Failed(String),
+}
+
+impl Loading {
+    /// An engine being opened (give it with [`Loading::set`]).
+    pub fn new() -> Arc<Loading> {
+        Arc::new(Loading {
+            slot: Mutex::new(Slot::Building(Instant::now())),
+            changed: Condvar::new(),
+        })
+    }
+
+    /// An engine already open.
+    pub fn ready(engine: Engine) -> Arc<Loading> {
+        let l = Loading::new();
+        l.set(Ok(engine));
+        l
+    }
+
+    /// The opened engine, or why it could not be opened.
+    pub fn set(&self, engine: crate::Result<Engine>) {
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        *slot = match engine {
+            Ok(e) => Slot::Ready(Arc::new(e)),
+            Err(e) => Slot::Failed(e.to_string()),
+        };
+        self.changed.notify_all();
+    }
+
+    /// The engine, waiting up to `wait` for it; otherwise what to tell the
+    /// client.
+    fn get(&self, wait: Duration) -> Result<Arc<Engine>, String> {
+        let deadline = Instant::now() + wait;
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            match &*slot {
+                Slot::Ready(e) => return Ok(e.clone()),
+                Slot::Failed(why) => return Err(format!("the index cannot be opened: {why}")),
+                Slot::Building(since) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(format!(
+                            "the index is being built ({:.0} s so far): call again in a little while",
+                            since.elapsed().as_secs_f64()
+                        ));
+                    }
+                    slot = self
+                        .changed
+                        .wait_timeout(slot, deadline - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+            }
+        }
+    }
+}
+
+/// Answers requests from `input` on `output` until `input` ends. Every
+/// line gets its reply (or none, for a notification), whatever it holds:
+/// bytes that are not UTF-8, a line over [`MAX_LINE_BYTES`], a batch or a
+/// scalar get a JSON-RPC error and the session goes on.
 pub fn serve(
-    engine: &Engine,
+    engine: &Loading,
     search: &SearchConfig,
-    input: impl BufRead,
+    mut input: impl BufRead,
     mut output: impl Write,
 ) -> io::Result<()> {
-    for line in input.lines() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        if let Some(reply) = handle(engine, search, &line) {
+    let mut last_refresh_error = String::new();
+    while let Some(line) = read_line(&mut input, MAX_LINE_BYTES)? {
+        let reply = match line {
+            Line::TooLong(n) => Some(error(
+                Value::Null,
+                code::INVALID_REQUEST,
+                format!("message of {n} bytes or more, over the {MAX_LINE_BYTES} allowed"),
+            )),
+            Line::Bytes(bytes) => match String::from_utf8(bytes) {
+                Err(e) => Some(error(
+                    Value::Null,
+                    code::PARSE,
+                    format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+                )),
+                Ok(text) if text.trim().is_empty() => None,
+                Ok(text) => {
+                    follow(engine, &mut last_refresh_error);
+                    handle(engine, search, &text)
+                }
+            },
+        };
+        if let Some(reply) = reply {
             serde_json::to_writer(&mut output, &reply)?;
             output.write_all(b"\n")?;
             output.flush()?;
@@ -50,13 +147,57 @@ pub fn serve(
     Ok(())
 }
 
+/// Switches to the newest generation before a message, as `serve` does on
+/// its timer (reading `CURRENT` costs microseconds); keeps the current one,
+/// with one warning, when the new one cannot be opened.
+fn follow(engine: &Loading, last_error: &mut String) {
+    let Ok(engine) = engine.get(Duration::ZERO) else {
+        return;
+    };
+    match engine.refresh() {
+        Ok(true) => {
+            last_error.clear();
+            let h = engine.health();
+            log::info!(
+                "answering from generation {} ({} documents, {} Q&A pairs)",
+                h.generation,
+                h.documents,
+                h.pairs
+            );
+        }
+        Ok(false) => last_error.clear(),
+        Err(e) => {
+            let text = e.to_string();
+            if text != *last_error {
+                log::warn!("the index changed but cannot be opened ({text}): still answering from the current one");
+                *last_error = text;
+            }
+        }
+    }
+}
+
 /// One message in, at most one reply out (notifications get none).
-pub fn handle(engine: &Engine, search: &SearchConfig, line: &str) -> Option<Value> {
+pub fn handle(engine: &Loading, search: &SearchConfig, line: &str) -> Option<Value> {
     let message: Value = match serde_json::from_str(line) {
         Ok(v) => v,
         Err(e) => return Some(error(Value::Null, code::PARSE, format!("not JSON: {e}"))),
     };
+    let Value::Object(_) = message else {
+        let what = if message.is_array() {
+            "a batch: send one message a line (MCP has no batches since 2025-06-18)"
+        } else {
+            "not a JSON-RPC message: send an object"
+        };
+        return Some(error(Value::Null, code::INVALID_REQUEST, what.into()));
+    };
     let id = message.get("id").cloned();
+    if let Some(bad) = id.as_ref().filter(|i| !(i.is_string() || i.is_number())) {
+        return Some(error(
+            Value::Null,
+            code::INVALID_REQUEST,
+            format!("an id must be a string or a number, got {bad}"),
+        ));
+    }
     let Some(method) = message.get("method").and_then(Value::as_str) else {
         // A response to us (we send no requests) or garbage.
         return id.map(|id| error(id, code::INVALID_REQUEST, "no method".into()));
@@ -71,7 +212,10 @@ pub fn handle(engine: &Engine, search: &SearchConfig, line: &str) -> Option<Valu
         "ping" => Ok(json!({})),
         "tools/list" => Ok(json!({ "tools": [ask_tool()] })),
         "tools/call" => call(engine, search, &params),
-        other => Err((code::METHOD_NOT_FOUND, format!("unknown method {other:?}"))),
+        other => Err((
+            code::METHOD_NOT_FOUND,
+            format!("unknown method {:?}", crate::corpus::excerpt(other, 80)),
+        )),
     };
     Some(match result {
         Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
@@ -83,20 +227,26 @@ fn error(id: Value, code: i64, message: String) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
 }
 
-fn initialize(engine: &Engine, params: &Value) -> Value {
+/// Answered at once, also while the index is being built.
+fn initialize(engine: &Loading, params: &Value) -> Value {
     let asked = params.get("protocolVersion").and_then(Value::as_str);
     let version = asked
         .filter(|v| PROTOCOL_VERSIONS.contains(v))
         .unwrap_or(PROTOCOL_VERSIONS[0]);
-    let h = engine.health();
+    let size = match engine.get(Duration::ZERO) {
+        Ok(e) => {
+            let h = e.health();
+            format!("{} documents, {} Q&A pairs", h.documents, h.pairs)
+        }
+        Err(_) => "its index is being opened".into(),
+    };
     json!({
         "protocolVersion": version,
         "capabilities": { "tools": { "listChanged": false } },
         "serverInfo": { "name": "qasearch", "version": env!("CARGO_PKG_VERSION") },
         "instructions": format!(
-            "Searches a local corpus of questions and answers ({} documents, {} Q&A pairs). \
-             Call `ask` with a question; when `answered` is false the corpus has no confident answer: say so rather than use the closest pairs.",
-            h.documents, h.pairs
+            "Searches a local corpus of questions and answers ({size}). \
+             Call `ask` with a question; when `answered` is false the corpus has no confident answer: say so rather than use the closest pairs."
         ),
     })
 }
@@ -120,7 +270,7 @@ fn ask_tool() -> Value {
 
 /// `tools/call`: protocol errors for a malformed call, a tool result with
 /// `isError` for a question the engine cannot answer.
-fn call(engine: &Engine, search: &SearchConfig, params: &Value) -> Result<Value, (i64, String)> {
+fn call(engine: &Loading, search: &SearchConfig, params: &Value) -> Result<Value, (i64, String)> {
     let invalid = |m: String| (code::INVALID_PARAMS, m);
     match params.get("name").and_then(Value::as_str) {
         Some("ask") => {}
@@ -151,6 +301,17 @@ fn call(engine: &Engine, search: &SearchConfig, params: &Value) -> Result<Value,
         ..*search
     };
     let question = question.trim();
+    let chars = question.chars().count();
+    let max_chars = crate::server::Limits::default().max_question_chars;
+    if chars > max_chars {
+        return Err(invalid(format!(
+            "the question is {chars} characters long, over {max_chars} (as for `serve`)"
+        )));
+    }
+    let engine = match engine.get(BUILD_WAIT) {
+        Ok(e) => e,
+        Err(why) => return Ok(tool_error(why)),
+    };
     Ok(match engine.ask(question, &config) {
         Ok(answers) => {
             let reply = Reply {
@@ -168,10 +329,15 @@ fn call(engine: &Engine, search: &SearchConfig, params: &Value) -> Result<Value,
                 "isError": false,
             })
         }
-        Err(e) => json!({
-            "content": [{ "type": "text", "text": e.to_string() }],
-            "isError": true,
-        }),
+        Err(e) => tool_error(e.to_string()),
+    })
+}
+
+/// A tool result that says why there is no answer.
+fn tool_error(text: String) -> Value {
+    json!({
+        "content": [{ "type": "text", "text": text }],
+        "isError": true,
     })
 }
 
@@ -202,11 +368,11 @@ mod tests {
     use super::*;
     use crate::engine::testing::{corpus, hash};
 
-    fn engine(dir: &std::path::Path) -> Engine {
-        Engine::open(&corpus(dir), hash).unwrap()
+    fn engine(dir: &std::path::Path) -> Arc<Loading> {
+        Loading::ready(Engine::open(&corpus(dir), hash).unwrap())
     }
 
-    fn session(engine: &Engine, lines: &[Value]) -> Vec<Value> {
+    fn session(engine: &Loading, lines: &[Value]) -> Vec<Value> {
         let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
         let mut out = Vec::new();
         serve(engine, &SearchConfig::default(), input.as_bytes(), &mut out).unwrap();
@@ -272,5 +438,95 @@ mod tests {
         assert_eq!(replies[3]["error"]["code"], code::INVALID_PARAMS);
         assert_eq!(replies[4]["result"]["isError"], true, "{}", replies[4]);
         assert_eq!(replies[5]["result"], json!({}));
+    }
+
+    fn raw_session(engine: &Loading, input: &[u8]) -> Vec<Value> {
+        let mut out = Vec::new();
+        serve(engine, &SearchConfig::default(), input, &mut out).unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn batches_scalars_bad_bytes_and_long_lines_get_errors_with_id_null() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(dir.path());
+        let mut input = Vec::new();
+        input.extend_from_slice(b"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]\n");
+        input.extend_from_slice(b"42\nnull\n\"x\"\n");
+        input.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":\"\xff\",\"method\":\"ping\"}\n");
+        input.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":[1],\"method\":\"ping\"}\n");
+        input.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES + 10));
+        input.extend_from_slice(b"\r\n{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}\r\n");
+        let long = "why ".repeat(400);
+        input.extend_from_slice(
+            format!("{}\n", json!({"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"name": "ask", "arguments": {"question": long}}})).as_bytes(),
+        );
+        // The last line has no newline.
+        input.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ping\"}");
+        let replies = raw_session(&engine, &input);
+        let codes: Vec<&Value> = replies.iter().map(|r| &r["error"]["code"]).collect();
+        assert_eq!(replies.len(), 10, "{replies:#?}");
+        for (r, code) in replies[..7].iter().zip([
+            code::INVALID_REQUEST,
+            code::INVALID_REQUEST,
+            code::INVALID_REQUEST,
+            code::INVALID_REQUEST,
+            code::PARSE,
+            code::INVALID_REQUEST,
+            code::INVALID_REQUEST,
+        ]) {
+            assert_eq!(r["error"]["code"], code, "{codes:?}");
+            assert_eq!(r["id"], Value::Null, "{r}");
+        }
+        assert_eq!(replies[7]["result"], json!({}), "{}", replies[7]);
+        assert_eq!(replies[8]["error"]["code"], code::INVALID_PARAMS);
+        assert!(replies[8]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1000"));
+        assert_eq!(replies[9]["id"], 9);
+    }
+
+    #[test]
+    fn initialize_is_answered_while_the_index_is_built_and_calls_wait_for_it() {
+        let loading = Loading::new();
+        let init = handle(
+            &loading,
+            &SearchConfig::default(),
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#,
+        )
+        .unwrap();
+        assert!(init["result"]["instructions"]
+            .as_str()
+            .unwrap()
+            .contains("being opened"));
+        let waiting = loading.get(Duration::from_millis(50)).err().unwrap();
+        assert!(waiting.contains("being built"), "{waiting}");
+        let dir = tempfile::tempdir().unwrap();
+        let options = corpus(dir.path());
+        let setter = loading.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            setter.set(Engine::open(&options, hash));
+        });
+        assert!(loading.get(Duration::from_secs(30)).is_ok());
+        t.join().unwrap();
+        let failed = Loading::new();
+        failed.set(Err(crate::Error::Usage("no data".into())));
+        let call = handle(
+            &failed,
+            &SearchConfig::default(),
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ask","arguments":{"question":"x"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(call["result"]["isError"], true, "{call}");
+        assert!(call["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("no data"));
     }
 }

@@ -158,6 +158,74 @@ fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     a.len() == b.len() && a.modified().ok() == b.modified().ok()
 }
 
+/// Opens a file the user named (a link is followed: it is theirs) for
+/// reading: a regular file only, without blocking on a FIFO or a device.
+pub fn open_user_file(path: &Path) -> io::Result<File> {
+    let file = open_nonblocking(path, true)?;
+    let md = file.metadata()?;
+    if !md.is_file() {
+        return Err(invalid(format!(
+            "is {}, not a regular file",
+            kind_of(&md.file_type())
+        )));
+    }
+    Ok(file)
+}
+
+/// A line read with [`read_line`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    /// The line, without its `\n` (or `\r\n`).
+    Bytes(Vec<u8>),
+    /// A line longer than allowed (its length), skipped to its end.
+    TooLong(usize),
+}
+
+/// The next line of `input`, holding at most `max` bytes of it in memory
+/// whatever its length (a longer one is skipped to its end and reported);
+/// `None` at the end of input. The last line needs no `\n`.
+pub fn read_line(input: &mut impl io::BufRead, max: usize) -> io::Result<Option<Line>> {
+    let mut line = Vec::new();
+    let mut seen = 0usize;
+    let mut any = false;
+    loop {
+        let buf = match input.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(any.then(|| finish_line(line, seen, max)));
+        }
+        any = true;
+        let (chunk, ends) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        seen = seen.saturating_add(chunk.len());
+        if seen <= max {
+            line.extend_from_slice(chunk);
+        } else {
+            line = Vec::new();
+        }
+        let used = ends.unwrap_or(buf.len());
+        input.consume(used);
+        if ends.is_some() {
+            return Ok(Some(finish_line(line, seen, max)));
+        }
+    }
+}
+
+fn finish_line(mut line: Vec<u8>, seen: usize, max: usize) -> Line {
+    if seen > max {
+        return Line::TooLong(seen);
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Line::Bytes(line)
+}
+
 /// True when the path can be opened for reading now (as a regular file).
 pub fn readable(path: &Path) -> bool {
     open_nonblocking(path, true)
@@ -195,6 +263,37 @@ mod tests {
                 read_inside(&fifo, &root),
                 Err(Refused::NotRegular("a FIFO"))
             ));
+        }
+    }
+
+    #[test]
+    fn lines_are_bounded_whatever_their_length() {
+        let input = b"one\r\ntwo\n\nxxxxxxxxxx\nlast";
+        let mut r = io::BufReader::with_capacity(4, &input[..]);
+        let mut got = Vec::new();
+        while let Some(l) = read_line(&mut r, 5).unwrap() {
+            got.push(l);
+        }
+        assert_eq!(
+            got,
+            [
+                Line::Bytes(b"one".to_vec()),
+                Line::Bytes(b"two".to_vec()),
+                Line::Bytes(Vec::new()),
+                Line::TooLong(10),
+                Line::Bytes(b"last".to_vec()),
+            ]
+        );
+        #[cfg(unix)]
+        {
+            // An endless line costs no memory: /dev/zero is refused first.
+            assert!(open_user_file(Path::new("/dev/zero")).is_err());
+            let mut zeros =
+                io::BufReader::new(std::fs::File::open("/dev/zero").unwrap().take(50 << 20));
+            assert_eq!(
+                read_line(&mut zeros, 1 << 10).unwrap(),
+                Some(Line::TooLong(50 << 20))
+            );
         }
     }
 

@@ -231,7 +231,9 @@ pub fn answers_of(
     min_score: f32,
     explain: bool,
 ) -> Result<Answers> {
-    let fused = crate::fuse::fuse(views, fusion);
+    let mut fused = crate::fuse::fuse(views, fusion);
+    // A score is a number: never null (NaN) or infinite in a reply.
+    fused.retain(|f| f.score.is_finite());
     let best = fused.first().map_or(f32::MIN, |f| f.score);
     let top: Vec<_> = fused.into_iter().take(config.top_k).collect();
     let pairs: Vec<(u32, f32)> = top.iter().map(|f| (f.pair, f.score)).collect();

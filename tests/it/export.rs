@@ -61,3 +61,83 @@ fn export_without_an_index_says_so() {
     let w = Work::seeded();
     w.run(&["export"]).fails(4, "index");
 }
+
+/// `index --vectors-from` trusts nothing it can check: vectors of another
+/// length than 1, not finite, on an endless line, in a FIFO, or made by
+/// another model under this one's label are refused, naming the file (and
+/// line), and the index is left as it was.
+#[test]
+fn vectors_from_outside_are_checked_before_they_are_used() {
+    let w = Work::seeded();
+    w.index_ok();
+    let export = w.run(&["export"]);
+    export.ok();
+    let lines = export.json_lines();
+    let fresh = Work::seeded();
+    let edit = |name: &str, change: &dyn Fn(&mut Vec<f64>)| -> std::path::PathBuf {
+        let mut out = String::new();
+        for (i, l) in lines.iter().enumerate() {
+            let mut l = l.clone();
+            if i == 2 {
+                let mut v: Vec<f64> = serde_json::from_value(l["question_vector"].clone()).unwrap();
+                change(&mut v);
+                l["question_vector"] = serde_json::json!(v);
+            }
+            out.push_str(&format!("{l}\n"));
+        }
+        let path = w.dir.path().join(name);
+        std::fs::write(&path, out).unwrap();
+        path
+    };
+    let refused = |path: &std::path::Path, says: &str| {
+        let r = fresh.run(&["index", "--vectors-from", path.to_str().unwrap()]);
+        assert_eq!(r.code, 3, "{r:#?}");
+        assert!(r.stderr.contains(says), "{says}: {r:#?}");
+        assert!(
+            r.stderr
+                .contains(path.file_name().unwrap().to_str().unwrap()),
+            "{r:#?}"
+        );
+        assert!(!fresh.index().join("CURRENT").exists(), "{r:#?}");
+    };
+    let scaled = edit("scaled.jsonl", &|v| v.iter_mut().for_each(|x| *x *= 1000.0));
+    refused(&scaled, ":3");
+    refused(&scaled, "length 1");
+    let huge = edit("huge.jsonl", &|v| v[0] = 1e300);
+    refused(&huge, ":3");
+    // Unit length and finite, but not this model's: the coordinates of
+    // every vector reversed, as another model's vectors relabelled would be.
+    let mut relabelled = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        let mut l = l.clone();
+        if i > 0 {
+            for key in ["question_vector", "answer_vector"] {
+                if let Some(a) = l[key].as_array_mut() {
+                    a.reverse();
+                }
+            }
+            for s in l["sentences"].as_array_mut().unwrap() {
+                s["vector"].as_array_mut().unwrap().reverse();
+            }
+        }
+        relabelled.push_str(&format!("{l}\n"));
+    }
+    let other = w.dir.path().join("relabelled.jsonl");
+    std::fs::write(&other, relabelled).unwrap();
+    refused(&other, "not made by the model");
+    #[cfg(unix)]
+    {
+        let fifo = w.dir.path().join("fifo.jsonl");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        refused(&fifo, "not a regular file");
+        refused(std::path::Path::new("/dev/zero"), "not a regular file");
+    }
+    // The export as written is taken: nothing embedded but what it lacks.
+    let good = w.dir.path().join("good.jsonl");
+    std::fs::write(&good, &export.stdout).unwrap();
+    let r = fresh.run(&["index", "--json", "--vectors-from", good.to_str().unwrap()]);
+    r.ok();
+    assert_eq!(r.json()["embedded"], 0, "{}", r.stdout);
+}

@@ -506,7 +506,12 @@ fn passwords_never_leave_the_process() {
             &["index", "--json"],
             &["status"],
             &["status", "--json"],
-            &["ask", "--no-update", "--json", "How much is a day pass?"],
+            &[
+                "ask",
+                "--no-update",
+                "--json",
+                "What is the main goal of the coalition?",
+            ],
             &["export"],
         ] {
             let mut full = vec!["--store", store.as_str()];

@@ -1,6 +1,8 @@
-//! `serve` under clients that do not play along: connections that send
-//! nothing, trickle, stall after their header or idle kept-alive; bursts
-//! beyond the places; a low file limit; hostile headers and flags.
+//! `serve` and `mcp` as long-lived processes under clients that do not play
+//! along: connections that send nothing, trickle, stall after their header
+//! or idle kept-alive; bursts beyond the places; a low file limit; hostile
+//! headers, flags and JSON-RPC lines; index files damaged under them; new
+//! generations written beside them.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -363,4 +365,94 @@ fn long_lived_processes_survive_their_index_files_being_truncated() {
         r.stderr.contains("vectors.f32") || r.stderr.contains("graph.bin"),
         "{r:#?}"
     );
+}
+
+/// `mcp` answers `initialize` before its index is built, replies to every
+/// line whatever it holds, and follows the generations `index` writes.
+#[test]
+fn mcp_starts_at_once_survives_bad_lines_and_follows_new_generations() {
+    use std::io::BufRead;
+    let w = Work::seeded();
+    // A corpus that takes seconds to build.
+    let mut big = String::from("Depot notes.\n");
+    for i in 0..300 {
+        big.push_str(&format!(
+            "What is stored on shelf {i}?\nShelf {i} holds crate {i}. It was filled in week {}.\n",
+            i % 52
+        ));
+    }
+    w.write("depot.txt", &big);
+    let mut mcp = w
+        .cmd()
+        .arg("mcp")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = mcp.stdin.take().unwrap();
+    let mut output = std::io::BufReader::new(mcp.stdout.take().unwrap());
+    let mut reply = || -> serde_json::Value {
+        let mut line = String::new();
+        output.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
+    };
+    let t = Instant::now();
+    writeln!(input, "{}", json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18"}})).unwrap();
+    let init = reply();
+    let took = t.elapsed();
+    assert_eq!(init["id"], 1, "{init}");
+    assert!(took < Duration::from_secs(3), "initialize took {took:?}");
+    // Lines that are not messages: each gets its error, the session goes on.
+    input
+        .write_all(b"[{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}]\n")
+        .unwrap();
+    input.write_all(b"42\n\xff\xfe\n").unwrap();
+    input.write_all(&vec![b'x'; 3 << 20]).unwrap();
+    input.write_all(b"\n").unwrap();
+    for code in [-32600, -32600, -32700, -32600] {
+        let r = reply();
+        assert_eq!(r["error"]["code"], code, "{r}");
+        assert_eq!(r["id"], serde_json::Value::Null, "{r}");
+    }
+    let ask = |input: &mut std::process::ChildStdin, id: u32, q: &str| {
+        let m = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "ask", "arguments": {"question": q, "k": 1}}});
+        writeln!(input, "{m}").unwrap();
+    };
+    // A call during the build waits for it (or says it is being built).
+    let mut answered = None;
+    for id in 10..40 {
+        ask(&mut input, id, "What is on shelf 7?");
+        let r = reply();
+        if r["result"]["isError"] == false {
+            answered = Some(r);
+            break;
+        }
+        assert!(
+            r["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("being built"),
+            "{r}"
+        );
+    }
+    let first = answered.expect("answered once the index was built");
+    assert_eq!(
+        first["result"]["structuredContent"]["results"][0]["question"],
+        "What is stored on shelf 7?"
+    );
+    // `index` writes a new generation; the next call answers from it.
+    w.write(
+        "bikes.txt",
+        "Bikes.\nHow much is a day pass for a bike?\nA day pass costs five euros.\n",
+    );
+    w.index_ok();
+    ask(&mut input, 50, "How much is a day pass for a bike?");
+    let r = reply();
+    assert_eq!(
+        r["result"]["structuredContent"]["results"][0]["answer"], "A day pass costs five euros.",
+        "{r}"
+    );
+    drop(input);
+    assert!(mcp.wait().unwrap().success());
 }
