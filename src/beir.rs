@@ -31,8 +31,11 @@ fn bad(path: &Path, line: Option<usize>, message: impl Into<String>) -> Error {
     }
 }
 
+/// The largest BEIR file read.
+const BEIR_FILE_LIMIT: u64 = 8 << 30;
+
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
+    crate::safe_fs::read_user_file(path, BEIR_FILE_LIMIT).map_err(|e| {
         bad(
             path,
             None,

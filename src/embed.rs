@@ -189,8 +189,12 @@ impl std::fmt::Debug for OnnxEmbedder {
     }
 }
 
+/// The largest model or tokenizer file read (an fp32 model of a billion
+/// weights is 4 GB).
+const MODEL_FILE_LIMIT: u64 = 8 << 30;
+
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::Model {
+    crate::safe_fs::read_user_file(path, MODEL_FILE_LIMIT).map_err(|e| Error::Model {
         fix: ModelFix::None,
         message: format!("cannot read model file {}: {e}", path.display()),
     })

@@ -321,7 +321,12 @@ pub fn run(
     // A developer switch: every view's candidates of every query as JSON
     // lines, to study fusion outside the engine.
     let mut dump = std::env::var_os("QASEARCH_EVAL_DUMP")
-        .and_then(|p| std::fs::File::create(p).ok())
+        .and_then(|p| {
+            let p = std::path::PathBuf::from(p);
+            crate::safe_fs::clear(&p)
+                .and_then(|()| crate::safe_fs::create_new(&p))
+                .ok()
+        })
         .map(std::io::BufWriter::new);
     for q in queries {
         if !q.qrels.values().any(|&g| g > 0) {

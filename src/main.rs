@@ -397,17 +397,13 @@ fn export(g: &GlobalArgs, args: &cli::ExportArgs) -> Outcome {
         }
         Some(path) => {
             // Never over an existing file; a partial export is removed.
-            let file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(path)
-                .map_err(|e| match e.kind() {
-                    std::io::ErrorKind::AlreadyExists => Error::Usage(format!(
-                        "{} exists already: remove it or name another --output",
-                        path.display()
-                    )),
-                    _ => Error::io("creating", path, e),
-                })?;
+            let file = qasearch::safe_fs::create_new(path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::Usage(format!(
+                    "{} exists already: remove it or name another --output",
+                    path.display()
+                )),
+                _ => Error::io("creating", path, e),
+            })?;
             let mut out = std::io::BufWriter::new(file);
             match qasearch::export::write_jsonl(&snapshot, &mut out) {
                 Ok(s) => s,

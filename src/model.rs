@@ -12,7 +12,7 @@
 //! SHA-256 still identifies the model in the index manifest.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::UNIX_EPOCH;
@@ -595,7 +595,7 @@ fn stat(path: &Path) -> Option<(u64, u64)> {
 
 /// The SHA-256 of a file, in lowercase hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = std::fs::File::open(path).at("reading", path)?;
+    let mut f = crate::safe_fs::open_user_file(path).at("reading", path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -626,7 +626,7 @@ pub fn integer_maths(path: &Path) -> Result<bool> {
         .map(memchr::memmem::Finder::new)
         .collect();
     let keep = INTEGER_OPS.iter().map(|p| p.len()).max().unwrap_or(0) - 1;
-    let mut f = std::fs::File::open(path).at("reading", path)?;
+    let mut f = crate::safe_fs::open_user_file(path).at("reading", path)?;
     let mut buf = vec![0u8; 1 << 20];
     let mut filled = 0;
     loop {
@@ -655,7 +655,8 @@ struct StampCache {
 impl StampCache {
     fn open(dir: &Path) -> StampCache {
         let path = dir.join("verified.json");
-        let stamps = std::fs::read(&path)
+        // Never through a link, never blocking, never more than it can be.
+        let stamps = crate::safe_fs::read_limited(&path, 16 << 20)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
@@ -724,7 +725,10 @@ impl StampCache {
             let tmp = self
                 .path
                 .with_extension(format!("json.{}", std::process::id()));
-            if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, &self.path).is_err() {
+            let written = crate::safe_fs::clear(&tmp)
+                .and_then(|()| crate::safe_fs::write_new(&tmp, &bytes))
+                .and_then(|()| std::fs::rename(&tmp, &self.path));
+            if written.is_err() {
                 let _ = std::fs::remove_file(&tmp);
             }
         }
@@ -1182,7 +1186,7 @@ fn find_pip(first: Option<&str>) -> Option<String> {
 fn fetch_lock(dir: &Path) -> Result<std::fs::File> {
     std::fs::create_dir_all(dir).at("creating", dir)?;
     let lock_path = dir.join(".fetch.lock");
-    let lock = std::fs::File::create(&lock_path).at("creating", &lock_path)?;
+    let lock = crate::safe_fs::open_lock(&lock_path).at("creating", &lock_path)?;
     lock.lock().at("locking", &lock_path)?;
     Ok(lock)
 }
@@ -1319,10 +1323,9 @@ fn fetch_package(
         }
         let dest = dir.join(&pin.file);
         let tmp = dir.join(format!(".{}.part", pin.file));
-        let mut f = std::fs::File::create(&tmp).at("writing", &tmp)?;
-        f.write_all(&bytes).at("writing", &tmp)?;
-        f.sync_all().at("writing", &tmp)?;
-        drop(f);
+        crate::safe_fs::clear(&tmp)
+            .and_then(|()| crate::safe_fs::write_new(&tmp, &bytes))
+            .at("writing", &tmp)?;
         std::fs::rename(&tmp, &dest).at("writing", &dest)?;
         log::info!("verified {} (sha256 {}…)", dest.display(), &sum[..12]);
     }
@@ -1334,6 +1337,7 @@ fn derive(variant: &VariantPins, src: &Path, dst: &Path, python: Option<&str>) -
     let dir = dst.parent().unwrap_or(Path::new("."));
     let _lock = fetch_lock(dir)?;
     let part = dir.join(format!(".{}.part", variant.file));
+    crate::safe_fs::clear(&part).at("writing", &part)?;
     let work = dir.join(format!(".tools-{}", std::process::id()));
     let result = run_tools(
         &format!("deriving the {} model", variant.name),
@@ -1404,7 +1408,7 @@ fn run_tools(
             });
         }
         let path = dir.join("qasearch_tool.py");
-        std::fs::write(&path, script).at("writing", &path)?;
+        crate::safe_fs::write_new(&path, script.as_bytes()).at("writing", &path)?;
         let out = Command::new(&python)
             .arg(&path)
             .args(args)

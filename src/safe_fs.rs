@@ -3,9 +3,17 @@
 //! folder it must be in), reads through that descriptor only, and reads at
 //! most a limit. Nothing here blocks on a FIFO or follows a link it should not.
 //!
-//! Used for the corpus (links may lead anywhere inside the data folder, never
-//! outside, even when swapped while we read) and for the index folder (its
-//! files are never links, never devices, never FIFOs).
+//! Writes create their file anew (`O_CREAT|O_EXCL|O_NOFOLLOW`): a link,
+//! FIFO or device planted at the name is never written through; a temporary
+//! name qasearch owns is cleared first (the link itself is removed, never
+//! what it points at).
+//!
+//! Every file qasearch opens goes through here: the corpus (links may lead
+//! anywhere inside the data folder, never outside, even when swapped while
+//! we read), the index folder and the models folder (their files are never
+//! links, never devices, never FIFOs; reads are bounded), the files a user
+//! names (`--vectors-from`, `--model-file`, BEIR sets: links followed,
+//! regular files only, bounded), exports and locks.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
@@ -226,6 +234,90 @@ fn finish_line(mut line: Vec<u8>, seen: usize, max: usize) -> Line {
     Line::Bytes(line)
 }
 
+/// Reads a whole file the user named ([`open_user_file`]), of at most
+/// `limit` bytes.
+pub fn read_user_file(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let file = open_user_file(path)?;
+    let len = file.metadata()?.len();
+    if len > limit {
+        return Err(invalid(format!(
+            "{len} bytes, more than the {limit} allowed"
+        )));
+    }
+    read_at_most(file, len, limit)
+}
+
+/// Creates `path` for writing, failing if anything is there already and
+/// never through a link (`O_CREAT|O_EXCL|O_NOFOLLOW`).
+pub fn create_new(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .mode(0o644);
+    }
+    options.open(path)
+}
+
+/// Removes whatever is at a name qasearch owns before it writes there: a
+/// file, a link (not what it points at), a FIFO, a socket. A folder is left
+/// alone and reported (it may hold someone's files).
+pub fn clear(path: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+        Ok(md) if md.is_dir() => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{} is a folder where qasearch writes a file of its own: move it away or remove it (rm -r)",
+                path.display()
+            ),
+        )),
+        Ok(_) => std::fs::remove_file(path),
+    }
+}
+
+/// Writes `bytes` to `path` as a new file ([`clear`] it first when the name
+/// is a temporary qasearch owns) and syncs it to disk.
+pub fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let mut f = create_new(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Opens (creating) a lock file: never through a link, never blocking on a
+/// FIFO; it must be a regular file.
+pub fn open_lock(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC);
+    }
+    let file = options.open(path).map_err(|e| {
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return invalid(
+                "is a symbolic link, not a lock file: remove it (qasearch makes its own)",
+            );
+        }
+        e
+    })?;
+    let md = file.metadata()?;
+    if !md.is_file() {
+        return Err(invalid(format!(
+            "is {}, not a lock file: remove it (qasearch makes its own)",
+            kind_of(&md.file_type())
+        )));
+    }
+    Ok(file)
+}
+
 /// True when the path can be opened for reading now (as a regular file).
 pub fn readable(path: &Path) -> bool {
     open_nonblocking(path, true)
@@ -264,6 +356,38 @@ mod tests {
                 Err(Refused::NotRegular("a FIFO"))
             ));
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn writes_never_go_through_what_is_planted_at_the_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"keep").unwrap();
+        let name = dir.path().join("CURRENT.tmp");
+        std::os::unix::fs::symlink(&target, &name).unwrap();
+        assert!(create_new(&name).is_err());
+        clear(&name).unwrap();
+        write_new(&name, b"new").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        assert_eq!(std::fs::read(&name).unwrap(), b"new");
+        std::fs::remove_file(&name).unwrap();
+        let c = std::ffi::CString::new(name.to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(open_lock(&name).is_err());
+        clear(&name).unwrap();
+        std::fs::create_dir(&name).unwrap();
+        let e = clear(&name).unwrap_err();
+        assert!(e.to_string().contains("is a folder"), "{e}");
+        let lock = dir.path().join("lock");
+        std::os::unix::fs::symlink(&target, &lock).unwrap();
+        assert!(open_lock(&lock)
+            .unwrap_err()
+            .to_string()
+            .contains("symbolic link"));
+        assert!(read_user_file(Path::new("/dev/zero"), 10).is_err());
+        assert_eq!(read_user_file(&target, 10).unwrap(), b"keep");
     }
 
     #[test]

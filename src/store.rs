@@ -34,7 +34,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -974,6 +973,16 @@ fn is_generation_file(name: &str) -> bool {
             && (name.ends_with(".hnsw.graph") || name.ends_with(".hnsw.data")))
 }
 
+/// True when the `CURRENT` at `path` is a pointer qasearch wrote (a user's
+/// own file of that name is not ours to replace).
+fn is_our_pointer(path: &Path) -> bool {
+    read_limited(path, 64)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|t| parse_pointer(&t))
+        .is_some()
+}
+
 /// True for an entry qasearch itself puts in an index folder.
 fn is_index_entry(name: &str) -> bool {
     name == CURRENT
@@ -1036,7 +1045,7 @@ fn claim(index_dir: &Path) -> Result<()> {
         .at("reading", index_dir)?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !is_index_entry(n))
+        .filter(|n| !is_index_entry(n) || (n == CURRENT && !is_our_pointer(&index_dir.join(n))))
         .collect();
     if let Some(first) = foreign.first() {
         return Err(Error::NotAnIndex {
@@ -1055,28 +1064,13 @@ fn claim(index_dir: &Path) -> Result<()> {
 /// Opens (creating) the lock file without following a link.
 fn open_lock(index_dir: &Path) -> Result<(File, PathBuf)> {
     let path = index_dir.join(LOCK);
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).truncate(false).write(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC);
-    }
-    let refuse = |what: &str| Error::NotAnIndex {
-        path: index_dir.to_path_buf(),
-        reason: format!(
-            "its {LOCK} is {what}, not a regular file: remove it (qasearch makes its own)"
-        ),
-    };
-    let file = match options.open(&path) {
-        #[cfg(unix)]
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(refuse("a symbolic link")),
-        other => other.at("creating", &path)?,
-    };
-    let md = file.metadata().at("reading", &path)?;
-    if !md.is_file() {
-        return Err(refuse(safe_fs::kind_of(&md.file_type())));
-    }
+    let file = safe_fs::open_lock(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => Error::NotAnIndex {
+            path: index_dir.to_path_buf(),
+            reason: format!("its {LOCK} {e}"),
+        },
+        _ => Error::io("creating", &path, e),
+    })?;
     Ok((file, path))
 }
 
@@ -1155,8 +1149,9 @@ impl WriterLock {
             let Some(name) = name.to_str() else { continue };
             let path = entry.path();
             let res = if name == "CURRENT.tmp" {
+                // Ours, whatever is planted there; a folder stays.
                 match entry.file_type() {
-                    Ok(t) if t.is_file() => std::fs::remove_file(&path),
+                    Ok(t) if !t.is_dir() => std::fs::remove_file(&path),
                     _ => continue,
                 }
             } else if is_build_name(name)
@@ -1252,11 +1247,18 @@ fn sync_dir(dir: &Path) -> Result<()> {
         .at("syncing", dir)
 }
 
+/// Writes a file of the index anew (never through what is at the name:
+/// [`safe_fs::write_new`]), clearing a leftover at a name qasearch owns.
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = File::create(path).at("writing", path)?;
-    f.write_all(bytes).at("writing", path)?;
-    f.sync_all().at("writing", path)?;
-    Ok(())
+    let index_error = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => Error::NotAnIndex {
+            path: path.parent().unwrap_or(path).to_path_buf(),
+            reason: e.to_string(),
+        },
+        _ => Error::io("writing", path, e),
+    };
+    safe_fs::clear(path).map_err(index_error)?;
+    safe_fs::write_new(path, bytes).map_err(index_error)
 }
 
 impl GenerationWriter<'_> {

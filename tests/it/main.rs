@@ -11,6 +11,7 @@ mod graph_updates;
 mod hostile;
 mod languages;
 mod pg;
+mod planted;
 mod rebuild;
 mod retrieval;
 mod serve;
