@@ -65,6 +65,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Returns once no other process is writing.
     fn wait_for_writer(&self) -> Result<()>;
 
+    /// Checks what [`Store::open`] takes on trust because checking costs a
+    /// pass over the store (`status` calls it). The folder's files are all
+    /// checked at open; the database's row table is counted here.
+    fn verify(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Settings of the store that make it answer slower than it could, each
     /// with the change to make (none for the folder).
     fn advice(&self) -> Result<Vec<String>> {

@@ -154,6 +154,7 @@ pub fn status_of(data_dir: &Path, store: &dyn Store) -> Result<Status> {
         });
     }
     let manifest = store.open()?.manifest;
+    store.verify()?;
     let f = full_freshness(data_dir, &manifest)?;
     Ok(Status {
         index,
@@ -346,8 +347,10 @@ fn apply(
                     );
                     Ok(())
                 }
-                // The previous index is intact: answer from it rather than not at all.
-                Err(e @ (Error::Io { .. } | Error::InjectedAbort(_))) => {
+                // The previous index is intact (a failed build changes
+                // nothing, in a folder or a database): answer from it
+                // rather than not at all.
+                Err(e @ (Error::Io { .. } | Error::Store { .. } | Error::InjectedAbort(_))) => {
                     log::warn!("cannot update the index ({e}): answering from the current one");
                     Ok(())
                 }

@@ -42,8 +42,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use pgvector::Vector;
-use postgres::{Client, Config, NoTls};
 use sha2::{Digest, Sha256};
+use tokio_postgres::Config;
 
 use crate::ann::Hit;
 use crate::corpus::{Corpus, Warning};
@@ -56,10 +56,25 @@ use crate::store::{self, Kind, Manifest, Meta, RemoteRows, Snapshot};
 pub const SCHEMA_VERSION: i32 = 1;
 /// The advisory lock a builder holds ("qasearch" in ASCII).
 pub const LOCK_KEY: i64 = 0x7161_7365_6172_6368;
-/// How long a connection may take.
+/// How long connecting and logging in may take, unless the URL's
+/// `connect_timeout` says otherwise.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a reader's statement may take.
-const READ_TIMEOUT: &str = "30s";
+/// How long one statement of a build (a COPY of every row, a vector index)
+/// may wait for the server's reply.
+const BUILD_DEADLINE: Duration = Duration::from_secs(3600);
+
+/// How long a reading statement may take: `QASEARCH_STORE_TIMEOUT` seconds
+/// (1 to 3600), 30 by default. The server stops it then
+/// (`statement_timeout`); the client gives up 5 s later, also when the
+/// server says nothing at all.
+pub fn read_timeout() -> Duration {
+    let secs = std::env::var("QASEARCH_STORE_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| (1..=3600).contains(s))
+        .unwrap_or(30);
+    Duration::from_secs(secs)
+}
 /// The widest HNSW search pgvector runs; a wider one scans.
 const MAX_EF: usize = 1000;
 
@@ -69,7 +84,7 @@ const MAX_EF: usize = 1000;
 /// percent-encoded key, in a `key=value` string) can reach a message, a log
 /// line, a JSON field or an HTTP reply.
 pub fn describe(config: &Config, schema: Option<&str>) -> String {
-    use postgres::config::Host;
+    use tokio_postgres::config::Host;
     let user = config
         .get_user()
         .map(|u| format!("{u}@"))
@@ -147,8 +162,22 @@ pub fn parse_location(value: &str) -> Result<Config> {
 }
 
 /// A store error: what failed, with the fix where one is known.
-fn failed(location: &str, doing: &str, e: &postgres::Error) -> Error {
-    use postgres::error::SqlState;
+fn failed(location: &str, doing: &str, e: &PgError) -> Error {
+    let e = match e {
+        PgError::TimedOut { what, after } => {
+            return Error::Store {
+                store: location.to_string(),
+                message: format!(
+                    "{doing}: no reply from the server within {} s ({what}): is it running, and not \
+                     frozen or overloaded? (QASEARCH_STORE_TIMEOUT sets how long a reading statement \
+                     may take; the URL's connect_timeout how long connecting may)",
+                    after.as_secs()
+                ),
+            }
+        }
+        PgError::Pg(e) => e,
+    };
+    use tokio_postgres::error::SqlState;
     let detail = match e.as_db_error() {
         Some(db) => db.message().to_string(),
         None => {
@@ -184,12 +213,19 @@ fn failed(location: &str, doing: &str, e: &postgres::Error) -> Error {
     }
 }
 
+/// [`failed`] for an error of a statement inside a transaction.
+fn failed_pg(location: &str, doing: &str, e: tokio_postgres::Error) -> Error {
+    failed(location, doing, &PgError::Pg(e))
+}
+
+mod client;
 mod pool;
 mod read;
 mod rows;
 mod schema;
 mod write;
 
+use client::{Client, PgError};
 use pool::Pool;
 use rows::PgRows;
 
@@ -229,9 +265,11 @@ impl Postgres {
                 )));
             }
             let options = config.get_options().unwrap_or_default().to_string();
-            config.options(&format!("{options} -c search_path={schema},public"));
+            config.options(format!("{options} -c search_path={schema},public"));
         }
-        config.connect_timeout(CONNECT_TIMEOUT);
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         config.application_name("qasearch");
         if config.get_hosts().is_empty() {
             config.host("localhost");
@@ -267,15 +305,12 @@ impl Postgres {
     }
 
     /// A connection of its own, outside the pool, whose statements may take
-    /// as long as they need (a build, or waiting for one): no statement
-    /// timeout; locks waited for up to `lock_timeout` ("0": for ever).
+    /// as long as a build needs ([`BUILD_DEADLINE`] each): no statement
+    /// timeout on the server; locks waited for up to `lock_timeout` ("0":
+    /// for ever).
     fn untimed(&self, lock_timeout: &str) -> Result<Client> {
         let at = self.location();
-        let mut client = self
-            .pool
-            .config
-            .connect(NoTls)
-            .map_err(|e| failed(at, "cannot connect", &e))?;
+        let client = self.pool.connect_with(BUILD_DEADLINE)?;
         client
             .batch_execute(&format!(
                 "SET statement_timeout = 0; SET lock_timeout = '{lock_timeout}'"
@@ -488,6 +523,43 @@ impl crate::backend::Store for Postgres {
 
     fn advice(&self) -> Result<Vec<String>> {
         self.cache_advice()
+    }
+
+    /// The row table holds exactly the generation's rows at rest (a build
+    /// deletes the rows no pair holds in the transaction that adds its own).
+    fn verify(&self) -> Result<()> {
+        let manifest = self.read_manifest()?;
+        let counted = self.pool.with(
+            |c| match c
+                .client
+                .query_one("SELECT count(*) FROM qasearch_rows", &[])
+            {
+                Ok(r) => Ok(Some(r.get::<_, i64>(0))),
+                Err(PgError::Pg(e))
+                    if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(e),
+            },
+            "cannot count the rows",
+        )?;
+        let Some(rows) = counted else {
+            return Err(Error::corrupt(
+                self.location(),
+                "the table qasearch_rows is gone: a full build (index --full) makes it again",
+            ));
+        };
+        if rows as usize != manifest.counts.vectors {
+            return Err(Error::corrupt(
+                self.location(),
+                format!(
+                    "qasearch_rows holds {rows} rows where generation {} has {}: a full build (index --full) repairs it",
+                    manifest.generation, manifest.counts.vectors
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn wait_for_writer(&self) -> Result<()> {

@@ -28,16 +28,13 @@ impl Drop for Pool {
 pub(super) struct Conn {
     pub(super) client: Client,
     pub(super) ef: usize,
-    statements: HashMap<String, postgres::Statement>,
+    statements: HashMap<String, tokio_postgres::Statement>,
 }
 
 impl Conn {
     /// `sql` prepared on this connection once: a search is then one round
     /// trip, and the server plans it once instead of at every question.
-    pub(super) fn prepared(
-        &mut self,
-        sql: &str,
-    ) -> std::result::Result<postgres::Statement, postgres::Error> {
+    pub(super) fn prepared(&mut self, sql: &str) -> client::PgResult<tokio_postgres::Statement> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
@@ -48,14 +45,27 @@ impl Conn {
 }
 
 impl Pool {
-    pub(super) fn connect(&self) -> Result<Conn> {
-        let mut client = self
+    /// A connection whose statements each wait up to `deadline`, within the
+    /// connect deadline (the URL's `connect_timeout`, or 5 s).
+    pub(super) fn connect_with(&self, deadline: Duration) -> Result<Client> {
+        let connect = self
             .config
-            .connect(NoTls)
-            .map_err(|e| failed(&self.location, "cannot connect", &e))?;
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(CONNECT_TIMEOUT);
+        Client::connect(&self.config, connect, deadline)
+            .map_err(|e| failed(&self.location, "cannot connect", &e))
+    }
+
+    /// A reader's connection: the server stops its statements after
+    /// [`read_timeout`], and the client waits 5 s more at most.
+    pub(super) fn connect(&self) -> Result<Conn> {
+        let timeout = read_timeout();
+        let client = self.connect_with(timeout + Duration::from_secs(5))?;
         client
             .batch_execute(&format!(
-                "SET statement_timeout = '{READ_TIMEOUT}'; SET lock_timeout = '10s'"
+                "SET statement_timeout = '{}s'; SET lock_timeout = '10s'",
+                timeout.as_secs()
             ))
             .map_err(|e| failed(&self.location, "cannot set up the connection", &e))?;
         Ok(Conn {
@@ -69,7 +79,7 @@ impl Pool {
     /// connection that failed is dropped rather than reused.
     pub(super) fn with<T>(
         &self,
-        f: impl FnOnce(&mut Conn) -> std::result::Result<T, postgres::Error>,
+        f: impl FnOnce(&mut Conn) -> client::PgResult<T>,
         doing: &str,
     ) -> Result<T> {
         let taken = self.free.lock().unwrap_or_else(|p| p.into_inner()).pop();

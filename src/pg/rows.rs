@@ -44,13 +44,14 @@ impl RemoteRows for PgRows {
         let rows = self.pool.with(
             |c| {
                 if exact {
-                    let mut tx = c.client.transaction()?;
-                    tx.batch_execute(
-                        "SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off",
-                    )?;
-                    let rows = tx.query(&sql, &[&q, &limit])?;
-                    tx.commit()?;
-                    Ok(rows)
+                    let scanned = c.client.transaction(async |tx| {
+                        tx.batch_execute(
+                            "SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off",
+                        )
+                        .await?;
+                        tx.query(sql.as_str(), &[&q, &limit]).await
+                    })?;
+                    Ok(scanned?)
                 } else {
                     let ef = ef.clamp(n.max(1), MAX_EF);
                     if c.ef != ef {
@@ -59,7 +60,7 @@ impl RemoteRows for PgRows {
                         c.ef = ef;
                     }
                     let statement = c.prepared(&sql)?;
-                    c.client.query(&statement, &[&q, &limit])
+                    c.client.query_statement(&statement, &[&q, &limit])
                 }
             },
             "cannot search the vectors",

@@ -25,7 +25,10 @@ impl Postgres {
                 message: format!(
                     "the database has no `vector` extension and cannot create it ({}): install pgvector on the server \
                      and run `CREATE EXTENSION vector;` as a superuser",
-                    e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string())
+                    match &e {
+                        PgError::Pg(e) => e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string()),
+                        PgError::TimedOut { .. } => "no reply in time".to_string(),
+                    }
                 ),
             })?;
         }
@@ -133,7 +136,7 @@ impl Postgres {
         progress: &mut dyn Progress,
     ) -> Result<()> {
         let at = self.location();
-        let fail = |doing: &'static str| move |e: postgres::Error| failed(at, doing, &e);
+        let fail = |doing: &'static str| move |e: PgError| failed(at, doing, &e);
         let present: Vec<(String, bool)> = client
             .query(
                 "SELECT c.relname::text, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid

@@ -8,7 +8,7 @@ impl Postgres {
     /// take minutes on large corpora), holding the builders' lock.
     pub(super) fn writer(&self) -> Result<Client> {
         let at = self.location();
-        let mut client = self.untimed("60s")?;
+        let client = self.untimed("60s")?;
         // A builder killed mid-statement: the server stops its work (and
         // frees the lock) within a second instead of when the statement ends.
         // (PostgreSQL 14 and later; older servers notice at the end.)
@@ -37,144 +37,109 @@ impl Postgres {
         let at = self.location();
         let fail = |doing: &'static str| {
             let at = at.to_string();
-            move |e: postgres::Error| failed(&at, doing, &e)
+            move |e: tokio_postgres::Error| failed_pg(&at, doing, e)
         };
         let dim = generation.dimension();
-        let meta = &generation.meta;
-        let manifest = &generation.manifest;
-        let answer_vectors = manifest.answer_vectors;
-        let apart = manifest.model.settings.roles_differ();
-        let model = manifest.model.id();
-        let manifest_hnsw = manifest.hnsw;
+        let answer_vectors = generation.manifest.answer_vectors;
+        let apart = generation.manifest.model.settings.roles_differ();
+        let model = generation.manifest.model.id();
+        let manifest_hnsw = generation.manifest.hnsw;
 
         let t = Instant::now();
         let lap = |what: &str| {
             log::debug!("store write: {what} at {:.1} s", t.elapsed().as_secs_f64());
         };
-        let mut tx = client.transaction().map_err(fail("cannot begin"))?;
-        let previous: Option<i64> = tx
-            .query_opt("SELECT generation FROM qasearch_store FOR UPDATE", &[])
-            .map_err(fail("cannot read the store"))?
-            .map(|r| r.get(0));
-        let mut existing: HashMap<Vec<u8>, (i64, i16)> = HashMap::new();
-        for r in tx
-            .query("SELECT key, id, kinds FROM qasearch_rows", &[])
-            .map_err(fail("cannot read the rows"))?
-        {
-            existing.insert(r.get(0), (r.get(1), r.get(2)));
-        }
-        let RowDiff {
-            row_ids,
-            new_rows,
-            kind_ids,
-            kind_values,
-            gone,
-        } = RowDiff::plan(meta, answer_vectors, apart, &model, &existing);
-        tx.execute("DELETE FROM qasearch_rows WHERE id = ANY($1)", &[&gone])
-            .map_err(fail("cannot delete rows"))?;
-        tx.execute(
-            "UPDATE qasearch_rows SET kinds = k.kinds FROM unnest($1::bigint[], $2::smallint[]) AS k(id, kinds)
-             WHERE qasearch_rows.id = k.id",
-            &[&kind_ids, &kind_values],
-        )
-        .map_err(fail("cannot update rows"))?;
-
-        // Into an empty table (a first load, another model), rows go in
-        // before the graphs are built: much faster than inserting into
-        // them, and nobody reads an empty table. Otherwise into the graphs,
-        // so that readers keep the previous generation until the commit.
-        let bulk = existing.len() == gone.len() && !new_rows.is_empty();
-        if bulk {
-            for (name, _) in VIEW_INDEXES {
-                tx.batch_execute(&format!("DROP INDEX IF EXISTS {name}"))
-                    .map_err(fail("cannot drop an index"))?;
+        let written = client.transaction(async |tx| -> Result<(u64, bool, RowDiff, usize)> {
+            let previous: Option<i64> = tx
+                .query_opt("SELECT generation FROM qasearch_store FOR UPDATE", &[])
+                .await
+                .map_err(fail("cannot read the store"))?
+                .map(|r| r.get(0));
+            let mut existing: HashMap<Vec<u8>, (i64, i16)> = HashMap::new();
+            for r in tx
+                .query("SELECT key, id, kinds FROM qasearch_rows", &[])
+                .await
+                .map_err(fail("cannot read the rows"))?
+            {
+                existing.insert(r.get(0), (r.get(1), r.get(2)));
             }
-        }
-        progress.start(Stage::Writing, new_rows.len() as u64);
-        let vector_type = tx
-            .prepare("SELECT $1::vector")
-            .map_err(fail("cannot find the vector type"))?
-            .params()[0]
-            .clone();
-        {
-            use postgres::types::Type;
-            let sink = tx
-                .copy_in("COPY qasearch_rows (id, key, kinds, text, embedding) FROM STDIN BINARY")
-                .map_err(fail("cannot load rows"))?;
-            let mut w = postgres::binary_copy::BinaryCopyInWriter::new(
-                sink,
-                &[Type::INT8, Type::BYTEA, Type::INT2, Type::TEXT, vector_type],
-            );
-            for (i, (id, key, kinds, row)) in new_rows.iter().enumerate() {
-                let text = meta.row_text(*row).unwrap_or_default();
-                let v = Vector::from(generation.vector(*row).to_vec());
-                w.write(&[id, key, kinds, &text, &v])
-                    .map_err(fail("cannot load rows"))?;
-                if i % 1024 == 1023 {
-                    progress.advance(1024);
+            let diff = RowDiff::plan(&generation.meta, answer_vectors, apart, &model, &existing);
+            tx.execute("DELETE FROM qasearch_rows WHERE id = ANY($1)", &[&diff.gone])
+                .await
+                .map_err(fail("cannot delete rows"))?;
+            tx.execute(
+                "UPDATE qasearch_rows SET kinds = k.kinds FROM unnest($1::bigint[], $2::smallint[]) AS k(id, kinds)
+                 WHERE qasearch_rows.id = k.id",
+                &[&diff.kind_ids, &diff.kind_values],
+            )
+            .await
+            .map_err(fail("cannot update rows"))?;
+
+            // Into an empty table (a first load, another model), rows go in
+            // before the graphs are built: much faster than inserting into
+            // them, and nobody reads an empty table. Otherwise into the graphs,
+            // so that readers keep the previous generation until the commit.
+            let bulk = existing.len() == diff.gone.len() && !diff.new_rows.is_empty();
+            if bulk {
+                for (name, _) in VIEW_INDEXES {
+                    tx.batch_execute(&format!("DROP INDEX IF EXISTS {name}"))
+                        .await
+                        .map_err(fail("cannot drop an index"))?;
                 }
             }
-            w.finish().map_err(fail("cannot load rows"))?;
-        }
-        progress.finish();
-        lap("rows loaded");
-        tx.execute("DELETE FROM qasearch_pairs", &[])
-            .map_err(fail("cannot replace the pairs"))?;
-        {
-            use postgres::types::Type;
-            let sink = tx
-                .copy_in(
-                    "COPY qasearch_pairs (id, document, line, question, answer) FROM STDIN BINARY",
-                )
+            progress.start(Stage::Writing, diff.new_rows.len() as u64);
+            load_rows(tx, generation, &diff.new_rows, progress)
+                .await
+                .map_err(fail("cannot load rows"))?;
+            progress.finish();
+            lap("rows loaded");
+            tx.execute("DELETE FROM qasearch_pairs", &[])
+                .await
+                .map_err(fail("cannot replace the pairs"))?;
+            load_pairs(tx, &generation.meta)
+                .await
                 .map_err(fail("cannot load the pairs"))?;
-            let mut w = postgres::binary_copy::BinaryCopyInWriter::new(
-                sink,
-                &[Type::INT4, Type::TEXT, Type::INT4, Type::TEXT, Type::TEXT],
-            );
-            for (i, p) in meta.pairs.iter().enumerate() {
-                let doc = &meta.documents[p.doc as usize].key;
-                w.write(&[&(i as i32), doc, &(p.line as i32), &p.question, &p.answer])
-                    .map_err(fail("cannot load the pairs"))?;
-            }
-            w.finish().map_err(fail("cannot load the pairs"))?;
-        }
 
-        let number = previous
-            .map_or(1, |g| g as u64 + 1)
-            .max(generation.manifest.generation);
-        generation.manifest.generation = number;
-        let manifest_json =
-            serde_json::to_value(&generation.manifest).map_err(|e| Error::Store {
-                store: self.location().into(),
-                message: format!("cannot encode the manifest: {e}"),
-            })?;
-        let ids: Vec<u8> = row_ids.iter().flat_map(|id| id.to_le_bytes()).collect();
-        tx.execute(
-            "INSERT INTO qasearch_store (one, schema_version, generation, model, dimension, updated, manifest, meta, lexical, row_ids)
-             VALUES (true, $1, $2, $3, $4, now(), $5, $6, $7, $8)
-             ON CONFLICT (one) DO UPDATE SET schema_version = $1, generation = $2, model = $3, dimension = $4,
-               updated = now(), manifest = $5, meta = $6, lexical = $7, row_ids = $8",
-            &[
-                &SCHEMA_VERSION,
-                &(number as i64),
-                &generation.manifest.model.id(),
-                &(dim as i32),
-                &manifest_json,
-                &store::encode(&generation.meta),
-                &store::encode(&generation.lexical),
-                &ids,
-            ],
-        )
-        .map_err(fail("cannot write the store row"))?;
-        lap("pairs and store row written");
-        inject_abort()?;
-        tx.commit().map_err(fail("cannot commit"))?;
+            let number = previous
+                .map_or(1, |g| g as u64 + 1)
+                .max(generation.manifest.generation);
+            generation.manifest.generation = number;
+            let manifest_json =
+                serde_json::to_value(&generation.manifest).map_err(|e| Error::Store {
+                    store: at.into(),
+                    message: format!("cannot encode the manifest: {e}"),
+                })?;
+            let ids: Vec<u8> = diff.row_ids.iter().flat_map(|id| id.to_le_bytes()).collect();
+            tx.execute(
+                "INSERT INTO qasearch_store (one, schema_version, generation, model, dimension, updated, manifest, meta, lexical, row_ids)
+                 VALUES (true, $1, $2, $3, $4, now(), $5, $6, $7, $8)
+                 ON CONFLICT (one) DO UPDATE SET schema_version = $1, generation = $2, model = $3, dimension = $4,
+                   updated = now(), manifest = $5, meta = $6, lexical = $7, row_ids = $8",
+                &[
+                    &SCHEMA_VERSION,
+                    &(number as i64),
+                    &generation.manifest.model.id(),
+                    &(dim as i32),
+                    &manifest_json,
+                    &store::encode(&generation.meta),
+                    &store::encode(&generation.lexical),
+                    &ids,
+                ],
+            )
+            .await
+            .map_err(fail("cannot write the store row"))?;
+            lap("pairs and store row written");
+            inject_abort()?;
+            let new_rows = diff.new_rows.len();
+            Ok((number, bulk, diff, new_rows))
+        });
+        let (number, bulk, diff, new_rows) =
+            written.map_err(|e| failed(at, "cannot write the generation", &e))??;
         *self.committed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         lap("committed");
         if bulk {
             log::info!(
-                "{} rows committed in {:.1} s and answering (by scanning until the vector indexes are built)",
-                new_rows.len(),
+                "{new_rows} rows committed in {:.1} s and answering (by scanning until the vector indexes are built)",
                 t.elapsed().as_secs_f64()
             );
         }
@@ -182,9 +147,9 @@ impl Postgres {
         lap("vector indexes ready");
         log::debug!(
             "store: {} rows inserted, {} deleted, {} retyped{}",
-            new_rows.len(),
-            gone.len(),
-            kind_ids.len(),
+            new_rows,
+            diff.gone.len(),
+            diff.kind_ids.len(),
             if bulk {
                 " (vector indexes rebuilt)"
             } else {
@@ -193,6 +158,80 @@ impl Postgres {
         );
         Ok(number)
     }
+}
+
+/// PostgreSQL's `text` cannot hold NUL; the SQL tables show U+FFFD for it.
+/// (Nothing is lost: the engine reads its texts from `meta`, which keeps
+/// them as they are.)
+fn sql_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}").into()
+    } else {
+        text.into()
+    }
+}
+
+/// Copies the new rows into `qasearch_rows` (binary COPY).
+async fn load_rows(
+    tx: &tokio_postgres::Transaction<'_>,
+    generation: &Snapshot,
+    new_rows: &[(i64, Vec<u8>, i16, usize)],
+    progress: &mut dyn Progress,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    use tokio_postgres::types::Type;
+    let vector_type = tx.prepare("SELECT $1::vector").await?.params()[0].clone();
+    let sink = tx
+        .copy_in("COPY qasearch_rows (id, key, kinds, text, embedding) FROM STDIN BINARY")
+        .await?;
+    let writer = tokio_postgres::binary_copy::BinaryCopyInWriter::new(
+        sink,
+        &[Type::INT8, Type::BYTEA, Type::INT2, Type::TEXT, vector_type],
+    );
+    let mut writer = std::pin::pin!(writer);
+    for (i, (id, key, kinds, row)) in new_rows.iter().enumerate() {
+        let text = sql_text(generation.meta.row_text(*row).unwrap_or_default());
+        let v = Vector::from(generation.vector(*row).to_vec());
+        writer
+            .as_mut()
+            .write(&[id, key, kinds, &text.as_ref(), &v])
+            .await?;
+        if i % 1024 == 1023 {
+            progress.advance(1024);
+        }
+    }
+    writer.finish().await?;
+    Ok(())
+}
+
+/// Copies the pairs into `qasearch_pairs`, for SQL users.
+async fn load_pairs(
+    tx: &tokio_postgres::Transaction<'_>,
+    meta: &Meta,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    use tokio_postgres::types::Type;
+    let sink = tx
+        .copy_in("COPY qasearch_pairs (id, document, line, question, answer) FROM STDIN BINARY")
+        .await?;
+    let writer = tokio_postgres::binary_copy::BinaryCopyInWriter::new(
+        sink,
+        &[Type::INT4, Type::TEXT, Type::INT4, Type::TEXT, Type::TEXT],
+    );
+    let mut writer = std::pin::pin!(writer);
+    for (i, p) in meta.pairs.iter().enumerate() {
+        let doc = sql_text(&meta.documents[p.doc as usize].key);
+        writer
+            .as_mut()
+            .write(&[
+                &(i as i32),
+                &doc.as_ref(),
+                &(p.line as i32),
+                &sql_text(&p.question).as_ref(),
+                &sql_text(&p.answer).as_ref(),
+            ])
+            .await?;
+    }
+    writer.finish().await?;
+    Ok(())
 }
 
 /// What a write does to `qasearch_rows`, planned from the generation and the

@@ -11,6 +11,7 @@ mod graph_updates;
 mod hostile;
 mod languages;
 mod pg;
+mod pg_hostile;
 mod planted;
 mod rebuild;
 mod retrieval;
