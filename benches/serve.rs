@@ -4,9 +4,11 @@
 //! p50, p99 and errors for each, the server's RSS after its first 100 and
 //! after 10,000 requests, and the cold CLI `ask` beside them.
 //!
-//! cargo bench --bench serve -- [--seconds 5] [--data DIR] [--sessions N] [--threads N]
+//! cargo bench --bench serve -- [--seconds 5] [--data DIR] [--sessions N] [--threads N] [--bin FILE]
 //!
-//! The binary is copied first, so a build during the run cannot change it.
+//! The binary is copied first, so a build during the run cannot change it;
+//! `--bin` benches another build of qasearch instead (an earlier commit's,
+//! to compare in one sitting).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -207,7 +209,8 @@ fn main() {
     let data = opt(&args, "--data").map_or_else(|| repo().join("data"), PathBuf::from);
     let tmp = tempfile::tempdir().unwrap();
     let bin = tmp.path().join("qasearch");
-    std::fs::copy(env!("CARGO_BIN_EXE_qasearch"), &bin).unwrap();
+    let source = opt(&args, "--bin").unwrap_or_else(|| env!("CARGO_BIN_EXE_qasearch").into());
+    std::fs::copy(&source, &bin).unwrap();
     let index = tmp.path().join("index");
     let cmd = || {
         let mut c = Command::new(&bin);

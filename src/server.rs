@@ -33,6 +33,10 @@ use crate::indexer::{IndexConfig, NoProgress};
 use crate::search::{Reply, SearchConfig};
 
 mod listen;
+mod page;
+mod places;
+
+use places::Places;
 
 /// What clients may ask of the server. Every field is a `serve` flag.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,10 +80,6 @@ impl Default for Limits {
     }
 }
 
-/// How long after a request was refused for want of a place `/api/health`
-/// still says `overloaded`.
-const OVERLOAD_MEMORY: Duration = Duration::from_secs(5);
-
 /// Loads a model for an index update the server runs itself (`--watch`).
 pub type ModelLoader = Box<dyn Fn() -> crate::Result<Box<dyn Embedder + Send>> + Send + Sync>;
 
@@ -121,97 +121,6 @@ struct AppState {
     search: SearchConfig,
     places: Places,
     hosts: Hosts,
-}
-
-/// The bound on engine work at once: `max` places, each held by one
-/// request's work from start to end, waited for up to `queue_wait`.
-struct Places {
-    permits: Arc<tokio::sync::Semaphore>,
-    max: usize,
-    queue_wait: Duration,
-    request_timeout: Duration,
-    started: Instant,
-    /// Milliseconds after `started` when a request was last refused (0: never).
-    refused_at: std::sync::atomic::AtomicU64,
-}
-
-impl Places {
-    fn new(limits: &Limits) -> Places {
-        let max = limits
-            .max_concurrent
-            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
-        Places {
-            permits: Arc::new(tokio::sync::Semaphore::new(max)),
-            max,
-            queue_wait: limits.queue_wait,
-            request_timeout: limits.request_timeout,
-            started: Instant::now(),
-            refused_at: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
-
-    /// Whether requests were refused for want of a place lately.
-    fn overloaded(&self) -> bool {
-        let at = self.refused_at.load(std::sync::atomic::Ordering::Relaxed);
-        at != 0
-            && self
-                .started
-                .elapsed()
-                .saturating_sub(Duration::from_millis(at))
-                < OVERLOAD_MEMORY
-    }
-
-    /// Requests whose work is running now.
-    fn in_flight(&self) -> usize {
-        self.max - self.permits.available_permits()
-    }
-
-    /// Runs `f` on the blocking pool: waits (up to --queue-wait-ms) for a
-    /// place, which the work holds until it ends, and answers 504 when it
-    /// takes longer than --request-timeout-ms (the work then finishes,
-    /// still holding its place, so the bound on work at once holds).
-    async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> crate::Result<T> + Send + 'static,
-    ) -> Result<T, ApiError> {
-        let waited = tokio::time::timeout(self.queue_wait, self.permits.clone().acquire_owned());
-        let Ok(Ok(permit)) = waited.await else {
-            let now = self.started.elapsed().as_millis().max(1) as u64;
-            self.refused_at
-                .store(now, std::sync::atomic::Ordering::Relaxed);
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
-                format!(
-                    "{} requests are being answered, and no place came free within {} ms \
-                     (--max-concurrent, --queue-wait-ms): try again",
-                    self.max,
-                    self.queue_wait.as_millis()
-                ),
-            ));
-        };
-        let work = tokio::task::spawn_blocking(move || {
-            let result = f();
-            drop(permit);
-            result
-        });
-        match tokio::time::timeout(self.request_timeout, work).await {
-            Ok(Ok(result)) => result.map_err(ApiError::from),
-            Ok(Err(e)) => Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!("the request failed unexpectedly: {e}"),
-            )),
-            Err(_) => Err(ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "timeout",
-                format!(
-                    "no answer within {} ms (--request-timeout-ms)",
-                    self.request_timeout.as_millis()
-                ),
-            )),
-        }
-    }
 }
 
 /// The names a request's `Host` (and a browser's `Origin`) may give.
@@ -783,7 +692,7 @@ impl Server {
                 .map_err(|e| crate::Error::io("starting", "<watch thread>", e))?;
         }
         let bounds = listen::Bounds {
-            max_connections: options.limits.max_connections.max(1),
+            max_connections: listen::within_file_limit(options.limits.max_connections.max(1)),
             header_timeout: options.limits.header_timeout,
         };
         runtime.block_on(async move {
@@ -816,38 +725,6 @@ async fn shutdown() {
     log::info!("stopping: finishing the requests in flight");
 }
 
-/// The search page: one HTML file with its style and script inline, and a
-/// content security policy that names their hashes (and nothing else).
-mod page {
-    use std::sync::OnceLock;
-
-    use sha2::{Digest, Sha256};
-
-    const TEMPLATE: &str = include_str!("server/page.html");
-    const STYLE: &str = include_str!("server/page.css");
-    const SCRIPT: &str = include_str!("server/page.js");
-
-    pub struct Page {
-        pub html: String,
-        pub policy: String,
-    }
-
-    pub fn get() -> &'static Page {
-        static PAGE: OnceLock<Page> = OnceLock::new();
-        PAGE.get_or_init(|| {
-            let html = TEMPLATE
-                .replace("/*STYLE*/", STYLE)
-                .replace("/*SCRIPT*/", SCRIPT);
-            let policy = format!(
-                "default-src 'none'; script-src 'sha256-{}'; style-src 'sha256-{}'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-                base64::encode(Sha256::digest(SCRIPT.as_bytes())),
-                base64::encode(Sha256::digest(STYLE.as_bytes())),
-            );
-            Page { html, policy }
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -859,55 +736,6 @@ mod tests {
         assert!(!p.html.contains("http://") && !p.html.contains("https://"));
         assert_eq!(p.policy.matches("'sha256-").count(), 2);
         assert!(p.policy.contains("default-src 'none'"));
-    }
-
-    /// A request answered 504 keeps its place until its work ends: the
-    /// bound on work at once holds; a request that finds no place within
-    /// the queue wait gets 503, and health says overloaded.
-    #[test]
-    fn a_timed_out_request_keeps_its_place_until_its_work_ends() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let places = Places::new(&Limits {
-                max_concurrent: 1,
-                queue_wait: Duration::ZERO,
-                request_timeout: Duration::from_millis(20),
-                ..Limits::default()
-            });
-            let slow = || {
-                std::thread::sleep(Duration::from_millis(400));
-                Ok(())
-            };
-            let first = places.run(slow).await.unwrap_err();
-            assert_eq!(first.status, StatusCode::GATEWAY_TIMEOUT);
-            // The work goes on, holding its place.
-            assert_eq!(places.in_flight(), 1);
-            let second = places.run(|| Ok(())).await.unwrap_err();
-            assert_eq!(second.status, StatusCode::SERVICE_UNAVAILABLE);
-            assert!(places.overloaded());
-            tokio::time::sleep(Duration::from_millis(600)).await;
-            assert_eq!(places.in_flight(), 0);
-            places.run(|| Ok(())).await.unwrap();
-            // A short wait in the queue gets the place once it is free.
-            let queued = Places::new(&Limits {
-                max_concurrent: 1,
-                queue_wait: Duration::from_secs(5),
-                ..Limits::default()
-            });
-            let (a, b) = tokio::join!(
-                queued.run(|| {
-                    std::thread::sleep(Duration::from_millis(100));
-                    Ok(1)
-                }),
-                queued.run(|| Ok(2))
-            );
-            assert_eq!((a.unwrap(), b.unwrap()), (1, 2));
-            assert!(!queued.overloaded());
-        });
     }
 
     #[test]

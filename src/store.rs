@@ -1388,6 +1388,27 @@ mod tests {
     }
 
     #[test]
+    fn running_out_of_descriptors_or_memory_is_never_damage() {
+        let path = Path::new("index/gen-000001/vectors.f32");
+        for code in [libc::EMFILE, libc::ENFILE, libc::ENOMEM] {
+            let e = read_failed(path, std::io::Error::from_raw_os_error(code));
+            assert_eq!(e.kind(), crate::error::ErrorKind::Io, "{e}");
+        }
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(
+            read_failed(path, denied).kind(),
+            crate::error::ErrorKind::Io
+        );
+        let bad = std::io::Error::new(std::io::ErrorKind::InvalidData, "is a FIFO");
+        assert!(matches!(read_failed(path, bad), Error::IndexCorrupt { .. }));
+        let gone = std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert!(matches!(
+            read_failed(path, gone),
+            Error::IndexMissing { .. }
+        ));
+    }
+
+    #[test]
     fn missing_index_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(open(dir.path()), Err(Error::IndexMissing { .. })));

@@ -26,6 +26,34 @@ pub(super) struct Bounds {
     pub header_timeout: Duration,
 }
 
+/// `--max-connections` within the process's file limit: each connection is
+/// a descriptor, and the index, the model, the runtime and the logs need
+/// some (64 are kept for them). Lowered with a warning when over it.
+pub(super) fn within_file_limit(max_connections: usize) -> usize {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes the struct it is given.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0
+            && limit.rlim_cur != libc::RLIM_INFINITY
+        {
+            let room = (limit.rlim_cur as usize).saturating_sub(64).max(1);
+            if max_connections > room {
+                log::warn!(
+                    "--max-connections {max_connections} is over what the file limit allows \
+                     (ulimit -n {}, less 64 for the index, model and logs): using {room}",
+                    limit.rlim_cur
+                );
+                return room;
+            }
+        }
+    }
+    max_connections
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then waits for
 /// the connections in flight.
 pub(super) async fn serve(

@@ -500,7 +500,7 @@ fn passwords_never_leave_the_process() {
             assert!(!text.contains(f), "{what} shows the password: {text}");
         }
     };
-    for store in [&url, &keyed] {
+    for store in [&keyed, &url] {
         for args in [
             &["index"][..],
             &["index", "--json"],

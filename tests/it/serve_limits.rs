@@ -229,7 +229,13 @@ fn running_out_of_file_descriptors_is_reported_as_such_and_passes() {
         .unwrap();
     let _ = child.wait();
     assert!(!stderr.contains("damaged"), "{stderr}");
-    assert!(stderr.contains("out of file descriptors"), "{stderr}");
+    // The cap is lowered to fit the limit, with a warning; the idle
+    // connections beyond it wait in the backlog, and once they are cut off
+    // (or if some got through) the server answers.
+    assert!(
+        stderr.contains("over what the file limit allows"),
+        "{stderr}"
+    );
 }
 
 #[test]
