@@ -19,6 +19,8 @@ use tokio_postgres::{NoTls, Row, Statement};
 #[derive(Debug)]
 pub(super) enum PgError {
     Pg(tokio_postgres::Error),
+    /// The connection's runtime could not start (out of threads or memory).
+    Runtime(std::io::Error),
     TimedOut {
         /// What was waited for ("connecting", "a statement").
         what: &'static str,
@@ -55,10 +57,7 @@ impl Client {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|_| PgError::TimedOut {
-                what: "starting a runtime",
-                after: Duration::ZERO,
-            })?;
+            .map_err(PgError::Runtime)?;
         let (inner, connection) = rt
             .block_on(async { tokio::time::timeout(connect, config.connect(NoTls)).await })
             .map_err(|_| PgError::TimedOut {

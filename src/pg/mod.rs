@@ -175,6 +175,12 @@ fn failed(location: &str, doing: &str, e: &PgError) -> Error {
                 ),
             }
         }
+        PgError::Runtime(e) => {
+            return Error::Store {
+                store: location.to_string(),
+                message: format!("{doing}: cannot start the connection's runtime: {e}"),
+            }
+        }
         PgError::Pg(e) => e,
     };
     use tokio_postgres::error::SqlState;

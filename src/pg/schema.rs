@@ -28,6 +28,7 @@ impl Postgres {
                     match &e {
                         PgError::Pg(e) => e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string()),
                         PgError::TimedOut { .. } => "no reply in time".to_string(),
+                        PgError::Runtime(e) => e.to_string(),
                     }
                 ),
             })?;

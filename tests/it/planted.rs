@@ -74,10 +74,17 @@ fn own_models(root: &Path) -> PathBuf {
     std::fs::create_dir_all(&fetched).unwrap();
     for entry in std::fs::read_dir(repo().join("models/fetched")).unwrap() {
         let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::hard_link(entry.path(), fetched.join(entry.file_name()))
-                .or_else(|_| std::fs::copy(entry.path(), fetched.join(entry.file_name())).map(drop))
-                .unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // Temporaries of other tests' fetches come and go: not ours to copy.
+        let temporary = name.ends_with(".part") || name.contains(".json.");
+        if temporary || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let to = fetched.join(&name);
+        let copied = std::fs::hard_link(entry.path(), &to)
+            .or_else(|_| std::fs::copy(entry.path(), &to).map(drop));
+        if let Err(e) = copied {
+            assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{name}: {e}");
         }
     }
     models
