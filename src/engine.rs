@@ -596,6 +596,35 @@ impl Engine {
         }
     }
 
+    /// [`Engine::refresh`] for a long-lived front end (`serve`, `mcp`): logs
+    /// a switch, and a failure once until it changes or clears (`last_error`
+    /// keeps it between calls), answering from the current generation.
+    pub fn follow(&self, last_error: &mut String) {
+        match self.refresh() {
+            Ok(true) => {
+                last_error.clear();
+                let h = self.health();
+                log::info!(
+                    "answering from generation {} ({} documents, {} Q&A pairs)",
+                    h.generation,
+                    h.documents,
+                    h.pairs
+                );
+            }
+            Ok(false) => last_error.clear(),
+            Err(e) => {
+                let text = e.to_string();
+                if text != *last_error {
+                    log::warn!(
+                        "the index changed but cannot be opened ({text}): still answering from generation {}",
+                        self.health().generation
+                    );
+                    *last_error = text;
+                }
+            }
+        }
+    }
+
     /// Switches to the generation `CURRENT` names now, if it is another one
     /// and it opens cleanly; otherwise keeps answering from the current one.
     /// Returns whether it switched.

@@ -194,6 +194,25 @@ struct SentenceIn {
     vector: Vec<f32>,
 }
 
+/// Why an exported vector (of `text`) cannot be taken: not `dim` numbers,
+/// not finite, or not of length 1.
+fn check_vector(v: &[f32], dim: usize, text: &str) -> Result<(), String> {
+    if v.len() != dim {
+        return Err(format!(
+            "a vector of {} numbers where the header says {dim}",
+            v.len()
+        ));
+    }
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if !norm.is_finite() || (norm - 1.0).abs() > NORM_TOLERANCE {
+        return Err(format!(
+            "a vector of length {norm} for {}: exported vectors are finite and of length 1 (±{NORM_TOLERANCE})",
+            crate::corpus::excerpt(text, 60)
+        ));
+    }
+    Ok(())
+}
+
 /// Reads an export written by [`write_jsonl`] (of this version): a
 /// malformed line is an error naming the file and line.
 pub fn read_jsonl(path: &std::path::Path) -> crate::Result<Exported> {
@@ -255,25 +274,7 @@ pub fn read_jsonl(path: &std::path::Path) -> crate::Result<Exported> {
         let p: PairIn = serde_json::from_str(&line)
             .map_err(|e| bad(n, format!("not an exported pair ({e})")))?;
         let mut add = |kind: Kind, text: String, span: Option<(u32, u32)>, v: Vec<f32>| {
-            if v.len() != dim {
-                return Err(bad(
-                    n,
-                    format!(
-                        "a vector of {} numbers where the header says {dim}",
-                        v.len()
-                    ),
-                ));
-            }
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            if !norm.is_finite() || (norm - 1.0).abs() > NORM_TOLERANCE {
-                return Err(bad(
-                    n,
-                    format!(
-                        "a vector of length {norm} for {}: exported vectors are finite and of length 1 (±{NORM_TOLERANCE})",
-                        crate::corpus::excerpt(&text, 60)
-                    ),
-                ));
-            }
+            check_vector(&v, dim, &text).map_err(|m| bad(n, m))?;
             texts.push(ExportedText {
                 kind,
                 text,

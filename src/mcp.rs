@@ -151,28 +151,8 @@ pub fn serve(
 /// its timer (reading `CURRENT` costs microseconds); keeps the current one,
 /// with one warning, when the new one cannot be opened.
 fn follow(engine: &Loading, last_error: &mut String) {
-    let Ok(engine) = engine.get(Duration::ZERO) else {
-        return;
-    };
-    match engine.refresh() {
-        Ok(true) => {
-            last_error.clear();
-            let h = engine.health();
-            log::info!(
-                "answering from generation {} ({} documents, {} Q&A pairs)",
-                h.generation,
-                h.documents,
-                h.pairs
-            );
-        }
-        Ok(false) => last_error.clear(),
-        Err(e) => {
-            let text = e.to_string();
-            if text != *last_error {
-                log::warn!("the index changed but cannot be opened ({text}): still answering from the current one");
-                *last_error = text;
-            }
-        }
+    if let Ok(engine) = engine.get(Duration::ZERO) {
+        engine.follow(last_error);
     }
 }
 

@@ -561,30 +561,13 @@ async fn follow_generations(engine: Arc<Engine>, every: Duration) {
     loop {
         tick.tick().await;
         let e = engine.clone();
-        match tokio::task::spawn_blocking(move || e.refresh()).await {
-            Ok(Ok(true)) => {
-                last_error.clear();
-                let h = engine.health();
-                log::info!(
-                    "answering from generation {} ({} documents, {} Q&A pairs)",
-                    h.generation,
-                    h.documents,
-                    h.pairs
-                );
-            }
-            Ok(Ok(false)) => last_error.clear(),
-            Ok(Err(err)) => {
-                let text = err.to_string();
-                if text != last_error {
-                    log::warn!(
-                        "the index changed but cannot be opened ({text}): still answering from generation {}",
-                        engine.health().generation
-                    );
-                    last_error = text;
-                }
-            }
-            Err(_) => {}
-        }
+        let mut last = std::mem::take(&mut last_error);
+        last_error = tokio::task::spawn_blocking(move || {
+            e.follow(&mut last);
+            last
+        })
+        .await
+        .unwrap_or_default();
     }
 }
 

@@ -82,20 +82,7 @@ impl Client {
     /// Runs `work` on the connection's runtime within the deadline; past
     /// it, the connection is marked broken (the pool drops it).
     fn run<T>(&self, what: &'static str, work: impl Future<Output = PgResult<T>>) -> PgResult<T> {
-        let deadline = self.deadline;
-        match self
-            .rt
-            .block_on(async { tokio::time::timeout(deadline, work).await })
-        {
-            Ok(r) => r,
-            Err(_) => {
-                self.broken.set(true);
-                Err(PgError::TimedOut {
-                    what,
-                    after: deadline,
-                })
-            }
-        }
+        within(&self.rt, &self.broken, self.deadline, what, work)
     }
 
     /// True when the connection cannot be used again.
@@ -166,18 +153,27 @@ impl Client {
                 Err(e) => Ok(Err(e)),
             }
         };
-        match self
-            .rt
-            .block_on(async { tokio::time::timeout(deadline, work).await })
-        {
-            Ok(r) => r,
-            Err(_) => {
-                self.broken.set(true);
-                Err(PgError::TimedOut {
-                    what: "a transaction",
-                    after: deadline,
-                })
-            }
+        within(&self.rt, &self.broken, deadline, "a transaction", work)
+    }
+}
+
+/// Runs `work` on `rt` for at most `deadline`; past it, marks the
+/// connection `broken` and says what timed out.
+fn within<T>(
+    rt: &tokio::runtime::Runtime,
+    broken: &std::cell::Cell<bool>,
+    deadline: Duration,
+    what: &'static str,
+    work: impl Future<Output = PgResult<T>>,
+) -> PgResult<T> {
+    match rt.block_on(async { tokio::time::timeout(deadline, work).await }) {
+        Ok(r) => r,
+        Err(_) => {
+            broken.set(true);
+            Err(PgError::TimedOut {
+                what,
+                after: deadline,
+            })
         }
     }
 }
