@@ -352,10 +352,16 @@ mod tests {
         Loading::ready(Engine::open(&corpus(dir), hash).unwrap())
     }
 
+    /// The replies of a session whose input is `lines`, one message a line.
     fn session(engine: &Loading, lines: &[Value]) -> Vec<Value> {
         let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        raw_session(engine, input.as_bytes())
+    }
+
+    /// The replies of a session fed `input` as it is.
+    fn raw_session(engine: &Loading, input: &[u8]) -> Vec<Value> {
         let mut out = Vec::new();
-        serve(engine, &SearchConfig::default(), input.as_bytes(), &mut out).unwrap();
+        serve(engine, &SearchConfig::default(), input, &mut out).unwrap();
         String::from_utf8(out)
             .unwrap()
             .lines()
@@ -399,35 +405,13 @@ mod tests {
             "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"ask\",\"arguments\":{\"question\":\"   \"}}}\n",
             "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"ping\"}\n",
         );
-        let mut out = Vec::new();
-        serve(
-            &engine,
-            &SearchConfig::default(),
-            input.as_bytes(),
-            &mut out,
-        )
-        .unwrap();
-        let replies: Vec<Value> = String::from_utf8(out)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let replies = raw_session(&engine, input.as_bytes());
         assert_eq!(replies[0]["error"]["code"], code::PARSE);
         assert_eq!(replies[1]["error"]["code"], code::METHOD_NOT_FOUND);
         assert_eq!(replies[2]["error"]["code"], code::INVALID_PARAMS);
         assert_eq!(replies[3]["error"]["code"], code::INVALID_PARAMS);
         assert_eq!(replies[4]["result"]["isError"], true, "{}", replies[4]);
         assert_eq!(replies[5]["result"], json!({}));
-    }
-
-    fn raw_session(engine: &Loading, input: &[u8]) -> Vec<Value> {
-        let mut out = Vec::new();
-        serve(engine, &SearchConfig::default(), input, &mut out).unwrap();
-        String::from_utf8(out)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
     }
 
     #[test]
