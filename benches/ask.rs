@@ -9,7 +9,7 @@ use qasearch::store;
 mod common;
 
 fn ask(c: &mut Criterion) {
-    let mut embedder = common::embedder(qasearch::embed::Workload::Interactive);
+    let mut embedder = common::embedder(qasearch::model::embed::Workload::Interactive);
     let tmp = tempfile::tempdir().unwrap();
     let index = tmp.path().join("index");
     indexer::build(

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use qasearch::embed::OnnxEmbedder;
+use qasearch::model::embed::OnnxEmbedder;
 use qasearch::model::{self, ModelOptions};
 
 pub fn repo() -> PathBuf {
@@ -10,7 +10,7 @@ pub fn repo() -> PathBuf {
 }
 
 #[allow(dead_code)] // not every bench embeds
-pub fn embedder(workload: qasearch::embed::Workload) -> OnnxEmbedder {
+pub fn embedder(workload: qasearch::model::embed::Workload) -> OnnxEmbedder {
     let opts = ModelOptions {
         models_dir: std::env::var_os("QASEARCH_MODELS")
             .map_or_else(|| repo().join("models"), Into::into),

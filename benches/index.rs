@@ -7,7 +7,7 @@ use qasearch::indexer::{self, IndexConfig, NoProgress};
 mod common;
 
 fn index(c: &mut Criterion) {
-    let mut embedder = common::embedder(qasearch::embed::Workload::Bulk);
+    let mut embedder = common::embedder(qasearch::model::embed::Workload::Bulk);
     let data = common::repo().join("data");
     let tmp = tempfile::tempdir().unwrap();
     let index = tmp.path().join("index");

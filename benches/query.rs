@@ -13,8 +13,8 @@
 
 use std::time::Instant;
 
-use qasearch::ann::exact_search;
-use qasearch::embed::OnnxEmbedder;
+use qasearch::index::ann::exact_search;
+use qasearch::model::embed::OnnxEmbedder;
 use qasearch::model::{self, ModelOptions};
 use qasearch::search::{self, SearchConfig};
 use qasearch::store;
@@ -50,7 +50,8 @@ fn main() {
     };
     let files = model::resolve(&opts).expect("model files");
     let mut embedder =
-        OnnxEmbedder::load(&files, None, qasearch::embed::Workload::Interactive).expect("model");
+        OnnxEmbedder::load(&files, None, qasearch::model::embed::Workload::Interactive)
+            .expect("model");
     let t = Instant::now();
     let snapshot = store::open(std::path::Path::new(index)).expect("index");
     let open_ms = t.elapsed().as_secs_f64() * 1e3;
@@ -102,7 +103,7 @@ fn main() {
             "queries": questions.len(), "ef": config.ef_search, "p50_ms": p50, "p95_ms": p95, "open_index_ms": open_ms})
     );
     if std::env::var_os("QASEARCH_BENCH_PARTS").is_some() {
-        use qasearch::retrieve::{self, View};
+        use qasearch::search::views::{self, View};
         let depth = search::VIEW_DEPTH;
         let mut parts = [Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()];
         for (q, v) in questions.iter().zip(&vectors) {
@@ -110,16 +111,16 @@ fn main() {
             search::embed_question(&mut embedder, q).unwrap();
             parts[4].push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
-            let a = retrieve::dense(&snapshot, v, View::Answers, 3, depth, &config).unwrap();
+            let a = views::dense(&snapshot, v, View::Answers, 3, depth, &config).unwrap();
             parts[0].push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
-            let b = retrieve::dense(&snapshot, v, View::Questions, 3, depth, &config).unwrap();
+            let b = views::dense(&snapshot, v, View::Questions, 3, depth, &config).unwrap();
             parts[1].push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
-            let c = retrieve::lexical(&snapshot, q, depth);
+            let c = views::lexical(&snapshot, q, depth);
             parts[2].push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
-            let f = qasearch::fuse::fuse(
+            let f = qasearch::search::fuse::fuse(
                 &[(View::Answers, a), (View::Questions, b), (View::Lexical, c)],
                 &m.fusion,
             );
@@ -141,7 +142,7 @@ fn main() {
     );
     let dim = snapshot.dimension();
     let mut exact_ms = Vec::new();
-    let truth: Vec<Vec<qasearch::ann::Hit>> = vectors
+    let truth: Vec<Vec<qasearch::index::ann::Hit>> = vectors
         .iter()
         .map(|v| {
             let t = Instant::now();
@@ -163,7 +164,7 @@ fn main() {
                 .iter()
                 .filter(|h| t.iter().any(|e| e.row == h.row))
                 .count();
-            as_good += qasearch::ann::hits_as_good(t, &hits);
+            as_good += qasearch::index::ann::hits_as_good(t, &hits);
         }
         let (p50, p95) = percentiles(ms.clone());
         let mean = ms.iter().sum::<f64>() / ms.len() as f64;

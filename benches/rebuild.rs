@@ -67,7 +67,7 @@ fn write_corpus(dir: &Path, base: &[String]) -> usize {
 fn timed(
     data: &Path,
     index: &Path,
-    embedder: &mut qasearch::embed::OnnxEmbedder,
+    embedder: &mut qasearch::model::embed::OnnxEmbedder,
     full: bool,
 ) -> (f64, IndexSummary) {
     let config = IndexConfig {
@@ -103,7 +103,7 @@ fn main() {
     let index = tmp.path().join("index");
     std::fs::create_dir(&data).unwrap();
     let docs = write_corpus(&data, &base);
-    let mut embedder = common::embedder(qasearch::embed::Workload::Bulk);
+    let mut embedder = common::embedder(qasearch::model::embed::Workload::Bulk);
     println!(
         "corpus: {docs} documents from {} base sentences in {}",
         base.len(),

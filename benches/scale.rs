@@ -19,8 +19,8 @@
 use std::io::Write;
 use std::time::Instant;
 
-use qasearch::ann::{exact_search, HnswParams};
-use qasearch::mmap_graph::{MmapGraph, Words};
+use qasearch::index::ann::{exact_search, HnswParams};
+use qasearch::index::mmap_graph::{MmapGraph, Words};
 
 /// splitmix64 stream.
 struct Rng(u64);
@@ -159,7 +159,7 @@ fn main() {
             let t = Instant::now();
             let mut done = 0usize;
             let mut last = Instant::now();
-            let graph = qasearch::hnsw::build_with_threads(
+            let graph = qasearch::index::hnsw::build_with_threads(
                 vectors,
                 dim,
                 &HnswParams::default(),
@@ -211,7 +211,7 @@ fn main() {
             let approx = graph.search(vectors, dim, q, 10, ef, None);
             ms.push(t.elapsed().as_secs_f64() * 1e3);
             wanted += exact.len();
-            found += qasearch::ann::hits_as_good(exact, &approx);
+            found += qasearch::index::ann::hits_as_good(exact, &approx);
         }
         ms.sort_by(f64::total_cmp);
         let pick =

@@ -19,10 +19,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use qasearch::backend::{Folder, Store};
 use qasearch::engine::{Engine, SharedEmbedder};
 use qasearch::search::{self, SearchConfig};
 use qasearch::store::Snapshot;
+use qasearch::store::{Folder, Store};
 
 mod common;
 
@@ -150,8 +150,11 @@ fn main() {
         pg_start::start_with(&common::repo(), cache.as_deref())
     });
     let url = fresh_database(&server, "qasearch_bench");
-    let model =
-        || Box::new(common::embedder(qasearch::embed::Workload::Interactive)) as SharedEmbedder;
+    let model = || {
+        Box::new(common::embedder(
+            qasearch::model::embed::Workload::Interactive,
+        )) as SharedEmbedder
+    };
 
     // The folder.
     let folder: Arc<dyn Store> = Arc::new(Folder::new(&index));
@@ -164,7 +167,7 @@ fn main() {
     drop(folder_engine);
 
     // Loading it into the database: nothing embedded.
-    let pg = qasearch::pg::Postgres::connect(&url, None)
+    let pg = qasearch::store::pg::Postgres::connect(&url, None)
         .expect("database")
         .with_seed(&index);
     let mut embedder = model();

@@ -9,7 +9,7 @@
 //! needs `&mut` for a call, sits behind its own lock.
 //!
 //! ```
-//! use qasearch::embed::HashEmbedder;
+//! use qasearch::model::embed::HashEmbedder;
 //! use qasearch::engine::{Engine, EngineOptions};
 //! use qasearch::search::SearchConfig;
 //!
@@ -30,12 +30,12 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
 
-use crate::backend::Store;
-use crate::embed::Embedder;
 use crate::error::{Error, ModelFix, Result};
 use crate::indexer::{self, Changes, IndexConfig, IndexSummary, Progress};
+use crate::model::embed::Embedder;
 use crate::model::ModelIdentity;
 use crate::search::{self, Answers, SearchConfig};
+use crate::store::Store;
 use crate::store::{self, Manifest, Snapshot};
 
 /// A model that can be shared between threads (one call at a time).
@@ -49,7 +49,7 @@ pub struct EngineOptions {
     /// The index folder.
     pub index_dir: PathBuf,
     /// A database holding the index instead of the folder: a `postgresql://`
-    /// URL (see [`crate::backend`]). None: the folder.
+    /// URL (see [`crate::store`]). None: the folder.
     pub store: Option<String>,
     /// Build the index when there is none, and update it when the data
     /// changed, before answering. Default true.
@@ -69,7 +69,7 @@ impl EngineOptions {
 
     /// The store these options name: the database, or the folder.
     pub fn open_store(&self) -> Result<Arc<dyn Store>> {
-        crate::backend::open(self.store.as_deref(), &self.index_dir)
+        crate::store::at(self.store.as_deref(), &self.index_dir)
     }
 }
 
@@ -133,7 +133,7 @@ pub struct Status {
 /// Every file a question needs is verified: an index that cannot answer is
 /// an error, not "fresh".
 pub fn status(data_dir: &Path, index_dir: &Path) -> Result<Status> {
-    status_of(data_dir, &crate::backend::Folder::new(index_dir))
+    status_of(data_dir, &crate::store::Folder::new(index_dir))
 }
 
 /// [`status`] of any store.
@@ -456,7 +456,7 @@ impl Engine {
             .dir
             .parent()
             .map_or_else(PathBuf::new, Path::to_path_buf);
-        let store = Arc::new(crate::backend::Folder::new(&index_dir));
+        let store = Arc::new(crate::store::Folder::new(&index_dir));
         Self::from_store(store, snapshot, embedder)
     }
 
@@ -650,7 +650,7 @@ impl Engine {
 #[cfg(test)]
 pub(crate) mod testing {
     use super::*;
-    use crate::embed::HashEmbedder;
+    use crate::model::embed::HashEmbedder;
 
     /// A data folder with two bike-hire pairs under `dir`, and options for it.
     pub(crate) fn corpus(dir: &Path) -> EngineOptions {
@@ -674,7 +674,7 @@ pub(crate) mod testing {
 mod tests {
     use super::testing::{corpus, hash};
     use super::*;
-    use crate::embed::HashEmbedder;
+    use crate::model::embed::HashEmbedder;
 
     #[test]
     fn opens_builds_answers_and_refreshes() {

@@ -191,7 +191,7 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// A database store cannot be reached or used (see [`crate::pg`]).
+    /// A database store cannot be reached or used (see [`crate::store::pg`]).
     #[error("store {store}: {message}")]
     Store {
         /// The store's URL, without its password.

@@ -13,7 +13,7 @@
 //! builds or refreshes the index, applies the fallbacks, and answers.
 //!
 //! ```
-//! use qasearch::embed::HashEmbedder;
+//! use qasearch::model::embed::HashEmbedder;
 //! use qasearch::indexer::{self, IndexConfig, NoProgress};
 //! use qasearch::search::{self, SearchConfig};
 //!
@@ -35,33 +35,17 @@
 //! ```
 #![warn(missing_docs)]
 
-pub mod ann;
-pub mod backend;
-pub mod beir;
-pub mod calibrate;
-pub mod corpus;
-pub mod embed;
-pub mod engine;
 pub mod error;
-pub mod eval;
-pub mod export;
-pub mod fuse;
-pub mod hnsw;
-pub mod indexer;
-pub mod lexical;
-pub mod mcp;
-pub mod mmap_graph;
-pub mod model;
-pub mod pg;
-pub mod retrieve;
 pub mod safe_fs;
-pub mod script;
+
+pub mod corpus;
+pub mod engine;
+pub mod eval;
+pub mod index;
+pub mod indexer;
+pub mod model;
 pub mod search;
-pub mod server;
-pub mod split;
+pub mod serve;
 pub mod store;
-pub mod text;
-pub mod tokenizer;
-pub mod unigram;
 
 pub use error::{Error, Result};

@@ -2,17 +2,17 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod cli;
-mod render;
+use cli::render;
 
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
-use qasearch::embed::{Embedder, OnnxEmbedder, Workload};
 use qasearch::engine::{self, Engine, EngineOptions, SharedEmbedder};
 use qasearch::error::ErrorKind;
 use qasearch::indexer::{IndexConfig, Progress, Stage};
+use qasearch::model::embed::{Embedder, OnnxEmbedder, Workload};
 use qasearch::model::{self, ModelOptions};
 use qasearch::search::{self, SearchConfig};
 use qasearch::{Error, Result};
@@ -167,7 +167,7 @@ fn run(cli: &Cli) -> Outcome {
         Command::Index(args) if args.check => status(g, args.json),
         Command::Index(args) => {
             let config = IndexConfig {
-                hnsw: qasearch::ann::HnswParams {
+                hnsw: qasearch::index::ann::HnswParams {
                     m: args.hnsw_m,
                     ef_construction: args.hnsw_ef_construction,
                     ..Default::default()
@@ -178,7 +178,7 @@ fn run(cli: &Cli) -> Outcome {
                 known: match &args.vectors_from {
                     Some(path) => {
                         let known = qasearch::indexer::KnownVectors::from_export(
-                            qasearch::export::read_jsonl(path)?,
+                            qasearch::indexer::export::read_jsonl(path)?,
                         );
                         log::info!("{} vectors read from {}", known.len(), path.display());
                         Some(std::sync::Arc::new(known))
@@ -393,7 +393,7 @@ fn export(g: &GlobalArgs, args: &cli::ExportArgs) -> Outcome {
     let summary = match &args.output {
         None => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            qasearch::export::write_jsonl(&snapshot, &mut out)?
+            qasearch::indexer::export::write_jsonl(&snapshot, &mut out)?
         }
         Some(path) => {
             // Never over an existing file; a partial export is removed.
@@ -405,7 +405,7 @@ fn export(g: &GlobalArgs, args: &cli::ExportArgs) -> Outcome {
                 _ => Error::io("creating", path, e),
             })?;
             let mut out = std::io::BufWriter::new(file);
-            match qasearch::export::write_jsonl(&snapshot, &mut out) {
+            match qasearch::indexer::export::write_jsonl(&snapshot, &mut out) {
                 Ok(s) => s,
                 Err(e) => {
                     drop(out);
@@ -426,7 +426,7 @@ fn export(g: &GlobalArgs, args: &cli::ExportArgs) -> Outcome {
 }
 
 fn serve(g: &GlobalArgs, args: &cli::ServeArgs) -> Outcome {
-    use qasearch::server::{Limits, ServeOptions, Server};
+    use qasearch::serve::{Limits, ServeOptions, Server};
     check_search_flags(3, args.ef, None)?;
     // clap has checked every range (exit 2 naming it).
     let ms = std::time::Duration::from_millis;
@@ -482,7 +482,7 @@ fn serve(g: &GlobalArgs, args: &cli::ServeArgs) -> Outcome {
         engine.add_model(Box::new(embedder))?;
     }
     let watch = args.watch.then(|| {
-        let load: qasearch::server::ModelLoader = Box::new(move || {
+        let load: qasearch::serve::ModelLoader = Box::new(move || {
             Ok(Box::new(load_embedder(&bulk, Workload::Bulk)?) as Box<dyn Embedder + Send>)
         });
         (ms(args.watch_interval_ms), load)
@@ -549,7 +549,7 @@ fn mcp(g: &GlobalArgs, args: &cli::McpArgs) -> Outcome {
     };
     // `initialize` is answered at once; the index opens (or is built) on a
     // thread of its own, and tool calls wait for it (bounded).
-    let loading = qasearch::mcp::Loading::new();
+    let loading = qasearch::serve::mcp::Loading::new();
     {
         let loading = loading.clone();
         let g = g.clone();
@@ -565,7 +565,7 @@ fn mcp(g: &GlobalArgs, args: &cli::McpArgs) -> Outcome {
             })
             .map_err(|e| Error::io("starting", "<open thread>", e))?;
     }
-    qasearch::mcp::serve(
+    qasearch::serve::mcp::serve(
         &loading,
         &search,
         std::io::stdin().lock(),

@@ -1,7 +1,7 @@
 //! The model loader: its parallel tokenizer gives the vectors fastembed's own
 //! loading gives.
 
-use qasearch::embed::{Embedder, OnnxEmbedder, Workload};
+use qasearch::model::embed::{Embedder, OnnxEmbedder, Workload};
 use qasearch::model::{self, ModelOptions};
 
 use crate::util::repo;
@@ -115,7 +115,7 @@ fn a_texts_vector_does_not_depend_on_its_batch() {
 /// without the prefixes must be measurably off, so the test can fail.
 #[test]
 fn each_preset_keeps_its_conventions() {
-    use qasearch::embed::Role;
+    use qasearch::model::embed::Role;
     let reference: serde_json::Value =
         serde_json::from_str(include_str!("../fixtures/reference-embeddings.json")).unwrap();
     let texts: Vec<(Role, &str)> = reference["texts"]
@@ -185,7 +185,7 @@ fn each_preset_keeps_its_conventions() {
     }
 }
 
-/// e5-small's tokenizer is read in two steps (`qasearch::unigram`: pieces by
+/// e5-small's tokenizer is read in two steps (`qasearch::model::unigram`: pieces by
 /// a Viterbi of our own, then a word-level reader) instead of by the
 /// `tokenizers` crate's slow Unigram model: the ids, attention masks and
 /// truncation must be exactly the crate's, on every text of the shared sets
@@ -209,8 +209,8 @@ fn unigram_ids_equal_the_tokenizers_crate() {
         tokenizer_config_file: read(3),
     };
     let max = files.identity.settings.max_length;
-    let whole = qasearch::tokenizer::load_whole(&tf, max).unwrap();
-    let (mut reader, pieces) = qasearch::tokenizer::load(&tf, max).unwrap();
+    let whole = qasearch::model::tokenizer::load_whole(&tf, max).unwrap();
+    let (mut reader, pieces) = qasearch::model::tokenizer::load(&tf, max).unwrap();
     let pieces = pieces.expect("e5-small's vocabulary is read in pieces");
 
     let mut texts: Vec<String> = vec![
@@ -280,7 +280,7 @@ fn unigram_ids_equal_the_tokenizers_crate() {
 /// tokenizer do not shift the spans, and a text past the limit gives none.
 #[test]
 fn sentences_read_in_context_are_their_own_tokens() {
-    use qasearch::embed::{Role, IN_CONTEXT_MAX_TOKENS};
+    use qasearch::model::embed::{Role, IN_CONTEXT_MAX_TOKENS};
     let files = model::resolve(&ModelOptions {
         models_dir: repo().join("models"),
         fetch: true,
@@ -293,7 +293,7 @@ fn sentences_read_in_context_are_their_own_tokens() {
                   Ünïcödé CAFÉ owners complained about the rent of their shops.";
     let long = "The coalition met again in Paris to discuss guarantees. ".repeat(20);
     let spans = |t: &str| -> Vec<(usize, usize)> {
-        qasearch::split::sentences(t)
+        qasearch::corpus::split::sentences(t)
             .into_iter()
             .map(|r| (r.start, r.end))
             .collect()

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use qasearch::embed::Embedder;
 use qasearch::indexer::{self, IndexConfig, NoProgress};
+use qasearch::model::embed::Embedder;
 use qasearch::model::{ModelIdentity, ModelSettings};
 use qasearch::search::{self, SearchConfig};
 

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use super::util::{pg_client, pg_database, pg_url, postgres, rewordings, seed_questions, Work};
 
-/// The store's advisory lock (`qasearch::pg::LOCK_KEY`).
-const LOCK_KEY: i64 = qasearch::pg::LOCK_KEY;
+/// The store's advisory lock (`qasearch::store::pg::LOCK_KEY`).
+const LOCK_KEY: i64 = qasearch::store::pg::LOCK_KEY;
 
 /// `ask --json -k 3` for every line of `questions`, in one process.
 fn answers(w: &Work, store: Option<&str>, questions: &[String]) -> Vec<serde_json::Value> {

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use qasearch::embed::HashEmbedder;
 use qasearch::indexer::{self, IndexConfig, NoProgress};
+use qasearch::model::embed::HashEmbedder;
 use qasearch::search::{self, SearchConfig};
 use qasearch::store;
 

@@ -19,7 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::retrieve::{View, ViewHit};
+use crate::search::views::{View, ViewHit};
 
 /// Fusion settings, stored in the manifest (calibrated at index time where
 /// the corpus has stored questions).

@@ -38,10 +38,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::ann::HnswParams;
 use crate::corpus::SourceFile;
 use crate::error::{Error, IoContext, Result};
-use crate::mmap_graph::{MmapGraph, Words};
+use crate::index::ann::HnswParams;
+use crate::index::mmap_graph::{MmapGraph, Words};
 use crate::model::ModelIdentity;
 
 /// Version of the on-disk format; bump it (and note it in CHANGELOG.md) when
@@ -56,9 +56,9 @@ pub const MANIFEST: &str = "manifest.json";
 pub const META: &str = "meta.bin";
 /// The vector matrix file name.
 pub const VECTORS: &str = "vectors.f32";
-/// The graph as arrays that queries walk in place (see [`crate::mmap_graph`]).
+/// The graph as arrays that queries walk in place (see [`crate::index::mmap_graph`]).
 pub const GRAPH: &str = "graph.bin";
-/// The lexical index (see [`crate::lexical::LexicalIndex`]).
+/// The lexical index (see [`crate::index::lexical::LexicalIndex`]).
 pub const LEXICAL: &str = "lexical.bin";
 /// Prefix of the hnsw_rs dump files format 3 wrote (removed with their generation).
 const OLD_GRAPH_BASE: &str = "graph";
@@ -94,7 +94,7 @@ pub enum AnswerVectors {
     /// The whole answer embedded by the model, and each of its sentences'
     /// vectors taken from that same pass (the mean of the sentence's tokens
     /// read in the context of the whole answer), for answers of up to
-    /// [`crate::embed::IN_CONTEXT_MAX_TOKENS`] tokens; the sentences of longer
+    /// [`crate::model::embed::IN_CONTEXT_MAX_TOKENS`] tokens; the sentences of longer
     /// answers are embedded alone. The default: the model's work of
     /// `embedded` halved, and it passed the quality gate (README,
     /// "Whole-answer vectors"). A model that cannot give token states
@@ -172,9 +172,9 @@ pub struct Manifest {
     /// Whether each stored question has a vector.
     pub question_vectors: bool,
     /// How the views are fused.
-    pub fusion: crate::fuse::FusionParams,
+    pub fusion: crate::search::fuse::FusionParams,
     /// Below this fused score `ask` says it has no confident answer.
-    pub abstention: crate::fuse::Abstention,
+    pub abstention: crate::search::fuse::Abstention,
     /// Counts.
     pub counts: Counts,
     /// The data folder, as given.
@@ -482,7 +482,7 @@ pub struct Snapshot {
     /// The graph queries walk.
     pub graph: MmapGraph,
     /// BM25 over each pair's question and answer.
-    pub lexical: crate::lexical::LexicalIndex,
+    pub lexical: crate::index::lexical::LexicalIndex,
     vectors: Matrix,
     /// Where the vectors are searched when they live in a database (then
     /// `graph` and the matrix are empty).
@@ -490,7 +490,7 @@ pub struct Snapshot {
 }
 
 /// Vector rows kept and searched outside the index folder (a database):
-/// the seam a store other than the folder fills in (see [`crate::pg`]).
+/// the seam a store other than the folder fills in (see [`crate::store::pg`]).
 /// Rows are the generation's own row numbers; kinds are [`Kind::bit`] masks.
 pub trait RemoteRows: Send + Sync + std::fmt::Debug {
     /// The `n` nearest rows among those holding a kind in `mask`, best first
@@ -503,7 +503,7 @@ pub trait RemoteRows: Send + Sync + std::fmt::Debug {
         mask: u8,
         ef: usize,
         exact: bool,
-    ) -> Result<Vec<crate::ann::Hit>>;
+    ) -> Result<Vec<crate::index::ann::Hit>>;
 
     /// The cosine similarity of `query` with each of `rows`, in order.
     fn scores(&self, query: &[f32], rows: &[u32]) -> Result<Vec<f32>>;
@@ -516,7 +516,7 @@ impl Snapshot {
         manifest: Manifest,
         meta: Meta,
         graph: MmapGraph,
-        lexical: crate::lexical::LexicalIndex,
+        lexical: crate::index::lexical::LexicalIndex,
         vectors: Vec<f32>,
     ) -> Snapshot {
         Snapshot {
@@ -536,7 +536,7 @@ impl Snapshot {
         location: &str,
         manifest: Manifest,
         meta: Meta,
-        lexical: crate::lexical::LexicalIndex,
+        lexical: crate::index::lexical::LexicalIndex,
         rows: Box<dyn RemoteRows>,
     ) -> Snapshot {
         Snapshot {
@@ -562,7 +562,7 @@ impl Snapshot {
             Some(remote) => remote.scores(query, rows),
             None => Ok(rows
                 .iter()
-                .map(|&r| crate::ann::dot(self.vector(r as usize), query))
+                .map(|&r| crate::index::ann::dot(self.vector(r as usize), query))
                 .collect()),
         }
     }
@@ -836,7 +836,7 @@ fn open_once(index_dir: &Path) -> Result<Snapshot> {
             "checksum mismatch (truncated or damaged)",
         ));
     }
-    let lexical: crate::lexical::LexicalIndex =
+    let lexical: crate::index::lexical::LexicalIndex =
         decode(&lexical_bytes).map_err(|e| Error::corrupt(&lexical_path, e))?;
     lexical
         .validate(meta.pairs.len())
@@ -929,7 +929,7 @@ pub fn bytes_to_f32(bytes: &[u8]) -> Vec<f32> {
 }
 
 /// Floats as little-endian bytes (the machine's own order: big-endian
-/// machines are refused when a graph is read, see [`crate::mmap_graph`]).
+/// machines are refused when a graph is read, see [`crate::index::mmap_graph`]).
 pub fn f32_as_bytes(v: &[f32]) -> std::borrow::Cow<'_, [u8]> {
     if cfg!(target_endian = "little") {
         std::borrow::Cow::Borrowed(bytemuck::cast_slice(v))

@@ -1,7 +1,7 @@
 //! Where an index lives: the seam between the engine and its storage.
 //!
 //! Two stores fill it in: [`Folder`], the index folder on disk (the default,
-//! [`crate::store`]), and [`crate::pg::Postgres`], a PostgreSQL database with
+//! [`crate::store`]), and [`crate::store::pg::Postgres`], a PostgreSQL database with
 //! pgvector. The engine, the retrieval views, fusion, abstention and `eval`
 //! see only [`Store`] and the [`Snapshot`] it opens; a database's snapshot
 //! searches its vectors there (through [`crate::store::RemoteRows`]).
@@ -13,10 +13,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::corpus::{Corpus, Warning};
-use crate::embed::Embedder;
 use crate::error::Result;
 use crate::indexer::{IndexConfig, IndexSummary, Progress};
-use crate::store::{self, Manifest, Snapshot, WriterLock};
+use crate::model::embed::Embedder;
+mod folder;
+pub mod pg;
+
+pub use folder::*;
 
 /// An index's storage.
 pub trait Store: Send + Sync + std::fmt::Debug {
@@ -81,10 +84,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
 /// The store at `store` (a database URL or connection string) or, without
 /// one, the folder `index_dir`. An empty `store` is a usage error.
-pub fn open(store: Option<&str>, index_dir: &Path) -> Result<Arc<dyn Store>> {
+pub fn at(store: Option<&str>, index_dir: &Path) -> Result<Arc<dyn Store>> {
     match store {
         Some(url) => Ok(Arc::new(
-            crate::pg::Postgres::connect(url, None)?.with_seed(index_dir),
+            crate::store::pg::Postgres::connect(url, None)?.with_seed(index_dir),
         )),
         None => Ok(Arc::new(Folder::new(index_dir))),
     }
@@ -113,15 +116,15 @@ impl Store for Folder {
     }
 
     fn exists(&self) -> Result<bool> {
-        Ok(store::exists(&self.dir))
+        Ok(folder::exists(&self.dir))
     }
 
     fn read_manifest(&self) -> Result<Manifest> {
-        store::read_manifest(&self.dir)
+        folder::read_manifest(&self.dir)
     }
 
     fn open(&self) -> Result<Snapshot> {
-        store::open(&self.dir)
+        folder::open(&self.dir)
     }
 
     fn build(
@@ -152,7 +155,7 @@ mod tests {
     #[test]
     fn a_store_that_is_not_postgresql_is_a_usage_error_without_its_secret() {
         for bad in ["mysql://u:secret@h/db", "", "./secret-folder"] {
-            let e = open(Some(bad), Path::new("index")).unwrap_err();
+            let e = at(Some(bad), Path::new("index")).unwrap_err();
             assert_eq!(e.kind(), crate::error::ErrorKind::Usage, "{e}");
             assert!(e.to_string().contains("--store"), "{e}");
             assert!(!e.to_string().contains("secret"), "{e}");

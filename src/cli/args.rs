@@ -198,20 +198,20 @@ pub struct ServeArgs {
     pub watch_interval_ms: u64,
 
     /// Largest request body.
-    #[arg(long, default_value_t = qasearch::server::Limits::default().max_body_bytes as u64, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(64..=64 << 20))]
+    #[arg(long, default_value_t = qasearch::serve::Limits::default().max_body_bytes as u64, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(64..=64 << 20))]
     pub max_body_bytes: u64,
 
     /// Longest question, in characters.
-    #[arg(long, default_value_t = qasearch::server::Limits::default().max_question_chars as u64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(long, default_value_t = qasearch::serve::Limits::default().max_question_chars as u64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_question_chars: u64,
 
     /// Most results one request may ask for.
-    #[arg(long, default_value_t = qasearch::server::Limits::default().max_k as u64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    #[arg(long, default_value_t = qasearch::serve::Limits::default().max_k as u64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub max_k: u64,
 
     /// Requests the engine works on at once; a request holds its place
     /// until its work ends (also after a 504).
-    #[arg(long, default_value_t = qasearch::server::Limits::default().max_concurrent as u64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    #[arg(long, default_value_t = qasearch::serve::Limits::default().max_concurrent as u64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub max_concurrent: u64,
 
     /// How long a request waits for a place before it gets 503 with
@@ -225,7 +225,7 @@ pub struct ServeArgs {
 
     /// Connections open at once; more wait in the kernel's backlog. Keep it
     /// under the process's file limit (`ulimit -n`).
-    #[arg(long, default_value_t = qasearch::server::Limits::default().max_connections as u64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    #[arg(long, default_value_t = qasearch::serve::Limits::default().max_connections as u64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub max_connections: u64,
 
     /// Time a connection has to send a request's complete header, from when
@@ -360,15 +360,15 @@ pub struct IndexArgs {
     pub check: bool,
 
     /// Texts per model call.
-    #[arg(long, default_value_t = qasearch::embed::DEFAULT_BATCH_SIZE, value_name = "N")]
+    #[arg(long, default_value_t = qasearch::model::embed::DEFAULT_BATCH_SIZE, value_name = "N")]
     pub batch_size: usize,
 
     /// HNSW links per node (M), 2..=256.
-    #[arg(long, default_value_t = qasearch::ann::HnswParams::default().m, value_name = "N")]
+    #[arg(long, default_value_t = qasearch::index::ann::HnswParams::default().m, value_name = "N")]
     pub hnsw_m: usize,
 
     /// HNSW candidates explored per insertion.
-    #[arg(long, default_value_t = qasearch::ann::HnswParams::default().ef_construction, value_name = "N")]
+    #[arg(long, default_value_t = qasearch::index::ann::HnswParams::default().ef_construction, value_name = "N")]
     pub hnsw_ef_construction: usize,
 
     /// Whole-answer vectors for answers of several sentences: `in-context`

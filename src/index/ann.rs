@@ -1,6 +1,6 @@
 //! Nearest-neighbour search over unit vectors: the HNSW settings, the dot
 //! product every search uses, and an exact brute-force scan. The graph is
-//! built by [`crate::hnsw`] and searched in place by [`crate::mmap_graph`].
+//! built by [`crate::index::hnsw`] and searched in place by [`crate::index::mmap_graph`].
 //!
 //! Vectors are unit length, so similarity is the dot product (`cos`, higher
 //! is better).

@@ -1,6 +1,6 @@
 //! A memory-mappable copy of an HNSW graph (arrays of `u32`), searched in place.
 //!
-//! [`crate::hnsw`] builds the graph as link lists and writes it here as
+//! [`crate::index::hnsw`] builds the graph as link lists and writes it here as
 //! arrays of `u32` (one CSR adjacency per layer); a query maps the file and
 //! walks it directly, over the memory-mapped vectors, with nothing to load.
 //! An extension reads it back into link lists ([`MmapGraph::links`]).
@@ -16,7 +16,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::ann::{dot, Hit};
+use crate::index::ann::{dot, Hit};
 
 const MAGIC: u32 = u32::from_le_bytes(*b"QAHG");
 const VERSION: u32 = 1;
@@ -325,7 +325,7 @@ impl MmapGraph {
     }
 }
 
-/// An f32 with a total order, for the heaps (here and in [`crate::hnsw`]).
+/// An f32 with a total order, for the heaps (here and in [`crate::index::hnsw`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Ordered(pub(crate) f32);
 impl Eq for Ordered {}
@@ -343,15 +343,15 @@ impl Ord for Ordered {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ann::tests::random_unit;
-    use crate::ann::{exact_search, HnswParams};
+    use crate::index::ann::tests::random_unit;
+    use crate::index::ann::{exact_search, HnswParams};
 
     #[test]
     fn mapped_search_matches_exact_and_survives_a_round_trip() {
         const SEED: u64 = 11;
         let dim = 24;
         let data = random_unit(3000, dim, SEED);
-        let mapped = crate::hnsw::build(&data, dim, &HnswParams::default(), &mut |_| {});
+        let mapped = crate::index::hnsw::build(&data, dim, &HnswParams::default(), &mut |_| {});
         let bytes = mapped.to_bytes();
         let words: Vec<u32> = bytes
             .chunks_exact(4)
@@ -380,7 +380,7 @@ mod tests {
     fn links_round_trip() {
         let dim = 8;
         let data = random_unit(500, dim, 6);
-        let graph = crate::hnsw::build(&data, dim, &HnswParams::default(), &mut |_| {});
+        let graph = crate::index::hnsw::build(&data, dim, &HnswParams::default(), &mut |_| {});
         let (top, entry, links) = graph.links();
         assert!(top >= 1, "500 rows at M 16 reach layer 1");
         let again = MmapGraph::from_links(top, entry, &links);
@@ -391,7 +391,7 @@ mod tests {
     fn damaged_words_are_refused() {
         let dim = 8;
         let data = random_unit(200, dim, 5);
-        let graph = crate::hnsw::build(&data, dim, &HnswParams::default(), &mut |_| {});
+        let graph = crate::index::hnsw::build(&data, dim, &HnswParams::default(), &mut |_| {});
         let good: Vec<u32> = match graph.words {
             Words::Owned(w) => w,
             Words::Mapped(_) => unreachable!(),

@@ -44,11 +44,11 @@ pub const TOKENIZER_VERSION: u32 = 2;
 /// token, where homophones meet).
 fn is_cjk(c: char) -> bool {
     matches!(
-        crate::script::Script::of(c),
+        crate::corpus::script::Script::of(c),
         Some(
-            crate::script::Script::Han
-                | crate::script::Script::Kana
-                | crate::script::Script::Hangul
+            crate::corpus::script::Script::Han
+                | crate::corpus::script::Script::Kana
+                | crate::corpus::script::Script::Hangul
         )
     )
 }

@@ -7,12 +7,12 @@
 //!   retrieval: a user asks what the corpus already asks, in other words).
 //! - `lexical`: BM25 over each pair's question and answer.
 //!
-//! [`crate::fuse`] combines them into one score per pair.
+//! [`crate::search::fuse`] combines them into one score per pair.
 
 use serde::Serialize;
 
-use crate::ann::exact_search;
 use crate::error::Result;
+use crate::index::ann::exact_search;
 use crate::search::SearchConfig;
 use crate::store::{Kind, Snapshot};
 
@@ -156,7 +156,7 @@ pub fn nearest_rows(
     n: usize,
     config: &SearchConfig,
     mask: Option<u8>,
-) -> Result<Vec<crate::ann::Hit>> {
+) -> Result<Vec<crate::index::ann::Hit>> {
     let ef = config.ef_for(snapshot.manifest.counts.rows).max(n);
     if let Some(remote) = snapshot.remote_rows() {
         let any = Kind::Sentence.bit() | Kind::Answer.bit() | Kind::Question.bit();
@@ -190,15 +190,15 @@ fn subset_search(
     rows: &[u32],
     query: &[f32],
     n: usize,
-) -> Vec<crate::ann::Hit> {
-    let mut hits: Vec<crate::ann::Hit> = rows
+) -> Vec<crate::index::ann::Hit> {
+    let mut hits: Vec<crate::index::ann::Hit> = rows
         .iter()
-        .map(|&r| crate::ann::Hit {
+        .map(|&r| crate::index::ann::Hit {
             row: r as usize,
-            score: crate::ann::dot(snapshot.vector(r as usize), query),
+            score: crate::index::ann::dot(snapshot.vector(r as usize), query),
         })
         .collect();
-    let by_score = |a: &crate::ann::Hit, b: &crate::ann::Hit| {
+    let by_score = |a: &crate::index::ann::Hit, b: &crate::index::ann::Hit| {
         b.score.total_cmp(&a.score).then(a.row.cmp(&b.row))
     };
     if hits.len() > n {
@@ -225,7 +225,7 @@ pub fn lexical(snapshot: &Snapshot, question: &str, k: usize) -> Vec<ViewHit> {
 
 #[cfg(test)]
 mod tests {
-    use crate::embed::HashEmbedder;
+    use crate::model::embed::HashEmbedder;
     use crate::search::{self, SearchConfig};
 
     #[test]

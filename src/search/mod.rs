@@ -1,12 +1,15 @@
 //! Answers a question: embed it, find the nearest answer sentences, group
 //! them by Q&A pair (a pair appears once, ranked by its best sentence).
 
+pub mod fuse;
+pub mod views;
+
 use serde::Serialize;
 
-use crate::ann::Hit;
-use crate::embed::Embedder;
 use crate::error::{Error, Result};
-use crate::retrieve::View;
+use crate::index::ann::Hit;
+use crate::model::embed::Embedder;
+use crate::search::views::View;
 use crate::store::Snapshot;
 
 /// The default search breadth for an index of `rows` rows: recall falls as
@@ -103,7 +106,7 @@ pub struct Answer {
     pub pair: usize,
     /// Which views found the pair, with their scores and ranks (`--explain`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub views: Option<Vec<crate::fuse::Part>>,
+    pub views: Option<Vec<crate::search::fuse::Part>>,
 }
 
 /// The answers to one question, and whether any is confident enough.
@@ -144,7 +147,7 @@ pub fn retrieve(
     query: &[f32],
     question: &str,
     config: &SearchConfig,
-    fusion: &crate::fuse::FusionParams,
+    fusion: &crate::search::fuse::FusionParams,
     min_score: f32,
     explain: bool,
 ) -> Result<Answers> {
@@ -158,7 +161,7 @@ pub fn views(
     query: &[f32],
     question: &str,
     config: &SearchConfig,
-) -> Result<Vec<(View, Vec<crate::retrieve::ViewHit>)>> {
+) -> Result<Vec<(View, Vec<crate::search::views::ViewHit>)>> {
     let mut list = vec![View::Answers];
     if snapshot.manifest.counts.questions > 0 {
         list.push(View::Questions);
@@ -201,8 +204,8 @@ pub fn view(
     question: &str,
     view: View,
     config: &SearchConfig,
-) -> Result<Vec<crate::retrieve::ViewHit>> {
-    use crate::retrieve::{self as r};
+) -> Result<Vec<crate::search::views::ViewHit>> {
+    use crate::search::views::{self as r};
     let depth = config.top_k.max(VIEW_DEPTH);
     match view {
         View::Lexical => Ok(r::lexical(snapshot, question, depth)),
@@ -213,7 +216,7 @@ pub fn view(
 /// Leave-one-out for a stored question asked of its own index: the
 /// question view may not return the question's own row (evaluation and
 /// calibration; a user's question is never left out).
-pub fn leave_out(views: &mut [(View, Vec<crate::retrieve::ViewHit>)], question_row: u32) {
+pub fn leave_out(views: &mut [(View, Vec<crate::search::views::ViewHit>)], question_row: u32) {
     for (view, hits) in views.iter_mut() {
         if *view == View::Questions {
             hits.retain(|h| h.row != Some(question_row));
@@ -225,13 +228,13 @@ pub fn leave_out(views: &mut [(View, Vec<crate::retrieve::ViewHit>)], question_r
 pub fn answers_of(
     snapshot: &Snapshot,
     query: &[f32],
-    views: &[(View, Vec<crate::retrieve::ViewHit>)],
+    views: &[(View, Vec<crate::search::views::ViewHit>)],
     config: &SearchConfig,
-    fusion: &crate::fuse::FusionParams,
+    fusion: &crate::search::fuse::FusionParams,
     min_score: f32,
     explain: bool,
 ) -> Result<Answers> {
-    let mut fused = crate::fuse::fuse(views, fusion);
+    let mut fused = crate::search::fuse::fuse(views, fusion);
     // A score is a number: never null (NaN) or infinite in a reply.
     fused.retain(|f| f.score.is_finite());
     let best = fused.first().map_or(f32::MIN, |f| f.score);
@@ -252,7 +255,7 @@ pub fn answers_of(
 }
 
 /// Checks a question, for every front end: it must hold something a model
-/// reads ([`crate::text::means_something`]), not only whitespace, control
+/// reads ([`crate::corpus::text::means_something`]), not only whitespace, control
 /// or invisible characters.
 pub fn validate_question(question: &str) -> Result<&str> {
     let q = question.trim();
@@ -261,10 +264,10 @@ pub fn validate_question(question: &str) -> Result<&str> {
             "the question is empty: ask something, e.g. qasearch ask \"What is the main goal of the coalition?\"".into(),
         ));
     }
-    if !crate::text::means_something(q) {
+    if !crate::corpus::text::means_something(q) {
         return Err(Error::Usage(format!(
             "the question {} holds only control or invisible characters: ask in words",
-            crate::text::visible(q)
+            crate::corpus::text::visible(q)
         )));
     }
     Ok(q)
@@ -274,7 +277,7 @@ pub fn validate_question(question: &str) -> Result<&str> {
 pub fn embed_question(embedder: &mut dyn Embedder, question: &str) -> Result<Vec<f32>> {
     let question = validate_question(question)?;
     embedder
-        .embed_as(&[question], crate::embed::Role::Query)?
+        .embed_as(&[question], crate::model::embed::Role::Query)?
         .pop()
         .ok_or_else(|| Error::Embed("the model returned no vector".into()))
 }
@@ -306,7 +309,7 @@ pub fn sentence_hits(
     n: usize,
     config: &SearchConfig,
 ) -> Result<Vec<Hit>> {
-    crate::retrieve::nearest_rows(snapshot, query, n, config, None)
+    crate::search::views::nearest_rows(snapshot, query, n, config, None)
 }
 
 /// The best pairs by their answers alone (the `answers` view), one entry per
@@ -316,7 +319,8 @@ pub fn search_vector(
     query: &[f32],
     config: &SearchConfig,
 ) -> Result<Vec<Answer>> {
-    let hits = crate::retrieve::dense(snapshot, query, View::Answers, config.top_k, 0, config)?;
+    let hits =
+        crate::search::views::dense(snapshot, query, View::Answers, config.top_k, 0, config)?;
     let pairs: Vec<(u32, f32)> = hits.iter().map(|h| (h.pair, h.score)).collect();
     answers(snapshot, &pairs, query)
 }

@@ -193,7 +193,7 @@ impl BeirSet {
             .corpus
             .iter()
             .enumerate()
-            .filter(|(_, (_, text))| crate::text::means_something(text))
+            .filter(|(_, (_, text))| crate::corpus::text::means_something(text))
             .map(|(i, (id, text))| Document {
                 key: id.clone(),
                 source: source_name.clone(),

@@ -13,6 +13,10 @@
 //! entries (name starting with `.`) are ignored, and symbolic links are
 //! followed only when they lead to somewhere inside the folder.
 
+pub mod script;
+pub mod split;
+pub mod text;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
@@ -432,10 +436,10 @@ pub struct Parsed {
 
 /// Drops, whatever the format, the pairs whose question or answer holds
 /// nothing a model reads (only control or invisible characters:
-/// [`crate::text`]) and passages of that kind, each with a warning naming
+/// [`crate::corpus::text`]) and passages of that kind, each with a warning naming
 /// its line; a document left without pairs is dropped.
 pub fn keep_meaningful(mut parsed: Parsed) -> Parsed {
-    use crate::text::{means_something, visible};
+    use crate::corpus::text::{means_something, visible};
     let mut warnings = Vec::new();
     let mut skipped = 0;
     for doc in &mut parsed.documents {

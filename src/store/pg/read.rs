@@ -48,7 +48,12 @@ impl Postgres {
     /// lexical index and each row's id.
     pub(super) fn read_generation(
         &self,
-    ) -> Result<(Manifest, Meta, crate::lexical::LexicalIndex, Vec<i64>)> {
+    ) -> Result<(
+        Manifest,
+        Meta,
+        crate::index::lexical::LexicalIndex,
+        Vec<i64>,
+    )> {
         let row = self.pool.with(
             |c| {
                 c.client.query_opt(
@@ -71,7 +76,7 @@ impl Postgres {
         drop(meta_bytes);
         store::check_meta(&meta).map_err(|e| Error::corrupt(at, format!("meta: {e}")))?;
         meta.index_rows();
-        let lexical: crate::lexical::LexicalIndex = store::decode(row.get::<_, &[u8]>(3))
+        let lexical: crate::index::lexical::LexicalIndex = store::decode(row.get::<_, &[u8]>(3))
             .map_err(|e| Error::corrupt(at, format!("lexical: {e}")))?;
         lexical
             .validate(meta.pairs.len())
@@ -131,7 +136,7 @@ impl Postgres {
         Ok(Snapshot::in_memory(
             manifest,
             meta,
-            crate::mmap_graph::MmapGraph::empty(),
+            crate::index::mmap_graph::MmapGraph::empty(),
             lexical,
             vectors,
         ))

@@ -8,18 +8,21 @@
 //! than [`IndexConfig::compact_ratio`] of the rows would be hidden, or nothing
 //! can be reused, the graph is rebuilt from the kept vectors (compaction).
 
+pub mod calibrate;
+pub mod export;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::ann::HnswParams;
+use crate::corpus::split;
 use crate::corpus::{self, Corpus, Skipped, Warning};
-use crate::embed::{batches_by_length, embed_all, Embedder, Role, DEFAULT_BATCH_SIZE};
 use crate::error::{Error, Result};
-use crate::mmap_graph::MmapGraph;
-use crate::split;
+use crate::index::ann::HnswParams;
+use crate::index::mmap_graph::MmapGraph;
+use crate::model::embed::{batches_by_length, embed_all, Embedder, Role, DEFAULT_BATCH_SIZE};
 use crate::store::{
     self, AnswerVectors, Counts, DocFingerprint, DocMeta, Kind, Manifest, Meta, Occurrence,
     PairMeta, Snapshot, WriterLock,
@@ -78,7 +81,7 @@ type OwnedKey = (Made, String, Option<(u32, u32)>);
 
 impl KnownVectors {
     /// The vectors of an export.
-    pub fn from_export(e: crate::export::Exported) -> KnownVectors {
+    pub fn from_export(e: crate::indexer::export::Exported) -> KnownVectors {
         let apart = e.model.settings.roles_differ();
         let pooled = e.answer_vectors == AnswerVectors::Pooled;
         let mut map = HashMap::new();
@@ -476,10 +479,10 @@ pub fn graph_recall(
     let (mut found, mut wanted) = (0usize, 0usize);
     for &q in &queries {
         let query = &vectors[q * dim..(q + 1) * dim];
-        let exact = crate::ann::exact_search(vectors, dim, query, 10, Some(live));
+        let exact = crate::index::ann::exact_search(vectors, dim, query, 10, Some(live));
         let approx = graph.search(vectors, dim, query, 10, CHECK_EF, Some(live));
         wanted += exact.len();
-        found += crate::ann::hits_as_good(&exact, &approx);
+        found += crate::index::ann::hits_as_good(&exact, &approx);
     }
     if wanted == 0 {
         1.0
@@ -541,7 +544,7 @@ pub fn build_corpus(
                 &corpus,
                 started,
                 prev.dir.display().to_string(),
-                crate::script::corpus_warning(&corpus, &identity),
+                crate::corpus::script::corpus_warning(&corpus, &identity),
             ),
             corpus.warnings,
         ));
@@ -862,7 +865,7 @@ pub fn make_generation(
         },
         ..config.clone()
     };
-    let language_warning = crate::script::corpus_warning(corpus, embedder.identity());
+    let language_warning = crate::corpus::script::corpus_warning(corpus, embedder.identity());
     let identity = embedder.identity().clone();
     let dim = embedder.dimension();
     let plan = plan(
@@ -938,7 +941,8 @@ pub fn make_generation(
     let meta = Meta::new(documents, pairs, occurrences, rows);
     let t = Instant::now();
     let texts: Vec<String> = meta.pairs.iter().map(lexical_text).collect();
-    let lexical = crate::lexical::LexicalIndex::build(texts.iter().map(String::as_str), true);
+    let lexical =
+        crate::index::lexical::LexicalIndex::build(texts.iter().map(String::as_str), true);
     drop(texts);
     log::debug!(
         "lexical index of {} pairs built in {:.1} ms",
@@ -957,7 +961,7 @@ pub fn make_generation(
             .filter(|o| o.kind == Kind::Question)
             .count(),
     };
-    let (fusion, abstention) = crate::fuse::model_defaults(&identity);
+    let (fusion, abstention) = crate::search::fuse::model_defaults(&identity);
     let manifest = Manifest {
         format_version: store::FORMAT_VERSION,
         qasearch_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -988,11 +992,11 @@ pub fn make_generation(
     // Fit fusion and the abstention threshold on the corpus's own questions.
     let t = Instant::now();
     let mut snapshot = Snapshot::in_memory(manifest, meta, graph, lexical, vectors);
-    if let Some(fusion) = crate::calibrate::fusion(&snapshot)? {
+    if let Some(fusion) = crate::indexer::calibrate::fusion(&snapshot)? {
         log::debug!("fusion calibrated: {}", fusion.source);
         snapshot.manifest.fusion = fusion;
     }
-    let abstention = crate::calibrate::abstention(&snapshot)?;
+    let abstention = crate::indexer::calibrate::abstention(&snapshot)?;
     log::debug!(
         "abstention calibrated in {:.1} ms: {abstention:?}",
         t.elapsed().as_secs_f64() * 1e3
@@ -1292,7 +1296,7 @@ impl BuildPlan {
                     sum.iter_mut().zip(v).for_each(|(s, x)| *s += x);
                 }
             }
-            crate::ann::normalize(&mut sum);
+            crate::index::ann::normalize(&mut sum);
             pooled.insert(id, sum);
         }
         let mut out = Vec::with_capacity((next + pooled.len()) * dim);
@@ -1470,9 +1474,10 @@ fn extend_graph(
     }
     let rows = vectors.len() / dim.max(1);
     progress.start(Stage::Graph, (rows - prev_rows) as u64);
-    let graph = crate::hnsw::extend(&prev.graph, &vectors, dim, &prev.manifest.hnsw, &mut |n| {
-        progress.advance(n as u64)
-    });
+    let graph =
+        crate::index::hnsw::extend(&prev.graph, &vectors, dim, &prev.manifest.hnsw, &mut |n| {
+            progress.advance(n as u64)
+        });
     progress.finish();
     let mut live = vec![false; rows];
     for &r in &row_of_text {
@@ -1537,7 +1542,7 @@ fn rebuild_graph(
         });
     }
     progress.start(Stage::Graph, plan.first.len() as u64);
-    let graph = crate::hnsw::build(&vectors, dim, hnsw, &mut |n| progress.advance(n as u64));
+    let graph = crate::index::hnsw::build(&vectors, dim, hnsw, &mut |n| progress.advance(n as u64));
     progress.finish();
     Ok(Laid {
         row_of_text: (0..plan.first.len()).collect(),
@@ -1608,7 +1613,7 @@ fn collect(
 #[cfg(test)]
 pub(crate) mod testing {
     use super::*;
-    use crate::embed::HashEmbedder;
+    use crate::model::embed::HashEmbedder;
 
     /// Builds an index of `files` with the hash embedder; returns it open.
     pub(crate) fn built(files: &[(&str, &str)]) -> (tempfile::TempDir, Snapshot) {
@@ -1642,7 +1647,7 @@ mod tests {
 
     /// An embedder that records what the model is asked to read.
     struct Recording {
-        inner: crate::embed::HashEmbedder,
+        inner: crate::model::embed::HashEmbedder,
         alone: Vec<String>,
         in_context: Vec<String>,
     }
@@ -1659,7 +1664,7 @@ mod tests {
             &mut self,
             texts: &[&str],
             spans: &[Vec<(usize, usize)>],
-        ) -> Result<Vec<crate::embed::InContext>> {
+        ) -> Result<Vec<crate::model::embed::InContext>> {
             self.in_context.extend(texts.iter().map(|t| t.to_string()));
             self.inner.embed_in_context(texts, spans)
         }
@@ -1690,7 +1695,7 @@ mod tests {
         .unwrap();
         let index = dir.path().join("index");
         let mut model = Recording {
-            inner: crate::embed::HashEmbedder::new(64),
+            inner: crate::model::embed::HashEmbedder::new(64),
             alone: Vec::new(),
             in_context: Vec::new(),
         };
@@ -1730,7 +1735,7 @@ mod tests {
         assert!(model.alone.contains(&format!("{words}.")));
         let snap = crate::store::open(&index).unwrap();
         assert_eq!(snap.manifest.answer_vectors, AnswerVectors::InContext);
-        let hash = crate::embed::HashEmbedder::new(64);
+        let hash = crate::model::embed::HashEmbedder::new(64);
         let vector_of = |pair: usize, kind: Kind, text: &str| {
             let o = snap
                 .meta
@@ -1808,7 +1813,7 @@ mod tests {
 
     #[test]
     fn pooled_answers_are_made_from_their_sentences_not_embedded() {
-        use crate::embed::{Embedder, HashEmbedder};
+        use crate::model::embed::{Embedder, HashEmbedder};
         let c = corpus(&[("a.txt", A), ("b.txt", B)]);
         let config = IndexConfig {
             question_vectors: false,
@@ -1834,7 +1839,7 @@ mod tests {
             .zip(e.vector("It comes before two."))
             .map(|(a, b)| a + b)
             .collect();
-        crate::ann::normalize(&mut want);
+        crate::index::ann::normalize(&mut want);
         let got = &fresh[pooled_id * 16..(pooled_id + 1) * 16];
         assert!(got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6));
         // A pooled whole answer never shares a row with an embedded text of
@@ -1919,7 +1924,7 @@ mod tests {
         assert_eq!(p.graph, GraphAction::Keep);
         // Other HNSW settings rebuild, reusing every vector.
         let other = IndexConfig {
-            hnsw: crate::ann::HnswParams {
+            hnsw: crate::index::ann::HnswParams {
                 m: 8,
                 ..Default::default()
             },
@@ -1981,7 +1986,8 @@ mod tests {
             answer_vectors: AnswerVectors::Embedded,
             ..IndexConfig::default()
         };
-        let mut e5 = crate::embed::HashEmbedder::new(64).with_prefixes("query: ", "passage: ");
+        let mut e5 =
+            crate::model::embed::HashEmbedder::new(64).with_prefixes("query: ", "passage: ");
         build(&data, &index, &mut e5, &config, &mut NoProgress).unwrap();
         // The rows holding "Is it open?" as a question and as a sentence.
         let rows = |snap: &Snapshot| {
@@ -2009,7 +2015,7 @@ mod tests {
         assert_eq!(summary.embedded, 2, "only b.txt's question and sentence");
         // Without prefixes the two share a row, as before.
         let plain_index = dir.path().join("plain");
-        let mut plain = crate::embed::HashEmbedder::new(64);
+        let mut plain = crate::model::embed::HashEmbedder::new(64);
         build(&data, &plain_index, &mut plain, &config, &mut NoProgress).unwrap();
         let (q, p) = rows(&crate::store::open(&plain_index).unwrap());
         assert_eq!(q, p, "one row for the same words");

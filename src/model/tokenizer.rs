@@ -1,5 +1,5 @@
 //! The model's tokenizer, loaded on its own thread while the runtime session
-//! is made (see [`crate::embed::OnnxEmbedder::load`]).
+//! is made (see [`crate::model::embed::OnnxEmbedder::load`]).
 //!
 //! fastembed 7.7.0 loads the tokenizer after the session, one after the
 //! other, and keeps its loader private; [`load`] configures the tokenizer
@@ -12,7 +12,7 @@
 use serde_json::Value;
 use tokenizers::{AddedToken, PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
-use crate::unigram::Pieces;
+use crate::model::unigram::Pieces;
 
 /// Why the tokenizer could not be loaded.
 pub type LoadError = String;
@@ -23,7 +23,7 @@ fn json(bytes: &[u8], name: &str) -> Result<Value, LoadError> {
 
 /// The tokenizer of `files`, reading at most `max_length` tokens, and for a
 /// SentencePiece Unigram vocabulary the [`Pieces`] step that comes before it
-/// (see [`crate::unigram`]: the tokenizer then reads pieces).
+/// (see [`crate::model::unigram`]: the tokenizer then reads pieces).
 pub fn load(
     files: &fastembed::TokenizerFiles,
     max_length: usize,
@@ -51,7 +51,7 @@ fn configured(
     let split = if whole {
         None
     } else {
-        crate::unigram::split(&files.tokenizer_file)?
+        crate::model::unigram::split(&files.tokenizer_file)?
     };
     let (mut tokenizer, mut pieces) = match split {
         Some((pieces, reader)) => (reader, Some(pieces)),

@@ -282,7 +282,7 @@ fn call(engine: &Loading, search: &SearchConfig, params: &Value) -> Result<Value
     };
     let question = question.trim();
     let chars = question.chars().count();
-    let max_chars = crate::server::Limits::default().max_question_chars;
+    let max_chars = crate::serve::Limits::default().max_question_chars;
     if chars > max_chars {
         return Err(invalid(format!(
             "the question is {chars} characters long, over {max_chars} (as for `serve`)"

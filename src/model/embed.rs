@@ -177,8 +177,8 @@ pub struct OnnxEmbedder {
     identity: ModelIdentity,
     /// For a SentencePiece Unigram vocabulary (e5-small): texts become
     /// pieces here, and the model's tokenizer reads those (see
-    /// [`crate::unigram`]).
-    pieces: Option<std::sync::Arc<crate::unigram::Pieces>>,
+    /// [`crate::model::unigram`]).
+    pieces: Option<std::sync::Arc<crate::model::unigram::Pieces>>,
 }
 
 impl std::fmt::Debug for OnnxEmbedder {
@@ -241,7 +241,7 @@ impl OnnxEmbedder {
         workload: Workload,
         tokenizer: Option<(
             &tokenizers::Tokenizer,
-            &Option<std::sync::Arc<crate::unigram::Pieces>>,
+            &Option<std::sync::Arc<crate::model::unigram::Pieces>>,
         )>,
     ) -> Result<Self> {
         let t = std::time::Instant::now();
@@ -301,14 +301,17 @@ impl OnnxEmbedder {
         let (model, tokenizer) = std::thread::scope(|scope| {
             let tokenizer = scope.spawn(|| match (tokenizer, &tokenizer_files) {
                 (Some((t, pieces)), _) => Ok((t.clone(), pieces.clone())),
-                (None, Some(files)) => crate::tokenizer::load(files, settings.max_length)
+                (None, Some(files)) => crate::model::tokenizer::load(files, settings.max_length)
                     .map(|(t, pieces)| (t, pieces.map(std::sync::Arc::new))),
                 (None, None) => Err("no tokenizer".into()),
             });
             let model = read(&files.onnx).and_then(|onnx| {
                 fastembed::TextEmbedding::try_new_from_user_defined(
-                    fastembed::UserDefinedEmbeddingModel::new(onnx, crate::tokenizer::stand_in())
-                        .with_pooling(pooling),
+                    fastembed::UserDefinedEmbeddingModel::new(
+                        onnx,
+                        crate::model::tokenizer::stand_in(),
+                    )
+                    .with_pooling(pooling),
                     options,
                 )
                 .map_err(|e| cannot_load(e.to_string()))
@@ -462,14 +465,14 @@ impl OnnxEmbedder {
                     n += 1;
                 }
                 (n > 0).then(|| {
-                    crate::ann::normalize(&mut sum);
+                    crate::index::ann::normalize(&mut sum);
                     sum
                 })
             };
             let read = |j: usize| j < seq && mask[[i, j]] == 1;
             let whole = if cls {
                 let mut v = token(0).to_vec();
-                crate::ann::normalize(&mut v);
+                crate::index::ann::normalize(&mut v);
                 Some(v)
             } else {
                 mean(&mut (0..seq).filter(|&j| read(j)))
@@ -522,7 +525,7 @@ impl Embedder for OnnxEmbedder {
     }
 
     fn reads_in_context(&self) -> bool {
-        // e5-small's pieces are read from a text of pieces (crate::unigram),
+        // e5-small's pieces are read from a text of pieces (crate::model::unigram),
         // whose offsets are not the text's. Giving them their offsets was
         // tried: its sentences read in context lost 0.041 nDCG@10 on the
         // bundled data (README, "Whole-answer vectors"), so it reads them

@@ -48,7 +48,7 @@ const OPENERS: &[&str] = &[
 ///
 /// ```
 /// let text = "Dr. Smith arrived at 3.30 p.m. today. He met the U.S. envoy! Did it work?";
-/// let sentences: Vec<&str> = qasearch::split::sentences(text).into_iter().map(|r| &text[r]).collect();
+/// let sentences: Vec<&str> = qasearch::corpus::split::sentences(text).into_iter().map(|r| &text[r]).collect();
 /// assert_eq!(sentences, [
 ///     "Dr. Smith arrived at 3.30 p.m. today.",
 ///     "He met the U.S. envoy!",
@@ -75,8 +75,8 @@ fn push_trimmed(text: &str, range: Range<usize>, out: &mut Vec<Range<usize>>) {
     let piece = &text[range.clone()];
     let lead = piece.len() - piece.trim_start().len();
     let trimmed = piece.trim();
-    // A piece of only invisible characters is no sentence (crate::text).
-    if crate::text::means_something(trimmed) {
+    // A piece of only invisible characters is no sentence (crate::corpus::text).
+    if crate::corpus::text::means_something(trimmed) {
         let s = range.start + lead;
         out.push(s..s + trimmed.len());
     }

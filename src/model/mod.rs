@@ -11,6 +11,10 @@
 //! replace the fetched ones and are not checked against the pins; their
 //! SHA-256 still identifies the model in the index manifest.
 
+pub mod embed;
+pub mod tokenizer;
+pub mod unigram;
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -23,9 +27,9 @@ use sha2::{Digest, Sha256};
 use crate::corpus::hex;
 use crate::error::{Error, IoContext, ModelFix, Result};
 
-const PINS: &str = include_str!("../models/pins.json");
-const QUANTIZE_PY: &str = include_str!("../models/quantize.py");
-const CONVERT_E5_PY: &str = include_str!("../models/e5/convert_e5.py");
+const PINS: &str = include_str!("../../models/pins.json");
+const QUANTIZE_PY: &str = include_str!("../../models/quantize.py");
+const CONVERT_E5_PY: &str = include_str!("../../models/e5/convert_e5.py");
 
 /// The tokenizer files a model needs, by file name.
 pub const TOKENIZER_FILES: [&str; 4] = [
@@ -118,10 +122,10 @@ pub struct ModelSettings {
 
 impl ModelSettings {
     /// The prefix of texts of `role`.
-    pub fn prefix(&self, role: crate::embed::Role) -> &str {
+    pub fn prefix(&self, role: crate::model::embed::Role) -> &str {
         match role {
-            crate::embed::Role::Query => &self.query_prefix,
-            crate::embed::Role::Passage => &self.passage_prefix,
+            crate::model::embed::Role::Query => &self.query_prefix,
+            crate::model::embed::Role::Passage => &self.passage_prefix,
         }
     }
 
@@ -319,7 +323,7 @@ pub struct ModelInfo {
 
 /// Measured quality of each model on every shared set (`models/catalogue.json`,
 /// written by `benches/quality/catalogue.py` from a `gate.sh` run).
-pub const CATALOGUE_FIGURES: &str = include_str!("../models/catalogue.json");
+pub const CATALOGUE_FIGURES: &str = include_str!("../../models/catalogue.json");
 
 /// One model as `model list` shows it: the catalogue entry, its settings and
 /// files as pinned, whether they are fetched, and its measured quality.
@@ -517,7 +521,7 @@ pub fn vector_unit() -> String {
 impl ModelIdentity {
     /// Whether the model computes with integers (its vectors then depend on
     /// the runtime, the CPU, and the other texts of a call: see
-    /// [`crate::embed::OnnxEmbedder`]).
+    /// [`crate::model::embed::OnnxEmbedder`]).
     pub fn integer_maths(&self) -> bool {
         !self.int8_runtime_sha256.is_empty()
     }
@@ -1568,7 +1572,7 @@ mod tests {
                 int8_cpu: String::new(),
             };
             assert_eq!(catalogued(&identity).map(|c| c.name), Some(m.name));
-            let (fusion, abstention) = crate::fuse::model_defaults(&identity);
+            let (fusion, abstention) = crate::search::fuse::model_defaults(&identity);
             assert_eq!(fusion.lexical_weight, m.defaults.lexical_weight);
             assert_eq!(abstention.min_score, m.defaults.min_score);
             assert!(fusion.source.contains(m.name), "{fusion:?}");

@@ -9,6 +9,8 @@
 //! without a relevant document are not evaluated. MRR@k is the reciprocal rank
 //! of the first relevant document within the top k (0 if none).
 
+pub mod beir;
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
@@ -16,13 +18,12 @@ use serde::Serialize;
 
 use std::path::Path;
 
-use crate::beir;
-use crate::embed::Embedder;
 use crate::engine::{Engine, EngineOptions, SharedEmbedder};
 use crate::error::Result;
+use crate::index::lexical::Bm25;
 use crate::indexer::{self, IndexConfig, Progress, Stage};
-use crate::lexical::Bm25;
-use crate::retrieve::View;
+use crate::model::embed::Embedder;
+use crate::search::views::View;
 use crate::search::{self, SearchConfig};
 use crate::store::Snapshot;
 
@@ -383,7 +384,7 @@ pub fn run(
         if let Some(row) = own_row {
             search::leave_out(&mut views, row);
         }
-        let fused = crate::fuse::fuse(&views, &snapshot.manifest.fusion);
+        let fused = crate::search::fuse::fuse(&views, &snapshot.manifest.fusion);
         let engine_ms = views_ms + ms(t) + embed_ms;
         let confident = fused
             .first()
@@ -432,7 +433,7 @@ pub fn run(
         if let Some(out) = dump.as_mut() {
             use std::io::Write;
             let ids =
-                |hits: Vec<crate::retrieve::ViewHit>, questions: bool| -> Vec<(String, f32)> {
+                |hits: Vec<crate::search::views::ViewHit>, questions: bool| -> Vec<(String, f32)> {
                     hits.into_iter()
                         .filter(|h| !(questions && own_row.is_some() && h.row == own_row))
                         .map(|h| (doc_id(h.pair as usize), h.score))
@@ -445,9 +446,9 @@ pub fn run(
             let line = serde_json::json!({
                 "id": q.id,
                 "qrels": q.qrels,
-                "answers": ids(crate::retrieve::dense(snapshot, &vector, crate::retrieve::View::Answers, 50, 50, &cfg)?, false),
-                "questions": ids(crate::retrieve::dense(snapshot, &vector, crate::retrieve::View::Questions, 60, 60, &cfg)?, true),
-                "lexical": ids(crate::retrieve::lexical(snapshot, &q.text, 50), false),
+                "answers": ids(crate::search::views::dense(snapshot, &vector, crate::search::views::View::Answers, 50, 50, &cfg)?, false),
+                "questions": ids(crate::search::views::dense(snapshot, &vector, crate::search::views::View::Questions, 60, 60, &cfg)?, true),
+                "lexical": ids(crate::search::views::lexical(snapshot, &q.text, 50), false),
             });
             let _ = writeln!(out, "{line}");
         }
@@ -574,8 +575,9 @@ pub fn evaluate(
             let store = match &options.store {
                 Some(url) => {
                     let schema = eval_schema(&set.name, tag, answer_vectors);
-                    let pg = crate::pg::Postgres::connect(url, Some(&schema))?.with_seed(&cache);
-                    let (loaded, _) = crate::backend::Store::build(
+                    let pg =
+                        crate::store::pg::Postgres::connect(url, Some(&schema))?.with_seed(&cache);
+                    let (loaded, _) = crate::store::Store::build(
                         &pg,
                         set.to_corpus(&source),
                         dir,
@@ -661,7 +663,7 @@ pub fn evaluate(
     })?;
     progress.finish();
     if let Some((pg, loaded)) = store {
-        let remote = crate::backend::Store::open(&pg)?;
+        let remote = crate::store::Store::open(&pg)?;
         progress.start(Stage::Queries, queries.len() as u64);
         let on_store = engine.with_embedder(|embedder| {
             run(&remote, embedder, &queries, &doc_id, ef_search, &mut |n| {
@@ -673,7 +675,7 @@ pub fn evaluate(
             report.systems.insert(format!("{name}@postgres"), system);
         }
         report.postgres = Some(StoreReport {
-            store: crate::backend::Store::location(&pg),
+            store: crate::store::Store::location(&pg),
             ann_recall_10: on_store.ann_recall_10,
             ef_search: on_store.ef_search,
             load_seconds: if loaded.graph == "unchanged" {

@@ -13,6 +13,8 @@
 //! body size, question length, `k`, requests at once and time per request are
 //! bounded ([`Limits`]); no file is served from disk.
 
+pub mod mcp;
+
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,10 +28,10 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use crate::embed::Embedder;
 use crate::engine::{self, Engine};
 use crate::error::ErrorKind;
 use crate::indexer::{IndexConfig, NoProgress};
+use crate::model::embed::Embedder;
 use crate::search::{Reply, SearchConfig};
 
 mod listen;

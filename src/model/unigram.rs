@@ -30,7 +30,7 @@ use tokenizers::{
     Tokenizer,
 };
 
-use crate::tokenizer::LoadError;
+use crate::model::tokenizer::LoadError;
 
 /// Subtracted from the lowest piece score for a character no piece covers
 /// (`tokenizers`' and SentencePiece's `kUnkPenalty`).

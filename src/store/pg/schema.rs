@@ -133,7 +133,7 @@ impl Postgres {
     pub(super) fn ensure_indexes(
         &self,
         client: &mut Client,
-        hnsw: &crate::ann::HnswParams,
+        hnsw: &crate::index::ann::HnswParams,
         progress: &mut dyn Progress,
     ) -> Result<()> {
         let at = self.location();

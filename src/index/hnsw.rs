@@ -18,8 +18,8 @@ use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Mutex, RwLock};
 
-use crate::ann::{dot, HnswParams};
-use crate::mmap_graph::{MmapGraph, Ordered as Sim};
+use crate::index::ann::{dot, HnswParams};
+use crate::index::mmap_graph::{MmapGraph, Ordered as Sim};
 
 /// The layer of `row`: geometric with ratio 1/m, from a hash of the row
 /// number, capped below `max_layer`.
@@ -482,7 +482,7 @@ pub fn extend(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ann::{exact_search, tests::random_unit};
+    use crate::index::ann::{exact_search, tests::random_unit};
 
     fn recall(graph: &MmapGraph, data: &[f32], dim: usize, queries: usize, ef: usize) -> f64 {
         let rows = data.len() / dim;
@@ -537,7 +537,7 @@ mod tests {
                 .zip(&noise[i * dim..(i + 1) * dim])
                 .map(|(a, b)| a + 0.8 * b)
                 .collect();
-            crate::ann::normalize(&mut v);
+            crate::index::ann::normalize(&mut v);
             out.extend(v);
         }
         out

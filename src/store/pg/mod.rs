@@ -1,6 +1,6 @@
 //! The PostgreSQL store: the same generations as the index folder, in a
 //! database with pgvector, searched there. The Postgres crates are used here
-//! and nowhere else; the engine sees a [`crate::backend::Store`].
+//! and nowhere else; the engine sees a [`crate::store::Store`].
 //!
 //! Schema version 1 (created by the first `index --store URL`, in the first
 //! schema of the connection's `search_path`):
@@ -45,11 +45,11 @@ use pgvector::Vector;
 use sha2::{Digest, Sha256};
 use tokio_postgres::Config;
 
-use crate::ann::Hit;
 use crate::corpus::{Corpus, Warning};
-use crate::embed::Embedder;
 use crate::error::{Error, Result};
+use crate::index::ann::Hit;
 use crate::indexer::{self, GraphMode, IndexConfig, IndexSummary, Progress, Stage};
+use crate::model::embed::Embedder;
 use crate::store::{self, Kind, Manifest, Meta, RemoteRows, Snapshot};
 
 /// Version of the tables above; bump it (and note it in CHANGELOG.md) when they change.
@@ -332,7 +332,7 @@ impl Postgres {
     }
 }
 
-impl crate::backend::Store for Postgres {
+impl crate::store::Store for Postgres {
     fn location(&self) -> String {
         self.pool.location.clone()
     }
@@ -455,7 +455,7 @@ impl crate::backend::Store for Postgres {
             if plan.graph == indexer::GraphAction::Keep {
                 // A vector index a killed build left unfinished is finished now.
                 self.ensure_indexes(&mut client, &manifest.hnsw, progress)?;
-                let warning = crate::script::corpus_warning(&corpus, &identity);
+                let warning = crate::corpus::script::corpus_warning(&corpus, &identity);
                 return Ok((
                     IndexSummary::unchanged(
                         manifest,
@@ -502,7 +502,7 @@ impl crate::backend::Store for Postgres {
                     &corpus,
                     started,
                     self.location().into(),
-                    crate::script::corpus_warning(&corpus, &identity),
+                    crate::corpus::script::corpus_warning(&corpus, &identity),
                 );
                 s.graph = "loaded";
                 s
