@@ -2,7 +2,8 @@
 //! Also the exact scan over the same vectors, for comparison.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use qasearch::indexer::{self, IndexConfig, NoProgress};
+use qasearch::indexer::{self, IndexConfig};
+use qasearch::progress::NoProgress;
 use qasearch::search::{self, SearchConfig};
 use qasearch::store;
 

@@ -2,7 +2,8 @@
 //! graph, write a generation), and a no-change rebuild.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use qasearch::indexer::{self, IndexConfig, NoProgress};
+use qasearch::indexer::{self, IndexConfig};
+use qasearch::progress::NoProgress;
 
 mod common;
 

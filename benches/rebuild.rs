@@ -15,7 +15,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use qasearch::indexer::{self, IndexConfig, IndexSummary, NoProgress};
+use qasearch::indexer::{self, IndexConfig, IndexSummary};
+use qasearch::progress::NoProgress;
 
 mod common;
 

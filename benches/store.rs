@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use qasearch::engine::{Engine, SharedEmbedder};
+use qasearch::indexer::BuildTarget;
 use qasearch::search::{self, SearchConfig};
 use qasearch::store::Snapshot;
 use qasearch::store::{Folder, Store};
@@ -157,7 +158,7 @@ fn main() {
     };
 
     // The folder.
-    let folder: Arc<dyn Store> = Arc::new(Folder::new(&index));
+    let folder: Arc<dyn BuildTarget> = Arc::new(Folder::new(&index));
     let snapshot: Snapshot = folder
         .open()
         .expect("a folder index (run qasearch index first)");
@@ -179,7 +180,7 @@ fn main() {
             &data,
             embedder.as_mut(),
             &qasearch::indexer::IndexConfig::default(),
-            &mut qasearch::indexer::NoProgress,
+            &mut qasearch::progress::NoProgress,
         )
         .expect("load");
     let load_s = t.elapsed().as_secs_f64();

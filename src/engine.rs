@@ -31,9 +31,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::Serialize;
 
 use crate::error::{Error, ModelFix, Result};
-use crate::indexer::{self, Changes, IndexConfig, IndexSummary, Progress};
+use crate::indexer::BuildTarget;
+use crate::indexer::{self, Changes, IndexConfig, IndexSummary};
 use crate::model::embed::Embedder;
 use crate::model::ModelIdentity;
+use crate::progress::Progress;
 use crate::search::{self, Answers, SearchConfig};
 use crate::store::Store;
 use crate::store::{self, Manifest, Snapshot};
@@ -68,8 +70,8 @@ impl EngineOptions {
     }
 
     /// The store these options name: the database, or the folder.
-    pub fn open_store(&self) -> Result<Arc<dyn Store>> {
-        crate::store::at(self.store.as_deref(), &self.index_dir)
+    pub fn open_store(&self) -> Result<Arc<dyn BuildTarget>> {
+        crate::indexer::at(self.store.as_deref(), &self.index_dir)
     }
 }
 
@@ -278,7 +280,7 @@ pub fn build_index(
 
 /// [`build_index`] into a store already opened.
 fn build_into(
-    store: &dyn Store,
+    store: &dyn BuildTarget,
     options: &EngineOptions,
     embedder: &mut dyn Embedder,
     config: &IndexConfig,
@@ -304,7 +306,7 @@ fn build_into(
 /// Carries out a plan: builds or updates, with the fallbacks.
 fn apply(
     options: &EngineOptions,
-    store: &dyn Store,
+    store: &dyn BuildTarget,
     embedder: &mut dyn Embedder,
     plan: Plan,
     progress: &mut dyn Progress,
@@ -367,7 +369,7 @@ pub struct Engine {
     /// ([`Engine::add_model`]): a question takes the first free one.
     embedders: Vec<Mutex<SharedEmbedder>>,
     identity: ModelIdentity,
-    store: Arc<dyn Store>,
+    store: Arc<dyn BuildTarget>,
     snapshot: RwLock<Arc<Snapshot>>,
 }
 
@@ -392,7 +394,7 @@ impl Engine {
         Self::open_with(
             options,
             load_model,
-            &mut crate::indexer::NoProgress,
+            &mut crate::progress::NoProgress,
             &mut |w| log::warn!("{}/{w}", options.data_dir.display()),
         )
     }
@@ -463,7 +465,7 @@ impl Engine {
     /// An engine over a generation already opened from `store` (which it
     /// follows on [`Engine::refresh`]), without looking at any data folder.
     pub fn from_store(
-        store: Arc<dyn Store>,
+        store: Arc<dyn BuildTarget>,
         snapshot: Snapshot,
         embedder: SharedEmbedder,
     ) -> Result<Engine> {
@@ -697,7 +699,7 @@ mod tests {
             &options,
             &mut e,
             &IndexConfig::default(),
-            &mut crate::indexer::NoProgress,
+            &mut crate::progress::NoProgress,
         )
         .unwrap();
         assert!(engine.refresh().unwrap());

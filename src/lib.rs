@@ -36,6 +36,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod progress;
 pub mod safe_fs;
 
 pub mod corpus;

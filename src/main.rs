@@ -11,9 +11,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use qasearch::engine::{self, Engine, EngineOptions, SharedEmbedder};
 use qasearch::error::ErrorKind;
-use qasearch::indexer::{IndexConfig, Progress, Stage};
+use qasearch::indexer::IndexConfig;
 use qasearch::model::embed::{Embedder, OnnxEmbedder, Workload};
 use qasearch::model::{self, ModelOptions};
+use qasearch::progress::{Progress, Stage};
 use qasearch::search::{self, SearchConfig};
 use qasearch::{Error, Result};
 

@@ -164,23 +164,6 @@ pub fn mismatch(profile: &Profile, model: &str, english_only: bool) -> Option<St
     })
 }
 
-/// [`mismatch`] for a corpus and the model about to embed it.
-pub fn corpus_warning(
-    corpus: &crate::corpus::Corpus,
-    model: &crate::model::ModelIdentity,
-) -> Option<String> {
-    let texts = corpus
-        .documents
-        .iter()
-        .flat_map(|d| &d.pairs)
-        .flat_map(|p| [p.question.as_str(), p.answer.as_str()]);
-    mismatch(
-        &Profile::of(texts),
-        &model.settings.name,
-        crate::model::reads_only_english(model),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

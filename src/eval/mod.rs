@@ -21,8 +21,9 @@ use std::path::Path;
 use crate::engine::{Engine, EngineOptions, SharedEmbedder};
 use crate::error::Result;
 use crate::index::lexical::Bm25;
-use crate::indexer::{self, IndexConfig, Progress, Stage};
+use crate::indexer::{self, IndexConfig};
 use crate::model::embed::Embedder;
+use crate::progress::{Progress, Stage};
 use crate::search::views::View;
 use crate::search::{self, SearchConfig};
 use crate::store::Snapshot;
@@ -577,7 +578,7 @@ pub fn evaluate(
                     let schema = eval_schema(&set.name, tag, answer_vectors);
                     let pg =
                         crate::store::pg::Postgres::connect(url, Some(&schema))?.with_seed(&cache);
-                    let (loaded, _) = crate::store::Store::build(
+                    let (loaded, _) = crate::indexer::BuildTarget::build(
                         &pg,
                         set.to_corpus(&source),
                         dir,

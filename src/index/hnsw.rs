@@ -18,8 +18,9 @@ use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Mutex, RwLock};
 
-use crate::index::ann::{dot, HnswParams};
+use crate::index::ann::HnswParams;
 use crate::index::mmap_graph::{MmapGraph, Ordered as Sim};
+use crate::model::vector::dot;
 
 /// The layer of `row`: geometric with ratio 1/m, from a hash of the row
 /// number, capped below `max_layer`.
@@ -537,7 +538,7 @@ mod tests {
                 .zip(&noise[i * dim..(i + 1) * dim])
                 .map(|(a, b)| a + 0.8 * b)
                 .collect();
-            crate::index::ann::normalize(&mut v);
+            crate::model::vector::normalize(&mut v);
             out.extend(v);
         }
         out

@@ -16,7 +16,8 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::index::ann::{dot, Hit};
+use crate::index::ann::Hit;
+use crate::model::vector::dot;
 
 const MAGIC: u32 = u32::from_le_bytes(*b"QAHG");
 const VERSION: u32 = 1;

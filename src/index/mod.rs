@@ -9,3 +9,4 @@ pub mod ann;
 pub mod hnsw;
 pub mod lexical;
 pub mod mmap_graph;
+pub mod settings;

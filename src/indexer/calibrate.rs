@@ -20,7 +20,7 @@
 //! not fitted.
 
 use crate::error::Result;
-use crate::search::fuse::{Abstention, FusionParams};
+use crate::index::settings::{Abstention, FusionParams};
 use crate::search::views::{View, ViewHit};
 use crate::search::{self, SearchConfig};
 use crate::store::{Kind, Snapshot};
@@ -125,7 +125,7 @@ pub fn fusion(snapshot: &Snapshot) -> Result<Option<FusionParams>> {
             Ok((views, relevant))
         })
         .collect::<Result<_>>()?;
-    let (default, _) = crate::search::fuse::model_defaults(&snapshot.manifest.model);
+    let (default, _) = crate::index::settings::model_defaults(&snapshot.manifest.model);
     let mrr = |weight: f32| -> f64 {
         let params = FusionParams {
             lexical_weight: weight,
@@ -185,7 +185,7 @@ pub fn abstention(snapshot: &Snapshot) -> Result<Option<Abstention>> {
     scores.sort_by(f32::total_cmp);
     let at = ((1.0 - ANSWERED_SHARE) * (scores.len() - 1) as f64).floor() as usize;
     let fitted = scores[at];
-    let (_, default) = crate::search::fuse::model_defaults(&snapshot.manifest.model);
+    let (_, default) = crate::index::settings::model_defaults(&snapshot.manifest.model);
     Ok(Some(if fitted < default.min_score {
         Abstention {
             min_score: fitted,
@@ -227,7 +227,7 @@ mod tests {
         let (_d, snap) = index(MIN_QUESTIONS - 1);
         assert!(abstention(&snap).unwrap().is_none());
         assert!(fusion(&snap).unwrap().is_none());
-        let (fusion, abstention) = crate::search::fuse::model_defaults(&snap.manifest.model);
+        let (fusion, abstention) = crate::index::settings::model_defaults(&snap.manifest.model);
         assert_eq!(snap.manifest.abstention, abstention);
         assert_eq!(snap.manifest.fusion, fusion);
     }
@@ -236,7 +236,7 @@ mod tests {
     fn the_lexical_weight_is_fitted_leave_one_out_and_stored() {
         let (_d, snap) = index(30);
         let f = fusion(&snap).unwrap().unwrap();
-        let default = crate::search::fuse::model_defaults(&snap.manifest.model).0;
+        let default = crate::index::settings::model_defaults(&snap.manifest.model).0;
         assert!(
             LEXICAL_SHARES
                 .iter()
@@ -259,7 +259,7 @@ mod tests {
         let mut sorted = scores.clone();
         sorted.sort_by(f32::total_cmp);
         let q05 = sorted[1]; // floor(0.05 · 29) = 1
-        let default = crate::search::fuse::model_defaults(&snap.manifest.model)
+        let default = crate::index::settings::model_defaults(&snap.manifest.model)
             .1
             .min_score;
         assert_eq!(a.min_score, q05.min(default), "{a:?} {sorted:?}");

@@ -10,6 +10,10 @@
 
 pub mod calibrate;
 pub mod export;
+mod pg;
+mod target;
+
+pub use target::{at, BuildTarget};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -23,10 +27,12 @@ use crate::error::{Error, Result};
 use crate::index::ann::HnswParams;
 use crate::index::mmap_graph::MmapGraph;
 use crate::model::embed::{batches_by_length, embed_all, Embedder, Role, DEFAULT_BATCH_SIZE};
+use crate::progress::{Progress, Stage};
 use crate::store::{
     self, AnswerVectors, Counts, DocFingerprint, DocMeta, Kind, Manifest, Meta, Occurrence,
     PairMeta, Snapshot, WriterLock,
 };
+use crate::store::{row_key, row_key_of, Made, RowKey};
 
 /// Build-time settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -181,34 +187,6 @@ impl IndexConfig {
         }
     }
 }
-
-/// A stage of a build, for progress display.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    /// Embedding new sentences; counted in sentences.
-    Embedding,
-    /// Building or extending the HNSW graph; counted in rows.
-    Graph,
-    /// Writing and syncing files.
-    Writing,
-    /// Running evaluation queries; counted in queries.
-    Queries,
-}
-
-/// Receives progress of a build. All methods default to doing nothing.
-pub trait Progress {
-    /// A stage starts with `total` units of work.
-    fn start(&mut self, _stage: Stage, _total: u64) {}
-    /// `n` more units are done.
-    fn advance(&mut self, _n: u64) {}
-    /// The stage is over.
-    fn finish(&mut self) {}
-}
-
-/// Progress that is not shown.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoProgress;
-impl Progress for NoProgress {}
 
 /// What a build did; `--json` prints this.
 #[derive(Debug, Clone, Serialize)]
@@ -544,7 +522,7 @@ pub fn build_corpus(
                 &corpus,
                 started,
                 prev.dir.display().to_string(),
-                crate::corpus::script::corpus_warning(&corpus, &identity),
+                language_warning(&corpus, &identity),
             ),
             corpus.warnings,
         ));
@@ -571,6 +549,21 @@ pub fn build_corpus(
         made.summary(&corpus, started, dir.display().to_string()),
         corpus.warnings,
     ))
+}
+
+/// The language warning where the corpus meets the model: [`corpus::script::mismatch`]
+/// for a corpus and the model about to embed it.
+pub fn language_warning(corpus: &Corpus, model: &crate::model::ModelIdentity) -> Option<String> {
+    let texts = corpus
+        .documents
+        .iter()
+        .flat_map(|d| &d.pairs)
+        .flat_map(|p| [p.question.as_str(), p.answer.as_str()]);
+    corpus::script::mismatch(
+        &corpus::script::Profile::of(texts),
+        &model.settings.name,
+        crate::model::reads_only_english(model),
+    )
 }
 
 /// Fails with [`Error::EmptyCorpus`] when the corpus has no pair.
@@ -865,7 +858,7 @@ pub fn make_generation(
         },
         ..config.clone()
     };
-    let language_warning = crate::corpus::script::corpus_warning(corpus, embedder.identity());
+    let language_warning = language_warning(corpus, embedder.identity());
     let identity = embedder.identity().clone();
     let dim = embedder.dimension();
     let plan = plan(
@@ -961,7 +954,7 @@ pub fn make_generation(
             .filter(|o| o.kind == Kind::Question)
             .count(),
     };
-    let (fusion, abstention) = crate::search::fuse::model_defaults(&identity);
+    let (fusion, abstention) = crate::index::settings::model_defaults(&identity);
     let manifest = Manifest {
         format_version: store::FORMAT_VERSION,
         qasearch_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -1077,106 +1070,6 @@ pub struct BuildPlan {
     pub queries_apart: bool,
     /// Per pair: its answer has several sentences (and a vector of its own).
     pub several: Vec<bool>,
-}
-
-/// How a row's vector is made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Made {
-    /// The model reads the text as a passage.
-    Embedded,
-    /// The normalised mean of the answer's sentence vectors.
-    Pooled,
-    /// The model reads the text as a query (a stored question, when the
-    /// model's roles differ).
-    AsQuery,
-    /// A sentence read in the context of its whole answer.
-    InContext,
-}
-
-impl Made {
-    /// Its code, stable across versions: the PostgreSQL store keys rows by it.
-    pub fn code(self) -> u8 {
-        match self {
-            Made::Embedded => 0,
-            Made::Pooled => 1,
-            Made::AsQuery => 2,
-            Made::InContext => 3,
-        }
-    }
-}
-
-/// What makes two occurrences share a row: the same text, made the same way
-/// (a pooled whole answer is not the model's vector of its text; with e5, a
-/// question is not read as a passage of the same words; a sentence read in
-/// context is its answer and its place there, not its words alone).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RowKey<'a> {
-    /// How the vector is made.
-    pub how: Made,
-    /// The text the model reads: the occurrence's own or, for a sentence
-    /// read in context, its whole answer.
-    pub text: &'a str,
-    /// For a sentence read in context: its byte range in `text`.
-    pub span: Option<(u32, u32)>,
-}
-
-/// The row key of occurrence `o` of `pair`, whose text is `text`;
-/// `several`: the pair's answer has several sentences (a vector of its own).
-fn row_key<'a>(
-    answer_vectors: AnswerVectors,
-    queries_apart: bool,
-    o: &Occurrence,
-    text: &'a str,
-    answer: &'a str,
-    several: bool,
-) -> RowKey<'a> {
-    let plain = |how| RowKey {
-        how,
-        text,
-        span: None,
-    };
-    match o.kind {
-        Kind::Answer if answer_vectors == AnswerVectors::Pooled => plain(Made::Pooled),
-        Kind::Question if queries_apart => plain(Made::AsQuery),
-        Kind::Sentence if answer_vectors == AnswerVectors::InContext && several => RowKey {
-            how: Made::InContext,
-            text: answer,
-            span: Some((o.start, o.end)),
-        },
-        _ => plain(Made::Embedded),
-    }
-}
-
-/// True when pair `pair` has a whole-answer occurrence (its answer has
-/// several sentences); `occurrences` are in pair order.
-fn has_whole_answer(occurrences: &[Occurrence], pair: u32) -> bool {
-    let from = occurrences.partition_point(|o| o.pair < pair);
-    occurrences[from..]
-        .iter()
-        .take_while(|o| o.pair == pair)
-        .any(|o| o.kind == Kind::Answer)
-}
-
-/// How row `row` of a generation was made and its text (what makes rows
-/// shared, see [`RowKey`]), or None for a row no pair holds.
-pub fn row_key_of(
-    meta: &Meta,
-    answer_vectors: AnswerVectors,
-    queries_apart: bool,
-    row: usize,
-) -> Option<RowKey<'_>> {
-    let o = meta.occurrences_of(row).next()?;
-    let text = meta.text(o)?;
-    let answer = &meta.pairs.get(o.pair as usize)?.answer;
-    let several = o.kind == Kind::Sentence && has_whole_answer(&meta.occurrences, o.pair);
-    Some(row_key(
-        answer_vectors,
-        queries_apart,
-        o,
-        text,
-        answer,
-        several,
-    ))
 }
 
 impl BuildPlan {
@@ -1296,7 +1189,7 @@ impl BuildPlan {
                     sum.iter_mut().zip(v).for_each(|(s, x)| *s += x);
                 }
             }
-            crate::index::ann::normalize(&mut sum);
+            crate::model::vector::normalize(&mut sum);
             pooled.insert(id, sum);
         }
         let mut out = Vec::with_capacity((next + pooled.len()) * dim);
@@ -1614,6 +1507,7 @@ fn collect(
 pub(crate) mod testing {
     use super::*;
     use crate::model::embed::HashEmbedder;
+    use crate::progress::NoProgress;
 
     /// Builds an index of `files` with the hash embedder; returns it open.
     pub(crate) fn built(files: &[(&str, &str)]) -> (tempfile::TempDir, Snapshot) {
@@ -1641,6 +1535,7 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::progress::NoProgress;
 
     const A: &str = "P.\nWhat is one?\nOne is first. It comes before two.\nWhat is yes?\nYes.\n";
     const B: &str = "P.\nIs it yes too?\nYes.\nWhat is three?\nThree is odd.\n";
@@ -1839,7 +1734,7 @@ mod tests {
             .zip(e.vector("It comes before two."))
             .map(|(a, b)| a + b)
             .collect();
-        crate::index::ann::normalize(&mut want);
+        crate::model::vector::normalize(&mut want);
         let got = &fresh[pooled_id * 16..(pooled_id + 1) * 16];
         assert!(got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6));
         // A pooled whole answer never shares a row with an embedded text of

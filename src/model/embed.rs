@@ -465,14 +465,14 @@ impl OnnxEmbedder {
                     n += 1;
                 }
                 (n > 0).then(|| {
-                    crate::index::ann::normalize(&mut sum);
+                    crate::model::vector::normalize(&mut sum);
                     sum
                 })
             };
             let read = |j: usize| j < seq && mask[[i, j]] == 1;
             let whole = if cls {
                 let mut v = token(0).to_vec();
-                crate::index::ann::normalize(&mut v);
+                crate::model::vector::normalize(&mut v);
                 Some(v)
             } else {
                 mean(&mut (0..seq).filter(|&j| read(j)))

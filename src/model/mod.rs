@@ -14,6 +14,7 @@
 pub mod embed;
 pub mod tokenizer;
 pub mod unigram;
+pub mod vector;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -1572,7 +1573,7 @@ mod tests {
                 int8_cpu: String::new(),
             };
             assert_eq!(catalogued(&identity).map(|c| c.name), Some(m.name));
-            let (fusion, abstention) = crate::search::fuse::model_defaults(&identity);
+            let (fusion, abstention) = crate::index::settings::model_defaults(&identity);
             assert_eq!(fusion.lexical_weight, m.defaults.lexical_weight);
             assert_eq!(abstention.min_score, m.defaults.min_score);
             assert!(fusion.source.contains(m.name), "{fusion:?}");

@@ -147,7 +147,7 @@ pub fn retrieve(
     query: &[f32],
     question: &str,
     config: &SearchConfig,
-    fusion: &crate::search::fuse::FusionParams,
+    fusion: &crate::index::settings::FusionParams,
     min_score: f32,
     explain: bool,
 ) -> Result<Answers> {
@@ -230,7 +230,7 @@ pub fn answers_of(
     query: &[f32],
     views: &[(View, Vec<crate::search::views::ViewHit>)],
     config: &SearchConfig,
-    fusion: &crate::search::fuse::FusionParams,
+    fusion: &crate::index::settings::FusionParams,
     min_score: f32,
     explain: bool,
 ) -> Result<Answers> {

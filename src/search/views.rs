@@ -195,7 +195,7 @@ fn subset_search(
         .iter()
         .map(|&r| crate::index::ann::Hit {
             row: r as usize,
-            score: crate::index::ann::dot(snapshot.vector(r as usize), query),
+            score: crate::model::vector::dot(snapshot.vector(r as usize), query),
         })
         .collect();
     let by_score = |a: &crate::index::ann::Hit, b: &crate::index::ann::Hit| {

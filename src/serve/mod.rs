@@ -30,8 +30,9 @@ use serde::Deserialize;
 
 use crate::engine::{self, Engine};
 use crate::error::ErrorKind;
-use crate::indexer::{IndexConfig, NoProgress};
+use crate::indexer::IndexConfig;
 use crate::model::embed::Embedder;
+use crate::progress::NoProgress;
 use crate::search::{Reply, SearchConfig};
 
 mod listen;

@@ -172,9 +172,9 @@ pub struct Manifest {
     /// Whether each stored question has a vector.
     pub question_vectors: bool,
     /// How the views are fused.
-    pub fusion: crate::search::fuse::FusionParams,
+    pub fusion: crate::index::settings::FusionParams,
     /// Below this fused score `ask` says it has no confident answer.
-    pub abstention: crate::search::fuse::Abstention,
+    pub abstention: crate::index::settings::Abstention,
     /// Counts.
     pub counts: Counts,
     /// The data folder, as given.
@@ -562,7 +562,7 @@ impl Snapshot {
             Some(remote) => remote.scores(query, rows),
             None => Ok(rows
                 .iter()
-                .map(|&r| crate::index::ann::dot(self.vector(r as usize), query))
+                .map(|&r| crate::model::vector::dot(self.vector(r as usize), query))
                 .collect()),
         }
     }

@@ -1,25 +1,27 @@
-//! Where an index lives: the seam between the engine and its storage.
+//! Where an index is kept, and how it is read back.
 //!
-//! Two stores fill it in: [`Folder`], the index folder on disk (the default,
-//! [`crate::store`]), and [`crate::store::pg::Postgres`], a PostgreSQL database with
-//! pgvector. The engine, the retrieval views, fusion, abstention and `eval`
-//! see only [`Store`] and the [`Snapshot`] it opens; a database's snapshot
-//! searches its vectors there (through [`crate::store::RemoteRows`]).
+//! Takes a finished generation (a [`Snapshot`] the indexer made); gives it
+//! back, checked, to search. Two stores fill the [`Store`] seam: [`Folder`],
+//! the index folder on disk (the default: generations, manifest and writer
+//! lock below), and [`pg::Postgres`], a PostgreSQL database with pgvector,
+//! whose snapshot searches its vectors there (through [`RemoteRows`]).
+//! Building into a store is the indexer's side of the seam
+//! ([`crate::indexer::BuildTarget`]), which sits above search because a build
+//! calibrates with it.
 //!
-//! [`open`] picks one from a location: a `postgres://` or `postgresql://` URL
-//! is a database, anything else a folder.
+//! Imports [`crate::corpus`] (file fingerprints), [`crate::model`] (the
+//! identity an index records) and [`crate::index`] (what it holds).
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
-use crate::corpus::{Corpus, Warning};
 use crate::error::Result;
-use crate::indexer::{IndexConfig, IndexSummary, Progress};
-use crate::model::embed::Embedder;
 mod folder;
 pub mod pg;
+mod row_key;
 
 pub use folder::*;
+pub(crate) use row_key::row_key;
+pub use row_key::{row_key_of, Made, RowKey};
 
 /// An index's storage.
 pub trait Store: Send + Sync + std::fmt::Debug {
@@ -46,19 +48,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Opens and checks the current generation.
     fn open(&self) -> Result<Snapshot>;
 
-    /// Builds or updates the index of `corpus`, read from `data_dir`
-    /// (embedding only what changed). One writer at a time: another gets
-    /// [`crate::Error::Busy`]; on any error the previous generation stays
-    /// current.
-    fn build(
-        &self,
-        corpus: Corpus,
-        data_dir: &Path,
-        embedder: &mut dyn Embedder,
-        config: &IndexConfig,
-        progress: &mut dyn Progress,
-    ) -> Result<(IndexSummary, Vec<Warning>)>;
-
     /// Opens the current generation with its vectors in memory (what
     /// `export` reads); the folder's are mapped anyway.
     fn open_with_vectors(&self) -> Result<Snapshot> {
@@ -79,17 +68,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// with the change to make (none for the folder).
     fn advice(&self) -> Result<Vec<String>> {
         Ok(Vec::new())
-    }
-}
-
-/// The store at `store` (a database URL or connection string) or, without
-/// one, the folder `index_dir`. An empty `store` is a usage error.
-pub fn at(store: Option<&str>, index_dir: &Path) -> Result<Arc<dyn Store>> {
-    match store {
-        Some(url) => Ok(Arc::new(
-            crate::store::pg::Postgres::connect(url, None)?.with_seed(index_dir),
-        )),
-        None => Ok(Arc::new(Folder::new(index_dir))),
     }
 }
 
@@ -127,38 +105,8 @@ impl Store for Folder {
         folder::open(&self.dir)
     }
 
-    fn build(
-        &self,
-        corpus: Corpus,
-        data_dir: &Path,
-        embedder: &mut dyn Embedder,
-        config: &IndexConfig,
-        progress: &mut dyn Progress,
-    ) -> Result<(IndexSummary, Vec<Warning>)> {
-        let started = std::time::Instant::now();
-        crate::indexer::check_overlap(data_dir, &self.dir)?;
-        crate::indexer::build_corpus(
-            corpus, data_dir, &self.dir, embedder, config, progress, started,
-        )
-    }
-
     fn wait_for_writer(&self) -> Result<()> {
         drop(WriterLock::wait(&self.dir)?);
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_store_that_is_not_postgresql_is_a_usage_error_without_its_secret() {
-        for bad in ["mysql://u:secret@h/db", "", "./secret-folder"] {
-            let e = at(Some(bad), Path::new("index")).unwrap_err();
-            assert_eq!(e.kind(), crate::error::ErrorKind::Usage, "{e}");
-            assert!(e.to_string().contains("--store"), "{e}");
-            assert!(!e.to_string().contains("secret"), "{e}");
-        }
     }
 }

@@ -6,9 +6,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use qasearch::indexer::{self, IndexConfig, NoProgress};
+use qasearch::indexer::{self, IndexConfig};
 use qasearch::model::embed::Embedder;
 use qasearch::model::{ModelIdentity, ModelSettings};
+use qasearch::progress::NoProgress;
 use qasearch::search::{self, SearchConfig};
 
 const DIM: usize = 32;

@@ -2,8 +2,9 @@
 
 use std::path::Path;
 
-use qasearch::indexer::{self, IndexConfig, NoProgress};
+use qasearch::indexer::{self, IndexConfig};
 use qasearch::model::embed::HashEmbedder;
+use qasearch::progress::NoProgress;
 use qasearch::search::{self, SearchConfig};
 use qasearch::store;
 

@@ -37,7 +37,7 @@ impl From<tokio_postgres::Error> for PgError {
 pub(super) type PgResult<T> = std::result::Result<T, PgError>;
 
 /// A connection and the runtime that drives it.
-pub(super) struct Client {
+pub(crate) struct Client {
     rt: tokio::runtime::Runtime,
     inner: tokio_postgres::Client,
     /// The longest one statement (or transaction) may wait for its reply.

@@ -4,7 +4,7 @@ use super::*;
 
 impl Postgres {
     /// The store row's schema version and manifest, if there is a store row.
-    pub(super) fn state(&self) -> Result<Option<(i32, serde_json::Value)>> {
+    pub(crate) fn state(&self) -> Result<Option<(i32, serde_json::Value)>> {
         self.pool.with(
             |c| {
                 let exists: bool = c
@@ -22,7 +22,7 @@ impl Postgres {
         )
     }
 
-    pub(super) fn manifest_of(&self, schema: i32, json: serde_json::Value) -> Result<Manifest> {
+    pub(crate) fn manifest_of(&self, schema: i32, json: serde_json::Value) -> Result<Manifest> {
         if schema != SCHEMA_VERSION {
             return Err(Error::Incompatible {
                 path: self.location().into(),
@@ -46,7 +46,7 @@ impl Postgres {
 
     /// The current generation without its vectors: manifest, metadata,
     /// lexical index and each row's id.
-    pub(super) fn read_generation(
+    pub(crate) fn read_generation(
         &self,
     ) -> Result<(
         Manifest,
@@ -94,7 +94,7 @@ impl Postgres {
 
     /// The current generation with every vector in memory (what a build
     /// reuses).
-    pub(super) fn read_with_vectors(&self) -> Result<Snapshot> {
+    pub(crate) fn read_with_vectors(&self) -> Result<Snapshot> {
         let (manifest, meta, lexical, ids) = self.read_generation()?;
         let dim = manifest.model.settings.dimension;
         let row_of: HashMap<i64, usize> = ids

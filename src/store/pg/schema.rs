@@ -5,7 +5,7 @@ use super::*;
 impl Postgres {
     /// Creates the extension (if it can) and the tables (if missing) for
     /// vectors of `dim` floats.
-    pub(super) fn ensure_schema(&self, client: &mut Client, dim: usize) -> Result<()> {
+    pub(crate) fn ensure_schema(&self, client: &mut Client, dim: usize) -> Result<()> {
         let at = self.location();
         if let Some(schema) = &self.pool.schema {
             client
@@ -111,7 +111,7 @@ pub(super) fn buffer_advice(index_bytes: i64, shared_bytes: i64) -> Option<Strin
 
 impl Postgres {
     /// [`buffer_advice`] for the store's view indexes now.
-    pub(super) fn cache_advice(&self) -> Result<Vec<String>> {
+    pub(crate) fn cache_advice(&self) -> Result<Vec<String>> {
         let sizes: Vec<String> = VIEW_INDEXES
             .iter()
             .map(|(name, _)| format!("coalesce(pg_relation_size(to_regclass('{name}')), 0)"))
@@ -130,7 +130,7 @@ impl Postgres {
     /// Builds each view's HNSW index if it is missing or was left invalid
     /// (a build killed while making it), without blocking readers
     /// (`CONCURRENTLY`: until it is ready, a view's search scans its rows).
-    pub(super) fn ensure_indexes(
+    pub(crate) fn ensure_indexes(
         &self,
         client: &mut Client,
         hnsw: &crate::index::ann::HnswParams,

@@ -6,7 +6,7 @@ use super::*;
 impl Postgres {
     /// A connection of its own for a build: no statement timeout (graphs
     /// take minutes on large corpora), holding the builders' lock.
-    pub(super) fn writer(&self) -> Result<Client> {
+    pub(crate) fn writer(&self) -> Result<Client> {
         let at = self.location();
         let client = self.untimed("60s")?;
         // A builder killed mid-statement: the server stops its work (and
@@ -28,7 +28,7 @@ impl Postgres {
 
     /// Writes `generation` (vectors in memory) as the next generation, in
     /// one transaction; returns its number.
-    pub(super) fn write(
+    pub(crate) fn write(
         &self,
         client: &mut Client,
         generation: &mut Snapshot,
@@ -264,7 +264,7 @@ impl RowDiff {
         };
         let mut kept = std::collections::HashSet::new();
         for (row, row_id) in diff.row_ids.iter_mut().enumerate() {
-            let Some(key) = indexer::row_key_of(meta, answer_vectors, apart, row) else {
+            let Some(key) = store::row_key_of(meta, answer_vectors, apart, row) else {
                 continue; // a hidden row: no pair holds it
             };
             let kinds = meta.occurrences_of(row).fold(0u8, |k, o| k | o.kind.bit()) as i16;
@@ -306,7 +306,7 @@ fn inject_abort() -> Result<()> {
 /// The key of a row: SHA-256 of the model, how the text is made, the text
 /// and, for a sentence read in context, its place in it (a row is reused
 /// only for the same vector).
-fn row_key_hash(model: &str, key: indexer::RowKey<'_>) -> Vec<u8> {
+fn row_key_hash(model: &str, key: store::RowKey<'_>) -> Vec<u8> {
     let mut h = Sha256::new();
     h.update((model.len() as u64).to_le_bytes());
     h.update(model.as_bytes());
@@ -327,8 +327,8 @@ mod tests {
 
     #[test]
     fn row_keys_tell_the_model_and_how_a_text_was_made() {
-        use indexer::Made::*;
-        let key = |how, text| indexer::RowKey {
+        use store::Made::*;
+        let key = |how, text| store::RowKey {
             how,
             text,
             span: None,
@@ -348,11 +348,11 @@ mod tests {
         assert_eq!(row_key_hash("m", key(Embedded, "a")).len(), 32);
         // Stores written before keep their keys: the codes never change.
         assert_eq!(
-            [Embedded, Pooled, AsQuery, InContext].map(indexer::Made::code),
+            [Embedded, Pooled, AsQuery, InContext].map(store::Made::code),
             [0, 1, 2, 3]
         );
         // A sentence read in context: its answer and its place there.
-        let in_context = |start, end| indexer::RowKey {
+        let in_context = |start, end| store::RowKey {
             how: InContext,
             text: "Yes. It is open.",
             span: Some((start, end)),

@@ -1,0 +1,75 @@
+//! The retrieval settings an index records: how much the lexical arm may
+//! add in fusion, and the score below which `ask` abstains. Plain data owned
+//! here, below the store that records them ([`crate::store::Manifest`]) and
+//! the search that applies them ([`crate::search::fuse`]).
+
+use serde::{Deserialize, Serialize};
+
+/// Fusion settings, stored in the manifest (calibrated at index time where
+/// the corpus has stored questions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FusionParams {
+    /// The most the lexical arm can add to a pair's score.
+    pub lexical_weight: f32,
+    /// The BM25 score from which the lexical arm has its full weight.
+    pub lexical_saturation: f32,
+    /// How the values were chosen: "default" or "calibrated".
+    pub source: String,
+}
+
+impl Default for FusionParams {
+    /// Chosen on xquad-en, wikiqa-dev and xquad-de-para together (README,
+    /// "Fusion"): 0.2 and 20.
+    fn default() -> Self {
+        FusionParams {
+            lexical_weight: 0.2,
+            lexical_saturation: 20.0,
+            source: "default".into(),
+        }
+    }
+}
+
+/// When `ask` says it has no confident answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Abstention {
+    /// The least fused score of a confident answer.
+    pub min_score: f32,
+    /// How it was chosen: "default" or "calibrated".
+    pub source: String,
+}
+
+impl Default for Abstention {
+    /// See README, "Abstention".
+    fn default() -> Self {
+        Abstention {
+            min_score: DEFAULT_MIN_SCORE,
+            source: "default".into(),
+        }
+    }
+}
+
+/// The default threshold of a confident answer (README, "Abstention").
+pub const DEFAULT_MIN_SCORE: f32 = 0.45;
+
+/// The fusion and abstention settings a new index starts from: those fitted
+/// to its model's scores (a model not in the catalogue gets MiniLM's).
+pub fn model_defaults(identity: &crate::model::ModelIdentity) -> (FusionParams, Abstention) {
+    let (d, source) = match crate::model::catalogued(identity) {
+        Some(m) => (m.defaults, format!("default for {}", m.name)),
+        None => (
+            crate::model::MINILM_DEFAULTS,
+            "default (the model is not in the catalogue: all-MiniLM-L6-v2's)".to_string(),
+        ),
+    };
+    (
+        FusionParams {
+            lexical_weight: d.lexical_weight,
+            lexical_saturation: d.lexical_saturation,
+            source: source.clone(),
+        },
+        Abstention {
+            min_score: d.min_score,
+            source,
+        },
+    )
+}

@@ -1,0 +1,166 @@
+//! Building into a PostgreSQL store: the plan against the rows it holds,
+//! embedding what is new, then one transaction of rows
+//! ([`Postgres::write`](crate::store::pg::Postgres)).
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::target::BuildTarget;
+use super::{GraphMode, IndexConfig, IndexSummary};
+use crate::corpus::{Corpus, Warning};
+use crate::error::{Error, Result};
+use crate::model::embed::Embedder;
+use crate::progress::Progress;
+use crate::store::pg::Postgres;
+use crate::store::{self, Snapshot, Store};
+
+impl BuildTarget for Postgres {
+    fn build(
+        &self,
+        corpus: Corpus,
+        data_dir: &Path,
+        embedder: &mut dyn Embedder,
+        config: &IndexConfig,
+        progress: &mut dyn Progress,
+    ) -> Result<(IndexSummary, Vec<Warning>)> {
+        config.hnsw.validate()?;
+        let started = Instant::now();
+        super::check_not_empty(&corpus, data_dir)?;
+        let identity = embedder.identity().clone();
+        let mut client = self.writer()?;
+        self.ensure_schema(&mut client, embedder.dimension())?;
+
+        // What the store holds now, and whether its vectors can be reused.
+        let mut full_reason = None;
+        let held = match self.state()? {
+            None => None,
+            Some((schema, json)) => {
+                let manifest = self.manifest_of(schema, json);
+                match manifest {
+                    Ok(m) if m.model != identity && !config.full => {
+                        return Err(Error::Incompatible {
+                            path: self.location().into(),
+                            what: "model",
+                            expected: identity.id(),
+                            found: m.model.id(),
+                        });
+                    }
+                    Ok(_) if config.full => {
+                        full_reason = Some("a full rebuild was asked".to_string());
+                        None
+                    }
+                    Ok(m) => Some(m),
+                    Err(e @ Error::Incompatible { .. }) if config.full => {
+                        full_reason = Some(format!("the store is not usable: {e}"));
+                        None
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        // Unchanged: nothing to do (planned without the vectors).
+        if let Some(manifest) = &held {
+            let (_, meta, _, _) = self.read_generation()?;
+            let plan = super::plan(
+                &corpus,
+                Some(super::Previous {
+                    manifest,
+                    meta: &meta,
+                }),
+                &IndexConfig {
+                    queries_apart: identity.settings.roles_differ(),
+                    ..config.clone()
+                },
+            );
+            if plan.graph == super::GraphAction::Keep {
+                // A vector index a killed build left unfinished is finished now.
+                self.ensure_indexes(&mut client, &manifest.hnsw, progress)?;
+                let warning = super::language_warning(&corpus, &identity);
+                return Ok((
+                    IndexSummary::unchanged(
+                        manifest,
+                        &corpus,
+                        started,
+                        self.location().into(),
+                        warning,
+                    ),
+                    corpus.warnings,
+                ));
+            }
+        }
+        // The vectors to reuse: the store's, or else an index folder's.
+        let previous = match held {
+            Some(_) => Some(self.read_with_vectors()?),
+            None if config.full => None,
+            None => seed_snapshot(self, &identity),
+        };
+        let from_folder = held.is_none() && previous.is_some();
+        let made = super::make_generation(
+            &corpus,
+            data_dir,
+            previous.as_ref(),
+            embedder,
+            config,
+            GraphMode::None,
+            progress,
+        )?;
+        let summary = match made {
+            Some(mut m) => {
+                let number = self.write(&mut client, &mut m.snapshot, progress)?;
+                m.snapshot.manifest.generation = number;
+                m.full_reason = m.full_reason.or(full_reason);
+                m.summary(&corpus, started, self.location().into())
+            }
+            // The folder's generation is current: it moves as it is.
+            None => {
+                let mut generation =
+                    previous.expect("invariant: unchanged means a previous generation");
+                let number = self.write(&mut client, &mut generation, progress)?;
+                generation.manifest.generation = number;
+                let mut s = IndexSummary::unchanged(
+                    &generation.manifest,
+                    &corpus,
+                    started,
+                    self.location().into(),
+                    super::language_warning(&corpus, &identity),
+                );
+                s.graph = "loaded";
+                s
+            }
+        };
+        if from_folder {
+            log::info!(
+                "vectors taken from the index folder {} where it had them",
+                self.seed().unwrap_or(Path::new("")).display()
+            );
+        }
+        // Said once the indexes are built, when their size is known; a
+        // failure to read the settings does not fail the build.
+        match self.cache_advice() {
+            Ok(advice) => advice.iter().for_each(|a| log::warn!("{a}")),
+            Err(e) => log::debug!("no advice on the server's settings: {e}"),
+        }
+        Ok((summary, corpus.warnings))
+    }
+}
+
+/// The seed folder's generation, when it was made by `model`.
+fn seed_snapshot(store: &Postgres, model: &crate::model::ModelIdentity) -> Option<Snapshot> {
+    let dir = store.seed()?;
+    if !store::exists(dir) {
+        return None;
+    }
+    match store::open(dir) {
+        Ok(s) => match super::reusable(&s, model) {
+            Ok(()) => Some(s),
+            Err(why) => {
+                log::info!("not taking vectors from {}: {why}", dir.display());
+                None
+            }
+        },
+        Err(e) => {
+            log::info!("not taking vectors from {}: {e}", dir.display());
+            None
+        }
+    }
+}
