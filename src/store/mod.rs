@@ -16,12 +16,18 @@ use std::path::PathBuf;
 
 use crate::error::Result;
 mod folder;
+mod lock;
+mod manifest;
 pub mod pg;
 mod row_key;
+mod snapshot;
 
 pub use folder::*;
+pub use lock::*;
+pub use manifest::*;
 pub(crate) use row_key::row_key;
 pub use row_key::{row_key_of, Made, RowKey};
+pub use snapshot::*;
 
 /// An index's storage.
 pub trait Store: Send + Sync + std::fmt::Debug {

@@ -1,0 +1,286 @@
+//! Reading one document: `.txt` (a paragraph, then questions and answers) and
+//! `.jsonl` (one document a line), into pairs with warnings naming the line.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+
+use super::*;
+
+/// What parsing one file gives.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// Documents with at least one pair.
+    pub documents: Vec<Document>,
+    /// Problems found.
+    pub warnings: Vec<Warning>,
+    /// What was skipped.
+    pub skipped: Skipped,
+}
+
+/// Drops, whatever the format, the pairs whose question or answer holds
+/// nothing a model reads (only control or invisible characters:
+/// [`crate::corpus::text`]) and passages of that kind, each with a warning naming
+/// its line; a document left without pairs is dropped.
+pub fn keep_meaningful(mut parsed: Parsed) -> Parsed {
+    use crate::corpus::text::{means_something, visible};
+    let mut warnings = Vec::new();
+    let mut skipped = 0;
+    for doc in &mut parsed.documents {
+        if !means_something(&doc.passage) {
+            doc.passage.clear();
+        }
+        doc.pairs.retain(|p| {
+            let (what, text) = if !means_something(&p.question) {
+                ("question", &p.question)
+            } else if !means_something(&p.answer) {
+                ("answer", &p.answer)
+            } else {
+                return true;
+            };
+            warnings.push(Warning {
+                file: doc.source.clone(),
+                line: Some(p.line),
+                message: format!(
+                    "pair skipped: its {what} {} holds only control or invisible characters",
+                    visible(text)
+                ),
+            });
+            skipped += 1;
+            false
+        });
+    }
+    parsed.documents.retain(|d| !d.pairs.is_empty());
+    parsed.skipped.pairs += skipped;
+    parsed.warnings.extend(warnings);
+    parsed
+}
+
+/// Decodes UTF-8, dropping a BOM. On failure returns the 1-based line of the
+/// first bad byte.
+pub fn decode(bytes: &[u8]) -> std::result::Result<&str, usize> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    std::str::from_utf8(bytes).map_err(|e| {
+        1 + bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+    })
+}
+
+/// Characters that end a question line: `?` and its forms in other scripts
+/// (Arabic `؟`, full-width `？`, Ethiopic `፧`, Greek uses `;` and is left out:
+/// it is also a plain semicolon), and the interrobangs.
+pub const QUESTION_MARKS: &[char] = &[
+    '?', '\u{061F}', '\u{FF1F}', '\u{1367}', '\u{2047}', '\u{2048}', '\u{2049}', '\u{203D}',
+    '\u{FE56}',
+];
+
+/// True when a trimmed line is a question.
+pub fn is_question(line: &str) -> bool {
+    line.ends_with(QUESTION_MARKS)
+}
+
+/// Lines of a text with their 1-based numbers: `\n`, `\r\n` and a lone `\r`
+/// (old Mac files) each end a line.
+pub fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> + '_ {
+    let mut rest = Some(text);
+    let mut n = 0;
+    std::iter::from_fn(move || {
+        let t = rest?;
+        n += 1;
+        match t.find(['\n', '\r']) {
+            Some(i) => {
+                let skip = if t[i..].starts_with("\r\n") { 2 } else { 1 };
+                rest = Some(&t[i + skip..]);
+                Some((n, &t[..i]))
+            }
+            None => {
+                rest = None;
+                Some((n, t))
+            }
+        }
+    })
+}
+
+/// At most `max` characters of a text for a message, with `…` when cut.
+pub fn excerpt(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => text.into(),
+        Some((i, _)) => format!("{}… ({} bytes in all)", &text[..i], text.len()).into(),
+    }
+}
+
+/// Parses one `.txt` document. `name` is used in warnings and as the key.
+pub fn parse_txt(name: &str, text: &str) -> Parsed {
+    let mut out = Parsed::default();
+    let mut passage: Vec<&str> = Vec::new();
+    let mut pairs: Vec<QaPair> = Vec::new();
+    // The open question (text, line) waiting for its answer.
+    let mut question: Option<(&str, usize)> = None;
+    let warn = |out: &mut Parsed, line: usize, message: String| {
+        out.warnings.push(Warning {
+            file: name.to_string(),
+            line: Some(line),
+            message,
+        })
+    };
+    for (line_no, raw) in lines(text) {
+        let line = raw.trim_start_matches('\u{FEFF}').trim();
+        if line.is_empty() {
+            continue;
+        }
+        let is_question = is_question(line);
+        match (question, is_question) {
+            (Some((q, ql)), true) => {
+                warn(
+                    &mut out,
+                    ql,
+                    format!("question without an answer, skipped: {:?}", excerpt(q, 120)),
+                );
+                out.skipped.pairs += 1;
+                question = Some((line, line_no));
+            }
+            (Some((q, ql)), false) => {
+                pairs.push(QaPair {
+                    question: q.to_string(),
+                    answer: line.to_string(),
+                    line: ql,
+                });
+                question = None;
+            }
+            (None, true) => question = Some((line, line_no)),
+            (None, false) => {
+                if let Some(last) = pairs.last_mut() {
+                    last.answer.push('\n');
+                    last.answer.push_str(line);
+                } else {
+                    passage.push(line);
+                }
+            }
+        }
+    }
+    if let Some((q, ql)) = question {
+        warn(
+            &mut out,
+            ql,
+            format!("question without an answer, skipped: {:?}", excerpt(q, 120)),
+        );
+        out.skipped.pairs += 1;
+    }
+    if pairs.is_empty() {
+        if out.warnings.is_empty() {
+            warn(
+                &mut out,
+                1,
+                "no question-and-answer pairs (a question line must end with '?', its answer follows on the next line)".into(),
+            );
+        }
+    } else {
+        out.documents.push(Document {
+            key: name.to_string(),
+            source: name.to_string(),
+            passage: passage.join("\n"),
+            pairs,
+        });
+    }
+    out
+}
+
+#[derive(Deserialize)]
+pub(super) struct JsonDoc {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    #[serde(default)]
+    passage: Option<String>,
+    qa: Vec<JsonQa>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct JsonQa {
+    #[serde(default)]
+    question: Option<String>,
+    #[serde(default)]
+    answer: Option<String>,
+}
+
+/// Parses a `.jsonl` file: one document a line.
+pub fn parse_jsonl(name: &str, text: &str) -> Parsed {
+    let mut out = Parsed::default();
+    let mut keys = HashSet::new();
+    for (line_no, raw) in lines(text) {
+        let line = raw.trim_start_matches('\u{FEFF}').trim();
+        if line.is_empty() {
+            continue;
+        }
+        let mut warn = |message: String| {
+            out.warnings.push(Warning {
+                file: name.to_string(),
+                line: Some(line_no),
+                message,
+            })
+        };
+        let doc: JsonDoc = match serde_json::from_str(line) {
+            Ok(d) => d,
+            Err(e) => {
+                warn(format!(
+                    "skipped: not a document ({e}); expected {{\"id\": ..., \"passage\": ..., \"qa\": [{{\"question\": ..., \"answer\": ...}}]}}"
+                ));
+                out.skipped.lines += 1;
+                continue;
+            }
+        };
+        let id = match &doc.id {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Null) | None => format!("L{line_no}"),
+            Some(v) => v.to_string(),
+        };
+        let mut key = format!("{name}#{id}");
+        if !keys.insert(key.clone()) {
+            let alt = format!("{name}#L{line_no}");
+            warn(format!(
+                "duplicate id {:?}; this document is kept as {:?}",
+                excerpt(&id, 120),
+                excerpt(&alt, 160)
+            ));
+            keys.insert(alt.clone());
+            key = alt;
+        }
+        let mut pairs = Vec::new();
+        let mut skipped_here = 0;
+        for (n, qa) in doc.qa.into_iter().enumerate() {
+            let q = qa.question.as_deref().map(str::trim).unwrap_or("");
+            let a = qa.answer.as_deref().map(str::trim).unwrap_or("");
+            if q.is_empty() || a.is_empty() {
+                let what = if q.is_empty() {
+                    "an answer without a question"
+                } else {
+                    "a question without an answer"
+                };
+                warn(format!("qa[{n}] is {what}, skipped"));
+                skipped_here += 1;
+                continue;
+            }
+            pairs.push(QaPair {
+                question: q.to_string(),
+                answer: a.to_string(),
+                line: line_no,
+            });
+        }
+        out.skipped.pairs += skipped_here;
+        if pairs.is_empty() {
+            if skipped_here == 0 {
+                warn("document has no question-and-answer pairs, skipped".into());
+                out.skipped.lines += 1;
+            }
+            continue;
+        }
+        out.documents.push(Document {
+            key,
+            source: name.to_string(),
+            passage: doc.passage.unwrap_or_default().trim().to_string(),
+            pairs,
+        });
+    }
+    out
+}

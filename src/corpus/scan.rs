@@ -1,0 +1,241 @@
+//! Walking a data folder: which files are documents, in a stable order, with
+//! a fingerprint of each (size, time, identity) for change detection.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use super::*;
+use crate::error::{Error, IoContext, Result};
+
+/// Kind of corpus file, by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Format {
+    Txt,
+    Jsonl,
+}
+
+pub(super) fn format_of(path: &Path) -> Option<Format> {
+    match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+        "txt" => Some(Format::Txt),
+        "jsonl" => Some(Format::Jsonl),
+        _ => None,
+    }
+}
+
+/// The corpus files found under a data folder (no content read yet).
+#[derive(Debug, Clone, Default)]
+pub struct Scan {
+    /// The files, ordered by path; paths are unique.
+    pub files: Vec<SourceFile>,
+    /// Where each file is (same order).
+    pub paths: Vec<PathBuf>,
+    /// Entries skipped while walking.
+    pub warnings: Vec<Warning>,
+    /// The data folder, canonical: no file outside it is ever read.
+    pub root: PathBuf,
+}
+
+/// Lists the corpus files under `root` with their size and modification time
+/// (no content is read). Used for the quick freshness check.
+pub fn scan(root: &Path) -> Result<Scan> {
+    let meta = std::fs::metadata(root).map_err(|_| Error::DataMissing {
+        path: root.to_path_buf(),
+    })?;
+    if !meta.is_dir() {
+        return Err(Error::DataMissing {
+            path: root.to_path_buf(),
+        });
+    }
+    let canon_root = root.canonicalize().at("reading", root)?;
+    // An unreadable folder is an error of its own, not an empty corpus.
+    if let Err(source) = std::fs::read_dir(root) {
+        return Err(Error::DataUnreadable {
+            path: root.to_path_buf(),
+            source,
+        });
+    }
+    let mut files = Vec::new();
+    let mut abs = Vec::new();
+    let mut warnings = Vec::new();
+    let mut seen = HashSet::new();
+    // Linked folders that lead outside are pruned before the walk enters them.
+    let pruned = std::cell::RefCell::new(Vec::new());
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            if e.depth() == 0 {
+                return true;
+            }
+            if e.file_name().to_string_lossy().starts_with('.') {
+                return false;
+            }
+            if e.path_is_symlink() && e.file_type().is_dir() {
+                let inside = e
+                    .path()
+                    .canonicalize()
+                    .is_ok_and(|c| c.starts_with(&canon_root));
+                if !inside {
+                    pruned.borrow_mut().push(Warning {
+                        file: rel(root, e.path()),
+                        line: None,
+                        message: "skipped: symbolic link leads outside the data folder".into(),
+                    });
+                }
+                return inside;
+            }
+            true
+        });
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let file = e
+                    .path()
+                    .map(|p| rel(root, p))
+                    .unwrap_or_else(|| root.display().to_string());
+                warnings.push(Warning {
+                    file,
+                    line: None,
+                    message: format!("skipped: {e}"),
+                });
+                continue;
+            }
+        };
+        if entry.depth() == 0 || !entry.file_type().is_file() {
+            continue;
+        }
+        let path = entry.path();
+        if format_of(path).is_none() {
+            continue;
+        }
+        let relpath = rel(root, path);
+        // A linked file is read only when it leads inside the folder (linked
+        // folders leading outside were pruned above); each real file once.
+        if entry.path_is_symlink() {
+            match path.canonicalize() {
+                Ok(c) if c.starts_with(&canon_root) => {}
+                Ok(_) => {
+                    warnings.push(Warning::skipped_file(
+                        relpath,
+                        "symbolic link leads outside the data folder",
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    warnings.push(Warning::skipped_file(relpath, e));
+                    continue;
+                }
+            }
+        }
+        let md = match entry.metadata() {
+            Ok(m) => m,
+            Err(e) => {
+                warnings.push(Warning::skipped_file(relpath, e));
+                continue;
+            }
+        };
+        if !seen.insert(file_identity(path, &md)) {
+            continue;
+        }
+        let mtime_ns = md
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as u64);
+        files.push(SourceFile {
+            path: relpath,
+            size: md.len(),
+            mtime_ns,
+            sha256: String::new(),
+        });
+        abs.push(path.to_path_buf());
+    }
+    warnings.extend(pruned.into_inner());
+    let mut paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+    make_unique(&mut paths);
+    for (f, p) in files.iter_mut().zip(paths) {
+        f.path = p;
+    }
+    Ok(Scan {
+        files,
+        paths: abs,
+        warnings,
+        root: canon_root,
+    })
+}
+
+/// Makes every string of `keys` unique, keeping the first of equal ones as it
+/// is and giving the others a suffix `~2`, `~3`, … that no other key has.
+/// Deterministic: the same input gives the same keys.
+pub fn make_unique(keys: &mut [String]) {
+    let mut taken: HashSet<String> = keys.iter().cloned().collect();
+    let mut first_seen = HashSet::new();
+    for key in keys.iter_mut() {
+        if first_seen.insert(key.clone()) {
+            continue;
+        }
+        let mut n = 2u64;
+        let fresh = loop {
+            let candidate = format!("{key}~{n}");
+            if !taken.contains(&candidate) {
+                break candidate;
+            }
+            n += 1;
+        };
+        taken.insert(fresh.clone());
+        first_seen.insert(fresh.clone());
+        *key = fresh;
+    }
+}
+
+/// What makes two paths the same file: device and inode on Unix, the
+/// canonical path elsewhere.
+#[cfg(unix)]
+pub(super) fn file_identity(_path: &Path, md: &std::fs::Metadata) -> (u64, u64, PathBuf) {
+    use std::os::unix::fs::MetadataExt;
+    (md.dev(), md.ino(), PathBuf::new())
+}
+
+#[cfg(not(unix))]
+pub(super) fn file_identity(path: &Path, _md: &std::fs::Metadata) -> (u64, u64, PathBuf) {
+    (
+        0,
+        0,
+        path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
+    )
+}
+
+/// The path relative to the data folder, `/`-separated. Bytes of a name that
+/// are not UTF-8 are written as `\xNN`, so names differing only there stay
+/// different (equal results are made unique by [`make_unique`]).
+pub(super) fn rel(root: &Path, path: &Path) -> String {
+    let r = path.strip_prefix(root).unwrap_or(path);
+    r.components()
+        .map(|c| escape_os(c.as_os_str()))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+pub(super) fn escape_os(name: &std::ffi::OsStr) -> String {
+    if let Some(s) = name.to_str() {
+        return s.to_string();
+    }
+    #[cfg(unix)]
+    {
+        use std::fmt::Write;
+        use std::os::unix::ffi::OsStrExt;
+        let mut out = String::new();
+        for chunk in name.as_bytes().utf8_chunks() {
+            out.push_str(chunk.valid());
+            for b in chunk.invalid() {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+        }
+        out
+    }
+    #[cfg(not(unix))]
+    name.to_string_lossy().into_owned()
+}

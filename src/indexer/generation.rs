@@ -1,0 +1,555 @@
+//! Making a generation: embedding what the plan says is new, laying out
+//! vectors and metadata, extending or rebuilding the graph, calibrating, and
+//! writing it through the store.
+
+use super::*;
+
+/// Queries sampled to check an extended graph against exact search.
+pub(super) const CHECK_QUERIES: usize = 64;
+
+/// Breadth of the graph searches of that check.
+pub(super) const CHECK_EF: usize = 128;
+
+/// The least recall@10 an extended graph must keep; below it the graph is rebuilt.
+pub const MIN_EXTENDED_RECALL: f64 = 0.99;
+
+/// Recall@10 of the graph against exact search, over live rows used as
+/// queries: the rows from `first_new` on (the ones just inserted, which are
+/// the ones an extension can leave unreachable) and as many older ones.
+pub fn graph_recall(
+    graph: &MmapGraph,
+    vectors: &[f32],
+    dim: usize,
+    live: &dyn Fn(usize) -> bool,
+    first_new: usize,
+) -> f64 {
+    let rows = vectors.len() / dim.max(1);
+    let pick = |from: usize, to: usize, n: usize| -> Vec<usize> {
+        let candidates: Vec<usize> = (from..to).filter(|&r| live(r)).collect();
+        let step = (candidates.len() / n.max(1)).max(1);
+        candidates.into_iter().step_by(step).take(n).collect()
+    };
+    let mut queries = pick(first_new, rows, CHECK_QUERIES / 2);
+    queries.extend(pick(0, first_new, CHECK_QUERIES - queries.len()));
+    let (mut found, mut wanted) = (0usize, 0usize);
+    for &q in &queries {
+        let query = &vectors[q * dim..(q + 1) * dim];
+        let exact = crate::index::ann::exact_search(vectors, dim, query, 10, Some(live));
+        let approx = graph.search(vectors, dim, query, 10, CHECK_EF, Some(live));
+        wanted += exact.len();
+        found += crate::index::ann::hits_as_good(&exact, &approx);
+    }
+    if wanted == 0 {
+        1.0
+    } else {
+        found as f64 / wanted as f64
+    }
+}
+
+/// A generation made in memory, calibrated, not yet written: its manifest
+/// has generation 0 and no files until its store writes it.
+#[derive(Debug)]
+pub struct NewGeneration {
+    /// The generation, vectors in memory.
+    pub snapshot: Snapshot,
+    /// Texts embedded.
+    pub embedded: usize,
+    /// Texts whose vectors were reused.
+    pub reused: usize,
+    /// Rows no pair holds any longer (kept in an extended graph).
+    pub hidden: usize,
+    /// Seconds in the model.
+    pub embed_seconds: f64,
+    /// How the graph was made.
+    pub graph: &'static str,
+    /// Why nothing was reused, when that is the case.
+    pub full_reason: Option<String>,
+    /// Set when the corpus is mostly in a script the model cannot read.
+    pub language_warning: Option<String>,
+}
+
+impl NewGeneration {
+    /// The build's summary, once written at `location`.
+    pub fn summary(&self, corpus: &Corpus, started: Instant, location: String) -> IndexSummary {
+        IndexSummary {
+            embedded: self.embedded,
+            reused: self.reused,
+            hidden: self.hidden,
+            embed_seconds: self.embed_seconds,
+            embedded_per_second: self.embedded as f64 / self.embed_seconds.max(1e-9),
+            graph: self.graph,
+            full_reason: self.full_reason.clone(),
+            ..IndexSummary::unchanged(
+                &self.snapshot.manifest,
+                corpus,
+                started,
+                location,
+                self.language_warning.clone(),
+            )
+        }
+    }
+}
+
+/// The vectors of every text the plan must embed ([`BuildPlan::to_embed_ids`],
+/// in order): those `known` has, and the model's for the rest. Returns them
+/// and how many texts the model embedded.
+pub(super) fn embed_new(
+    plan: &BuildPlan,
+    known: Option<&KnownVectors>,
+    embedder: &mut dyn Embedder,
+    batch_size: usize,
+    progress: &mut dyn Progress,
+) -> Result<(Vec<f32>, usize)> {
+    let dim = embedder.dimension();
+    let ids = plan.to_embed_ids();
+    let found: Vec<Option<&[f32]>> = ids
+        .iter()
+        .map(|&id| known.and_then(|k| k.get(plan.key(id))))
+        .collect();
+    let todo: Vec<usize> = ids
+        .iter()
+        .zip(&found)
+        .filter(|(_, f)| f.is_none())
+        .map(|(&id, _)| id)
+        .collect();
+    progress.start(Stage::Embedding, todo.len() as u64);
+    let embedded = embed_fresh(plan, &todo, embedder, batch_size, progress)?;
+    progress.finish();
+    if todo.len() == ids.len() {
+        return Ok((embedded, todo.len()));
+    }
+    let mut fresh = embedded.chunks_exact(dim.max(1));
+    let mut all = Vec::with_capacity(ids.len() * dim);
+    for f in &found {
+        match f {
+            Some(v) => all.extend_from_slice(v),
+            None => all.extend_from_slice(
+                fresh
+                    .next()
+                    .ok_or_else(|| Error::Embed("fewer vectors than texts to embed".into()))?,
+            ),
+        }
+    }
+    Ok((all, todo.len()))
+}
+
+/// The model's vectors of distinct texts `todo` of `plan`, in order. The
+/// sentences read in context come from passes over their whole answers
+/// (which give those answers' own vectors too); the rest — and the
+/// sentences of answers too long to read in context — are embedded alone.
+pub(super) fn embed_fresh(
+    plan: &BuildPlan,
+    todo: &[usize],
+    embedder: &mut dyn Embedder,
+    batch_size: usize,
+    progress: &mut dyn Progress,
+) -> Result<Vec<f32>> {
+    let dim = embedder.dimension();
+    let mut out = vec![0f32; todo.len() * dim];
+    let mut done = vec![false; todo.len()];
+    // Each answer to read, with the sentences (place in todo, span) it gives.
+    let mut answers: Vec<&str> = Vec::new();
+    let mut sentences: Vec<Vec<(usize, (usize, usize))>> = Vec::new();
+    let mut answer_at: HashMap<&str, usize> = HashMap::new();
+    // Texts the model would read as passages alone: a pass over the same
+    // text gives their vector.
+    let mut plain_at: HashMap<&str, usize> = HashMap::new();
+    for (k, &id) in todo.iter().enumerate() {
+        let key = plan.key(id);
+        match (key.how, key.span) {
+            (Made::InContext, Some((start, end))) => {
+                let a = *answer_at.entry(key.text).or_insert_with(|| {
+                    answers.push(key.text);
+                    sentences.push(Vec::new());
+                    answers.len() - 1
+                });
+                sentences[a].push((k, (start as usize, end as usize)));
+            }
+            (Made::Embedded, _) => {
+                plain_at.insert(key.text, k);
+            }
+            _ => {}
+        }
+    }
+    if !answers.is_empty() {
+        let batches = batches_by_length(
+            &answers,
+            embedder.identity().settings.max_length,
+            batch_size,
+        );
+        for batch in batches {
+            let texts: Vec<&str> = batch.iter().map(|&a| answers[a]).collect();
+            let spans: Vec<Vec<(usize, usize)>> = batch
+                .iter()
+                .map(|&a| sentences[a].iter().map(|&(_, span)| span).collect())
+                .collect();
+            let read = embedder.embed_in_context(&texts, &spans)?;
+            if read.len() != batch.len() {
+                return Err(Error::Embed(format!(
+                    "model read {} of {} answers",
+                    read.len(),
+                    batch.len()
+                )));
+            }
+            // Each text's vector, set once.
+            let mut set = |k: usize, v: &[f32]| -> Result<u64> {
+                if done[k] {
+                    return Ok(0);
+                }
+                if v.len() != dim {
+                    return Err(Error::Embed(format!(
+                        "model returned a {}-d vector, expected {dim}",
+                        v.len()
+                    )));
+                }
+                out[k * dim..(k + 1) * dim].copy_from_slice(v);
+                done[k] = true;
+                Ok(1)
+            };
+            let mut n = 0;
+            for (&a, r) in batch.iter().zip(&read) {
+                if let Some(&k) = plain_at.get(answers[a]) {
+                    n += set(k, &r.whole)?;
+                }
+                for (&(k, _), v) in sentences[a].iter().zip(&r.spans) {
+                    if let Some(v) = v {
+                        n += set(k, v)?;
+                    }
+                }
+            }
+            progress.advance(n);
+        }
+    }
+    let alone: Vec<usize> = (0..todo.len()).filter(|&k| !done[k]).collect();
+    let texts: Vec<&str> = alone.iter().map(|&k| plan.text(todo[k])).collect();
+    let roles: Vec<Role> = alone.iter().map(|&k| plan.role(todo[k])).collect();
+    log::debug!(
+        "embedding: {} answers read with their sentences in context, {} of {} texts alone",
+        answers.len(),
+        alone.len(),
+        todo.len()
+    );
+    let embedded = embed_roles(embedder, &texts, &roles, batch_size, &mut |n| {
+        progress.advance(n as u64)
+    })?;
+    for (i, &k) in alone.iter().enumerate() {
+        out[k * dim..(k + 1) * dim].copy_from_slice(&embedded[i * dim..(i + 1) * dim]);
+    }
+    Ok(out)
+}
+
+/// Makes the next generation of `corpus` in memory: plans against
+/// `previous` (a generation of the same model and splitter, see
+/// [`reusable`]), embeds only what it lacks, lays out the rows (with a graph
+/// in [`GraphMode::Build`]), builds the lexical arm and calibrates fusion
+/// and abstention. None when nothing changed.
+pub fn make_generation(
+    corpus: &Corpus,
+    data_dir: &Path,
+    previous: Option<&Snapshot>,
+    embedder: &mut dyn Embedder,
+    config: &IndexConfig,
+    graph_mode: GraphMode,
+    progress: &mut dyn Progress,
+) -> Result<Option<NewGeneration>> {
+    let config = &IndexConfig {
+        queries_apart: embedder.identity().settings.roles_differ(),
+        answer_vectors: match config.answer_vectors {
+            AnswerVectors::InContext if !embedder.reads_in_context() => {
+                log::info!(
+                    "{} cannot read sentences in the context of their answer: embedding them alone",
+                    embedder.identity().settings.name
+                );
+                AnswerVectors::Embedded
+            }
+            how => how,
+        },
+        ..config.clone()
+    };
+    let language_warning = language_warning(corpus, embedder.identity());
+    let identity = embedder.identity().clone();
+    let dim = embedder.dimension();
+    let plan = plan(
+        corpus,
+        previous.map(|p| Previous {
+            manifest: &p.manifest,
+            meta: &p.meta,
+        }),
+        config,
+    );
+    // Nothing changed at all: keep the current generation.
+    if plan.graph == GraphAction::Keep && previous.is_some() {
+        return Ok(None);
+    }
+    let sentence_count = plan.sentences();
+    let reused = plan.reused();
+    // The texts to embed, less those whose vectors are known (an export of
+    // the same model).
+    let known = config
+        .known
+        .as_deref()
+        .filter(|k| k.model == identity && k.dimension == dim);
+    if config.known.is_some() && known.is_none() {
+        log::warn!("the vectors given were made by another model: embedding instead");
+    }
+    if let Some(k) = known {
+        k.check_made_by(embedder)?;
+    }
+    let embed_started = Instant::now();
+    let (new_vectors, embedded) = embed_new(&plan, known, embedder, config.batch_size, progress)?;
+    let embed_seconds = embed_started.elapsed().as_secs_f64();
+    let reused = reused + (plan.to_embed_ids().len() - embedded);
+    let new_vectors = plan.fresh_vectors(new_vectors, previous, dim)?;
+
+    // Extend the previous graph when the plan says so and it keeps recall;
+    // otherwise build a new one.
+    let extended = match (previous, &plan.graph, graph_mode) {
+        (Some(prev), GraphAction::Extend { hidden }, GraphMode::Build) => {
+            extend_graph(prev, &plan, &new_vectors, dim, *hidden, progress)
+        }
+        _ => None,
+    };
+    let Laid {
+        row_of_text,
+        vectors,
+        graph,
+        hidden,
+        how,
+    } = match extended {
+        Some(laid) => laid,
+        None => rebuild_graph(
+            previous,
+            &plan,
+            new_vectors,
+            dim,
+            &config.hnsw,
+            graph_mode,
+            progress,
+        )?,
+    };
+    let live_vectors = plan.first.len();
+    let BuildPlan {
+        documents,
+        pairs,
+        mut occurrences,
+        text_id,
+        ..
+    } = plan;
+    for (o, id) in occurrences.iter_mut().zip(&text_id) {
+        o.row = row_of_text[*id] as u32;
+    }
+    let rows = vectors.len() / dim.max(1);
+    let meta = Meta::new(documents, pairs, occurrences, rows);
+    let t = Instant::now();
+    let texts: Vec<String> = meta.pairs.iter().map(lexical_text).collect();
+    let lexical =
+        crate::index::lexical::LexicalIndex::build(texts.iter().map(String::as_str), true);
+    drop(texts);
+    log::debug!(
+        "lexical index of {} pairs built in {:.1} ms",
+        meta.pairs.len(),
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    let counts = Counts {
+        documents: meta.documents.len(),
+        qa_pairs: meta.pairs.len(),
+        sentences: sentence_count,
+        vectors: live_vectors,
+        rows,
+        questions: meta
+            .occurrences
+            .iter()
+            .filter(|o| o.kind == Kind::Question)
+            .count(),
+    };
+    let (fusion, abstention) = crate::index::settings::model_defaults(&identity);
+    let manifest = Manifest {
+        format_version: store::FORMAT_VERSION,
+        qasearch_version: env!("CARGO_PKG_VERSION").to_string(),
+        generation: 0,
+        created_unix_s: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        model: identity,
+        splitter_version: split::SPLITTER_VERSION,
+        hnsw: config.hnsw,
+        answer_vectors: config.answer_vectors,
+        question_vectors: config.question_vectors,
+        fusion,
+        abstention,
+        counts,
+        data_dir: data_dir.display().to_string(),
+        sources: corpus.files.clone(),
+        documents: corpus
+            .documents
+            .iter()
+            .map(|d| DocFingerprint {
+                key: d.key.clone(),
+                fingerprint: d.fingerprint(),
+            })
+            .collect(),
+        files: BTreeMap::new(),
+    };
+    // Fit fusion and the abstention threshold on the corpus's own questions.
+    let t = Instant::now();
+    let mut snapshot = Snapshot::in_memory(manifest, meta, graph, lexical, vectors);
+    if let Some(fusion) = crate::indexer::calibrate::fusion(&snapshot)? {
+        log::debug!("fusion calibrated: {}", fusion.source);
+        snapshot.manifest.fusion = fusion;
+    }
+    let abstention = crate::indexer::calibrate::abstention(&snapshot)?;
+    log::debug!(
+        "abstention calibrated in {:.1} ms: {abstention:?}",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    if let Some(a) = abstention {
+        snapshot.manifest.abstention = a;
+    }
+    Ok(Some(NewGeneration {
+        snapshot,
+        embedded,
+        reused,
+        hidden,
+        embed_seconds,
+        graph: how,
+        full_reason: None,
+        language_warning,
+    }))
+}
+
+/// The text the lexical arm indexes for a pair: its question and its answer.
+pub(super) fn lexical_text(p: &PairMeta) -> String {
+    format!("{}\n{}", p.question, p.answer)
+}
+
+pub(super) fn occurrence_text<'a>(pairs: &'a [PairMeta], o: &Occurrence) -> &'a str {
+    let pair = &pairs[o.pair as usize];
+    let whole = match o.kind {
+        Kind::Question => &pair.question,
+        _ => &pair.answer,
+    };
+    &whole[o.start as usize..o.end as usize]
+}
+
+/// The vectors and graph of a new generation, and where each distinct text went.
+pub(super) struct Laid {
+    /// The row of each distinct text of the plan.
+    row_of_text: Vec<usize>,
+    /// Row-major vectors.
+    vectors: Vec<f32>,
+    graph: MmapGraph,
+    /// Rows no pair holds any longer.
+    hidden: usize,
+    /// "extended" or "rebuilt".
+    how: &'static str,
+}
+
+/// The previous graph with the new texts inserted (rows keep their numbers,
+/// new ones are appended), or None when its files cannot be loaded or the
+/// result would lose recall against exact search.
+pub(super) fn extend_graph(
+    prev: &Snapshot,
+    plan: &BuildPlan,
+    new_vectors: &[f32],
+    dim: usize,
+    hidden: usize,
+    progress: &mut dyn Progress,
+) -> Option<Laid> {
+    let prev_rows = prev.meta.row_count();
+    if prev.graph.rows() != prev_rows {
+        log::warn!("cannot extend the previous graph (it has {} rows, the index {prev_rows}): rebuilding it from the kept vectors", prev.graph.rows());
+        return None;
+    }
+    let mut row_of_text = Vec::with_capacity(plan.first.len());
+    let mut vectors = Vec::with_capacity(prev.vectors().len() + new_vectors.len());
+    vectors.extend_from_slice(prev.vectors());
+    let mut fresh = new_vectors.chunks_exact(dim.max(1));
+    for prev_row in &plan.reuse {
+        row_of_text.push(match prev_row {
+            Some(r) => *r,
+            None => {
+                vectors.extend_from_slice(fresh.next()?);
+                vectors.len() / dim - 1
+            }
+        });
+    }
+    let rows = vectors.len() / dim.max(1);
+    progress.start(Stage::Graph, (rows - prev_rows) as u64);
+    let graph =
+        crate::index::hnsw::extend(&prev.graph, &vectors, dim, &prev.manifest.hnsw, &mut |n| {
+            progress.advance(n as u64)
+        });
+    progress.finish();
+    let mut live = vec![false; rows];
+    for &r in &row_of_text {
+        live[r] = true;
+    }
+    let recall = graph_recall(&graph, &vectors, dim, &|r| live[r], prev_rows);
+    if recall < MIN_EXTENDED_RECALL {
+        log::info!(
+            "the extended graph finds {:.1}% of the exact top 10 (below {:.0}%): rebuilding it",
+            recall * 100.0,
+            MIN_EXTENDED_RECALL * 100.0
+        );
+        return None;
+    }
+    Some(Laid {
+        row_of_text,
+        vectors,
+        graph,
+        hidden,
+        how: "extended",
+    })
+}
+
+/// A new graph over the live texts only, numbered afresh in corpus order.
+pub(super) fn rebuild_graph(
+    previous: Option<&Snapshot>,
+    plan: &BuildPlan,
+    new_vectors: Vec<f32>,
+    dim: usize,
+    hnsw: &HnswParams,
+    graph_mode: GraphMode,
+    progress: &mut dyn Progress,
+) -> Result<Laid> {
+    let vectors = if plan.reused() == 0 {
+        // Every text is new: the fresh vectors are the matrix, in order.
+        new_vectors
+    } else {
+        let mut vectors = Vec::with_capacity(plan.first.len() * dim);
+        let mut fresh = new_vectors.chunks_exact(dim.max(1));
+        for prev_row in &plan.reuse {
+            match (prev_row, previous) {
+                (Some(r), Some(p)) => vectors.extend_from_slice(p.vector(*r)),
+                _ => vectors.extend_from_slice(
+                    fresh
+                        .next()
+                        .ok_or_else(|| Error::Embed("fewer vectors than texts to embed".into()))?,
+                ),
+            }
+        }
+        vectors
+    };
+    if vectors.len() != plan.first.len() * dim {
+        return Err(Error::Embed("fewer vectors than texts to embed".into()));
+    }
+    if graph_mode == GraphMode::None {
+        return Ok(Laid {
+            row_of_text: (0..plan.first.len()).collect(),
+            vectors,
+            graph: MmapGraph::empty(),
+            hidden: 0,
+            how: "none",
+        });
+    }
+    progress.start(Stage::Graph, plan.first.len() as u64);
+    let graph = crate::index::hnsw::build(&vectors, dim, hnsw, &mut |n| progress.advance(n as u64));
+    progress.finish();
+    Ok(Laid {
+        row_of_text: (0..plan.first.len()).collect(),
+        vectors,
+        graph,
+        hidden: 0,
+        how: "rebuilt",
+    })
+}

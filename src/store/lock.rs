@@ -1,0 +1,401 @@
+//! Writing into the index folder: the marker that makes it ours, the writer
+//! lock, and a generation written file by file, synced, then switched to.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::error::{Error, IoContext, Result};
+use crate::safe_fs::{self, read_limited};
+
+/// The file that marks a folder as a qasearch index. qasearch writes into
+/// (and removes from) a folder only when it holds this file, or when it is
+/// empty or new (then the file is written first).
+pub const MARKER: &str = ".qasearch-index";
+
+pub(super) const MARKER_TEXT: &str =
+    "This folder is a qasearch index. qasearch writes and removes only the files it made here.\n";
+
+/// Files a generation folder holds; nothing else in it is ever removed.
+pub(super) const GENERATION_FILES: &[&str] = &[MANIFEST, META, VECTORS, GRAPH, LEXICAL];
+
+/// True for a name qasearch gives a generation: `gen-` and six or more digits.
+pub(super) fn is_generation_name(name: &str) -> bool {
+    name.strip_prefix("gen-")
+        .is_some_and(|d| d.len() >= 6 && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// True for a name qasearch gives a build in progress: `tmp-<digits>-<pid>`.
+pub(super) fn is_build_name(name: &str) -> bool {
+    name.strip_prefix("tmp-")
+        .and_then(|rest| rest.split_once('-'))
+        .is_some_and(|(g, pid)| {
+            g.len() >= 6
+                && g.bytes().all(|b| b.is_ascii_digit())
+                && !pid.is_empty()
+                && pid.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
+/// True for a file name qasearch writes inside a generation.
+pub(super) fn is_generation_file(name: &str) -> bool {
+    GENERATION_FILES.contains(&name)
+        || (name.starts_with(OLD_GRAPH_BASE)
+            && (name.ends_with(".hnsw.graph") || name.ends_with(".hnsw.data")))
+}
+
+/// True when the `CURRENT` at `path` is a pointer qasearch wrote (a user's
+/// own file of that name is not ours to replace).
+pub(super) fn is_our_pointer(path: &Path) -> bool {
+    read_limited(path, 64)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|t| parse_pointer(&t))
+        .is_some()
+}
+
+/// True for an entry qasearch itself puts in an index folder.
+pub(super) fn is_index_entry(name: &str) -> bool {
+    name == CURRENT
+        || name == "CURRENT.tmp"
+        || name == LOCK
+        || name == MARKER
+        || is_generation_name(name)
+        || is_build_name(name)
+}
+
+/// Removes a generation or build folder qasearch wrote: only the files it
+/// writes there, then the folder if that left it empty. Anything else in it
+/// (a user's file) stays, and so does the folder.
+pub(super) fn remove_own_folder(dir: &Path) -> std::io::Result<()> {
+    let md = std::fs::symlink_metadata(dir)?;
+    if !md.is_dir() {
+        return Err(std::io::Error::other("not a folder"));
+    }
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file && is_generation_file(name) {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    std::fs::remove_dir(dir)
+}
+
+/// Makes sure `index_dir` is a folder qasearch may write into: new, empty,
+/// or already a qasearch index. Refuses anything else, naming what is in it.
+pub(super) fn claim(index_dir: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(index_dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(index_dir).at("creating index folder", index_dir)?;
+        }
+        Err(e) => return Err(Error::io("reading", index_dir, e)),
+        Ok(_) if !index_dir.is_dir() => {
+            return Err(Error::NotAnIndex {
+                path: index_dir.to_path_buf(),
+                reason: "it is a file, not a folder".into(),
+            })
+        }
+        Ok(_) => {}
+    }
+    let marker = index_dir.join(MARKER);
+    match std::fs::symlink_metadata(&marker) {
+        Ok(md) if md.is_file() => return Ok(()),
+        Ok(md) => {
+            return Err(Error::NotAnIndex {
+                path: index_dir.to_path_buf(),
+                reason: format!("{MARKER} in it is {}", safe_fs::kind_of(&md.file_type())),
+            })
+        }
+        Err(_) => {}
+    }
+    // No marker: an empty folder, or an index of an earlier qasearch (which
+    // holds nothing but names qasearch writes), becomes ours.
+    let foreign: Vec<String> = std::fs::read_dir(index_dir)
+        .at("reading", index_dir)?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !is_index_entry(n) || (n == CURRENT && !is_our_pointer(&index_dir.join(n))))
+        .collect();
+    if let Some(first) = foreign.first() {
+        return Err(Error::NotAnIndex {
+            path: index_dir.to_path_buf(),
+            reason: format!(
+                "it holds {} entr{} qasearch did not make (such as {first:?})",
+                foreign.len(),
+                if foreign.len() == 1 { "y" } else { "ies" }
+            ),
+        });
+    }
+    write_synced(&marker, MARKER_TEXT.as_bytes())?;
+    sync_dir(index_dir)
+}
+
+/// Opens (creating) the lock file without following a link.
+pub(super) fn open_lock(index_dir: &Path) -> Result<(File, PathBuf)> {
+    let path = index_dir.join(LOCK);
+    let file = safe_fs::open_lock(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => Error::NotAnIndex {
+            path: index_dir.to_path_buf(),
+            reason: format!("its {LOCK} {e}"),
+        },
+        _ => Error::io("creating", &path, e),
+    })?;
+    Ok((file, path))
+}
+
+/// The exclusive right to build into an index folder; released on drop.
+#[derive(Debug)]
+pub struct WriterLock {
+    _file: File,
+    index_dir: PathBuf,
+}
+
+impl WriterLock {
+    /// Claims the index folder (see [`MARKER`]) and takes its lock without waiting.
+    pub fn acquire(index_dir: &Path) -> Result<Self> {
+        claim(index_dir)?;
+        let (file, path) = open_lock(index_dir)?;
+        match file.try_lock() {
+            Ok(()) => Ok(WriterLock {
+                _file: file,
+                index_dir: index_dir.to_path_buf(),
+            }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy {
+                index: index_dir.to_path_buf(),
+                lock: path,
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io("locking", &path, e)),
+        }
+    }
+
+    /// Waits for the lock (used by `ask` when another process is building the first index).
+    pub fn wait(index_dir: &Path) -> Result<Self> {
+        claim(index_dir)?;
+        let (file, path) = open_lock(index_dir)?;
+        file.lock().at("locking", &path)?;
+        Ok(WriterLock {
+            _file: file,
+            index_dir: index_dir.to_path_buf(),
+        })
+    }
+
+    /// The index folder.
+    pub fn index_dir(&self) -> &Path {
+        &self.index_dir
+    }
+
+    /// Checks, before any work, that a new generation can be switched to:
+    /// `CURRENT` must not be a folder (the switch renames a file over it,
+    /// which replaces a damaged file, a link or a FIFO, but not a folder).
+    pub fn preflight(&self) -> Result<()> {
+        let current = self.index_dir.join(CURRENT);
+        match std::fs::symlink_metadata(&current) {
+            Ok(md) if md.is_dir() => Err(Error::NotAnIndex {
+                path: self.index_dir.clone(),
+                reason: format!(
+                    "its CURRENT is {}: move it away (qasearch never removes what it did not write)",
+                    safe_fs::kind_of(&md.file_type())
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes leftovers of killed builds and generations nothing points at:
+    /// only entries named as qasearch names them, and inside them only the
+    /// files qasearch writes. Generations are removed only while `CURRENT`
+    /// is a valid pointer (so damage never costs the generation it meant).
+    pub fn clean(&self) -> Result<Vec<PathBuf>> {
+        let keep = read_limited(&self.index_dir.join(CURRENT), 64)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|t| parse_pointer(&t))
+            .map(|p| gen_name(p.generation));
+        let mut removed = Vec::new();
+        let entries = std::fs::read_dir(&self.index_dir).at("reading", &self.index_dir)?;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let path = entry.path();
+            let res = if name == "CURRENT.tmp" {
+                // Ours, whatever is planted there; a folder stays.
+                match entry.file_type() {
+                    Ok(t) if !t.is_dir() => std::fs::remove_file(&path),
+                    _ => continue,
+                }
+            } else if is_build_name(name)
+                || (is_generation_name(name) && keep.as_deref().is_some_and(|k| k != name))
+            {
+                remove_own_folder(&path)
+            } else {
+                continue;
+            };
+            // A generation still being read elsewhere is removed next time.
+            match res {
+                Ok(()) => removed.push(path),
+                Err(e) => log::debug!("left {} in place: {e}", path.display()),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The next generation number: one above any seen in the folder.
+    fn next_generation(&self) -> Result<u64> {
+        let mut max = 0;
+        for entry in std::fs::read_dir(&self.index_dir)
+            .at("reading", &self.index_dir)?
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let digits = if is_generation_name(&name) {
+                name.strip_prefix("gen-")
+            } else if is_build_name(&name) {
+                name.strip_prefix("tmp-").and_then(|s| s.split('-').next())
+            } else {
+                None
+            };
+            if let Some(n) = digits.and_then(|d| d.parse::<u64>().ok()) {
+                max = max.max(n);
+            }
+        }
+        max.checked_add(1)
+            .ok_or_else(|| Error::corrupt(&self.index_dir, "generation numbers exhausted"))
+    }
+
+    /// Starts writing a new generation.
+    pub fn begin(&self) -> Result<GenerationWriter<'_>> {
+        let generation = self.next_generation()?;
+        let tmp = self
+            .index_dir
+            .join(format!("tmp-{generation:06}-{}", std::process::id()));
+        let mut w = GenerationWriter {
+            lock: self,
+            generation,
+            tmp,
+            files: BTreeMap::new(),
+            step: 0,
+            committed: false,
+            abort_at: std::env::var("QASEARCH_ABORT_AT_STEP")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+        };
+        w.step()?;
+        std::fs::create_dir(&w.tmp).at("creating", &w.tmp)?;
+        Ok(w)
+    }
+}
+
+/// Writes one generation; nothing is visible to readers until [`GenerationWriter::commit`].
+#[derive(Debug)]
+pub struct GenerationWriter<'a> {
+    lock: &'a WriterLock,
+    generation: u64,
+    tmp: PathBuf,
+    files: BTreeMap<String, FileSum>,
+    step: usize,
+    abort_at: Option<usize>,
+    committed: bool,
+}
+
+/// A build that fails (not one that is killed) removes its own folder at once,
+/// which matters most when the disk is full.
+impl Drop for GenerationWriter<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            if self.tmp.exists() {
+                let _ = remove_own_folder(&self.tmp);
+            }
+            let _ = std::fs::remove_file(self.lock.index_dir.join("CURRENT.tmp"));
+        }
+    }
+}
+
+pub(super) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .at("syncing", dir)
+}
+
+/// Writes a file of the index anew (never through what is at the name:
+/// [`safe_fs::write_new`]), clearing a leftover at a name qasearch owns.
+pub(super) fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let index_error = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => Error::NotAnIndex {
+            path: path.parent().unwrap_or(path).to_path_buf(),
+            reason: e.to_string(),
+        },
+        _ => Error::io("writing", path, e),
+    };
+    safe_fs::clear(path).map_err(index_error)?;
+    safe_fs::write_new(path, bytes).map_err(index_error)
+}
+
+impl GenerationWriter<'_> {
+    /// The generation number being written.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Counts a write step; fails when the test switch asks to abort here.
+    fn step(&mut self) -> Result<()> {
+        self.step += 1;
+        if self.abort_at == Some(self.step) {
+            return Err(Error::InjectedAbort(self.step));
+        }
+        Ok(())
+    }
+
+    /// Writes and syncs one file of the generation, recording its checksum.
+    pub fn write_file(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.step()?;
+        write_synced(&self.tmp.join(name), bytes)?;
+        self.files.insert(
+            name.to_string(),
+            FileSum {
+                len: bytes.len() as u64,
+                crc32: crc32fast::hash(bytes),
+            },
+        );
+        Ok(())
+    }
+
+    /// Checksums recorded so far (the manifest's `files`).
+    pub fn file_sums(&self) -> BTreeMap<String, FileSum> {
+        self.files.clone()
+    }
+
+    /// Writes the manifest and switches `CURRENT` to this generation.
+    ///
+    /// The caller's `manifest.files` must be [`GenerationWriter::file_sums`].
+    pub fn commit(mut self, manifest: &Manifest) -> Result<PathBuf> {
+        let bytes = serde_json::to_vec_pretty(manifest).expect("invariant: manifest encodes");
+        self.step()?;
+        write_synced(&self.tmp.join(MANIFEST), &bytes)?;
+        sync_dir(&self.tmp)?;
+        let index_dir = self.lock.index_dir.clone();
+        let dest = index_dir.join(gen_name(self.generation));
+        self.step()?;
+        std::fs::rename(&self.tmp, &dest).at("renaming into place", &dest)?;
+        // Until CURRENT points at it, the generation is ours to remove on failure.
+        self.tmp = dest.clone();
+        sync_dir(&index_dir)?;
+        let pointer = format!(
+            "{} {:08x}\n",
+            gen_name(self.generation),
+            crc32fast::hash(&bytes)
+        );
+        let tmp_current = index_dir.join("CURRENT.tmp");
+        self.step()?;
+        write_synced(&tmp_current, pointer.as_bytes())?;
+        self.step()?;
+        std::fs::rename(&tmp_current, index_dir.join(CURRENT))
+            .at("switching", &index_dir.join(CURRENT))?;
+        self.committed = true;
+        sync_dir(&index_dir)?;
+        let _ = self.lock.clean();
+        Ok(dest)
+    }
+}

@@ -1,0 +1,438 @@
+//! What a generation records: the manifest (format, model, settings, counts,
+//! fingerprints, checksums) and the metadata (documents, pairs, where each
+//! text occurs), with their encoding.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::corpus::SourceFile;
+use crate::index::ann::HnswParams;
+use crate::model::ModelIdentity;
+
+/// Version of the on-disk format; bump it (and note it in CHANGELOG.md) when
+/// any persisted struct changes.
+pub const FORMAT_VERSION: u32 = 6;
+
+pub(super) const CURRENT: &str = "CURRENT";
+
+pub(super) const LOCK: &str = ".lock";
+
+/// The manifest file name.
+pub const MANIFEST: &str = "manifest.json";
+
+/// The metadata file name.
+pub const META: &str = "meta.bin";
+
+/// The vector matrix file name.
+pub const VECTORS: &str = "vectors.f32";
+
+/// The graph as arrays that queries walk in place (see [`crate::index::mmap_graph`]).
+pub const GRAPH: &str = "graph.bin";
+
+/// The lexical index (see [`crate::index::lexical::LexicalIndex`]).
+pub const LEXICAL: &str = "lexical.bin";
+
+/// Prefix of the hnsw_rs dump files format 3 wrote (removed with their generation).
+pub(super) const OLD_GRAPH_BASE: &str = "graph";
+
+/// Upper bound for decoding `meta.bin`, so damaged bytes cannot ask for a huge allocation.
+pub(super) const META_LIMIT: usize = 1 << 31;
+
+/// Upper bound for reading `manifest.json` and `CURRENT`.
+pub(super) const SMALL_FILE_LIMIT: u64 = 1 << 28;
+
+/// Write steps of a build, numbered for the test switch `QASEARCH_ABORT_AT_STEP`.
+pub const WRITE_STEPS: usize = 9;
+
+/// Length and CRC-32 of a file of a generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSum {
+    /// Bytes.
+    pub len: u64,
+    /// CRC-32 (IEEE).
+    pub crc32: u32,
+}
+
+/// Whether each answer of several sentences also gets a vector of its own,
+/// so that a pair scores by the best of its sentences and its whole answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerVectors {
+    /// Sentences only.
+    Off,
+    /// The normalised mean of the answer's sentence vectors: no model call.
+    Pooled,
+    /// The whole answer embedded by the model (up to its token window), and
+    /// its sentences embedded each alone: twice the model's work.
+    Embedded,
+    /// The whole answer embedded by the model, and each of its sentences'
+    /// vectors taken from that same pass (the mean of the sentence's tokens
+    /// read in the context of the whole answer), for answers of up to
+    /// [`crate::model::embed::IN_CONTEXT_MAX_TOKENS`] tokens; the sentences of longer
+    /// answers are embedded alone. The default: the model's work of
+    /// `embedded` halved, and it passed the quality gate (README,
+    /// "Whole-answer vectors"). A model that cannot give token states
+    /// (e5-small for now) makes `embedded` instead.
+    #[default]
+    #[serde(rename = "in-context")]
+    InContext,
+}
+
+impl AnswerVectors {
+    /// The name used by `--answer-vectors` and in the manifest.
+    pub fn name(self) -> &'static str {
+        match self {
+            AnswerVectors::Off => "off",
+            AnswerVectors::Pooled => "pooled",
+            AnswerVectors::Embedded => "embedded",
+            AnswerVectors::InContext => "in-context",
+        }
+    }
+
+    /// Parses [`AnswerVectors::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Off, Self::Pooled, Self::Embedded, Self::InContext]
+            .into_iter()
+            .find(|a| a.name() == name)
+    }
+}
+
+/// Counts recorded in the manifest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Documents.
+    pub documents: usize,
+    /// Q&A pairs.
+    pub qa_pairs: usize,
+    /// Answer sentences that can be found.
+    pub sentences: usize,
+    /// Live vectors: one per distinct text among the sentences and the
+    /// whole answers of several sentences (when [`Manifest::answer_vectors`] is on).
+    pub vectors: usize,
+    /// Rows in the vector matrix and graph, including hidden ones.
+    pub rows: usize,
+    /// Stored questions with a vector.
+    pub questions: usize,
+}
+
+/// A document's key and content fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocFingerprint {
+    /// Document key.
+    pub key: String,
+    /// SHA-256 of its content.
+    pub fingerprint: String,
+}
+
+/// Everything needed to check a generation before using it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    /// The qasearch version that wrote it.
+    pub qasearch_version: String,
+    /// Generation number.
+    pub generation: u64,
+    /// Seconds since the Unix epoch.
+    pub created_unix_s: u64,
+    /// The model that made the vectors.
+    pub model: ModelIdentity,
+    /// Version of the sentence splitter.
+    pub splitter_version: u32,
+    /// HNSW build settings.
+    pub hnsw: HnswParams,
+    /// Whether and how each answer of several sentences has a whole-answer vector.
+    pub answer_vectors: AnswerVectors,
+    /// Whether each stored question has a vector.
+    pub question_vectors: bool,
+    /// How the views are fused.
+    pub fusion: crate::index::settings::FusionParams,
+    /// Below this fused score `ask` says it has no confident answer.
+    pub abstention: crate::index::settings::Abstention,
+    /// Counts.
+    pub counts: Counts,
+    /// The data folder, as given.
+    pub data_dir: String,
+    /// The corpus files, with size, mtime and SHA-256.
+    pub sources: Vec<SourceFile>,
+    /// Each document's fingerprint.
+    pub documents: Vec<DocFingerprint>,
+    /// Length and CRC-32 of every other file of the generation.
+    pub files: BTreeMap<String, FileSum>,
+}
+
+/// A document in `meta.bin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocMeta {
+    /// Key (see [`crate::corpus::Document::key`]).
+    pub key: String,
+    /// Source file, relative to the data folder.
+    pub source: String,
+}
+
+/// A Q&A pair in `meta.bin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairMeta {
+    /// Index into [`Meta::documents`].
+    pub doc: u32,
+    /// The question.
+    pub question: String,
+    /// The full answer.
+    pub answer: String,
+    /// 1-based line of the question.
+    pub line: u32,
+}
+
+/// What text of a pair an occurrence is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Kind {
+    /// One sentence of the answer.
+    Sentence,
+    /// The whole answer (of several sentences).
+    Answer,
+    /// The stored question.
+    Question,
+}
+
+impl Kind {
+    /// Bit of this kind in a row's kind mask.
+    pub const fn bit(self) -> u8 {
+        match self {
+            Kind::Sentence => 1,
+            Kind::Answer => 2,
+            Kind::Question => 4,
+        }
+    }
+}
+
+/// One place a text of the index occurs: an answer sentence, a whole answer
+/// of several sentences, or a stored question. Texts are stored once: every
+/// occurrence of the same text points at the same vector row (so "Yes."
+/// answering 500 questions is one vector and one graph node, not 500).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Occurrence {
+    /// Index into [`Meta::pairs`].
+    pub pair: u32,
+    /// The vector row holding this text.
+    pub row: u32,
+    /// Byte offset of the text in the answer (or the question).
+    pub start: u32,
+    /// Byte offset just past the text.
+    pub end: u32,
+    /// Which text of the pair.
+    pub kind: Kind,
+}
+
+impl Occurrence {
+    /// True for an answer sentence.
+    pub fn is_sentence(&self) -> bool {
+        self.kind == Kind::Sentence
+    }
+}
+
+/// The metadata beside the vectors.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    /// Documents.
+    pub documents: Vec<DocMeta>,
+    /// Q&A pairs.
+    pub pairs: Vec<PairMeta>,
+    /// Every occurrence, ordered by pair (a pair's occurrences are contiguous).
+    pub occurrences: Vec<Occurrence>,
+    /// Rows of the vector matrix (live and hidden).
+    pub rows: u32,
+    /// Occurrence ids grouped by row (see [`Meta::index_rows`]); not stored.
+    #[serde(skip)]
+    by_row: Vec<u32>,
+    /// `by_row[row_start[r]..row_start[r + 1]]` are the occurrences of row `r`.
+    #[serde(skip)]
+    row_start: Vec<u32>,
+    /// Per row, the [`Kind::bit`]s of its occurrences.
+    #[serde(skip)]
+    row_kinds: Vec<u8>,
+    /// The rows holding a stored question.
+    #[serde(skip)]
+    question_rows: Vec<u32>,
+}
+
+impl Meta {
+    /// Metadata with its row index built.
+    pub fn new(
+        documents: Vec<DocMeta>,
+        pairs: Vec<PairMeta>,
+        occurrences: Vec<Occurrence>,
+        rows: usize,
+    ) -> Meta {
+        let mut meta = Meta {
+            documents,
+            pairs,
+            occurrences,
+            rows: rows as u32,
+            by_row: Vec::new(),
+            row_start: Vec::new(),
+            row_kinds: Vec::new(),
+            question_rows: Vec::new(),
+        };
+        meta.index_rows();
+        meta
+    }
+
+    /// Builds the row → occurrences index (a counting sort; rows are checked
+    /// to be in range by the caller).
+    pub fn index_rows(&mut self) {
+        let rows = self.rows as usize;
+        let mut start = vec![0u32; rows + 1];
+        for o in &self.occurrences {
+            start[o.row as usize + 1] += 1;
+        }
+        for r in 0..rows {
+            start[r + 1] += start[r];
+        }
+        let mut fill = start.clone();
+        let mut by_row = vec![0u32; self.occurrences.len()];
+        let mut kinds = vec![0u8; rows];
+        for (i, o) in self.occurrences.iter().enumerate() {
+            let slot = &mut fill[o.row as usize];
+            by_row[*slot as usize] = i as u32;
+            *slot += 1;
+            kinds[o.row as usize] |= o.kind.bit();
+        }
+        self.question_rows = (0..rows as u32)
+            .filter(|&r| kinds[r as usize] & Kind::Question.bit() != 0)
+            .collect();
+        self.by_row = by_row;
+        self.row_start = start;
+        self.row_kinds = kinds;
+    }
+
+    /// Number of vector rows (live and hidden).
+    pub fn row_count(&self) -> usize {
+        self.rows as usize
+    }
+
+    /// The occurrences of a row, in pair order (empty for a hidden row).
+    pub fn occurrences_of(&self, row: usize) -> impl Iterator<Item = &Occurrence> + '_ {
+        let (a, b) = match (self.row_start.get(row), self.row_start.get(row + 1)) {
+            (Some(&a), Some(&b)) => (a as usize, b as usize),
+            _ => (0, 0),
+        };
+        self.by_row[a..b]
+            .iter()
+            .map(|&i| &self.occurrences[i as usize])
+    }
+
+    /// True when some pair still holds the row's text.
+    pub fn is_live(&self, row: usize) -> bool {
+        self.occurrences_of(row).next().is_some()
+    }
+
+    /// True when the row holds a text of one of the kinds in `mask`.
+    pub fn row_has(&self, row: usize, mask: u8) -> bool {
+        self.row_kinds.get(row).is_some_and(|k| k & mask != 0)
+    }
+
+    /// The row of a pair's stored question, if it has a vector.
+    pub fn question_row(&self, pair: u32) -> Option<u32> {
+        self.pair_occurrences(pair)
+            .iter()
+            .find(|o| o.kind == Kind::Question)
+            .map(|o| o.row)
+    }
+
+    /// The rows holding a stored question, in order.
+    pub fn question_rows(&self) -> &[u32] {
+        &self.question_rows
+    }
+
+    /// Number of live rows.
+    pub fn live_rows(&self) -> usize {
+        self.row_start.windows(2).filter(|w| w[1] > w[0]).count()
+    }
+
+    /// The text of an occurrence.
+    pub fn text(&self, o: &Occurrence) -> Option<&str> {
+        let pair = self.pairs.get(o.pair as usize)?;
+        let whole = match o.kind {
+            Kind::Question => &pair.question,
+            _ => &pair.answer,
+        };
+        whole.get(o.start as usize..o.end as usize)
+    }
+
+    /// The text of a live row.
+    pub fn row_text(&self, row: usize) -> Option<&str> {
+        self.occurrences_of(row).next().and_then(|o| self.text(o))
+    }
+
+    /// The occurrences of one pair.
+    pub fn pair_occurrences(&self, pair: u32) -> &[Occurrence] {
+        let from = self.occurrences.partition_point(|o| o.pair < pair);
+        let to = self.occurrences.partition_point(|o| o.pair <= pair);
+        &self.occurrences[from..to]
+    }
+}
+
+/// Checks what the row index and the search rely on: every occurrence
+/// points at a pair, a row and a span of its answer, in pair order, and every
+/// pair at a document.
+pub fn check_meta(meta: &Meta) -> std::result::Result<(), String> {
+    let mut last_pair = 0;
+    for o in &meta.occurrences {
+        if o.row >= meta.rows {
+            return Err(format!(
+                "occurrence points at row {} of {}",
+                o.row, meta.rows
+            ));
+        }
+        if meta.text(o).is_none() {
+            return Err(format!("occurrence points outside its answer: {o:?}"));
+        }
+        if o.pair < last_pair {
+            return Err("occurrences out of pair order".into());
+        }
+        last_pair = o.pair;
+    }
+    if meta
+        .pairs
+        .iter()
+        .any(|p| p.doc as usize >= meta.documents.len())
+    {
+        return Err("pair points at no document".into());
+    }
+    Ok(())
+}
+
+/// Encodes with bincode (standard configuration).
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .expect("invariant: in-memory structs always encode")
+}
+
+/// Decodes with bincode and a size limit; the error is a short reason.
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, String> {
+    let config = bincode::config::standard().with_limit::<META_LIMIT>();
+    match bincode::serde::decode_from_slice(bytes, config) {
+        Ok((v, used)) if used == bytes.len() => Ok(v),
+        Ok((_, used)) => Err(format!("{} trailing bytes", bytes.len() - used)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Little-endian f32 bytes to floats.
+pub fn bytes_to_f32(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// Floats as little-endian bytes (the machine's own order: big-endian
+/// machines are refused when a graph is read, see [`crate::index::mmap_graph`]).
+pub fn f32_as_bytes(v: &[f32]) -> std::borrow::Cow<'_, [u8]> {
+    if cfg!(target_endian = "little") {
+        std::borrow::Cow::Borrowed(bytemuck::cast_slice(v))
+    } else {
+        std::borrow::Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect())
+    }
+}

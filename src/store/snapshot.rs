@@ -1,0 +1,221 @@
+//! An open generation: its manifest, metadata, vectors and graph, read into
+//! memory while their checksums are checked (or, for a database, its rows).
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::error::{Error, Result};
+use crate::index::mmap_graph::MmapGraph;
+use crate::model::ModelIdentity;
+use crate::safe_fs::{self};
+
+/// The vector matrix of a generation, in memory of its own (see
+/// [`read_verified`]).
+#[derive(Debug)]
+pub(super) enum Matrix {
+    /// The file's bytes, page aligned.
+    Copied(memmap2::Mmap),
+    Owned(Vec<f32>),
+}
+
+impl Matrix {
+    fn as_slice(&self) -> &[f32] {
+        match self {
+            Matrix::Copied(m) => bytemuck::cast_slice(&m[..]),
+            Matrix::Owned(v) => v,
+        }
+    }
+}
+
+/// Reads a file of the generation into memory of its own, checking its
+/// length and CRC-32 in the same pass. The index is never memory-mapped
+/// from its files: a mapped file truncated under a long-lived process
+/// (`serve`, `mcp`) would kill it with SIGBUS at the next question; a copy
+/// cannot be damaged from outside, and the check reads every byte anyway.
+/// The copy is an anonymous mapping asked for huge pages, which halves the
+/// cost of faulting in 1.6 GB (docs/safety.md has the cost at 100k and 1M
+/// vectors). Returns `None` for an empty file.
+pub fn read_verified(path: &Path, sum: &FileSum) -> Result<Option<memmap2::Mmap>> {
+    use std::io::Read;
+    let (file, len) = safe_fs::open_regular(path).map_err(|e| read_failed(path, e))?;
+    if len != sum.len {
+        return Err(Error::corrupt(
+            path,
+            format!("{len} bytes, expected {} (truncated?)", sum.len),
+        ));
+    }
+    if len == 0 {
+        return Ok(None);
+    }
+    let size = usize::try_from(len)
+        .map_err(|_| Error::corrupt(path, format!("{len} bytes: too large for this machine")))?;
+    let mut copy = memmap2::MmapOptions::new()
+        .len(size)
+        .map_anon()
+        .map_err(|e| Error::io("reading", path, e))?;
+    #[cfg(target_os = "linux")]
+    let _ = copy.advise(memmap2::Advice::HugePage);
+    let mut hasher = crc32fast::Hasher::new();
+    let mut file = file.take(len);
+    let mut at = 0;
+    while at < size {
+        let end = (at + (1 << 20)).min(size);
+        let n = file
+            .read(&mut copy[at..end])
+            .map_err(|e| read_failed(path, e))?;
+        if n == 0 {
+            return Err(Error::corrupt(
+                path,
+                format!("{at} bytes, expected {len} (truncated while read)"),
+            ));
+        }
+        hasher.update(&copy[at..at + n]);
+        at += n;
+    }
+    if hasher.finalize() != sum.crc32 {
+        return Err(Error::corrupt(path, "checksum mismatch"));
+    }
+    let copy = copy
+        .make_read_only()
+        .map_err(|e| Error::io("reading", path, e))?;
+    Ok(Some(copy))
+}
+
+/// An opened, verified generation.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The generation folder.
+    pub dir: PathBuf,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Its metadata.
+    pub meta: Meta,
+    /// The graph queries walk.
+    pub graph: MmapGraph,
+    /// BM25 over each pair's question and answer.
+    pub lexical: crate::index::lexical::LexicalIndex,
+    pub(super) vectors: Matrix,
+    /// Where the vectors are searched when they live in a database (then
+    /// `graph` and the matrix are empty).
+    pub(super) remote: Option<Box<dyn RemoteRows>>,
+}
+
+/// Vector rows kept and searched outside the index folder (a database):
+/// the seam a store other than the folder fills in (see [`crate::store::pg`]).
+/// Rows are the generation's own row numbers; kinds are [`Kind::bit`] masks.
+pub trait RemoteRows: Send + Sync + std::fmt::Debug {
+    /// The `n` nearest rows among those holding a kind in `mask`, best first
+    /// (score: cosine similarity); `ef` is the search breadth, `exact` scans
+    /// every row instead.
+    fn nearest(
+        &self,
+        query: &[f32],
+        n: usize,
+        mask: u8,
+        ef: usize,
+        exact: bool,
+    ) -> Result<Vec<crate::index::ann::Hit>>;
+
+    /// The cosine similarity of `query` with each of `rows`, in order.
+    fn scores(&self, query: &[f32], rows: &[u32]) -> Result<Vec<f32>>;
+}
+
+impl Snapshot {
+    /// A generation held in memory (while it is being written): for
+    /// calibration, which runs the retrieval over what is about to be saved.
+    pub fn in_memory(
+        manifest: Manifest,
+        meta: Meta,
+        graph: MmapGraph,
+        lexical: crate::index::lexical::LexicalIndex,
+        vectors: Vec<f32>,
+    ) -> Snapshot {
+        Snapshot {
+            dir: PathBuf::new(),
+            manifest,
+            meta,
+            graph,
+            lexical,
+            vectors: Matrix::Owned(vectors),
+            remote: None,
+        }
+    }
+
+    /// A generation whose vectors a database holds and searches; `location`
+    /// names it in errors.
+    pub fn remote(
+        location: &str,
+        manifest: Manifest,
+        meta: Meta,
+        lexical: crate::index::lexical::LexicalIndex,
+        rows: Box<dyn RemoteRows>,
+    ) -> Snapshot {
+        Snapshot {
+            dir: PathBuf::from(location),
+            manifest,
+            meta,
+            graph: MmapGraph::empty(),
+            lexical,
+            vectors: Matrix::Owned(Vec::new()),
+            remote: Some(rows),
+        }
+    }
+
+    /// The database's rows, when this generation lives in one.
+    pub fn remote_rows(&self) -> Option<&dyn RemoteRows> {
+        self.remote.as_deref()
+    }
+
+    /// The cosine similarity of `query` with each of `rows` (dot products of
+    /// unit vectors), wherever the vectors are.
+    pub fn row_scores(&self, query: &[f32], rows: &[u32]) -> Result<Vec<f32>> {
+        match &self.remote {
+            Some(remote) => remote.scores(query, rows),
+            None => Ok(rows
+                .iter()
+                .map(|&r| crate::model::vector::dot(self.vector(r as usize), query))
+                .collect()),
+        }
+    }
+
+    /// Fails unless this generation's vectors are in memory (a folder index
+    /// or one being built): what export, calibration and rebuilds read.
+    pub fn require_local(&self, what: &str) -> Result<()> {
+        if self.remote.is_some() {
+            return Err(Error::Usage(format!(
+                "{what} reads an index folder; {} is a database store (use --index with a folder)",
+                self.dir.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Vector dimension.
+    pub fn dimension(&self) -> usize {
+        self.manifest.model.settings.dimension
+    }
+
+    /// Row-major vectors, `rows × dimension`.
+    pub fn vectors(&self) -> &[f32] {
+        self.vectors.as_slice()
+    }
+
+    /// The vector of a row.
+    pub fn vector(&self, row: usize) -> &[f32] {
+        let d = self.dimension();
+        &self.vectors()[row * d..(row + 1) * d]
+    }
+
+    /// Fails with [`Error::Incompatible`] unless the index was made by `model`.
+    pub fn check_model(&self, model: &ModelIdentity) -> Result<()> {
+        if &self.manifest.model != model {
+            return Err(Error::Incompatible {
+                path: self.dir.join(MANIFEST),
+                what: "model",
+                expected: model.id(),
+                found: self.manifest.model.id(),
+            });
+        }
+        Ok(())
+    }
+}
