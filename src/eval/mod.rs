@@ -10,6 +10,10 @@
 //! of the first relevant document within the top k (0 if none).
 
 pub mod beir;
+mod run;
+
+pub use run::run;
+use run::score_percentile;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -20,11 +24,9 @@ use std::path::Path;
 
 use crate::engine::{Engine, EngineOptions, SharedEmbedder};
 use crate::error::Result;
-use crate::index::lexical::Bm25;
 use crate::indexer::{self, IndexConfig};
 use crate::model::embed::Embedder;
 use crate::progress::{Progress, Stage};
-use crate::search::views::View;
 use crate::search::{self, SearchConfig};
 use crate::store::Snapshot;
 
@@ -234,261 +236,6 @@ pub struct AbstentionReport {
     pub unrelated_p95: f32,
 }
 
-/// The `p`th percentile of sorted values (nearest rank); zero for none.
-fn percentile<T: Copy + Default>(sorted: &[T], p: f64) -> T {
-    if sorted.is_empty() {
-        return T::default();
-    }
-    let rank = (p / 100.0 * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
-/// [`percentile`] of best fused scores, sorting them first.
-fn score_percentile(scores: &mut [f32], p: f64) -> f32 {
-    scores.sort_by(f32::total_cmp);
-    percentile(scores, p)
-}
-
-#[derive(Default)]
-struct Accumulator {
-    sum: QueryMetrics,
-    latencies_ms: Vec<f64>,
-}
-
-impl Accumulator {
-    fn add(&mut self, m: QueryMetrics, ms: f64) {
-        self.sum.ndcg_10 += m.ndcg_10;
-        self.sum.mrr_10 += m.mrr_10;
-        self.sum.recall_1 += m.recall_1;
-        self.sum.recall_5 += m.recall_5;
-        self.sum.recall_10 += m.recall_10;
-        self.latencies_ms.push(ms);
-    }
-
-    fn report(mut self) -> SystemReport {
-        let n = self.latencies_ms.len().max(1) as f64;
-        self.latencies_ms.sort_by(f64::total_cmp);
-        SystemReport {
-            ndcg_10: self.sum.ndcg_10 / n,
-            mrr_10: self.sum.mrr_10 / n,
-            recall_1: self.sum.recall_1 / n,
-            recall_5: self.sum.recall_5 / n,
-            recall_10: self.sum.recall_10 / n,
-            p50_ms: percentile(&self.latencies_ms, 50.0),
-            p95_ms: percentile(&self.latencies_ms, 95.0),
-        }
-    }
-}
-
-/// Runs every query through `dense`, `exact` and `bm25`.
-///
-/// `doc_id` names the Q&A pair (by its index in the snapshot) the way the
-/// judgements do. Each query is embedded once; that time is added to the dense
-/// and exact latencies. BM25 indexes each pair's full answer.
-pub fn run(
-    snapshot: &Snapshot,
-    embedder: &mut dyn Embedder,
-    queries: &[EvalQuery],
-    doc_id: &dyn Fn(usize) -> String,
-    ef_search: Option<usize>,
-    progress: &mut dyn FnMut(usize),
-) -> Result<EvalReport> {
-    let started = Instant::now();
-    let answers: Vec<&str> = snapshot
-        .meta
-        .pairs
-        .iter()
-        .map(|p| p.answer.as_str())
-        .collect();
-    let bm25 = Bm25::new(&answers);
-    let dense_cfg = SearchConfig {
-        top_k: 10,
-        ef_search,
-        ..SearchConfig::default()
-    };
-    let exact_cfg = SearchConfig {
-        exact: true,
-        ..dense_cfg
-    };
-    let (mut dense, mut exact, mut lexical) = (
-        Accumulator::default(),
-        Accumulator::default(),
-        Accumulator::default(),
-    );
-    let mut extra: BTreeMap<&str, Accumulator> = BTreeMap::new();
-    let (mut users, mut user_answered, mut stored, mut stored_answered) = (0, 0, 0, 0);
-    let (mut user_best, mut stored_best) = (Vec::new(), Vec::new());
-    let mut overlap_sum = 0.0;
-    let mut evaluated = 0;
-    // A developer switch: every view's candidates of every query as JSON
-    // lines, to study fusion outside the engine.
-    let mut dump = std::env::var_os("QASEARCH_EVAL_DUMP")
-        .and_then(|p| {
-            let p = std::path::PathBuf::from(p);
-            crate::safe_fs::clear(&p)
-                .and_then(|()| crate::safe_fs::create_new(&p))
-                .ok()
-        })
-        .map(std::io::BufWriter::new);
-    for q in queries {
-        if !q.qrels.values().any(|&g| g > 0) {
-            continue;
-        }
-        evaluated += 1;
-        let t = Instant::now();
-        let vector = search::embed_question(embedder, &q.text)?;
-        let embed_ms = ms(t);
-
-        let t = Instant::now();
-        let d = search::search_vector(snapshot, &vector, &dense_cfg)?;
-        let dense_ms = ms(t) + embed_ms;
-        let t = Instant::now();
-        let e = search::search_vector(snapshot, &vector, &exact_cfg)?;
-        let exact_ms = ms(t) + embed_ms;
-        let t = Instant::now();
-        let b = bm25.search(&q.text, 10);
-        let bm25_ms = ms(t);
-
-        let to_run = |hits: Vec<(usize, f32)>| -> Vec<(String, f32)> {
-            hits.into_iter()
-                .map(|(pair, s)| (doc_id(pair), s))
-                .collect()
-        };
-        let d_run = to_run(d.iter().map(|a| (a.pair, a.score)).collect());
-        let e_run = to_run(e.iter().map(|a| (a.pair, a.score)).collect());
-        let b_run = to_run(b);
-        dense.add(query_metrics(&d_run, &q.qrels), dense_ms);
-        exact.add(query_metrics(&e_run, &q.qrels), exact_ms);
-        lexical.add(query_metrics(&b_run, &q.qrels), bm25_ms);
-
-        // The engine as `ask` runs it, and each of its views alone (each
-        // view's latency is its own search plus embedding the question for
-        // the dense ones; the engine's is every view, fusion and embedding).
-        let t = Instant::now();
-        let mut views = search::views(snapshot, &vector, &q.text, &dense_cfg)?;
-        let views_ms = ms(t);
-        let mut view_ms = std::collections::HashMap::new();
-        for (view, _) in &views {
-            let t = Instant::now();
-            search::view(snapshot, &vector, &q.text, *view, &dense_cfg)?;
-            let dense = if *view == View::Lexical {
-                0.0
-            } else {
-                embed_ms
-            };
-            view_ms.insert(*view, ms(t) + dense);
-        }
-        let t = Instant::now();
-        let own_row = q
-            .stored_pair
-            .and_then(|p| snapshot.meta.question_row(p as u32));
-        if let Some(row) = own_row {
-            search::leave_out(&mut views, row);
-        }
-        let fused = crate::search::fuse::fuse(&views, &snapshot.manifest.fusion);
-        let engine_ms = views_ms + ms(t) + embed_ms;
-        let confident = fused
-            .first()
-            .is_some_and(|f| f.score >= snapshot.manifest.abstention.min_score);
-        let best = fused.first().map_or(0.0, |f| f.score);
-        if q.stored_pair.is_some() {
-            stored_answered += confident as usize;
-            stored += 1;
-            stored_best.push(best);
-        } else {
-            user_answered += confident as usize;
-            users += 1;
-            user_best.push(best);
-        }
-        let run_of = |pairs: Vec<(u32, f32)>| -> Vec<(String, f32)> {
-            to_run(
-                pairs
-                    .into_iter()
-                    .take(10)
-                    .map(|(p, s)| (p as usize, s))
-                    .collect(),
-            )
-        };
-        let e_run = run_of(fused.iter().map(|f| (f.pair, f.score)).collect());
-        extra
-            .entry("engine")
-            .or_default()
-            .add(query_metrics(&e_run, &q.qrels), engine_ms);
-        for (view, hits) in &views {
-            if *view == View::Answers {
-                continue; // that is `dense`
-            }
-            let run = run_of(hits.iter().map(|h| (h.pair, h.score)).collect());
-            extra
-                .entry(view.name())
-                .or_default()
-                .add(query_metrics(&run, &q.qrels), view_ms[view]);
-        }
-        if !e.is_empty() {
-            let found = d
-                .iter()
-                .filter(|a| e.iter().any(|x| x.pair == a.pair))
-                .count();
-            overlap_sum += found as f64 / e.len() as f64;
-        }
-        if let Some(out) = dump.as_mut() {
-            use std::io::Write;
-            let ids =
-                |hits: Vec<crate::search::views::ViewHit>, questions: bool| -> Vec<(String, f32)> {
-                    hits.into_iter()
-                        .filter(|h| !(questions && own_row.is_some() && h.row == own_row))
-                        .map(|h| (doc_id(h.pair as usize), h.score))
-                        .collect()
-                };
-            let cfg = SearchConfig {
-                top_k: 50,
-                ..dense_cfg
-            };
-            let line = serde_json::json!({
-                "id": q.id,
-                "qrels": q.qrels,
-                "answers": ids(crate::search::views::dense(snapshot, &vector, crate::search::views::View::Answers, 50, 50, &cfg)?, false),
-                "questions": ids(crate::search::views::dense(snapshot, &vector, crate::search::views::View::Questions, 60, 60, &cfg)?, true),
-                "lexical": ids(crate::search::views::lexical(snapshot, &q.text, 50), false),
-            });
-            let _ = writeln!(out, "{line}");
-        }
-        progress(1);
-    }
-    let mut systems = BTreeMap::new();
-    systems.insert("dense".to_string(), dense.report());
-    systems.insert("exact".to_string(), exact.report());
-    systems.insert("bm25".to_string(), lexical.report());
-    for (name, acc) in extra {
-        systems.insert(name.to_string(), acc.report());
-    }
-    Ok(EvalReport {
-        dataset: String::new(),
-        queries: evaluated,
-        corpus: snapshot.meta.pairs.len(),
-        systems,
-        ann_recall_10: overlap_sum / evaluated.max(1) as f64,
-        ef_search: dense_cfg.ef_for(snapshot.manifest.counts.rows),
-        index: IndexReport::default(),
-        seconds: started.elapsed().as_secs_f64(),
-        postgres: None,
-        abstention: {
-            let (n, yes, mut best) = if users > 0 {
-                (users, user_answered, user_best)
-            } else {
-                (stored, stored_answered, stored_best)
-            };
-            AbstentionReport {
-                min_score: snapshot.manifest.abstention.min_score,
-                related: n,
-                related_answered: yes as f64 / n.max(1) as f64,
-                related_p05: score_percentile(&mut best, 5.0),
-                ..AbstentionReport::default()
-            }
-        },
-    })
-}
-
 /// What `qasearch eval` scores.
 #[derive(Debug, Clone, Copy)]
 pub enum EvalSet<'a> {
@@ -516,6 +263,19 @@ pub enum EvalSet<'a> {
     },
 }
 
+/// What a set gives to run: the engine, its judged queries, and how to name
+/// a pair the way the judgements do.
+struct Prepared {
+    engine: Engine,
+    queries: Vec<EvalQuery>,
+    dataset: String,
+    index: IndexReport,
+    /// BEIR judgements name corpus ids (document keys); corpus ones name pairs.
+    by_key: bool,
+    /// The database store, when named, with what loading it did.
+    store: Option<(crate::store::pg::Postgres, crate::indexer::IndexSummary)>,
+}
+
 /// Opens what `set` needs (building or reusing indexes), runs every query
 /// through every system, and reports. `options` is used for `Corpus` sets.
 pub fn evaluate(
@@ -531,8 +291,7 @@ pub fn evaluate(
         ..SearchConfig::default()
     }
     .validate()?;
-    // BEIR judgements name corpus ids (document keys); corpus ones name pairs.
-    let (engine, queries, dataset, index_report, by_key, store) = match set {
+    let prepared = match set {
         EvalSet::Beir {
             dir,
             cache_root,
@@ -540,173 +299,241 @@ pub fn evaluate(
             full,
             answer_vectors,
         } => {
-            let mut embedder = load_model()?;
-            let set = beir::load(dir)?;
-            let cache = cache_root.join("eval").join(format!(
-                "{}-{}-{tag}-{}",
-                set.name,
-                &set.corpus_sha256[..12],
-                answer_vectors.name(),
-            ));
-            let source = dir.join("corpus.jsonl");
-            let source = source.canonicalize().unwrap_or(source);
-            log::info!(
-                "{}: {} corpus entries, {} judged queries; index cached in {}",
-                set.name,
-                set.corpus.len(),
-                set.queries.len(),
-                cache.display()
-            );
             let config = IndexConfig {
                 full,
                 answer_vectors,
                 ..IndexConfig::default()
             };
-            let (summary, _) = indexer::build_corpus(
-                set.to_corpus(&source),
-                dir,
-                &cache,
-                embedder.as_mut(),
-                &config,
-                progress,
-                Instant::now(),
-            )?;
-            // The database store, when named, gets the folder's generation
-            // (its vectors, nothing embedded) in a schema of the set's own.
-            let store = match &options.store {
-                Some(url) => {
-                    let schema = eval_schema(&set.name, tag, answer_vectors);
-                    let pg =
-                        crate::store::pg::Postgres::connect(url, Some(&schema))?.with_seed(&cache);
-                    let (loaded, _) = crate::indexer::BuildTarget::build(
-                        &pg,
-                        set.to_corpus(&source),
-                        dir,
-                        embedder.as_mut(),
-                        &config,
-                        progress,
-                    )?;
-                    Some((pg, loaded))
-                }
-                None => None,
+            let cache = BeirCache {
+                root: cache_root,
+                tag,
             };
-            let engine = Engine::from_snapshot(crate::store::open(&cache)?, embedder)?;
-            let report = IndexReport {
-                sentences: summary.sentences,
-                vectors: summary.vectors,
-                embedded: summary.embedded,
-                seconds: summary.seconds,
-                sentences_per_second: if summary.embedded > 0 {
-                    summary.embedded_per_second
-                } else {
-                    0.0
-                },
-            };
-            (engine, set.queries, set.name, report, true, store)
+            open_beir(dir, &cache, &config, options, load_model()?, progress)?
         }
         EvalSet::Corpus {
             questions,
             only_questions,
-        } => {
-            let engine = Engine::open_with(options, load_model, progress, &mut |w| {
-                log::warn!("{}/{w}", options.data_dir.display())
-            })?;
-            let snapshot = engine.snapshot();
-            let pairs: Vec<(String, String)> = snapshot
-                .meta
-                .pairs
-                .iter()
-                .map(|p| {
-                    (
-                        snapshot.meta.documents[p.doc as usize].key.clone(),
-                        p.question.clone(),
-                    )
-                })
-                .collect();
-            let mut queries = if only_questions {
-                Vec::new()
-            } else {
-                beir::corpus_queries(&pairs)
-            };
-            if let Some(path) = questions {
-                queries.extend(beir::tsv_queries(path, &pairs)?);
-            }
-            let c = snapshot.manifest.counts;
-            let report = IndexReport {
-                sentences: c.sentences,
-                vectors: c.vectors,
-                ..Default::default()
-            };
-            drop(snapshot);
-            let name = options.data_dir.display().to_string();
-            (engine, queries, name, report, false, None)
-        }
+        } => open_corpus(questions, only_questions, options, load_model, progress)?,
     };
+    let Prepared {
+        engine,
+        queries,
+        dataset,
+        index,
+        by_key,
+        store,
+    } = prepared;
+    let by_key = &by_key;
     let snapshot = engine.snapshot();
-    progress.start(Stage::Queries, queries.len() as u64);
     let doc_id = |pair: usize| {
-        if by_key {
+        if *by_key {
             let doc = snapshot.meta.pairs[pair].doc as usize;
             snapshot.meta.documents[doc].key.clone()
         } else {
             pair.to_string()
         }
     };
-    let mut report = engine.with_embedder(|embedder| {
-        run(
-            &snapshot,
-            embedder,
-            &queries,
-            &doc_id,
-            ef_search,
-            &mut |n| progress.advance(n as u64),
-        )
-    })?;
-    progress.finish();
-    if let Some((pg, loaded)) = store {
-        let remote = crate::store::Store::open(&pg)?;
+    let mut run_on = |on: &Snapshot| {
         progress.start(Stage::Queries, queries.len() as u64);
-        let on_store = engine.with_embedder(|embedder| {
-            run(&remote, embedder, &queries, &doc_id, ef_search, &mut |n| {
+        let report = engine.with_embedder(|embedder| {
+            run(on, embedder, &queries, &doc_id, ef_search, &mut |n| {
                 progress.advance(n as u64)
             })
-        })?;
-        progress.finish();
-        for (name, system) in on_store.systems {
-            report.systems.insert(format!("{name}@postgres"), system);
-        }
-        report.postgres = Some(StoreReport {
-            store: crate::store::Store::location(&pg),
-            ann_recall_10: on_store.ann_recall_10,
-            ef_search: on_store.ef_search,
-            load_seconds: if loaded.graph == "unchanged" {
-                0.0
-            } else {
-                loaded.seconds
-            },
-            embedded: loaded.embedded,
         });
+        progress.finish();
+        report
+    };
+    let mut report = run_on(&snapshot)?;
+    if let Some((pg, loaded)) = &store {
+        let on_store = run_on(&crate::store::Store::open(pg)?)?;
+        add_store_runs(&mut report, on_store, pg, loaded);
     }
     report.dataset = dataset;
-    report.index = index_report;
+    report.index = index;
     if let Some(path) = unrelated {
-        let questions = beir::question_lines(path)?;
-        let config = SearchConfig {
-            ef_search,
-            ..SearchConfig::default()
-        };
-        let mut abstained = 0;
-        let mut best = Vec::with_capacity(questions.len());
-        for q in &questions {
-            let answers = engine.ask(q, &config)?;
-            abstained += !answers.answered as usize;
-            best.push(answers.best);
-        }
-        report.abstention.unrelated_p95 = score_percentile(&mut best, 95.0);
-        report.abstention.unrelated = questions.len();
-        report.abstention.unrelated_abstained = abstained as f64 / questions.len().max(1) as f64;
+        abstention_on_unrelated(&mut report, &engine, path, ef_search)?;
     }
     Ok(report)
+}
+
+/// Where a BEIR set's indexes are cached, and the model's name in their key.
+struct BeirCache<'a> {
+    root: &'a Path,
+    tag: &'a str,
+}
+
+/// A BEIR folder: its index built or reused in the cache, and copied into the
+/// database store when one is named.
+fn open_beir(
+    dir: &Path,
+    cache: &BeirCache<'_>,
+    config: &IndexConfig,
+    options: &EngineOptions,
+    mut embedder: SharedEmbedder,
+    progress: &mut dyn Progress,
+) -> Result<Prepared> {
+    let (tag, answer_vectors) = (cache.tag, config.answer_vectors);
+    let set = beir::load(dir)?;
+    let cache = cache.root.join("eval").join(format!(
+        "{}-{}-{tag}-{}",
+        set.name,
+        &set.corpus_sha256[..12],
+        answer_vectors.name(),
+    ));
+    let source = dir.join("corpus.jsonl");
+    let source = source.canonicalize().unwrap_or(source);
+    log::info!(
+        "{}: {} corpus entries, {} judged queries; index cached in {}",
+        set.name,
+        set.corpus.len(),
+        set.queries.len(),
+        cache.display()
+    );
+    let (summary, _) = indexer::build_corpus(
+        set.to_corpus(&source),
+        dir,
+        &cache,
+        embedder.as_mut(),
+        config,
+        progress,
+        Instant::now(),
+    )?;
+    // The database store, when named, gets the folder's generation
+    // (its vectors, nothing embedded) in a schema of the set's own.
+    let store = match &options.store {
+        Some(url) => {
+            let schema = eval_schema(&set.name, tag, answer_vectors);
+            let pg = crate::store::pg::Postgres::connect(url, Some(&schema))?.with_seed(&cache);
+            let (loaded, _) = crate::indexer::BuildTarget::build(
+                &pg,
+                set.to_corpus(&source),
+                dir,
+                embedder.as_mut(),
+                config,
+                progress,
+            )?;
+            Some((pg, loaded))
+        }
+        None => None,
+    };
+    let engine = Engine::from_snapshot(crate::store::open(&cache)?, embedder)?;
+    let index = IndexReport {
+        sentences: summary.sentences,
+        vectors: summary.vectors,
+        embedded: summary.embedded,
+        seconds: summary.seconds,
+        sentences_per_second: if summary.embedded > 0 {
+            summary.embedded_per_second
+        } else {
+            0.0
+        },
+    };
+    Ok(Prepared {
+        engine,
+        queries: set.queries,
+        dataset: set.name,
+        index,
+        by_key: true,
+        store,
+    })
+}
+
+/// The engine's own corpus: its stored questions (unless `only_questions`)
+/// and the reworded questions of a TSV file.
+fn open_corpus(
+    questions: Option<&Path>,
+    only_questions: bool,
+    options: &EngineOptions,
+    load_model: impl FnOnce() -> Result<SharedEmbedder> + Send,
+    progress: &mut dyn Progress,
+) -> Result<Prepared> {
+    let engine = Engine::open_with(options, load_model, progress, &mut |w| {
+        log::warn!("{}/{w}", options.data_dir.display())
+    })?;
+    let snapshot = engine.snapshot();
+    let pairs: Vec<(String, String)> = snapshot
+        .meta
+        .pairs
+        .iter()
+        .map(|p| {
+            (
+                snapshot.meta.documents[p.doc as usize].key.clone(),
+                p.question.clone(),
+            )
+        })
+        .collect();
+    let mut queries = if only_questions {
+        Vec::new()
+    } else {
+        beir::corpus_queries(&pairs)
+    };
+    if let Some(path) = questions {
+        queries.extend(beir::tsv_queries(path, &pairs)?);
+    }
+    let c = snapshot.manifest.counts;
+    let index = IndexReport {
+        sentences: c.sentences,
+        vectors: c.vectors,
+        ..Default::default()
+    };
+    drop(snapshot);
+    Ok(Prepared {
+        engine,
+        queries,
+        dataset: options.data_dir.display().to_string(),
+        index,
+        by_key: false,
+        store: None,
+    })
+}
+
+/// The same queries on the database store: each system again as
+/// `NAME@postgres`, and what loading the store did.
+fn add_store_runs(
+    report: &mut EvalReport,
+    on_store: EvalReport,
+    pg: &crate::store::pg::Postgres,
+    loaded: &crate::indexer::IndexSummary,
+) {
+    for (name, system) in on_store.systems {
+        report.systems.insert(format!("{name}@postgres"), system);
+    }
+    report.postgres = Some(StoreReport {
+        store: crate::store::Store::location(pg),
+        ann_recall_10: on_store.ann_recall_10,
+        ef_search: on_store.ef_search,
+        load_seconds: if loaded.graph == "unchanged" {
+            0.0
+        } else {
+            loaded.seconds
+        },
+        embedded: loaded.embedded,
+    });
+}
+
+/// How often the engine abstains on questions about nothing in the set.
+fn abstention_on_unrelated(
+    report: &mut EvalReport,
+    engine: &Engine,
+    path: &Path,
+    ef_search: Option<usize>,
+) -> Result<()> {
+    let questions = beir::question_lines(path)?;
+    let config = SearchConfig {
+        ef_search,
+        ..SearchConfig::default()
+    };
+    let mut abstained = 0;
+    let mut best = Vec::with_capacity(questions.len());
+    for q in &questions {
+        let answers = engine.ask(q, &config)?;
+        abstained += !answers.answered as usize;
+        best.push(answers.best);
+    }
+    report.abstention.unrelated_p95 = score_percentile(&mut best, 95.0);
+    report.abstention.unrelated = questions.len();
+    report.abstention.unrelated_abstained = abstained as f64 / questions.len().max(1) as f64;
+    Ok(())
 }
 
 /// The schema an evaluation set's store lives in: by set, model and
@@ -734,6 +561,7 @@ fn ms(t: Instant) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use run::percentile;
 
     fn run_of(ids: &[(&str, f32)]) -> Vec<(String, f32)> {
         ids.iter().map(|(i, s)| (i.to_string(), *s)).collect()

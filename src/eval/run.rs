@@ -1,0 +1,332 @@
+//! Running a set's queries: every baseline (dense, exact, BM25), the engine
+//! as `ask` runs it and each of its views alone, scored per query and
+//! summed into an [`EvalReport`].
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::*;
+use crate::index::lexical::Bm25;
+use crate::search::views::{View, ViewHit};
+
+/// The `p`th percentile of sorted values (nearest rank); zero for none.
+pub(super) fn percentile<T: Copy + Default>(sorted: &[T], p: f64) -> T {
+    if sorted.is_empty() {
+        return T::default();
+    }
+    let rank = (p / 100.0 * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// [`percentile`] of best fused scores, sorting them first.
+pub(super) fn score_percentile(scores: &mut [f32], p: f64) -> f32 {
+    scores.sort_by(f32::total_cmp);
+    percentile(scores, p)
+}
+
+#[derive(Default)]
+struct Accumulator {
+    sum: QueryMetrics,
+    latencies_ms: Vec<f64>,
+}
+
+impl Accumulator {
+    fn add(&mut self, m: QueryMetrics, ms: f64) {
+        self.sum.ndcg_10 += m.ndcg_10;
+        self.sum.mrr_10 += m.mrr_10;
+        self.sum.recall_1 += m.recall_1;
+        self.sum.recall_5 += m.recall_5;
+        self.sum.recall_10 += m.recall_10;
+        self.latencies_ms.push(ms);
+    }
+
+    fn report(mut self) -> SystemReport {
+        let n = self.latencies_ms.len().max(1) as f64;
+        self.latencies_ms.sort_by(f64::total_cmp);
+        SystemReport {
+            ndcg_10: self.sum.ndcg_10 / n,
+            mrr_10: self.sum.mrr_10 / n,
+            recall_1: self.sum.recall_1 / n,
+            recall_5: self.sum.recall_5 / n,
+            recall_10: self.sum.recall_10 / n,
+            p50_ms: percentile(&self.latencies_ms, 50.0),
+            p95_ms: percentile(&self.latencies_ms, 95.0),
+        }
+    }
+}
+
+/// One query's judged run: pair ids and scores, best first.
+fn to_run(hits: impl IntoIterator<Item = (usize, f32)>, doc_id: &dyn Fn(usize) -> String) -> Vec<(String, f32)> {
+    hits.into_iter().map(|(pair, s)| (doc_id(pair), s)).collect()
+}
+
+/// The sums over the queries run so far.
+#[derive(Default)]
+struct Tally {
+    dense: Accumulator,
+    exact: Accumulator,
+    lexical: Accumulator,
+    /// The engine and each of its views but `answers` (that is `dense`).
+    extra: BTreeMap<&'static str, Accumulator>,
+    users: usize,
+    user_answered: usize,
+    stored: usize,
+    stored_answered: usize,
+    user_best: Vec<f32>,
+    stored_best: Vec<f32>,
+    overlap_sum: f64,
+    evaluated: usize,
+}
+
+/// What one query is run with.
+struct Query<'a> {
+    q: &'a EvalQuery,
+    vector: Vec<f32>,
+    /// The time to embed it, added to every dense latency.
+    embed_ms: f64,
+    doc_id: &'a dyn Fn(usize) -> String,
+}
+
+/// Runs every query through `dense`, `exact` and `bm25`.
+///
+/// `doc_id` names the Q&A pair (by its index in the snapshot) the way the
+/// judgements do. Each query is embedded once; that time is added to the dense
+/// and exact latencies. BM25 indexes each pair's full answer.
+pub fn run(
+    snapshot: &Snapshot,
+    embedder: &mut dyn Embedder,
+    queries: &[EvalQuery],
+    doc_id: &dyn Fn(usize) -> String,
+    ef_search: Option<usize>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<EvalReport> {
+    let started = Instant::now();
+    let answers: Vec<&str> = snapshot
+        .meta
+        .pairs
+        .iter()
+        .map(|p| p.answer.as_str())
+        .collect();
+    let bm25 = Bm25::new(&answers);
+    let dense_cfg = SearchConfig {
+        top_k: 10,
+        ef_search,
+        ..SearchConfig::default()
+    };
+    let mut tally = Tally::default();
+    let mut dump = dump_file();
+    for q in queries {
+        if !q.qrels.values().any(|&g| g > 0) {
+            continue;
+        }
+        tally.evaluated += 1;
+        let t = Instant::now();
+        let vector = search::embed_question(embedder, &q.text)?;
+        let query = Query {
+            q,
+            vector,
+            embed_ms: ms(t),
+            doc_id,
+        };
+        let (d, e) = tally.baselines(snapshot, &bm25, &query, &dense_cfg)?;
+        let own_row = tally.engine(snapshot, &query, &dense_cfg)?;
+        tally.overlap(&d, &e);
+        if let Some(out) = dump.as_mut() {
+            dump_candidates(out, snapshot, &query, own_row, &dense_cfg)?;
+        }
+        progress(1);
+    }
+    Ok(tally.report(snapshot, &dense_cfg, started))
+}
+
+impl Tally {
+    /// Dense (the graph), exact and BM25 alone; gives the dense and exact answers.
+    fn baselines(
+        &mut self,
+        snapshot: &Snapshot,
+        bm25: &Bm25,
+        query: &Query<'_>,
+        dense_cfg: &SearchConfig,
+    ) -> Result<(Vec<search::Answer>, Vec<search::Answer>)> {
+        let exact_cfg = SearchConfig {
+            exact: true,
+            ..*dense_cfg
+        };
+        let (q, embed_ms) = (query.q, query.embed_ms);
+        let t = Instant::now();
+        let d = search::search_vector(snapshot, &query.vector, dense_cfg)?;
+        let dense_ms = ms(t) + embed_ms;
+        let t = Instant::now();
+        let e = search::search_vector(snapshot, &query.vector, &exact_cfg)?;
+        let exact_ms = ms(t) + embed_ms;
+        let t = Instant::now();
+        let b = bm25.search(&q.text, 10);
+        let bm25_ms = ms(t);
+
+        let d_run = to_run(d.iter().map(|a| (a.pair, a.score)), query.doc_id);
+        let e_run = to_run(e.iter().map(|a| (a.pair, a.score)), query.doc_id);
+        let b_run = to_run(b, query.doc_id);
+        self.dense.add(query_metrics(&d_run, &q.qrels), dense_ms);
+        self.exact.add(query_metrics(&e_run, &q.qrels), exact_ms);
+        self.lexical.add(query_metrics(&b_run, &q.qrels), bm25_ms);
+        Ok((d, e))
+    }
+
+    /// The engine as `ask` runs it, and each of its views alone (each
+    /// view's latency is its own search plus embedding the question for
+    /// the dense ones; the engine's is every view, fusion and embedding).
+    /// Gives the row of the query's own stored question, left out.
+    fn engine(
+        &mut self,
+        snapshot: &Snapshot,
+        query: &Query<'_>,
+        dense_cfg: &SearchConfig,
+    ) -> Result<Option<u32>> {
+        let (q, vector, embed_ms) = (query.q, &query.vector, query.embed_ms);
+        let t = Instant::now();
+        let mut views = search::views(snapshot, vector, &q.text, dense_cfg)?;
+        let views_ms = ms(t);
+        let mut view_ms = std::collections::HashMap::new();
+        for (view, _) in &views {
+            let t = Instant::now();
+            search::view(snapshot, vector, &q.text, *view, dense_cfg)?;
+            let dense = if *view == View::Lexical {
+                0.0
+            } else {
+                embed_ms
+            };
+            view_ms.insert(*view, ms(t) + dense);
+        }
+        let t = Instant::now();
+        let own_row = q
+            .stored_pair
+            .and_then(|p| snapshot.meta.question_row(p as u32));
+        if let Some(row) = own_row {
+            search::leave_out(&mut views, row);
+        }
+        let fused = crate::search::fuse::fuse(&views, &snapshot.manifest.fusion);
+        let engine_ms = views_ms + ms(t) + embed_ms;
+        let confident = fused
+            .first()
+            .is_some_and(|f| f.score >= snapshot.manifest.abstention.min_score);
+        let best = fused.first().map_or(0.0, |f| f.score);
+        if q.stored_pair.is_some() {
+            self.stored_answered += confident as usize;
+            self.stored += 1;
+            self.stored_best.push(best);
+        } else {
+            self.user_answered += confident as usize;
+            self.users += 1;
+            self.user_best.push(best);
+        }
+        let run_of = |pairs: Vec<(u32, f32)>| -> Vec<(String, f32)> {
+            to_run(
+                pairs.into_iter().take(10).map(|(p, s)| (p as usize, s)),
+                query.doc_id,
+            )
+        };
+        let e_run = run_of(fused.iter().map(|f| (f.pair, f.score)).collect());
+        self.extra
+            .entry("engine")
+            .or_default()
+            .add(query_metrics(&e_run, &q.qrels), engine_ms);
+        for (view, hits) in &views {
+            if *view == View::Answers {
+                continue; // that is `dense`
+            }
+            let run = run_of(hits.iter().map(|h| (h.pair, h.score)).collect());
+            self.extra
+                .entry(view.name())
+                .or_default()
+                .add(query_metrics(&run, &q.qrels), view_ms[view]);
+        }
+        Ok(own_row)
+    }
+
+    /// How many of the exact answers the graph found.
+    fn overlap(&mut self, d: &[search::Answer], e: &[search::Answer]) {
+        if !e.is_empty() {
+            let found = d
+                .iter()
+                .filter(|a| e.iter().any(|x| x.pair == a.pair))
+                .count();
+            self.overlap_sum += found as f64 / e.len() as f64;
+        }
+    }
+
+    fn report(self, snapshot: &Snapshot, dense_cfg: &SearchConfig, started: Instant) -> EvalReport {
+        let mut systems = BTreeMap::new();
+        systems.insert("dense".to_string(), self.dense.report());
+        systems.insert("exact".to_string(), self.exact.report());
+        systems.insert("bm25".to_string(), self.lexical.report());
+        for (name, acc) in self.extra {
+            systems.insert(name.to_string(), acc.report());
+        }
+        let (n, yes, mut best) = if self.users > 0 {
+            (self.users, self.user_answered, self.user_best)
+        } else {
+            (self.stored, self.stored_answered, self.stored_best)
+        };
+        EvalReport {
+            dataset: String::new(),
+            queries: self.evaluated,
+            corpus: snapshot.meta.pairs.len(),
+            systems,
+            ann_recall_10: self.overlap_sum / self.evaluated.max(1) as f64,
+            ef_search: dense_cfg.ef_for(snapshot.manifest.counts.rows),
+            index: IndexReport::default(),
+            seconds: started.elapsed().as_secs_f64(),
+            postgres: None,
+            abstention: AbstentionReport {
+                min_score: snapshot.manifest.abstention.min_score,
+                related: n,
+                related_answered: yes as f64 / n.max(1) as f64,
+                related_p05: score_percentile(&mut best, 5.0),
+                ..AbstentionReport::default()
+            },
+        }
+    }
+}
+
+/// A developer switch: every view's candidates of every query as JSON
+/// lines (`QASEARCH_EVAL_DUMP=FILE`), to study fusion outside the engine.
+fn dump_file() -> Option<std::io::BufWriter<std::fs::File>> {
+    std::env::var_os("QASEARCH_EVAL_DUMP")
+        .and_then(|p| {
+            let p = std::path::PathBuf::from(p);
+            crate::safe_fs::clear(&p)
+                .and_then(|()| crate::safe_fs::create_new(&p))
+                .ok()
+        })
+        .map(std::io::BufWriter::new)
+}
+
+fn dump_candidates(
+    out: &mut impl std::io::Write,
+    snapshot: &Snapshot,
+    query: &Query<'_>,
+    own_row: Option<u32>,
+    dense_cfg: &SearchConfig,
+) -> Result<()> {
+    use crate::search::views;
+    let (q, vector) = (query.q, &query.vector);
+    let ids = |hits: Vec<ViewHit>, questions: bool| -> Vec<(String, f32)> {
+        hits.into_iter()
+            .filter(|h| !(questions && own_row.is_some() && h.row == own_row))
+            .map(|h| ((query.doc_id)(h.pair as usize), h.score))
+            .collect()
+    };
+    let cfg = SearchConfig {
+        top_k: 50,
+        ..*dense_cfg
+    };
+    let line = serde_json::json!({
+        "id": q.id,
+        "qrels": q.qrels,
+        "answers": ids(views::dense(snapshot, vector, View::Answers, 50, 50, &cfg)?, false),
+        "questions": ids(views::dense(snapshot, vector, View::Questions, 60, 60, &cfg)?, true),
+        "lexical": ids(views::lexical(snapshot, &q.text, 50), false),
+    });
+    let _ = writeln!(out, "{line}");
+    Ok(())
+}
