@@ -283,3 +283,73 @@ impl<T> IoContext<T> for std::io::Result<T> {
         self.map_err(|e| Error::io(op, path, e))
     }
 }
+
+/// A setting a message points its reader to. The library names no flag of
+/// its front ends: a front end says how it spells each setting
+/// ([`name_settings`], once, at start); otherwise a setting shows its own
+/// key, as `eval` and library users see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    /// Where the database store is (a URL or connection string).
+    Store,
+    /// The index folder.
+    Index,
+    /// A full rebuild, re-embedding everything.
+    FullBuild,
+    /// Vectors supplied from an export.
+    VectorsFrom,
+    /// The host names the server answers to.
+    AllowHost,
+    /// The largest request body the server reads.
+    MaxBodyBytes,
+    /// How long the server waits for a body.
+    BodyTimeout,
+    /// The longest question the server takes.
+    MaxQuestionChars,
+    /// The most answers a request may ask for.
+    MaxK,
+    /// How long a request may take.
+    RequestTimeout,
+    /// The most connections the server holds open.
+    MaxConnections,
+    /// The most requests the server answers at once.
+    MaxConcurrent,
+    /// How long a request waits for a place.
+    QueueWait,
+}
+
+impl Setting {
+    /// The setting's own key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Setting::Store => "store",
+            Setting::Index => "index",
+            Setting::FullBuild => "full",
+            Setting::VectorsFrom => "vectors_from",
+            Setting::AllowHost => "allow_host",
+            Setting::MaxBodyBytes => "max_body_bytes",
+            Setting::BodyTimeout => "body_timeout_ms",
+            Setting::MaxQuestionChars => "max_question_chars",
+            Setting::MaxK => "max_k",
+            Setting::RequestTimeout => "request_timeout_ms",
+            Setting::MaxConnections => "max_connections",
+            Setting::MaxConcurrent => "max_concurrent",
+            Setting::QueueWait => "queue_wait_ms",
+        }
+    }
+}
+
+static SETTING_NAMES: std::sync::OnceLock<fn(Setting) -> &'static str> = std::sync::OnceLock::new();
+
+/// How this process's front end spells each setting in messages (the
+/// binary: its flags). The first call wins.
+pub fn name_settings(names: fn(Setting) -> &'static str) {
+    let _ = SETTING_NAMES.set(names);
+}
+
+impl std::fmt::Display for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = SETTING_NAMES.get().map_or(self.key(), |names| names(*self));
+        f.write_str(name)
+    }
+}

@@ -63,6 +63,8 @@ fn exit_code(e: &Error) -> u8 {
 }
 
 fn main() -> ExitCode {
+    // The library's messages name settings; here they are flags.
+    qasearch::error::name_settings(cli::flag_of);
     // A file size limit (`ulimit -f`) must fail a write with an error we
     // report (exit 7, previous index intact), not kill the process.
     #[cfg(unix)]

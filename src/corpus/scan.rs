@@ -39,22 +39,7 @@ pub struct Scan {
 /// Lists the corpus files under `root` with their size and modification time
 /// (no content is read). Used for the quick freshness check.
 pub fn scan(root: &Path) -> Result<Scan> {
-    let meta = std::fs::metadata(root).map_err(|_| Error::DataMissing {
-        path: root.to_path_buf(),
-    })?;
-    if !meta.is_dir() {
-        return Err(Error::DataMissing {
-            path: root.to_path_buf(),
-        });
-    }
-    let canon_root = root.canonicalize().at("reading", root)?;
-    // An unreadable folder is an error of its own, not an empty corpus.
-    if let Err(source) = std::fs::read_dir(root) {
-        return Err(Error::DataUnreadable {
-            path: root.to_path_buf(),
-            source,
-        });
-    }
+    let canon_root = readable_root(root)?;
     let mut files = Vec::new();
     let mut abs = Vec::new();
     let mut warnings = Vec::new();
@@ -65,29 +50,7 @@ pub fn scan(root: &Path) -> Result<Scan> {
         .follow_links(true)
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|e| {
-            if e.depth() == 0 {
-                return true;
-            }
-            if e.file_name().to_string_lossy().starts_with('.') {
-                return false;
-            }
-            if e.path_is_symlink() && e.file_type().is_dir() {
-                let inside = e
-                    .path()
-                    .canonicalize()
-                    .is_ok_and(|c| c.starts_with(&canon_root));
-                if !inside {
-                    pruned.borrow_mut().push(Warning {
-                        file: rel(root, e.path()),
-                        line: None,
-                        message: "skipped: symbolic link leads outside the data folder".into(),
-                    });
-                }
-                return inside;
-            }
-            true
-        });
+        .filter_entry(|e| enters(e, root, &canon_root, &mut pruned.borrow_mut()));
     for entry in walker {
         let entry = match entry {
             Ok(e) => e,
@@ -104,54 +67,10 @@ pub fn scan(root: &Path) -> Result<Scan> {
                 continue;
             }
         };
-        if entry.depth() == 0 || !entry.file_type().is_file() {
-            continue;
+        if let Some(file) = source_file(&entry, root, &canon_root, &mut seen, &mut warnings) {
+            files.push(file);
+            abs.push(entry.path().to_path_buf());
         }
-        let path = entry.path();
-        if format_of(path).is_none() {
-            continue;
-        }
-        let relpath = rel(root, path);
-        // A linked file is read only when it leads inside the folder (linked
-        // folders leading outside were pruned above); each real file once.
-        if entry.path_is_symlink() {
-            match path.canonicalize() {
-                Ok(c) if c.starts_with(&canon_root) => {}
-                Ok(_) => {
-                    warnings.push(Warning::skipped_file(
-                        relpath,
-                        "symbolic link leads outside the data folder",
-                    ));
-                    continue;
-                }
-                Err(e) => {
-                    warnings.push(Warning::skipped_file(relpath, e));
-                    continue;
-                }
-            }
-        }
-        let md = match entry.metadata() {
-            Ok(m) => m,
-            Err(e) => {
-                warnings.push(Warning::skipped_file(relpath, e));
-                continue;
-            }
-        };
-        if !seen.insert(file_identity(path, &md)) {
-            continue;
-        }
-        let mtime_ns = md
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as u64);
-        files.push(SourceFile {
-            path: relpath,
-            size: md.len(),
-            mtime_ns,
-            sha256: String::new(),
-        });
-        abs.push(path.to_path_buf());
     }
     warnings.extend(pruned.into_inner());
     let mut paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
@@ -164,6 +83,114 @@ pub fn scan(root: &Path) -> Result<Scan> {
         paths: abs,
         warnings,
         root: canon_root,
+    })
+}
+
+/// `root`, canonical, once it is known to be a folder that can be listed.
+fn readable_root(root: &Path) -> Result<PathBuf> {
+    let meta = std::fs::metadata(root).map_err(|_| Error::DataMissing {
+        path: root.to_path_buf(),
+    })?;
+    if !meta.is_dir() {
+        return Err(Error::DataMissing {
+            path: root.to_path_buf(),
+        });
+    }
+    let canon_root = root.canonicalize().at("reading", root)?;
+    // An unreadable folder is an error of its own, not an empty corpus.
+    if let Err(source) = std::fs::read_dir(root) {
+        return Err(Error::DataUnreadable {
+            path: root.to_path_buf(),
+            source,
+        });
+    }
+    Ok(canon_root)
+}
+
+/// Whether the walk enters `e`: not hidden, and not a linked folder leading
+/// outside the data folder (those are noted in `pruned`).
+fn enters(
+    e: &walkdir::DirEntry,
+    root: &Path,
+    canon_root: &Path,
+    pruned: &mut Vec<Warning>,
+) -> bool {
+    if e.depth() == 0 {
+        return true;
+    }
+    if e.file_name().to_string_lossy().starts_with('.') {
+        return false;
+    }
+    if e.path_is_symlink() && e.file_type().is_dir() {
+        let inside = e
+            .path()
+            .canonicalize()
+            .is_ok_and(|c| c.starts_with(canon_root));
+        if !inside {
+            pruned.push(Warning {
+                file: rel(root, e.path()),
+                line: None,
+                message: "skipped: symbolic link leads outside the data folder".into(),
+            });
+        }
+        return inside;
+    }
+    true
+}
+
+/// The corpus file at `entry`, or None for an entry that is not one (another
+/// type, a link leading outside, a file already seen under another name).
+fn source_file(
+    entry: &walkdir::DirEntry,
+    root: &Path,
+    canon_root: &Path,
+    seen: &mut HashSet<(u64, u64, PathBuf)>,
+    warnings: &mut Vec<Warning>,
+) -> Option<SourceFile> {
+    if entry.depth() == 0 || !entry.file_type().is_file() {
+        return None;
+    }
+    let path = entry.path();
+    format_of(path)?;
+    let relpath = rel(root, path);
+    // A linked file is read only when it leads inside the folder (linked
+    // folders leading outside were pruned above); each real file once.
+    if entry.path_is_symlink() {
+        match path.canonicalize() {
+            Ok(c) if c.starts_with(canon_root) => {}
+            Ok(_) => {
+                warnings.push(Warning::skipped_file(
+                    relpath,
+                    "symbolic link leads outside the data folder",
+                ));
+                return None;
+            }
+            Err(e) => {
+                warnings.push(Warning::skipped_file(relpath, e));
+                return None;
+            }
+        }
+    }
+    let md = match entry.metadata() {
+        Ok(m) => m,
+        Err(e) => {
+            warnings.push(Warning::skipped_file(relpath, e));
+            return None;
+        }
+    };
+    if !seen.insert(file_identity(path, &md)) {
+        return None;
+    }
+    let mtime_ns = md
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as u64);
+    Some(SourceFile {
+        path: relpath,
+        size: md.len(),
+        mtime_ns,
+        sha256: String::new(),
     })
 }
 

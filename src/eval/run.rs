@@ -56,8 +56,13 @@ impl Accumulator {
 }
 
 /// One query's judged run: pair ids and scores, best first.
-fn to_run(hits: impl IntoIterator<Item = (usize, f32)>, doc_id: &dyn Fn(usize) -> String) -> Vec<(String, f32)> {
-    hits.into_iter().map(|(pair, s)| (doc_id(pair), s)).collect()
+fn to_run(
+    hits: impl IntoIterator<Item = (usize, f32)>,
+    doc_id: &dyn Fn(usize) -> String,
+) -> Vec<(String, f32)> {
+    hits.into_iter()
+        .map(|(pair, s)| (doc_id(pair), s))
+        .collect()
 }
 
 /// The sums over the queries run so far.

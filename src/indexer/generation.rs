@@ -252,20 +252,7 @@ pub fn make_generation(
     graph_mode: GraphMode,
     progress: &mut dyn Progress,
 ) -> Result<Option<NewGeneration>> {
-    let config = &IndexConfig {
-        queries_apart: embedder.identity().settings.roles_differ(),
-        answer_vectors: match config.answer_vectors {
-            AnswerVectors::InContext if !embedder.reads_in_context() => {
-                log::info!(
-                    "{} cannot read sentences in the context of their answer: embedding them alone",
-                    embedder.identity().settings.name
-                );
-                AnswerVectors::Embedded
-            }
-            how => how,
-        },
-        ..config.clone()
-    };
+    let config = &config_for(config, embedder);
     let language_warning = language_warning(corpus, embedder.identity());
     let identity = embedder.identity().clone();
     let dim = embedder.dimension();
@@ -283,18 +270,7 @@ pub fn make_generation(
     }
     let sentence_count = plan.sentences();
     let reused = plan.reused();
-    // The texts to embed, less those whose vectors are known (an export of
-    // the same model).
-    let known = config
-        .known
-        .as_deref()
-        .filter(|k| k.model == identity && k.dimension == dim);
-    if config.known.is_some() && known.is_none() {
-        log::warn!("the vectors given were made by another model: embedding instead");
-    }
-    if let Some(k) = known {
-        k.check_made_by(embedder)?;
-    }
+    let known = known_vectors(config, embedder)?;
     let embed_started = Instant::now();
     let (new_vectors, embedded) = embed_new(&plan, known, embedder, config.batch_size, progress)?;
     let embed_seconds = embed_started.elapsed().as_secs_f64();
@@ -309,13 +285,7 @@ pub fn make_generation(
         }
         _ => None,
     };
-    let Laid {
-        row_of_text,
-        vectors,
-        graph,
-        hidden,
-        how,
-    } = match extended {
+    let laid = match extended {
         Some(laid) => laid,
         None => rebuild_graph(
             previous,
@@ -327,29 +297,11 @@ pub fn make_generation(
             progress,
         )?,
     };
+    let (hidden, how) = (laid.hidden, laid.how);
     let live_vectors = plan.first.len();
-    let BuildPlan {
-        documents,
-        pairs,
-        mut occurrences,
-        text_id,
-        ..
-    } = plan;
-    for (o, id) in occurrences.iter_mut().zip(&text_id) {
-        o.row = row_of_text[*id] as u32;
-    }
+    let (meta, vectors, graph) = lay_out(plan, laid, dim);
+    let lexical = lexical_index(&meta);
     let rows = vectors.len() / dim.max(1);
-    let meta = Meta::new(documents, pairs, occurrences, rows);
-    let t = Instant::now();
-    let texts: Vec<String> = meta.pairs.iter().map(lexical_text).collect();
-    let lexical =
-        crate::index::lexical::LexicalIndex::build(texts.iter().map(String::as_str), true);
-    drop(texts);
-    log::debug!(
-        "lexical index of {} pairs built in {:.1} ms",
-        meta.pairs.len(),
-        t.elapsed().as_secs_f64() * 1e3
-    );
     let counts = Counts {
         documents: meta.documents.len(),
         qa_pairs: meta.pairs.len(),
@@ -362,8 +314,111 @@ pub fn make_generation(
             .filter(|o| o.kind == Kind::Question)
             .count(),
     };
+    let manifest = new_manifest(corpus, data_dir, identity, config, counts);
+    let snapshot = calibrated(Snapshot::in_memory(manifest, meta, graph, lexical, vectors))?;
+    Ok(Some(NewGeneration {
+        snapshot,
+        embedded,
+        reused,
+        hidden,
+        embed_seconds,
+        graph: how,
+        full_reason: None,
+        language_warning,
+    }))
+}
+
+/// The settings a build runs with: queries apart when the model's roles
+/// differ, sentences alone when the embedder cannot read them in context.
+fn config_for(config: &IndexConfig, embedder: &dyn Embedder) -> IndexConfig {
+    IndexConfig {
+        queries_apart: embedder.identity().settings.roles_differ(),
+        answer_vectors: match config.answer_vectors {
+            AnswerVectors::InContext if !embedder.reads_in_context() => {
+                log::info!(
+                    "{} cannot read sentences in the context of their answer: embedding them alone",
+                    embedder.identity().settings.name
+                );
+                AnswerVectors::Embedded
+            }
+            how => how,
+        },
+        ..config.clone()
+    }
+}
+
+/// The vectors given (an export of the same model), checked against the
+/// model; None when none were given or another model made them.
+fn known_vectors<'a>(
+    config: &'a IndexConfig,
+    embedder: &mut dyn Embedder,
+) -> Result<Option<&'a KnownVectors>> {
+    let known = config
+        .known
+        .as_deref()
+        .filter(|k| k.model == *embedder.identity() && k.dimension == embedder.dimension());
+    if config.known.is_some() && known.is_none() {
+        log::warn!("the vectors given were made by another model: embedding instead");
+    }
+    if let Some(k) = known {
+        k.check_made_by(embedder)?;
+    }
+    Ok(known)
+}
+
+/// The plan's documents, pairs and occurrences, each occurrence pointing at
+/// its row in the laid-out vectors; gives the metadata, vectors and graph.
+fn lay_out(plan: BuildPlan, laid: Laid, dim: usize) -> (Meta, Vec<f32>, MmapGraph) {
+    let Laid {
+        row_of_text,
+        vectors,
+        graph,
+        ..
+    } = laid;
+    let BuildPlan {
+        documents,
+        pairs,
+        mut occurrences,
+        text_id,
+        ..
+    } = plan;
+    for (o, id) in occurrences.iter_mut().zip(&text_id) {
+        o.row = row_of_text[*id] as u32;
+    }
+    let rows = vectors.len() / dim.max(1);
+    (
+        Meta::new(documents, pairs, occurrences, rows),
+        vectors,
+        graph,
+    )
+}
+
+/// The lexical arm's index of every pair.
+fn lexical_index(meta: &Meta) -> crate::index::lexical::LexicalIndex {
+    let t = Instant::now();
+    let texts: Vec<String> = meta.pairs.iter().map(lexical_text).collect();
+    let lexical =
+        crate::index::lexical::LexicalIndex::build(texts.iter().map(String::as_str), true);
+    drop(texts);
+    log::debug!(
+        "lexical index of {} pairs built in {:.1} ms",
+        meta.pairs.len(),
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    lexical
+}
+
+/// The manifest of a new generation, with the model's default fusion and
+/// abstention (calibrated afterwards).
+fn new_manifest(
+    corpus: &Corpus,
+    data_dir: &Path,
+    identity: crate::model::ModelIdentity,
+    config: &IndexConfig,
+    counts: Counts,
+) -> Manifest {
     let (fusion, abstention) = crate::index::settings::model_defaults(&identity);
-    let manifest = Manifest {
+    Manifest {
         format_version: store::FORMAT_VERSION,
         qasearch_version: env!("CARGO_PKG_VERSION").to_string(),
         generation: 0,
@@ -389,10 +444,12 @@ pub fn make_generation(
             })
             .collect(),
         files: BTreeMap::new(),
-    };
-    // Fit fusion and the abstention threshold on the corpus's own questions.
+    }
+}
+
+/// Fits fusion and the abstention threshold on the corpus's own questions.
+fn calibrated(mut snapshot: Snapshot) -> Result<Snapshot> {
     let t = Instant::now();
-    let mut snapshot = Snapshot::in_memory(manifest, meta, graph, lexical, vectors);
     if let Some(fusion) = crate::indexer::calibrate::fusion(&snapshot)? {
         log::debug!("fusion calibrated: {}", fusion.source);
         snapshot.manifest.fusion = fusion;
@@ -405,16 +462,7 @@ pub fn make_generation(
     if let Some(a) = abstention {
         snapshot.manifest.abstention = a;
     }
-    Ok(Some(NewGeneration {
-        snapshot,
-        embedded,
-        reused,
-        hidden,
-        embed_seconds,
-        graph: how,
-        full_reason: None,
-        language_warning,
-    }))
+    Ok(snapshot)
 }
 
 /// The text the lexical arm indexes for a pair: its question and its answer.

@@ -77,9 +77,10 @@ impl KnownVectors {
                     path: self.source.clone(),
                     line: None,
                     message: format!(
-                        "its vectors were not made by the model {} it names: for {:?} the model gives a vector at cosine {cosine:.3} from the exported one (at least {EXPORT_CHECK_MIN_COSINE} expected); export again from an index of this model, or leave out --vectors-from",
+                        "its vectors were not made by the model {} it names: for {:?} the model gives a vector at cosine {cosine:.3} from the exported one (at least {EXPORT_CHECK_MIN_COSINE} expected); export again from an index of this model, or leave out {}",
                         self.model.id(),
-                        crate::corpus::excerpt(text, 60)
+                        crate::corpus::excerpt(text, 60),
+                        crate::error::Setting::VectorsFrom
                     ),
                 });
             }

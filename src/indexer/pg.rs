@@ -31,48 +31,10 @@ impl BuildTarget for Postgres {
         self.ensure_schema(&mut client, embedder.dimension())?;
 
         // What the store holds now, and whether its vectors can be reused.
-        let mut full_reason = None;
-        let held = match self.state()? {
-            None => None,
-            Some((schema, json)) => {
-                let manifest = self.manifest_of(schema, json);
-                match manifest {
-                    Ok(m) if m.model != identity && !config.full => {
-                        return Err(Error::Incompatible {
-                            path: self.location().into(),
-                            what: "model",
-                            expected: identity.id(),
-                            found: m.model.id(),
-                        });
-                    }
-                    Ok(_) if config.full => {
-                        full_reason = Some("a full rebuild was asked".to_string());
-                        None
-                    }
-                    Ok(m) => Some(m),
-                    Err(e @ Error::Incompatible { .. }) if config.full => {
-                        full_reason = Some(format!("the store is not usable: {e}"));
-                        None
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        };
+        let (held, full_reason) = held_manifest(self, &identity, config)?;
         // Unchanged: nothing to do (planned without the vectors).
         if let Some(manifest) = &held {
-            let (_, meta, _, _) = self.read_generation()?;
-            let plan = super::plan(
-                &corpus,
-                Some(super::Previous {
-                    manifest,
-                    meta: &meta,
-                }),
-                &IndexConfig {
-                    queries_apart: identity.settings.roles_differ(),
-                    ..config.clone()
-                },
-            );
-            if plan.graph == super::GraphAction::Keep {
+            if is_unchanged(self, &corpus, manifest, config)? {
                 // A vector index a killed build left unfinished is finished now.
                 self.ensure_indexes(&mut client, &manifest.hnsw, progress)?;
                 let warning = super::language_warning(&corpus, &identity);
@@ -81,7 +43,7 @@ impl BuildTarget for Postgres {
                         manifest,
                         &corpus,
                         started,
-                        self.location().into(),
+                        self.location(),
                         warning,
                     ),
                     corpus.warnings,
@@ -109,7 +71,7 @@ impl BuildTarget for Postgres {
                 let number = self.write(&mut client, &mut m.snapshot, progress)?;
                 m.snapshot.manifest.generation = number;
                 m.full_reason = m.full_reason.or(full_reason);
-                m.summary(&corpus, started, self.location().into())
+                m.summary(&corpus, started, self.location())
             }
             // The folder's generation is current: it moves as it is.
             None => {
@@ -121,7 +83,7 @@ impl BuildTarget for Postgres {
                     &generation.manifest,
                     &corpus,
                     started,
-                    self.location().into(),
+                    self.location(),
                     super::language_warning(&corpus, &identity),
                 );
                 s.graph = "loaded";
@@ -142,6 +104,55 @@ impl BuildTarget for Postgres {
         }
         Ok((summary, corpus.warnings))
     }
+}
+
+/// The manifest the store holds when its vectors can be reused, else None
+/// with the reason for a full build; a store of another model is an error
+/// unless the build is full.
+fn held_manifest(
+    pg: &Postgres,
+    identity: &crate::model::ModelIdentity,
+    config: &IndexConfig,
+) -> Result<(Option<store::Manifest>, Option<String>)> {
+    let Some((schema, json)) = pg.state()? else {
+        return Ok((None, None));
+    };
+    match pg.manifest_of(schema, json) {
+        Ok(m) if m.model != *identity && !config.full => Err(Error::Incompatible {
+            path: pg.location().into(),
+            what: "model",
+            expected: identity.id(),
+            found: m.model.id(),
+        }),
+        Ok(_) if config.full => Ok((None, Some("a full rebuild was asked".to_string()))),
+        Ok(m) => Ok((Some(m), None)),
+        Err(e @ Error::Incompatible { .. }) if config.full => {
+            Ok((None, Some(format!("the store is not usable: {e}"))))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `corpus` is what the store holds (planned without the vectors).
+fn is_unchanged(
+    pg: &Postgres,
+    corpus: &Corpus,
+    manifest: &store::Manifest,
+    config: &IndexConfig,
+) -> Result<bool> {
+    let (_, meta, _, _) = pg.read_generation()?;
+    let plan = super::plan(
+        corpus,
+        Some(super::Previous {
+            manifest,
+            meta: &meta,
+        }),
+        &IndexConfig {
+            queries_apart: manifest.model.settings.roles_differ(),
+            ..config.clone()
+        },
+    );
+    Ok(plan.graph == super::GraphAction::Keep)
 }
 
 /// The seed folder's generation, when it was made by `model`.

@@ -457,55 +457,87 @@ impl OnnxEmbedder {
         let mut out = Vec::with_capacity(texts.len());
         for (i, enc) in encodings.iter().enumerate() {
             let token = |j: usize| &data[(i * seq + j) * dim..(i * seq + j + 1) * dim];
-            let mean = |tokens: &mut dyn Iterator<Item = usize>| -> Option<Vec<f32>> {
-                let mut sum = vec![0f32; dim];
-                let mut n = 0;
-                for j in tokens {
-                    sum.iter_mut().zip(token(j)).for_each(|(s, x)| *s += x);
-                    n += 1;
-                }
-                (n > 0).then(|| {
-                    crate::model::vector::normalize(&mut sum);
-                    sum
-                })
-            };
             let read = |j: usize| j < seq && mask[[i, j]] == 1;
-            let whole = if cls {
-                let mut v = token(0).to_vec();
-                crate::model::vector::normalize(&mut v);
-                Some(v)
-            } else {
-                mean(&mut (0..seq).filter(|&j| read(j)))
-            }
-            .ok_or_else(|| fail("the model read no token of a text".into()))?;
-            let long = (0..seq).filter(|&j| read(j)).count() > IN_CONTEXT_MAX_TOKENS;
-            let offsets = enc.get_offsets();
-            let special = enc.get_special_tokens_mask();
-            let of_span = spans
-                .get(i)
-                .map(|s| s.as_slice())
-                .unwrap_or_default()
-                .iter()
-                .map(|&(a, b)| {
-                    if long {
-                        return None;
-                    }
-                    let (a, b) = (a + prefix.len(), b + prefix.len());
-                    mean(&mut (0..offsets.len()).filter(|&j| {
-                        read(j)
-                            && special[j] == 0
-                            && offsets[j].1 > offsets[j].0
-                            && offsets[j].0 >= a
-                            && offsets[j].1 <= b
-                    }))
-                })
-                .collect();
-            out.push(InContext {
-                whole,
-                spans: of_span,
-            });
+            let text = TextStates {
+                token: &token,
+                read: &read,
+                seq,
+                dim,
+            };
+            let spans = spans.get(i).map(|s| s.as_slice()).unwrap_or_default();
+            out.push(text.pool(enc, cls, spans, prefix.len())?);
         }
         Ok(out)
+    }
+}
+
+/// The token states of one text of a batch.
+struct TextStates<'a> {
+    /// The state of token `j`.
+    token: &'a dyn Fn(usize) -> &'a [f32],
+    /// Whether the model read token `j` (inside the sequence, not padding).
+    read: &'a dyn Fn(usize) -> bool,
+    seq: usize,
+    dim: usize,
+}
+
+impl TextStates<'_> {
+    /// The normalised mean of `tokens`' states, None for no token.
+    fn mean(&self, tokens: &mut dyn Iterator<Item = usize>) -> Option<Vec<f32>> {
+        let mut sum = vec![0f32; self.dim];
+        let mut n = 0;
+        for j in tokens {
+            sum.iter_mut()
+                .zip((self.token)(j))
+                .for_each(|(s, x)| *s += x);
+            n += 1;
+        }
+        (n > 0).then(|| {
+            crate::model::vector::normalize(&mut sum);
+            sum
+        })
+    }
+
+    /// The text's vector (its first token's state for CLS pooling, else the
+    /// mean of all it read) and each span's: the mean of the tokens inside
+    /// the span's bytes (shifted by the prefix), None past
+    /// [`IN_CONTEXT_MAX_TOKENS`].
+    fn pool(
+        &self,
+        enc: &tokenizers::Encoding,
+        cls: bool,
+        spans: &[(usize, usize)],
+        prefix_len: usize,
+    ) -> Result<InContext> {
+        let read = self.read;
+        let whole = if cls {
+            let mut v = (self.token)(0).to_vec();
+            crate::model::vector::normalize(&mut v);
+            Some(v)
+        } else {
+            self.mean(&mut (0..self.seq).filter(|&j| read(j)))
+        }
+        .ok_or_else(|| Error::Embed("the model read no token of a text".into()))?;
+        let long = (0..self.seq).filter(|&j| read(j)).count() > IN_CONTEXT_MAX_TOKENS;
+        let offsets = enc.get_offsets();
+        let special = enc.get_special_tokens_mask();
+        let spans = spans
+            .iter()
+            .map(|&(a, b)| {
+                if long {
+                    return None;
+                }
+                let (a, b) = (a + prefix_len, b + prefix_len);
+                self.mean(&mut (0..offsets.len()).filter(|&j| {
+                    read(j)
+                        && special[j] == 0
+                        && offsets[j].1 > offsets[j].0
+                        && offsets[j].0 >= a
+                        && offsets[j].1 <= b
+                }))
+            })
+            .collect();
+        Ok(InContext { whole, spans })
     }
 }
 

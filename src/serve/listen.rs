@@ -43,8 +43,9 @@ pub(super) fn within_file_limit(max_connections: usize) -> usize {
             let room = (limit.rlim_cur as usize).saturating_sub(64).max(1);
             if max_connections > room {
                 log::warn!(
-                    "--max-connections {max_connections} is over what the file limit allows \
+                    "{} {max_connections} is over what the file limit allows \
                      (ulimit -n {}, less 64 for the index, model and logs): using {room}",
+                    crate::error::Setting::MaxConnections,
                     limit.rlim_cur
                 );
                 return room;
@@ -131,7 +132,8 @@ fn accept_failed(e: &std::io::Error, last: &mut Option<Instant>) {
     if crate::error::is_exhaustion(e) {
         log::warn!(
             "cannot accept a connection: {e} (the process is out of file descriptors or memory: \
-             raise `ulimit -n`, or lower --max-connections)"
+             raise `ulimit -n`, or lower {})",
+            crate::error::Setting::MaxConnections
         );
     } else {
         log::warn!("cannot accept a connection: {e}");

@@ -29,7 +29,7 @@ use axum::Router;
 use serde::Deserialize;
 
 use crate::engine::{self, Engine};
-use crate::error::ErrorKind;
+use crate::error::{ErrorKind, Setting};
 use crate::indexer::IndexConfig;
 use crate::model::embed::Embedder;
 use crate::progress::NoProgress;
@@ -322,7 +322,8 @@ async fn guard(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Resp
             StatusCode::FORBIDDEN,
             "forbidden_host",
             format!(
-                "the Host header {host:?} does not name this server (add it with --allow-host)"
+                "the Host header {host:?} does not name this server (add it with {})",
+                Setting::AllowHost
             ),
         )
         .into_response();
@@ -474,8 +475,9 @@ async fn read_body(limits: &Limits, body: Body) -> Result<Bytes, ApiError> {
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "payload_too_large",
                     format!(
-                        "the body is over {} bytes (--max-body-bytes)",
-                        limits.max_body_bytes
+                        "the body is over {} bytes ({})",
+                        limits.max_body_bytes,
+                        Setting::MaxBodyBytes
                     ),
                 ))
             } else {
@@ -486,8 +488,9 @@ async fn read_body(limits: &Limits, body: Body) -> Result<Bytes, ApiError> {
             StatusCode::REQUEST_TIMEOUT,
             "body_timeout",
             format!(
-                "the body did not arrive within {} ms (--body-timeout-ms)",
-                limits.body_timeout.as_millis()
+                "the body did not arrive within {} ms ({})",
+                limits.body_timeout.as_millis(),
+                Setting::BodyTimeout
             ),
         )),
     }
@@ -499,15 +502,17 @@ async fn answer(s: &Arc<AppState>, r: AskRequest) -> Result<Response, ApiError> 
     let chars = question.chars().count();
     if chars > s.limits.max_question_chars {
         return Err(ApiError::bad_request(format!(
-            "the question is {chars} characters long, over {} (--max-question-chars)",
-            s.limits.max_question_chars
+            "the question is {chars} characters long, over {} ({})",
+            s.limits.max_question_chars,
+            Setting::MaxQuestionChars
         )));
     }
     let k = r.k.unwrap_or(s.default_k);
     if k == 0 || k > s.limits.max_k {
         return Err(ApiError::bad_request(format!(
-            "k must be in 1..={} (--max-k), got {k}",
-            s.limits.max_k
+            "k must be in 1..={} ({}), got {k}",
+            s.limits.max_k,
+            Setting::MaxK
         )));
     }
     if let Some(m) = r.min_score.filter(|m| !m.is_finite()) {

@@ -72,9 +72,11 @@ impl Places {
                 "overloaded",
                 format!(
                     "{} requests are being answered, and no place came free within {} ms \
-                     (--max-concurrent, --queue-wait-ms): try again",
+                     ({}, {}): try again",
                     self.max,
-                    self.queue_wait.as_millis()
+                    self.queue_wait.as_millis(),
+                    crate::error::Setting::MaxConcurrent,
+                    crate::error::Setting::QueueWait
                 ),
             ));
         };
@@ -94,8 +96,9 @@ impl Places {
                 StatusCode::GATEWAY_TIMEOUT,
                 "timeout",
                 format!(
-                    "no answer within {} ms (--request-timeout-ms)",
-                    self.request_timeout.as_millis()
+                    "no answer within {} ms ({})",
+                    self.request_timeout.as_millis(),
+                    crate::error::Setting::RequestTimeout
                 ),
             )),
         }

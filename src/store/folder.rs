@@ -192,34 +192,10 @@ pub fn open(index_dir: &Path) -> Result<Snapshot> {
 pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
     let t = std::time::Instant::now();
     let (dir, manifest) = read_manifest_once(index_dir)?;
-    let manifest_path = dir.join(MANIFEST);
-    for required in [META, VECTORS, GRAPH, LEXICAL] {
-        if !manifest.files.contains_key(required) {
-            return Err(Error::corrupt(
-                &manifest_path,
-                format!("lists no {required}"),
-            ));
-        }
-    }
-    for name in manifest.files.keys() {
-        if name.contains('/') || name.contains('\\') || name.contains("..") {
-            return Err(Error::corrupt(
-                &manifest_path,
-                format!("bad file name {name:?}"),
-            ));
-        }
-    }
+    check_file_list(&manifest, &dir.join(MANIFEST))?;
     // The files a question needs; the hnsw_rs dump is checked when a rebuild loads it.
     let meta_path = dir.join(META);
-    let meta_sum = &manifest.files[META];
-    let meta_bytes =
-        read_limited(&meta_path, meta_sum.len.max(1)).map_err(|e| read_failed(&meta_path, e))?;
-    if meta_bytes.len() as u64 != meta_sum.len || crc32fast::hash(&meta_bytes) != meta_sum.crc32 {
-        return Err(Error::corrupt(
-            &meta_path,
-            "checksum mismatch (truncated or damaged)",
-        ));
-    }
+    let meta_bytes = read_checked(&meta_path, &manifest.files[META])?;
     let vectors_path = dir.join(VECTORS);
     let graph_path = dir.join(GRAPH);
     let vectors = read_verified(&vectors_path, &manifest.files[VECTORS])?;
@@ -255,16 +231,7 @@ pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
         ));
     }
     let lexical_path = dir.join(LEXICAL);
-    let lexical_bytes = read_limited(&lexical_path, manifest.files[LEXICAL].len.max(1))
-        .map_err(|e| read_failed(&lexical_path, e))?;
-    if lexical_bytes.len() as u64 != manifest.files[LEXICAL].len
-        || crc32fast::hash(&lexical_bytes) != manifest.files[LEXICAL].crc32
-    {
-        return Err(Error::corrupt(
-            &lexical_path,
-            "checksum mismatch (truncated or damaged)",
-        ));
-    }
+    let lexical_bytes = read_checked(&lexical_path, &manifest.files[LEXICAL])?;
     let lexical: crate::index::lexical::LexicalIndex =
         decode(&lexical_bytes).map_err(|e| Error::corrupt(&lexical_path, e))?;
     lexical
@@ -301,6 +268,39 @@ pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
         vectors,
         remote: None,
     })
+}
+
+/// The manifest lists every file a generation needs, each a plain name.
+fn check_file_list(manifest: &Manifest, manifest_path: &Path) -> Result<()> {
+    for required in [META, VECTORS, GRAPH, LEXICAL] {
+        if !manifest.files.contains_key(required) {
+            return Err(Error::corrupt(
+                manifest_path,
+                format!("lists no {required}"),
+            ));
+        }
+    }
+    for name in manifest.files.keys() {
+        if name.contains('/') || name.contains('\\') || name.contains("..") {
+            return Err(Error::corrupt(
+                manifest_path,
+                format!("bad file name {name:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A small file of a generation, read whole and checked against its sum.
+fn read_checked(path: &Path, sum: &FileSum) -> Result<Vec<u8>> {
+    let bytes = read_limited(path, sum.len.max(1)).map_err(|e| read_failed(path, e))?;
+    if bytes.len() as u64 != sum.len || crc32fast::hash(&bytes) != sum.crc32 {
+        return Err(Error::corrupt(
+            path,
+            "checksum mismatch (truncated or damaged)",
+        ));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]

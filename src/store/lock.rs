@@ -278,9 +278,7 @@ impl WriterLock {
             files: BTreeMap::new(),
             step: 0,
             committed: false,
-            abort_at: std::env::var("QASEARCH_ABORT_AT_STEP")
-                .ok()
-                .and_then(|v| v.parse().ok()),
+            abort_at: super::failpoint::abort_at_step(),
         };
         w.step()?;
         std::fs::create_dir(&w.tmp).at("creating", &w.tmp)?;

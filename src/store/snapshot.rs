@@ -183,8 +183,9 @@ impl Snapshot {
     pub fn require_local(&self, what: &str) -> Result<()> {
         if self.remote.is_some() {
             return Err(Error::Usage(format!(
-                "{what} reads an index folder; {} is a database store (use --index with a folder)",
-                self.dir.display()
+                "{what} reads an index folder; {} is a database store (use {} with a folder)",
+                self.dir.display(),
+                crate::error::Setting::Index
             )));
         }
         Ok(())

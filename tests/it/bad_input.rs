@@ -294,6 +294,7 @@ fn unwritable_index_folder_is_an_io_error() {
 }
 
 #[test]
+#[cfg(feature = "failpoints")]
 fn a_build_aborted_at_any_write_step_leaves_the_previous_index() {
     let w = Work::seeded();
     w.index_ok();

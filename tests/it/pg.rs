@@ -713,6 +713,7 @@ fn an_export_loads_into_a_new_store_without_embedding() {
 }
 
 #[test]
+#[cfg(feature = "failpoints")]
 fn a_build_that_fails_before_its_commit_changes_nothing() {
     let w = Work::seeded();
     let url = pg_database("qa_abort");

@@ -45,7 +45,7 @@ use pgvector::Vector;
 use sha2::{Digest, Sha256};
 use tokio_postgres::Config;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting};
 use crate::index::ann::Hit;
 use crate::progress::{Progress, Stage};
 use crate::store::{self, Kind, Manifest, Meta, RemoteRows, Snapshot};
@@ -122,21 +122,22 @@ pub fn parse_location(value: &str) -> Result<Config> {
     const FORM: &str = "write it as postgresql://USER:PASSWORD@HOST:PORT/DATABASE \
         (?host=/socket/dir for a Unix socket) or as a connection string \
         (host=HOST port=PORT user=USER dbname=DATABASE)";
+    let (store, index) = (Setting::Store, Setting::Index);
     if value.trim().is_empty() {
         return Err(Error::Usage(format!(
-            "--store is empty: {FORM}, or leave --store out to use the index folder (--index)"
+            "{store} is empty: {FORM}, or leave {store} out to use the index folder ({index})"
         )));
     }
     if let Some((scheme, _)) = value.split_once("://") {
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "postgresql" && scheme != "postgres" {
             return Err(Error::Usage(format!(
-                "--store takes a PostgreSQL URL, got a {scheme:?} URL: {FORM}, or leave --store out to use the index folder (--index)"
+                "{store} takes a PostgreSQL URL, got a {scheme:?} URL: {FORM}, or leave {store} out to use the index folder ({index})"
             )));
         }
     } else if !value.contains('=') {
         return Err(Error::Usage(format!(
-            "--store is neither a postgresql:// URL nor a connection string: {FORM}, or leave --store out to use the index folder (--index)"
+            "{store} is neither a postgresql:// URL nor a connection string: {FORM}, or leave {store} out to use the index folder ({index})"
         )));
     }
     // A password written raw (not percent-encoded) ends the URL's authority
@@ -145,17 +146,16 @@ pub fn parse_location(value: &str) -> Result<Config> {
     if let Some((_, rest)) = value.split_once("://") {
         let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         if rest[authority_end..].contains('@') {
-            return Err(Error::Usage(
-                "--store: an @ after the host: if the password holds /, ?, # or @, \
+            return Err(Error::Usage(format!(
+                "{store}: an @ after the host: if the password holds /, ?, # or @, \
                  percent-encode them (%2F, %3F, %23, %40), or give the password in \
                  PGPASSWORD-free form as a connection string (password='...')"
-                    .into(),
-            ));
+            )));
         }
     }
     value.parse::<Config>().map_err(|e| {
         // The parser's messages name options and positions, never values.
-        Error::Usage(format!("--store cannot be read ({e}): {FORM}"))
+        Error::Usage(format!("{store} cannot be read ({e}): {FORM}"))
     })
 }
 
@@ -428,15 +428,18 @@ impl crate::store::Store for Postgres {
         let Some(rows) = counted else {
             return Err(Error::corrupt(
                 self.location(),
-                "the table qasearch_rows is gone: a full build (index --full) makes it again",
+                format!(
+                    "the table qasearch_rows is gone: a full build ({}) makes it again",
+                    Setting::FullBuild
+                ),
             ));
         };
         if rows as usize != manifest.counts.vectors {
             return Err(Error::corrupt(
                 self.location(),
                 format!(
-                    "qasearch_rows holds {rows} rows where generation {} has {}: a full build (index --full) repairs it",
-                    manifest.generation, manifest.counts.vectors
+                    "qasearch_rows holds {rows} rows where generation {} has {}: a full build ({}) repairs it",
+                    manifest.generation, manifest.counts.vectors, Setting::FullBuild
                 ),
             ));
         }

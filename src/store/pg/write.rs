@@ -39,7 +39,6 @@ impl Postgres {
             let at = at.to_string();
             move |e: tokio_postgres::Error| failed_pg(&at, doing, e)
         };
-        let dim = generation.dimension();
         let answer_vectors = generation.manifest.answer_vectors;
         let apart = generation.manifest.model.settings.roles_differ();
         let model = generation.manifest.model.id();
@@ -55,14 +54,7 @@ impl Postgres {
                 .await
                 .map_err(fail("cannot read the store"))?
                 .map(|r| r.get(0));
-            let mut existing: HashMap<Vec<u8>, (i64, i16)> = HashMap::new();
-            for r in tx
-                .query("SELECT key, id, kinds FROM qasearch_rows", &[])
-                .await
-                .map_err(fail("cannot read the rows"))?
-            {
-                existing.insert(r.get(0), (r.get(1), r.get(2)));
-            }
+            let existing = held_rows(tx).await.map_err(fail("cannot read the rows"))?;
             let diff = RowDiff::plan(&generation.meta, answer_vectors, apart, &model, &existing);
             tx.execute("DELETE FROM qasearch_rows WHERE id = ANY($1)", &[&diff.gone])
                 .await
@@ -104,30 +96,7 @@ impl Postgres {
                 .map_or(1, |g| g as u64 + 1)
                 .max(generation.manifest.generation);
             generation.manifest.generation = number;
-            let manifest_json =
-                serde_json::to_value(&generation.manifest).map_err(|e| Error::Store {
-                    store: at.into(),
-                    message: format!("cannot encode the manifest: {e}"),
-                })?;
-            let ids: Vec<u8> = diff.row_ids.iter().flat_map(|id| id.to_le_bytes()).collect();
-            tx.execute(
-                "INSERT INTO qasearch_store (one, schema_version, generation, model, dimension, updated, manifest, meta, lexical, row_ids)
-                 VALUES (true, $1, $2, $3, $4, now(), $5, $6, $7, $8)
-                 ON CONFLICT (one) DO UPDATE SET schema_version = $1, generation = $2, model = $3, dimension = $4,
-                   updated = now(), manifest = $5, meta = $6, lexical = $7, row_ids = $8",
-                &[
-                    &SCHEMA_VERSION,
-                    &(number as i64),
-                    &generation.manifest.model.id(),
-                    &(dim as i32),
-                    &manifest_json,
-                    &store::encode(&generation.meta),
-                    &store::encode(&generation.lexical),
-                    &ids,
-                ],
-            )
-            .await
-            .map_err(fail("cannot write the store row"))?;
+            write_store_row(tx, at, generation, &diff.row_ids).await?;
             lap("pairs and store row written");
             inject_abort()?;
             let new_rows = diff.new_rows.len();
@@ -158,6 +127,54 @@ impl Postgres {
         );
         Ok(number)
     }
+}
+
+/// The rows the store holds: key → (id, kinds).
+async fn held_rows(
+    tx: &tokio_postgres::Transaction<'_>,
+) -> std::result::Result<HashMap<Vec<u8>, (i64, i16)>, tokio_postgres::Error> {
+    let mut existing: HashMap<Vec<u8>, (i64, i16)> = HashMap::new();
+    for r in tx
+        .query("SELECT key, id, kinds FROM qasearch_rows", &[])
+        .await?
+    {
+        existing.insert(r.get(0), (r.get(1), r.get(2)));
+    }
+    Ok(existing)
+}
+
+/// The store's one row: the generation's number, model, manifest, metadata,
+/// lexical index and the ids of its rows in order.
+async fn write_store_row(
+    tx: &tokio_postgres::Transaction<'_>,
+    at: &str,
+    generation: &Snapshot,
+    row_ids: &[i64],
+) -> Result<()> {
+    let manifest_json = serde_json::to_value(&generation.manifest).map_err(|e| Error::Store {
+        store: at.into(),
+        message: format!("cannot encode the manifest: {e}"),
+    })?;
+    let ids: Vec<u8> = row_ids.iter().flat_map(|id| id.to_le_bytes()).collect();
+    tx.execute(
+        "INSERT INTO qasearch_store (one, schema_version, generation, model, dimension, updated, manifest, meta, lexical, row_ids)
+         VALUES (true, $1, $2, $3, $4, now(), $5, $6, $7, $8)
+         ON CONFLICT (one) DO UPDATE SET schema_version = $1, generation = $2, model = $3, dimension = $4,
+           updated = now(), manifest = $5, meta = $6, lexical = $7, row_ids = $8",
+        &[
+            &SCHEMA_VERSION,
+            &(generation.manifest.generation as i64),
+            &generation.manifest.model.id(),
+            &(generation.dimension() as i32),
+            &manifest_json,
+            &store::encode(&generation.meta),
+            &store::encode(&generation.lexical),
+            &ids,
+        ],
+    )
+    .await
+    .map_err(|e| failed_pg(at, "cannot write the store row", e))?;
+    Ok(())
 }
 
 /// PostgreSQL's `text` cannot hold NUL; the SQL tables show U+FFFD for it.
@@ -297,7 +314,7 @@ impl RowDiff {
 
 /// The test switch `QASEARCH_ABORT_BEFORE_COMMIT`: fail just before the commit.
 fn inject_abort() -> Result<()> {
-    if std::env::var_os("QASEARCH_ABORT_BEFORE_COMMIT").is_some() {
+    if crate::store::failpoint::abort_before_commit() {
         return Err(Error::InjectedAbort(0));
     }
     Ok(())
