@@ -1,20 +1,26 @@
 //! qasearch: local semantic search over question-and-answer corpora.
 //!
-//! The pipeline, one module a step:
-//! 1. [`corpus`] reads `.txt` / `.jsonl` documents into Q&A pairs;
-//! 2. [`split`] cuts each answer into sentences;
-//! 3. [`embed`] turns sentences into unit vectors (the real model through
-//!    fastembed and ONNX Runtime, files from [`model`]);
-//! 4. [`indexer`] stores vectors, metadata and an HNSW graph ([`ann`], [`mmap_graph`])
-//!    as a new generation of the index folder ([`store`]);
-//! 5. [`search`] embeds a question and returns the best pairs; [`eval`] scores it.
+//! The pipeline, one folder a step (docs/architecture.md has the map and
+//! what each folder may import):
+//! 1. [`corpus`] reads `.txt` / `.jsonl` documents into Q&A pairs and cuts
+//!    each answer into sentences;
+//! 2. [`model`] resolves the model's pinned files and embeds texts into unit
+//!    vectors (fastembed and ONNX Runtime);
+//! 3. [`index`] holds what an index is made of (the HNSW graph, the lexical
+//!    postings, the recorded settings), which [`store`] keeps as generations
+//!    of a folder or in PostgreSQL;
+//! 4. [`search`] embeds a question and fuses its views into the best pairs;
+//! 5. [`indexer`] builds a new generation from a corpus (embedding only what
+//!    changed, calibrating with search); [`eval`] scores it all, and
+//!    [`serve`] answers over HTTP and MCP.
 //!
 //! [`engine::Engine`] ties these together for every front end: it opens,
 //! builds or refreshes the index, applies the fallbacks, and answers.
 //!
 //! ```
 //! use qasearch::model::embed::HashEmbedder;
-//! use qasearch::indexer::{self, IndexConfig, NoProgress};
+//! use qasearch::indexer::{self, IndexConfig};
+//! use qasearch::progress::NoProgress;
 //! use qasearch::search::{self, SearchConfig};
 //!
 //! let dir = tempfile::tempdir()?;

@@ -69,7 +69,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 /// e5-small) are floating-point maths.
 pub(super) const INTEGER_OPS: [&[u8]; 3] = [b"QuantizeLinear", b"Integer", b"QLinear"];
 
-/// Whether the ONNX file at `path` has an operator of [`INTEGER_OPS`]: its
+/// Whether the ONNX file at `path` has an integer operator (`QuantizeLinear`, `Integer…`, `QLinear…`): its
 /// operator types are stored as plain strings. A tensor named so would count
 /// too, which only costs an index its portability between runtimes.
 pub fn integer_maths(path: &Path) -> Result<bool> {
