@@ -341,32 +341,7 @@ pub fn model_list(out: &mut impl Write, models: &[serde_json::Value]) -> io::Res
             m["max_length"],
             s("licence")
         )?;
-        let src = &m["source"];
-        let from = match src["package"].as_str() {
-            Some(p) => format!(
-                "pip package {p}=={}",
-                src["version"].as_str().unwrap_or("?")
-            ),
-            None => {
-                let tool = src["tools"]
-                    .as_array()
-                    .and_then(|t| t.first())
-                    .and_then(|t| t.as_str())
-                    .unwrap_or("?");
-                match src["converted_from"].as_object() {
-                    Some(c) => format!(
-                        "converted from pip package {}=={} by {} with {tool}, …",
-                        c["package"].as_str().unwrap_or("?"),
-                        c["version"].as_str().unwrap_or("?"),
-                        src["script"].as_str().unwrap_or("?"),
-                    ),
-                    None => format!(
-                        "derived from {} with {tool}, …",
-                        src["derived_from"].as_str().unwrap_or("?"),
-                    ),
-                }
-            }
-        };
+        let from = model_source(&m["source"]);
         let size = m["size_bytes"].as_u64().map_or_else(
             || "not fetched yet".to_string(),
             |b| format!("{:.1} MB", b as f64 / 1e6),
@@ -403,6 +378,35 @@ pub fn model_list(out: &mut impl Write, models: &[serde_json::Value]) -> io::Res
         }
     }
     Ok(())
+}
+
+/// Where a model's file comes from, in `model list`'s words.
+fn model_source(src: &serde_json::Value) -> String {
+    match src["package"].as_str() {
+        Some(p) => format!(
+            "pip package {p}=={}",
+            src["version"].as_str().unwrap_or("?")
+        ),
+        None => {
+            let tool = src["tools"]
+                .as_array()
+                .and_then(|t| t.first())
+                .and_then(|t| t.as_str())
+                .unwrap_or("?");
+            match src["converted_from"].as_object() {
+                Some(c) => format!(
+                    "converted from pip package {}=={} by {} with {tool}, …",
+                    c["package"].as_str().unwrap_or("?"),
+                    c["version"].as_str().unwrap_or("?"),
+                    src["script"].as_str().unwrap_or("?"),
+                ),
+                None => format!(
+                    "derived from {} with {tool}, …",
+                    src["derived_from"].as_str().unwrap_or("?"),
+                ),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -273,47 +273,7 @@ pub fn read_jsonl(path: &std::path::Path) -> crate::Result<Exported> {
         }
         let p: PairIn = serde_json::from_str(&line)
             .map_err(|e| bad(n, format!("not an exported pair ({e})")))?;
-        let mut add = |kind: Kind, text: String, span: Option<(u32, u32)>, v: Vec<f32>| {
-            check_vector(&v, dim, &text).map_err(|m| bad(n, m))?;
-            texts.push(ExportedText {
-                kind,
-                text,
-                span,
-                vector: v,
-            });
-            Ok(())
-        };
-        // Sentences of an answer of several (it has a vector of its own)
-        // were read in its context.
-        let in_context =
-            answer_vectors == crate::store::AnswerVectors::InContext && p.answer_vector.is_some();
-        if let Some(v) = p.question_vector {
-            add(Kind::Question, p.question, None, v)?;
-        }
-        for s in p.sentences {
-            if in_context {
-                if p.answer.get(s.start as usize..s.end as usize) != Some(s.text.as_str()) {
-                    return Err(bad(
-                        n,
-                        format!(
-                            "sentence {:?} is not at bytes {}..{} of its answer",
-                            s.text, s.start, s.end
-                        ),
-                    ));
-                }
-                add(
-                    Kind::Sentence,
-                    p.answer.clone(),
-                    Some((s.start, s.end)),
-                    s.vector,
-                )?;
-            } else {
-                add(Kind::Sentence, s.text, None, s.vector)?;
-            }
-        }
-        if let Some(v) = p.answer_vector {
-            add(Kind::Answer, p.answer, None, v)?;
-        }
+        add_pair(p, answer_vectors, dim, &mut texts).map_err(|m| bad(n, m))?;
     }
     Ok(Exported {
         source: path.to_path_buf(),
@@ -322,6 +282,55 @@ pub fn read_jsonl(path: &std::path::Path) -> crate::Result<Exported> {
         answer_vectors,
         texts,
     })
+}
+
+/// The texts of one exported pair, each with its vector checked; a message
+/// for the line when one is wrong.
+fn add_pair(
+    p: PairIn,
+    answer_vectors: crate::store::AnswerVectors,
+    dim: usize,
+    texts: &mut Vec<ExportedText>,
+) -> Result<(), String> {
+    let mut add = |kind: Kind, text: String, span: Option<(u32, u32)>, v: Vec<f32>| {
+        check_vector(&v, dim, &text)?;
+        texts.push(ExportedText {
+            kind,
+            text,
+            span,
+            vector: v,
+        });
+        Ok::<(), String>(())
+    };
+    // Sentences of an answer of several (it has a vector of its own) were
+    // read in its context.
+    let in_context =
+        answer_vectors == crate::store::AnswerVectors::InContext && p.answer_vector.is_some();
+    if let Some(v) = p.question_vector {
+        add(Kind::Question, p.question, None, v)?;
+    }
+    for s in p.sentences {
+        if in_context {
+            if p.answer.get(s.start as usize..s.end as usize) != Some(s.text.as_str()) {
+                return Err(format!(
+                    "sentence {:?} is not at bytes {}..{} of its answer",
+                    s.text, s.start, s.end
+                ));
+            }
+            add(
+                Kind::Sentence,
+                p.answer.clone(),
+                Some((s.start, s.end)),
+                s.vector,
+            )?;
+        } else {
+            add(Kind::Sentence, s.text, None, s.vector)?;
+        }
+    }
+    if let Some(v) = p.answer_vector {
+        add(Kind::Answer, p.answer, None, v)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -92,6 +92,34 @@ fn sentences_of_an_answer_are_read_in_its_context() {
         "the one-sentence answer, and the sentence of the answer too long to read in context"
     );
     assert!(model.alone.contains(&format!("{words}.")));
+    assert_rows_read_in_context(&index, day, week);
+    // Nothing changed: nothing read; one answer changed: its pass again.
+    model.alone.clear();
+    model.in_context.clear();
+    std::fs::write(
+        data.join("a.txt"),
+        std::fs::read_to_string(data.join("a.txt"))
+            .unwrap()
+            .replace("twenty euros", "twenty-five euros"),
+    )
+    .unwrap();
+    let (again, _) = build(
+        &data,
+        &index,
+        &mut model,
+        &IndexConfig::default(),
+        &mut NoProgress,
+    )
+    .unwrap();
+    assert_eq!(model.in_context, [week.replace("twenty", "twenty-five")]);
+    assert!(model.alone.is_empty(), "{:?}", model.alone);
+    assert_eq!(again.embedded, 3, "the answer and its two sentences");
+    assert!(summary.embedded > again.embedded);
+}
+
+/// The rows of [`sentences_of_an_answer_are_read_in_its_context`]'s index:
+/// the same words in two answers are two rows, each read in its answer.
+fn assert_rows_read_in_context(index: &Path, day: &str, week: &str) {
     let snap = crate::store::open(&index).unwrap();
     assert_eq!(snap.manifest.answer_vectors, AnswerVectors::InContext);
     let hash = crate::model::embed::HashEmbedder::new(64);
@@ -126,28 +154,6 @@ fn sentences_of_an_answer_are_read_in_its_context() {
     assert_eq!(long_v, one_v);
     // The whole answer's vector is the model's, from the same pass.
     assert_eq!(vector_of(0, Kind::Answer, day).1, hash.vector(day));
-    // Nothing changed: nothing read; one answer changed: its pass again.
-    model.alone.clear();
-    model.in_context.clear();
-    std::fs::write(
-        data.join("a.txt"),
-        std::fs::read_to_string(data.join("a.txt"))
-            .unwrap()
-            .replace("twenty euros", "twenty-five euros"),
-    )
-    .unwrap();
-    let (again, _) = build(
-        &data,
-        &index,
-        &mut model,
-        &IndexConfig::default(),
-        &mut NoProgress,
-    )
-    .unwrap();
-    assert_eq!(model.in_context, [week.replace("twenty", "twenty-five")]);
-    assert!(model.alone.is_empty(), "{:?}", model.alone);
-    assert_eq!(again.embedded, 3, "the answer and its two sentences");
-    assert!(summary.embedded > again.embedded);
 }
 
 fn answers_only() -> IndexConfig {
