@@ -9,7 +9,7 @@
 //!
 //! Without `--url` it starts a throwaway PostgreSQL from the `pgserver`
 //! package (as the tests do: `tests/pg/server.py`, installed into
-//! `target/pgserver-py`; `--shared-buffers` sets its cache, README "Scaling
+//! `target/pgserver-py`; `--shared-buffers` sets its cache, docs/postgres.md "Scaling
 //! out") and loads into a fresh database `qasearch_bench`
 //! there. The index must be fresh for `--data` (build it with
 //! `qasearch index` first); loading embeds nothing. Prints one JSON object

@@ -453,7 +453,7 @@ fn serve(g: &GlobalArgs, args: &cli::ServeArgs) -> Outcome {
     }
     // One single-threaded session a core: on 2 cores that beat one session
     // of 2 threads at 1 client (p50 3.9 vs 4.9 ms) and at 8 (498 vs 204
-    // requests/s); README, "Serve".
+    // requests/s); docs/serving.md.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let sessions = args.sessions.map_or(cores.min(8), usize::from);
     // The index updates of --watch embed in bulk, with every core.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How long `serve` takes until its first answer (GET /api/health), and its
 # resident memory then, for each binary and model, alternating, on the
-# bundled data/ with its index built first (README, "multilingual-e5-small").
+# bundled data/ with its index built first (docs/models.md, "multilingual-e5-small").
 #
 #   benches/quality/serve_start.sh [ROUNDS] BINARY... -- MODEL...
 #   e.g. benches/quality/serve_start.sh 3 /tmp/old-qasearch target/release/qasearch -- e5-small minilm-int8

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Speed and memory of each model, one run, side by side (README, "Models"):
+# Speed and memory of each model, one run, side by side (docs/models.md):
 # embedding rate (`index --full` of StackFAQ's data: 719 pairs, 3,191
 # sentences plus questions and whole answers), and a cold `ask` on the
 # bundled data/ (median wall time and peak RSS of 5 runs, index built).

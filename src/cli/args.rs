@@ -47,7 +47,7 @@ pub struct GlobalArgs {
     /// Keep the index in PostgreSQL with pgvector instead of the folder: a
     /// postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL (a Unix socket:
     /// ?host=/dir). The first `index` creates the tables, taking the vectors
-    /// of the --index folder where it has them. See README "Scaling out".
+    /// of the --index folder where it has them. See docs/postgres.md.
     #[arg(long, global = true, env = "QASEARCH_STORE", value_name = "URL")]
     pub store: Option<String>,
 
@@ -154,7 +154,7 @@ pub enum Command {
     /// embedding again.
     Export(ExportArgs),
     /// Answer questions over HTTP: a JSON API and a search page, with the
-    /// model and index loaded once (README, "Serve").
+    /// model and index loaded once (docs/serving.md).
     Serve(ServeArgs),
     /// Answer questions for an assistant: a Model Context Protocol server on
     /// stdin/stdout with one tool, `ask`.

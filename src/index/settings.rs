@@ -18,7 +18,7 @@ pub struct FusionParams {
 }
 
 impl Default for FusionParams {
-    /// Chosen on xquad-en, wikiqa-dev and xquad-de-para together (README,
+    /// Chosen on xquad-en, wikiqa-dev and xquad-de-para together (docs/search.md,
     /// "Fusion"): 0.2 and 20.
     fn default() -> Self {
         FusionParams {
@@ -39,7 +39,7 @@ pub struct Abstention {
 }
 
 impl Default for Abstention {
-    /// See README, "Abstention".
+    /// See docs/search.md, "Abstention".
     fn default() -> Self {
         Abstention {
             min_score: DEFAULT_MIN_SCORE,
@@ -48,7 +48,7 @@ impl Default for Abstention {
     }
 }
 
-/// The default threshold of a confident answer (README, "Abstention").
+/// The default threshold of a confident answer (docs/search.md, "Abstention").
 pub const DEFAULT_MIN_SCORE: f32 = 0.45;
 
 /// The fusion and abstention settings a new index starts from: those fitted

@@ -4,7 +4,7 @@
 use super::*;
 
 /// Models a user can choose with `--model`, with a line about each; the
-/// first is the default. See README, "Models", for the measurements.
+/// first is the default. See docs/models.md for the measurements.
 pub const MODELS: [ModelInfo; 3] = [
     ModelInfo {
         name: "minilm",
@@ -46,7 +46,7 @@ pub const MODELS: [ModelInfo; 3] = [
 ];
 
 /// Settings of the engine that depend on the model's score scale: fusion's
-/// lexical arm and the abstention threshold (README, "Fusion", "Abstention").
+/// lexical arm and the abstention threshold (docs/search.md, "Fusion", "Abstention").
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ScoreDefaults {
     /// The most the lexical arm adds to a pair's cosine.
@@ -57,14 +57,14 @@ pub struct ScoreDefaults {
     pub min_score: f32,
 }
 
-/// Chosen for all-MiniLM-L6-v2 on the shared sets (README, "Fusion").
+/// Chosen for all-MiniLM-L6-v2 on the shared sets (docs/search.md, "Fusion").
 pub const MINILM_DEFAULTS: ScoreDefaults = ScoreDefaults {
     lexical_weight: 0.2,
     lexical_saturation: 20.0,
     min_score: 0.45,
 };
 
-/// Chosen for multilingual-e5-small on the shared sets (README, "Models"):
+/// Chosen for multilingual-e5-small on the shared sets (docs/models.md):
 /// its cosines sit in a narrow band high up (unrelated texts score about 0.7).
 pub const E5_DEFAULTS: ScoreDefaults = ScoreDefaults {
     lexical_weight: 0.05,

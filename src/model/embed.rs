@@ -27,7 +27,7 @@ pub const TOKENS_PER_BATCH: usize = 2048;
 /// sentences of longer ones are embedded alone. all-MiniLM-L6-v2 was trained
 /// on texts of up to 128 tokens; past that, a sentence read in context lost
 /// on German paragraphs (xquad-de-para −0.030 nDCG@10 without a limit,
-/// −0.002 at 192, +0.0005 at 128; README, "Whole-answer vectors").
+/// −0.002 at 192, +0.0005 at 128; docs/benchmarks.md, "Whole-answer vectors").
 pub const IN_CONTEXT_MAX_TOKENS: usize = 128;
 
 /// What a text is to the model: a question looking for an answer, or a
@@ -560,7 +560,7 @@ impl Embedder for OnnxEmbedder {
         // e5-small's pieces are read from a text of pieces (crate::model::unigram),
         // whose offsets are not the text's. Giving them their offsets was
         // tried: its sentences read in context lost 0.041 nDCG@10 on the
-        // bundled data (README, "Whole-answer vectors"), so it reads them
+        // bundled data (docs/benchmarks.md, "Whole-answer vectors"), so it reads them
         // alone.
         self.pieces.is_none()
     }

@@ -137,7 +137,7 @@ pub struct Reply<'a> {
 
 /// Views searched this deep before fusion: the nearest rows of each dense
 /// view, the best pairs of the lexical one. 30, 40 and 50 were measured:
-/// 40 is where wikiqa-dev stops losing (README, "Fusion").
+/// 40 is where wikiqa-dev stops losing (docs/search.md, "Fusion").
 pub const VIEW_DEPTH: usize = 40;
 
 /// The engine's retrieval: every view the index has → fusion → one result

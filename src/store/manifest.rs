@@ -71,7 +71,7 @@ pub enum AnswerVectors {
     /// read in the context of the whole answer), for answers of up to
     /// [`crate::model::embed::IN_CONTEXT_MAX_TOKENS`] tokens; the sentences of longer
     /// answers are embedded alone. The default: the model's work of
-    /// `embedded` halved, and it passed the quality gate (README,
+    /// `embedded` halved, and it passed the quality gate (docs/benchmarks.md,
     /// "Whole-answer vectors"). A model that cannot give token states
     /// (e5-small for now) makes `embedded` instead.
     #[default]

@@ -91,7 +91,7 @@ pub(super) const VIEW_INDEXES: [(&str, u8); 2] = [
 /// server's `shared_buffers`: pgvector walks a graph page by page, and pages
 /// not in PostgreSQL's own cache are read through the operating system (at
 /// 100,000 vectors, 196 MB of indexes, warm p50 18.6–21.6 ms with 128 MB
-/// against 15.6–16.7 ms with 1 GB; README, "Scaling out").
+/// against 15.6–16.7 ms with 1 GB; docs/postgres.md).
 pub(super) fn buffer_advice(index_bytes: i64, shared_bytes: i64) -> Option<String> {
     if index_bytes <= shared_bytes {
         return None;
