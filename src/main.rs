@@ -608,13 +608,18 @@ fn eval(g: &GlobalArgs, args: &cli::EvalArgs) -> Outcome {
             only_questions: args.only_questions,
         },
     };
+    let dump = std::env::var_os("QASEARCH_EVAL_DUMP");
     let mut bar = Bar::new(g.quiet);
     let report = eval::evaluate(
         set,
         &engine_options(g, true),
         model_loader(g),
-        args.ef,
-        args.unrelated.as_deref(),
+        &eval::EvalOptions {
+            ef_search: args.ef,
+            unrelated: args.unrelated.as_deref(),
+            // A developer's switch (benches/fusion/): every view's candidates.
+            dump: dump.as_deref().map(Path::new),
+        },
         &mut bar,
     )?;
     let mut out = anstream::stdout().lock();

@@ -263,6 +263,19 @@ pub enum EvalSet<'a> {
     },
 }
 
+/// How `eval` runs a set.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvalOptions<'a> {
+    /// The HNSW search breadth (the index's default when None).
+    pub ef_search: Option<usize>,
+    /// Questions about nothing in the set, one a line: how often the engine
+    /// abstains on them.
+    pub unrelated: Option<&'a Path>,
+    /// A file for every view's candidates of every query, as JSON lines, to
+    /// study fusion outside the engine (the binary: `QASEARCH_EVAL_DUMP`).
+    pub dump: Option<&'a Path>,
+}
+
 /// What a set gives to run: the engine, its judged queries, and how to name
 /// a pair the way the judgements do.
 struct Prepared {
@@ -282,10 +295,10 @@ pub fn evaluate(
     set: EvalSet<'_>,
     options: &EngineOptions,
     load_model: impl FnOnce() -> Result<SharedEmbedder> + Send,
-    ef_search: Option<usize>,
-    unrelated: Option<&Path>,
+    eval: &EvalOptions<'_>,
     progress: &mut dyn Progress,
 ) -> Result<EvalReport> {
+    let ef_search = eval.ef_search;
     SearchConfig {
         ef_search,
         ..SearchConfig::default()
@@ -336,7 +349,7 @@ pub fn evaluate(
     let mut run_on = |on: &Snapshot| {
         progress.start(Stage::Queries, queries.len() as u64);
         let report = engine.with_embedder(|embedder| {
-            run(on, embedder, &queries, &doc_id, ef_search, &mut |n| {
+            run(on, embedder, &queries, &doc_id, eval, &mut |n| {
                 progress.advance(n as u64)
             })
         });
@@ -350,7 +363,7 @@ pub fn evaluate(
     }
     report.dataset = dataset;
     report.index = index;
-    if let Some(path) = unrelated {
+    if let Some(path) = eval.unrelated {
         abstention_on_unrelated(&mut report, &engine, path, ef_search)?;
     }
     Ok(report)

@@ -102,9 +102,10 @@ pub fn run(
     embedder: &mut dyn Embedder,
     queries: &[EvalQuery],
     doc_id: &dyn Fn(usize) -> String,
-    ef_search: Option<usize>,
+    options: &EvalOptions<'_>,
     progress: &mut dyn FnMut(usize),
 ) -> Result<EvalReport> {
+    let ef_search = options.ef_search;
     let started = Instant::now();
     let answers: Vec<&str> = snapshot
         .meta
@@ -119,7 +120,7 @@ pub fn run(
         ..SearchConfig::default()
     };
     let mut tally = Tally::default();
-    let mut dump = dump_file();
+    let mut dump = options.dump.and_then(dump_file);
     for q in queries {
         if !q.qrels.values().any(|&g| g > 0) {
             continue;
@@ -293,16 +294,11 @@ impl Tally {
     }
 }
 
-/// A developer switch: every view's candidates of every query as JSON
-/// lines (`QASEARCH_EVAL_DUMP=FILE`), to study fusion outside the engine.
-fn dump_file() -> Option<std::io::BufWriter<std::fs::File>> {
-    std::env::var_os("QASEARCH_EVAL_DUMP")
-        .and_then(|p| {
-            let p = std::path::PathBuf::from(p);
-            crate::safe_fs::clear(&p)
-                .and_then(|()| crate::safe_fs::create_new(&p))
-                .ok()
-        })
+/// The file [`EvalOptions::dump`] names, made anew (None when it cannot be).
+fn dump_file(path: &std::path::Path) -> Option<std::io::BufWriter<std::fs::File>> {
+    crate::safe_fs::clear(path)
+        .and_then(|()| crate::safe_fs::create_new(path))
+        .ok()
         .map(std::io::BufWriter::new)
 }
 
