@@ -120,7 +120,7 @@ fn sentences_of_an_answer_are_read_in_its_context() {
 /// The rows of [`sentences_of_an_answer_are_read_in_its_context`]'s index:
 /// the same words in two answers are two rows, each read in its answer.
 fn assert_rows_read_in_context(index: &Path, day: &str, week: &str) {
-    let snap = crate::store::open(&index).unwrap();
+    let snap = crate::store::open(index).unwrap();
     assert_eq!(snap.manifest.answer_vectors, AnswerVectors::InContext);
     let hash = crate::model::embed::HashEmbedder::new(64);
     let vector_of = |pair: usize, kind: Kind, text: &str| {
