@@ -1,4 +1,10 @@
-//! Reads a Q&A corpus from a data folder: parsing only, no embedding.
+//! The corpus stage. Takes a data folder; gives its documents as Q&A pairs
+//! ([`Corpus`]), with warnings as data, fingerprints for change detection,
+//! and the text tools the later stages share: sentence spans ([`split`]),
+//! writing systems ([`script`]) and whether a text means anything
+//! ([`text`]). Reading is [`scan`] (which files, in what order) then
+//! [`parse_txt`] / [`parse_jsonl`]. Parsing only, no embedding; imports no
+//! other stage.
 //!
 //! Every `.txt` file under the folder (recursively) is one document: a news
 //! paragraph, then question and answer lines alternating. A question line ends

@@ -1,6 +1,8 @@
-//! Retrieval quality: metrics computed as pytrec_eval / BEIR do, and a runner
-//! that scores the engine (`dense`), brute force over the same vectors
-//! (`exact`) and BM25 (`bm25`) on the same queries in one run.
+//! The eval stage. Takes a set (a BEIR folder, or the engine's own corpus with
+//! its stored and reworded questions); gives an [`EvalReport`]: every view,
+//! the engine, exact search and BM25 scored on the same queries in one run,
+//! with latencies and abstention. Metrics are computed as pytrec_eval / BEIR
+//! do; the runner is [`run`], the sets' reading [`beir`].
 //!
 //! Metric conventions (trec_eval): a ranked list is ordered by score, ties
 //! broken by document id in descending string order; gains are the graded

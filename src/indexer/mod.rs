@@ -1,5 +1,10 @@
-//! Builds and refreshes the index: corpus → sentences → vectors → graph →
-//! a new generation on disk.
+//! The indexer stage. Takes a corpus, an embedder and a store ([`BuildTarget`]);
+//! gives a new generation there: corpus → [`plan`] (what to reuse, what to
+//! embed, what happens to the graph) → [`make_generation`] (vectors, graph,
+//! lexical index, [`calibrate`]d fusion and abstention) → the store's write.
+//! [`changes`](Changes) says what changed since the last build; [`export`]
+//! writes and reads vectors between machines. It sits above search because
+//! calibration runs the search pipeline on the corpus's own questions.
 //!
 //! Vectors are kept keyed by (model identity, splitter version, sentence
 //! text): a rebuild embeds only sentences the previous generation does not

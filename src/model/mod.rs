@@ -1,4 +1,9 @@
-//! Obtains the embedding model and ONNX Runtime files.
+//! The model stage. Takes a model name (or a user's own files); gives checked
+//! model files ([`resolve`]) and an [`embed::Embedder`] that turns texts into
+//! unit vectors ([`vector`]). The catalogue ([`MODELS`]) says what each model
+//! is and its score defaults; [`pins`](Pins) what may be fetched. Imports only
+//! [`crate::corpus`] (hashing helpers).
+//!
 //!
 //! The pinned packages and the SHA-256 of every file used are in
 //! `models/pins.json` (compiled in). On first use the files are fetched by

@@ -1,5 +1,9 @@
-//! Answers a question: embed it, find the nearest answer sentences, group
-//! them by Q&A pair (a pair appears once, ranked by its best sentence).
+//! The search stage. Takes an open index ([`Snapshot`]) and a question; gives
+//! one result per Q&A pair, best first, and whether the best is confident.
+//! The question is embedded once; each of the [views](mod@views) (answer sentences,
+//! stored questions, words) finds candidate pairs; [`fuse`] gives each pair
+//! one score; the index's threshold decides abstention. Imports the stages
+//! below it (corpus, model, index, store).
 
 pub mod fuse;
 pub mod views;

@@ -1,10 +1,13 @@
-//! `qasearch serve`: the engine, loaded once, behind a small HTTP/1.1 JSON
-//! API and a search page.
+//! The front ends of a running engine. Takes an [`Engine`]; gives `qasearch
+//! serve` (the engine, loaded once, behind a small HTTP/1.1 JSON API and a
+//! search page: this file, with `listen.rs` for connections, `places.rs`
+//! for work and `page.rs`) and `qasearch mcp` ([`mcp`], the Model Context
+//! Protocol over stdio).
 //!
 //! Every answer comes from [`Engine::ask`], as for `ask`; nothing here reaches
 //! below the engine. The model answers one question at a time (its lock is
-//! in the engine): questions are never batched together, because the default
-//! model's int8 maths quantizes a whole call with one scale, so a question's
+//! in the engine): questions are never batched together, because an int8
+//! model's maths quantizes a whole call with one scale, so a question's
 //! scores would depend on what else was asked at the same moment. Retrieval
 //! runs on the blocking pool beside it.
 //!
