@@ -98,37 +98,7 @@ fn configured(
     }
     if let Value::Object(root) = special_tokens_map {
         for value in root.values() {
-            let token = match value {
-                Value::String(content) => Some(AddedToken {
-                    content: content.clone(),
-                    special: true,
-                    ..Default::default()
-                }),
-                Value::Object(_) => match (
-                    value["content"].as_str(),
-                    value["single_word"].as_bool(),
-                    value["lstrip"].as_bool(),
-                    value["rstrip"].as_bool(),
-                    value["normalized"].as_bool(),
-                ) {
-                    (
-                        Some(content),
-                        Some(single_word),
-                        Some(lstrip),
-                        Some(rstrip),
-                        Some(normalized),
-                    ) => Some(AddedToken {
-                        content: content.into(),
-                        special: true,
-                        single_word,
-                        lstrip,
-                        rstrip,
-                        normalized,
-                    }),
-                    _ => None,
-                },
-                _ => None,
-            };
+            let token = special_token(value);
             if let Some(token) = token {
                 if let Some(p) = &mut pieces {
                     p.add_special_tokens(std::slice::from_ref(&token))?;
@@ -140,6 +110,38 @@ fn configured(
         }
     }
     Ok((tokenizer, pieces))
+}
+
+/// A special token as `special_tokens_map.json` gives it: a string, or an
+/// object with all its flags (anything else is not one).
+fn special_token(value: &Value) -> Option<AddedToken> {
+    match value {
+        Value::String(content) => Some(AddedToken {
+            content: content.clone(),
+            special: true,
+            ..Default::default()
+        }),
+        Value::Object(_) => match (
+            value["content"].as_str(),
+            value["single_word"].as_bool(),
+            value["lstrip"].as_bool(),
+            value["rstrip"].as_bool(),
+            value["normalized"].as_bool(),
+        ) {
+            (Some(content), Some(single_word), Some(lstrip), Some(rstrip), Some(normalized)) => {
+                Some(AddedToken {
+                    content: content.into(),
+                    special: true,
+                    single_word,
+                    lstrip,
+                    rstrip,
+                    normalized,
+                })
+            }
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// A tokenizer that parses in microseconds, for fastembed to load while the
