@@ -9,9 +9,9 @@
 //!                          corpus fingerprints, length + CRC-32 of every other file
 //!     meta.bin             bincode: documents, Q&A pairs, where each text occurs
 //!                          (one vector row per distinct text)
-//!     vectors.f32          row-major little-endian f32, rows × dimension (memory-mapped)
+//!     vectors.f32          row-major little-endian f32, rows × dimension (copied in, checked)
 //!     graph.bin            the HNSW graph as flat arrays of rows, walked by queries
-//!                          (memory-mapped) and read back to extend it
+//!                          (copied in, checked) and read back to extend it
 //!     lexical.bin          bincode: the lexical arm's inverted index
 //!   tmp-000008-<pid>/      a build in progress (removed by the next build if killed)
 //!   .lock                  held by the one process that builds
