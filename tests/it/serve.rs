@@ -325,6 +325,25 @@ fn the_api_answers_like_ask_and_refuses_bad_requests() {
         r.error(*status, kind);
         assert_eq!(s.get("/api/health").status, 200);
     }
+    // The library names each limit as a setting; this binary spells it as
+    // the flag that changes it (cli::flag_of).
+    for (r, flag) in [
+        (s.ask(&json!({"question": "x", "k": 51})), "(--max-k)"),
+        (
+            s.ask(&json!({"question": "a ".repeat(800)})),
+            "(--max-question-chars)",
+        ),
+        (
+            s.request("POST", "/api/ask", &json_ct, "x".repeat(100_000).as_bytes()),
+            "(--max-body-bytes)",
+        ),
+        (
+            s.request("GET", "/api/health", &[("Host", "attacker.example")], b""),
+            "--allow-host",
+        ),
+    ] {
+        assert!(r.body.contains(flag), "{flag} in {}", r.body);
+    }
     // Garbage instead of HTTP, and a client that goes away mid-request.
     let r = raw_request(s.addr, b"\x00\x01NOT HTTP AT ALL\r\n\r\n");
     assert!(r.status == 400 || r.status == 0, "{r:#?}");
