@@ -200,7 +200,8 @@ pub enum Error {
         message: String,
     },
 
-    /// A test-only abort injected at a numbered write step (see [`crate::store::WRITE_STEPS`]).
+    /// A test-only abort injected at a numbered write step (see [`crate::store::WRITE_STEPS`]);
+    /// made only by builds with the cargo feature `failpoints`.
     #[error("build aborted at write step {0} (test switch)")]
     InjectedAbort(usize),
 }

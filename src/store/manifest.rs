@@ -42,7 +42,8 @@ pub(super) const META_LIMIT: usize = 1 << 31;
 /// Upper bound for reading `manifest.json` and `CURRENT`.
 pub(super) const SMALL_FILE_LIMIT: u64 = 1 << 28;
 
-/// Write steps of a build, numbered for the test switch `QASEARCH_ABORT_AT_STEP`.
+/// Write steps of a build, numbered for the test switch `QASEARCH_ABORT_AT_STEP`
+/// (read only by builds with the cargo feature `failpoints`).
 pub const WRITE_STEPS: usize = 9;
 
 /// Length and CRC-32 of a file of a generation.
