@@ -117,7 +117,7 @@ fn main() {
             let b = views::dense(&snapshot, v, View::Questions, 3, depth, &config).unwrap();
             parts[1].push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
-            let c = views::lexical(&snapshot, q, depth);
+            let c = views::lexical(&snapshot, q, depth, &Default::default());
             parts[2].push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
             let f = qasearch::search::fuse::fuse(

@@ -118,7 +118,7 @@ fn questions(data: &Path) -> Vec<String> {
             );
         }
     }
-    if let Ok(tsv) = std::fs::read_to_string(data.join("questions.tsv")) {
+    if let Ok(tsv) = std::fs::read_to_string(data.join("../eval/questions.tsv")) {
         out.extend(
             tsv.lines()
                 .skip(1)

@@ -88,7 +88,10 @@ fn measure(engine: &Engine, questions: &[String], ef: Option<usize>) -> Measured
         top_k: 10,
         ..config
     };
-    let exact = SearchConfig { exact: true, ..ten };
+    let exact = SearchConfig {
+        exact: true,
+        ..ten.clone()
+    };
     let (mut found, mut wanted) = (0usize, 0usize);
     for q in questions {
         let v = engine.embed_question(q).expect("embed");

@@ -79,12 +79,16 @@ pub enum Error {
     },
 
     /// The data folder holds no usable question-and-answer pair.
-    #[error("no question-and-answer pairs found under {} ({skipped} skipped): add .txt or .jsonl files in the format README.md describes", path.display())]
+    #[error("no question-and-answer pairs found under {} ({skipped} skipped){why}\nadd files of a type qasearch reads ({supported}) in a format README.md describes", path.display())]
     EmptyCorpus {
         /// The data folder.
         path: PathBuf,
         /// How many files, lines or pairs were skipped with a warning.
         skipped: usize,
+        /// The first warnings, each on a line of its own (empty when none).
+        why: String,
+        /// The file types qasearch reads.
+        supported: &'static str,
     },
 
     /// An input file (evaluation set, question list) is malformed.

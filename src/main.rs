@@ -330,6 +330,7 @@ fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
         exact: args.exact,
         min_score: args.min_score,
         explain: args.explain,
+        filter: search::Filter::parse(&args.filter)?,
     };
     config.validate()?;
     let from_stdin = args.question == "-";

@@ -7,7 +7,7 @@
 #
 # Sets: the BEIR folders under $QASEARCH_BENCH_DATASETS (default
 # ../shared/datasets), stackfaq-dev in Q&A mode (its data/ and
-# questions.tsv), and the bundled data/ with data/questions.tsv. Writes
+# questions.tsv), and the bundled data/ with eval/questions.tsv. Writes
 # .cache/quality/<config>/<set>.json and prints the table (gate.py).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -51,7 +51,7 @@ for config in "${configs[@]}"; do
   done
   q=(-q --model "$model" --data data --index "$out/index-seed")
   $bin "${q[@]}" index --answer-vectors "$av" >/dev/null
-  $bin "${q[@]}" eval --questions data/questions.tsv --unrelated "$(unrelated seed)" --json >"$out/seed.json"
+  $bin "${q[@]}" eval --questions eval/questions.tsv --unrelated "$(unrelated seed)" --json >"$out/seed.json"
   echo "gate.sh: $config done" >&2
 done
 exec python3 benches/quality/gate.py "$work" "${configs[@]}"

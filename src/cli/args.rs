@@ -412,10 +412,15 @@ pub struct AskArgs {
     #[arg(long, value_name = "SCORE")]
     pub min_score: Option<f32>,
 
-    /// Show which views (answers, questions, lexical) found each result,
-    /// with their scores and ranks.
+    /// Show which views (answers, questions, lexical, passage) found each
+    /// result, with their scores and ranks.
     #[arg(long)]
     pub explain: bool,
+
+    /// Only pairs whose metadata field NAME is VALUE (case ignored), e.g.
+    /// `--where category=billing`; several `--where` must all hold.
+    #[arg(long = "where", value_name = "NAME=VALUE")]
+    pub filter: Vec<String>,
 }
 
 #[derive(Debug, Args)]

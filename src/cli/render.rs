@@ -122,7 +122,7 @@ pub fn answers(
             out,
             "no confident answer (best: {:.3} · {}, below {:.3}; --min-score lowers the bar)",
             answers.best,
-            clean(&answers.results[0].question),
+            clean(title(&answers.results[0])),
             answers.min_score
         );
     }
@@ -134,11 +134,25 @@ pub fn answers(
             out,
             "{RANK}{}.{RANK:#} {BOLD}{}{BOLD:#}  {DIM}score {:.3} · {}:{}{DIM:#}",
             a.rank,
-            clean(&a.question),
+            clean(title(a)),
             a.score,
             clean(&a.doc),
             a.line
         )?;
+        if !a.meta.is_empty() {
+            let fields: Vec<String> = a
+                .meta
+                .iter()
+                .map(|(name, value)| match value {
+                    serde_json::Value::Array(list) => {
+                        let list: Vec<&str> = list.iter().filter_map(|v| v.as_str()).collect();
+                        format!("{}: {}", clean(name), clean(&list.join(", ")))
+                    }
+                    v => format!("{}: {}", clean(name), clean(v.as_str().unwrap_or_default())),
+                })
+                .collect();
+            writeln!(out, "   {DIM}{}{DIM:#}", fields.join(" · "))?;
+        }
         if let Some(views) = &a.views {
             let parts: Vec<String> = views
                 .iter()
@@ -146,7 +160,11 @@ pub fn answers(
                 .collect();
             writeln!(out, "   {DIM}found by: {}{DIM:#}", parts.join(", "))?;
         }
-        writeln!(out, "   {MATCH}> {}{MATCH:#}", clean(&a.passage))?;
+        writeln!(
+            out,
+            "   {MATCH}> {}{MATCH:#}",
+            clean(&a.passage.replace('\n', " "))
+        )?;
         // The answer line by line (its own line breaks are kept), the
         // matched sentence in bold; every piece cleaned on its own so that
         // the styling stays ours.
@@ -175,6 +193,14 @@ pub fn answers(
     Ok(())
 }
 
+/// What a result is headed with: its question, or that it is a passage.
+fn title(a: &qasearch::search::Answer) -> &str {
+    match a.kind {
+        "passage" => "(from the document's passage)",
+        _ => &a.question,
+    }
+}
+
 /// Prints an index summary.
 pub fn summary(out: &mut impl Write, s: &IndexSummary) -> io::Result<()> {
     let action = match s.graph {
@@ -197,11 +223,23 @@ pub fn summary(out: &mut impl Write, s: &IndexSummary) -> io::Result<()> {
         s.generation,
         clean(&s.index)
     )?;
+    if s.formats.len() > 1 {
+        let read: Vec<String> = s
+            .formats
+            .iter()
+            .map(|(name, c)| format!("{name}: {} documents, {} pairs", c.documents, c.pairs))
+            .collect();
+        writeln!(out, "  read {}", read.join("; "))?;
+    }
     if s.warnings > 0 {
         writeln!(
             out,
-            "  skipped {} files, {} lines, {} questions ({} warnings on stderr)",
-            s.skipped.files, s.skipped.lines, s.skipped.pairs, s.warnings
+            "  skipped {} files, {} lines, {} questions; {} files of other types not read ({} warnings on stderr)",
+            s.skipped.files,
+            s.skipped.lines,
+            s.skipped.pairs,
+            s.unsupported.len(),
+            s.warnings
         )?;
     }
     Ok(())
@@ -231,7 +269,15 @@ pub fn eval_table(out: &mut impl Write, r: &EvalReport) -> io::Result<()> {
         "{BOLD}{:<w$} {:>8} {:>8} {:>6} {:>6} {:>6} {:>8} {:>8}{BOLD:#}",
         "system", "nDCG@10", "MRR@10", "R@1", "R@5", "R@10", "p50 ms", "p95 ms"
     )?;
-    let names = ["dense", "exact", "bm25", "lexical", "questions", "engine"];
+    let names = [
+        "dense",
+        "exact",
+        "bm25",
+        "lexical",
+        "questions",
+        "passage",
+        "engine",
+    ];
     let stores = names
         .iter()
         .map(|n| n.to_string())

@@ -23,11 +23,17 @@ pub mod script;
 pub mod split;
 pub mod text;
 
+mod json;
+mod markdown;
 mod read;
 mod scan;
+mod table;
 
+pub use json::parse_json;
+pub use markdown::parse_markdown;
 pub use read::*;
 pub use scan::*;
+pub use table::parse_table;
 
 use std::path::Path;
 
@@ -45,6 +51,23 @@ pub struct QaPair {
     pub answer: String,
     /// 1-based line of the question in its file.
     pub line: usize,
+    /// Fields beyond question and answer (a CSV row's other columns, a JSON
+    /// object's other members), as (name, value) in file order; a list is
+    /// one entry per element. Searchable with `--where name=value`.
+    #[serde(default)]
+    pub meta: Vec<(String, String)>,
+}
+
+impl QaPair {
+    /// A pair without metadata.
+    pub fn new(question: impl Into<String>, answer: impl Into<String>, line: usize) -> QaPair {
+        QaPair {
+            question: question.into(),
+            answer: answer.into(),
+            line,
+            meta: Vec::new(),
+        }
+    }
 }
 
 /// One document: a passage and its Q&A pairs.
@@ -57,6 +80,9 @@ pub struct Document {
     pub source: String,
     /// The passage (news paragraph); may be empty.
     pub passage: String,
+    /// 1-based line where the passage starts (0 when there is none).
+    #[serde(default)]
+    pub passage_line: usize,
     /// The pairs, in file order.
     pub pairs: Vec<QaPair>,
 }
@@ -71,8 +97,26 @@ impl Document {
             h.update(p.question.as_bytes());
             h.update([1u8]);
             h.update(p.answer.as_bytes());
+            for (name, value) in &p.meta {
+                h.update([2u8]);
+                h.update(name.as_bytes());
+                h.update([3u8]);
+                h.update(value.as_bytes());
+            }
         }
         hex(&h.finalize())
+    }
+
+    /// The one document of a file that holds a single FAQ (CSV, JSON,
+    /// Markdown), keyed by the file's path.
+    pub fn of_file(name: &str, pairs: Vec<QaPair>) -> Document {
+        Document {
+            key: name.to_string(),
+            source: name.to_string(),
+            passage: String::new(),
+            passage_line: 0,
+            pairs,
+        }
     }
 }
 
@@ -149,6 +193,22 @@ pub struct Corpus {
     pub warnings: Vec<Warning>,
     /// What was skipped.
     pub skipped: Skipped,
+    /// Files of types qasearch does not read (named in one warning).
+    pub unsupported: Vec<String>,
+    /// Files, documents and pairs read, per format (`txt`, `jsonl`, `csv`,
+    /// `tsv`, `json`, `markdown`).
+    pub formats: std::collections::BTreeMap<&'static str, FormatCount>,
+}
+
+/// What was read of one format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FormatCount {
+    /// Files of the format.
+    pub files: usize,
+    /// Documents read from them.
+    pub documents: usize,
+    /// Q&A pairs read from them.
+    pub pairs: usize,
 }
 
 impl Corpus {
@@ -167,10 +227,15 @@ pub fn load(root: &Path) -> Result<Corpus> {
         mut files,
         paths,
         mut warnings,
+        unsupported,
         root: canon_root,
     } = scan(root)?;
     let mut corpus = Corpus::default();
     corpus.skipped.files = warnings.len();
+    if let Some(first) = unsupported.first() {
+        warnings.push(unsupported_warning(first, &unsupported));
+    }
+    corpus.unsupported = unsupported;
     let mut kept = Vec::with_capacity(files.len());
     for (mut file, path) in files.drain(..).zip(paths) {
         let bytes = match crate::safe_fs::read_inside(&path, &canon_root) {
@@ -201,11 +266,25 @@ pub fn load(root: &Path) -> Result<Corpus> {
                 continue;
             }
         };
-        let parsed = keep_meaningful(match format_of(&path) {
-            Some(Format::Jsonl) => parse_jsonl(&file.path, text),
-            _ => parse_txt(&file.path, text),
+        let format = format_of(&path).unwrap_or(Format::Txt);
+        let parsed = keep_meaningful(match format {
+            Format::Jsonl => parse_jsonl(&file.path, text),
+            Format::Csv => parse_table(&file.path, text, b','),
+            Format::Tsv => parse_table(&file.path, text, b'\t'),
+            Format::Json => parse_json(&file.path, text),
+            Format::Markdown => parse_markdown(&file.path, text),
+            Format::Txt => parse_txt(&file.path, text),
         });
+        let count = corpus.formats.entry(format.name()).or_default();
+        count.files += 1;
+        count.documents += parsed.documents.len();
+        count.pairs += parsed
+            .documents
+            .iter()
+            .map(|d| d.pairs.len())
+            .sum::<usize>();
         corpus.documents.extend(parsed.documents);
+        corpus.skipped.files += parsed.skipped.files;
         corpus.skipped.lines += parsed.skipped.lines;
         corpus.skipped.pairs += parsed.skipped.pairs;
         warnings.extend(parsed.warnings);
@@ -231,6 +310,29 @@ pub fn load(root: &Path) -> Result<Corpus> {
     corpus.files = kept;
     corpus.warnings = warnings;
     Ok(corpus)
+}
+
+/// The one warning naming the files of types qasearch does not read.
+fn unsupported_warning(first: &str, all: &[String]) -> Warning {
+    const NAMED: usize = 10;
+    let mut names = all
+        .iter()
+        .take(NAMED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if all.len() > NAMED {
+        names.push_str(&format!(" and {} more", all.len() - NAMED));
+    }
+    let files = if all.len() == 1 { "file" } else { "files" };
+    Warning {
+        file: first.to_string(),
+        line: None,
+        message: format!(
+            "not read: {} {files} of a type qasearch does not read ({names}); it reads {SUPPORTED}",
+            all.len()
+        ),
+    }
 }
 
 /// Lowercase hex of bytes.

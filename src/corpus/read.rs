@@ -111,13 +111,46 @@ pub fn excerpt(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The number of a numbered heading ("12. …", "12) …"), if the line has one.
+fn heading_number(line: &str) -> Option<u64> {
+    let digits = line.len() - line.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let rest = &line[digits..];
+    let number = line[..digits].parse().ok()?;
+    (rest.starts_with(['.', ')']) && rest[1..].starts_with(char::is_whitespace)).then_some(number)
+}
+
+/// True when a line that does not end with `?` is still shaped as a question
+/// heading of its file: marked `Q:` / `Question:`, or, after a blank line,
+/// numbered as the next question after `last` (zlib's "4. compress()
+/// returns Z_BUF_ERROR."; a numbered step inside an answer has no blank
+/// line before it, or does not continue the questions' numbering).
+fn looks_like_heading(line: &str, last: Option<u64>, after_blank: bool) -> bool {
+    let lower = line.to_lowercase();
+    let marked = ["q:", "q.", "question:"]
+        .iter()
+        .any(|m| lower.starts_with(m) && lower[m.len()..].starts_with(char::is_whitespace));
+    marked || (after_blank && last.is_some_and(|n| heading_number(line) == Some(n + 1)))
+}
+
+/// Appends a line to a text, keeping a blank line before it as a paragraph break.
+fn push_line(text: &mut String, line: &str, after_blank: bool) {
+    if !text.is_empty() {
+        text.push_str(if after_blank { "\n\n" } else { "\n" });
+    }
+    text.push_str(line);
+}
+
 /// Parses one `.txt` document. `name` is used in warnings and as the key.
 pub fn parse_txt(name: &str, text: &str) -> Parsed {
     let mut out = Parsed::default();
-    let mut passage: Vec<&str> = Vec::new();
+    let mut passage = String::new();
+    let mut passage_line = 0;
     let mut pairs: Vec<QaPair> = Vec::new();
     // The open question (text, line) waiting for its answer.
     let mut question: Option<(&str, usize)> = None;
+    // The number of the last numbered question, and whether a blank line came.
+    let mut last_number = None;
+    let mut after_blank = false;
     let warn = |out: &mut Parsed, line: usize, message: String| {
         out.warnings.push(Warning {
             file: name.to_string(),
@@ -128,9 +161,26 @@ pub fn parse_txt(name: &str, text: &str) -> Parsed {
     for (line_no, raw) in lines(text) {
         let line = raw.trim_start_matches('\u{FEFF}').trim();
         if line.is_empty() {
+            after_blank = true;
             continue;
         }
-        let is_question = is_question(line);
+        let mut is_question = is_question(line);
+        if !is_question && question.is_none() && looks_like_heading(line, last_number, after_blank)
+        {
+            warn(
+                &mut out,
+                line_no,
+                format!(
+                    "{:?} is shaped like a question heading but does not end with '?': read as a \
+                     question (end it with '?' to say so, or reword it if it belongs to the answer above)",
+                    excerpt(line, 80)
+                ),
+            );
+            is_question = true;
+        }
+        if is_question {
+            last_number = heading_number(line).or(last_number);
+        }
         match (question, is_question) {
             (Some((q, ql)), true) => {
                 warn(
@@ -142,23 +192,21 @@ pub fn parse_txt(name: &str, text: &str) -> Parsed {
                 question = Some((line, line_no));
             }
             (Some((q, ql)), false) => {
-                pairs.push(QaPair {
-                    question: q.to_string(),
-                    answer: line.to_string(),
-                    line: ql,
-                });
+                pairs.push(QaPair::new(q, line, ql));
                 question = None;
             }
             (None, true) => question = Some((line, line_no)),
-            (None, false) => {
-                if let Some(last) = pairs.last_mut() {
-                    last.answer.push('\n');
-                    last.answer.push_str(line);
-                } else {
-                    passage.push(line);
+            (None, false) => match pairs.last_mut() {
+                Some(last) => push_line(&mut last.answer, line, after_blank),
+                None => {
+                    if passage.is_empty() {
+                        passage_line = line_no;
+                    }
+                    push_line(&mut passage, line, after_blank);
                 }
-            }
+            },
         }
+        after_blank = false;
     }
     if let Some((q, ql)) = question {
         warn(
@@ -178,10 +226,9 @@ pub fn parse_txt(name: &str, text: &str) -> Parsed {
         }
     } else {
         out.documents.push(Document {
-            key: name.to_string(),
-            source: name.to_string(),
-            passage: passage.join("\n"),
-            pairs,
+            passage,
+            passage_line,
+            ..Document::of_file(name, pairs)
         });
     }
     out
@@ -193,21 +240,26 @@ pub(super) struct JsonDoc {
     id: Option<serde_json::Value>,
     #[serde(default)]
     passage: Option<String>,
-    qa: Vec<JsonQa>,
+    qa: Vec<serde_json::Value>,
+    /// Every other member: metadata of each of its pairs.
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Deserialize)]
-pub(super) struct JsonQa {
-    #[serde(default)]
-    question: Option<String>,
-    #[serde(default)]
-    answer: Option<String>,
+/// The question and answer of a `.jsonl` pair object (empty when missing).
+fn pair_texts(qa: &serde_json::Value) -> (&str, &str) {
+    let text = |k: &str| qa.get(k).and_then(|v| v.as_str()).map_or("", str::trim);
+    (text("question"), text("answer"))
 }
 
-/// Parses a `.jsonl` file: one document a line.
+/// Parses a `.jsonl` file: one document a line
+/// (`{"id", "passage", "qa": [{"question", "answer", …}], …}`), or one pair a
+/// line (`{"question", "answer", …}`; the file's pairs are one document, each
+/// at its own line). Members beyond these are the pairs' metadata.
 pub fn parse_jsonl(name: &str, text: &str) -> Parsed {
     let mut out = Parsed::default();
     let mut keys = HashSet::new();
+    let mut loose = Vec::new();
     for (line_no, raw) in lines(text) {
         let line = raw.trim_start_matches('\u{FEFF}').trim();
         if line.is_empty() {
@@ -220,11 +272,25 @@ pub fn parse_jsonl(name: &str, text: &str) -> Parsed {
                 message,
             })
         };
+        let value: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+        if value.get("qa").is_none() && value.get("question").is_some() {
+            match pair_texts(&value) {
+                ("", _) | (_, "") => {
+                    warn("skipped: a pair needs both a question and an answer".into());
+                    out.skipped.pairs += 1;
+                }
+                (q, a) => loose.push(QaPair {
+                    meta: super::json::meta_of(&value),
+                    ..QaPair::new(q, a, line_no)
+                }),
+            }
+            continue;
+        }
         let doc: JsonDoc = match serde_json::from_str(line) {
             Ok(d) => d,
             Err(e) => {
                 warn(format!(
-                    "skipped: not a document ({e}); expected {{\"id\": ..., \"passage\": ..., \"qa\": [{{\"question\": ..., \"answer\": ...}}]}}"
+                    "skipped: not a document ({e}); expected {{\"id\": ..., \"passage\": ..., \"qa\": [{{\"question\": ..., \"answer\": ...}}]}} or {{\"question\": ..., \"answer\": ...}}"
                 ));
                 out.skipped.lines += 1;
                 continue;
@@ -246,11 +312,11 @@ pub fn parse_jsonl(name: &str, text: &str) -> Parsed {
             keys.insert(alt.clone());
             key = alt;
         }
+        let doc_meta = super::json::meta_of(&serde_json::Value::Object(doc.rest));
         let mut pairs = Vec::new();
         let mut skipped_here = 0;
-        for (n, qa) in doc.qa.into_iter().enumerate() {
-            let q = qa.question.as_deref().map(str::trim).unwrap_or("");
-            let a = qa.answer.as_deref().map(str::trim).unwrap_or("");
+        for (n, qa) in doc.qa.iter().enumerate() {
+            let (q, a) = pair_texts(qa);
             if q.is_empty() || a.is_empty() {
                 let what = if q.is_empty() {
                     "an answer without a question"
@@ -261,10 +327,11 @@ pub fn parse_jsonl(name: &str, text: &str) -> Parsed {
                 skipped_here += 1;
                 continue;
             }
+            let mut meta = doc_meta.clone();
+            meta.extend(super::json::meta_of(qa));
             pairs.push(QaPair {
-                question: q.to_string(),
-                answer: a.to_string(),
-                line: line_no,
+                meta,
+                ..QaPair::new(q, a, line_no)
             });
         }
         out.skipped.pairs += skipped_here;
@@ -279,8 +346,12 @@ pub fn parse_jsonl(name: &str, text: &str) -> Parsed {
             key,
             source: name.to_string(),
             passage: doc.passage.unwrap_or_default().trim().to_string(),
+            passage_line: line_no,
             pairs,
         });
+    }
+    if !loose.is_empty() {
+        out.documents.push(Document::of_file(name, loose));
     }
     out
 }

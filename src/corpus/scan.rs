@@ -13,12 +13,37 @@ use crate::error::{Error, IoContext, Result};
 pub(super) enum Format {
     Txt,
     Jsonl,
+    Csv,
+    Tsv,
+    Json,
+    Markdown,
 }
+
+impl Format {
+    /// The name of the format in counts and messages.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Format::Txt => "txt",
+            Format::Jsonl => "jsonl",
+            Format::Csv => "csv",
+            Format::Tsv => "tsv",
+            Format::Json => "json",
+            Format::Markdown => "markdown",
+        }
+    }
+}
+
+/// The file types a data folder may hold, for messages.
+pub const SUPPORTED: &str = ".txt, .md, .csv, .tsv, .json, .jsonl";
 
 pub(super) fn format_of(path: &Path) -> Option<Format> {
     match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
         "txt" => Some(Format::Txt),
         "jsonl" => Some(Format::Jsonl),
+        "csv" => Some(Format::Csv),
+        "tsv" => Some(Format::Tsv),
+        "json" => Some(Format::Json),
+        "md" | "markdown" => Some(Format::Markdown),
         _ => None,
     }
 }
@@ -32,6 +57,8 @@ pub struct Scan {
     pub paths: Vec<PathBuf>,
     /// Entries skipped while walking.
     pub warnings: Vec<Warning>,
+    /// Files of types qasearch does not read, relative to the data folder.
+    pub unsupported: Vec<String>,
     /// The data folder, canonical: no file outside it is ever read.
     pub root: PathBuf,
 }
@@ -44,6 +71,7 @@ pub fn scan(root: &Path) -> Result<Scan> {
     let mut abs = Vec::new();
     let mut warnings = Vec::new();
     let mut seen = HashSet::new();
+    let mut unsupported = Vec::new();
     // Linked folders that lead outside are pruned before the walk enters them.
     let pruned = std::cell::RefCell::new(Vec::new());
     let walker = walkdir::WalkDir::new(root)
@@ -67,6 +95,10 @@ pub fn scan(root: &Path) -> Result<Scan> {
                 continue;
             }
         };
+        if entry.depth() > 0 && entry.file_type().is_file() && format_of(entry.path()).is_none() {
+            unsupported.push(rel(root, entry.path()));
+            continue;
+        }
         if let Some(file) = source_file(&entry, root, &canon_root, &mut seen, &mut warnings) {
             files.push(file);
             abs.push(entry.path().to_path_buf());
@@ -82,6 +114,7 @@ pub fn scan(root: &Path) -> Result<Scan> {
         files,
         paths: abs,
         warnings,
+        unsupported,
         root: canon_root,
     })
 }

@@ -2,7 +2,12 @@
 //!
 //! A pure function over a string: it returns byte spans into the input, so the
 //! caller keeps exact offsets. Rules, in order:
-//! - a line break ends a sentence (answers spread over lines are kept apart);
+//! - a line break ends a sentence (answers spread over lines are kept apart),
+//!   unless the line is *wrapped*: it does not end like a sentence (a
+//!   terminator, a colon or a semicolon) and the next line does not open a
+//!   new block (a blank line, a list item, a heading, a quote, a table row, a
+//!   code fence or indented code); wrapped lines are one sentence, whose span
+//!   keeps the line break for display;
 //! - `.`, `!`, `?` (and runs such as `?!` or `...`), optionally followed by
 //!   closing quotes or brackets, end a sentence when whitespace follows and the
 //!   next word starts like a sentence (a capital, a digit, an opening quote);
@@ -23,7 +28,7 @@ use std::ops::Range;
 
 /// Version of the splitting rules; recorded in the index manifest so that a
 /// change of rules rebuilds the index.
-pub const SPLITTER_VERSION: u32 = 2;
+pub const SPLITTER_VERSION: u32 = 3;
 
 /// Words that end with a period without ending a sentence (compared lowercase,
 /// without the final period).
@@ -168,7 +173,9 @@ fn boundaries(text: &str) -> Vec<usize> {
     while i < chars.len() {
         let (pos, c) = chars[i];
         if c == '\n' {
-            cuts.push(pos);
+            if !is_wrapped(&chars, i) {
+                cuts.push(pos);
+            }
             i += 1;
             continue;
         }
@@ -218,7 +225,7 @@ fn boundaries(text: &str) -> Vec<usize> {
                 || is_opener(first)
                 || is_uncased_letter(first)
         };
-        let cut = if !starts_sentence {
+        let cut = if !starts_sentence || is_list_number(&chars, i) {
             false
         } else if run_has_strong || count_periods(&chars[i..j]) >= 2 {
             true
@@ -231,6 +238,70 @@ fn boundaries(text: &str) -> Vec<usize> {
         i = j.max(i + 1);
     }
     cuts
+}
+
+/// True when the line break at `i` only wraps a paragraph: the line before
+/// it does not end like a sentence and the line after it opens no new block.
+fn is_wrapped(chars: &[(usize, char)], i: usize) -> bool {
+    let line_start = chars[..i]
+        .iter()
+        .rposition(|&(_, c)| c == '\n')
+        .map_or(0, |p| p + 1);
+    let raw: String = chars[line_start..i].iter().map(|&(_, c)| c).collect();
+    let line = raw.trim();
+    let Some(last) = line.trim_end_matches(is_closer).chars().last() else {
+        return false;
+    };
+    if is_latin_terminator(last)
+        || is_script_terminator(last)
+        || matches!(last, ':' | ';')
+        || opens_block(line)
+        || raw.starts_with("    ")
+        || raw.starts_with('\t')
+    {
+        return false;
+    }
+    let next_end = chars[i + 1..]
+        .iter()
+        .position(|&(_, c)| c == '\n')
+        .map_or(chars.len(), |p| i + 1 + p);
+    let next: String = chars[i + 1..next_end].iter().map(|&(_, c)| c).collect();
+    let indented = next.starts_with('\t') || next.starts_with("    ");
+    !next.trim().is_empty() && !indented && !opens_block(next.trim_start())
+}
+
+/// True when a line (without its indentation) opens a block of its own: a
+/// list item, a heading, a quote, a table row, a code fence.
+fn opens_block(line: &str) -> bool {
+    let mut chars = line.chars();
+    match chars.next() {
+        Some('#' | '>' | '|' | '•' | '·' | '▪' | '–' | '—') => true,
+        Some('-' | '*' | '+') => chars.next().is_none_or(char::is_whitespace),
+        Some('`' | '~') => line.starts_with("```") || line.starts_with("~~~"),
+        Some(c) if c.is_ascii_digit() => {
+            let rest = line.trim_start_matches(|c: char| c.is_ascii_digit());
+            let mut r = rest.chars();
+            matches!(r.next(), Some('.' | ')')) && r.next().is_none_or(char::is_whitespace)
+        }
+        _ => false,
+    }
+}
+
+/// True when the terminator at `i` closes the number of a numbered list
+/// item at the start of its line ("1. Open it").
+fn is_list_number(chars: &[(usize, char)], i: usize) -> bool {
+    let digits = chars[..i]
+        .iter()
+        .rev()
+        .take_while(|&&(_, c)| c.is_ascii_digit())
+        .count();
+    digits > 0
+        && chars[i].1 == '.'
+        && chars[..i - digits]
+            .iter()
+            .rev()
+            .take_while(|&&(_, c)| c != '\n')
+            .all(|&(_, c)| c.is_whitespace())
 }
 
 fn count_periods(run: &[(usize, char)]) -> usize {
@@ -423,12 +494,43 @@ mod tests {
     #[test]
     fn newlines_split_and_whitespace_is_trimmed() {
         assert_eq!(
-            split("  first line\nsecond line  \n\n"),
-            ["first line", "second line"]
+            split("  first line.\nsecond line  \n\n"),
+            ["first line.", "second line"]
         );
+        assert_eq!(split("wrapped\nline"), ["wrapped\nline"]);
         assert_eq!(split(""), Vec::<&str>::new());
         assert_eq!(split("   \n "), Vec::<&str>::new());
         assert_eq!(split("no terminator"), ["no terminator"]);
+    }
+
+    #[test]
+    fn wrapped_lines_are_one_sentence_and_blocks_stay_apart() {
+        let text = "The quick brown fox jumps over\nthe lazy dog. It sleeps.\nInstall it with\n- make\n- make install\nThen run:\n    qasearch index\nA title\n\nA paragraph.";
+        assert_eq!(
+            split(text),
+            [
+                "The quick brown fox jumps over\nthe lazy dog.",
+                "It sleeps.",
+                "Install it with",
+                "- make",
+                "- make install",
+                "Then run:",
+                "qasearch index",
+                "A title",
+                "A paragraph.",
+            ]
+        );
+        // A numbered step and a heading open blocks; an ordinary number does not.
+        assert_eq!(
+            split("Steps\n1. Open it\n2) Close it\n# Notes\nIt costs\n20 euros."),
+            [
+                "Steps",
+                "1. Open it",
+                "2) Close it",
+                "# Notes",
+                "It costs\n20 euros."
+            ]
+        );
     }
 
     #[test]

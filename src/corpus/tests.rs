@@ -108,14 +108,26 @@ fn load_walks_recursively_and_skips_bad_files() {
     std::fs::write(root.join("a.txt"), SEED_LIKE).unwrap();
     std::fs::write(root.join("sub/deeper/b.TXT"), SEED_LIKE).unwrap();
     std::fs::write(root.join(".hidden/c.txt"), SEED_LIKE).unwrap();
-    std::fs::write(root.join("notes.md"), SEED_LIKE).unwrap();
+    std::fs::write(root.join("notes.pdf"), SEED_LIKE).unwrap();
     std::fs::write(root.join("bad.txt"), b"P.\nQ?\n\xff\n").unwrap();
     let c = load(root).unwrap();
     let keys: Vec<_> = c.documents.iter().map(|d| d.key.as_str()).collect();
     assert_eq!(keys, ["a.txt", "sub/deeper/b.TXT"]);
     assert_eq!(c.skipped.files, 1);
-    assert_eq!(c.warnings[0].file, "bad.txt");
-    assert_eq!(c.warnings[0].line, Some(3));
+    assert_eq!(c.unsupported, ["notes.pdf"]);
+    assert_eq!(c.warnings[0].file, "notes.pdf");
+    assert!(
+        c.warnings[0]
+            .message
+            .contains("1 file of a type qasearch does not read (notes.pdf)")
+            && c.warnings[0].message.contains(".csv"),
+        "{}",
+        c.warnings[0]
+    );
+    assert_eq!(c.warnings[1].file, "bad.txt");
+    assert_eq!(c.warnings[1].line, Some(3));
+    assert_eq!(c.formats["txt"].files, 2, "bad.txt is not read");
+    assert_eq!(c.formats["txt"].pairs, 4);
     assert_eq!(c.files.len(), 3);
     assert_eq!(c.pair_count(), 4);
 }
@@ -205,4 +217,90 @@ fn names_that_are_not_utf8_keep_apart() {
 fn missing_folder_is_an_error() {
     let err = load(Path::new("/definitely/not/here")).unwrap_err();
     assert!(matches!(err, Error::DataMissing { .. }));
+}
+
+#[test]
+fn a_numbered_heading_without_a_question_mark_is_read_as_a_question_and_reported() {
+    // The zlib FAQ's shape: numbered entries, one a statement.
+    let text = "zlib FAQ\n\n1. Is zlib Y2K-compliant?\n\nYes. zlib doesn't handle dates.\n\n2. Where can I get a Windows DLL?\n\nSee the contrib folder.\nSteps:\n\n3. compress() returns Z_BUF_ERROR.\n\nMake sure that before the call of compress(),\nthe length of the output buffer is large enough.\n";
+    let p = parse_txt("zlib.txt", text);
+    assert_eq!(
+        questions(&p),
+        [
+            "1. Is zlib Y2K-compliant?",
+            "2. Where can I get a Windows DLL?",
+            "3. compress() returns Z_BUF_ERROR."
+        ]
+    );
+    let d = &p.documents[0];
+    assert_eq!(d.pairs[1].answer, "See the contrib folder.\nSteps:");
+    assert_eq!(d.pairs[2].line, 12);
+    assert_eq!(
+        d.pairs[2].answer,
+        "Make sure that before the call of compress(),\nthe length of the output buffer is large enough."
+    );
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    assert_eq!(p.warnings[0].line, Some(12));
+    assert!(p.warnings[0].message.contains("does not end with '?'"));
+    // Wrapped lines are one sentence; the line break stays in the answer.
+    assert_eq!(split::sentence_strs(&d.pairs[2].answer).len(), 1);
+    // A numbered step inside an answer that does not continue the
+    // questions' numbering stays in the answer, as do `Q:` lines only when marked.
+    let steps = parse_txt(
+        "s.txt",
+        "1. How do I start?\n1. Plug it in.\n2. Press the button.\n2. Why?\nBecause.\n",
+    );
+    assert_eq!(questions(&steps), ["1. How do I start?", "2. Why?"]);
+    assert!(steps.warnings.is_empty(), "{:?}", steps.warnings);
+    let marked = parse_txt("m.txt", "Q: How do I reset it\nHold the button.\n");
+    assert_eq!(questions(&marked), ["Q: How do I reset it"]);
+    assert_eq!(marked.warnings.len(), 1);
+}
+
+#[test]
+fn the_passage_keeps_its_first_line_and_paragraphs() {
+    let p = parse_txt(
+        "a.txt",
+        "\n\nFirst paragraph,\nwrapped.\n\nSecond one.\nWhat?\nThat.\n\nMore.\n",
+    );
+    let d = &p.documents[0];
+    assert_eq!(d.passage_line, 3);
+    assert_eq!(d.passage, "First paragraph,\nwrapped.\n\nSecond one.");
+    assert_eq!(d.pairs[0].answer, "That.\n\nMore.");
+}
+
+#[test]
+fn jsonl_pairs_a_line_each_at_its_line_with_metadata() {
+    let text = "{\"question\": \"Why?\", \"answer\": \"Because.\", \"category\": \"billing\", \"tags\": [\"a\", \"b\"]}\n\n{\"question\": \"How?\", \"answer\": \"So.\"}\n{\"question\": \"Half?\"}\n{\"id\": \"d\", \"product\": \"x\", \"passage\": \"P.\", \"qa\": [{\"question\": \"Q?\", \"answer\": \"A.\", \"url\": \"u\"}]}\n";
+    let p = parse_jsonl("f.jsonl", text);
+    assert_eq!(p.skipped.pairs, 1);
+    assert_eq!(p.warnings[0].line, Some(4));
+    let loose = p.documents.iter().find(|d| d.key == "f.jsonl").unwrap();
+    let lines: Vec<usize> = loose.pairs.iter().map(|p| p.line).collect();
+    assert_eq!(lines, [1, 3]);
+    let meta = |p: &QaPair| -> Vec<(String, String)> { p.meta.clone() };
+    assert_eq!(
+        meta(&loose.pairs[0]),
+        [
+            ("category".into(), "billing".into()),
+            ("tags".into(), "a".into()),
+            ("tags".into(), "b".into())
+        ]
+    );
+    let doc = p.documents.iter().find(|d| d.key == "f.jsonl#d").unwrap();
+    assert_eq!(
+        meta(&doc.pairs[0]),
+        [("product".into(), "x".into()), ("url".into(), "u".into())],
+        "the document's fields, then the pair's"
+    );
+    // Metadata is content: changing it changes the fingerprint.
+    let other = parse_jsonl("f.jsonl", &text.replace("billing", "sales"));
+    let fp = |p: &Parsed| {
+        p.documents
+            .iter()
+            .find(|d| d.key == "f.jsonl")
+            .unwrap()
+            .fingerprint()
+    };
+    assert_ne!(fp(&p), fp(&other));
 }

@@ -198,11 +198,8 @@ impl BeirSet {
                 key: id.clone(),
                 source: source_name.clone(),
                 passage: String::new(),
-                pairs: vec![QaPair {
-                    question: String::new(),
-                    answer: text.trim().to_string(),
-                    line: i + 1,
-                }],
+                passage_line: 0,
+                pairs: vec![QaPair::new(String::new(), text.trim(), i + 1)],
             })
             .collect();
         Corpus {
@@ -253,6 +250,8 @@ pub fn corpus_queries(pairs: &[(String, String)]) -> Vec<EvalQuery> {
     pairs
         .iter()
         .enumerate()
+        // A passage has no stored question to ask.
+        .filter(|(_, (_, question))| !question.is_empty())
         .map(|(i, (_, question))| EvalQuery {
             id: format!("corpus-{i}"),
             text: question.clone(),
@@ -263,7 +262,8 @@ pub fn corpus_queries(pairs: &[(String, String)]) -> Vec<EvalQuery> {
         .collect()
 }
 
-/// Reads extra questions: `question<TAB>doc<TAB>corpus question` a line;
+/// Reads extra questions: `question<TAB>doc<TAB>corpus question` a line
+/// (`(passage)` for a question the document's passage answers);
 /// lines with the same question form one query with several relevant pairs
 /// (`#` comments and a `question<TAB>doc<TAB>...` header are skipped). `pairs`
 /// are (doc key, question) of the indexed pairs.
@@ -293,7 +293,11 @@ pub fn tsv_queries(path: &Path, pairs: &[(String, String)]) -> Result<Vec<EvalQu
         if question.is_empty() {
             return Err(bad(path, Some(line), "empty question"));
         }
-        let pair = by_key.get(&(doc, corpus_question)).ok_or_else(|| {
+        let key = match corpus_question {
+            "(passage)" => "",
+            q => q,
+        };
+        let pair = by_key.get(&(doc, key)).ok_or_else(|| {
             bad(
                 path,
                 Some(line),

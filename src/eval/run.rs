@@ -107,11 +107,13 @@ pub fn run(
 ) -> Result<EvalReport> {
     let ef_search = options.ef_search;
     let started = Instant::now();
+    // The baseline searches the answers, as it always has: a passage is
+    // the passage view's to find (an empty text never matches).
     let answers: Vec<&str> = snapshot
         .meta
         .pairs
         .iter()
-        .map(|p| p.answer.as_str())
+        .map(|p| if p.passage { "" } else { p.answer.as_str() })
         .collect();
     let bm25 = Bm25::new(&answers);
     let dense_cfg = SearchConfig {
@@ -156,7 +158,7 @@ impl Tally {
     ) -> Result<(Vec<search::Answer>, Vec<search::Answer>)> {
         let exact_cfg = SearchConfig {
             exact: true,
-            ..*dense_cfg
+            ..dense_cfg.clone()
         };
         let (q, embed_ms) = (query.q, query.embed_ms);
         let t = Instant::now();
@@ -276,7 +278,7 @@ impl Tally {
         EvalReport {
             dataset: String::new(),
             queries: self.evaluated,
-            corpus: snapshot.meta.pairs.len(),
+            corpus: snapshot.manifest.counts.qa_pairs,
             systems,
             ann_recall_10: self.overlap_sum / self.evaluated.max(1) as f64,
             ef_search: dense_cfg.ef_for(snapshot.manifest.counts.rows),
@@ -319,14 +321,14 @@ fn dump_candidates(
     };
     let cfg = SearchConfig {
         top_k: 50,
-        ..*dense_cfg
+        ..dense_cfg.clone()
     };
     let line = serde_json::json!({
         "id": q.id,
         "qrels": q.qrels,
         "answers": ids(views::dense(snapshot, vector, View::Answers, 50, 50, &cfg)?, false),
         "questions": ids(views::dense(snapshot, vector, View::Questions, 60, 60, &cfg)?, true),
-        "lexical": ids(views::lexical(snapshot, &q.text, 50), false),
+        "lexical": ids(views::lexical(snapshot, &q.text, 50, &Default::default()), false),
     });
     let _ = writeln!(out, "{line}");
     Ok(())

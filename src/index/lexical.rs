@@ -172,6 +172,16 @@ impl LexicalIndex {
     /// The `k` best documents for `query`: (position, BM25 score), best
     /// first, ties by position. Each distinct query term counts once.
     pub fn search(&self, query: &str, k: usize) -> Vec<(usize, f32)> {
+        self.search_where(query, k, None)
+    }
+
+    /// The best `k` documents for `query` among those `keep` accepts.
+    pub fn search_where(
+        &self,
+        query: &str,
+        k: usize,
+        keep: Option<&dyn Fn(usize) -> bool>,
+    ) -> Vec<(usize, f32)> {
         if self.is_empty() || k == 0 {
             return Vec::new();
         }
@@ -190,6 +200,9 @@ impl LexicalIndex {
             let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
             for i in a..b {
                 let (doc, tf) = (self.docs[i], self.tfs[i] as f32);
+                if keep.is_some_and(|keep| !keep(doc as usize)) {
+                    continue;
+                }
                 let len = self.lengths[doc as usize] as f32;
                 let norm = tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / avg.max(1e-9)));
                 *scores.entry(doc).or_default() += idf * norm;

@@ -88,7 +88,9 @@ pub fn fusion(snapshot: &Snapshot) -> Result<Option<FusionParams>> {
     }
     let meta = &snapshot.meta;
     let answers_only = crate::index::lexical::LexicalIndex::build(
-        meta.pairs.iter().map(|p| p.answer.as_str()),
+        meta.pairs
+            .iter()
+            .map(|p| if p.passage { "" } else { p.answer.as_str() }),
         true,
     );
     let config = SearchConfig::default();

@@ -6,7 +6,9 @@
 //! generation, counts); each further line is one pair: its document, source
 //! and line, question and answer, the stored question's vector, the whole
 //! answer's vector (when the index has one for it) and every answer sentence
-//! with its byte span in the answer and its vector. Vectors are unit length,
+//! with its byte span in the answer and its vector. A document's passage is
+//! a line of its own, `"kind": "passage"`, with an empty question and its
+//! sentences (pairs are `"kind": "pair"`). Vectors are unit length,
 //! written as f32 in their shortest exact decimal form (they read back to
 //! the same bits).
 
@@ -38,6 +40,7 @@ struct Header<'a> {
 /// One pair.
 #[derive(Debug, Serialize)]
 struct PairLine<'a> {
+    kind: &'static str,
     doc: &'a str,
     source: &'a str,
     line: u32,
@@ -80,7 +83,7 @@ pub fn write_jsonl(snapshot: &Snapshot, out: &mut impl Write) -> io::Result<Expo
         generation: manifest.generation,
         answer_vectors: manifest.answer_vectors.name(),
         documents: meta.documents.len(),
-        pairs: meta.pairs.len(),
+        pairs: meta.pairs.iter().filter(|p| !p.passage).count(),
     };
     serde_json::to_writer(&mut *out, &header)?;
     out.write_all(b"\n")?;
@@ -94,6 +97,7 @@ pub fn write_jsonl(snapshot: &Snapshot, out: &mut impl Write) -> io::Result<Expo
     for (p, pair) in meta.pairs.iter().enumerate() {
         let doc = &meta.documents[pair.doc as usize];
         let mut line = PairLine {
+            kind: if pair.passage { "passage" } else { "pair" },
             doc: &doc.key,
             source: &doc.source,
             line: pair.line,
@@ -109,8 +113,9 @@ pub fn write_jsonl(snapshot: &Snapshot, out: &mut impl Write) -> io::Result<Expo
             match o.kind {
                 Kind::Question => line.question_vector = Some(vector),
                 Kind::Answer => line.answer_vector = Some(vector),
-                Kind::Sentence => {
-                    summary.sentences += 1;
+                // A passage's sentences, as an answer's, under `sentences`.
+                Kind::Sentence | Kind::Passage => {
+                    summary.sentences += usize::from(o.kind == Kind::Sentence);
                     line.sentences.push(SentenceLine {
                         start: o.start,
                         end: o.end,
@@ -125,7 +130,7 @@ pub fn write_jsonl(snapshot: &Snapshot, out: &mut impl Write) -> io::Result<Expo
         }
         serde_json::to_writer(&mut *out, &line)?;
         out.write_all(b"\n")?;
-        summary.pairs += 1;
+        summary.pairs += usize::from(!pair.passage);
     }
     out.flush()?;
     Ok(summary)
@@ -354,7 +359,10 @@ mod tests {
         assert_eq!(lines[0]["pairs"], 3);
         assert_eq!(lines[0]["dimension"], 32);
         assert_eq!(summary.pairs, 3);
-        assert_eq!(lines.len(), 4);
+        assert_eq!(lines.len(), 5, "three pairs and the passage");
+        assert_eq!(lines[4]["kind"], "passage");
+        assert_eq!(lines[4]["sentences"][0]["text"], "P.");
+        assert_eq!(lines[1]["kind"], "pair");
         let first = &lines[1];
         assert_eq!(first["question"], "How much is a day pass?");
         let sentences = first["sentences"].as_array().unwrap();
@@ -397,7 +405,7 @@ mod tests {
     fn sentences_read_in_context_read_back_by_their_place() {
         let (dir, snapshot) = crate::indexer::testing::built(&[(
             "a.txt",
-            "P.\nHow much is a day pass?\nA day pass costs five euros. It is valid until midnight.\n",
+            "How much is a day pass?\nA day pass costs five euros. It is valid until midnight.\n",
         )]);
         assert_eq!(
             snapshot.manifest.answer_vectors,

@@ -304,7 +304,7 @@ pub fn make_generation(
     let rows = vectors.len() / dim.max(1);
     let counts = Counts {
         documents: meta.documents.len(),
-        qa_pairs: meta.pairs.len(),
+        qa_pairs: meta.pairs.iter().filter(|p| !p.passage).count(),
         sentences: sentence_count,
         vectors: live_vectors,
         rows,
@@ -312,6 +312,11 @@ pub fn make_generation(
             .occurrences
             .iter()
             .filter(|o| o.kind == Kind::Question)
+            .count(),
+        passage_sentences: meta
+            .occurrences
+            .iter()
+            .filter(|o| o.kind == Kind::Passage)
             .count(),
     };
     let manifest = new_manifest(corpus, data_dir, identity, config, counts);
@@ -466,7 +471,12 @@ fn calibrated(mut snapshot: Snapshot) -> Result<Snapshot> {
 }
 
 /// The text the lexical arm indexes for a pair: its question and its answer.
+/// The text the lexical arm indexes for a pair: question and answer; a
+/// passage has none (the passage view alone searches it).
 pub(super) fn lexical_text(p: &PairMeta) -> String {
+    if p.passage {
+        return String::new();
+    }
     format!("{}\n{}", p.question, p.answer)
 }
 

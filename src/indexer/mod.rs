@@ -140,6 +140,10 @@ pub struct IndexSummary {
     pub index: String,
     /// What the reader skipped.
     pub skipped: Skipped,
+    /// Files, documents and pairs read, per format.
+    pub formats: std::collections::BTreeMap<&'static str, corpus::FormatCount>,
+    /// Files of types qasearch does not read.
+    pub unsupported: Vec<String>,
     /// Number of warnings.
     pub warnings: usize,
 }
@@ -316,9 +320,21 @@ pub fn language_warning(corpus: &Corpus, model: &crate::model::ModelIdentity) ->
 /// Fails with [`Error::EmptyCorpus`] when the corpus has no pair.
 pub fn check_not_empty(corpus: &Corpus, data_dir: &Path) -> Result<()> {
     if corpus.pair_count() == 0 {
+        const SHOWN: usize = 10;
+        let mut why: String = corpus
+            .warnings
+            .iter()
+            .take(SHOWN)
+            .map(|w| format!("\n  {w}"))
+            .collect();
+        if corpus.warnings.len() > SHOWN {
+            why.push_str(&format!("\n  and {} more", corpus.warnings.len() - SHOWN));
+        }
         return Err(Error::EmptyCorpus {
             path: data_dir.to_path_buf(),
             skipped: corpus.skipped.total(),
+            why,
+            supported: corpus::SUPPORTED,
         });
     }
     Ok(())
@@ -380,6 +396,8 @@ impl IndexSummary {
             generation: manifest.generation,
             index: location,
             skipped: corpus.skipped,
+            formats: corpus.formats.clone(),
+            unsupported: corpus.unsupported.clone(),
             warnings: corpus.warnings.len(),
         }
     }

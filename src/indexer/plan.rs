@@ -354,6 +354,31 @@ pub(super) fn collect(
                 question: pair.question.clone(),
                 answer: pair.answer.clone(),
                 line: pair.line as u32,
+                meta: pair.meta.clone(),
+                passage: false,
+            });
+        }
+        // The passage after its document's pairs: on a tie, a pair wins.
+        if !doc.passage.trim().is_empty() {
+            let pair_id = pairs.len() as u32;
+            occurrences.extend(
+                split::sentences(&doc.passage)
+                    .into_iter()
+                    .map(|span| Occurrence {
+                        pair: pair_id,
+                        row: 0,
+                        start: span.start as u32,
+                        end: span.end as u32,
+                        kind: Kind::Passage,
+                    }),
+            );
+            pairs.push(PairMeta {
+                doc: doc_id,
+                question: String::new(),
+                answer: doc.passage.clone(),
+                line: doc.passage_line as u32,
+                meta: Vec::new(),
+                passage: true,
             });
         }
     }

@@ -1,8 +1,8 @@
 use super::*;
 use crate::progress::NoProgress;
 
-const A: &str = "P.\nWhat is one?\nOne is first. It comes before two.\nWhat is yes?\nYes.\n";
-const B: &str = "P.\nIs it yes too?\nYes.\nWhat is three?\nThree is odd.\n";
+const A: &str = "What is one?\nOne is first. It comes before two.\nWhat is yes?\nYes.\n";
+const B: &str = "Is it yes too?\nYes.\nWhat is three?\nThree is odd.\n";
 
 /// An embedder that records what the model is asked to read.
 struct Recording {

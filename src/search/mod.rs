@@ -5,8 +5,11 @@
 //! one score; the index's threshold decides abstention. Imports the stages
 //! below it (corpus, model, index, store).
 
+pub mod filter;
 pub mod fuse;
 pub mod views;
+
+pub use filter::Filter;
 
 use serde::Serialize;
 
@@ -30,7 +33,7 @@ pub fn auto_ef(rows: usize) -> usize {
 }
 
 /// Query-time settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SearchConfig {
     /// Q&A pairs to return. Default 3.
     pub top_k: usize,
@@ -43,6 +46,8 @@ pub struct SearchConfig {
     pub min_score: Option<f32>,
     /// Report which views found each result.
     pub explain: bool,
+    /// Only pairs whose metadata match (`--where`). Default: every pair.
+    pub filter: Filter,
 }
 
 impl Default for SearchConfig {
@@ -53,6 +58,7 @@ impl Default for SearchConfig {
             exact: false,
             min_score: None,
             explain: false,
+            filter: Filter::default(),
         }
     }
 }
@@ -92,7 +98,11 @@ pub struct Answer {
     pub rank: usize,
     /// Cosine similarity of the best sentence, higher is better.
     pub score: f32,
-    /// The corpus question.
+    /// What the result is: a Q&A `pair`, or a document's `passage` (then
+    /// without a question, and `answer` is the passage).
+    pub kind: &'static str,
+    /// The corpus question (empty for a passage).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub question: String,
     /// The full answer.
     pub answer: String,
@@ -100,8 +110,12 @@ pub struct Answer {
     pub passage: String,
     /// The document key, relative to the data folder.
     pub doc: String,
-    /// 1-based line of the question in its file.
+    /// 1-based line of the question in its file (of the matched sentence,
+    /// for a passage).
     pub line: usize,
+    /// The pair's metadata: field name → value (a list where a field repeats).
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub meta: serde_json::Map<String, serde_json::Value>,
     /// Byte span of `passage` inside `answer`.
     #[serde(skip)]
     pub span: (usize, usize),
@@ -171,6 +185,9 @@ pub fn views(
         list.push(View::Questions);
     }
     list.push(View::Lexical);
+    if snapshot.manifest.counts.passage_sentences > 0 {
+        list.push(View::Passage);
+    }
     if snapshot.remote_rows().is_some() {
         // Each dense view is a round trip to the database: side by side,
         // a question waits for the slowest instead of the sum.
@@ -212,7 +229,7 @@ pub fn view(
     use crate::search::views::{self as r};
     let depth = config.top_k.max(VIEW_DEPTH);
     match view {
-        View::Lexical => Ok(r::lexical(snapshot, question, depth)),
+        View::Lexical => Ok(r::lexical(snapshot, question, depth, &config.filter)),
         dense => r::dense(snapshot, query, dense, config.top_k, depth, config),
     }
 }
@@ -334,11 +351,7 @@ pub fn search_vector(
 /// to a database store).
 pub fn answers(snapshot: &Snapshot, pairs: &[(u32, f32)], query: &[f32]) -> Result<Vec<Answer>> {
     let meta = &snapshot.meta;
-    let sentences = |pair: u32| {
-        meta.pair_occurrences(pair)
-            .iter()
-            .filter(|o| o.is_sentence())
-    };
+    let sentences = |pair: u32| meta.pair_occurrences(pair).iter().filter(|o| o.is_shown());
     let rows: Vec<u32> = pairs
         .iter()
         .flat_map(|&(pair, _)| sentences(pair).map(|o| o.row))
@@ -359,20 +372,46 @@ pub fn answers(snapshot: &Snapshot, pairs: &[(u32, f32)], query: &[f32]) -> Resu
                 },
             );
             let (start, end) = best.map_or((0, p.answer.len()), |(_, span)| span);
+            let doc = &meta.documents[p.doc as usize];
+            // A `.txt` passage keeps its lines: the sentence's own line.
+            let line = match p.passage && !doc.source.ends_with(".jsonl") {
+                true => p.line as usize + p.answer[..start].matches('\n').count(),
+                false => p.line as usize,
+            };
             Answer {
                 rank: i + 1,
                 score,
+                kind: if p.passage { "passage" } else { "pair" },
                 question: p.question.clone(),
                 answer: p.answer.clone(),
                 passage: p.answer[start..end].to_string(),
-                doc: meta.documents[p.doc as usize].key.clone(),
-                line: p.line as usize,
+                doc: doc.key.clone(),
+                line,
+                meta: meta_json(&p.meta),
                 span: (start, end),
                 pair: pair as usize,
                 views: None,
             }
         })
         .collect())
+}
+
+/// Metadata fields as a JSON object: a field given once is a string, a
+/// field given several times (a list) an array, in file order.
+pub fn meta_json(meta: &[(String, String)]) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    let mut out = serde_json::Map::new();
+    for (name, value) in meta {
+        let value = Value::String(value.clone());
+        match out.get_mut(name) {
+            None => {
+                out.insert(name.clone(), value);
+            }
+            Some(Value::Array(list)) => list.push(value),
+            Some(first) => *first = Value::Array(vec![first.take(), value]),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -6,6 +6,9 @@
 //! - `questions`: the question's vector against every stored question (FAQ
 //!   retrieval: a user asks what the corpus already asks, in other words).
 //! - `lexical`: BM25 over each pair's question and answer.
+//! - `passage`: the question's vector against every sentence of documents'
+//!   passages (the text before a `.txt` file's pairs, a `.jsonl` document's
+//!   `passage`); each passage is a result of its own, without a question.
 //!
 //! [`crate::search::fuse`] combines them into one score per pair.
 
@@ -13,7 +16,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::index::ann::exact_search;
-use crate::search::SearchConfig;
+use crate::search::{Filter, SearchConfig};
 use crate::store::{Kind, Snapshot};
 
 /// A way of finding pairs.
@@ -26,11 +29,13 @@ pub enum View {
     Questions,
     /// BM25 over question and answer text.
     Lexical,
+    /// Dense, over the sentences of documents' passages.
+    Passage,
 }
 
 impl View {
     /// Every view, in the order results explain them.
-    pub const ALL: [View; 3] = [View::Answers, View::Questions, View::Lexical];
+    pub const ALL: [View; 4] = [View::Answers, View::Questions, View::Lexical, View::Passage];
 
     /// The view's name in output.
     pub fn name(self) -> &'static str {
@@ -38,6 +43,7 @@ impl View {
             View::Answers => "answers",
             View::Questions => "questions",
             View::Lexical => "lexical",
+            View::Passage => "passage",
         }
     }
 
@@ -46,6 +52,7 @@ impl View {
             View::Answers => Kind::Sentence.bit() | Kind::Answer.bit(),
             View::Questions => Kind::Question.bit(),
             View::Lexical => 0,
+            View::Passage => Kind::Passage.bit(),
         }
     }
 
@@ -85,6 +92,17 @@ pub fn dense(
     rows_wanted: usize,
     config: &SearchConfig,
 ) -> Result<Vec<ViewHit>> {
+    if !config.filter.is_empty() {
+        let scan_up_to = crate::search::filter::scan_up_to(snapshot.meta.row_count());
+        return dense_filtered(
+            snapshot,
+            query,
+            view,
+            k.max(rows_wanted),
+            config,
+            scan_up_to,
+        );
+    }
     let meta = &snapshot.meta;
     let mask = view.kinds();
     let rows = meta.row_count();
@@ -143,8 +161,84 @@ pub fn dense(
 fn exact(config: &SearchConfig) -> SearchConfig {
     SearchConfig {
         exact: true,
-        ..*config
+        ..config.clone()
     }
+}
+
+/// The best `k` pairs of a dense view among those `config.filter` passes:
+/// their rows scanned when they are few (`scan_up_to` rows or less;
+/// [`dense`] passes [`crate::search::filter::scan_up_to`]), else the
+/// graph walked until it holds the usual breadth of rows that pass (so it
+/// visits about as many more rows as the filter leaves out).
+pub fn dense_filtered(
+    snapshot: &Snapshot,
+    query: &[f32],
+    view: View,
+    k: usize,
+    config: &SearchConfig,
+    scan_up_to: usize,
+) -> Result<Vec<ViewHit>> {
+    let meta = &snapshot.meta;
+    let allowed = config.filter.mask(meta).unwrap_or_default();
+    let passes = |o: &crate::store::Occurrence| view.has(o.kind) && allowed[o.pair as usize];
+    let mut rows: Vec<u32> = config
+        .filter
+        .pairs(meta)
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|p| meta.pair_occurrences(p))
+        .filter(|o| view.has(o.kind))
+        .map(|o| o.row)
+        .collect();
+    rows.sort_unstable();
+    rows.dedup();
+    let hits = if rows.len() <= scan_up_to || config.exact || snapshot.remote_rows().is_some() {
+        let scores = snapshot.row_scores(query, &rows)?;
+        let mut hits: Vec<crate::index::ann::Hit> = rows
+            .iter()
+            .zip(scores)
+            .map(|(&row, score)| crate::index::ann::Hit {
+                row: row as usize,
+                score,
+            })
+            .collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
+        hits
+    } else {
+        let mut keep_row = vec![false; meta.row_count()];
+        rows.iter().for_each(|&r| keep_row[r as usize] = true);
+        // The walk goes on until it holds `ef` rows that pass: a filter that
+        // keeps a share of the rows widens it by that share already.
+        let n = (k * 2 + 16).min(rows.len());
+        let ef = config.ef_for(snapshot.manifest.counts.rows).max(n);
+        let keep = |row: usize| keep_row[row];
+        snapshot.graph.search(
+            snapshot.vectors(),
+            snapshot.dimension(),
+            query,
+            n,
+            ef,
+            Some(&keep),
+        )
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for hit in hits {
+        for occ in meta.occurrences_of(hit.row) {
+            if passes(occ) && seen.insert(occ.pair) {
+                out.push(ViewHit {
+                    pair: occ.pair,
+                    score: hit.score,
+                    row: Some(hit.row as u32),
+                });
+            }
+        }
+        if out.len() >= k {
+            break;
+        }
+    }
+    out.truncate(k);
+    Ok(out)
 }
 
 /// The `n` nearest rows holding a kind of `mask` (any live row with `None`),
@@ -159,7 +253,8 @@ pub fn nearest_rows(
 ) -> Result<Vec<crate::index::ann::Hit>> {
     let ef = config.ef_for(snapshot.manifest.counts.rows).max(n);
     if let Some(remote) = snapshot.remote_rows() {
-        let any = Kind::Sentence.bit() | Kind::Answer.bit() | Kind::Question.bit();
+        let any =
+            Kind::Sentence.bit() | Kind::Answer.bit() | Kind::Question.bit() | Kind::Passage.bit();
         return remote.nearest(query, n, mask.unwrap_or(any), ef, config.exact);
     }
     let meta = &snapshot.meta;
@@ -209,11 +304,14 @@ fn subset_search(
     hits
 }
 
-/// The best `k` pairs by BM25 for the question's text.
-pub fn lexical(snapshot: &Snapshot, question: &str, k: usize) -> Vec<ViewHit> {
+/// The best `k` pairs by BM25 for the question's text (among those
+/// `filter` passes).
+pub fn lexical(snapshot: &Snapshot, question: &str, k: usize, filter: &Filter) -> Vec<ViewHit> {
+    let allowed = filter.mask(&snapshot.meta);
+    let keep = |pair: usize| allowed.as_ref().is_none_or(|a| a[pair]);
     snapshot
         .lexical
-        .search(question, k)
+        .search_where(question, k, Some(&keep))
         .into_iter()
         .map(|(pair, score)| ViewHit {
             pair: pair as u32,

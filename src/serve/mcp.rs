@@ -240,7 +240,8 @@ fn ask_tool() -> Value {
             "type": "object",
             "properties": {
                 "question": { "type": "string", "description": "The question, in natural language." },
-                "k": { "type": "integer", "minimum": 1, "maximum": MAX_K, "default": 3, "description": "How many pairs to return." }
+                "k": { "type": "integer", "minimum": 1, "maximum": MAX_K, "default": 3, "description": "How many pairs to return." },
+                "where": { "type": "object", "additionalProperties": { "type": "string" }, "description": "Only pairs whose metadata fields have these values (case ignored), e.g. {\"category\": \"billing\"}." }
             },
             "required": ["question"],
             "additionalProperties": false
@@ -276,9 +277,14 @@ fn call(engine: &Loading, search: &SearchConfig, params: &Value) -> Result<Value
             }
         },
     };
+    let filter = match args.get("where") {
+        None => search.filter.clone(),
+        Some(w) => crate::search::Filter::from_json(w).map_err(|e| invalid(e.to_string()))?,
+    };
     let config = SearchConfig {
         top_k: k as usize,
-        ..*search
+        filter,
+        ..search.clone()
     };
     let question = question.trim();
     let chars = question.chars().count();
@@ -325,7 +331,7 @@ fn tool_error(text: String) -> Value {
 fn text(reply: &Reply<'_>) -> String {
     let a = reply.answers;
     if a.results.is_empty() {
-        return "No answer found: the corpus is empty.".into();
+        return "No answer found: the corpus (or the filter's part of it) is empty.".into();
     }
     let mut out = String::new();
     if !a.answered {
@@ -335,10 +341,17 @@ fn text(reply: &Reply<'_>) -> String {
         ));
     }
     for r in &a.results {
+        let heading = match r.kind {
+            "passage" => "From the document's passage".to_string(),
+            _ => format!("Q: {}", r.question),
+        };
         out.push_str(&format!(
-            "\n{}. Q: {}\n   A: {}\n   Matched: {}\n   Source: {}:{} (score {:.3})\n",
-            r.rank, r.question, r.answer, r.passage, r.doc, r.line, r.score
+            "\n{}. {heading}\n   A: {}\n   Matched: {}\n   Source: {}:{} (score {:.3})\n",
+            r.rank, r.answer, r.passage, r.doc, r.line, r.score
         ));
+        if !r.meta.is_empty() {
+            out.push_str(&format!("   Metadata: {}\n", Value::Object(r.meta.clone())));
+        }
     }
     out
 }

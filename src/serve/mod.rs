@@ -257,6 +257,9 @@ struct AskRequest {
     min_score: Option<f32>,
     #[serde(default)]
     exact: bool,
+    /// Only pairs whose metadata match: `{"name": "value", …}`.
+    #[serde(default, rename = "where")]
+    filter: serde_json::Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -268,6 +271,21 @@ struct AskQuery {
     explain: bool,
 }
 
+/// The `where=name=value` terms of a GET's query (repeatable), and the rest
+/// of the query without them.
+fn where_terms(raw: Option<&str>) -> (Vec<String>, String) {
+    let mut terms = Vec::new();
+    let mut rest = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        if name == "where" {
+            terms.push(value.into_owned());
+        } else {
+            rest.append_pair(&name, &value);
+        }
+    }
+    (terms, rest.finish())
+}
+
 /// The routes, with every guard, over an opened engine bound at `addr`.
 pub fn router(engine: Arc<Engine>, addr: SocketAddr, options: &ServeOptions) -> Router {
     let limits = options.limits.clone();
@@ -276,7 +294,7 @@ pub fn router(engine: Arc<Engine>, addr: SocketAddr, options: &ServeOptions) -> 
         places: Places::new(&limits),
         hosts: Hosts::new(addr, &options.allowed_hosts),
         default_k: options.default_k,
-        search: options.search,
+        search: options.search.clone(),
         limits,
     });
     Router::new()
@@ -411,12 +429,12 @@ async fn status(State(s): State<Arc<AppState>>) -> Result<Response, ApiError> {
 
 async fn ask_get(
     State(s): State<Arc<AppState>>,
-    query: Result<axum::extract::Query<AskQuery>, axum::extract::rejection::QueryRejection>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Result<Response, ApiError> {
-    let axum::extract::Query(q) = query.map_err(|e| {
+    let (terms, rest) = where_terms(raw.as_deref());
+    let q: AskQuery = serde_urlencoded::from_str(&rest).map_err(|e| {
         ApiError::bad_request(format!(
-            "{}: use ?q=QUESTION&k=N&explain=true",
-            e.body_text()
+            "Failed to deserialize query string: {e}: use ?q=QUESTION&k=N&explain=true&where=NAME=VALUE"
         ))
     })?;
     let question =
@@ -429,6 +447,7 @@ async fn ask_get(
             explain: q.explain,
             min_score: None,
             exact: false,
+            filter: serde_json::json!(terms),
         },
     )
     .await
@@ -523,12 +542,19 @@ async fn answer(s: &Arc<AppState>, r: AskRequest) -> Result<Response, ApiError> 
             "min_score must be a finite number, got {m}"
         )));
     }
+    let filter = match &r.filter {
+        serde_json::Value::Null => s.search.filter.clone(),
+        w => {
+            crate::search::Filter::from_json(w).map_err(|e| ApiError::bad_request(e.to_string()))?
+        }
+    };
     let config = SearchConfig {
         top_k: k,
+        filter,
         explain: r.explain,
         min_score: r.min_score.or(s.search.min_score),
         exact: r.exact || s.search.exact,
-        ..s.search
+        ..s.search.clone()
     };
     let engine = s.engine.clone();
     let t = Instant::now();

@@ -31,7 +31,13 @@
     reply.results.forEach(function (r) {
       const li = el("li", guesses ? "guess" : "");
       li.tabIndex = 0;
-      li.append(el("p", "question", r.question), answerWithPassage(r.answer, r.passage));
+      const title = r.kind === "passage" ? el("p", "question passage", "From the document's passage") : el("p", "question", r.question);
+      li.append(title, answerWithPassage(r.answer, r.passage));
+      const fields = Object.keys(r.meta || {}).map(function (name) {
+        const v = r.meta[name];
+        return name + ": " + (Array.isArray(v) ? v.join(", ") : v);
+      });
+      if (fields.length) li.append(el("p", "fields", fields.join(" · ")));
       li.append(el("p", "meta", r.doc + ":" + r.line + " · score " + r.score.toFixed(3)));
       list.append(li);
     });
@@ -47,7 +53,7 @@
       res = await fetch("/api/ask", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ question: question, k: 5 }),
+        body: JSON.stringify({ question: question, k: 5, where: new URL(location.href).searchParams.getAll("where") }),
       });
       reply = await res.json();
     } catch (e) {

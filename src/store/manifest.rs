@@ -12,7 +12,7 @@ use crate::model::ModelIdentity;
 
 /// Version of the on-disk format; bump it (and note it in CHANGELOG.md) when
 /// any persisted struct changes.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 
 pub(super) const CURRENT: &str = "CURRENT";
 
@@ -115,6 +115,9 @@ pub struct Counts {
     pub rows: usize,
     /// Stored questions with a vector.
     pub questions: usize,
+    /// Sentences of documents' passages (searched by the passage view).
+    #[serde(default)]
+    pub passage_sentences: usize,
 }
 
 /// A document's key and content fingerprint.
@@ -181,8 +184,13 @@ pub struct PairMeta {
     pub question: String,
     /// The full answer.
     pub answer: String,
-    /// 1-based line of the question.
+    /// 1-based line of the question (of the passage's first line for a passage).
     pub line: u32,
+    /// The pair's metadata fields, (name, value) in file order.
+    pub meta: Vec<(String, String)>,
+    /// True for a document's passage, kept as a pair without a question
+    /// whose sentences the passage view searches.
+    pub passage: bool,
 }
 
 /// What text of a pair an occurrence is.
@@ -194,6 +202,8 @@ pub enum Kind {
     Answer,
     /// The stored question.
     Question,
+    /// One sentence of a document's passage.
+    Passage,
 }
 
 impl Kind {
@@ -203,6 +213,7 @@ impl Kind {
             Kind::Sentence => 1,
             Kind::Answer => 2,
             Kind::Question => 4,
+            Kind::Passage => 8,
         }
     }
 }
@@ -230,6 +241,11 @@ impl Occurrence {
     pub fn is_sentence(&self) -> bool {
         self.kind == Kind::Sentence
     }
+
+    /// True for a sentence a result can show: of an answer or of a passage.
+    pub fn is_shown(&self) -> bool {
+        matches!(self.kind, Kind::Sentence | Kind::Passage)
+    }
 }
 
 /// The metadata beside the vectors.
@@ -255,6 +271,9 @@ pub struct Meta {
     /// The rows holding a stored question.
     #[serde(skip)]
     question_rows: Vec<u32>,
+    /// The pairs of each metadata (name, value), both lowercase, in order.
+    #[serde(skip)]
+    by_field: std::collections::HashMap<(String, String), Vec<u32>>,
 }
 
 impl Meta {
@@ -274,6 +293,7 @@ impl Meta {
             row_start: Vec::new(),
             row_kinds: Vec::new(),
             question_rows: Vec::new(),
+            by_field: Default::default(),
         };
         meta.index_rows();
         meta
@@ -305,6 +325,26 @@ impl Meta {
         self.by_row = by_row;
         self.row_start = start;
         self.row_kinds = kinds;
+        self.by_field.clear();
+        for (i, p) in self.pairs.iter().enumerate() {
+            for (name, value) in &p.meta {
+                let list = self
+                    .by_field
+                    .entry((name.to_lowercase(), value.to_lowercase()))
+                    .or_default();
+                if list.last() != Some(&(i as u32)) {
+                    list.push(i as u32);
+                }
+            }
+        }
+    }
+
+    /// The pairs whose metadata has the field `name` with `value` (case
+    /// ignored), in order.
+    pub fn pairs_with(&self, name: &str, value: &str) -> &[u32] {
+        self.by_field
+            .get(&(name.to_lowercase(), value.to_lowercase()))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Number of vector rows (live and hidden).

@@ -319,8 +319,8 @@ fn a_build_aborted_at_any_write_step_leaves_the_previous_index() {
     }
     let v = w.index_ok();
     assert_eq!(
-        v["embedded"], 2,
-        "only the new sentence and its question are embedded: {v}"
+        v["embedded"], 3,
+        "only the new sentence, its question and its passage are embedded: {v}"
     );
     let left = files_under(&w.index());
     assert!(

@@ -226,6 +226,8 @@ const RENDERED: &str = r#"JSON.stringify({
     answer: li.querySelector('.answer').textContent,
     marked: Array.from(li.querySelectorAll('mark')).map(m => m.textContent),
     meta: li.querySelector('.meta').textContent,
+    fields: li.querySelector('.fields') && li.querySelector('.fields').textContent,
+    shown: li.querySelector('.answer').innerText,
   })),
   width: document.documentElement.scrollWidth,
 })"#;
@@ -237,6 +239,11 @@ fn rendered(b: &mut Browser, session: &str) -> Value {
 #[test]
 fn the_page_answers_typed_questions_in_chromium() {
     let w = Work::seeded();
+    // A pair with metadata and an answer of two lines.
+    w.write(
+        "faq.csv",
+        "question,answer,category\nHow do I reset my password?,\"Open Settings.\nChoose Reset password.\",account\n",
+    );
     w.index_ok();
     let question = "What does the coalition aim to provide?";
     let cli = w.run(&["ask", "--json", "-k", "5", question]).json();
@@ -259,7 +266,7 @@ fn the_page_answers_typed_questions_in_chromium() {
     // The box has the focus on load: a keyboard user types at once.
     let r = rendered(&mut b, session);
     assert_eq!(r["focused"], "q", "{r}");
-    assert!(r["corpus"].as_str().unwrap().contains("6 Q&A pairs"), "{r}");
+    assert!(r["corpus"].as_str().unwrap().contains("7 Q&A pairs"), "{r}");
     b.type_and_enter(session, question);
     b.wait_for(
         session,
@@ -270,7 +277,10 @@ fn the_page_answers_typed_questions_in_chromium() {
     let want = cli["results"].as_array().unwrap();
     assert_eq!(results.len(), want.len(), "{r}");
     for (got, want) in results.iter().zip(want) {
-        assert_eq!(got["question"], want["question"]);
+        match want["kind"].as_str() {
+            Some("passage") => assert_eq!(got["question"], "From the document's passage"),
+            _ => assert_eq!(got["question"], want["question"]),
+        }
         assert_eq!(got["answer"], want["answer"], "the full answer");
         assert_eq!(
             got["marked"],
@@ -307,6 +317,24 @@ fn the_page_answers_typed_questions_in_chromium() {
         json!({"type": "keyUp", "key": "/", "code": "Slash", "windowsVirtualKeyCode": 191}),
     );
     assert_eq!(b.eval(session, "document.activeElement.id"), "q");
+
+    // Metadata under the question; the answer's own line breaks shown.
+    b.eval(session, "document.getElementById('q').select(); true");
+    b.type_and_enter(session, "I forgot my password, how do I change it?");
+    b.wait_for(
+        session,
+        "document.querySelector('#results li .fields') !== null",
+    );
+    let r = rendered(&mut b, session);
+    let top = &r["results"][0];
+    assert_eq!(top["fields"], "category: account", "{r}");
+    assert!(
+        top["shown"]
+            .as_str()
+            .unwrap()
+            .contains("Open Settings.\nChoose Reset password."),
+        "{r}"
+    );
 
     // A question about nothing in the corpus: the page says so.
     b.eval(session, "document.getElementById('q').select(); true");

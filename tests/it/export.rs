@@ -13,11 +13,21 @@ fn export_writes_every_pair_with_its_vectors() {
     assert_eq!(header["format"], "qasearch-export");
     assert_eq!(header["dimension"], 384);
     assert_eq!(header["pairs"], indexed["qa_pairs"]);
+    // The pairs, then the seed's news paragraph, a line of its own.
+    let pairs = indexed["qa_pairs"].as_u64().unwrap() as usize;
+    assert_eq!(lines.len() - 1, pairs + 1);
+    assert!(lines[1..=pairs].iter().all(|l| l["kind"] == "pair"));
+    let passage = &lines[pairs + 1];
     assert_eq!(
-        lines.len() - 1,
-        indexed["qa_pairs"].as_u64().unwrap() as usize
+        (&passage["kind"], &passage["question"]),
+        (&"passage".into(), &"".into())
     );
-    let sentences: usize = lines[1..]
+    assert!(passage["answer"]
+        .as_str()
+        .unwrap()
+        .starts_with("Recent meetings"));
+    assert_eq!(passage["sentences"].as_array().unwrap().len(), 6);
+    let sentences: usize = lines[1..=pairs]
         .iter()
         .map(|l| l["sentences"].as_array().unwrap().len())
         .sum();

@@ -96,7 +96,7 @@ impl Embedder for TableEmbedder {
 
 /// One document a file: `n` pairs whose answers are the given texts.
 fn write_doc(data: &Path, name: &str, answers: &[String]) {
-    let mut text = String::from("Passage.\n");
+    let mut text = String::new();
     for (i, a) in answers.iter().enumerate() {
         text.push_str(&format!("Question {name} {i}?\n{a}.\n"));
     }
@@ -115,8 +115,16 @@ fn recall(index: &Path) -> f64 {
                 top_k: 10,
                 ..SearchConfig::default()
             };
-            let exact =
-                search::sentence_hits(&snap, &q, 10, &SearchConfig { exact: true, ..cfg }).unwrap();
+            let exact = search::sentence_hits(
+                &snap,
+                &q,
+                10,
+                &SearchConfig {
+                    exact: true,
+                    ..cfg.clone()
+                },
+            )
+            .unwrap();
             let graph = search::sentence_hits(&snap, &q, 10, &cfg).unwrap();
             let floor = exact.last().map_or(f32::MIN, |h| h.score) - 1e-6;
             let hit = graph

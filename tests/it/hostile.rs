@@ -154,12 +154,12 @@ fn many_identical_answers_do_not_hide_a_new_one() {
     for i in 0..500 {
         w.write(
             &format!("y{i:03}.txt"),
-            &format!("Doc {i}.\nIs item {i} in stock?\nYes.\n"),
+            &format!("Is item {i} in stock?\nYes.\n"),
         );
     }
     w.write(
         "key.txt",
-        "Keys.\nWhere do we keep it?\nThe spare key is kept in the blue safe behind the painting.\n",
+        "Where do we keep it?\nThe spare key is kept in the blue safe behind the painting.\n",
     );
     let s = w.index_ok();
     // One vector for 500 "Yes.", plus the 500 distinct questions and the key pair.

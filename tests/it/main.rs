@@ -7,6 +7,7 @@ mod e2e;
 mod embed;
 mod eval;
 mod export;
+mod formats;
 mod graph_updates;
 mod hostile;
 mod languages;

@@ -117,7 +117,7 @@ fn the_index_records_how_it_fuses_and_when_it_abstains() {
 #[test]
 fn eval_reports_every_view_and_abstention() {
     let w = Work::seeded();
-    let tsv = repo().join("data/questions.tsv");
+    let tsv = repo().join("eval/questions.tsv");
     w.write(
         "../unrelated.txt",
         "How do I bake sourdough bread?\nWho won the 1998 football world cup?\n# a comment\nWhat is the boiling point of water?\n",
@@ -133,14 +133,19 @@ fn eval_reports_every_view_and_abstention() {
     ]);
     r.ok();
     let v = r.json();
-    // The rewordings: the engine ranks each first (each one's lead is
-    // checked in e2e::seed_questions_and_rewordings_get_their_own_answer_first).
-    // The answers view alone may miss one; fusion recovers it.
-    assert_eq!(v["systems"]["engine"]["recall@1"], 1.0, "engine: {v}");
-    assert!(
-        v["systems"]["dense"]["recall@1"].as_f64().unwrap() >= 11.0 / 12.0,
-        "dense: {v}"
-    );
+    // 12 rewordings and 3 questions only the news paragraph answers. The
+    // engine ranks every rewording first (each one's lead is checked in
+    // e2e::seed_questions_and_rewordings_get_their_own_answer_first) and two
+    // of the three passage questions; "Which US representative took part in
+    // the talks in Paris?" goes to France's pair (0.493 against the
+    // passage's 0.462: no margin would put the passage first).
+    let r1 = |system: &str| v["systems"][system]["recall@1"].as_f64().unwrap();
+    assert!((r1("engine") - 14.0 / 15.0).abs() < 1e-9, "engine: {v}");
+    // The answers view alone misses the passage questions and may miss one
+    // rewording; fusion recovers it.
+    assert!(r1("dense") >= 11.0 / 15.0, "dense: {v}");
+    // The passage view finds only passages: exactly its three questions.
+    assert!((r1("passage") - 3.0 / 15.0).abs() < 1e-9, "passage: {v}");
     for system in ["questions", "lexical"] {
         assert!(
             v["systems"][system]["ndcg@10"].as_f64().unwrap() > 0.5,
@@ -148,7 +153,7 @@ fn eval_reports_every_view_and_abstention() {
         );
     }
     let a = &v["abstention"];
-    assert_eq!(a["related"], 12);
+    assert_eq!(a["related"], 15);
     assert_eq!(a["related_answered"], 1.0, "{a}");
     assert_eq!(a["unrelated"], 3);
     assert_eq!(a["unrelated_abstained"], 1.0, "{a}");

@@ -239,9 +239,26 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
-/// The reworded questions of `data/questions.tsv`: (question, seed question it asks for).
+/// The reworded questions of `eval/questions.tsv`: (question, seed question it asks for).
 pub fn rewordings() -> Vec<(String, String)> {
-    std::fs::read_to_string(repo().join("data/questions.tsv"))
+    eval_questions()
+        .into_iter()
+        .filter(|(_, q)| q != "(passage)")
+        .collect()
+}
+
+/// The questions of `eval/questions.tsv` that only the seed's news paragraph answers.
+pub fn passage_questions() -> Vec<String> {
+    eval_questions()
+        .into_iter()
+        .filter(|(_, q)| q == "(passage)")
+        .map(|(q, _)| q)
+        .collect()
+}
+
+/// Every line of `eval/questions.tsv`: (question, seed question or `(passage)`).
+fn eval_questions() -> Vec<(String, String)> {
+    std::fs::read_to_string(repo().join("eval/questions.tsv"))
         .unwrap()
         .lines()
         .skip(1)

@@ -16,7 +16,7 @@
 //!   row_ids bytea     -- for each row of meta, its qasearch_rows.id (i64 LE; -1: none)
 //! qasearch_rows   -- one row per distinct text, shared by generations
 //!   id bigint primary key, key bytea unique (SHA-256 of how + text),
-//!   kinds smallint (1 sentence, 2 whole answer, 4 stored question),
+//!   kinds smallint (1 sentence, 2 whole answer, 4 stored question, 8 passage),
 //!   text text, embedding vector(D)
 //!   HNSW (vector_cosine_ops) on rows where kinds & 3 <> 0 (answers view)
 //!   and on rows where kinds & 4 <> 0 (questions view)

@@ -28,7 +28,8 @@ impl RemoteRows for PgRows {
         ef: usize,
         exact: bool,
     ) -> Result<Vec<Hit>> {
-        let any = Kind::Sentence.bit() | Kind::Answer.bit() | Kind::Question.bit();
+        let any =
+            Kind::Sentence.bit() | Kind::Answer.bit() | Kind::Question.bit() | Kind::Passage.bit();
         let filter = if mask & any == any {
             String::new()
         } else {

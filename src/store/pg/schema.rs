@@ -82,9 +82,10 @@ impl Postgres {
 }
 
 /// The HNSW index of each dense view: its name and the kinds it holds.
-pub(super) const VIEW_INDEXES: [(&str, u8); 2] = [
+pub(super) const VIEW_INDEXES: [(&str, u8); 3] = [
     ("qasearch_rows_answers", 3),   // sentences and whole answers
     ("qasearch_rows_questions", 4), // stored questions
+    ("qasearch_rows_passages", 8),  // sentences of passages
 ];
 
 /// Advice when the view indexes (`index_bytes` in all) do not fit in the

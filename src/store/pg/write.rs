@@ -220,7 +220,8 @@ async fn load_rows(
     Ok(())
 }
 
-/// Copies the pairs into `qasearch_pairs`, for SQL users.
+/// Copies the pairs into `qasearch_pairs`, for SQL users (documents'
+/// passages are not pairs: they live in `meta` and `qasearch_rows` only).
 async fn load_pairs(
     tx: &tokio_postgres::Transaction<'_>,
     meta: &Meta,
@@ -234,7 +235,7 @@ async fn load_pairs(
         &[Type::INT4, Type::TEXT, Type::INT4, Type::TEXT, Type::TEXT],
     );
     let mut writer = std::pin::pin!(writer);
-    for (i, p) in meta.pairs.iter().enumerate() {
+    for (i, p) in meta.pairs.iter().enumerate().filter(|(_, p)| !p.passage) {
         let doc = sql_text(&meta.documents[p.doc as usize].key);
         writer
             .as_mut()

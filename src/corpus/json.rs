@@ -1,0 +1,234 @@
+//! JSON FAQs: an array of `{"question": …, "answer": …}` objects, an object
+//! holding such an array under any key, and schema.org `FAQPage` JSON-LD
+//! (`mainEntity` → `Question.name` / `acceptedAnswer.text`, also inside an
+//! `@graph`). Each pair is reported at the line of its element.
+
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use super::{Document, Parsed, QaPair, Warning};
+
+/// Reads the JSON file `name` into one document of its pairs.
+pub fn parse_json(name: &str, text: &str) -> Parsed {
+    let mut out = Parsed::default();
+    let root: &RawValue = match serde_json::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            out.warnings.push(Warning {
+                file: name.to_string(),
+                line: Some(e.line()),
+                message: format!("skipped: not JSON ({e})"),
+            });
+            out.skipped.files += 1;
+            return out;
+        }
+    };
+    let Some(items) = faq_items(root) else {
+        out.warnings.push(Warning {
+            file: name.to_string(),
+            line: Some(1),
+            message: "skipped: no question-and-answer pairs: expected an array of \
+                      {\"question\": ..., \"answer\": ...}, an object holding one, or a \
+                      schema.org FAQPage"
+                .into(),
+        });
+        out.skipped.files += 1;
+        return out;
+    };
+    let mut pairs = Vec::new();
+    for item in items {
+        let line = line_of(text, item);
+        let value: Value = serde_json::from_str(item.get()).unwrap_or(Value::Null);
+        match pair_of(&value) {
+            Some((q, a)) if !q.trim().is_empty() && !a.trim().is_empty() => pairs.push(QaPair {
+                meta: meta_of(&value),
+                ..QaPair::new(q.trim(), a.trim().replace("\r\n", "\n"), line)
+            }),
+            _ => {
+                out.warnings.push(Warning {
+                    file: name.to_string(),
+                    line: Some(line),
+                    message: "skipped: an entry without both a question and an answer".into(),
+                });
+                out.skipped.pairs += 1;
+            }
+        }
+    }
+    if !pairs.is_empty() {
+        out.documents.push(Document::of_file(name, pairs));
+    }
+    out
+}
+
+/// The 1-based line where `item`, a slice of `text`, starts.
+fn line_of(text: &str, item: &RawValue) -> usize {
+    let offset = (item.get().as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+    1 + text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+}
+
+/// The entries of a FAQ, wherever the file keeps them; None when it holds none.
+fn faq_items(raw: &RawValue) -> Option<Vec<&RawValue>> {
+    if let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(raw.get()) {
+        // An array of entries, or of JSON-LD nodes one of which is the FAQ.
+        if items.iter().any(|i| is_entry(i)) {
+            return Some(items);
+        }
+        return items.into_iter().find_map(faq_items);
+    }
+    let object: std::collections::BTreeMap<String, &RawValue> =
+        serde_json::from_str(raw.get()).ok()?;
+    // JSON-LD first (`mainEntity`, `@graph`), then any key holding entries
+    // (in the order of their names).
+    for key in ["mainEntity", "@graph"] {
+        if let Some(items) = object.get(key).and_then(|v| faq_items(v)) {
+            return Some(items);
+        }
+    }
+    object.values().find_map(|v| {
+        let items = serde_json::from_str::<Vec<&RawValue>>(v.get()).ok()?;
+        items.iter().any(|i| is_entry(i)).then_some(items)
+    })
+}
+
+/// Whether `raw` looks like one entry (a pair, or a schema.org Question).
+fn is_entry(raw: &RawValue) -> bool {
+    serde_json::from_str::<Value>(raw.get()).is_ok_and(|v| pair_of(&v).is_some())
+}
+
+/// Members of an entry that hold neither its question nor its answer, as
+/// metadata: strings, numbers and booleans, and lists of them (one entry per
+/// element); objects and JSON-LD's `@` members are left out.
+pub(super) fn meta_of(v: &Value) -> Vec<(String, String)> {
+    const TAKEN: &[&str] = &[
+        "question",
+        "answer",
+        "q",
+        "a",
+        "name",
+        "acceptedanswer",
+        "suggestedanswer",
+        "qa",
+        "passage",
+    ];
+    let Some(object) = v.as_object() else {
+        return Vec::new();
+    };
+    let scalar = |v: &Value| match v {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for (name, value) in object {
+        let lower = name.to_ascii_lowercase();
+        if name.starts_with('@') || TAKEN.contains(&lower.as_str()) {
+            continue;
+        }
+        match value {
+            Value::Array(items) => out.extend(
+                items
+                    .iter()
+                    .filter_map(scalar)
+                    .map(|s| (name.trim().to_string(), s)),
+            ),
+            other => out.extend(scalar(other).map(|s| (name.trim().to_string(), s))),
+        }
+    }
+    out
+}
+
+/// The question and answer of an entry.
+fn pair_of(v: &Value) -> Option<(&str, &str)> {
+    let field = |names: &[&str]| names.iter().find_map(|n| v.get(*n)).and_then(Value::as_str);
+    if let (Some(q), Some(a)) = (
+        field(&["question", "Question", "q", "Q"]),
+        field(&["answer", "Answer", "a", "A"]),
+    ) {
+        return Some((q, a));
+    }
+    // schema.org: {"@type": "Question", "name": ..., "acceptedAnswer": {"text": ...}}
+    let q = v.get("name").and_then(Value::as_str)?;
+    let accepted = v
+        .get("acceptedAnswer")
+        .or_else(|| v.get("suggestedAnswer"))?;
+    let accepted = match accepted {
+        Value::Array(a) => a.first()?,
+        other => other,
+    };
+    Some((q, accepted.get("text").and_then(Value::as_str)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(p: &Parsed) -> Vec<(&str, &str, usize)> {
+        p.documents
+            .iter()
+            .flat_map(|d| &d.pairs)
+            .map(|p| (p.question.as_str(), p.answer.as_str(), p.line))
+            .collect()
+    }
+
+    #[test]
+    fn an_array_of_pairs_each_at_its_line() {
+        let text = "[\n  {\"question\": \"Why?\", \"answer\": \"Because.\", \"url\": \"x\", \"tags\": [\"a\", 2], \"extra\": {\"k\": 1}},\n\n  {\"q\": \"How?\",\n   \"a\": \"Like so.\"}\n]\n";
+        let p = parse_json("faq.json", text);
+        assert_eq!(
+            pairs(&p),
+            [("Why?", "Because.", 2), ("How?", "Like so.", 4)]
+        );
+        let meta = &p.documents[0].pairs[0].meta;
+        let want = [("tags", "a"), ("tags", "2"), ("url", "x")];
+        assert_eq!(
+            meta.iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect::<Vec<_>>(),
+            want
+        );
+    }
+
+    #[test]
+    fn an_object_holding_the_array() {
+        let text = r#"{"title": "FAQ", "faq": [{"question": "Why?", "answer": "Because."}]}"#;
+        assert_eq!(
+            pairs(&parse_json("f.json", text)),
+            [("Why?", "Because.", 1)]
+        );
+    }
+
+    #[test]
+    fn schema_org_faq_page_also_in_a_graph() {
+        let page = r#"{"@context": "https://schema.org", "@type": "FAQPage", "mainEntity": [
+  {"@type": "Question", "name": "Is it free?",
+   "acceptedAnswer": {"@type": "Answer", "text": "Yes, for personal use."}}]}"#;
+        assert_eq!(
+            pairs(&parse_json("p.json", page)),
+            [("Is it free?", "Yes, for personal use.", 2)]
+        );
+        let graph = format!(r#"{{"@graph": [{{"@type": "WebPage"}}, {page}]}}"#);
+        assert_eq!(pairs(&parse_json("g.json", &graph)).len(), 1);
+    }
+
+    #[test]
+    fn broken_files_and_entries_are_warnings_with_lines() {
+        let p = parse_json("bad.json", "[\n{\"question\": \"Why?\"\n");
+        assert_eq!(p.skipped.files, 1);
+        assert!(p.warnings[0].line.is_some());
+        let p = parse_json("none.json", r#"{"items": [1, 2]}"#);
+        assert!(
+            p.warnings[0].message.contains("FAQPage"),
+            "{:?}",
+            p.warnings
+        );
+        let text =
+            "[{\"question\": \"Why?\", \"answer\": \"Because.\"},\n {\"question\": \"Half?\"}]";
+        let p = parse_json("half.json", text);
+        assert_eq!(pairs(&p).len(), 1);
+        assert_eq!(p.warnings[0].line, Some(2));
+    }
+}
