@@ -23,7 +23,7 @@ pub fn parse_json(name: &str, text: &str) -> Parsed {
             return out;
         }
     };
-    let Some(items) = faq_items(root) else {
+    let Some(items) = faq_items(root, MAX_DEPTH) else {
         out.warnings.push(Warning {
             file: name.to_string(),
             line: Some(1),
@@ -69,21 +69,28 @@ fn line_of(text: &str, item: &RawValue) -> usize {
         .count()
 }
 
-/// The entries of a FAQ, wherever the file keeps them; None when it holds none.
-fn faq_items(raw: &RawValue) -> Option<Vec<&RawValue>> {
+/// How deep in arrays and objects a FAQ's entries are looked for: JSON-LD
+/// keeps them two or three levels down; a file nested deeper is no FAQ
+/// (and a deeply nested one must not exhaust the stack).
+const MAX_DEPTH: usize = 8;
+
+/// The entries of a FAQ, wherever the file keeps them (at most `depth`
+/// levels down); None when it holds none.
+fn faq_items(raw: &RawValue, depth: usize) -> Option<Vec<&RawValue>> {
+    let depth = depth.checked_sub(1)?;
     if let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(raw.get()) {
         // An array of entries, or of JSON-LD nodes one of which is the FAQ.
         if items.iter().any(|i| is_entry(i)) {
             return Some(items);
         }
-        return items.into_iter().find_map(faq_items);
+        return items.into_iter().find_map(|i| faq_items(i, depth));
     }
     let object: std::collections::BTreeMap<String, &RawValue> =
         serde_json::from_str(raw.get()).ok()?;
     // JSON-LD first (`mainEntity`, `@graph`), then any key holding entries
     // (in the order of their names).
     for key in ["mainEntity", "@graph"] {
-        if let Some(items) = object.get(key).and_then(|v| faq_items(v)) {
+        if let Some(items) = object.get(key).and_then(|v| faq_items(v, depth)) {
             return Some(items);
         }
     }
@@ -212,6 +219,18 @@ mod tests {
         );
         let graph = format!(r#"{{"@graph": [{{"@type": "WebPage"}}, {page}]}}"#);
         assert_eq!(pairs(&parse_json("g.json", &graph)).len(), 1);
+    }
+
+    #[test]
+    fn deep_nesting_is_no_faq_and_no_crash() {
+        // 100,000 levels once overflowed the stack looking for entries.
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let p = parse_json("deep.json", &deep);
+        assert!(p.documents.is_empty());
+        assert_eq!(p.skipped.files, 1);
+        // Entries nested as deep as JSON-LD keeps them are still found.
+        let graph = r#"{"@graph": [[{"mainEntity": [{"name": "Why?", "acceptedAnswer": {"text": "So."}}]}]]}"#;
+        assert_eq!(parse_json("g.json", graph).documents[0].pairs.len(), 1);
     }
 
     #[test]
