@@ -269,8 +269,8 @@ pub fn load(root: &Path) -> Result<Corpus> {
         let format = format_of(&path).unwrap_or(Format::Txt);
         let parsed = keep_meaningful(match format {
             Format::Jsonl => parse_jsonl(&file.path, text),
-            Format::Csv => parse_table(&file.path, text, b','),
-            Format::Tsv => parse_table(&file.path, text, b'\t'),
+            Format::Csv => parse_table(&file.path, text, b",;\t"),
+            Format::Tsv => parse_table(&file.path, text, b"\t"),
             Format::Json => parse_json(&file.path, text),
             Format::Markdown => parse_markdown(&file.path, text),
             Format::Txt => parse_txt(&file.path, text),

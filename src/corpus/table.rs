@@ -11,8 +11,10 @@ const QUESTION: &[&str] = &["question", "q", "questions", "query"];
 const ANSWER: &[&str] = &["answer", "a", "answers", "response"];
 
 /// Reads a CSV (`delimiter` b',') or TSV (b'\t') file `name` into one
-/// document of its rows' pairs.
-pub fn parse_table(name: &str, text: &str, delimiter: u8) -> Parsed {
+/// document of its rows' pairs. A `.csv` saved by a spreadsheet in a locale
+/// whose decimal mark is a comma separates with `;`: the first of
+/// `delimiters` whose header names both columns is used.
+pub fn parse_table(name: &str, text: &str, delimiters: &[u8]) -> Parsed {
     let mut out = Parsed::default();
     let warn = |out: &mut Parsed, line: Option<usize>, message: String| {
         out.warnings.push(Warning {
@@ -24,11 +26,14 @@ pub fn parse_table(name: &str, text: &str, delimiter: u8) -> Parsed {
     // The csv crate miscounts lines ended by CRLF (a record's line comes out
     // one short), so line ends are made LF first; quoted fields keep LF.
     let text = text.replace("\r\n", "\n");
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let header = match reader.headers() {
+    let reader = |delimiter: u8| {
+        csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .flexible(true)
+            .from_reader(text.as_bytes())
+    };
+    let mut first = reader(delimiters[0]);
+    let header = match first.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
             warn(&mut out, Some(1), format!("skipped: no header row ({e})"));
@@ -36,12 +41,17 @@ pub fn parse_table(name: &str, text: &str, delimiter: u8) -> Parsed {
             return out;
         }
     };
-    let column = |names: &[&str]| {
-        header
-            .iter()
-            .position(|h| names.iter().any(|n| h.trim().eq_ignore_ascii_case(n)))
-    };
-    let (Some(q_col), Some(a_col)) = (column(QUESTION), column(ANSWER)) else {
+    let chosen = delimiters.iter().find_map(|&d| {
+        let mut r = reader(d);
+        let header = r.headers().ok()?.clone();
+        let column = |names: &[&str]| {
+            header
+                .iter()
+                .position(|h| names.iter().any(|n| h.trim().eq_ignore_ascii_case(n)))
+        };
+        Some((r, column(QUESTION)?, column(ANSWER)?, header))
+    });
+    let Some((mut reader, q_col, a_col, header)) = chosen else {
         let found: Vec<&str> = header.iter().collect();
         warn(
             &mut out,
@@ -110,7 +120,7 @@ mod tests {
         let text = "id,Question,Answer,category\r\n\
                     1,How do I reset it?,\"Hold the button, then wait.\r\nIt blinks twice.\",setup\r\n\
                     2,\"What does \"\"E42\"\" mean?\",The filter is full.,errors\r\n";
-        let p = parse_table("faq.csv", text, b',');
+        let p = parse_table("faq.csv", text, b",");
         assert!(p.warnings.is_empty(), "{:?}", p.warnings);
         let pairs = &p.documents[0].pairs;
         assert_eq!(pairs.len(), 2, "{pairs:?}");
@@ -135,7 +145,7 @@ mod tests {
     #[test]
     fn short_names_tabs_and_half_rows() {
         let text = "Q\tA\nWhere is it?\tIn the box.\nNo answer here?\t\n\tAn orphan answer.\n";
-        let p = parse_table("faq.tsv", text, b'\t');
+        let p = parse_table("faq.tsv", text, b"\t");
         assert_eq!(p.documents[0].pairs.len(), 1);
         assert_eq!(p.skipped.pairs, 2);
         let lines: Vec<_> = p.warnings.iter().map(|w| w.line).collect();
@@ -143,8 +153,22 @@ mod tests {
     }
 
     #[test]
+    fn a_spreadsheet_s_semicolons_are_found() {
+        let text = "Question;Answer;Preis\nWas kostet es?;\"3,50 €; bar oder mit Karte.\";3,50\n";
+        let p = parse_table("faq.csv", text, b",;\t");
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        let pair = &p.documents[0].pairs[0];
+        assert_eq!(pair.answer, "3,50 €; bar oder mit Karte.");
+        assert_eq!(pair.meta, [("Preis".to_string(), "3,50".to_string())]);
+        // A comma file whose answers hold semicolons stays a comma file.
+        let commas = "question,answer\nWhy?;really,Because; that is why.\n";
+        let p = parse_table("c.csv", commas, b",;\t");
+        assert_eq!(p.documents[0].pairs[0].answer, "Because; that is why.");
+    }
+
+    #[test]
     fn a_header_without_the_columns_is_a_warning_naming_it() {
-        let p = parse_table("prices.csv", "item,price\ntea,3\n", b',');
+        let p = parse_table("prices.csv", "item,price\ntea,3\n", b",;");
         assert!(p.documents.is_empty());
         assert_eq!(p.skipped.files, 1);
         let w = &p.warnings[0];
