@@ -36,8 +36,9 @@ pub fn parse_json(name: &str, text: &str) -> Parsed {
         return out;
     };
     let mut pairs = Vec::new();
+    let mut lines = LineCursor::default();
     for item in items {
-        let line = line_of(text, item);
+        let line = lines.line_of(text, item);
         let value: Value = serde_json::from_str(item.get()).unwrap_or(Value::Null);
         match pair_of(&value) {
             Some((q, a)) if !q.trim().is_empty() && !a.trim().is_empty() => pairs.push(QaPair {
@@ -60,13 +61,29 @@ pub fn parse_json(name: &str, text: &str) -> Parsed {
     out
 }
 
-/// The 1-based line where `item`, a slice of `text`, starts.
-fn line_of(text: &str, item: &RawValue) -> usize {
-    let offset = (item.get().as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
-    1 + text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
+/// Lines of entries met in file order, counted from the last one, so a
+/// file of many entries is read once, not once an entry.
+#[derive(Default)]
+struct LineCursor {
+    /// Byte offset counted up to, and the newlines before it.
+    offset: usize,
+    newlines: usize,
+}
+
+impl LineCursor {
+    /// The 1-based line where `item`, a slice of `text`, starts.
+    fn line_of(&mut self, text: &str, item: &RawValue) -> usize {
+        let offset = (item.get().as_ptr() as usize)
+            .saturating_sub(text.as_ptr() as usize)
+            .min(text.len());
+        if offset < self.offset {
+            *self = LineCursor::default();
+        }
+        let bytes = &text.as_bytes()[self.offset..offset];
+        self.newlines += bytes.iter().filter(|&&b| b == b'\n').count();
+        self.offset = offset;
+        1 + self.newlines
+    }
 }
 
 /// How deep in arrays and objects a FAQ's entries are looked for: JSON-LD
@@ -219,6 +236,25 @@ mod tests {
         );
         let graph = format!(r#"{{"@graph": [{{"@type": "WebPage"}}, {page}]}}"#);
         assert_eq!(pairs(&parse_json("g.json", &graph)).len(), 1);
+    }
+
+    #[test]
+    fn many_entries_are_read_in_one_pass_each_at_its_line() {
+        // 200,000 entries in 6 MB: counting each one's line from the start
+        // of the file read about 6·10^11 bytes; the cursor reads the file
+        // once (about a second in a debug build).
+        let n = 200_000;
+        let text = format!(
+            "[\n{}\n]",
+            (0..n)
+                .map(|i| format!("{{\"q\": \"Q{i}?\", \"a\": \"A{i}.\"}}"))
+                .collect::<Vec<_>>()
+                .join(",\n")
+        );
+        let p = parse_json("many.json", &text);
+        let pairs = &p.documents[0].pairs;
+        assert_eq!(pairs.len(), n);
+        assert_eq!((pairs[0].line, pairs[n - 1].line), (2, n + 1));
     }
 
     #[test]
