@@ -32,14 +32,14 @@ pub fn parse_markdown(name: &str, text: &str) -> Parsed {
     out
 }
 
-fn line_at(text: &str, offset: usize) -> usize {
-    1 + text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
+/// The 1-based line of a byte offset, from the offsets of the file's line
+/// breaks (found once: a file of many headings is not read once a heading).
+fn line_at(breaks: &[usize], offset: usize) -> usize {
+    1 + breaks.partition_point(|&b| b < offset)
 }
 
 fn headings(text: &str) -> Vec<Heading> {
+    let breaks: Vec<usize> = text.match_indices('\n').map(|(i, _)| i).collect();
     let mut out = Vec::new();
     let mut open: Option<(HeadingLevel, usize, String)> = None;
     for (event, range) in Parser::new(text).into_offset_iter() {
@@ -57,7 +57,7 @@ fn headings(text: &str) -> Vec<Heading> {
                     out.push(Heading {
                         level,
                         text: s.trim().to_string(),
-                        line: line_at(text, start),
+                        line: line_at(&breaks, start),
                         start,
                         end: range.end,
                     });
@@ -133,9 +133,10 @@ fn q_and_a_pairs(text: &str, headings: &[Heading]) -> Vec<QaPair> {
             }
         }
     };
+    let heading_lines: std::collections::HashSet<usize> = headings.iter().map(|h| h.line).collect();
     for (n, line) in text.lines().enumerate() {
         let line_no = n + 1;
-        if headings.iter().any(|h| h.line == line_no) {
+        if heading_lines.contains(&line_no) {
             flush(current.take(), &mut pairs);
         } else if let Some(q) = marker(line, 'Q') {
             flush(current.take(), &mut pairs);
@@ -196,6 +197,21 @@ mod tests {
         let q: Vec<&str> = p.iter().map(|x| x.0.as_str()).collect();
         assert_eq!(q, ["compress() returns Z_BUF_ERROR.", "Another case"]);
         assert_eq!(p[0].1, "The output buffer is too small.");
+    }
+
+    #[test]
+    fn many_headings_each_at_its_line() {
+        // Each heading's line was counted from the start of the file, and
+        // each line checked against every heading: quadratic in the size.
+        let n = 50_000;
+        let text: String = (0..n)
+            .map(|i| format!("## Why {i}?\n\nBecause {i}.\n\n"))
+            .collect();
+        let p = parse_markdown("many.md", &text);
+        let pairs = &p.documents[0].pairs;
+        assert_eq!(pairs.len(), n);
+        assert_eq!(pairs[n - 1].line, 4 * (n - 1) + 1);
+        assert_eq!(pairs[n - 1].answer, format!("Because {}.", n - 1));
     }
 
     #[test]
