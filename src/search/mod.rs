@@ -153,9 +153,10 @@ pub struct Reply<'a> {
     pub answers: &'a Answers,
 }
 
-/// Views searched this deep before fusion: the nearest rows of each dense
-/// view, the best pairs of the lexical one. 30, 40 and 50 were measured:
-/// 40 is where wikiqa-dev stops losing (docs/search.md, "Fusion").
+/// Views searched this deep before fusion: the best 40 pairs of each view
+/// (of a dense view, however many of its nearest rows they take). 30, 40
+/// and 50 were measured: 40 is where wikiqa-dev stops losing
+/// (docs/search.md, "Fusion").
 pub const VIEW_DEPTH: usize = 40;
 
 /// The engine's retrieval: every view the index has → fusion → one result
