@@ -12,7 +12,8 @@ use clap::Parser;
 use qasearch::engine::{self, Engine, EngineOptions, SharedEmbedder};
 use qasearch::error::ErrorKind;
 use qasearch::indexer::IndexConfig;
-use qasearch::model::embed::{Embedder, OnnxEmbedder, Workload};
+use qasearch::model::embed::{Embedder, Workload};
+use qasearch::model::mix::ModelEmbedder;
 use qasearch::model::{self, ModelOptions};
 use qasearch::progress::{Progress, Stage};
 use qasearch::search::{self, SearchConfig};
@@ -267,14 +268,14 @@ fn model_options(g: &GlobalArgs) -> ModelOptions {
     }
 }
 
-fn load_embedder(g: &GlobalArgs, workload: Workload) -> Result<OnnxEmbedder> {
+fn load_embedder(g: &GlobalArgs, workload: Workload) -> Result<ModelEmbedder> {
     let t = std::time::Instant::now();
     let files = model::resolve(&model_options(g))?;
     log::debug!(
         "model files verified in {:.1} ms",
         t.elapsed().as_secs_f64() * 1e3
     );
-    OnnxEmbedder::load(&files, g.threads, workload)
+    ModelEmbedder::load(&files, g.threads, workload)
 }
 
 fn engine_options(g: &GlobalArgs, update: bool) -> EngineOptions {
@@ -468,7 +469,7 @@ fn serve(g: &GlobalArgs, args: &cli::ServeArgs) -> Outcome {
     let files = model::resolve(&model_options(g))?;
     let others = std::sync::Mutex::new(Vec::new());
     let load = || -> Result<SharedEmbedder> {
-        let first = OnnxEmbedder::load(&files, g.threads, Workload::Interactive)?;
+        let first = ModelEmbedder::load(&files, g.threads, Workload::Interactive)?;
         let mut others = others.lock().unwrap_or_else(|p| p.into_inner());
         for _ in 1..sessions {
             others.push(first.another(&files, g.threads, Workload::Interactive)?);
@@ -694,11 +695,24 @@ fn model_list(g: &GlobalArgs, json: bool) -> Outcome {
 
 fn model_info(g: &GlobalArgs, json: bool) -> Outcome {
     let files = model::resolve(&model_options(g))?;
-    let mut embedder = OnnxEmbedder::load(&files, g.threads, Workload::Interactive)?;
+    let mut embedder = ModelEmbedder::load(&files, g.threads, Workload::Interactive)?;
     let probe = embedder.embed_batch(&["probe sentence"])?;
     let dim = probe.first().map_or(0, Vec::len);
     let mut out = anstream::stdout().lock();
+    // A mix: each of its models' files.
+    let one = [(files.clone(), 1.0)];
+    let parts = if files.parts.is_empty() {
+        &one[..]
+    } else {
+        &files.parts[..]
+    };
     if json {
+        let each: Vec<_> = parts
+            .iter()
+            .map(|(f, w)| {
+                serde_json::json!({"model": f.identity.id(), "weight": w, "onnx": f.onnx, "tokenizer": f.tokenizer})
+            })
+            .collect();
         let v = serde_json::json!({
             "model": files.identity.id(),
             "identity": files.identity,
@@ -706,12 +720,18 @@ fn model_info(g: &GlobalArgs, json: bool) -> Outcome {
             "onnx": files.onnx,
             "tokenizer": files.tokenizer,
             "runtime": files.runtime,
+            "parts": each,
         });
         render::json_line(&mut out, &v)?;
     } else {
         writeln!(out, "model     {} ({dim}-d, verified)", files.identity.id())?;
-        writeln!(out, "onnx      {}", files.onnx.display())?;
-        writeln!(out, "tokenizer {}", files.tokenizer[0].display())?;
+        for (f, w) in parts {
+            if parts.len() > 1 {
+                writeln!(out, "part      {} × {}", w, f.identity.id())?;
+            }
+            writeln!(out, "onnx      {}", f.onnx.display())?;
+            writeln!(out, "tokenizer {}", f.tokenizer[0].display())?;
+        }
         writeln!(out, "runtime   {}", files.runtime.display())?;
     }
     Ok(exit::OK)

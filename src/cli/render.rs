@@ -393,6 +393,9 @@ pub fn model_list(out: &mut impl Write, models: &[serde_json::Value]) -> io::Res
             |b| format!("{:.1} MB", b as f64 / 1e6),
         );
         writeln!(out, "  file {} ({size}), {from}", s("file"))?;
+        if let Some(cost) = m["cost"].as_str() {
+            writeln!(out, "  cost: {cost}")?;
+        }
         let prefixes = (s("query_prefix"), s("passage_prefix"));
         if prefixes.0.is_empty() && prefixes.1.is_empty() {
             writeln!(out, "  prefixes: none")?;
@@ -428,6 +431,13 @@ pub fn model_list(out: &mut impl Write, models: &[serde_json::Value]) -> io::Res
 
 /// Where a model's file comes from, in `model list`'s words.
 fn model_source(src: &serde_json::Value) -> String {
+    if let Some(parts) = src["mix"].as_array() {
+        let each: Vec<String> = parts
+            .iter()
+            .map(|p| format!("{} × {}", p["weight"], p["model"].as_str().unwrap_or("?")))
+            .collect();
+        return format!("cosines mixed {}", each.join(" + "));
+    }
     match src["package"].as_str() {
         Some(p) => format!(
             "pip package {p}=={}",

@@ -13,6 +13,14 @@ pub struct FusionParams {
     pub lexical_weight: f32,
     /// The BM25 score from which the lexical arm has its full weight.
     pub lexical_saturation: f32,
+    /// How much a pair's other dense view counts: its dense score is
+    /// `(1 − a) · max(answers, questions) + a · min(answers, questions)`.
+    /// 0 (the best view alone) for one model; the quality preset's mixed
+    /// cosines rate a stored question of another pair's template higher
+    /// than either model does, and 0.2 lets the answer have a say
+    /// (docs/search.md, "Fusion"). Absent in indexes before it: 0.
+    #[serde(default)]
+    pub view_agreement: f32,
     /// How the values were chosen: "default" or "calibrated".
     pub source: String,
 }
@@ -24,6 +32,7 @@ impl Default for FusionParams {
         FusionParams {
             lexical_weight: 0.2,
             lexical_saturation: 20.0,
+            view_agreement: 0.0,
             source: "default".into(),
         }
     }
@@ -65,6 +74,7 @@ pub fn model_defaults(identity: &crate::model::ModelIdentity) -> (FusionParams, 
         FusionParams {
             lexical_weight: d.lexical_weight,
             lexical_saturation: d.lexical_saturation,
+            view_agreement: d.view_agreement,
             source: source.clone(),
         },
         Abstention {

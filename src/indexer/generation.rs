@@ -470,7 +470,6 @@ fn calibrated(mut snapshot: Snapshot) -> Result<Snapshot> {
     Ok(snapshot)
 }
 
-/// The text the lexical arm indexes for a pair: its question and its answer.
 /// The text the lexical arm indexes for a pair: question and answer; a
 /// passage has none (the passage view alone searches it).
 pub(super) fn lexical_text(p: &PairMeta) -> String {

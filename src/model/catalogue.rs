@@ -5,7 +5,7 @@ use super::*;
 
 /// Models a user can choose with `--model`, with a line about each; the
 /// first is the default. See docs/models.md for the measurements.
-pub const MODELS: [ModelInfo; 3] = [
+pub const MODELS: [ModelInfo; 4] = [
     ModelInfo {
         name: "minilm",
         aliases: &["default"],
@@ -16,6 +16,7 @@ pub const MODELS: [ModelInfo; 3] = [
         query_prefix: "",
         passage_prefix: "",
         defaults: MINILM_DEFAULTS,
+        parts: &[],
     },
     ModelInfo {
         name: "minilm-int8",
@@ -30,6 +31,7 @@ pub const MODELS: [ModelInfo; 3] = [
         query_prefix: "",
         passage_prefix: "",
         defaults: MINILM_DEFAULTS,
+        parts: &[],
     },
     ModelInfo {
         name: "e5-small",
@@ -42,6 +44,22 @@ pub const MODELS: [ModelInfo; 3] = [
         query_prefix: "query: ",
         passage_prefix: "passage: ",
         defaults: E5_DEFAULTS,
+        parts: &[],
+    },
+    ModelInfo {
+        name: "minilm+e5",
+        aliases: &["quality"],
+        about: "the quality preset: minilm and e5-small together, each text read by both and their \
+                cosines mixed 0.3 / 0.7 (one 768-d vector: both unit vectors, scaled by the square \
+                roots of the weights, end to end); above minilm on five of the six shared sets \
+                (wikiqa-dev +0.047 nDCG@10), at about 3.7 times its indexing time, 3.5 times its \
+                time a question and twice its vectors (docs/models.md)",
+        languages: &["mul"],
+        licence: "Apache-2.0 AND MIT",
+        query_prefix: "query: ",
+        passage_prefix: "passage: ",
+        defaults: MIX_DEFAULTS,
+        parts: &[("minilm", 0.3), ("e5-small", 0.7)],
     },
 ];
 
@@ -53,6 +71,9 @@ pub struct ScoreDefaults {
     pub lexical_weight: f32,
     /// The BM25 score from which the lexical arm has its full weight.
     pub lexical_saturation: f32,
+    /// How much a pair's other dense view counts (see
+    /// [`crate::index::settings::FusionParams::view_agreement`]).
+    pub view_agreement: f32,
     /// The least fused score of a confident answer.
     pub min_score: f32,
 }
@@ -61,6 +82,7 @@ pub struct ScoreDefaults {
 pub const MINILM_DEFAULTS: ScoreDefaults = ScoreDefaults {
     lexical_weight: 0.2,
     lexical_saturation: 20.0,
+    view_agreement: 0.0,
     min_score: 0.45,
 };
 
@@ -69,7 +91,20 @@ pub const MINILM_DEFAULTS: ScoreDefaults = ScoreDefaults {
 pub const E5_DEFAULTS: ScoreDefaults = ScoreDefaults {
     lexical_weight: 0.05,
     lexical_saturation: 30.0,
+    view_agreement: 0.0,
     min_score: 0.85,
+};
+
+/// Fitted to the quality preset's mixed cosines (docs/models.md, "The
+/// quality preset"): e5-small's lexical weight (the mix leans on it); the
+/// threshold between the shared sets' related questions (5th percentile of
+/// their best scores 0.734 to 0.808) and unrelated ones (95th: 0.651 to
+/// 0.714); a say for the answer beside a stored question (0.2).
+pub const MIX_DEFAULTS: ScoreDefaults = ScoreDefaults {
+    lexical_weight: 0.05,
+    lexical_saturation: 30.0,
+    view_agreement: 0.2,
+    min_score: 0.70,
 };
 
 /// A model of the catalogue (`qasearch model list`).
@@ -91,6 +126,10 @@ pub struct ModelInfo {
     pub passage_prefix: &'static str,
     /// Fusion and abstention fitted to its scores.
     pub defaults: ScoreDefaults,
+    /// For a mix of models (the quality preset): the catalogued models it
+    /// reads every text with, and the weight of each one's cosine (they sum
+    /// to 1). Empty for one model.
+    pub parts: &'static [(&'static str, f32)],
 }
 
 /// Measured quality of each model on every shared set (`models/catalogue.json`,
@@ -100,6 +139,9 @@ pub const CATALOGUE_FIGURES: &str = include_str!("../../models/catalogue.json");
 /// One model as `model list` shows it: the catalogue entry, its settings and
 /// files as pinned, whether they are fetched, and its measured quality.
 pub fn describe(info: &ModelInfo, opts: &ModelOptions) -> serde_json::Value {
+    if !info.parts.is_empty() {
+        return describe_mix(info, opts);
+    }
     let pins = Pins::builtin();
     let dir = fetched_dir(opts);
     let mut settings = pins.model.clone();
@@ -157,32 +199,75 @@ pub fn describe(info: &ModelInfo, opts: &ModelOptions) -> serde_json::Value {
     let size = std::fs::metadata(dir.join(&file)).ok().map(|m| m.len());
     let figures: serde_json::Value =
         serde_json::from_str(CATALOGUE_FIGURES).unwrap_or(serde_json::Value::Null);
-    serde_json::json!({
+    with_base(
+        info,
+        serde_json::json!({
+            "dimension": settings.dimension,
+            "pooling": settings.pooling,
+            "max_length": settings.max_length,
+            "file": file,
+            "source": source,
+            "tokenizer": tokenizer,
+            "fetched": size.is_some(),
+            "size_bytes": size,
+            "quality": figures["models"][info.name]["sets"],
+            "quality_measured": figures["measured"],
+            "quality_command": figures["command"],
+        }),
+    )
+}
+
+/// A mix as `model list` shows it: its models' files, and what it costs
+/// against the default (`benches/quality/mix_cost.sh`, docs/models.md).
+fn describe_mix(info: &ModelInfo, opts: &ModelOptions) -> serde_json::Value {
+    let parts: Vec<serde_json::Value> = info
+        .parts
+        .iter()
+        .filter_map(|(name, _)| MODELS.iter().find(|m| m.name == *name))
+        .map(|m| describe(m, opts))
+        .collect();
+    let sizes: Option<u64> = parts.iter().map(|p| p["size_bytes"].as_u64()).sum();
+    let figures: serde_json::Value =
+        serde_json::from_str(CATALOGUE_FIGURES).unwrap_or(serde_json::Value::Null);
+    let extra = serde_json::json!({
+        "dimension": parts.iter().filter_map(|p| p["dimension"].as_u64()).sum::<u64>(),
+        "pooling": "mean",
+        "max_length": parts.iter().filter_map(|p| p["max_length"].as_u64()).max(),
+        "file": info.parts.iter().map(|(n, _)| format!("{n}'s")).collect::<Vec<_>>().join(" and ") + " files",
+        "source": {"mix": info.parts.iter().map(|(n, w)| serde_json::json!({"model": n, "weight": short(*w)})).collect::<Vec<_>>()},
+        "fetched": sizes.is_some(),
+        "size_bytes": sizes,
+        "cost": figures["models"][info.name]["cost"],
+        "quality": figures["models"][info.name]["sets"],
+        "quality_measured": figures["measured"],
+        "quality_command": figures["command"],
+    });
+    with_base(info, extra)
+}
+
+/// `fields` and those of `model list` every model has from its catalogue
+/// entry.
+fn with_base(info: &ModelInfo, fields: serde_json::Value) -> serde_json::Value {
+    let mut out = serde_json::json!({
         "name": info.name,
         "aliases": info.aliases,
         "default": info.name == MODELS[0].name,
         "about": info.about,
         "languages": info.languages,
-        "dimension": settings.dimension,
-        "pooling": settings.pooling,
-        "max_length": settings.max_length,
         "query_prefix": info.query_prefix,
         "passage_prefix": info.passage_prefix,
         "licence": info.licence,
-        "file": file,
-        "source": source,
-        "tokenizer": tokenizer,
-        "fetched": size.is_some(),
-        "size_bytes": size,
         "fusion": {
             "lexical_weight": short(info.defaults.lexical_weight),
             "lexical_saturation": short(info.defaults.lexical_saturation),
+            "view_agreement": short(info.defaults.view_agreement),
         },
         "min_score": short(info.defaults.min_score),
-        "quality": figures["models"][info.name]["sets"],
-        "quality_measured": figures["measured"],
-        "quality_command": figures["command"],
-    })
+    });
+    if let (Some(o), serde_json::Value::Object(f)) = (out.as_object_mut(), fields) {
+        o.extend(f);
+    }
+    out
 }
 
 /// An f32 setting as the f64 its decimal spelling is (0.2, not 0.200000003).
@@ -193,6 +278,11 @@ pub(super) fn short(x: f32) -> f64 {
 /// The catalogue entry of the model that made `identity`, recognised by its
 /// file's SHA-256; None for a file supplied by hand (`--model-file`).
 pub fn catalogued(identity: &ModelIdentity) -> Option<&'static ModelInfo> {
+    if identity.onnx_sha256.starts_with(crate::model::mix::MIX_TAG) {
+        return MODELS
+            .iter()
+            .find(|m| !m.parts.is_empty() && m.name == identity.settings.name);
+    }
     let pins = Pins::builtin();
     let same = |sha: &str| sha.eq_ignore_ascii_case(&identity.onnx_sha256);
     let converted = |c: &ConvertedPins| {

@@ -244,6 +244,15 @@ impl OnnxEmbedder {
             &Option<std::sync::Arc<crate::model::unigram::Pieces>>,
         )>,
     ) -> Result<Self> {
+        if !files.parts.is_empty() {
+            return Err(Error::Model {
+                fix: ModelFix::None,
+                message: format!(
+                    "{} is a mix of models: load it with model::mix::Mix::load",
+                    files.identity.settings.name
+                ),
+            });
+        }
         let t = std::time::Instant::now();
         load_runtime(&files.runtime)?;
         log::debug!(

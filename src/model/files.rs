@@ -14,6 +14,10 @@ pub struct ModelFiles {
     pub runtime: PathBuf,
     /// The model's identity.
     pub identity: ModelIdentity,
+    /// For a mix of models (the quality preset): each model's files and
+    /// the weight of its cosine; the fields above are then the first one's,
+    /// but for `identity`, the mix's. Empty for one model.
+    pub parts: Vec<(ModelFiles, f32)>,
 }
 
 /// Stamp of a verified file: the hash holds while size and mtime do.
@@ -199,6 +203,12 @@ pub fn resolve(opts: &ModelOptions) -> Result<ModelFiles> {
     let _ = std::fs::create_dir_all(&dir);
     let mut stamps = StampCache::open(&dir);
     let name = chosen_model(opts)?;
+    if let Some(info) = MODELS
+        .iter()
+        .find(|m| m.name == name && !m.parts.is_empty())
+    {
+        return resolve_mix(info, opts);
+    }
 
     // The runtime is fetched with the model's pinned files (one message names
     // every file missing), or before a conversion.
@@ -274,6 +284,39 @@ pub fn resolve(opts: &ModelOptions) -> Result<ModelFiles> {
             int8_runtime_sha256,
             int8_cpu,
         },
+        parts: Vec::new(),
+    })
+}
+
+/// A mix's files: each of its models resolved as if asked for alone.
+fn resolve_mix(info: &ModelInfo, opts: &ModelOptions) -> Result<ModelFiles> {
+    if opts.model_file.is_some() || opts.tokenizer_dir.is_some() {
+        return Err(Error::Model {
+            fix: ModelFix::ModelFileOrVariant,
+            message: format!(
+                "{} is a mix of catalogued models: do not supply model or tokenizer files by hand too",
+                info.name
+            ),
+        });
+    }
+    let mut parts = Vec::new();
+    for &(name, weight) in info.parts {
+        let part = ModelOptions {
+            variant: Some(name.to_string()),
+            ..opts.clone()
+        };
+        parts.push((resolve(&part)?, weight));
+    }
+    let identities: Vec<(&ModelIdentity, f32)> =
+        parts.iter().map(|(f, w)| (&f.identity, *w)).collect();
+    let identity = crate::model::mix::identity(info, &identities);
+    let first = &parts[0].0;
+    Ok(ModelFiles {
+        onnx: first.onnx.clone(),
+        tokenizer: first.tokenizer.clone(),
+        runtime: first.runtime.clone(),
+        identity,
+        parts,
     })
 }
 

@@ -17,6 +17,7 @@
 //! SHA-256 still identifies the model in the index manifest.
 
 pub mod embed;
+pub mod mix;
 pub mod tokenizer;
 pub mod unigram;
 pub mod vector;

@@ -74,6 +74,28 @@ fn the_runtime_is_part_of_an_integer_models_identity_only() {
 fn every_catalogued_model_is_pinned_and_recognised_by_its_file() {
     let pins = Pins::builtin();
     for m in MODELS {
+        if !m.parts.is_empty() {
+            // A mix is recognised by its name and tag, whatever its models' files.
+            let part = ModelIdentity {
+                settings: pins.model.clone(),
+                onnx_sha256: "ab".repeat(32),
+                tokenizer_sha256: String::new(),
+                int8_runtime_sha256: String::new(),
+                int8_cpu: String::new(),
+            };
+            let parts: Vec<_> = m.parts.iter().map(|&(_, w)| (&part, w)).collect();
+            let identity = crate::model::mix::identity(&m, &parts);
+            assert_eq!(catalogued(&identity).map(|c| c.name), Some(m.name));
+            let (fusion, abstention) = crate::index::settings::model_defaults(&identity);
+            assert_eq!(fusion.view_agreement, m.defaults.view_agreement);
+            assert_eq!(abstention.min_score, m.defaults.min_score);
+            let sum: f32 = m.parts.iter().map(|p| p.1).sum();
+            assert!((sum - 1.0).abs() < 1e-6, "{}", m.name);
+            for (name, _) in m.parts {
+                assert!(MODELS.iter().any(|x| x.name == *name && x.parts.is_empty()));
+            }
+            continue;
+        }
         let sha = if let Some(v) = pins.variants.get(m.name) {
             v.sha256.clone()
         } else if let Some(c) = pins.converted.get(m.name) {

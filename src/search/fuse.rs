@@ -1,6 +1,8 @@
 //! Fusion: one score per Q&A pair from its candidate views.
 //!
-//! `score = max(answers, questions) + w · bm25 / top_bm25`, where
+//! `score = dense + w · bm25 / top_bm25`, where
+//! `dense = (1 − a) · max(answers, questions) + a · min(answers, questions)`
+//! (`a` = `view_agreement`, 0 but for the quality preset) and
 //! `w = lexical_weight · min(1, top_bm25 / lexical_saturation)`.
 //!
 //! - The dense views are cosine similarities of one model, on one scale: a
@@ -101,14 +103,11 @@ pub fn fuse(views: &[(View, Vec<ViewHit>)], params: &FusionParams) -> Vec<Fused>
                     parts,
                 };
             }
-            let dense = [
+            let dense = join(
                 of(View::Answers).or(a_floor),
                 of(View::Questions).or(q_floor),
-            ]
-            .into_iter()
-            .flatten()
-            .reduce(f32::max)
-            .unwrap_or(0.0);
+                params.view_agreement,
+            );
             let lex = of(View::Lexical).map_or(0.0, |s| if top > 0.0 { s / top } else { 0.0 });
             Fused {
                 pair,
@@ -119,6 +118,15 @@ pub fn fuse(views: &[(View, Vec<ViewHit>)], params: &FusionParams) -> Vec<Fused>
         .collect();
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.pair.cmp(&b.pair)));
     out
+}
+
+/// A pair's dense score from its two dense views: the best, with `agreement`
+/// of the other's shortfall taken off (0: the best view alone).
+fn join(answers: Option<f32>, questions: Option<f32>, agreement: f32) -> f32 {
+    match (answers, questions) {
+        (Some(a), Some(q)) => (1.0 - agreement) * a.max(q) + agreement * a.min(q),
+        (a, q) => a.or(q).unwrap_or(0.0),
+    }
 }
 
 #[cfg(test)]
@@ -160,6 +168,26 @@ mod tests {
                 rank: 1
             }
         );
+    }
+
+    #[test]
+    fn view_agreement_lets_the_answer_speak_beside_another_pairs_question() {
+        // Pair 1: a stored question of the same template (0.82), a weak
+        // answer (0.66); pair 2: the answer that names the entity (0.76),
+        // its own question less alike (0.75).
+        let views = [
+            (View::Answers, hits(&[(2, 0.76), (1, 0.66)])),
+            (View::Questions, hits(&[(1, 0.82), (2, 0.75)])),
+        ];
+        let mut p = FusionParams::default();
+        assert_eq!(fuse(&views, &p)[0].pair, 1, "the best view alone");
+        p.view_agreement = 0.5;
+        let f = fuse(&views, &p);
+        assert_eq!(f[0].pair, 2, "{f:?}");
+        assert!((f[0].score - (0.5 * 0.76 + 0.5 * 0.75)).abs() < 1e-6);
+        // One view alone is unchanged.
+        assert_eq!(join(Some(0.6), None, 0.5), 0.6);
+        assert_eq!(join(None, None, 0.5), 0.0);
     }
 
     #[test]

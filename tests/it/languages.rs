@@ -56,7 +56,7 @@ fn model_list_names_every_model_with_its_languages_files_and_quality() {
     let v = r.json();
     let models = v["models"].as_array().unwrap();
     let names: Vec<&str> = models.iter().map(|m| m["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["minilm", "minilm-int8", "e5-small"]);
+    assert_eq!(names, ["minilm", "minilm-int8", "e5-small", "minilm+e5"]);
     assert_eq!(models[0]["default"], true);
     assert_eq!(models[1]["default"], false);
     assert_eq!(models[2]["default"], false);
@@ -78,13 +78,31 @@ fn model_list_names_every_model_with_its_languages_files_and_quality() {
     assert_eq!(models[2]["query_prefix"], "query: ");
     assert_eq!(models[2]["max_length"], 512);
     assert_eq!(models[2]["languages"], serde_json::json!(["mul"]));
+    // The quality preset: both models' files, its cosines mixed, its cost.
+    let mix = &models[3];
+    assert_eq!(mix["aliases"], serde_json::json!(["quality"]));
+    assert_eq!(mix["dimension"], 768);
+    assert_eq!(mix["max_length"], 512);
+    assert_eq!(
+        mix["source"]["mix"],
+        serde_json::json!([{"model": "minilm", "weight": 0.3}, {"model": "e5-small", "weight": 0.7}])
+    );
+    assert!(
+        mix["cost"].as_str().is_some_and(|c| c.contains("embed")),
+        "{mix}"
+    );
     for m in models {
+        if m["name"] == "minilm+e5" {
+            continue;
+        }
         if m["name"] != "e5-small" {
             assert_eq!(m["languages"], serde_json::json!(["en"]), "{m}");
             assert_eq!(m["max_length"], 256);
         }
         assert_eq!(m["dimension"], 384);
         assert!(m["min_score"].as_f64().unwrap() > 0.0, "{m}");
+    }
+    for m in models {
         for set in [
             "xquad-en",
             "wikiqa-dev",
@@ -101,6 +119,12 @@ fn model_list_names_every_model_with_its_languages_files_and_quality() {
     }
     let text = w.run(&["model", "list"]);
     text.ok();
+    assert!(
+        text.stdout
+            .contains("cosines mixed 0.3 × minilm + 0.7 × e5-small"),
+        "{}",
+        text.stdout
+    );
     assert!(
         text.stdout.contains("minilm (also: default)  [default]"),
         "{}",

@@ -14,6 +14,7 @@ mod languages;
 mod pg;
 mod pg_hostile;
 mod planted;
+mod preset;
 mod rebuild;
 mod retrieval;
 mod serve;
