@@ -17,7 +17,7 @@ pub fn means_something(text: &str) -> bool {
 }
 
 /// Characters the models' normalisation removes or that stand for nothing.
-fn carries_nothing(c: char) -> bool {
+pub(crate) fn carries_nothing(c: char) -> bool {
     c.is_whitespace()
         || c.is_control()
         || matches!(c as u32,
