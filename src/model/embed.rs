@@ -244,15 +244,7 @@ impl OnnxEmbedder {
             &Option<std::sync::Arc<crate::model::unigram::Pieces>>,
         )>,
     ) -> Result<Self> {
-        if !files.parts.is_empty() {
-            return Err(Error::Model {
-                fix: ModelFix::None,
-                message: format!(
-                    "{} is a mix of models: load it with model::mix::Mix::load",
-                    files.identity.settings.name
-                ),
-            });
-        }
+        crate::model::mix::refuse_mix(files)?;
         let t = std::time::Instant::now();
         load_runtime(&files.runtime)?;
         log::debug!(

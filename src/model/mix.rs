@@ -14,7 +14,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::corpus::hex;
-use crate::error::{Error, Result};
+use crate::error::{Error, ModelFix, Result};
 use crate::model::embed::{Embedder, InContext, OnnxEmbedder, Role, Workload};
 use crate::model::{ModelFiles, ModelIdentity, ModelInfo, ModelSettings};
 
@@ -62,6 +62,21 @@ pub fn identity(info: &ModelInfo, parts: &[(&ModelIdentity, f32)]) -> ModelIdent
             .find(|s| !s.is_empty())
             .unwrap_or_default()
             .to_string(),
+    }
+}
+
+/// A mix's files name its first model's: loading them as one model would
+/// run that model under the mix's identity.
+pub(crate) fn refuse_mix(files: &ModelFiles) -> Result<()> {
+    match files.parts.is_empty() {
+        true => Ok(()),
+        false => Err(Error::Model {
+            fix: ModelFix::None,
+            message: format!(
+                "{} is a mix of models: load it with model::mix::Mix::load",
+                files.identity.settings.name
+            ),
+        }),
     }
 }
 
