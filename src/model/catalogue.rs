@@ -74,6 +74,12 @@ pub struct ScoreDefaults {
     /// How much a pair's other dense view counts (see
     /// [`crate::index::settings::FusionParams::view_agreement`]).
     pub view_agreement: f32,
+    /// The most the sparse arm adds (see
+    /// [`crate::index::settings::FusionParams::sparse_weight`]).
+    pub sparse_weight: f32,
+    /// The sparse arm's lead for its full weight (see
+    /// [`crate::index::settings::FusionParams::sparse_lead`]).
+    pub sparse_lead: f32,
     /// The least fused score of a confident answer.
     pub min_score: f32,
 }
@@ -83,6 +89,8 @@ pub const MINILM_DEFAULTS: ScoreDefaults = ScoreDefaults {
     lexical_weight: 0.2,
     lexical_saturation: 20.0,
     view_agreement: 0.0,
+    sparse_weight: 0.1,
+    sparse_lead: 0.2,
     min_score: 0.45,
 };
 
@@ -92,6 +100,8 @@ pub const E5_DEFAULTS: ScoreDefaults = ScoreDefaults {
     lexical_weight: 0.05,
     lexical_saturation: 30.0,
     view_agreement: 0.0,
+    sparse_weight: 0.025,
+    sparse_lead: 0.2,
     min_score: 0.85,
 };
 
@@ -104,6 +114,8 @@ pub const MIX_DEFAULTS: ScoreDefaults = ScoreDefaults {
     lexical_weight: 0.05,
     lexical_saturation: 30.0,
     view_agreement: 0.2,
+    sparse_weight: 0.025,
+    sparse_lead: 0.2,
     min_score: 0.70,
 };
 

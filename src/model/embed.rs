@@ -83,6 +83,11 @@ pub trait Embedder {
     fn dimension(&self) -> usize;
     /// What identifies this model and its settings.
     fn identity(&self) -> &ModelIdentity;
+    /// The sparse arm's encoder, when the model was loaded with one
+    /// ([`crate::model::sparse::WithSparse`]).
+    fn sparse(&mut self) -> Option<&mut dyn crate::model::sparse::SparseEncoder> {
+        None
+    }
 }
 
 /// A passage's vector and its spans' vectors, read in one model pass (see
@@ -171,6 +176,19 @@ pub enum Workload {
     Bulk,
 }
 
+impl Workload {
+    /// ONNX Runtime's `session.intra_op.allow_spinning` for it. Spinning
+    /// worker threads answer one question sooner (p50 1.9 vs 2.6 ms on 2
+    /// cores) but steal the core that tokenizes the next batch when indexing
+    /// (sentences/s steadier and higher without).
+    fn spinning(self) -> &'static str {
+        match self {
+            Workload::Interactive => "1",
+            Workload::Bulk => "0",
+        }
+    }
+}
+
 /// The real model: all-MiniLM-L6-v2 (or a user-supplied one) on ONNX Runtime.
 pub struct OnnxEmbedder {
     model: fastembed::TextEmbedding,
@@ -246,7 +264,7 @@ impl OnnxEmbedder {
     ) -> Result<Self> {
         crate::model::mix::refuse_mix(files)?;
         let t = std::time::Instant::now();
-        load_runtime(&files.runtime)?;
+        crate::model::runtime::load(&files.runtime)?;
         log::debug!(
             "runtime loaded in {:.1} ms",
             t.elapsed().as_secs_f64() * 1e3
@@ -271,19 +289,13 @@ impl OnnxEmbedder {
                 })
             }
         };
-        let mut options =
-            fastembed::InitOptionsUserDefined::new().with_max_length(settings.max_length);
+        let mut options = fastembed::InitOptionsUserDefined::new()
+            .with_max_length(settings.max_length)
+            .with_session_config("session.intra_op.allow_spinning", workload.spinning())
+            .with_environment(crate::model::runtime::environment()?);
         if let Some(t) = threads {
             options = options.with_intra_threads(t.max(1));
         }
-        // Spinning worker threads answer one question sooner (p50 1.9 vs 2.6 ms
-        // on 2 cores) but steal the core that tokenizes the next batch when
-        // indexing (sentences/s steadier and higher without).
-        let spin = match workload {
-            Workload::Interactive => "1",
-            Workload::Bulk => "0",
-        };
-        options = options.with_session_config("session.intra_op.allow_spinning", spin);
         let t = std::time::Instant::now();
         let cannot_load = |e: String| {
             Error::Model {
@@ -334,21 +346,6 @@ impl OnnxEmbedder {
             identity: files.identity.clone(),
             pieces,
         })
-    }
-}
-
-/// Loads the ONNX Runtime shared library once per process.
-fn load_runtime(path: &Path) -> Result<()> {
-    match ort::init_from(path) {
-        // Only the library is loaded here; sessions use ort's default environment.
-        Ok(_environment_builder) => Ok(()),
-        Err(e) => Err(Error::Model {
-            fix: ModelFix::FixSuppliedFile,
-            message: format!(
-                "cannot load ONNX Runtime from {} ({e}): qasearch needs ONNX Runtime >= 1.24",
-                path.display()
-            ),
-        }),
     }
 }
 

@@ -219,6 +219,7 @@ pub(super) fn script_text(name: &str) -> Option<&'static str> {
     match name {
         "quantize.py" => Some(QUANTIZE_PY),
         "e5/convert_e5.py" => Some(CONVERT_E5_PY),
+        "splade/convert_splade.py" => Some(CONVERT_SPLADE_PY),
         _ => None,
     }
 }

@@ -589,19 +589,23 @@ pub(super) fn converted_files(
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).at("creating", &work)?;
     let result = (|| {
-        fetch_unlocked(
-            pins,
-            &work,
-            std::slice::from_ref(&converted.source),
-            opts.python.as_deref(),
-        )?;
-        let source = work.join(&converted.source.file);
+        let sources: Vec<PinnedFile> = std::iter::once(&converted.source)
+            .chain(&converted.also)
+            .cloned()
+            .collect();
+        fetch_unlocked(pins, &work, &sources, opts.python.as_deref())?;
         let made = work.join("out");
+        let args: Vec<PathBuf> = sources
+            .iter()
+            .map(|s| work.join(&s.file))
+            .chain([made.clone()])
+            .collect();
+        let args: Vec<&Path> = args.iter().map(PathBuf::as_path).collect();
         run_tools(
             &format!("converting the {name} model"),
             &converted.tools,
             script,
-            &[source.as_path(), made.as_path()],
+            &args,
             &work,
             opts.python.as_deref(),
         )?;
@@ -650,4 +654,52 @@ pub(super) fn user_file(path: &Path, how: &str) -> Result<PathBuf> {
         });
     }
     Ok(path.to_path_buf())
+}
+
+/// The files of the sparse arm's model (`splade-tiny`, models/pins.json
+/// "sparse"): fetched, converted and checked like e5-small's, beside the
+/// dense model's runtime.
+#[derive(Debug, Clone)]
+pub struct SparseFiles {
+    /// The converted model.
+    pub onnx: PathBuf,
+    /// Its tokenizer.
+    pub tokenizer: PathBuf,
+    /// ONNX Runtime.
+    pub runtime: PathBuf,
+    /// `splade-tiny:onnx-` and the first 12 hex digits of the model's
+    /// SHA-256: what an index records of the model that made its sparse arm.
+    pub identity: String,
+}
+
+/// Finds, fetches if needed, converts and verifies the sparse arm's model.
+pub fn resolve_sparse(opts: &ModelOptions) -> Result<SparseFiles> {
+    let pins = Pins::builtin();
+    let dir = fetched_dir(opts);
+    let _ = std::fs::create_dir_all(&dir);
+    let mut stamps = StampCache::open(&dir);
+    let (name, converted) = pins
+        .sparse
+        .iter()
+        .next()
+        .expect("invariant: models/pins.json names a sparse model (unit-tested)");
+    let runtime = match &opts.runtime {
+        Some(p) => user_file(p, "runtime")?,
+        None => {
+            let pin = runtime_pin(&pins)?;
+            let path = dir.join(&pin.file);
+            ensure_fetched(&pins, &dir, &[(pin, path.clone())], opts, &mut stamps)?;
+            path
+        }
+    };
+    let out = converted_files(&pins, name, converted, opts, &dir, &mut stamps)?;
+    let onnx = out.join("model.onnx");
+    let sha = stamps.sha256(&onnx)?.unwrap_or_default();
+    stamps.save();
+    Ok(SparseFiles {
+        tokenizer: out.join("tokenizer.json"),
+        onnx,
+        runtime,
+        identity: format!("{name}:onnx-{}", &sha[..sha.len().min(12)]),
+    })
 }

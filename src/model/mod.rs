@@ -18,6 +18,8 @@
 
 pub mod embed;
 pub mod mix;
+mod runtime;
+pub mod sparse;
 pub mod tokenizer;
 pub mod unigram;
 pub mod vector;

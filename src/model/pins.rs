@@ -9,6 +9,8 @@ pub(super) const QUANTIZE_PY: &str = include_str!("../../models/quantize.py");
 
 pub(super) const CONVERT_E5_PY: &str = include_str!("../../models/e5/convert_e5.py");
 
+pub(super) const CONVERT_SPLADE_PY: &str = include_str!("../../models/splade/convert_splade.py");
+
 /// The tokenizer files a model needs, by file name.
 pub const TOKENIZER_FILES: [&str; 4] = [
     "tokenizer.json",
@@ -32,6 +34,10 @@ pub struct Pins {
     /// Models converted from another package's files, by name (`e5-small`).
     #[serde(default)]
     pub converted: BTreeMap<String, ConvertedPins>,
+    /// Learned sparse models (the sparse arm, `splade-tiny`), converted the
+    /// same way; never a `--model`.
+    #[serde(default)]
+    pub sparse: BTreeMap<String, ConvertedPins>,
 }
 
 /// A model made at provisioning time from a file of another format, by a
@@ -44,8 +50,11 @@ pub struct ConvertedPins {
     pub settings: ModelSettings,
     /// The file converted.
     pub source: PinnedFile,
+    /// More files the script reads, given after the source.
+    #[serde(default)]
+    pub also: Vec<PinnedFile>,
     /// The script's path under `models/` (compiled in), run as
-    /// `python SCRIPT SOURCE OUT_DIR`.
+    /// `python SCRIPT SOURCE [ALSO…] OUT_DIR`.
     pub script: String,
     /// Python packages (`name==version`) the script runs with.
     pub tools: Vec<String>,
