@@ -86,10 +86,10 @@ fn main() {
             &snapshot,
             &v,
             q,
+            None,
             &config,
             &m.fusion,
             m.abstention.min_score,
-            false,
         )
         .unwrap();
         engine.push(t.elapsed().as_secs_f64() * 1e3);

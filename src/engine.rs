@@ -105,6 +105,17 @@ pub fn recorded_model(store: &dyn Store) -> Option<&'static crate::model::ModelI
     crate::model::catalogued(&manifest.model)
 }
 
+/// Whether the index in `store` has the learned sparse arm (its model must
+/// then be loaded beside the dense one); false when there is no readable index.
+pub fn recorded_sparse(store: &dyn Store) -> bool {
+    match store.exists() {
+        Ok(true) => store
+            .read_manifest()
+            .is_ok_and(|m| m.files.contains_key(store::SPARSE)),
+        _ => false,
+    }
+}
+
 /// What `status` reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
@@ -531,6 +542,30 @@ impl Engine {
         search::embed_question(embedder.as_mut(), question)
     }
 
+    /// Embeds one question, and gives its sparse weights too when `sparse`
+    /// (the index has a sparse arm) and the model was loaded with the
+    /// sparse encoder.
+    fn embed_query(
+        &self,
+        question: &str,
+        sparse: bool,
+    ) -> Result<(Vec<f32>, Option<crate::model::sparse::SparseVec>)> {
+        let free = self.embedders.iter().find_map(|m| m.try_lock().ok());
+        let mut embedder = match free {
+            Some(e) => e,
+            None => self.embedders[0].lock().unwrap_or_else(|p| p.into_inner()),
+        };
+        let vector = search::embed_question(embedder.as_mut(), question)?;
+        let weights = match sparse {
+            true => search::sparse_question(embedder.as_mut(), question)?,
+            false => None,
+        };
+        if sparse && weights.is_none() {
+            log::debug!("the index has a sparse arm but no sparse model was loaded");
+        }
+        Ok((vector, weights))
+    }
+
     /// Answers a question: the best Q&A pairs, best first, and whether the
     /// best is confident (views → fusion → one result per pair → abstention).
     pub fn ask(&self, question: &str, config: &SearchConfig) -> Result<Answers> {
@@ -541,10 +576,10 @@ impl Engine {
     pub fn ask_timed(&self, question: &str, config: &SearchConfig) -> Result<(Answers, Timings)> {
         config.validate()?;
         let t = std::time::Instant::now();
-        let vector = self.embed_question(question)?;
+        let snapshot = self.snapshot();
+        let (vector, sparse) = self.embed_query(question, snapshot.sparse.is_some())?;
         let embed_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = std::time::Instant::now();
-        let snapshot = self.snapshot();
         if vector.len() != snapshot.dimension() {
             return Err(Error::Incompatible {
                 path: snapshot.dir.join(store::MANIFEST),
@@ -559,10 +594,10 @@ impl Engine {
             &snapshot,
             &vector,
             question,
+            sparse.as_ref(),
             config,
             &manifest.fusion,
             min_score,
-            config.explain,
         )?;
         let retrieve_ms = t.elapsed().as_secs_f64() * 1e3;
         Ok((

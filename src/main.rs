@@ -15,11 +15,10 @@ use qasearch::indexer::IndexConfig;
 use qasearch::model::embed::{Embedder, Workload};
 use qasearch::model::mix::ModelEmbedder;
 use qasearch::model::{self, ModelOptions};
-use qasearch::progress::{Progress, Stage};
 use qasearch::search::{self, SearchConfig};
 use qasearch::{Error, Result};
 
-use cli::{Cli, Command, GlobalArgs};
+use cli::{Bar, Cli, Command, GlobalArgs};
 
 /// Exit codes, documented in README.md ("Exit codes").
 mod exit {
@@ -155,6 +154,14 @@ fn run(cli: &Cli) -> Outcome {
     }
     // Commands that embed with the index's model use the one that built it
     // unless another is named.
+    if let (Command::Index(args), Some(_)) = (&cli.command, &g.store) {
+        if args.sparse {
+            return Err(Error::Usage(
+                "--sparse: the sparse arm is kept in the folder store only; index into a folder (--index DIR) or leave out --sparse".into(),
+            )
+            .into());
+        }
+    }
     let remembered;
     let g = match &cli.command {
         Command::Index(args) if !args.check => {
@@ -193,10 +200,21 @@ fn run(cli: &Cli) -> Outcome {
             };
             config.hnsw.validate()?;
             require_data(&g.data)?;
-            let mut embedder = load_embedder(g, Workload::Bulk)?;
+            // The sparse arm: asked for, or kept from the index unless dropped.
+            let mut g = g.clone();
+            g.sparse = args.sparse || (g.sparse && !args.no_sparse);
+            let config = IndexConfig {
+                sparse: g.sparse,
+                ..config
+            };
+            let mut embedder = load_embedder(&g, Workload::Bulk)?;
             let mut bar = Bar::new(g.quiet);
-            let (summary, warnings) =
-                engine::build_index(&engine_options(g, true), &mut embedder, &config, &mut bar)?;
+            let (summary, warnings) = engine::build_index(
+                &engine_options(&g, true),
+                embedder.as_mut(),
+                &config,
+                &mut bar,
+            )?;
             for w in &warnings {
                 log::warn!("{}", render::data_path(&g.data, w));
             }
@@ -229,11 +247,12 @@ fn run(cli: &Cli) -> Outcome {
 /// moment later; an index that cannot be read is left to the command.
 fn index_model(g: &GlobalArgs) -> Result<GlobalArgs> {
     let mut g = g.clone();
+    let store = engine_options(&g, false).open_store()?;
+    g.sparse = qasearch::engine::recorded_sparse(store.as_ref());
     let named = g.variant.is_some() || g.model_file.is_some() || g.tokenizer_dir.is_some();
     if named {
         return Ok(g);
     }
-    let store = engine_options(&g, false).open_store()?;
     if let Some(info) = qasearch::engine::recorded_model(store.as_ref()) {
         log::debug!("the index was built with {}: using it", info.name);
         g.variant = Some(info.name.to_string());
@@ -268,14 +287,30 @@ fn model_options(g: &GlobalArgs) -> ModelOptions {
     }
 }
 
-fn load_embedder(g: &GlobalArgs, workload: Workload) -> Result<ModelEmbedder> {
+fn load_embedder(g: &GlobalArgs, workload: Workload) -> Result<SharedEmbedder> {
     let t = std::time::Instant::now();
     let files = model::resolve(&model_options(g))?;
     log::debug!(
         "model files verified in {:.1} ms",
         t.elapsed().as_secs_f64() * 1e3
     );
-    ModelEmbedder::load(&files, g.threads, workload)
+    with_sparse(
+        g,
+        Box::new(ModelEmbedder::load(&files, g.threads, workload)?),
+    )
+}
+
+/// `dense` with the sparse arm's encoder beside it when `g.sparse`.
+fn with_sparse(g: &GlobalArgs, dense: SharedEmbedder) -> Result<SharedEmbedder> {
+    if !g.sparse {
+        return Ok(dense);
+    }
+    let files = model::resolve_sparse(&model_options(g))?;
+    let sparse = qasearch::model::sparse::Splade::load(&files, g.threads)?;
+    Ok(Box::new(qasearch::model::sparse::WithSparse::new(
+        dense,
+        Box::new(sparse),
+    )))
 }
 
 fn engine_options(g: &GlobalArgs, update: bool) -> EngineOptions {
@@ -288,7 +323,7 @@ fn engine_options(g: &GlobalArgs, update: bool) -> EngineOptions {
 
 /// Loads the model for the engine (it runs while the index is checked).
 fn model_loader(g: &GlobalArgs) -> impl FnOnce() -> Result<SharedEmbedder> + Send + '_ {
-    move || Ok(Box::new(load_embedder(g, Workload::Interactive)?) as SharedEmbedder)
+    move || load_embedder(g, Workload::Interactive)
 }
 
 /// Opens the engine, with a progress bar and warnings for a build it needs.
@@ -472,9 +507,10 @@ fn serve(g: &GlobalArgs, args: &cli::ServeArgs) -> Outcome {
         let first = ModelEmbedder::load(&files, g.threads, Workload::Interactive)?;
         let mut others = others.lock().unwrap_or_else(|p| p.into_inner());
         for _ in 1..sessions {
-            others.push(first.another(&files, g.threads, Workload::Interactive)?);
+            let another = first.another(&files, g.threads, Workload::Interactive)?;
+            others.push(with_sparse(g, Box::new(another))?);
         }
-        Ok(Box::new(first))
+        with_sparse(g, Box::new(first))
     };
     let mut bar = Bar::new(g.quiet);
     let mut engine = Engine::open_with(
@@ -484,12 +520,11 @@ fn serve(g: &GlobalArgs, args: &cli::ServeArgs) -> Outcome {
         &mut |w| log::warn!("{}", render::data_path(&g.data, w)),
     )?;
     for embedder in others.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        engine.add_model(Box::new(embedder))?;
+        engine.add_model(embedder)?;
     }
     let watch = args.watch.then(|| {
-        let load: qasearch::serve::ModelLoader = Box::new(move || {
-            Ok(Box::new(load_embedder(&bulk, Workload::Bulk)?) as Box<dyn Embedder + Send>)
-        });
+        let load: qasearch::serve::ModelLoader =
+            Box::new(move || load_embedder(&bulk, Workload::Bulk));
         (ms(args.watch_interval_ms), load)
     });
     // A name given to --host is one clients may use.
@@ -586,6 +621,13 @@ fn answer_vectors(name: &str) -> qasearch::store::AnswerVectors {
 
 fn eval(g: &GlobalArgs, args: &cli::EvalArgs) -> Outcome {
     check_search_flags(10, args.ef, None)?;
+    // The sparse arm's model: for `--beir --sparse`, or a corpus index that has it.
+    let mut g = g.clone();
+    g.sparse = match &args.beir {
+        Some(_) => args.sparse,
+        None => qasearch::engine::recorded_sparse(engine_options(&g, false).open_store()?.as_ref()),
+    };
+    let g = &g;
     use qasearch::eval::{self, EvalSet};
     let set = match &args.beir {
         Some(dir) => EvalSet::Beir {
@@ -604,6 +646,7 @@ fn eval(g: &GlobalArgs, args: &cli::EvalArgs) -> Outcome {
                 .as_deref()
                 .map(answer_vectors)
                 .unwrap_or_default(),
+            sparse: args.sparse,
         },
         None => EvalSet::Corpus {
             questions: args.questions.as_deref(),
@@ -735,61 +778,4 @@ fn model_info(g: &GlobalArgs, json: bool) -> Outcome {
         writeln!(out, "runtime   {}", files.runtime.display())?;
     }
     Ok(exit::OK)
-}
-
-/// Progress on stderr: a bar while embedding, a spinner while building the graph.
-struct Bar {
-    quiet: bool,
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl Bar {
-    fn new(quiet: bool) -> Self {
-        Bar { quiet, bar: None }
-    }
-}
-
-impl Progress for Bar {
-    fn start(&mut self, stage: Stage, total: u64) {
-        if self.quiet || total == 0 {
-            return;
-        }
-        let (template, what) = match stage {
-            Stage::Embedding => (
-                "{msg:>10} [{bar:30}] {pos}/{len} sentences, {per_sec}, ETA {eta}",
-                "embedding",
-            ),
-            Stage::Graph => ("{msg:>10} {spinner} {len} vectors", "linking"),
-            Stage::Queries => (
-                "{msg:>10} [{bar:30}] {pos}/{len} queries, {per_sec}, ETA {eta}",
-                "evaluating",
-            ),
-            Stage::Writing => return,
-        };
-        if stage == Stage::Embedding {
-            log::info!("embedding {total} sentences");
-        }
-        let style = indicatif::ProgressStyle::with_template(template)
-            .expect("invariant: valid template")
-            .progress_chars("=> ");
-        let bar = indicatif::ProgressBar::new(total)
-            .with_style(style)
-            .with_message(what);
-        if stage == Stage::Graph {
-            bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        }
-        self.bar = Some(bar);
-    }
-
-    fn advance(&mut self, n: u64) {
-        if let Some(b) = &self.bar {
-            b.inc(n);
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Some(b) = self.bar.take() {
-            b.finish_and_clear();
-        }
-    }
 }

@@ -9,6 +9,8 @@ pub enum Stage {
     Embedding,
     /// Building or extending the HNSW graph; counted in rows.
     Graph,
+    /// Encoding new or changed pairs for the sparse arm; counted in pairs.
+    Sparse,
     /// Writing and syncing files.
     Writing,
     /// Running evaluation queries; counted in queries.

@@ -136,6 +136,11 @@ pub struct GlobalArgs {
     /// Print only warnings and errors on stderr.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+
+    /// Whether the model is loaded with the sparse arm's encoder: set by
+    /// `index --sparse`, or when the index has a sparse arm (not a flag).
+    #[arg(skip)]
+    pub sparse: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -315,6 +320,12 @@ pub struct EvalArgs {
     /// `index` gave it.)
     #[arg(long, requires = "beir", value_name = "HOW", value_parser = ["off", "pooled", "embedded", "in-context"])]
     pub answer_vectors: Option<String>,
+
+    /// With --beir: build the evaluation index with the learned sparse arm
+    /// (as `index --sparse`), and report its row. (A corpus index keeps
+    /// the setting `index` gave it.)
+    #[arg(long, requires = "beir")]
+    pub sparse: bool,
 }
 
 #[derive(Debug, Args)]
@@ -381,6 +392,17 @@ pub struct IndexArgs {
     /// `pooled` (the mean of the sentence vectors: no model call) or `off`.
     #[arg(long, default_value = qasearch::store::AnswerVectors::default().name(), value_name = "HOW", value_parser = ["off", "pooled", "embedded", "in-context"])]
     pub answer_vectors: String,
+
+    /// Add the learned sparse arm (SPLADE-tiny, fetched once, 18 MB): each
+    /// pair's question and answer as weights over English words, searched
+    /// beside the other views. The index keeps it until `--no-sparse`.
+    /// Folder store only.
+    #[arg(long, conflicts_with = "no_sparse")]
+    pub sparse: bool,
+
+    /// Drop the sparse arm from an index that has one.
+    #[arg(long)]
+    pub no_sparse: bool,
 }
 
 #[derive(Debug, Args)]

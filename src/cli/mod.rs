@@ -3,9 +3,11 @@
 //! that point at one are made here.
 
 mod args;
+mod bar;
 pub mod render;
 
 pub use args::*;
+pub use bar::Bar;
 
 use qasearch::error::Setting;
 

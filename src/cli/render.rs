@@ -223,6 +223,12 @@ pub fn summary(out: &mut impl Write, s: &IndexSummary) -> io::Result<()> {
         s.generation,
         clean(&s.index)
     )?;
+    if let Some(encoded) = s.sparse_encoded {
+        writeln!(
+            out,
+            "  sparse arm: {encoded} pairs or passages read by the sparse model, the others' weights reused"
+        )?;
+    }
     if s.formats.len() > 1 {
         let read: Vec<String> = s
             .formats

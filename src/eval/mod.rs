@@ -254,6 +254,10 @@ pub enum EvalSet<'a> {
         full: bool,
         /// Whole-answer vectors of the cached index (part of its key).
         answer_vectors: crate::store::AnswerVectors,
+        /// Build the cached index with the learned sparse arm (the model
+        /// must carry its encoder); the same cache folder, its arm added or
+        /// dropped as asked.
+        sparse: bool,
     },
     /// The engine's own corpus: every stored question must find its pair,
     /// plus the reworded questions of a TSV file.
@@ -313,10 +317,17 @@ pub fn evaluate(
             tag,
             full,
             answer_vectors,
+            sparse,
         } => {
+            if sparse && options.store.is_some() {
+                return Err(crate::Error::Usage(
+                    "--sparse: the sparse arm is kept in the folder store only; leave out --store or --sparse".into(),
+                ));
+            }
             let config = IndexConfig {
                 full,
                 answer_vectors,
+                sparse,
                 ..IndexConfig::default()
             };
             let cache = BeirCache {

@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::*;
 use crate::index::lexical::Bm25;
 use crate::search::views::{View, ViewHit};
+use crate::search::{Filter, VIEW_DEPTH};
 
 /// The `p`th percentile of sorted values (nearest rank); zero for none.
 pub(super) fn percentile<T: Copy + Default>(sorted: &[T], p: f64) -> T {
@@ -87,6 +88,10 @@ struct Tally {
 struct Query<'a> {
     q: &'a EvalQuery,
     vector: Vec<f32>,
+    /// Its sparse weights, when the index has a sparse arm.
+    sparse: Option<crate::model::sparse::SparseVec>,
+    /// The time to make them, added to the sparse arm's and the engine's latency.
+    sparse_ms: f64,
     /// The time to embed it, added to every dense latency.
     embed_ms: f64,
     doc_id: &'a dyn Fn(usize) -> String,
@@ -130,10 +135,18 @@ pub fn run(
         tally.evaluated += 1;
         let t = Instant::now();
         let vector = search::embed_question(embedder, &q.text)?;
+        let embed_ms = ms(t);
+        let t = Instant::now();
+        let sparse = match snapshot.sparse.is_some() {
+            true => search::sparse_question(embedder, &q.text)?,
+            false => None,
+        };
         let query = Query {
             q,
             vector,
-            embed_ms: ms(t),
+            sparse,
+            sparse_ms: ms(t),
+            embed_ms,
             doc_id,
         };
         let (d, e) = tally.baselines(snapshot, &bm25, &query, &dense_cfg)?;
@@ -192,18 +205,23 @@ impl Tally {
     ) -> Result<Option<u32>> {
         let (q, vector, embed_ms) = (query.q, &query.vector, query.embed_ms);
         let t = Instant::now();
-        let mut views = search::views(snapshot, vector, &q.text, dense_cfg)?;
+        let mut views = search::views(snapshot, vector, &q.text, query.sparse.as_ref(), dense_cfg)?;
         let views_ms = ms(t);
         let mut view_ms = std::collections::HashMap::new();
         for (view, _) in &views {
             let t = Instant::now();
-            search::view(snapshot, vector, &q.text, *view, dense_cfg)?;
-            let dense = if *view == View::Lexical {
-                0.0
-            } else {
-                embed_ms
+            let model_ms = match (view, &query.sparse) {
+                (View::Lexical, _) => 0.0,
+                (View::Sparse, Some(weights)) => {
+                    crate::search::views::sparse(snapshot, weights, VIEW_DEPTH, &Filter::default());
+                    query.sparse_ms
+                }
+                _ => {
+                    search::view(snapshot, vector, &q.text, *view, dense_cfg)?;
+                    embed_ms
+                }
             };
-            view_ms.insert(*view, ms(t) + dense);
+            view_ms.insert(*view, ms(t) + model_ms);
         }
         let t = Instant::now();
         let own_row = q
@@ -213,11 +231,11 @@ impl Tally {
             search::leave_out(&mut views, row);
         }
         let fused = crate::search::fuse::fuse(&views, &snapshot.manifest.fusion);
-        let engine_ms = views_ms + ms(t) + embed_ms;
+        let engine_ms = views_ms + ms(t) + embed_ms + query.sparse_ms;
         let confident = fused
             .first()
-            .is_some_and(|f| f.score >= snapshot.manifest.abstention.min_score);
-        let best = fused.first().map_or(0.0, |f| f.score);
+            .is_some_and(|f| f.evidence() >= snapshot.manifest.abstention.min_score);
+        let best = fused.first().map_or(0.0, |f| f.evidence());
         if q.stored_pair.is_some() {
             self.stored_answered += confident as usize;
             self.stored += 1;
@@ -329,6 +347,7 @@ fn dump_candidates(
         "answers": ids(views::dense(snapshot, vector, View::Answers, 50, 50, &cfg)?, false),
         "questions": ids(views::dense(snapshot, vector, View::Questions, 60, 60, &cfg)?, true),
         "lexical": ids(views::lexical(snapshot, &q.text, 50, &Default::default()), false),
+        "sparse": query.sparse.as_ref().map(|w| ids(views::sparse(snapshot, w, 50, &Default::default()), false)),
     });
     let _ = writeln!(out, "{line}");
     Ok(())

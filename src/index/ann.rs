@@ -87,7 +87,7 @@ pub fn exact_search(
     k: usize,
     keep: Option<&dyn Fn(usize) -> bool>,
 ) -> Vec<Hit> {
-    let mut hits: Vec<Hit> = vectors
+    let hits: Vec<Hit> = vectors
         .chunks_exact(dim)
         .enumerate()
         .filter(|(row, _)| keep.is_none_or(|f| f(*row)))
@@ -96,13 +96,9 @@ pub fn exact_search(
             score: dot(v, query),
         })
         .collect();
-    let by_score = |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row));
-    if hits.len() > k {
-        hits.select_nth_unstable_by(k, by_score);
-        hits.truncate(k);
-    }
-    hits.sort_by(by_score);
-    hits
+    crate::index::best_k(hits, k, |a: &Hit, b: &Hit| {
+        b.score.total_cmp(&a.score).then(a.row.cmp(&b.row))
+    })
 }
 
 #[cfg(test)]

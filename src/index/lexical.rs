@@ -208,15 +208,8 @@ impl LexicalIndex {
                 *scores.entry(doc).or_default() += idf * norm;
             }
         }
-        let mut hits: Vec<(usize, f32)> =
-            scores.into_iter().map(|(d, s)| (d as usize, s)).collect();
-        let by_score = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-        if hits.len() > k {
-            hits.select_nth_unstable_by(k, by_score);
-            hits.truncate(k);
-        }
-        hits.sort_by(by_score);
-        hits
+        let hits: Vec<(usize, f32)> = scores.into_iter().map(|(d, s)| (d as usize, s)).collect();
+        crate::index::best_k(hits, k, crate::index::by_score)
     }
 }
 

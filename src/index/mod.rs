@@ -10,3 +10,25 @@ pub mod hnsw;
 pub mod lexical;
 pub mod mmap_graph;
 pub mod settings;
+pub mod sparse;
+
+/// The best `k` of `hits` by `by_score` (an order, best first), sorted: a
+/// partial selection, then a sort of the `k` kept.
+pub(crate) fn best_k<T>(
+    mut hits: Vec<T>,
+    k: usize,
+    by_score: impl Fn(&T, &T) -> std::cmp::Ordering,
+) -> Vec<T> {
+    if hits.len() > k {
+        hits.select_nth_unstable_by(k, &by_score);
+        hits.truncate(k);
+    }
+    hits.sort_by(by_score);
+    hits
+}
+
+/// Scored documents `(position, score)` best first, ties by position: the
+/// order of the lexical and sparse arms' hits.
+pub(crate) fn by_score(a: &(usize, f32), b: &(usize, f32)) -> std::cmp::Ordering {
+    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+}

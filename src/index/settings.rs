@@ -21,8 +21,22 @@ pub struct FusionParams {
     /// (docs/search.md, "Fusion"). Absent in indexes before it: 0.
     #[serde(default)]
     pub view_agreement: f32,
+    /// The most the sparse arm (an index built with `--sparse`) adds to a
+    /// pair's score, scaled by its share of the question's best sparse
+    /// score. Absent in indexes before it: 0.
+    #[serde(default)]
+    pub sparse_weight: f32,
+    /// The sparse arm's lead (its best pair over the second, as a share of
+    /// the best) from which it has its full weight (see
+    /// [`crate::search::fuse`]). Absent in indexes before it: 0.2.
+    #[serde(default = "default_sparse_lead")]
+    pub sparse_lead: f32,
     /// How the values were chosen: "default" or "calibrated".
     pub source: String,
+}
+
+fn default_sparse_lead() -> f32 {
+    crate::model::MINILM_DEFAULTS.sparse_lead
 }
 
 impl Default for FusionParams {
@@ -33,6 +47,8 @@ impl Default for FusionParams {
             lexical_weight: 0.2,
             lexical_saturation: 20.0,
             view_agreement: 0.0,
+            sparse_weight: crate::model::MINILM_DEFAULTS.sparse_weight,
+            sparse_lead: crate::model::MINILM_DEFAULTS.sparse_lead,
             source: "default".into(),
         }
     }
@@ -75,6 +91,8 @@ pub fn model_defaults(identity: &crate::model::ModelIdentity) -> (FusionParams, 
             lexical_weight: d.lexical_weight,
             lexical_saturation: d.lexical_saturation,
             view_agreement: d.view_agreement,
+            sparse_weight: d.sparse_weight,
+            sparse_lead: d.sparse_lead,
             source: source.clone(),
         },
         Abstention {

@@ -19,8 +19,12 @@
 //! model's scores at its default weight). The question view's `max` join is
 //! not fitted.
 
+use std::collections::HashMap;
+
 use crate::error::Result;
 use crate::index::settings::{Abstention, FusionParams};
+use crate::model::embed::Embedder;
+use crate::model::sparse::SparseVec;
 use crate::search::views::{View, ViewHit};
 use crate::search::{self, SearchConfig};
 use crate::store::{Kind, Snapshot};
@@ -32,8 +36,109 @@ pub const MIN_QUESTIONS: usize = 20;
 /// The share of the corpus's own questions that must be answered.
 pub const ANSWERED_SHARE: f64 = 0.95;
 
+/// The sampled stored questions' sparse weights, for an index with a sparse
+/// arm, and the weights of their right pairs' answers alone: a right pair's
+/// own text holds the question, so, left out, it scores by its answer.
+#[derive(Debug)]
+pub struct SparseQueries {
+    questions: HashMap<u32, SparseVec>,
+    answers: HashMap<u32, SparseVec>,
+}
+
+impl SparseQueries {
+    /// None when the index has no sparse arm, the model no sparse encoder,
+    /// or the corpus too few stored questions to calibrate on.
+    pub fn of(snapshot: &Snapshot, embedder: &mut dyn Embedder) -> Result<Option<Self>> {
+        let sample = sampled_questions(snapshot);
+        let encoder = match (&snapshot.sparse, embedder.sparse()) {
+            (Some(_), Some(e)) if sample.len() >= MIN_QUESTIONS => e,
+            _ => return Ok(None),
+        };
+        let meta = &snapshot.meta;
+        let texts: Vec<&str> = sample
+            .iter()
+            .map(|&(pair, _)| meta.pairs[pair as usize].question.as_str())
+            .collect();
+        let questions = sample
+            .iter()
+            .map(|&(_, row)| row)
+            .zip(encoder.encode(&texts)?)
+            .collect();
+        let mut right: Vec<u32> = sample
+            .iter()
+            .flat_map(|&(_, row)| relevant(snapshot, row))
+            .collect();
+        right.sort_unstable();
+        right.dedup();
+        let texts: Vec<&str> = right
+            .iter()
+            .map(|&p| meta.pairs[p as usize].answer.as_str())
+            .collect();
+        let answers = right.into_iter().zip(encoder.encode(&texts)?).collect();
+        Ok(Some(SparseQueries { questions, answers }))
+    }
+
+    /// The sparse arm's candidates for the stored question of `row`, its
+    /// right pairs scored by their answers alone.
+    fn hits(&self, snapshot: &Snapshot, row: u32, right: &[u32]) -> Vec<ViewHit> {
+        let (Some(index), Some(q)) = (&snapshot.sparse, self.questions.get(&row)) else {
+            return Vec::new();
+        };
+        let depth = search::VIEW_DEPTH;
+        let mut hits: Vec<(u32, f32)> = index
+            .search(q, depth + right.len(), None)
+            .into_iter()
+            .map(|(p, s)| (p as u32, s))
+            // No passage view here: passages are not candidates (see `search::views`).
+            .filter(|(p, _)| !right.contains(p) && !snapshot.meta.pairs[*p as usize].passage)
+            .collect();
+        for p in right {
+            let s = self.answers.get(p).map_or(0.0, |a| dot(q, a));
+            if s > 0.0 {
+                hits.push((*p, s));
+            }
+        }
+        hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        hits.truncate(depth);
+        hits.into_iter()
+            .map(|(pair, score)| ViewHit {
+                pair,
+                score,
+                row: None,
+            })
+            .collect()
+    }
+}
+
+/// The dot product of two sparse vectors (each by entry).
+fn dot(a: &SparseVec, b: &SparseVec) -> f32 {
+    let (mut i, mut j, mut sum) = (0, 0, 0.0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                sum += a[i].1 * b[j].1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    sum
+}
+
+/// The pairs that have the stored question of `row` (its right answers).
+fn relevant(snapshot: &Snapshot, row: u32) -> Vec<u32> {
+    snapshot
+        .meta
+        .occurrences_of(row as usize)
+        .filter(|o| o.kind == Kind::Question)
+        .map(|o| o.pair)
+        .collect()
+}
+
 /// The fused top score of each sampled stored question, asked leave-one-out.
-pub fn self_scores(snapshot: &Snapshot) -> Result<Vec<f32>> {
+pub fn self_scores(snapshot: &Snapshot, sparse: Option<&SparseQueries>) -> Result<Vec<f32>> {
     let meta = &snapshot.meta;
     let config = SearchConfig::default();
     sampled_questions(snapshot)
@@ -41,11 +146,17 @@ pub fn self_scores(snapshot: &Snapshot) -> Result<Vec<f32>> {
         .map(|&(pair, row)| {
             let query = snapshot.vector(row as usize).to_vec();
             let text = &meta.pairs[pair as usize].question;
-            let mut views = search::views(snapshot, &query, text, &config)?;
+            let mut views = search::views(snapshot, &query, text, None, &config)?;
+            if let Some(sparse) = sparse {
+                views.push((
+                    View::Sparse,
+                    sparse.hits(snapshot, row, &relevant(snapshot, row)),
+                ));
+            }
             search::leave_out(&mut views, row);
             Ok(crate::search::fuse::fuse(&views, &snapshot.manifest.fusion)
                 .first()
-                .map_or(0.0, |f| f.score))
+                .map_or(0.0, |f| f.evidence()))
         })
         .collect()
 }
@@ -81,7 +192,7 @@ fn sampled_questions(snapshot: &Snapshot) -> Vec<(u32, u32)> {
 /// arm searches the answers alone. The lexical weight with the best MRR@10
 /// wins (ties: the one nearest the default). The question view's join (`max`)
 /// is not fitted: left out, it has nothing to say for these queries.
-pub fn fusion(snapshot: &Snapshot) -> Result<Option<FusionParams>> {
+pub fn fusion(snapshot: &Snapshot, sparse: Option<&SparseQueries>) -> Result<Option<FusionParams>> {
     let sample = sampled_questions(snapshot);
     if sample.len() < MIN_QUESTIONS {
         return Ok(None);
@@ -93,44 +204,15 @@ pub fn fusion(snapshot: &Snapshot) -> Result<Option<FusionParams>> {
             .map(|p| if p.passage { "" } else { p.answer.as_str() }),
         true,
     );
-    let config = SearchConfig::default();
-    let depth = search::VIEW_DEPTH;
     let queries: Vec<SelfQuery> = sample
         .iter()
-        .map(|&(pair, row)| {
-            let query = snapshot.vector(row as usize).to_vec();
-            let text = &meta.pairs[pair as usize].question;
-            let questions = search::view(snapshot, &query, text, View::Questions, &config)?;
-            let lexical = answers_only
-                .search(text, depth)
-                .into_iter()
-                .map(|(p, score)| ViewHit {
-                    pair: p as u32,
-                    score,
-                    row: None,
-                })
-                .collect();
-            let mut views = vec![
-                (
-                    View::Answers,
-                    search::view(snapshot, &query, text, View::Answers, &config)?,
-                ),
-                (View::Questions, questions),
-                (View::Lexical, lexical),
-            ];
-            search::leave_out(&mut views, row);
-            let relevant = meta
-                .occurrences_of(row as usize)
-                .filter(|o| o.kind == Kind::Question)
-                .map(|o| o.pair)
-                .collect();
-            Ok((views, relevant))
-        })
+        .map(|&(pair, row)| self_query(snapshot, &answers_only, sparse, pair, row))
         .collect::<Result<_>>()?;
     let (default, _) = crate::index::settings::model_defaults(&snapshot.manifest.model);
-    let mrr = |weight: f32| -> f64 {
+    let mrr = |weight: f32, sparse_weight: f32| -> f64 {
         let params = FusionParams {
             lexical_weight: weight,
+            sparse_weight,
             ..default.clone()
         };
         let sum: f64 = queries
@@ -147,29 +229,38 @@ pub fn fusion(snapshot: &Snapshot) -> Result<Option<FusionParams>> {
             .sum();
         sum / queries.len() as f64
     };
-    let scored: Vec<(f32, f64)> = LEXICAL_SHARES
+    // Each weight from the default down to none; the sparse one only where
+    // the index has the arm. Ties: the pair of weights nearest the defaults.
+    let sparse_shares: &[f32] = match sparse {
+        Some(_) => &LEXICAL_SHARES,
+        None => &[1.0],
+    };
+    let scored: Vec<(f32, f32, f64, f32)> = LEXICAL_SHARES
         .iter()
-        .map(|&share| {
-            let w = share * default.lexical_weight;
-            (w, mrr(w))
+        .flat_map(|&l| sparse_shares.iter().map(move |&s| (l, s)))
+        .map(|(l, s)| {
+            let (w, sw) = (l * default.lexical_weight, s * default.sparse_weight);
+            (w, sw, mrr(w, sw), (1.0 - l) + (1.0 - s))
         })
         .collect();
-    let (best, best_mrr) = scored
+    let (best, best_sparse, best_mrr, _) = scored
         .iter()
         .copied()
-        .max_by(|a, b| {
-            a.1.total_cmp(&b.1).then(
-                (b.0 - default.lexical_weight)
-                    .abs()
-                    .total_cmp(&(a.0 - default.lexical_weight).abs()),
-            )
-        })
+        .max_by(|a, b| a.2.total_cmp(&b.2).then(b.3.total_cmp(&a.3)))
         .expect("invariant: weights to try");
-    let at_default = mrr(default.lexical_weight);
+    let at_default = mrr(default.lexical_weight, default.sparse_weight);
+    let sparse_part = match sparse {
+        Some(_) => format!(
+            ", sparse weight {best_sparse} (default {})",
+            default.sparse_weight
+        ),
+        None => String::new(),
+    };
     Ok(Some(FusionParams {
         lexical_weight: best,
+        sparse_weight: best_sparse,
         source: format!(
-            "calibrated: lexical weight {best} gave MRR@10 {best_mrr:.3} on {} stored questions asked leave-one-out (default {}: {at_default:.3})",
+            "calibrated: lexical weight {best}{sparse_part} gave MRR@10 {best_mrr:.3} on {} stored questions asked leave-one-out (default {}: {at_default:.3})",
             queries.len(),
             default.lexical_weight
         ),
@@ -177,10 +268,51 @@ pub fn fusion(snapshot: &Snapshot) -> Result<Option<FusionParams>> {
     }))
 }
 
+/// A sampled stored question asked of its own generation, leave-one-out:
+/// every view's candidates, and its right pairs.
+fn self_query(
+    snapshot: &Snapshot,
+    answers_only: &crate::index::lexical::LexicalIndex,
+    sparse: Option<&SparseQueries>,
+    pair: u32,
+    row: u32,
+) -> Result<SelfQuery> {
+    let config = SearchConfig::default();
+    let query = snapshot.vector(row as usize).to_vec();
+    let text = &snapshot.meta.pairs[pair as usize].question;
+    let questions = search::view(snapshot, &query, text, View::Questions, &config)?;
+    let lexical = answers_only
+        .search(text, search::VIEW_DEPTH)
+        .into_iter()
+        .map(|(p, score)| ViewHit {
+            pair: p as u32,
+            score,
+            row: None,
+        })
+        .collect();
+    let mut views = vec![
+        (
+            View::Answers,
+            search::view(snapshot, &query, text, View::Answers, &config)?,
+        ),
+        (View::Questions, questions),
+        (View::Lexical, lexical),
+    ];
+    let right = relevant(snapshot, row);
+    if let Some(sparse) = sparse {
+        views.push((View::Sparse, sparse.hits(snapshot, row, &right)));
+    }
+    search::leave_out(&mut views, row);
+    Ok((views, right))
+}
+
 /// The abstention threshold for this generation, or None to keep the default
 /// (too few stored questions).
-pub fn abstention(snapshot: &Snapshot) -> Result<Option<Abstention>> {
-    let mut scores = self_scores(snapshot)?;
+pub fn abstention(
+    snapshot: &Snapshot,
+    sparse: Option<&SparseQueries>,
+) -> Result<Option<Abstention>> {
+    let mut scores = self_scores(snapshot, sparse)?;
     if scores.len() < MIN_QUESTIONS {
         return Ok(None);
     }
@@ -227,8 +359,8 @@ mod tests {
     #[test]
     fn too_few_questions_keep_the_default() {
         let (_d, snap) = index(MIN_QUESTIONS - 1);
-        assert!(abstention(&snap).unwrap().is_none());
-        assert!(fusion(&snap).unwrap().is_none());
+        assert!(abstention(&snap, None).unwrap().is_none());
+        assert!(fusion(&snap, None).unwrap().is_none());
         let (fusion, abstention) = crate::index::settings::model_defaults(&snap.manifest.model);
         assert_eq!(snap.manifest.abstention, abstention);
         assert_eq!(snap.manifest.fusion, fusion);
@@ -237,7 +369,7 @@ mod tests {
     #[test]
     fn the_lexical_weight_is_fitted_leave_one_out_and_stored() {
         let (_d, snap) = index(30);
-        let f = fusion(&snap).unwrap().unwrap();
+        let f = fusion(&snap, None).unwrap().unwrap();
         let default = crate::index::settings::model_defaults(&snap.manifest.model).0;
         assert!(
             LEXICAL_SHARES
@@ -253,11 +385,66 @@ mod tests {
     }
 
     #[test]
+    fn with_a_sparse_arm_its_weight_is_fitted_too_and_only_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let (data, index) = (dir.path().join("data"), dir.path().join("index"));
+        std::fs::create_dir(&data).unwrap();
+        let mut text = String::from("P.\n");
+        for i in 0..30 {
+            text.push_str(&format!(
+                "How does widget{i} work?\nWidget{i} turns gear{i} and spring{i}.\n"
+            ));
+        }
+        std::fs::write(data.join("a.txt"), text).unwrap();
+        let mut model = crate::model::sparse::WithSparse::new(
+            Box::new(crate::model::embed::HashEmbedder::new(32)),
+            Box::new(crate::model::sparse::HashSparse),
+        );
+        let config = crate::indexer::IndexConfig {
+            sparse: true,
+            ..Default::default()
+        };
+        crate::indexer::build(
+            &data,
+            &index,
+            &mut model,
+            &config,
+            &mut crate::progress::NoProgress,
+        )
+        .unwrap();
+        let snap = crate::store::open(&index).unwrap();
+        let queries = SparseQueries::of(&snap, &mut model).unwrap().unwrap();
+        assert_eq!(queries.questions.len(), 30);
+        // Each question's own pair scores by its answer alone ("widget7"
+        // and nothing of "how does … work").
+        let row = snap.meta.question_row(7).unwrap();
+        let hits = queries.hits(&snap, row, &[7]);
+        let own = hits
+            .iter()
+            .find(|h| h.pair == 7)
+            .expect("its answer shares widget7");
+        assert_eq!(own.score, 1.0, "{hits:?}");
+        let f = fusion(&snap, Some(&queries)).unwrap().unwrap();
+        let default = crate::index::settings::model_defaults(&snap.manifest.model).0;
+        assert!(f.sparse_weight <= default.sparse_weight, "{f:?}");
+        assert!(
+            LEXICAL_SHARES
+                .iter()
+                .any(|s| s * default.sparse_weight == f.sparse_weight),
+            "{f:?}"
+        );
+        assert!(f.source.contains("sparse weight"), "{f:?}");
+        // The build fitted the same (it is deterministic).
+        assert_eq!(snap.manifest.fusion, f);
+        assert!(self_scores(&snap, Some(&queries)).unwrap().len() == 30);
+    }
+
+    #[test]
     fn the_threshold_is_lowered_to_what_the_corpus_reaches_never_raised() {
         let (_d, snap) = index(30);
-        let scores = self_scores(&snap).unwrap();
+        let scores = self_scores(&snap, None).unwrap();
         assert_eq!(scores.len(), 30);
-        let a = abstention(&snap).unwrap().unwrap();
+        let a = abstention(&snap, None).unwrap().unwrap();
         let mut sorted = scores.clone();
         sorted.sort_by(f32::total_cmp);
         let q05 = sorted[1]; // floor(0.05 · 29) = 1

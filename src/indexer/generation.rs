@@ -66,6 +66,8 @@ pub struct NewGeneration {
     pub full_reason: Option<String>,
     /// Set when the corpus is mostly in a script the model cannot read.
     pub language_warning: Option<String>,
+    /// Pairs the sparse model read (None: no sparse arm).
+    pub sparse_encoded: Option<usize>,
 }
 
 impl NewGeneration {
@@ -79,6 +81,7 @@ impl NewGeneration {
             embedded_per_second: self.embedded as f64 / self.embed_seconds.max(1e-9),
             graph: self.graph,
             full_reason: self.full_reason.clone(),
+            sparse_encoded: self.sparse_encoded,
             ..IndexSummary::unchanged(
                 &self.snapshot.manifest,
                 corpus,
@@ -264,8 +267,11 @@ pub fn make_generation(
         }),
         config,
     );
-    // Nothing changed at all: keep the current generation.
-    if plan.graph == GraphAction::Keep && previous.is_some() {
+    // Nothing changed at all: keep the current generation (unless the
+    // sparse arm is to be added or dropped).
+    if plan.graph == GraphAction::Keep
+        && previous.is_some_and(|p| p.sparse.is_some() == config.sparse)
+    {
         return Ok(None);
     }
     let sentence_count = plan.sentences();
@@ -301,6 +307,8 @@ pub fn make_generation(
     let live_vectors = plan.first.len();
     let (meta, vectors, graph) = lay_out(plan, laid, dim);
     let lexical = lexical_index(&meta);
+    let (sparse, sparse_encoded) =
+        crate::indexer::sparse::arm(config.sparse, &meta, previous, embedder, progress)?;
     let rows = vectors.len() / dim.max(1);
     let counts = Counts {
         documents: meta.documents.len(),
@@ -320,7 +328,9 @@ pub fn make_generation(
             .count(),
     };
     let manifest = new_manifest(corpus, data_dir, identity, config, counts);
-    let snapshot = calibrated(Snapshot::in_memory(manifest, meta, graph, lexical, vectors))?;
+    let mut snapshot = Snapshot::in_memory(manifest, meta, graph, lexical, vectors);
+    snapshot.sparse = sparse;
+    let snapshot = calibrated(snapshot, embedder)?;
     Ok(Some(NewGeneration {
         snapshot,
         embedded,
@@ -330,6 +340,7 @@ pub fn make_generation(
         graph: how,
         full_reason: None,
         language_warning,
+        sparse_encoded,
     }))
 }
 
@@ -453,13 +464,14 @@ fn new_manifest(
 }
 
 /// Fits fusion and the abstention threshold on the corpus's own questions.
-fn calibrated(mut snapshot: Snapshot) -> Result<Snapshot> {
+fn calibrated(mut snapshot: Snapshot, embedder: &mut dyn Embedder) -> Result<Snapshot> {
     let t = Instant::now();
-    if let Some(fusion) = crate::indexer::calibrate::fusion(&snapshot)? {
+    let sparse = crate::indexer::calibrate::SparseQueries::of(&snapshot, embedder)?;
+    if let Some(fusion) = crate::indexer::calibrate::fusion(&snapshot, sparse.as_ref())? {
         log::debug!("fusion calibrated: {}", fusion.source);
         snapshot.manifest.fusion = fusion;
     }
-    let abstention = crate::indexer::calibrate::abstention(&snapshot)?;
+    let abstention = crate::indexer::calibrate::abstention(&snapshot, sparse.as_ref())?;
     log::debug!(
         "abstention calibrated in {:.1} ms: {abstention:?}",
         t.elapsed().as_secs_f64() * 1e3

@@ -20,6 +20,7 @@ mod generation;
 mod known;
 mod pg;
 mod plan;
+mod sparse;
 mod target;
 
 pub use changes::*;
@@ -72,6 +73,9 @@ pub struct IndexConfig {
     /// Vectors known already (an export of the same model): texts found
     /// there are not embedded.
     pub known: Option<std::sync::Arc<KnownVectors>>,
+    /// Build the learned sparse arm (`sparse.bin`; the embedder must carry
+    /// the sparse encoder, [`crate::model::sparse::WithSparse`]). Default false.
+    pub sparse: bool,
 }
 
 impl Default for IndexConfig {
@@ -85,6 +89,7 @@ impl Default for IndexConfig {
             question_vectors: true,
             queries_apart: false,
             known: None,
+            sparse: false,
         }
     }
 }
@@ -97,6 +102,7 @@ impl IndexConfig {
             hnsw: manifest.hnsw,
             answer_vectors: manifest.answer_vectors,
             question_vectors: manifest.question_vectors,
+            sparse: manifest.files.contains_key(store::SPARSE),
             ..IndexConfig::default()
         }
     }
@@ -146,6 +152,10 @@ pub struct IndexSummary {
     pub unsupported: Vec<String>,
     /// Number of warnings.
     pub warnings: usize,
+    /// With a sparse arm: the pairs (and passages) the sparse model read in
+    /// this run; the others' weights were reused. Absent without the arm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sparse_encoded: Option<usize>,
 }
 
 /// Refuses a data folder and an index folder that overlap: a build would
@@ -289,6 +299,9 @@ pub fn build_corpus(
     progress.advance(1);
     writer.write_file(store::GRAPH, snapshot.graph.as_bytes())?;
     writer.write_file(store::LEXICAL, &store::encode(&snapshot.lexical))?;
+    if let Some(sparse) = &snapshot.sparse {
+        writer.write_file(store::SPARSE, &store::encode(sparse))?;
+    }
     progress.advance(1);
     snapshot.manifest.generation = writer.generation();
     snapshot.manifest.files = writer.file_sums();
@@ -399,6 +412,7 @@ impl IndexSummary {
             formats: corpus.formats.clone(),
             unsupported: corpus.unsupported.clone(),
             warnings: corpus.warnings.len(),
+            sparse_encoded: manifest.files.contains_key(store::SPARSE).then_some(0),
         }
     }
 }

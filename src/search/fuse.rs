@@ -1,6 +1,6 @@
 //! Fusion: one score per Q&A pair from its candidate views.
 //!
-//! `score = dense + w · bm25 / top_bm25`, where
+//! `score = dense + w · bm25 / top_bm25 + s · sparse / top_sparse`, where
 //! `dense = (1 − a) · max(answers, questions) + a · min(answers, questions)`
 //! (`a` = `view_agreement`, 0 but for the quality preset) and
 //! `w = lexical_weight · min(1, top_bm25 / lexical_saturation)`.
@@ -16,11 +16,20 @@
 //!   reciprocal-rank fusion loses 0.08 nDCG@10, while keeping most of its gain
 //!   where it is strong (xquad: +0.035).
 //!
+//! - The sparse arm (an index built with `--sparse`) adds up to
+//!   `s = sparse_weight · min(1, lead / sparse_lead)`, by a pair's share of
+//!   the question's best sparse score, where `lead` is how far that best is
+//!   ahead of the second, as a share of it: the arm speaks when it singles
+//!   out a pair, and little when its scores are flat (on StackFAQ, where
+//!   it is far below the dense views, a fixed weight cost 0.010 nDCG@10;
+//!   this, 0.001, while keeping wikiqa's +0.019; docs/search.md).
+//!
 //! A pair a view did not return gets that view's lowest returned score (an
 //! upper bound of what it would have had).
 //!
-//! A document's passage (found by the `passage` view alone) scores its best
-//! sentence's cosine less [`PASSAGE_MARGIN`]: a pair that answers as well
+//! A document's passage (found by the `passage` view, and the sparse arm's
+//! bonus as a pair has it) scores its best sentence's cosine less
+//! [`PASSAGE_MARGIN`]: a pair that answers as well
 //! as the text it was written from stays first, and a question answered only
 //! in the passage still finds it.
 
@@ -53,8 +62,21 @@ pub struct Fused {
     pub pair: u32,
     /// The fused score.
     pub score: f32,
+    /// What the sparse arm added to `score`. Abstention judges the score
+    /// without it: the threshold was chosen on the other views, and the arm
+    /// reorders what they found rather than vouching for it (unrelated
+    /// questions went unanswered 1–4 points less often with it counted).
+    #[serde(skip)]
+    pub sparse_bonus: f32,
     /// Every view that returned the pair.
     pub parts: Vec<Part>,
+}
+
+impl Fused {
+    /// The score abstention compares with the threshold.
+    pub fn evidence(&self) -> f32 {
+        self.score - self.sparse_bonus
+    }
 }
 
 /// Fuses the views' hits (each best first, one per pair) into one list, best
@@ -76,6 +98,9 @@ pub fn fuse(views: &[(View, Vec<ViewHit>)], params: &FusionParams) -> Vec<Fused>
         .and_then(|l| l.first())
         .map_or(0.0, |h| h.score)
         .max(0.0);
+    let sparse = get(View::Sparse).unwrap_or_default();
+    let sparse_top = sparse.first().map_or(0.0, |h| h.score).max(0.0);
+    let sparse_weight = params.sparse_weight * sparse_lead(sparse, params.sparse_lead);
     let weight = if top > 0.0 {
         params.lexical_weight * (top / params.lexical_saturation.max(1e-6)).min(1.0)
     } else {
@@ -96,10 +121,14 @@ pub fn fuse(views: &[(View, Vec<ViewHit>)], params: &FusionParams) -> Vec<Fused>
         .map(|(pair, mut parts)| {
             parts.sort_by_key(|p| View::ALL.iter().position(|v| *v == p.view));
             let of = |v: View| parts.iter().find(|p| p.view == v).map(|p| p.score);
+            let share = |s: f32, top: f32| if top > 0.0 { s / top } else { 0.0 };
+            let sparse = of(View::Sparse).map_or(0.0, |s| share(s, sparse_top));
+            let sparse_bonus = sparse_weight * sparse;
             if let Some(passage) = of(View::Passage) {
                 return Fused {
                     pair,
-                    score: passage - PASSAGE_MARGIN,
+                    score: passage - PASSAGE_MARGIN + sparse_bonus,
+                    sparse_bonus,
                     parts,
                 };
             }
@@ -108,16 +137,31 @@ pub fn fuse(views: &[(View, Vec<ViewHit>)], params: &FusionParams) -> Vec<Fused>
                 of(View::Questions).or(q_floor),
                 params.view_agreement,
             );
-            let lex = of(View::Lexical).map_or(0.0, |s| if top > 0.0 { s / top } else { 0.0 });
+            let lex = of(View::Lexical).map_or(0.0, |s| share(s, top));
             Fused {
                 pair,
-                score: dense + weight * lex,
+                score: dense + weight * lex + sparse_bonus,
+                sparse_bonus,
                 parts,
             }
         })
         .collect();
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.pair.cmp(&b.pair)));
     out
+}
+
+/// How much of its weight the sparse arm has for one question: its best
+/// pair's lead over the second, as a share of the best score, against
+/// `full` (the lead from which it has all of it); a lone hit leads fully.
+/// A sparse list without a clear first (the weights of common words spread
+/// over many pairs) is noise beside the dense views; one that singles out
+/// a pair (a name only it has) is evidence.
+fn sparse_lead(hits: &[ViewHit], full: f32) -> f32 {
+    let Some(best) = hits.first().map(|h| h.score).filter(|&s| s > 0.0) else {
+        return 0.0;
+    };
+    let second = hits.get(1).map_or(0.0, |h| h.score.max(0.0));
+    ((best - second) / best / full.max(1e-6)).min(1.0)
 }
 
 /// A pair's dense score from its two dense views: the best, with `agreement`
@@ -188,6 +232,46 @@ mod tests {
         // One view alone is unchanged.
         assert_eq!(join(Some(0.6), None, 0.5), 0.6);
         assert_eq!(join(None, None, 0.5), 0.0);
+    }
+
+    #[test]
+    fn the_sparse_arm_adds_its_weight_by_its_share_of_the_best() {
+        let views = [
+            (View::Answers, hits(&[(1, 0.60), (2, 0.55)])),
+            (View::Sparse, hits(&[(2, 20.0), (1, 5.0)])),
+        ];
+        let none = FusionParams {
+            sparse_weight: 0.0,
+            ..FusionParams::default()
+        };
+        assert_eq!(fuse(&views, &none)[0].pair, 1, "the dense view alone");
+        let p = FusionParams {
+            sparse_weight: 0.1,
+            sparse_lead: 0.5,
+            ..FusionParams::default()
+        };
+        let f = fuse(&views, &p);
+        // Lead (20 − 5) / 20 = 0.75 ≥ 0.5: the full weight. Pair 2:
+        // 0.55 + 0.1 · 20/20; pair 1: 0.60 + 0.1 · 5/20.
+        assert_eq!(f[0].pair, 2, "{f:?}");
+        assert!((f[0].score - 0.65).abs() < 1e-6, "{f:?}");
+        assert!((f[1].score - 0.625).abs() < 1e-6, "{f:?}");
+        assert_eq!(f[0].parts[1].view, View::Sparse);
+        assert!(
+            (f[0].evidence() - 0.55).abs() < 1e-6,
+            "abstention without the arm"
+        );
+        // A flat sparse list (lead 0.1 of the 0.5 that gives the full
+        // weight) has a fifth of it: the dense view decides.
+        let flat = [
+            (View::Answers, hits(&[(1, 0.60), (2, 0.55)])),
+            (View::Sparse, hits(&[(2, 20.0), (1, 18.0)])),
+        ];
+        let f = fuse(&flat, &p);
+        assert_eq!(f[0].pair, 1, "{f:?}");
+        assert!((f[1].score - (0.55 + 0.02)).abs() < 1e-6, "{f:?}");
+        assert_eq!(sparse_lead(&hits(&[(3, 7.0)]), 0.5), 1.0, "a lone hit");
+        assert_eq!(sparse_lead(&[], 0.5), 0.0);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::index::ann::Hit;
 use crate::model::embed::Embedder;
+use crate::model::sparse::SparseVec;
 use crate::search::views::View;
 use crate::store::Snapshot;
 
@@ -134,7 +135,8 @@ pub struct Answers {
     /// confident answer (the results are then the best guesses, and a front
     /// end should say so rather than present them as answers).
     pub answered: bool,
-    /// The best fused score.
+    /// The best fused score, without what the sparse arm added (the score
+    /// the threshold is compared with).
     pub best: f32,
     /// The threshold it was compared with.
     pub min_score: f32,
@@ -160,25 +162,36 @@ pub struct Reply<'a> {
 pub const VIEW_DEPTH: usize = 40;
 
 /// The engine's retrieval: every view the index has → fusion → one result
-/// per pair → abstention against `min_score`.
+/// per pair → abstention against `min_score` (each view explained with
+/// `config.explain`).
 pub fn retrieve(
     snapshot: &Snapshot,
     query: &[f32],
     question: &str,
+    sparse: Option<&SparseVec>,
     config: &SearchConfig,
     fusion: &crate::index::settings::FusionParams,
     min_score: f32,
-    explain: bool,
 ) -> Result<Answers> {
-    let views = views(snapshot, query, question, config)?;
-    answers_of(snapshot, query, &views, config, fusion, min_score, explain)
+    let views = views(snapshot, query, question, sparse, config)?;
+    answers_of(
+        snapshot,
+        query,
+        &views,
+        config,
+        fusion,
+        min_score,
+        config.explain,
+    )
 }
 
-/// The candidates of every view the index has, `VIEW_DEPTH` (or `top_k`) deep.
+/// The candidates of every view the index has, `VIEW_DEPTH` (or `top_k`)
+/// deep. `sparse`: the question's weights, when the index has a sparse arm.
 pub fn views(
     snapshot: &Snapshot,
     query: &[f32],
     question: &str,
+    sparse: Option<&SparseVec>,
     config: &SearchConfig,
 ) -> Result<Vec<(View, Vec<crate::search::views::ViewHit>)>> {
     let mut list = vec![View::Answers];
@@ -214,9 +227,26 @@ pub fn views(
                 .collect()
         });
     }
-    list.into_iter()
+    let mut found: Vec<(View, Vec<crate::search::views::ViewHit>)> = list
+        .into_iter()
         .map(|v| Ok((v, view(snapshot, query, question, v, config)?)))
-        .collect()
+        .collect::<Result<_>>()?;
+    if let (Some(weights), true) = (sparse, snapshot.sparse.is_some()) {
+        let depth = config.top_k.max(VIEW_DEPTH);
+        let mut hits = crate::search::views::sparse(snapshot, weights, depth, &config.filter);
+        // A passage is scored from its passage view's cosine: one that view
+        // did not find is not a result, whatever its words.
+        let passages: Vec<u32> = found
+            .iter()
+            .filter(|(v, _)| *v == View::Passage)
+            .flat_map(|(_, h)| h.iter().map(|h| h.pair))
+            .collect();
+        hits.retain(|h| {
+            !snapshot.meta.pairs[h.pair as usize].passage || passages.contains(&h.pair)
+        });
+        found.push((View::Sparse, hits));
+    }
+    Ok(found)
 }
 
 /// The candidates of one view.
@@ -231,6 +261,8 @@ pub fn view(
     let depth = config.top_k.max(VIEW_DEPTH);
     match view {
         View::Lexical => Ok(r::lexical(snapshot, question, depth, &config.filter)),
+        // The sparse arm needs the question's weights: see `views`.
+        View::Sparse => Ok(Vec::new()),
         dense => r::dense(snapshot, query, dense, config.top_k, depth, config),
     }
 }
@@ -259,7 +291,7 @@ pub fn answers_of(
     let mut fused = crate::search::fuse::fuse(views, fusion);
     // A score is a number: never null (NaN) or infinite in a reply.
     fused.retain(|f| f.score.is_finite());
-    let best = fused.first().map_or(f32::MIN, |f| f.score);
+    let best = fused.first().map_or(f32::MIN, |f| f.evidence());
     let top: Vec<_> = fused.into_iter().take(config.top_k).collect();
     let pairs: Vec<(u32, f32)> = top.iter().map(|f| (f.pair, f.score)).collect();
     let mut results = answers(snapshot, &pairs, query)?;
@@ -302,6 +334,16 @@ pub fn embed_question(embedder: &mut dyn Embedder, question: &str) -> Result<Vec
         .embed_as(&[question], crate::model::embed::Role::Query)?
         .pop()
         .ok_or_else(|| Error::Embed("the model returned no vector".into()))
+}
+
+/// A question's sparse weights (after [`validate_question`]), when the
+/// model was loaded with the sparse arm's encoder.
+pub fn sparse_question(embedder: &mut dyn Embedder, question: &str) -> Result<Option<SparseVec>> {
+    let question = validate_question(question)?;
+    match embedder.sparse() {
+        Some(encoder) => Ok(encoder.encode(&[question])?.pop()),
+        None => Ok(None),
+    }
 }
 
 /// Embeds `question` and returns the best pairs.

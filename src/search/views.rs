@@ -6,6 +6,8 @@
 //! - `questions`: the question's vector against every stored question (FAQ
 //!   retrieval: a user asks what the corpus already asks, in other words).
 //! - `lexical`: BM25 over each pair's question and answer.
+//! - `sparse`: learned sparse weights of each pair's question and answer
+//!   (SPLADE-tiny; an index built with `--sparse`), by dot product.
 //! - `passage`: the question's vector against every sentence of documents'
 //!   passages (the text before a `.txt` file's pairs, a `.jsonl` document's
 //!   `passage`); each passage is a result of its own, without a question.
@@ -31,11 +33,19 @@ pub enum View {
     Lexical,
     /// Dense, over the sentences of documents' passages.
     Passage,
+    /// Learned sparse weights of question and answer.
+    Sparse,
 }
 
 impl View {
     /// Every view, in the order results explain them.
-    pub const ALL: [View; 4] = [View::Answers, View::Questions, View::Lexical, View::Passage];
+    pub const ALL: [View; 5] = [
+        View::Answers,
+        View::Questions,
+        View::Lexical,
+        View::Sparse,
+        View::Passage,
+    ];
 
     /// The view's name in output.
     pub fn name(self) -> &'static str {
@@ -44,6 +54,7 @@ impl View {
             View::Questions => "questions",
             View::Lexical => "lexical",
             View::Passage => "passage",
+            View::Sparse => "sparse",
         }
     }
 
@@ -51,7 +62,7 @@ impl View {
         match self {
             View::Answers => Kind::Sentence.bit() | Kind::Answer.bit(),
             View::Questions => Kind::Question.bit(),
-            View::Lexical => 0,
+            View::Lexical | View::Sparse => 0,
             View::Passage => Kind::Passage.bit(),
         }
     }
@@ -66,7 +77,8 @@ impl View {
 pub struct ViewHit {
     /// The pair.
     pub pair: u32,
-    /// The view's score: cosine similarity for dense views, BM25 for lexical.
+    /// The view's score: cosine similarity for dense views, BM25 for
+    /// lexical, a dot product of weights for sparse.
     pub score: f32,
     /// The vector row that matched (dense views).
     pub row: Option<u32>,
@@ -76,6 +88,7 @@ pub struct ViewHit {
 pub fn available(snapshot: &Snapshot, view: View) -> bool {
     match view {
         View::Lexical => !snapshot.lexical.is_empty(),
+        View::Sparse => snapshot.sparse.as_ref().is_some_and(|s| !s.is_empty()),
         _ => (0..snapshot.meta.row_count()).any(|r| snapshot.meta.row_has(r, view.kinds())),
     }
 }
@@ -318,6 +331,29 @@ pub fn lexical(snapshot: &Snapshot, question: &str, k: usize, filter: &Filter) -
     snapshot
         .lexical
         .search_where(question, k, Some(&keep))
+        .into_iter()
+        .map(|(pair, score)| ViewHit {
+            pair: pair as u32,
+            score,
+            row: None,
+        })
+        .collect()
+}
+
+/// The best `k` pairs of the sparse arm for a question's weights.
+pub fn sparse(
+    snapshot: &Snapshot,
+    weights: &crate::model::sparse::SparseVec,
+    k: usize,
+    filter: &Filter,
+) -> Vec<ViewHit> {
+    let Some(index) = &snapshot.sparse else {
+        return Vec::new();
+    };
+    let allowed = filter.mask(&snapshot.meta);
+    let keep = |pair: usize| allowed.as_ref().is_none_or(|a| a[pair]);
+    index
+        .search(weights, k, Some(&keep))
         .into_iter()
         .map(|(pair, score)| ViewHit {
             pair: pair as u32,

@@ -13,6 +13,7 @@
 //!     graph.bin            the HNSW graph as flat arrays of rows, walked by queries
 //!                          (copied in, checked) and read back to extend it
 //!     lexical.bin          bincode: the lexical arm's inverted index
+//!     sparse.bin           bincode: the sparse arm's weights (built with `--sparse`)
 //!   tmp-000008-<pid>/      a build in progress (removed by the next build if killed)
 //!   .lock                  held by the one process that builds
 //!   .qasearch-index        marks the folder as ours
@@ -237,6 +238,18 @@ pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
     lexical
         .validate(meta.pairs.len())
         .map_err(|e| Error::corrupt(&lexical_path, e))?;
+    let sparse = match manifest.files.get(SPARSE) {
+        Some(sum) => {
+            let path = dir.join(SPARSE);
+            let mut sparse: crate::index::sparse::SparseIndex =
+                decode(&read_checked(&path, sum)?).map_err(|e| Error::corrupt(&path, e))?;
+            sparse
+                .validate(meta.pairs.len())
+                .map_err(|e| Error::corrupt(&path, e))?;
+            Some(sparse)
+        }
+        None => None,
+    };
     log::debug!(
         "metadata decoded and checked in {:.1} ms",
         t.elapsed().as_secs_f64() * 1e3
@@ -265,6 +278,7 @@ pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
         meta,
         graph,
         lexical,
+        sparse,
         vectors,
         remote: None,
     })

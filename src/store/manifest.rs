@@ -33,6 +33,9 @@ pub const GRAPH: &str = "graph.bin";
 /// The lexical index (see [`crate::index::lexical::LexicalIndex`]).
 pub const LEXICAL: &str = "lexical.bin";
 
+/// The learned sparse arm, when built (see [`crate::index::sparse::SparseIndex`]).
+pub const SPARSE: &str = "sparse.bin";
+
 /// Prefix of the hnsw_rs dump files format 3 wrote (removed with their generation).
 pub(super) const OLD_GRAPH_BASE: &str = "graph";
 

@@ -94,6 +94,8 @@ pub struct Snapshot {
     pub graph: MmapGraph,
     /// BM25 over each pair's question and answer.
     pub lexical: crate::index::lexical::LexicalIndex,
+    /// The learned sparse arm, when the index was built with it (`--sparse`).
+    pub sparse: Option<crate::index::sparse::SparseIndex>,
     pub(super) vectors: Matrix,
     /// Where the vectors are searched when they live in a database (then
     /// `graph` and the matrix are empty).
@@ -136,6 +138,7 @@ impl Snapshot {
             meta,
             graph,
             lexical,
+            sparse: None,
             vectors: Matrix::Owned(vectors),
             remote: None,
         }
@@ -156,6 +159,7 @@ impl Snapshot {
             meta,
             graph: MmapGraph::empty(),
             lexical,
+            sparse: None,
             vectors: Matrix::Owned(Vec::new()),
             remote: Some(rows),
         }

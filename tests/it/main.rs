@@ -19,5 +19,6 @@ mod rebuild;
 mod retrieval;
 mod serve;
 mod serve_limits;
+mod sparse;
 mod tidy;
 mod util;

@@ -1,7 +1,7 @@
 //! The quality preset (`--model minilm+e5`) end to end: both models read
 //! every text, and the index's scores are their cosines mixed.
 
-use crate::util::{rewordings, seed_questions, top_questions, Work};
+use crate::util::{assert_seed_and_rewordings_first, Work};
 
 /// The question view's score of the first result for `question`.
 fn question_score(w: &Work, question: &str) -> (String, f64) {
@@ -31,13 +31,7 @@ fn the_quality_preset_answers_the_seed_and_mixes_both_models_cosines() {
     r.ok();
     let v = r.json();
     assert_eq!(v["qa_pairs"], 6, "{v}");
-    let questions = seed_questions();
-    let asked: Vec<&str> = questions.iter().map(String::as_str).collect();
-    assert_eq!(top_questions(&w, &asked), questions);
-    let reworded = rewordings();
-    let asked: Vec<&str> = reworded.iter().map(|(q, _)| q.as_str()).collect();
-    let want: Vec<String> = reworded.iter().map(|(_, s)| s.clone()).collect();
-    assert_eq!(top_questions(&w, &asked), want);
+    assert_seed_and_rewordings_first(&w);
 
     let r = w.run(&["ask", "--json", "How tall is the Eiffel Tower?"]);
     assert_eq!(r.code, 10, "no confident answer: {}", r.stdout);

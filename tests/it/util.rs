@@ -211,6 +211,19 @@ pub fn top1_lead(v: &serde_json::Value) -> f64 {
 
 /// The stored question of each question's best answer, each one's lead over
 /// the second best at least [`TOP1_MARGIN`].
+/// Asserts that every seed question and every rewording of
+/// `eval/questions.tsv` gets its own pair first in `w` (each by the top-1
+/// margin [`top_questions`] checks).
+pub fn assert_seed_and_rewordings_first(w: &Work) {
+    let questions = seed_questions();
+    let asked: Vec<&str> = questions.iter().map(String::as_str).collect();
+    assert_eq!(top_questions(w, &asked), questions);
+    let reworded = rewordings();
+    let asked: Vec<&str> = reworded.iter().map(|(q, _)| q.as_str()).collect();
+    let want: Vec<String> = reworded.iter().map(|(_, s)| s.clone()).collect();
+    assert_eq!(top_questions(w, &asked), want);
+}
+
 pub fn top_questions(w: &Work, questions: &[&str]) -> Vec<String> {
     let r = w.run_stdin(&["ask", "-k", "2", "--json", "-"], &questions.join("\n"));
     r.ok();
