@@ -18,7 +18,7 @@
 
 pub mod embed;
 pub mod mix;
-mod runtime;
+pub mod runtime;
 pub mod sparse;
 pub mod tokenizer;
 pub mod unigram;

@@ -21,8 +21,11 @@ pub(crate) fn load(path: &Path) -> Result<()> {
 }
 
 /// The process's ONNX Runtime environment (a process may have one): every
-/// session, the dense models' and the sparse arm's, is made in it.
-pub(crate) fn environment() -> Result<ort::environment::Environment> {
+/// session, the dense models' and the sparse arm's, is made in it, and so
+/// must any other session the process makes once qasearch has loaded a
+/// model (fastembed's own, for one: `InitOptionsUserDefined::with_environment`),
+/// or ONNX Runtime refuses a second environment.
+pub fn environment() -> Result<ort::environment::Environment> {
     static ENVIRONMENT: std::sync::Mutex<Option<ort::environment::Environment>> =
         std::sync::Mutex::new(None);
     let mut env = ENVIRONMENT

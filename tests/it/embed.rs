@@ -29,7 +29,9 @@ fn embed_parallel_load_matches_fastembed() {
             .with_pooling(fastembed::Pooling::Mean),
         fastembed::InitOptionsUserDefined::new()
             .with_max_length(files.identity.settings.max_length)
-            .with_intra_threads(2),
+            .with_intra_threads(2)
+            // One environment a process: the one ours was made in.
+            .with_environment(qasearch::model::runtime::environment().unwrap()),
     )
     .unwrap();
     let long = "The coalition met again in Paris to discuss guarantees. ".repeat(40);
