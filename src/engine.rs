@@ -330,6 +330,13 @@ fn apply(
     match plan {
         Plan::Ready(model) => same_model(store, embedder.identity(), &model),
         Plan::Build => {
+            // The cause first: no data to build from is the error, not news
+            // that a build starts.
+            if !options.data_dir.is_dir() {
+                return Err(Error::DataMissing {
+                    path: options.data_dir.clone(),
+                });
+            }
             log::info!(
                 "no index at {} yet: building it from {}",
                 store.location(),
@@ -642,10 +649,10 @@ impl Engine {
                 last_error.clear();
                 let h = self.health();
                 log::info!(
-                    "answering from generation {} ({} documents, {} Q&A pairs)",
+                    "answering from generation {} ({}, {})",
                     h.generation,
-                    h.documents,
-                    h.pairs
+                    crate::error::count(h.documents, "document", "documents"),
+                    crate::error::count(h.pairs, "Q&A pair", "Q&A pairs")
                 );
             }
             Ok(false) => last_error.clear(),

@@ -358,3 +358,22 @@ impl std::fmt::Display for Setting {
         f.write_str(name)
     }
 }
+
+/// `n` and the noun it counts, for messages: "1 document", "2 documents"
+/// (`plural` spelled out: "1 query", "2 queries").
+pub fn count(n: usize, singular: &str, plural: &str) -> String {
+    match n {
+        1 => format!("1 {singular}"),
+        _ => format!("{n} {plural}"),
+    }
+}
+
+#[cfg(test)]
+mod count_tests {
+    #[test]
+    fn one_is_singular_and_every_other_count_plural() {
+        assert_eq!(super::count(1, "document", "documents"), "1 document");
+        assert_eq!(super::count(0, "document", "documents"), "0 documents");
+        assert_eq!(super::count(2, "query", "queries"), "2 queries");
+    }
+}

@@ -691,10 +691,10 @@ fn status(g: &GlobalArgs, json: bool) -> Outcome {
         let c = status.indexed.unwrap_or_default();
         writeln!(
             out,
-            "index {index} is fresh: {} documents, {} Q&A pairs, {} sentences (generation {})",
-            c.documents,
-            c.qa_pairs,
-            c.sentences,
+            "index {index} is fresh: {}, {}, {} (generation {})",
+            qasearch::error::count(c.documents, "document", "documents"),
+            qasearch::error::count(c.qa_pairs, "Q&A pair", "Q&A pairs"),
+            qasearch::error::count(c.sentences, "sentence", "sentences"),
             status.generation.unwrap_or_default()
         )?;
     } else {

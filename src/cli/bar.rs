@@ -23,7 +23,7 @@ impl Progress for Bar {
         }
         let (template, what) = match stage {
             Stage::Embedding => (
-                "{msg:>10} [{bar:30}] {pos}/{len} sentences, {per_sec}, ETA {eta}",
+                "{msg:>10} [{bar:30}] {pos}/{len} texts, {per_sec}, ETA {eta}",
                 "embedding",
             ),
             Stage::Graph => ("{msg:>10} {spinner} {len} vectors", "linking"),
@@ -38,7 +38,10 @@ impl Progress for Bar {
             Stage::Writing => return,
         };
         if stage == Stage::Embedding {
-            log::info!("embedding {total} sentences");
+            // Every text that gets a vector, new since the last build.
+            log::info!(
+                "embedding {total} texts (answer and passage sentences, whole answers, stored questions)"
+            );
         }
         let style = indicatif::ProgressStyle::with_template(template)
             .expect("invariant: valid template")

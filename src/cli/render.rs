@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anstyle::{AnsiColor, Style};
 use qasearch::corpus::Warning;
+use qasearch::error::count;
 use qasearch::eval::EvalReport;
 use qasearch::indexer::IndexSummary;
 use qasearch::search::Answers;
@@ -209,12 +210,16 @@ pub fn summary(out: &mut impl Write, s: &IndexSummary) -> io::Result<()> {
     };
     writeln!(
         out,
-        "{action} {} documents, {} Q&A pairs, {} sentences in {:.2} s ({:.0} sentences/s)",
-        s.documents, s.qa_pairs, s.sentences, s.seconds, s.sentences_per_second
+        "{action} {}, {}, {} in {:.2} s ({:.0} sentences/s)",
+        count(s.documents, "document", "documents"),
+        count(s.qa_pairs, "Q&A pair", "Q&A pairs"),
+        count(s.sentences, "sentence", "sentences"),
+        s.seconds,
+        s.sentences_per_second
     )?;
     writeln!(
         out,
-        "  embedded {} ({:.0}/s), reused {}, hidden {}; graph {}; generation {} at {}",
+        "  embedded {} texts ({:.0}/s), reused {}, hidden {}; graph {}; generation {} at {}",
         s.embedded,
         s.embedded_per_second,
         s.reused,
@@ -233,19 +238,23 @@ pub fn summary(out: &mut impl Write, s: &IndexSummary) -> io::Result<()> {
         let read: Vec<String> = s
             .formats
             .iter()
-            .map(|(name, c)| format!("{name}: {} documents, {} pairs", c.documents, c.pairs))
+            .map(|(name, c)| {
+                let (docs, pairs) = (c.documents, c.pairs);
+                let docs = count(docs, "document", "documents");
+                format!("{name}: {docs}, {}", count(pairs, "pair", "pairs"))
+            })
             .collect();
         writeln!(out, "  read {}", read.join("; "))?;
     }
     if s.warnings > 0 {
         writeln!(
             out,
-            "  skipped {} files, {} lines, {} questions; {} files of other types not read ({} warnings on stderr)",
-            s.skipped.files,
-            s.skipped.lines,
-            s.skipped.pairs,
-            s.unsupported.len(),
-            s.warnings
+            "  skipped {}, {}, {}; {} of other types not read ({} on stderr)",
+            count(s.skipped.files, "file", "files"),
+            count(s.skipped.lines, "line", "lines"),
+            count(s.skipped.pairs, "question", "questions"),
+            count(s.unsupported.len(), "file", "files"),
+            count(s.warnings, "warning", "warnings")
         )?;
     }
     Ok(())
@@ -255,17 +264,17 @@ pub fn summary(out: &mut impl Write, s: &IndexSummary) -> io::Result<()> {
 pub fn eval_table(out: &mut impl Write, r: &EvalReport) -> io::Result<()> {
     writeln!(
         out,
-        "{BOLD}{}{BOLD:#}: {} queries, {} corpus entries ({} sentences, {} vectors)",
+        "{BOLD}{}{BOLD:#}: {}, {} ({}, {})",
         clean(&r.dataset),
-        r.queries,
-        r.corpus,
-        r.index.sentences,
-        r.index.vectors
+        count(r.queries, "query", "queries"),
+        count(r.corpus, "corpus entry", "corpus entries"),
+        count(r.index.sentences, "sentence", "sentences"),
+        count(r.index.vectors, "vector", "vectors")
     )?;
     if r.index.embedded > 0 {
         writeln!(
             out,
-            "indexing: embedded {} sentences at {:.0} sentences/s, {:.1} s in all",
+            "indexing: embedded {} texts at {:.0} sentences/s, {:.1} s in all",
             r.index.embedded, r.index.sentences_per_second, r.index.seconds
         )?;
     }

@@ -216,7 +216,11 @@ fn initialize(engine: &Loading, params: &Value) -> Value {
     let size = match engine.get(Duration::ZERO) {
         Ok(e) => {
             let h = e.health();
-            format!("{} documents, {} Q&A pairs", h.documents, h.pairs)
+            let documents = crate::error::count(h.documents, "document", "documents");
+            format!(
+                "{documents}, {}",
+                crate::error::count(h.pairs, "Q&A pair", "Q&A pairs")
+            )
         }
         Err(_) => "its index is being opened".into(),
     };

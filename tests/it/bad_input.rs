@@ -79,8 +79,10 @@ fn missing_data_folder_and_empty_corpus() {
     let r = w.run(&["--data", missing.to_str().unwrap(), "index"]);
     r.fails(DATA, "data folder");
     assert!(r.stderr.contains("nowhere"));
-    w.run(&["--data", missing.to_str().unwrap(), "ask", "hi?"])
-        .fails(DATA, "not found");
+    let r = w.run(&["--data", missing.to_str().unwrap(), "ask", "hi?"]);
+    r.fails(DATA, "not found");
+    // The cause alone: no word of a build that cannot start.
+    assert!(!r.stderr.contains("building"), "{}", r.stderr);
     w.run(&["index"])
         .fails(DATA, "no question-and-answer pairs");
     w.write("bad.txt", "only a paragraph, no questions\n");
