@@ -197,8 +197,11 @@ pub struct Health {
     pub documents: usize,
     /// Q&A pairs in it.
     pub pairs: usize,
-    /// The model that answers.
+    /// The model that answers: its identity (name, files' hashes).
     pub model: String,
+    /// Its name for people: the catalogue's (`minilm`), else the model
+    /// file's settings name (a file supplied by hand).
+    pub model_name: String,
 }
 
 /// Where the time of one question went.
@@ -443,8 +446,15 @@ impl Engine {
             });
             (embedder, plan, opened)
         });
-        let mut embedder = embedder?;
+        // The cause first: an index that cannot be read, or no data to
+        // build one from, before what the model lacks.
         let plan = plan?;
+        if matches!(plan, Plan::Build) && !options.data_dir.is_dir() {
+            return Err(Error::DataMissing {
+                path: options.data_dir.clone(),
+            });
+        }
+        let mut embedder = embedder?;
         log::debug!(
             "model and index state ready in {:.1} ms",
             t.elapsed().as_secs_f64() * 1e3
@@ -596,7 +606,10 @@ impl Engine {
             });
         }
         let manifest = &snapshot.manifest;
-        let min_score = config.min_score.unwrap_or(manifest.abstention.min_score);
+        // A threshold given by hand is on the results' scale (0–1).
+        let min_score = config.min_score.map_or(manifest.abstention.min_score, |m| {
+            manifest.fusion.raw_threshold(m, snapshot.sparse.is_some())
+        });
         let answers = search::retrieve(
             &snapshot,
             &vector,
@@ -637,6 +650,10 @@ impl Engine {
             documents: m.counts.documents,
             pairs: m.counts.qa_pairs,
             model: self.identity.id(),
+            model_name: crate::model::catalogued(&self.identity).map_or_else(
+                || self.identity.settings.name.clone(),
+                |m| m.name.to_string(),
+            ),
         }
     }
 

@@ -237,7 +237,24 @@ fn run(cli: &Cli) -> Outcome {
         Command::Export(args) => export(g, args),
         Command::Serve(args) => serve(g, args),
         Command::Mcp(args) => mcp(g, args),
+        Command::Completions(args) => {
+            cli::generate::completions(args.shell, &mut std::io::stdout().lock());
+            Ok(exit::OK)
+        }
+        Command::Man(args) => man(args),
     }
+}
+
+/// `qasearch man`: the page on stdout, or every page into a folder.
+fn man(args: &cli::ManArgs) -> Outcome {
+    match &args.dir {
+        None => cli::generate::man(&mut std::io::stdout().lock())?,
+        Some(dir) => {
+            let pages = cli::generate::man_pages(dir).map_err(|e| Error::io("writing", dir, e))?;
+            log::info!("{pages} manual pages written to {}", dir.display());
+        }
+    }
+    Ok(exit::OK)
 }
 
 /// The model of a command on the index: the one named (`--model`, or files
@@ -272,7 +289,7 @@ fn require_data(data: &Path) -> Result<()> {
 fn model_options(g: &GlobalArgs) -> ModelOptions {
     ModelOptions {
         python: std::env::var("QASEARCH_PYTHON").ok(),
-        models_dir: g.models.clone(),
+        models_dir: g.models.clone().unwrap_or_else(model::default_models_dir),
         model_file: g.model_file.clone(),
         tokenizer_dir: g.tokenizer_dir.clone(),
         runtime: g
@@ -340,9 +357,9 @@ fn open_engine(g: &GlobalArgs, update: bool) -> Result<Engine> {
 /// Checks the search flags, naming them (the library checks the values too,
 /// in its own terms).
 fn check_search_flags(top_k: usize, ef: Option<usize>, min_score: Option<f32>) -> Result<()> {
-    if let Some(m) = min_score.filter(|m| !m.is_finite()) {
+    if let Some(m) = min_score.filter(|m| !(0.0..=1.0).contains(m)) {
         return Err(Error::Usage(format!(
-            "--min-score must be a finite number, got {m}"
+            "--min-score must be in 0..=1 (the results' score scale), got {m}"
         )));
     }
     if top_k == 0 || top_k > 10_000 {
@@ -535,6 +552,7 @@ fn serve(g: &GlobalArgs, args: &cli::ServeArgs) -> Outcome {
     let options = ServeOptions {
         limits,
         allowed_hosts,
+        allowed_origins: args.allow_origins.clone(),
         watch,
         search: SearchConfig {
             ef_search: args.ef,

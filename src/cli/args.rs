@@ -51,15 +51,12 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "QASEARCH_STORE", value_name = "URL")]
     pub store: Option<String>,
 
-    /// Folder where the model and runtime files are fetched to (its fetched/ subfolder).
-    #[arg(
-        long,
-        global = true,
-        env = "QASEARCH_MODELS",
-        default_value = "models",
-        value_name = "DIR"
-    )]
-    pub models: PathBuf,
+    /// Folder where the model and runtime files are fetched to (its
+    /// fetched/ subfolder). Default: one cache per user,
+    /// $XDG_CACHE_HOME/qasearch (else ~/.cache/qasearch); in a checkout of
+    /// qasearch (a ./models folder holding pins.json), that folder.
+    #[arg(long, global = true, env = "QASEARCH_MODELS", value_name = "DIR")]
+    pub models: Option<PathBuf>,
 
     /// Which model: `minilm` (the default: all-MiniLM-L6-v2 as pinned, fp32
     /// maths, the same vectors on every CPU), `minilm-int8` (quantized to int8
@@ -167,6 +164,29 @@ pub enum Command {
     /// Answer questions for an assistant: a Model Context Protocol server on
     /// stdin/stdout with one tool, `ask`.
     Mcp(McpArgs),
+    /// Print a shell's completion script: `qasearch completions bash >
+    /// ~/.local/share/bash-completion/completions/qasearch` (zsh: a file
+    /// `_qasearch` in a folder of $fpath; fish:
+    /// ~/.config/fish/completions/qasearch.fish).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): `qasearch man > qasearch.1`, or write
+    /// one page per command into a folder with --dir.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write qasearch.1 and a page per command (qasearch-ask.1, …) into
+    /// this folder (created if missing) instead of printing qasearch.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -195,6 +215,12 @@ pub struct ServeArgs {
     /// bound address, and localhost on loopback, are always accepted.
     #[arg(long = "allow-host", value_name = "NAME")]
     pub allow_hosts: Vec<String>,
+
+    /// An origin whose pages may call the API from a browser (CORS), e.g.
+    /// http://localhost:3000 for a front end's dev server (repeatable);
+    /// without it only the server's own page may.
+    #[arg(long = "allow-origin", value_name = "ORIGIN", value_parser = qasearch::serve::parse_origin)]
+    pub allow_origins: Vec<String>,
 
     /// Update the index when the data folder changes (checked every
     /// --watch-interval-ms), answering from the current one meanwhile.
@@ -431,14 +457,15 @@ pub struct AskArgs {
     #[arg(long)]
     pub no_update: bool,
 
-    /// The least score of a confident answer (default: the index's, fitted
-    /// when it was built); below it `ask` says it has no confident answer
-    /// and exits with 10.
+    /// The least score of a confident answer, 0 to 1 as results are scored
+    /// (default: the index's, fitted when it was built); below it `ask`
+    /// says it has no confident answer and exits with 10.
     #[arg(long, value_name = "SCORE")]
     pub min_score: Option<f32>,
 
-    /// Show which views (answers, questions, lexical, passage) found each
-    /// result, with their scores and ranks.
+    /// Show which views (answers, questions, lexical, passage, sparse)
+    /// found each result: what each added to its score (on the same 0–1
+    /// scale) and its rank there; --json also gives each view's raw score.
     #[arg(long)]
     pub explain: bool,
 

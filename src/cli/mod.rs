@@ -4,6 +4,7 @@
 
 mod args;
 mod bar;
+pub mod generate;
 pub mod render;
 
 pub use args::*;

@@ -131,9 +131,14 @@ pub fn answers(
         if i > 0 {
             writeln!(out)?;
         }
+        let below = if a.confident {
+            ""
+        } else {
+            " · below the threshold"
+        };
         writeln!(
             out,
-            "{RANK}{}.{RANK:#} {BOLD}{}{BOLD:#}  {DIM}score {:.3} · {}:{}{DIM:#}",
+            "{RANK}{}.{RANK:#} {BOLD}{}{BOLD:#}  {DIM}score {:.3}{below} · {}:{}{DIM:#}",
             a.rank,
             clean(title(a)),
             a.score,
@@ -157,8 +162,9 @@ pub fn answers(
         if let Some(views) = &a.views {
             let parts: Vec<String> = views
                 .iter()
-                .map(|p| format!("{} {:.3} (#{})", p.view.name(), p.score, p.rank))
+                .map(|p| format!("{} +{:.3} (#{})", p.view.name(), p.contribution, p.rank))
                 .collect();
+            // What each view added to the score, on its scale; #: its rank there.
             writeln!(out, "   {DIM}found by: {}{DIM:#}", parts.join(", "))?;
         }
         writeln!(

@@ -218,7 +218,8 @@ pub struct StoreReport {
 /// answered, unrelated ones (`--unrelated FILE`) not.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AbstentionReport {
-    /// The threshold of a confident answer.
+    /// The threshold of a confident answer, on the results' scale (0–1),
+    /// as are the percentiles below.
     pub min_score: f32,
     /// Related questions asked (the evaluated queries that are not stored
     /// questions themselves, or all of them where all are).

@@ -235,7 +235,13 @@ impl Tally {
         let confident = fused
             .first()
             .is_some_and(|f| f.evidence() >= snapshot.manifest.abstention.min_score);
-        let best = fused.first().map_or(0.0, |f| f.evidence());
+        // On the results' scale, as `ask` shows it.
+        let best = fused.first().map_or(0.0, |f| {
+            snapshot
+                .manifest
+                .fusion
+                .shown(f.evidence(), snapshot.sparse.is_some())
+        });
         if q.stored_pair.is_some() {
             self.stored_answered += confident as usize;
             self.stored += 1;
@@ -304,7 +310,10 @@ impl Tally {
             seconds: started.elapsed().as_secs_f64(),
             postgres: None,
             abstention: AbstentionReport {
-                min_score: snapshot.manifest.abstention.min_score,
+                min_score: snapshot.manifest.fusion.shown(
+                    snapshot.manifest.abstention.min_score,
+                    snapshot.sparse.is_some(),
+                ),
                 related: n,
                 related_answered: yes as f64 / n.max(1) as f64,
                 related_p05: score_percentile(&mut best, 5.0),

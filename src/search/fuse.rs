@@ -49,8 +49,13 @@ pub const PASSAGE_MARGIN: f32 = 0.05;
 pub struct Part {
     /// The view.
     pub view: View,
-    /// Its raw score (cosine, or BM25).
-    pub score: f32,
+    /// What it added to the pair's score. Fused here; on the shown scale
+    /// (0–1, [`FusionParams::shown`]) in a result. A dense view that is not
+    /// the pair's best adds nothing (but its `view_agreement` share).
+    pub contribution: f32,
+    /// Its raw score: a cosine, or a BM25 or sparse dot product (not on
+    /// the results' scale).
+    pub raw: f32,
     /// The pair's 1-based rank in that view.
     pub rank: usize,
 }
@@ -111,7 +116,8 @@ pub fn fuse(views: &[(View, Vec<ViewHit>)], params: &FusionParams) -> Vec<Fused>
         for (i, h) in hits.iter().enumerate() {
             by_pair.entry(h.pair).or_default().push(Part {
                 view: *view,
-                score: h.score,
+                contribution: 0.0,
+                raw: h.score,
                 rank: i + 1,
             });
         }
@@ -120,27 +126,36 @@ pub fn fuse(views: &[(View, Vec<ViewHit>)], params: &FusionParams) -> Vec<Fused>
         .into_iter()
         .map(|(pair, mut parts)| {
             parts.sort_by_key(|p| View::ALL.iter().position(|v| *v == p.view));
-            let of = |v: View| parts.iter().find(|p| p.view == v).map(|p| p.score);
+            let of = |v: View| parts.iter().find(|p| p.view == v).map(|p| p.raw);
             let share = |s: f32, top: f32| if top > 0.0 { s / top } else { 0.0 };
             let sparse = of(View::Sparse).map_or(0.0, |s| share(s, sparse_top));
             let sparse_bonus = sparse_weight * sparse;
-            if let Some(passage) = of(View::Passage) {
-                return Fused {
-                    pair,
-                    score: passage - PASSAGE_MARGIN + sparse_bonus,
-                    sparse_bonus,
-                    parts,
-                };
+            let mut added = vec![(View::Sparse, sparse_bonus)];
+            let score = if let Some(passage) = of(View::Passage) {
+                added.push((View::Passage, passage - PASSAGE_MARGIN));
+                passage - PASSAGE_MARGIN + sparse_bonus
+            } else {
+                let (answers, questions) = (of(View::Answers), of(View::Questions));
+                let dense = join(
+                    answers.or(a_floor),
+                    questions.or(q_floor),
+                    params.view_agreement,
+                );
+                added.extend(dense_shares(answers, questions, params.view_agreement));
+                let lex = weight * of(View::Lexical).map_or(0.0, |s| share(s, top));
+                added.push((View::Lexical, lex));
+                dense + lex + sparse_bonus
+            };
+            for p in &mut parts {
+                p.contribution = added
+                    .iter()
+                    .filter(|(v, _)| *v == p.view)
+                    .map(|(_, c)| c)
+                    .sum();
             }
-            let dense = join(
-                of(View::Answers).or(a_floor),
-                of(View::Questions).or(q_floor),
-                params.view_agreement,
-            );
-            let lex = of(View::Lexical).map_or(0.0, |s| share(s, top));
             Fused {
                 pair,
-                score: dense + weight * lex + sparse_bonus,
+                score,
                 sparse_bonus,
                 parts,
             }
@@ -162,6 +177,28 @@ fn sparse_lead(hits: &[ViewHit], full: f32) -> f32 {
     };
     let second = hits.get(1).map_or(0.0, |h| h.score.max(0.0));
     ((best - second) / best / full.max(1e-6)).min(1.0)
+}
+
+/// What each dense view that returned a pair adds to its dense score
+/// ([`join`]): the better one `1 − agreement` of its cosine, the other
+/// `agreement` of its own.
+fn dense_shares(answers: Option<f32>, questions: Option<f32>, agreement: f32) -> Vec<(View, f32)> {
+    match (answers, questions) {
+        (Some(a), Some(q)) => {
+            let (best, other) = if a >= q {
+                ((View::Answers, a), (View::Questions, q))
+            } else {
+                ((View::Questions, q), (View::Answers, a))
+            };
+            vec![
+                (best.0, (1.0 - agreement) * best.1),
+                (other.0, agreement * other.1),
+            ]
+        }
+        (Some(a), None) => vec![(View::Answers, a)],
+        (None, Some(q)) => vec![(View::Questions, q)],
+        (None, None) => Vec::new(),
+    }
 }
 
 /// A pair's dense score from its two dense views: the best, with `agreement`
@@ -203,12 +240,25 @@ mod tests {
         // 3: answers floor 0.5 beats its question 0.4; plus full lexical.
         assert!((score(3) - (0.5 + 0.1)).abs() < 1e-6);
         assert_eq!(f.iter().map(|x| x.pair).collect::<Vec<_>>(), [2, 1, 3]);
+        // Each view's contribution: what it added; together, the score.
+        let one = f.iter().find(|x| x.pair == 1).unwrap();
+        let added: Vec<(View, f32)> = one.parts.iter().map(|p| (p.view, p.contribution)).collect();
+        assert_eq!(added.len(), 2);
+        assert!((added[0].1 - 0.6).abs() < 1e-6 && added[0].0 == View::Answers);
+        assert!((added[1].1 - 0.05).abs() < 1e-6 && added[1].0 == View::Lexical);
+        let sum: f32 = one.parts.iter().map(|p| p.contribution).sum();
+        assert!((sum - one.score).abs() < 1e-6);
+        // Pair 2: its question is its best dense view; the answer adds nothing.
+        let two = f.iter().find(|x| x.pair == 2).unwrap();
+        assert_eq!(two.parts[0].view, View::Answers);
+        assert_eq!(two.parts[0].contribution, 0.0);
         assert_eq!(f[0].parts.len(), 2);
         assert_eq!(
             f[0].parts[1],
             Part {
                 view: View::Questions,
-                score: 0.9,
+                contribution: 0.9,
+                raw: 0.9,
                 rank: 1
             }
         );

@@ -73,9 +73,10 @@ impl SearchConfig {
                 self.top_k
             )));
         }
-        if self.min_score.is_some_and(|m| !m.is_finite()) {
+        if self.min_score.is_some_and(|m| !(0.0..=1.0).contains(&m)) {
             return Err(Error::Usage(
-                "the least score of a confident answer (min_score) must be a finite number".into(),
+                "the least score of a confident answer (min_score) is on the results' scale: 0 to 1"
+                    .into(),
             ));
         }
         if let Some(ef) = self.ef_search.filter(|&ef| ef == 0 || ef > 100_000) {
@@ -97,7 +98,9 @@ impl SearchConfig {
 pub struct Answer {
     /// 1-based rank.
     pub rank: usize,
-    /// Cosine similarity of the best sentence, higher is better.
+    /// The pair's fused score on the shown scale: 0 to 1, higher is
+    /// better, as a share of the most a pair can score
+    /// ([`crate::index::settings::FusionParams::shown`]).
     pub score: f32,
     /// What the result is: a Q&A `pair`, or a document's `passage` (then
     /// without a question, and `answer` is the passage).
@@ -114,6 +117,9 @@ pub struct Answer {
     /// 1-based line of the question in its file (of the matched sentence,
     /// for a passage).
     pub line: usize,
+    /// Whether this result reaches the threshold (`min_score`): a confident
+    /// answer; the others are listed for reference only.
+    pub confident: bool,
     /// The pair's metadata: field name → value (a list where a field repeats).
     #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
     pub meta: serde_json::Map<String, serde_json::Value>,
@@ -136,9 +142,9 @@ pub struct Answers {
     /// end should say so rather than present them as answers).
     pub answered: bool,
     /// The best fused score, without what the sparse arm added (the score
-    /// the threshold is compared with).
+    /// the threshold is compared with), on the results' scale (0–1).
     pub best: f32,
-    /// The threshold it was compared with.
+    /// The threshold it was compared with, on the same scale.
     pub min_score: f32,
     /// The best pairs, best first.
     pub results: Vec<Answer>,
@@ -278,7 +284,8 @@ pub fn leave_out(views: &mut [(View, Vec<crate::search::views::ViewHit>)], quest
     }
 }
 
-/// Fuses views into answers, with abstention.
+/// Fuses views into answers, with abstention against `min_score` (a fused
+/// score); what it gives is on the shown scale (0–1).
 pub fn answers_of(
     snapshot: &Snapshot,
     query: &[f32],
@@ -293,17 +300,27 @@ pub fn answers_of(
     fused.retain(|f| f.score.is_finite());
     let best = fused.first().map_or(f32::MIN, |f| f.evidence());
     let top: Vec<_> = fused.into_iter().take(config.top_k).collect();
-    let pairs: Vec<(u32, f32)> = top.iter().map(|f| (f.pair, f.score)).collect();
+    let sparse = snapshot.sparse.is_some();
+    let shown = |raw: f32| fusion.shown(raw, sparse);
+    let pairs: Vec<(u32, f32)> = top.iter().map(|f| (f.pair, shown(f.score))).collect();
     let mut results = answers(snapshot, &pairs, query)?;
+    for (a, f) in results.iter_mut().zip(&top) {
+        a.confident = f.evidence() >= min_score;
+    }
     if explain {
+        let ceiling = fusion.ceiling(sparse);
         for (a, f) in results.iter_mut().zip(top) {
-            a.views = Some(f.parts);
+            let mut parts = f.parts;
+            for p in &mut parts {
+                p.contribution /= ceiling;
+            }
+            a.views = Some(parts);
         }
     }
     Ok(Answers {
         answered: best >= min_score,
-        best,
-        min_score,
+        best: shown(best),
+        min_score: shown(min_score),
         results,
     })
 }
@@ -430,6 +447,7 @@ pub fn answers(snapshot: &Snapshot, pairs: &[(u32, f32)], query: &[f32]) -> Resu
                 passage: p.answer[start..end].to_string(),
                 doc: doc.key.clone(),
                 line,
+                confident: false,
                 meta: meta_json(&p.meta),
                 span: (start, end),
                 pair: pair as usize,

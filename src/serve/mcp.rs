@@ -349,8 +349,14 @@ fn text(reply: &Reply<'_>) -> String {
             "passage" => "From the document's passage".to_string(),
             _ => format!("Q: {}", r.question),
         };
+        // Below the threshold while the best is above it: for reference.
+        let below = if a.answered && !r.confident {
+            ", below the threshold: may not answer the question"
+        } else {
+            ""
+        };
         out.push_str(&format!(
-            "\n{}. {heading}\n   A: {}\n   Matched: {}\n   Source: {}:{} (score {:.3})\n",
+            "\n{}. {heading}\n   A: {}\n   Matched: {}\n   Source: {}:{} (score {:.3}{below})\n",
             r.rank, r.answer, r.passage, r.doc, r.line, r.score
         ));
         if !r.meta.is_empty() {

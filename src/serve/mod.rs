@@ -18,6 +18,8 @@
 
 pub mod mcp;
 
+mod cors;
+
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,6 +44,7 @@ mod listen;
 mod page;
 mod places;
 
+pub use cors::parse_origin;
 use places::Places;
 
 /// What clients may ask of the server. Every field is a `serve` flag.
@@ -96,6 +99,9 @@ pub struct ServeOptions {
     /// Host names accepted in the `Host` header besides the bound address
     /// (and, on loopback, `localhost`).
     pub allowed_hosts: Vec<String>,
+    /// Origins (`http://localhost:3000`) whose pages may call the API
+    /// from a browser (CORS); none by default.
+    pub allowed_origins: Vec<String>,
     /// How often the index folder is checked for a new generation.
     pub refresh_every: Duration,
     /// With a loader, the server also checks the data folder this often and
@@ -112,6 +118,7 @@ impl Default for ServeOptions {
         ServeOptions {
             limits: Limits::default(),
             allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
             refresh_every: Duration::from_millis(200),
             watch: None,
             default_k: 3,
@@ -127,6 +134,7 @@ struct AppState {
     search: SearchConfig,
     places: Places,
     hosts: Hosts,
+    cors: cors::Cors,
 }
 
 /// The names a request's `Host` (and a browser's `Origin`) may give.
@@ -293,6 +301,7 @@ pub fn router(engine: Arc<Engine>, addr: SocketAddr, options: &ServeOptions) -> 
         engine,
         places: Places::new(&limits),
         hosts: Hosts::new(addr, &options.allowed_hosts),
+        cors: cors::Cors::new(&options.allowed_origins),
         default_k: options.default_k,
         search: options.search.clone(),
         limits,
@@ -349,15 +358,37 @@ async fn guard(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Resp
         )
         .into_response();
     }
-    // Writes, and every API call (a GET answers too): never for another site.
-    // The page itself may be opened from a link anywhere.
+    // Writes, and every API call (a GET answers too): never for another
+    // site, but for the origins named with --allow-origin (CORS). The page
+    // itself may be opened from a link anywhere.
     let api = req.uri().path().starts_with("/api/");
+    let cross = api.then(|| s.cors.allowed(headers).cloned()).flatten();
+    if let Some(origin) = cross {
+        if cors::is_preflight(req.method(), headers) {
+            return cors::preflight(&origin);
+        }
+        let mut r = next.run(req).await;
+        cors::allow(&mut r, origin);
+        vary_by_origin(&mut r);
+        return r;
+    }
     if api || (req.method() != Method::GET && req.method() != Method::HEAD) {
         if let Err(e) = same_origin(&s.hosts, headers) {
             return e.into_response();
         }
     }
-    next.run(req).await
+    let mut r = next.run(req).await;
+    if api && s.cors.any() {
+        vary_by_origin(&mut r);
+    }
+    r
+}
+
+/// A cache must not give one origin's answer (with or without its CORS
+/// headers) to another.
+fn vary_by_origin(r: &mut Response) {
+    r.headers_mut()
+        .append(header::VARY, HeaderValue::from_static("origin"));
 }
 
 /// A browser says where a request comes from; one from another site is refused.
@@ -537,9 +568,9 @@ async fn answer(s: &Arc<AppState>, r: AskRequest) -> Result<Response, ApiError> 
             Setting::MaxK
         )));
     }
-    if let Some(m) = r.min_score.filter(|m| !m.is_finite()) {
+    if let Some(m) = r.min_score.filter(|m| !(0.0..=1.0).contains(m)) {
         return Err(ApiError::bad_request(format!(
-            "min_score must be a finite number, got {m}"
+            "min_score must be in 0..=1 (the results' score scale), got {m}"
         )));
     }
     let filter = match &r.filter {

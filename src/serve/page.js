@@ -14,22 +14,59 @@
     return e;
   }
 
-  // The full answer, with the sentence that matched marked inside it.
-  function answerWithPassage(answer, passage) {
-    const p = el("p", "answer");
-    const at = passage ? answer.indexOf(passage) : -1;
-    if (at < 0) {
-      p.textContent = answer;
-      return p;
-    }
-    p.append(answer.slice(0, at), el("mark", "", passage), answer.slice(at + passage.length));
-    return p;
+  // Text with the sentence that matched marked inside it (when it is there).
+  function withMark(text, passage) {
+    const at = passage ? text.indexOf(passage) : -1;
+    if (at < 0) return [text];
+    return [text.slice(0, at), el("mark", "", passage), text.slice(at + passage.length)];
   }
 
-  function render(reply, guesses) {
+  // The full answer as its author wrote it: paragraphs (blank lines) with
+  // their line breaks, fenced code blocks (```) as preformatted text; the
+  // sentence that matched marked where it lies.
+  function answerWithPassage(answer, passage) {
+    const box = el("div", "answer");
+    const blocks = [];
+    let code = null;
+    let para = [];
+    const endPara = function () {
+      if (para.length) blocks.push({ code: false, text: para.join("\n") });
+      para = [];
+    };
+    answer.split("\n").forEach(function (line) {
+      if (/^\s*(```|~~~)/.test(line)) {
+        if (code === null) { endPara(); code = []; } else { blocks.push({ code: true, text: code.join("\n") }); code = null; }
+      } else if (code !== null) {
+        code.push(line);
+      } else if (line.trim() === "") {
+        endPara();
+      } else {
+        para.push(line);
+      }
+    });
+    if (code !== null) blocks.push({ code: true, text: code.join("\n") });
+    endPara();
+    let marked = false;
+    blocks.forEach(function (b) {
+      const e = b.code ? el("pre") : el("p");
+      const target = b.code ? e.appendChild(el("code")) : e;
+      const parts = marked ? [b.text] : withMark(b.text, passage);
+      marked = marked || parts.length > 1;
+      target.append.apply(target, parts);
+      box.append(e);
+    });
+    return box;
+  }
+
+  function render(reply) {
     list.replaceChildren();
-    reply.results.forEach(function (r) {
-      const li = el("li", guesses ? "guess" : "");
+    reply.results.forEach(function (r, i) {
+      const guess = !r.confident;
+      // Where the confident answers end and the rest begin, say so.
+      if (guess && reply.answered && (i === 0 || reply.results[i - 1].confident)) {
+        list.append(el("li", "divider", "Below the threshold, for reference:"));
+      }
+      const li = el("li", guess ? "guess" : "");
       li.tabIndex = 0;
       const title = r.kind === "passage" ? el("p", "question passage", "From the document's passage") : el("p", "question", r.question);
       li.append(title, answerWithPassage(r.answer, r.passage));
@@ -77,21 +114,34 @@
       state.className = "abstain";
       state.textContent = "No confident answer" + took + ": the closest pairs are below the threshold (best " +
         reply.best.toFixed(3) + " < " + reply.min_score.toFixed(3) + "). Closest, for reference:";
-      render(reply, true);
+      render(reply);
     } else {
-      const c = reply.results.length;
+      const c = reply.results.filter(function (r) { return r.confident; }).length;
       state.textContent = c + (c === 1 ? " answer" : " answers") + took + ".";
-      render(reply, false);
+      render(reply);
     }
   }
+
+  // The question in the address: a search is a history entry of its own
+  // (Back returns to the previous question and its answers).
+  function show(q) {
+    input.value = q;
+    if (q) ask(q);
+    else { list.replaceChildren(); state.textContent = ""; }
+  }
+  window.addEventListener("popstate", function () {
+    show((new URL(location.href).searchParams.get("q") || "").trim());
+  });
 
   form.addEventListener("submit", function (e) {
     e.preventDefault();
     const q = input.value.trim();
     if (!q) return;
     const url = new URL(location.href);
+    const same = url.searchParams.get("q") === q;
     url.searchParams.set("q", q);
-    history.replaceState(null, "", url);
+    if (same) history.replaceState(null, "", url);
+    else history.pushState(null, "", url);
     ask(q);
   });
 
@@ -104,7 +154,7 @@
       return;
     }
     if (e.key !== "ArrowDown" && e.key !== "ArrowUp") return;
-    const items = Array.prototype.slice.call(list.children);
+    const items = Array.prototype.slice.call(list.querySelectorAll("li[tabindex]"));
     if (items.length === 0) return;
     const at = items.indexOf(document.activeElement);
     let next = e.key === "ArrowDown" ? at + 1 : at - 1;
@@ -117,13 +167,11 @@
 
   fetch("/api/health").then(function (r) { return r.json(); }).then(function (h) {
     const plural = function (n, word) { return n + " " + word + (n === 1 ? "" : "s"); };
-    corpus.textContent = plural(h.documents, "document") + " · " + plural(h.pairs, "Q&A pair") + " · model " + h.model +
+    corpus.textContent = plural(h.documents, "document") + " · " + plural(h.pairs, "Q&A pair") + " · model " + h.model_name +
       " · generation " + h.generation;
+    corpus.title = h.model;
   }).catch(function () {});
 
   const initial = new URL(location.href).searchParams.get("q");
-  if (initial) {
-    input.value = initial;
-    ask(initial.trim());
-  }
+  if (initial) show(initial.trim());
 })();

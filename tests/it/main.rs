@@ -10,6 +10,7 @@ mod export;
 mod formats;
 mod graph_updates;
 mod hostile;
+mod install;
 mod languages;
 mod pg;
 mod pg_hostile;

@@ -45,7 +45,9 @@ fn a_stored_question_finds_the_pair_its_answer_alone_would_not() {
     for res in v["results"].as_array().unwrap() {
         for part in res["views"].as_array().unwrap() {
             assert!(["answers", "questions", "lexical"].contains(&part["view"].as_str().unwrap()));
-            assert!(part["score"].is_number() && part["rank"].as_u64().unwrap() >= 1);
+            assert!(part["raw"].is_number() && part["rank"].as_u64().unwrap() >= 1);
+            let added = part["contribution"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&added), "{part}");
         }
     }
     // Without --explain the JSON stays lean; the human form names the views.
@@ -66,7 +68,9 @@ fn a_stored_question_finds_the_pair_its_answer_alone_would_not() {
     ]);
     r.ok();
     assert!(r.stdout.contains("found by: answers"), "{}", r.stdout);
-    assert!(r.stdout.contains("questions 0."), "{}", r.stdout);
+    // What each view added, on the results' 0–1 scale, and its rank.
+    assert!(r.stdout.contains("questions +0."), "{}", r.stdout);
+    assert!(r.stdout.contains("(#1)"), "{}", r.stdout);
 }
 
 #[test]

@@ -134,6 +134,12 @@ fn a_burst_queues_for_a_place_and_without_a_queue_health_says_overloaded() {
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         })
     };
+    // 100 clients at once with the default settings (64 places, a queue of
+    // 2 s): every one is answered.
+    let defaults = Served::start(&w, &[]);
+    let statuses = burst(&defaults);
+    assert!(statuses.iter().all(|&c| c == 200), "{statuses:?}");
+    drop(defaults);
     // 100 clients at once, 4 places: they queue, and every one is answered.
     let queued = Served::start(&w, &["--max-concurrent", "4", "--queue-wait-ms", "30000"]);
     let statuses = burst(&queued);
@@ -463,4 +469,105 @@ fn mcp_starts_at_once_survives_bad_lines_and_follows_new_generations() {
     );
     drop(input);
     assert!(mcp.wait().unwrap().success());
+}
+
+/// CORS for the origins named with --allow-origin, and for no other: a
+/// preflight gets the methods and header the API takes; a request gets its
+/// origin back; another origin is refused as without the flag.
+#[test]
+fn named_origins_may_call_the_api_and_no_other() {
+    let w = Work::seeded();
+    w.index_ok();
+    let front = "http://localhost:3000";
+    let post = |s: &Served, origin: &str| {
+        s.request(
+            "POST",
+            "/api/ask",
+            &[("Content-Type", "application/json"), ("Origin", origin)],
+            b"{\"question\":\"What does the coalition aim for?\"}",
+        )
+    };
+    let preflight = |s: &Served, origin: &str| {
+        s.request(
+            "OPTIONS",
+            "/api/ask",
+            &[
+                ("Origin", origin),
+                ("Access-Control-Request-Method", "POST"),
+                ("Access-Control-Request-Headers", "content-type"),
+            ],
+            b"",
+        )
+    };
+    // Off by default: the dev server's page is another site.
+    let closed = Served::start(&w, &[]);
+    post(&closed, front).error(403, "cross_origin");
+    assert_eq!(
+        post(&closed, front).header("access-control-allow-origin"),
+        None
+    );
+    drop(closed);
+
+    let open = Served::start(
+        &w,
+        &[
+            "--allow-origin",
+            "http://LOCALHOST:3000/",
+            "--allow-origin",
+            "https://app.example",
+        ],
+    );
+    let r = preflight(&open, front);
+    assert_eq!(r.status, 204, "{r:#?}");
+    assert_eq!(r.header("access-control-allow-origin"), Some(front));
+    assert_eq!(r.header("access-control-allow-methods"), Some("GET, POST"));
+    assert_eq!(
+        r.header("access-control-allow-headers"),
+        Some("content-type")
+    );
+    let r = post(&open, front);
+    assert_eq!(r.status, 200, "{r:#?}");
+    assert_eq!(r.header("access-control-allow-origin"), Some(front));
+    assert!(
+        r.header("vary").is_some_and(|v| v.contains("origin")),
+        "{r:#?}"
+    );
+    assert_eq!(r.json()["results"][0]["rank"], 1);
+    let r = open.request(
+        "GET",
+        "/api/health",
+        &[("Origin", "https://app.example")],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    // Any other origin, or the same host on another port or scheme: refused.
+    for other in [
+        "http://localhost:3001",
+        "https://localhost:3000",
+        "http://evil.example",
+    ] {
+        post(&open, other).error(403, "cross_origin");
+        let r = preflight(&open, other);
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            None,
+            "{other}: {r:#?}"
+        );
+        assert_ne!(r.status, 204, "{other}");
+    }
+    // The server's own page still works, and its answers vary by origin.
+    let r = open.ask(&json!({"question": "What does the coalition aim for?"}));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    drop(open);
+
+    // A wildcard or anything but an origin is refused before serving.
+    for bad in ["*", "null", "localhost:3000", "http://a.example/path"] {
+        w.run(&["serve", "--port", "0", "--allow-origin", bad])
+            .fails(2, "origin");
+    }
 }

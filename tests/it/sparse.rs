@@ -86,7 +86,7 @@ fn the_sparse_arm_answers_the_seed_and_stays_until_dropped() {
             .unwrap()
             .iter()
             .find(|p| p["view"] == "sparse")
-            .map(|p| (p["rank"].as_u64().unwrap(), p["score"].as_f64().unwrap()))
+            .map(|p| (p["rank"].as_u64().unwrap(), p["raw"].as_f64().unwrap()))
     };
     let results = v["results"].as_array().unwrap();
     let critics = results
