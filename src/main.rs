@@ -176,56 +176,7 @@ fn run(cli: &Cli) -> Outcome {
     };
     match &cli.command {
         Command::Index(args) if args.check => status(g, args.json),
-        Command::Index(args) => {
-            let config = IndexConfig {
-                hnsw: qasearch::index::ann::HnswParams {
-                    m: args.hnsw_m,
-                    ef_construction: args.hnsw_ef_construction,
-                    ..Default::default()
-                },
-                batch_size: args.batch_size.max(1),
-                full: args.full,
-                answer_vectors: answer_vectors(&args.answer_vectors),
-                known: match &args.vectors_from {
-                    Some(path) => {
-                        let known = qasearch::indexer::KnownVectors::from_export(
-                            qasearch::indexer::export::read_jsonl(path)?,
-                        );
-                        log::info!("{} vectors read from {}", known.len(), path.display());
-                        Some(std::sync::Arc::new(known))
-                    }
-                    None => None,
-                },
-                ..Default::default()
-            };
-            config.hnsw.validate()?;
-            require_data(&g.data)?;
-            // The sparse arm: asked for, or kept from the index unless dropped.
-            let mut g = g.clone();
-            g.sparse = args.sparse || (g.sparse && !args.no_sparse);
-            let config = IndexConfig {
-                sparse: g.sparse,
-                ..config
-            };
-            let mut embedder = load_embedder(&g, Workload::Bulk)?;
-            let mut bar = Bar::new(g.quiet);
-            let (summary, warnings) = engine::build_index(
-                &engine_options(&g, true),
-                embedder.as_mut(),
-                &config,
-                &mut bar,
-            )?;
-            for w in &warnings {
-                log::warn!("{}", render::data_path(&g.data, w));
-            }
-            let mut out = anstream::stdout().lock();
-            if args.json {
-                render::json_line(&mut out, &summary)?;
-            } else {
-                render::summary(&mut out, &summary)?;
-            }
-            Ok(exit::OK)
-        }
+        Command::Index(args) => index(g, args),
         Command::Ask(args) => ask(g, args),
         Command::Status(args) => status(g, args.json),
         Command::Model(cli::ModelArgs {
@@ -241,18 +192,65 @@ fn run(cli: &Cli) -> Outcome {
             cli::generate::completions(args.shell, &mut std::io::stdout().lock());
             Ok(exit::OK)
         }
-        Command::Man(args) => man(args),
+        Command::Man(args) => {
+            match &args.dir {
+                // A closed pipe (`| head`) ends it quietly, as for any output.
+                None => cli::generate::man(&mut std::io::stdout().lock())?,
+                Some(dir) => cli::generate::man_pages_into(dir)?,
+            }
+            Ok(exit::OK)
+        }
     }
 }
 
-/// `qasearch man`: the page on stdout, or every page into a folder.
-fn man(args: &cli::ManArgs) -> Outcome {
-    match &args.dir {
-        None => cli::generate::man(&mut std::io::stdout().lock())?,
-        Some(dir) => {
-            let pages = cli::generate::man_pages(dir).map_err(|e| Error::io("writing", dir, e))?;
-            log::info!("{pages} manual pages written to {}", dir.display());
-        }
+/// `qasearch index`: build or update the index, and say what it did.
+fn index(g: &GlobalArgs, args: &cli::IndexArgs) -> Outcome {
+    let config = IndexConfig {
+        hnsw: qasearch::index::ann::HnswParams {
+            m: args.hnsw_m,
+            ef_construction: args.hnsw_ef_construction,
+            ..Default::default()
+        },
+        batch_size: args.batch_size.max(1),
+        full: args.full,
+        answer_vectors: answer_vectors(&args.answer_vectors),
+        known: match &args.vectors_from {
+            Some(path) => {
+                let known = qasearch::indexer::KnownVectors::from_export(
+                    qasearch::indexer::export::read_jsonl(path)?,
+                );
+                log::info!("{} vectors read from {}", known.len(), path.display());
+                Some(std::sync::Arc::new(known))
+            }
+            None => None,
+        },
+        ..Default::default()
+    };
+    config.hnsw.validate()?;
+    require_data(&g.data)?;
+    // The sparse arm: asked for, or kept from the index unless dropped.
+    let mut g = g.clone();
+    g.sparse = args.sparse || (g.sparse && !args.no_sparse);
+    let config = IndexConfig {
+        sparse: g.sparse,
+        ..config
+    };
+    let mut embedder = load_embedder(&g, Workload::Bulk)?;
+    let mut bar = Bar::new(g.quiet);
+    let (summary, warnings) = engine::build_index(
+        &engine_options(&g, true),
+        embedder.as_mut(),
+        &config,
+        &mut bar,
+    )?;
+    for w in &warnings {
+        log::warn!("{}", render::data_path(&g.data, w));
+    }
+    let mut out = anstream::stdout().lock();
+    if args.json {
+        render::json_line(&mut out, &summary)?;
+    } else {
+        render::summary(&mut out, &summary)?;
     }
     Ok(exit::OK)
 }
@@ -483,21 +481,10 @@ fn export(g: &GlobalArgs, args: &cli::ExportArgs) -> Outcome {
 }
 
 fn serve(g: &GlobalArgs, args: &cli::ServeArgs) -> Outcome {
-    use qasearch::serve::{Limits, ServeOptions, Server};
+    use qasearch::serve::{ServeOptions, Server};
     check_search_flags(3, args.ef, None)?;
-    // clap has checked every range (exit 2 naming it).
     let ms = std::time::Duration::from_millis;
-    let limits = Limits {
-        max_body_bytes: args.max_body_bytes as usize,
-        max_question_chars: args.max_question_chars as usize,
-        max_k: args.max_k as usize,
-        max_concurrent: args.max_concurrent as usize,
-        queue_wait: ms(args.queue_wait_ms),
-        request_timeout: ms(args.request_timeout_ms),
-        max_connections: args.max_connections as usize,
-        header_timeout: ms(args.header_timeout_ms),
-        body_timeout: ms(args.body_timeout_ms),
-    };
+    let limits = args.limits();
     let ip = listen_address(&args.host)?;
     if !ip.is_loopback() {
         log::warn!(
@@ -685,6 +672,9 @@ fn eval(g: &GlobalArgs, args: &cli::EvalArgs) -> Outcome {
         },
         &mut bar,
     )?;
+    if let Some(path) = &args.report {
+        render::report_file(path, &report)?;
+    }
     let mut out = anstream::stdout().lock();
     if args.json {
         render::json_line(&mut out, &report)?;

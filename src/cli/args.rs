@@ -200,6 +200,24 @@ pub struct ExportArgs {
     pub output: Option<std::path::PathBuf>,
 }
 
+impl ServeArgs {
+    /// The server's bounds (clap has checked every range: exit 2 naming it).
+    pub fn limits(&self) -> qasearch::serve::Limits {
+        let ms = std::time::Duration::from_millis;
+        qasearch::serve::Limits {
+            max_body_bytes: self.max_body_bytes as usize,
+            max_question_chars: self.max_question_chars as usize,
+            max_k: self.max_k as usize,
+            max_concurrent: self.max_concurrent as usize,
+            queue_wait: ms(self.queue_wait_ms),
+            request_timeout: ms(self.request_timeout_ms),
+            max_connections: self.max_connections as usize,
+            header_timeout: ms(self.header_timeout_ms),
+            body_timeout: ms(self.body_timeout_ms),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address or host name to listen on. Anything but loopback is
@@ -322,6 +340,13 @@ pub struct EvalArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+
+    /// Also write the evaluation as one self-contained HTML page (charts
+    /// as inline SVG; nothing fetched): metrics per system, Recall@k
+    /// curves, score histograms with the threshold, the worst queries, the
+    /// settings. Replaces FILE.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
 
     /// HNSW search breadth for the `dense` system.
     #[arg(long, value_name = "N")]

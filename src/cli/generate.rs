@@ -28,3 +28,10 @@ pub fn man_pages(dir: &Path) -> std::io::Result<usize> {
     clap_mangen::generate_to(cmd.clone(), dir)?;
     Ok(1 + cmd.get_subcommands().count())
 }
+
+/// `qasearch man --dir DIR`: every page into `dir`, saying how many.
+pub fn man_pages_into(dir: &Path) -> qasearch::Result<()> {
+    let pages = man_pages(dir).map_err(|e| qasearch::Error::io("writing", dir, e))?;
+    log::info!("{pages} manual pages written to {}", dir.display());
+    Ok(())
+}

@@ -486,6 +486,22 @@ fn model_source(src: &serde_json::Value) -> String {
     }
 }
 
+/// `eval --report FILE`: the page, written whole or not at all.
+pub fn report_file(path: &Path, report: &qasearch::eval::EvalReport) -> qasearch::Result<()> {
+    let title = format!("qasearch eval: {}", report.dataset);
+    let page = qasearch::eval::report::html(report, &title);
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.{}", std::process::id()));
+    std::fs::write(&tmp, page)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            qasearch::Error::io("writing", path, e)
+        })?;
+    log::info!("report written to {}", path.display());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::clean;

@@ -12,6 +12,7 @@
 //! of the first relevant document within the top k (0 if none).
 
 pub mod beir;
+pub mod report;
 mod run;
 
 pub use run::run;
@@ -152,6 +153,9 @@ pub struct SystemReport {
     pub p50_ms: f64,
     /// 95th percentile latency per query, milliseconds.
     pub p95_ms: f64,
+    /// Mean Recall@k for k = 1 to 10 (the report's curves; not in JSON).
+    #[serde(skip)]
+    pub recall_curve: Vec<f64>,
 }
 
 /// How the evaluated index was built.
@@ -196,6 +200,48 @@ pub struct EvalReport {
     /// (`systems` then also holds `dense@postgres`, `engine@postgres`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub postgres: Option<StoreReport>,
+    /// What the HTML report (`eval --report`) draws besides the averages.
+    #[serde(skip)]
+    pub details: Details,
+}
+
+/// The figures of an evaluation behind its averages, for the HTML report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Details {
+    /// The best score of each related question, on the results' scale.
+    pub related_best: Vec<f32>,
+    /// The best score of each unrelated question (`--unrelated`).
+    pub unrelated_best: Vec<f32>,
+    /// The engine's worst queries by nDCG@10, worst first (at most
+    /// [`WORST_QUERIES`]).
+    pub worst: Vec<QueryDetail>,
+    /// The run's settings, in order: model, generation, ef, fusion, threshold.
+    pub settings: Vec<(String, String)>,
+}
+
+/// Queries the report lists as the engine's worst.
+pub const WORST_QUERIES: usize = 20;
+
+/// One query as the engine answered it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueryDetail {
+    /// The question.
+    pub question: String,
+    /// The engine's nDCG@10 on it.
+    pub ndcg_10: f64,
+    /// The best-judged answer: its stored question, or the start of its text.
+    pub right: String,
+    /// Its 1-based rank in the engine's list; None when fusion had no place
+    /// for it.
+    pub right_rank: Option<usize>,
+    /// What the engine put first, and whether it is judged relevant.
+    pub first: String,
+    /// Whether `first` is a right answer.
+    pub first_right: bool,
+    /// Each view that found the right answer: its name, raw score and rank.
+    pub views: Vec<(String, f32, usize)>,
+    /// Ids of the judged answers, to name `right` when the engine missed it.
+    pub(crate) relevant: Vec<String>,
 }
 
 /// How the database store did beside the folder.
@@ -557,6 +603,7 @@ fn abstention_on_unrelated(
         abstained += !answers.answered as usize;
         best.push(answers.best);
     }
+    report.details.unrelated_best = best.clone();
     report.abstention.unrelated_p95 = score_percentile(&mut best, 95.0);
     report.abstention.unrelated = questions.len();
     report.abstention.unrelated_abstained = abstained as f64 / questions.len().max(1) as f64;

@@ -28,17 +28,27 @@ pub(super) fn score_percentile(scores: &mut [f32], p: f64) -> f32 {
 #[derive(Default)]
 struct Accumulator {
     sum: QueryMetrics,
+    /// Summed Recall@k, k = 1..=10.
+    curve: [f64; 10],
     latencies_ms: Vec<f64>,
 }
 
 impl Accumulator {
-    fn add(&mut self, m: QueryMetrics, ms: f64) {
+    /// Adds one query's run; gives its metrics.
+    fn add(&mut self, run: &[(String, f32)], qrels: &Judgements, ms: f64) -> QueryMetrics {
+        let m = query_metrics(run, qrels);
         self.sum.ndcg_10 += m.ndcg_10;
         self.sum.mrr_10 += m.mrr_10;
         self.sum.recall_1 += m.recall_1;
         self.sum.recall_5 += m.recall_5;
         self.sum.recall_10 += m.recall_10;
+        let mut ordered = run.to_vec();
+        trec_order(&mut ordered);
+        for (k, sum) in self.curve.iter_mut().enumerate() {
+            *sum += recall_at(&ordered, qrels, k + 1);
+        }
         self.latencies_ms.push(ms);
+        m
     }
 
     fn report(mut self) -> SystemReport {
@@ -52,6 +62,7 @@ impl Accumulator {
             recall_10: self.sum.recall_10 / n,
             p50_ms: percentile(&self.latencies_ms, 50.0),
             p95_ms: percentile(&self.latencies_ms, 95.0),
+            recall_curve: self.curve.iter().map(|r| r / n).collect(),
         }
     }
 }
@@ -82,6 +93,8 @@ struct Tally {
     stored_best: Vec<f32>,
     overlap_sum: f64,
     evaluated: usize,
+    /// Every query as the engine answered it (the report keeps the worst).
+    details: Vec<QueryDetail>,
 }
 
 /// What one query is run with.
@@ -157,7 +170,115 @@ pub fn run(
         }
         progress(1);
     }
-    Ok(tally.report(snapshot, &dense_cfg, started))
+    Ok(tally.report(snapshot, &dense_cfg, started, doc_id))
+}
+
+/// A pair as a report names it: its stored question, or its text's start.
+fn title(snapshot: &Snapshot, pair: usize) -> String {
+    let p = &snapshot.meta.pairs[pair];
+    match p.question.trim() {
+        "" => crate::model::embed::clip(p.answer.trim(), 120).to_string(),
+        q => q.to_string(),
+    }
+}
+
+/// One query as the engine answered it: what it put first, where the right
+/// answer went and what each view said of it.
+fn detail(
+    snapshot: &Snapshot,
+    query: &Query<'_>,
+    fused: &[crate::search::fuse::Fused],
+    ndcg_10: f64,
+) -> QueryDetail {
+    let q = query.q;
+    let grade = |pair: u32| {
+        q.qrels
+            .get(&(query.doc_id)(pair as usize))
+            .copied()
+            .unwrap_or(0)
+    };
+    let right = fused
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| grade(f.pair) > 0)
+        .max_by_key(|(i, f)| (grade(f.pair), std::cmp::Reverse(*i)));
+    let mut relevant: Vec<(&String, &i64)> = q.qrels.iter().filter(|(_, &g)| g > 0).collect();
+    relevant.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    QueryDetail {
+        question: q.text.clone(),
+        ndcg_10,
+        right: right.map_or_else(String::new, |(_, f)| title(snapshot, f.pair as usize)),
+        right_rank: right.map(|(i, _)| i + 1),
+        first: fused
+            .first()
+            .map_or_else(String::new, |f| title(snapshot, f.pair as usize)),
+        first_right: fused.first().is_some_and(|f| grade(f.pair) > 0),
+        views: right.map_or_else(Vec::new, |(_, f)| {
+            f.parts
+                .iter()
+                .map(|p| (p.view.name().to_string(), p.raw, p.rank))
+                .collect()
+        }),
+        relevant: relevant.into_iter().map(|(id, _)| id.clone()).collect(),
+    }
+}
+
+/// The worst queries by nDCG@10 (worst first, ties in query order; none
+/// that scored 1), each missed right answer named by a scan of the pairs.
+fn worst(
+    mut all: Vec<QueryDetail>,
+    snapshot: &Snapshot,
+    doc_id: &dyn Fn(usize) -> String,
+) -> Vec<QueryDetail> {
+    all.retain(|d| d.ndcg_10 < 1.0);
+    all.sort_by(|a, b| a.ndcg_10.total_cmp(&b.ndcg_10));
+    all.truncate(WORST_QUERIES);
+    for d in all.iter_mut().filter(|d| d.right.is_empty()) {
+        let found = (0..snapshot.meta.pairs.len()).find(|&p| d.relevant.contains(&doc_id(p)));
+        d.right = found.map_or_else(|| d.relevant.join(", "), |p| title(snapshot, p));
+    }
+    all
+}
+
+/// The run's settings, as the report lists them.
+fn settings(snapshot: &Snapshot, dense_cfg: &SearchConfig) -> Vec<(String, String)> {
+    let m = &snapshot.manifest;
+    let f = &m.fusion;
+    let sparse = snapshot.sparse.is_some();
+    let mut out = vec![
+        ("model".to_string(), m.model.id()),
+        ("index generation".to_string(), m.generation.to_string()),
+        (
+            "ef (HNSW search breadth)".to_string(),
+            dense_cfg.ef_for(m.counts.rows).to_string(),
+        ),
+        (
+            "fusion".to_string(),
+            format!(
+                "lexical weight {}, saturation {}, view agreement {} ({})",
+                f.lexical_weight, f.lexical_saturation, f.view_agreement, f.source
+            ),
+        ),
+    ];
+    if sparse {
+        out.push((
+            "sparse arm".to_string(),
+            format!(
+                "weight {}, full at a lead of {}",
+                f.sparse_weight, f.sparse_lead
+            ),
+        ));
+    }
+    out.push((
+        "threshold".to_string(),
+        format!(
+            "{:.3} on the results' scale ({} of a fused score, {})",
+            f.shown(m.abstention.min_score, sparse),
+            m.abstention.min_score,
+            m.abstention.source
+        ),
+    ));
+    out
 }
 
 impl Tally {
@@ -187,9 +308,9 @@ impl Tally {
         let d_run = to_run(d.iter().map(|a| (a.pair, a.score)), query.doc_id);
         let e_run = to_run(e.iter().map(|a| (a.pair, a.score)), query.doc_id);
         let b_run = to_run(b, query.doc_id);
-        self.dense.add(query_metrics(&d_run, &q.qrels), dense_ms);
-        self.exact.add(query_metrics(&e_run, &q.qrels), exact_ms);
-        self.lexical.add(query_metrics(&b_run, &q.qrels), bm25_ms);
+        self.dense.add(&d_run, &q.qrels, dense_ms);
+        self.exact.add(&e_run, &q.qrels, exact_ms);
+        self.lexical.add(&b_run, &q.qrels, bm25_ms);
         Ok((d, e))
     }
 
@@ -258,10 +379,13 @@ impl Tally {
             )
         };
         let e_run = run_of(fused.iter().map(|f| (f.pair, f.score)).collect());
-        self.extra
+        let m = self
+            .extra
             .entry("engine")
             .or_default()
-            .add(query_metrics(&e_run, &q.qrels), engine_ms);
+            .add(&e_run, &q.qrels, engine_ms);
+        self.details
+            .push(detail(snapshot, query, &fused, m.ndcg_10));
         for (view, hits) in &views {
             if *view == View::Answers {
                 continue; // that is `dense`
@@ -270,7 +394,7 @@ impl Tally {
             self.extra
                 .entry(view.name())
                 .or_default()
-                .add(query_metrics(&run, &q.qrels), view_ms[view]);
+                .add(&run, &q.qrels, view_ms[view]);
         }
         Ok(own_row)
     }
@@ -286,7 +410,13 @@ impl Tally {
         }
     }
 
-    fn report(self, snapshot: &Snapshot, dense_cfg: &SearchConfig, started: Instant) -> EvalReport {
+    fn report(
+        self,
+        snapshot: &Snapshot,
+        dense_cfg: &SearchConfig,
+        started: Instant,
+        doc_id: &dyn Fn(usize) -> String,
+    ) -> EvalReport {
         let mut systems = BTreeMap::new();
         systems.insert("dense".to_string(), self.dense.report());
         systems.insert("exact".to_string(), self.exact.report());
@@ -298,6 +428,12 @@ impl Tally {
             (self.users, self.user_answered, self.user_best)
         } else {
             (self.stored, self.stored_answered, self.stored_best)
+        };
+        let details = Details {
+            related_best: best.clone(),
+            unrelated_best: Vec::new(),
+            worst: worst(self.details, snapshot, doc_id),
+            settings: settings(snapshot, dense_cfg),
         };
         EvalReport {
             dataset: String::new(),
@@ -319,6 +455,7 @@ impl Tally {
                 related_p05: score_percentile(&mut best, 5.0),
                 ..AbstentionReport::default()
             },
+            details,
         }
     }
 }

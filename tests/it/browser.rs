@@ -248,6 +248,51 @@ impl Browser {
         std::fs::write(&path, png).unwrap();
     }
 
+    /// The whole page, not only the window, to `target/NAME`.
+    fn screenshot_page(&mut self, session: &str, name: &str) {
+        let size =
+            self.call(Some(session), "Page.getLayoutMetrics", json!({}))["cssContentSize"].clone();
+        let shot = self.call(
+            Some(session),
+            "Page.captureScreenshot",
+            json!({"format": "png", "captureBeyondViewport": true,
+                   "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}}),
+        );
+        let png = base64::decode(shot["data"].as_str().unwrap()).expect("base64");
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        std::fs::write(util::repo().join("target").join(name), png).unwrap();
+    }
+
+    /// A new tab on `url`, with its network, console and log reported;
+    /// gives its session once the page has loaded.
+    fn open(&mut self, url: &str) -> String {
+        let target = self.call(None, "Target.createTarget", json!({"url": "about:blank"}));
+        let attached = self.call(
+            None,
+            "Target.attachToTarget",
+            json!({"targetId": target["targetId"], "flatten": true}),
+        );
+        let session = attached["sessionId"].as_str().unwrap().to_string();
+        for domain in ["Network", "Page", "Runtime", "Log"] {
+            self.call(Some(&session), &format!("{domain}.enable"), json!({}));
+        }
+        self.call(Some(&session), "Page.navigate", json!({"url": url}));
+        self.wait_for(&session, "document.readyState === 'complete'");
+        session
+    }
+
+    /// Console errors, uncaught exceptions and error log entries so far.
+    fn errors(&self) -> Vec<&Value> {
+        self.events
+            .iter()
+            .filter(|e| {
+                e["method"] == "Runtime.exceptionThrown"
+                    || (e["method"] == "Runtime.consoleAPICalled" && e["params"]["type"] == "error")
+                    || (e["method"] == "Log.entryAdded" && e["params"]["entry"]["level"] == "error")
+            })
+            .collect()
+    }
+
     /// Types text into the focused element and presses Enter, as a keyboard does.
     fn type_and_enter(&mut self, session: &str, text: &str) {
         self.call(Some(session), "Input.insertText", json!({"text": text}));
@@ -292,6 +337,15 @@ const RENDERED: &str = r#"JSON.stringify({
 
 fn rendered(b: &mut Browser, session: &str) -> Value {
     serde_json::from_str(b.eval(session, RENDERED).as_str().unwrap()).unwrap()
+}
+
+/// Types `question` over the box's text, waits until `until` holds, and
+/// gives what the page shows then.
+fn ask_in_page(b: &mut Browser, session: &str, question: &str, until: &str) -> Value {
+    b.eval(session, "document.getElementById('q').select(); true");
+    b.type_and_enter(session, question);
+    b.wait_for(session, until);
+    rendered(b, session)
 }
 
 /// The WCAG contrast ratio of each kind of text against what it is on,
@@ -427,13 +481,12 @@ fn the_page_answers_typed_questions_in_chromium() {
     assert_eq!(b.eval(session, "document.activeElement.id"), "q");
 
     // Metadata under the question; the answer's own line breaks shown.
-    b.eval(session, "document.getElementById('q').select(); true");
-    b.type_and_enter(session, "I forgot my password, how do I change it?");
-    b.wait_for(
+    let r = ask_in_page(
+        &mut b,
         session,
+        "I forgot my password, how do I change it?",
         "document.querySelector('#results li .fields') !== null",
     );
-    let r = rendered(&mut b, session);
     let top = &r["results"][0];
     assert_eq!(top["fields"], "category: account", "{r}");
     // "N answers" counts the confident ones; the rest are set apart.
@@ -471,13 +524,7 @@ fn the_page_answers_typed_questions_in_chromium() {
     );
 
     // Paragraphs and command lines as they were written.
-    b.eval(session, "document.getElementById('q').select(); true");
-    b.type_and_enter(session, "How do I install the tool?");
-    b.wait_for(
-        session,
-        "(document.querySelector('#results li .question') || {}).textContent === 'How do I install the command-line tool?'",
-    );
-    let r = rendered(&mut b, session);
+    let r = ask_in_page(&mut b, session, "How do I install the tool?", "(document.querySelector('#results li .question') || {}).textContent === 'How do I install the command-line tool?'");
     let top = &r["results"][0];
     assert_eq!(
         top["question"], "How do I install the command-line tool?",
@@ -509,13 +556,12 @@ fn the_page_answers_typed_questions_in_chromium() {
     );
 
     // A question about nothing in the corpus: the page says so.
-    b.eval(session, "document.getElementById('q').select(); true");
-    b.type_and_enter(session, "How many moons does Neptune have?");
-    b.wait_for(
+    let r = ask_in_page(
+        &mut b,
         session,
+        "How many moons does Neptune have?",
         "document.getElementById('state').textContent.startsWith('No confident answer')",
     );
-    let r = rendered(&mut b, session);
     assert_eq!(r["abstain"], true, "{r}");
 
     // A phone's width: nothing wider than the screen.
@@ -524,13 +570,12 @@ fn the_page_answers_typed_questions_in_chromium() {
         "Emulation.setDeviceMetricsOverride",
         json!({"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true}),
     );
-    b.eval(session, "document.getElementById('q').select(); true");
-    b.type_and_enter(session, question);
-    b.wait_for(
+    let r = ask_in_page(
+        &mut b,
         session,
+        question,
         "document.querySelectorAll('#results li:not(.guess)').length > 0",
     );
-    let r = rendered(&mut b, session);
     assert!(
         r["width"].as_u64().unwrap() <= 390,
         "no sideways scrolling on a phone: {r}"
@@ -555,4 +600,85 @@ fn the_page_answers_typed_questions_in_chromium() {
         outside.is_empty(),
         "requests outside the server: {outside:?}"
     );
+}
+
+/// `eval --report`: the page renders in Chromium without an error, draws
+/// every chart, and asks for nothing outside itself.
+#[test]
+fn the_eval_report_renders_in_chromium() {
+    let w = Work::seeded();
+    w.write(
+        "../unrelated.txt",
+        "How do I bake sourdough bread?\nWhat is the boiling point of water?\n",
+    );
+    let report = util::repo().join("target/eval-report.html");
+    let tsv = util::repo().join("eval/questions.tsv");
+    let r = w.run(&[
+        "eval",
+        "--questions",
+        tsv.to_str().unwrap(),
+        "--unrelated",
+        "unrelated.txt",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    r.ok();
+    assert!(r.stderr.contains("report written to"), "{}", r.stderr);
+    let page = std::fs::read_to_string(&report).unwrap();
+    assert!(!page.contains("http"), "no address in the page");
+
+    let mut b = Browser::start();
+    let session = b.open(&format!("file://{}", report.display()));
+    let session = session.as_str();
+    let drawn: Value = serde_json::from_str(
+        b.eval(
+            session,
+            r#"JSON.stringify({
+              svgs: Array.from(document.querySelectorAll('svg')).filter(s => s.getBoundingClientRect().width > 100).length,
+              bars: Array.from(document.querySelectorAll('figure rect')).filter(r => r.getBBox().width > 0).length,
+              curves: document.querySelectorAll('polyline').length,
+              threshold: Array.from(document.querySelectorAll('svg text')).some(t => t.textContent.startsWith('threshold')),
+              worst: document.querySelectorAll('table')[1].querySelectorAll('tr').length - 1,
+              settings: Array.from(document.querySelectorAll('table.settings th')).map(t => t.textContent),
+            })"#,
+        )
+        .as_str()
+        .unwrap(),
+    )
+    .unwrap();
+    // Five metric charts, the curves, the histograms.
+    assert_eq!(drawn["svgs"], 7, "{drawn}");
+    // A bar per system (engine, its five views and the two baselines, less
+    // `answers`, which is `dense`) in each of the five charts.
+    assert_eq!(drawn["bars"], 5 * 7, "{drawn}");
+    assert_eq!(drawn["curves"], 7, "{drawn}");
+    assert_eq!(drawn["threshold"], true, "{drawn}");
+    assert!(drawn["worst"].as_u64().unwrap() >= 1, "{drawn}");
+    for setting in ["model", "index generation", "threshold"] {
+        assert!(
+            drawn["settings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s.as_str().unwrap().starts_with(setting)),
+            "{drawn}"
+        );
+    }
+    assert!(b.errors().is_empty(), "console errors: {:?}", b.errors());
+    let requests: Vec<&Value> = b
+        .events
+        .iter()
+        .filter(|e| e["method"] == "Network.requestWillBeSent")
+        .filter(|e| {
+            !e["params"]["request"]["url"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("file://")
+        })
+        .collect();
+    assert!(
+        requests.is_empty(),
+        "requests outside the page: {requests:?}"
+    );
+    b.screenshot_page(session, "eval-report.png");
 }
