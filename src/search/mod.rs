@@ -5,6 +5,7 @@
 //! one score; the index's threshold decides abstention. Imports the stages
 //! below it (corpus, model, index, store).
 
+mod entity;
 pub mod filter;
 pub mod fuse;
 pub mod views;
@@ -211,7 +212,7 @@ pub fn views(
     if snapshot.remote_rows().is_some() {
         // Each dense view is a round trip to the database: side by side,
         // a question waits for the slowest instead of the sum.
-        return std::thread::scope(|scope| {
+        let mut found = std::thread::scope(|scope| {
             let running: Vec<_> = list
                 .iter()
                 .map(|&v| {
@@ -230,13 +231,16 @@ pub fn views(
                     })??;
                     Ok((v, hits))
                 })
-                .collect()
-        });
+                .collect::<Result<Vec<_>>>()
+        })?;
+        entity::discount_other_entities(snapshot, question, &mut found);
+        return Ok(found);
     }
     let mut found: Vec<(View, Vec<crate::search::views::ViewHit>)> = list
         .into_iter()
         .map(|v| Ok((v, view(snapshot, query, question, v, config)?)))
         .collect::<Result<_>>()?;
+    entity::discount_other_entities(snapshot, question, &mut found);
     if let (Some(weights), true) = (sparse, snapshot.sparse.is_some()) {
         let depth = config.top_k.max(VIEW_DEPTH);
         let mut hits = crate::search::views::sparse(snapshot, weights, depth, &config.filter);

@@ -169,3 +169,43 @@ fn eval_reports_every_view_and_abstention() {
     assert!(at("unrelated_p95") < at("min_score"), "{a}");
     assert!(at("unrelated_p95") > 0.0, "{a}");
 }
+
+/// A stored question of the same template about another entity ("How does
+/// President Zelenskyy view the coalition?") no longer outranks the pair
+/// whose answer names the one asked about (issue 27's held-out rewordings).
+/// Margins with the real model (fp32: the same on every CPU): 0.021 and
+/// 0.036 on the 0–1 scale; asserted at 0.015.
+#[test]
+fn a_same_template_question_about_another_entity_yields_to_the_answer_naming_it() {
+    let w = Work::seeded();
+    w.index_ok();
+    for q in [
+        "What did the president of Slovakia say about the coalition?",
+        "What does Slovakia's head of state think of the coalition?",
+    ] {
+        let v = w.run(&["ask", "--json", "-k", "5", q]).json();
+        let results = v["results"].as_array().unwrap();
+        let score = |question: &str| {
+            results
+                .iter()
+                .find(|r| r["question"] == question)
+                .and_then(|r| r["score"].as_f64())
+        };
+        let critics = score("What are the criticisms of the Coalition of the Willing?")
+            .unwrap_or_else(|| panic!("the Pellegrini pair is a result: {v}"));
+        let zelenskyy = score("How does President Zelenskyy view the coalition?").unwrap_or(0.0);
+        assert!(
+            critics - zelenskyy >= 0.015,
+            "{q}: {critics} vs {zelenskyy}: {v}"
+        );
+        // What comes first names the Slovak president: his pair, or the
+        // news paragraph that quotes him.
+        assert!(
+            results[0]["answer"]
+                .as_str()
+                .unwrap()
+                .contains("Pellegrini"),
+            "{q}: {v}"
+        );
+    }
+}
