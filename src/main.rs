@@ -213,6 +213,10 @@ fn index(g: &GlobalArgs, args: &cli::IndexArgs) -> Outcome {
         },
         batch_size: args.batch_size.max(1),
         full: args.full,
+        checkpoint: qasearch::indexer::checkpoint::Every {
+            texts: args.checkpoint_texts,
+            ..Default::default()
+        },
         answer_vectors: answer_vectors(&args.answer_vectors),
         known: match &args.vectors_from {
             Some(path) => {

@@ -262,6 +262,27 @@ pub fn create_new(path: &Path) -> io::Result<File> {
     options.open(path)
 }
 
+/// Opens an existing file qasearch wrote, for writing in place: never
+/// through a link, never blocking on a FIFO; it must be a regular file.
+pub fn open_own_for_write(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC);
+    }
+    let file = options.open(path)?;
+    let md = file.metadata()?;
+    if !md.is_file() {
+        return Err(invalid(format!(
+            "is not a regular file ({})",
+            kind_of(&md.file_type())
+        )));
+    }
+    Ok(file)
+}
+
 /// Removes whatever is at a name qasearch owns before it writes there: a
 /// file, a link (not what it points at), a FIFO, a socket. A folder is left
 /// alone and reported (it may hold someone's files).

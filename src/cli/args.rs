@@ -428,6 +428,13 @@ pub struct IndexArgs {
     #[arg(long, default_value_t = qasearch::model::embed::DEFAULT_BATCH_SIZE, value_name = "N")]
     pub batch_size: usize,
 
+    /// Checkpoint the vectors embedded so far every N texts (and at least
+    /// every 30 s), so that a build that is stopped resumes from there; 0:
+    /// never. The checkpoint is `embedding.checkpoint` in the index folder,
+    /// removed once the build is done.
+    #[arg(long, default_value_t = qasearch::indexer::checkpoint::DEFAULT_TEXTS, value_name = "N")]
+    pub checkpoint_texts: usize,
+
     /// HNSW links per node (M), 2..=256.
     #[arg(long, default_value_t = qasearch::index::ann::HnswParams::default().m, value_name = "N")]
     pub hnsw_m: usize,

@@ -234,6 +234,13 @@ pub fn summary(out: &mut impl Write, s: &IndexSummary) -> io::Result<()> {
         s.generation,
         clean(&s.index)
     )?;
+    if s.resumed > 0 {
+        writeln!(
+            out,
+            "  resumed: {} taken from the checkpoint of a build that stopped",
+            count(s.resumed, "text", "texts")
+        )?;
+    }
     if let Some(encoded) = s.sparse_encoded {
         writeln!(
             out,

@@ -2,6 +2,7 @@
 //! vectors and metadata, extending or rebuilding the graph, calibrating, and
 //! writing it through the store.
 
+use super::embedding::embed_new;
 use super::*;
 
 /// Queries sampled to check an extended graph against exact search.
@@ -56,6 +57,8 @@ pub struct NewGeneration {
     pub embedded: usize,
     /// Texts whose vectors were reused.
     pub reused: usize,
+    /// Texts whose vectors a stopped build had checkpointed.
+    pub resumed: usize,
     /// Rows no pair holds any longer (kept in an extended graph).
     pub hidden: usize,
     /// Seconds in the model.
@@ -76,6 +79,7 @@ impl NewGeneration {
         IndexSummary {
             embedded: self.embedded,
             reused: self.reused,
+            resumed: self.resumed,
             hidden: self.hidden,
             embed_seconds: self.embed_seconds,
             embedded_per_second: self.embedded as f64 / self.embed_seconds.max(1e-9),
@@ -93,154 +97,6 @@ impl NewGeneration {
     }
 }
 
-/// The vectors of every text the plan must embed ([`BuildPlan::to_embed_ids`],
-/// in order): those `known` has, and the model's for the rest. Returns them
-/// and how many texts the model embedded.
-pub(super) fn embed_new(
-    plan: &BuildPlan,
-    known: Option<&KnownVectors>,
-    embedder: &mut dyn Embedder,
-    batch_size: usize,
-    progress: &mut dyn Progress,
-) -> Result<(Vec<f32>, usize)> {
-    let dim = embedder.dimension();
-    let ids = plan.to_embed_ids();
-    let found: Vec<Option<&[f32]>> = ids
-        .iter()
-        .map(|&id| known.and_then(|k| k.get(plan.key(id))))
-        .collect();
-    let todo: Vec<usize> = ids
-        .iter()
-        .zip(&found)
-        .filter(|(_, f)| f.is_none())
-        .map(|(&id, _)| id)
-        .collect();
-    progress.start(Stage::Embedding, todo.len() as u64);
-    let embedded = embed_fresh(plan, &todo, embedder, batch_size, progress)?;
-    progress.finish();
-    if todo.len() == ids.len() {
-        return Ok((embedded, todo.len()));
-    }
-    let mut fresh = embedded.chunks_exact(dim.max(1));
-    let mut all = Vec::with_capacity(ids.len() * dim);
-    for f in &found {
-        match f {
-            Some(v) => all.extend_from_slice(v),
-            None => all.extend_from_slice(
-                fresh
-                    .next()
-                    .ok_or_else(|| Error::Embed("fewer vectors than texts to embed".into()))?,
-            ),
-        }
-    }
-    Ok((all, todo.len()))
-}
-
-/// The model's vectors of distinct texts `todo` of `plan`, in order. The
-/// sentences read in context come from passes over their whole answers
-/// (which give those answers' own vectors too); the rest — and the
-/// sentences of answers too long to read in context — are embedded alone.
-pub(super) fn embed_fresh(
-    plan: &BuildPlan,
-    todo: &[usize],
-    embedder: &mut dyn Embedder,
-    batch_size: usize,
-    progress: &mut dyn Progress,
-) -> Result<Vec<f32>> {
-    let dim = embedder.dimension();
-    let mut out = vec![0f32; todo.len() * dim];
-    let mut done = vec![false; todo.len()];
-    // Each answer to read, with the sentences (place in todo, span) it gives.
-    let mut answers: Vec<&str> = Vec::new();
-    let mut sentences: Vec<Vec<(usize, (usize, usize))>> = Vec::new();
-    let mut answer_at: HashMap<&str, usize> = HashMap::new();
-    // Texts the model would read as passages alone: a pass over the same
-    // text gives their vector.
-    let mut plain_at: HashMap<&str, usize> = HashMap::new();
-    for (k, &id) in todo.iter().enumerate() {
-        let key = plan.key(id);
-        match (key.how, key.span) {
-            (Made::InContext, Some((start, end))) => {
-                let a = *answer_at.entry(key.text).or_insert_with(|| {
-                    answers.push(key.text);
-                    sentences.push(Vec::new());
-                    answers.len() - 1
-                });
-                sentences[a].push((k, (start as usize, end as usize)));
-            }
-            (Made::Embedded, _) => {
-                plain_at.insert(key.text, k);
-            }
-            _ => {}
-        }
-    }
-    if !answers.is_empty() {
-        let batches = batches_by_length(
-            &answers,
-            embedder.identity().settings.max_length,
-            batch_size,
-        );
-        for batch in batches {
-            let texts: Vec<&str> = batch.iter().map(|&a| answers[a]).collect();
-            let spans: Vec<Vec<(usize, usize)>> = batch
-                .iter()
-                .map(|&a| sentences[a].iter().map(|&(_, span)| span).collect())
-                .collect();
-            let read = embedder.embed_in_context(&texts, &spans)?;
-            if read.len() != batch.len() {
-                return Err(Error::Embed(format!(
-                    "model read {} of {} answers",
-                    read.len(),
-                    batch.len()
-                )));
-            }
-            // Each text's vector, set once.
-            let mut set = |k: usize, v: &[f32]| -> Result<u64> {
-                if done[k] {
-                    return Ok(0);
-                }
-                if v.len() != dim {
-                    return Err(Error::Embed(format!(
-                        "model returned a {}-d vector, expected {dim}",
-                        v.len()
-                    )));
-                }
-                out[k * dim..(k + 1) * dim].copy_from_slice(v);
-                done[k] = true;
-                Ok(1)
-            };
-            let mut n = 0;
-            for (&a, r) in batch.iter().zip(&read) {
-                if let Some(&k) = plain_at.get(answers[a]) {
-                    n += set(k, &r.whole)?;
-                }
-                for (&(k, _), v) in sentences[a].iter().zip(&r.spans) {
-                    if let Some(v) = v {
-                        n += set(k, v)?;
-                    }
-                }
-            }
-            progress.advance(n);
-        }
-    }
-    let alone: Vec<usize> = (0..todo.len()).filter(|&k| !done[k]).collect();
-    let texts: Vec<&str> = alone.iter().map(|&k| plan.text(todo[k])).collect();
-    let roles: Vec<Role> = alone.iter().map(|&k| plan.role(todo[k])).collect();
-    log::debug!(
-        "embedding: {} answers read with their sentences in context, {} of {} texts alone",
-        answers.len(),
-        alone.len(),
-        todo.len()
-    );
-    let embedded = embed_roles(embedder, &texts, &roles, batch_size, &mut |n| {
-        progress.advance(n as u64)
-    })?;
-    for (i, &k) in alone.iter().enumerate() {
-        out[k * dim..(k + 1) * dim].copy_from_slice(&embedded[i * dim..(i + 1) * dim]);
-    }
-    Ok(out)
-}
-
 /// Makes the next generation of `corpus` in memory: plans against
 /// `previous` (a generation of the same model and splitter, see
 /// [`reusable`]), embeds only what it lacks, lays out the rows (with a graph
@@ -252,9 +108,13 @@ pub fn make_generation(
     previous: Option<&Snapshot>,
     embedder: &mut dyn Embedder,
     config: &IndexConfig,
-    graph_mode: GraphMode,
+    making: Making<'_>,
     progress: &mut dyn Progress,
 ) -> Result<Option<NewGeneration>> {
+    let Making {
+        graph: graph_mode,
+        checkpoint,
+    } = making;
     let config = &config_for(config, embedder);
     let language_warning = language_warning(corpus, embedder.identity());
     let identity = embedder.identity().clone();
@@ -278,9 +138,16 @@ pub fn make_generation(
     let reused = plan.reused();
     let known = known_vectors(config, embedder)?;
     let embed_started = Instant::now();
-    let (new_vectors, embedded) = embed_new(&plan, known, embedder, config.batch_size, progress)?;
+    let (new_vectors, embedded, resumed) = embed_new(
+        &plan,
+        known,
+        embedder,
+        config.batch_size,
+        progress,
+        checkpoint,
+    )?;
     let embed_seconds = embed_started.elapsed().as_secs_f64();
-    let reused = reused + (plan.to_embed_ids().len() - embedded);
+    let reused = reused + (plan.to_embed_ids().len() - embedded - resumed);
     let new_vectors = plan.fresh_vectors(new_vectors, previous, dim)?;
 
     // Extend the previous graph when the plan says so and it keeps recall;
@@ -335,6 +202,7 @@ pub fn make_generation(
         snapshot,
         embedded,
         reused,
+        resumed,
         hidden,
         embed_seconds,
         graph: how,

@@ -15,6 +15,8 @@
 
 pub mod calibrate;
 mod changes;
+pub mod checkpoint;
+mod embedding;
 pub mod export;
 mod generation;
 mod known;
@@ -41,7 +43,9 @@ use crate::corpus::{self, Corpus, Skipped, Warning};
 use crate::error::{Error, Result};
 use crate::index::ann::HnswParams;
 use crate::index::mmap_graph::MmapGraph;
-use crate::model::embed::{batches_by_length, embed_all, Embedder, Role, DEFAULT_BATCH_SIZE};
+use crate::model::embed::{
+    batches_by_length, embed_all_with, Calls, Embedder, Role, DEFAULT_BATCH_SIZE,
+};
 use crate::progress::{Progress, Stage};
 use crate::store::{
     self, AnswerVectors, Counts, DocFingerprint, DocMeta, Kind, Manifest, Meta, Occurrence,
@@ -76,6 +80,9 @@ pub struct IndexConfig {
     /// Build the learned sparse arm (`sparse.bin`; the embedder must carry
     /// the sparse encoder, [`crate::model::sparse::WithSparse`]). Default false.
     pub sparse: bool,
+    /// How often the folder store checkpoints what the model has embedded
+    /// ([`checkpoint`]), so a stopped build resumes.
+    pub checkpoint: checkpoint::Every,
 }
 
 impl Default for IndexConfig {
@@ -90,6 +97,7 @@ impl Default for IndexConfig {
             queries_apart: false,
             known: None,
             sparse: false,
+            checkpoint: checkpoint::Every::default(),
         }
     }
 }
@@ -123,6 +131,8 @@ pub struct IndexSummary {
     pub embedded: usize,
     /// Sentences whose vectors were reused.
     pub reused: usize,
+    /// Texts whose vectors a stopped build had checkpointed ([`checkpoint`]).
+    pub resumed: usize,
     /// Rows kept in the graph but hidden from search.
     pub hidden: usize,
     /// Wall time of the build in seconds.
@@ -266,16 +276,26 @@ pub fn build_corpus(
         }
     };
 
+    let mut checkpoint = checkpoint::Checkpoint::open(
+        index_dir,
+        &identity,
+        embedder.dimension(),
+        config.checkpoint,
+    )?;
     let made = make_generation(
         &corpus,
         data_dir,
         previous.as_ref(),
         embedder,
         config,
-        GraphMode::Build,
+        Making {
+            graph: GraphMode::Build,
+            checkpoint: Some(&mut checkpoint),
+        },
         progress,
     )?;
     let Some(mut made) = made else {
+        checkpoint.remove();
         let prev = previous.expect("invariant: unchanged means a previous generation");
         return Ok((
             IndexSummary::unchanged(
@@ -306,6 +326,7 @@ pub fn build_corpus(
     snapshot.manifest.generation = writer.generation();
     snapshot.manifest.files = writer.file_sums();
     let dir = writer.commit(&snapshot.manifest)?;
+    checkpoint.remove();
     progress.advance(1);
     progress.finish();
     made.full_reason = made.full_reason.or(full_reason);
@@ -371,6 +392,16 @@ pub fn reusable(
     Ok(())
 }
 
+/// How a store makes its generations: whether they get a graph of their
+/// own, and where the embedding is checkpointed.
+#[derive(Debug)]
+pub struct Making<'a> {
+    /// The graph.
+    pub graph: GraphMode,
+    /// The build's checkpoint (the folder store; a database keeps none yet).
+    pub checkpoint: Option<&'a mut checkpoint::Checkpoint>,
+}
+
 /// Whether a new generation gets a graph of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GraphMode {
@@ -398,6 +429,7 @@ impl IndexSummary {
             vectors: c.vectors,
             embedded: 0,
             reused: c.vectors,
+            resumed: 0,
             hidden: c.rows - c.vectors,
             seconds,
             embed_seconds: 0.0,

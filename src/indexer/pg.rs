@@ -57,7 +57,10 @@ impl BuildTarget for Postgres {
             previous.as_ref(),
             embedder,
             config,
-            GraphMode::None,
+            super::Making {
+                graph: GraphMode::None,
+                checkpoint: None,
+            },
             progress,
         )?;
         let summary = match made {

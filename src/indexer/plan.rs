@@ -198,23 +198,40 @@ impl BuildPlan {
 }
 
 /// Embeds `texts`, each in its role (queries and passages in calls of their
-/// own), into one row-major matrix in the order of `texts`.
+/// own), into one row-major matrix in the order of `texts`; `calls` hears of
+/// each model call by indexes into `texts`.
 pub(super) fn embed_roles(
     embedder: &mut dyn Embedder,
     texts: &[&str],
     roles: &[Role],
     batch_size: usize,
-    progress: &mut dyn FnMut(usize),
+    calls: &mut dyn Calls,
 ) -> Result<Vec<f32>> {
-    if roles.iter().all(|&r| r == Role::Passage) {
-        return embed_all(embedder, texts, Role::Passage, batch_size, progress);
+    /// The calls of one role's texts, told as indexes into all texts.
+    struct Group<'a> {
+        at: &'a [usize],
+        calls: &'a mut dyn Calls,
+    }
+    impl Calls for Group<'_> {
+        fn before(&mut self, call: &[usize]) -> Option<Vec<Vec<f32>>> {
+            let call: Vec<usize> = call.iter().map(|&k| self.at[k]).collect();
+            self.calls.before(&call)
+        }
+        fn after(&mut self, call: &[usize], vectors: &[Vec<f32>]) {
+            let call: Vec<usize> = call.iter().map(|&k| self.at[k]).collect();
+            self.calls.after(&call, vectors)
+        }
     }
     let dim = embedder.dimension();
     let mut out = vec![0f32; texts.len() * dim];
     for role in [Role::Passage, Role::Query] {
         let at: Vec<usize> = (0..texts.len()).filter(|&i| roles[i] == role).collect();
+        if at.is_empty() {
+            continue;
+        }
         let group: Vec<&str> = at.iter().map(|&i| texts[i]).collect();
-        let vectors = embed_all(embedder, &group, role, batch_size, progress)?;
+        let mut calls = Group { at: &at, calls };
+        let vectors = embed_all_with(embedder, &group, role, batch_size, &mut calls)?;
         for (k, &i) in at.iter().enumerate() {
             out[i * dim..(i + 1) * dim].copy_from_slice(&vectors[k * dim..(k + 1) * dim]);
         }

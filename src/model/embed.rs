@@ -111,29 +111,68 @@ pub fn embed_all(
     batch_size: usize,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<f32>> {
+    struct Report<'a>(&'a mut dyn FnMut(usize));
+    impl Calls for Report<'_> {
+        fn after(&mut self, call: &[usize], _vectors: &[Vec<f32>]) {
+            (self.0)(call.len());
+        }
+    }
+    embed_all_with(embedder, texts, role, batch_size, &mut Report(progress))
+}
+
+/// What happens around each model call of [`embed_all_with`]: a build
+/// checkpoints what the model made, and a resumed build skips calls it has
+/// the vectors of.
+pub trait Calls {
+    /// The vectors of a call's texts (indexes into the texts) when every one
+    /// is at hand already: the model is not called.
+    fn before(&mut self, _call: &[usize]) -> Option<Vec<Vec<f32>>> {
+        None
+    }
+    /// After a call the model made, with its vectors.
+    fn after(&mut self, call: &[usize], vectors: &[Vec<f32>]);
+}
+
+/// [`embed_all`] with [`Calls`] around each model call. The calls are the
+/// same whichever are skipped ([`batches_by_length`] of all `texts`), so a
+/// text's vector does not depend on which were.
+pub fn embed_all_with(
+    embedder: &mut dyn Embedder,
+    texts: &[&str],
+    role: Role,
+    batch_size: usize,
+    calls: &mut dyn Calls,
+) -> Result<Vec<f32>> {
     let dim = embedder.dimension();
     let batches = batches_by_length(texts, embedder.identity().settings.max_length, batch_size);
     let mut out = vec![0f32; texts.len() * dim];
     for chunk in &batches {
-        let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-        let vectors = embedder.embed_as(&batch, role)?;
-        if vectors.len() != batch.len() {
+        let (vectors, made) = match calls.before(chunk) {
+            Some(v) => (v, false),
+            None => {
+                let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+                (embedder.embed_as(&batch, role)?, true)
+            }
+        };
+        if vectors.len() != chunk.len() {
             return Err(Error::Embed(format!(
                 "model returned {} vectors for {} texts",
                 vectors.len(),
-                batch.len()
+                chunk.len()
             )));
         }
-        for (&i, v) in chunk.iter().zip(vectors) {
+        for (&i, v) in chunk.iter().zip(&vectors) {
             if v.len() != dim {
                 return Err(Error::Embed(format!(
                     "model returned a {}-d vector, expected {dim}",
                     v.len()
                 )));
             }
-            out[i * dim..(i + 1) * dim].copy_from_slice(&v);
+            out[i * dim..(i + 1) * dim].copy_from_slice(v);
         }
-        progress(chunk.len());
+        if made {
+            calls.after(chunk, &vectors);
+        }
     }
     Ok(out)
 }

@@ -17,6 +17,7 @@ mod pg_hostile;
 mod planted;
 mod preset;
 mod rebuild;
+mod resume;
 mod retrieval;
 mod serve;
 mod serve_limits;

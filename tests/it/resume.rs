@@ -1,0 +1,193 @@
+//! Builds that are killed or fail resume from their checkpoint: they embed
+//! only what was not checkpointed, and make the index an uninterrupted
+//! build makes (the same vectors to the bit, the same answers).
+
+use crate::util::*;
+
+/// Texts between two checkpoints in these tests (and texts per model call).
+const EVERY: usize = 12;
+const BATCH: usize = 4;
+
+const TOPICS: [(&str, &str, &str); 8] = [
+    ("harbour", "ferries", "the tide tables"),
+    ("library", "rare maps", "the reading room"),
+    ("orchard", "pear trees", "the spring frost"),
+    ("observatory", "the telescope", "clear winter nights"),
+    ("bakery", "rye loaves", "the stone oven"),
+    ("museum", "bronze statues", "the east wing"),
+    ("railway", "night trains", "the mountain pass"),
+    ("vineyard", "late harvest", "the south slope"),
+];
+
+/// Eight documents: a passage, then pairs whose answers have one to three
+/// sentences (about 150 texts to embed: sentences, whole answers, questions).
+fn corpus(w: &Work) {
+    for (i, (place, thing, detail)) in TOPICS.iter().enumerate() {
+        let mut text = format!(
+            "The {place} of the town reopened this year. Visitors come for {thing} and for {detail}.\n"
+        );
+        for j in 0..4 {
+            text.push_str(&format!(
+                "What changed at the {place} in year {j}?\nIn year {j} the {place} renewed {thing}.{}\n",
+                match j % 3 {
+                    0 => String::new(),
+                    1 => format!(" The work took {} weeks.", j + 2),
+                    _ => format!(
+                        " The work took {} weeks. People still talk about {detail} from that year.",
+                        j + 3
+                    ),
+                }
+            ));
+        }
+        w.write(&format!("doc{i}.txt"), &text);
+    }
+}
+
+fn index_args() -> Vec<String> {
+    [
+        "index",
+        "--json",
+        "--checkpoint-texts",
+        &EVERY.to_string(),
+        "--batch-size",
+        &BATCH.to_string(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn index(w: &Work, kill_at: Option<&str>) -> Run {
+    let args = index_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match kill_at {
+        Some(at) => w.run_env(&[("QASEARCH_KILL_AT_CHECKPOINT", at.as_ref())], &args),
+        None => w.run(&args),
+    }
+}
+
+/// The generation's vectors and metadata, byte for byte, and the best
+/// answer to each question.
+fn made(w: &Work) -> (Vec<u8>, Vec<u8>, Vec<String>) {
+    let gen = generation_dir(&w.index());
+    let questions = [
+        "Which trains run over the mountain pass?",
+        "How long did the work at the bakery take in year 1?",
+        "When do people visit the observatory?",
+    ];
+    (
+        std::fs::read(gen.join("vectors.f32")).unwrap(),
+        std::fs::read(gen.join("meta.bin")).unwrap(),
+        top_questions(w, &questions),
+    )
+}
+
+fn checkpoint(w: &Work) -> std::path::PathBuf {
+    w.index().join("embedding.checkpoint")
+}
+
+#[test]
+#[cfg(feature = "failpoints")]
+fn a_build_killed_at_any_checkpoint_resumes_and_makes_the_same_index() {
+    let reference = Work::empty();
+    corpus(&reference);
+    let r = index(&reference, None);
+    r.ok();
+    let total = r.json()["embedded"].as_u64().unwrap() as usize;
+    assert!(
+        total > 8 * EVERY,
+        "enough texts for several checkpoints: {total}"
+    );
+    assert!(!checkpoint(&reference).exists(), "removed once committed");
+    let want = made(&reference);
+
+    // Killed once after the 1st checkpoint, halfway through writing the
+    // 3rd, after the 6th; and killed twice in a row (2nd, then 2nd-torn
+    // of the build that resumed).
+    for kills in [&["1"][..], &["3-torn"], &["6"], &["2", "2-torn"]] {
+        let w = Work::empty();
+        corpus(&w);
+        let mut least = 0;
+        for at in kills {
+            let r = index(&w, Some(at));
+            assert_eq!(r.code, -1, "killed at {at}: {r:#?}");
+            assert!(!w.index().join("CURRENT").exists(), "no generation: {at}");
+            assert!(checkpoint(&w).exists(), "{at}");
+            // Each checkpoint holds at least EVERY texts; a torn one none.
+            let whole = match at.strip_suffix("-torn") {
+                Some(n) => n.parse::<usize>().unwrap() - 1,
+                None => at.parse().unwrap(),
+            };
+            least += whole * EVERY;
+        }
+        let r = index(&w, None);
+        r.ok();
+        let v = r.json();
+        let (embedded, resumed) = (
+            v["embedded"].as_u64().unwrap() as usize,
+            v["resumed"].as_u64().unwrap() as usize,
+        );
+        assert_eq!(embedded + resumed, total, "{kills:?}: {v}");
+        assert!(
+            resumed >= least,
+            "{kills:?}: resumed {resumed}, checkpointed at least {least}"
+        );
+        assert!(
+            r.stderr.contains("resuming: ") && r.stderr.contains("% already embedded"),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            !checkpoint(&w).exists(),
+            "{kills:?}: removed once committed"
+        );
+        let got = made(&w);
+        assert!(
+            got.0 == want.0,
+            "{kills:?}: vectors differ from an uninterrupted build"
+        );
+        assert!(got.1 == want.1, "{kills:?}: metadata differs");
+        assert_eq!(got.2, want.2, "{kills:?}");
+        let left = files_under(&w.index());
+        assert!(left.iter().all(|f| !f.starts_with("tmp-")), "{left:?}");
+    }
+}
+
+#[test]
+#[cfg(feature = "failpoints")]
+fn a_build_that_fails_after_embedding_embeds_nothing_the_next_time() {
+    let w = Work::seeded();
+    w.index_ok();
+    corpus(&w);
+    // Fails writing its generation: the checkpoint holds all it embedded.
+    let r = w.run_env(&[("QASEARCH_ABORT_AT_STEP", "3".as_ref())], &["index"]);
+    r.fails(7, "aborted at write step 3"); // 7: I/O
+    assert!(checkpoint(&w).exists());
+    // The index in use is the previous one, untouched by the checkpoint.
+    assert_eq!(
+        w.top_doc_as_is("Which trains run over the mountain pass?"),
+        SEED
+    );
+    let v = w.index_ok();
+    assert_eq!(v["embedded"], 0, "{v}");
+    assert!(v["resumed"].as_u64().unwrap() > 8 * EVERY as u64, "{v}");
+    assert!(!checkpoint(&w).exists());
+    assert_eq!(
+        w.top_doc_as_is("Which trains run over the mountain pass?"),
+        "doc6.txt"
+    );
+}
+
+#[test]
+fn checkpoints_off_and_an_unchanged_index_leave_no_checkpoint() {
+    let w = Work::empty();
+    corpus(&w);
+    let r = w.run(&["index", "--json", "--checkpoint-texts", "0"]);
+    r.ok();
+    assert!(!checkpoint(&w).exists());
+    // A stale checkpoint (say, of a build whose corpus was then restored)
+    // is removed by a build that finds nothing to change.
+    std::fs::write(checkpoint(&w), "QACKPT").unwrap();
+    let v = w.index_ok();
+    assert_eq!(v["embedded"], 0);
+    assert!(!checkpoint(&w).exists());
+}
