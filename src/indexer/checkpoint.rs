@@ -96,18 +96,37 @@ fn key_of(key: &RowKey<'_>) -> Key {
     out
 }
 
+/// Where a checkpoint's chunks are kept: a file in the index folder
+/// ([`FileStorage`]), or a table of the PostgreSQL store.
+pub trait Storage {
+    /// Where, for messages.
+    fn location(&self) -> String;
+    /// Gives each whole chunk kept for `header` to `each`, in order; Err
+    /// (why) when what is kept is another model's or cannot be read.
+    fn load(
+        &mut self,
+        header: &[u8],
+        each: &mut dyn FnMut(&[u8]),
+    ) -> std::result::Result<(), String>;
+    /// Keeps one more chunk, durably, after the ones loaded or kept.
+    fn append(&mut self, header: &[u8], chunk: &[u8]) -> std::io::Result<()>;
+    /// What a kill halfway through [`Storage::append`] leaves (for the
+    /// tests' fault injection): by default, nothing.
+    fn append_torn(&mut self, _header: &[u8], _chunk: &[u8]) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// Removes everything kept.
+    fn clear(&mut self) -> std::io::Result<()>;
+}
+
 /// The checkpoint of one build: the vectors a stopped build left (read at
 /// [`Checkpoint::open`]) and those this build adds.
-#[derive(Debug)]
 pub struct Checkpoint {
-    path: PathBuf,
+    storage: Box<dyn Storage>,
     header: Header,
     every: Every,
-    /// Vectors read back from the file.
+    /// Vectors read back.
     found: HashMap<Key, Vec<f32>>,
-    /// Where the file's last whole chunk ends (0: no file of this model yet).
-    valid_len: u64,
-    file: Option<File>,
     /// Chunk being gathered: keys and vectors, how many, how many texts.
     pending: Vec<u8>,
     pending_entries: usize,
@@ -117,6 +136,16 @@ pub struct Checkpoint {
     written: usize,
     /// Set after a write failed: the build goes on without checkpoints.
     broken: bool,
+}
+
+impl std::fmt::Debug for Checkpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpoint")
+            .field("at", &self.storage.location())
+            .field("found", &self.found.len())
+            .field("written", &self.written)
+            .finish()
+    }
 }
 
 impl Checkpoint {
@@ -129,104 +158,62 @@ impl Checkpoint {
         dimension: usize,
         every: Every,
     ) -> Result<Checkpoint> {
-        let mut c = Checkpoint {
+        let storage = FileStorage {
             path: index_dir.join(FILE),
-            header: Header {
-                model: model.clone(),
-                dimension,
-            },
-            every,
-            found: HashMap::new(),
-            valid_len: 0,
             file: None,
-            pending: Vec::new(),
-            pending_entries: 0,
-            pending_texts: 0,
-            last: Instant::now(),
-            written: 0,
-            broken: false,
+            valid_len: 0,
         };
-        match safe_fs::open_regular(&c.path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => c.discard(&format!("it cannot be read ({e})"))?,
-            Ok((file, len)) => match c.read(file, len) {
-                Ok(()) => {}
-                Err(why) => c.discard(&why)?,
-            },
-        }
-        Ok(c)
+        Checkpoint::in_storage(Box::new(storage), model, dimension, every)
     }
 
-    /// Reads the header and every whole chunk; Err says why the file is
-    /// not a checkpoint of this model.
-    fn read(&mut self, file: File, len: u64) -> std::result::Result<(), String> {
-        let mut r = BufReader::with_capacity(1 << 20, file);
-        let mut magic = [0u8; 8];
-        r.read_exact(&mut magic)
-            .map_err(|_| "it is too short to be a checkpoint".to_string())?;
-        if &magic != MAGIC {
-            return Err("it is not a checkpoint qasearch wrote".into());
-        }
-        let header_len = read_u32(&mut r).ok_or("its header is cut short")?;
-        if header_len > MAX_HEADER {
-            return Err("its header is too long".into());
-        }
-        let mut header = vec![0u8; header_len as usize];
-        let crc = read_u32(&mut r);
-        r.read_exact(&mut header)
-            .map_err(|_| "its header is cut short".to_string())?;
-        if crc != Some(crc32fast::hash(&header)) {
-            return Err("its header fails its checksum".into());
-        }
-        let header: Header = serde_json::from_slice(&header)
-            .map_err(|e| format!("its header cannot be read ({e})"))?;
-        if header != self.header {
-            return Err(format!(
-                "it holds vectors of another model ({}), not of {}",
-                header.model.id(),
-                self.header.model.id()
-            ));
-        }
-        let mut at = 8 + 8 + u64::from(header_len);
-        let entry = self.entry_len();
-        while let Some((count, crc)) = read_u32(&mut r).zip(read_u32(&mut r)) {
-            let body_len = u64::from(count) * entry as u64;
-            if count == 0 || at + 8 + body_len > len {
-                break;
-            }
-            let mut body = vec![0u8; body_len as usize];
-            if r.read_exact(&mut body).is_err() || crc32fast::hash(&body) != crc {
-                break;
-            }
-            for e in body.chunks_exact(entry) {
+    /// The checkpoint kept in `storage`.
+    pub fn in_storage(
+        mut storage: Box<dyn Storage>,
+        model: &ModelIdentity,
+        dimension: usize,
+        every: Every,
+    ) -> Result<Checkpoint> {
+        let header = Header {
+            model: model.clone(),
+            dimension,
+        };
+        let header_bytes = header_bytes(&header);
+        let entry = 16 + 4 * dimension;
+        let mut found = HashMap::new();
+        let loaded = storage.load(&header_bytes, &mut |chunk| {
+            for e in chunk.chunks_exact(entry) {
                 let mut key = [0u8; 16];
                 key.copy_from_slice(&e[..16]);
                 let v = e[16..]
                     .chunks_exact(4)
                     .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                     .collect();
-                self.found.insert(key, v);
+                found.insert(key, v);
             }
-            at += 8 + body_len;
+        });
+        if let Err(why) = loaded {
+            log::warn!(
+                "{} was left by a stopped build but {why}: removed, nothing resumed from it",
+                storage.location()
+            );
+            found.clear();
+            storage.clear().map_err(|e| Error::Store {
+                store: storage.location(),
+                message: format!("cannot remove the checkpoint: {e}"),
+            })?;
         }
-        self.valid_len = at;
-        Ok(())
-    }
-
-    /// Removes a file that is not a checkpoint of this build's model.
-    fn discard(&mut self, why: &str) -> Result<()> {
-        log::warn!(
-            "{} was left by a stopped build but {why}: removed, nothing resumed from it",
-            self.path.display()
-        );
-        self.found.clear();
-        self.valid_len = 0;
-        safe_fs::clear(&self.path).map_err(|e| Error::io("removing", &self.path, e))
-    }
-
-    /// Bytes of one entry: its key and its vector.
-    fn entry_len(&self) -> usize {
-        16 + 4 * self.header.dimension
+        Ok(Checkpoint {
+            storage,
+            header,
+            every,
+            found,
+            pending: Vec::new(),
+            pending_entries: 0,
+            pending_texts: 0,
+            last: Instant::now(),
+            written: 0,
+            broken: false,
+        })
     }
 
     /// How many vectors a stopped build left.
@@ -277,20 +264,32 @@ impl Checkpoint {
         }
     }
 
-    /// Writes what is pending as one chunk and syncs it. A failure (a full
+    /// Writes what is pending as one chunk, durably. A failure (a full
     /// disk) is said once; the build goes on without checkpoints.
     pub fn flush(&mut self) {
         if self.pending_entries == 0 || self.broken {
             return;
         }
-        if let Err(e) = self.append() {
+        self.written += 1;
+        let header = header_bytes(&self.header);
+        let written = match abort_at_checkpoint(self.written) {
+            Some(torn) => {
+                let _ = if torn {
+                    self.storage.append_torn(&header, &self.pending)
+                } else {
+                    self.storage.append(&header, &self.pending)
+                };
+                kill_self()
+            }
+            None => self.storage.append(&header, &self.pending),
+        };
+        if let Err(e) = written {
             log::warn!(
                 "could not write the build's checkpoint {}: {e}; going on without (a stopped build will start over)",
-                self.path.display()
+                self.storage.location()
             );
             self.broken = true;
-            self.file = None;
-            let _ = safe_fs::clear(&self.path);
+            let _ = self.storage.clear();
         }
         self.pending.clear();
         self.pending_entries = 0;
@@ -298,29 +297,142 @@ impl Checkpoint {
         self.last = Instant::now();
     }
 
-    fn append(&mut self) -> std::io::Result<()> {
+    /// Removes the checkpoint: its build is committed, or had nothing to do.
+    pub fn remove(mut self) {
+        if let Err(e) = self.storage.clear() {
+            log::warn!("could not remove {}: {e}", self.storage.location());
+        }
+    }
+}
+
+fn header_bytes(header: &Header) -> Vec<u8> {
+    serde_json::to_vec(header).expect("invariant: a header serialises")
+}
+
+/// A checkpoint kept in a file: [`MAGIC`], the header's length, CRC-32 and
+/// bytes, then chunks, each its entry count, CRC-32 and entries.
+#[derive(Debug)]
+pub struct FileStorage {
+    path: PathBuf,
+    file: Option<File>,
+    /// Where the file's last whole chunk ends (0: nothing of this model).
+    valid_len: u64,
+}
+
+impl Storage for FileStorage {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn load(
+        &mut self,
+        header: &[u8],
+        each: &mut dyn FnMut(&[u8]),
+    ) -> std::result::Result<(), String> {
+        match safe_fs::open_regular(&self.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(format!("it cannot be read ({e})")),
+            Ok((file, len)) => self.read(file, len, header, each),
+        }
+    }
+
+    fn append(&mut self, header: &[u8], chunk: &[u8]) -> std::io::Result<()> {
+        let bytes = self.record(header, chunk);
+        self.write(header, &bytes)
+    }
+
+    fn append_torn(&mut self, header: &[u8], chunk: &[u8]) -> std::io::Result<()> {
+        let bytes = self.record(header, chunk);
+        self.write(header, &bytes[..bytes.len() / 2])
+    }
+
+    fn clear(&mut self) -> std::io::Result<()> {
+        self.file = None;
+        self.valid_len = 0;
+        safe_fs::clear(&self.path)
+    }
+}
+
+/// Bytes of one entry, a key and a vector, for the dimension in `header`.
+fn entry_len(header: &[u8]) -> usize {
+    let dimension = serde_json::from_slice::<Header>(header).map_or(0, |h| h.dimension);
+    16 + 4 * dimension
+}
+
+impl FileStorage {
+    /// A chunk as the file holds it: its entry count, CRC-32 and entries.
+    fn record(&self, header: &[u8], chunk: &[u8]) -> Vec<u8> {
+        let entry = entry_len(header);
+        let mut bytes = Vec::with_capacity(8 + chunk.len());
+        bytes.extend_from_slice(&((chunk.len() / entry.max(1)) as u32).to_le_bytes());
+        bytes.extend_from_slice(&crc32fast::hash(chunk).to_le_bytes());
+        bytes.extend_from_slice(chunk);
+        bytes
+    }
+
+    /// Appends `bytes` (opening the file, or making it with its header) and
+    /// syncs them.
+    fn write(&mut self, header: &[u8], bytes: &[u8]) -> std::io::Result<()> {
         if self.file.is_none() {
-            self.file = Some(self.open_for_append()?);
+            self.file = Some(self.open_for_append(header)?);
         }
         let file = self.file.as_mut().expect("invariant: opened above");
-        let mut chunk = Vec::with_capacity(8 + self.pending.len());
-        chunk.extend_from_slice(&(self.pending_entries as u32).to_le_bytes());
-        chunk.extend_from_slice(&crc32fast::hash(&self.pending).to_le_bytes());
-        chunk.extend_from_slice(&self.pending);
-        self.written += 1;
-        if let Some(torn) = abort_at_checkpoint(self.written) {
-            let cut = if torn { chunk.len() / 2 } else { chunk.len() };
-            file.write_all(&chunk[..cut])?;
-            file.sync_data()?;
-            kill_self();
-        }
-        file.write_all(&chunk)?;
+        file.write_all(bytes)?;
         file.sync_data()
+    }
+
+    /// Reads the header and every whole chunk.
+    fn read(
+        &mut self,
+        file: File,
+        len: u64,
+        want: &[u8],
+        each: &mut dyn FnMut(&[u8]),
+    ) -> std::result::Result<(), String> {
+        let mut r = BufReader::with_capacity(1 << 20, file);
+        let mut magic = [0u8; 8];
+        r.read_exact(&mut magic)
+            .map_err(|_| "it is too short to be a checkpoint".to_string())?;
+        if &magic != MAGIC {
+            return Err("it is not a checkpoint qasearch wrote".into());
+        }
+        let header_len = read_u32(&mut r).ok_or("its header is cut short")?;
+        if header_len > MAX_HEADER {
+            return Err("its header is too long".into());
+        }
+        let crc = read_u32(&mut r);
+        let mut header = vec![0u8; header_len as usize];
+        r.read_exact(&mut header)
+            .map_err(|_| "its header is cut short".to_string())?;
+        if crc != Some(crc32fast::hash(&header)) {
+            return Err("its header fails its checksum".into());
+        }
+        if header != want {
+            let model = serde_json::from_slice::<Header>(&header)
+                .map_or_else(|_| "unknown".to_string(), |h| h.model.id());
+            return Err(format!("it holds vectors of another model ({model})"));
+        }
+        let mut at = 8 + 8 + u64::from(header_len);
+        let entry = entry_len(want) as u64;
+        while let Some((count, crc)) = read_u32(&mut r).zip(read_u32(&mut r)) {
+            let body_len = u64::from(count) * entry;
+            if count == 0 || at + 8 + body_len > len {
+                break;
+            }
+            let mut body = vec![0u8; body_len as usize];
+            if r.read_exact(&mut body).is_err() || crc32fast::hash(&body) != crc {
+                break;
+            }
+            each(&body);
+            at += 8 + body_len;
+        }
+        self.valid_len = at;
+        Ok(())
     }
 
     /// The file, positioned after its last whole chunk (a torn one cut
     /// off), or new with its header.
-    fn open_for_append(&self) -> std::io::Result<File> {
+    fn open_for_append(&self, header: &[u8]) -> std::io::Result<File> {
         if self.valid_len > 0 {
             let mut f = safe_fs::open_own_for_write(&self.path)?;
             f.set_len(self.valid_len)?;
@@ -329,22 +441,12 @@ impl Checkpoint {
         }
         safe_fs::clear(&self.path)?;
         let mut f = safe_fs::create_new(&self.path)?;
-        let header = serde_json::to_vec(&self.header).map_err(std::io::Error::other)?;
         f.write_all(MAGIC)?;
         f.write_all(&(header.len() as u32).to_le_bytes())?;
-        f.write_all(&crc32fast::hash(&header).to_le_bytes())?;
-        f.write_all(&header)?;
+        f.write_all(&crc32fast::hash(header).to_le_bytes())?;
+        f.write_all(header)?;
         f.sync_data()?;
         Ok(f)
-    }
-
-    /// Removes the checkpoint: its build is committed, or had nothing to do.
-    pub fn remove(self) {
-        drop(self.file);
-        match safe_fs::clear(&self.path) {
-            Ok(()) => {}
-            Err(e) => log::warn!("could not remove {}: {e}", self.path.display()),
-        }
     }
 }
 

@@ -51,6 +51,12 @@ impl BuildTarget for Postgres {
             None => seed_snapshot(self, &identity),
         };
         let from_folder = held.is_none() && previous.is_some();
+        let mut checkpoint = super::checkpoint::Checkpoint::in_storage(
+            self.checkpoint_storage()?,
+            &identity,
+            embedder.dimension(),
+            config.checkpoint,
+        )?;
         let made = super::make_generation(
             &corpus,
             data_dir,
@@ -59,7 +65,7 @@ impl BuildTarget for Postgres {
             config,
             super::Making {
                 graph: GraphMode::None,
-                checkpoint: None,
+                checkpoint: Some(&mut checkpoint),
             },
             progress,
         )?;
@@ -87,6 +93,7 @@ impl BuildTarget for Postgres {
                 s
             }
         };
+        checkpoint.remove();
         if from_folder {
             log::info!(
                 "vectors taken from the index folder {} where it had them",

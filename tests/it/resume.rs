@@ -191,3 +191,58 @@ fn checkpoints_off_and_an_unchanged_index_leave_no_checkpoint() {
     assert_eq!(v["embedded"], 0);
     assert!(!checkpoint(&w).exists());
 }
+
+/// The export of a store's pairs and vectors, without its header line
+/// (which names the generation and where it is).
+fn exported(w: &Work, store: Option<&str>) -> Vec<String> {
+    let mut args = vec![];
+    if let Some(url) = store {
+        args.extend(["--store", url]);
+    }
+    args.push("export");
+    let r = w.run(&args);
+    r.ok();
+    r.stdout.lines().skip(1).map(String::from).collect()
+}
+
+#[test]
+#[cfg(feature = "failpoints")]
+fn a_postgres_build_killed_at_a_checkpoint_resumes_from_its_rows() {
+    let reference = Work::empty();
+    corpus(&reference);
+    let total = index(&reference, None).json()["embedded"].as_u64().unwrap() as usize;
+    let want = exported(&reference, None);
+
+    let w = Work::empty();
+    corpus(&w);
+    let url = pg_database("qa_resume");
+    let mut args = vec!["--store", url.as_str()];
+    let more = index_args();
+    args.extend(more.iter().map(String::as_str));
+    let r = w.run_env(&[("QASEARCH_KILL_AT_CHECKPOINT", "3".as_ref())], &args);
+    assert_eq!(r.code, -1, "{r:#?}");
+    let mut c = pg_client("qa_resume");
+    let chunks: i64 = c
+        .query_one("SELECT count(*) FROM qasearch_checkpoint", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(chunks, 3, "each checkpoint committed as written");
+    // Killed halfway through its 2nd checkpoint: that row never committed.
+    let r = w.run_env(&[("QASEARCH_KILL_AT_CHECKPOINT", "2-torn".as_ref())], &args);
+    assert_eq!(r.code, -1, "{r:#?}");
+    let r = w.run(&args);
+    r.ok();
+    let v = r.json();
+    let (embedded, resumed) = (
+        v["embedded"].as_u64().unwrap() as usize,
+        v["resumed"].as_u64().unwrap() as usize,
+    );
+    assert_eq!(embedded + resumed, total, "{v}");
+    assert!(resumed >= 4 * EVERY, "{v}");
+    let gone: bool = c
+        .query_one("SELECT to_regclass('qasearch_checkpoint') IS NULL", &[])
+        .unwrap()
+        .get(0);
+    assert!(gone, "the checkpoint table is dropped once committed");
+    assert_eq!(exported(&w, Some(&url)), want, "the same pairs and vectors");
+}

@@ -222,6 +222,7 @@ fn failed_pg(location: &str, doing: &str, e: tokio_postgres::Error) -> Error {
     failed(location, doing, &PgError::Pg(e))
 }
 
+mod checkpoint;
 mod client;
 mod pool;
 mod read;
