@@ -138,6 +138,107 @@ impl LexicalIndex {
         }
     }
 
+    /// The index of `texts`, as [`LexicalIndex::build`] makes it, taking
+    /// the terms of each text that `previous` indexed already (`reuse[i]`:
+    /// text `i` is `previous`'s document of that number) instead of reading
+    /// it again: an update tokenises only the texts it changed.
+    pub fn rebuild(previous: &LexicalIndex, texts: &[&str], reuse: &[Option<u32>]) -> Self {
+        let stemming = previous.stemming;
+        let tok = tokenizer(stemming);
+        // The previous index by document: (term, frequency) of each.
+        let mut by_doc: Vec<Vec<(u32, u32)>> = vec![Vec::new(); previous.lengths.len()];
+        for t in 0..previous.terms.len() {
+            let (a, b) = (
+                previous.offsets[t] as usize,
+                previous.offsets[t + 1] as usize,
+            );
+            for p in a..b {
+                by_doc[previous.docs[p] as usize].push((t as u32, previous.tfs[p]));
+            }
+        }
+        // Each text's terms: a previous document's by term number, a new
+        // text's by word (numbered below, once every new word is known).
+        enum Terms {
+            Old(u32),
+            New(HashMap<String, u32>, u32),
+        }
+        let mut new_words = std::collections::BTreeSet::new();
+        let docs: Vec<Terms> = texts
+            .iter()
+            .zip(reuse)
+            .map(|(text, reuse)| match reuse {
+                Some(d) if (*d as usize) < by_doc.len() => Terms::Old(*d),
+                _ => {
+                    let tokens = terms(tok, text);
+                    let len = tokens.len() as u32;
+                    let mut counts: HashMap<String, u32> = HashMap::new();
+                    for t in tokens {
+                        *counts.entry(t).or_default() += 1;
+                    }
+                    for w in counts.keys() {
+                        if previous.terms.binary_search(w).is_err() {
+                            new_words.insert(w.clone());
+                        }
+                    }
+                    Terms::New(counts, len)
+                }
+            })
+            .collect();
+        // Every word, sorted: the previous ones and the new ones merged.
+        let mut all: Vec<String> = Vec::with_capacity(previous.terms.len() + new_words.len());
+        let mut old_id = Vec::with_capacity(previous.terms.len());
+        let mut new_iter = new_words.into_iter().peekable();
+        for w in &previous.terms {
+            while new_iter.peek().is_some_and(|n| n < w) {
+                all.push(new_iter.next().expect("invariant: peeked"));
+            }
+            old_id.push(all.len() as u32);
+            all.push(w.clone());
+        }
+        all.extend(new_iter);
+        // Postings by term, documents in order.
+        let mut lists: Vec<Vec<(u32, u32)>> = vec![Vec::new(); all.len()];
+        let mut lengths = Vec::with_capacity(texts.len());
+        for (doc, terms) in docs.iter().enumerate() {
+            match terms {
+                Terms::Old(d) => {
+                    lengths.push(previous.lengths[*d as usize]);
+                    for &(t, n) in &by_doc[*d as usize] {
+                        lists[old_id[t as usize] as usize].push((doc as u32, n));
+                    }
+                }
+                Terms::New(counts, len) => {
+                    lengths.push(*len);
+                    for (w, &n) in counts {
+                        let t = all
+                            .binary_search(w)
+                            .expect("invariant: every word is listed");
+                        lists[t].push((doc as u32, n));
+                    }
+                }
+            }
+        }
+        // Words no document has any longer are dropped.
+        let mut index = LexicalIndex {
+            stemming,
+            offsets: vec![0],
+            ..LexicalIndex::default()
+        };
+        for (w, list) in all.into_iter().zip(lists) {
+            if list.is_empty() {
+                continue;
+            }
+            index.terms.push(w);
+            for (d, n) in list {
+                index.docs.push(d);
+                index.tfs.push(n);
+            }
+            index.offsets.push(index.docs.len() as u32);
+        }
+        index.lengths = lengths;
+        index
+    }
+
     /// Number of documents.
     pub fn len(&self) -> usize {
         self.lengths.len()
@@ -264,6 +365,43 @@ impl Bm25 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest::proptest! {
+        /// An update's index, made from the previous one and the texts it
+        /// changed, is the index a full build makes.
+        #[test]
+        fn a_rebuild_is_the_full_build(
+            before in proptest::collection::vec("[a-f ]{0,24}|Über die Brücke|東京の駅", 0..12),
+            after in proptest::collection::vec(
+                proptest::prop_oneof![
+                    (0usize..12).prop_map(Ok),
+                    "[a-h ]{0,24}|running runners ran".prop_map(Err),
+                ],
+                0..14,
+            ),
+        ) {
+            let previous = LexicalIndex::build(before.iter().map(String::as_str), true);
+            let texts: Vec<String> = after
+                .iter()
+                .map(|t| match t {
+                    Ok(i) if *i < before.len() => before[*i].clone(),
+                    Ok(_) => "gone".to_string(),
+                    Err(s) => s.clone(),
+                })
+                .collect();
+            let reuse: Vec<Option<u32>> = after
+                .iter()
+                .map(|t| match t {
+                    Ok(i) if *i < before.len() => Some(*i as u32),
+                    _ => None,
+                })
+                .collect();
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let rebuilt = LexicalIndex::rebuild(&previous, &refs, &reuse);
+            prop_assert_eq!(rebuilt, LexicalIndex::build(refs.iter().copied(), true));
+        }
+    }
 
     #[test]
     fn cjk_runs_become_character_pairs_and_other_text_is_unchanged() {

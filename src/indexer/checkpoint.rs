@@ -31,7 +31,6 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::error::{Error, Result};
 use crate::model::ModelIdentity;
 use crate::safe_fs;
 use crate::store::RowKey;
@@ -157,7 +156,7 @@ impl Checkpoint {
         model: &ModelIdentity,
         dimension: usize,
         every: Every,
-    ) -> Result<Checkpoint> {
+    ) -> Checkpoint {
         let storage = FileStorage {
             path: index_dir.join(FILE),
             file: None,
@@ -172,7 +171,7 @@ impl Checkpoint {
         model: &ModelIdentity,
         dimension: usize,
         every: Every,
-    ) -> Result<Checkpoint> {
+    ) -> Checkpoint {
         let header = Header {
             model: model.clone(),
             dimension,
@@ -191,18 +190,20 @@ impl Checkpoint {
                 found.insert(key, v);
             }
         });
+        // Nothing about a checkpoint fails a build: at worst it starts over.
+        let mut broken = false;
         if let Err(why) = loaded {
             log::warn!(
                 "{} was left by a stopped build but {why}: removed, nothing resumed from it",
                 storage.location()
             );
             found.clear();
-            storage.clear().map_err(|e| Error::Store {
-                store: storage.location(),
-                message: format!("cannot remove the checkpoint: {e}"),
-            })?;
+            if let Err(e) = storage.clear() {
+                log::warn!("{e}; this build keeps no checkpoint");
+                broken = true;
+            }
         }
-        Ok(Checkpoint {
+        Checkpoint {
             storage,
             header,
             every,
@@ -212,8 +213,8 @@ impl Checkpoint {
             pending_texts: 0,
             last: Instant::now(),
             written: 0,
-            broken: false,
-        })
+            broken,
+        }
     }
 
     /// How many vectors a stopped build left.
@@ -514,7 +515,7 @@ mod tests {
     #[test]
     fn vectors_come_back_after_the_process_is_gone() {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = Checkpoint::open(dir.path(), &identity("m"), 2, every(2)).unwrap();
+        let mut c = Checkpoint::open(dir.path(), &identity("m"), 2, every(2));
         c.record(&key("a"), &[1.0, 2.0]);
         c.call_done();
         assert!(!dir.path().join(FILE).exists(), "not due after one text");
@@ -522,7 +523,7 @@ mod tests {
         c.call_done();
         c.record(&key("c"), &[5.0, 6.0]);
         drop(c); // killed: "c" was never written
-        let c = Checkpoint::open(dir.path(), &identity("m"), 2, every(2)).unwrap();
+        let c = Checkpoint::open(dir.path(), &identity("m"), 2, every(2));
         assert_eq!(c.found(), 2);
         assert_eq!(c.get(&key("b")), Some(&[3.0, 4.0][..]));
         assert_eq!(c.get(&key("c")), None);
@@ -538,7 +539,7 @@ mod tests {
     fn a_torn_chunk_is_dropped_and_later_ones_written_after_what_held() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE);
-        let mut c = Checkpoint::open(dir.path(), &identity("m"), 2, every(1)).unwrap();
+        let mut c = Checkpoint::open(dir.path(), &identity("m"), 2, every(1));
         c.record(&key("a"), &[1.0, 2.0]);
         c.call_done();
         let whole = std::fs::metadata(&path).unwrap().len();
@@ -549,12 +550,12 @@ mod tests {
         let len = std::fs::metadata(&path).unwrap().len();
         let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
         f.set_len(whole + (len - whole) / 2).unwrap();
-        let mut c = Checkpoint::open(dir.path(), &identity("m"), 2, every(1)).unwrap();
+        let mut c = Checkpoint::open(dir.path(), &identity("m"), 2, every(1));
         assert_eq!(c.found(), 1);
         c.record(&key("c"), &[5.0, 6.0]);
         c.flush();
         drop(c);
-        let c = Checkpoint::open(dir.path(), &identity("m"), 2, every(1)).unwrap();
+        let c = Checkpoint::open(dir.path(), &identity("m"), 2, every(1));
         assert_eq!(c.found(), 2);
         assert_eq!(c.get(&key("c")), Some(&[5.0, 6.0][..]));
         // A flipped byte in a vector: that chunk and what follows are dropped.
@@ -562,7 +563,7 @@ mod tests {
         let n = bytes.len();
         bytes[n - 1] ^= 1;
         std::fs::write(&path, bytes).unwrap();
-        let c = Checkpoint::open(dir.path(), &identity("m"), 2, every(1)).unwrap();
+        let c = Checkpoint::open(dir.path(), &identity("m"), 2, every(1));
         assert_eq!(c.found(), 1);
     }
 
@@ -570,16 +571,16 @@ mod tests {
     fn another_model_or_garbage_is_discarded_never_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE);
-        let mut c = Checkpoint::open(dir.path(), &identity("m"), 2, every(1)).unwrap();
+        let mut c = Checkpoint::open(dir.path(), &identity("m"), 2, every(1));
         c.record(&key("a"), &[1.0, 2.0]);
         c.flush();
         drop(c);
-        let c = Checkpoint::open(dir.path(), &identity("other"), 2, every(1)).unwrap();
+        let c = Checkpoint::open(dir.path(), &identity("other"), 2, every(1));
         assert_eq!(c.found(), 0);
         assert!(!path.exists(), "removed");
         for garbage in [&b""[..], b"QACKPT", b"not a checkpoint at all, just text"] {
             std::fs::write(&path, garbage).unwrap();
-            let c = Checkpoint::open(dir.path(), &identity("m"), 2, every(1)).unwrap();
+            let c = Checkpoint::open(dir.path(), &identity("m"), 2, every(1));
             assert_eq!(c.found(), 0);
             assert!(!path.exists());
         }
@@ -588,7 +589,7 @@ mod tests {
             let target = dir.path().join("target");
             std::fs::write(&target, "keep").unwrap();
             std::os::unix::fs::symlink(&target, &path).unwrap();
-            let mut c = Checkpoint::open(dir.path(), &identity("m"), 2, every(1)).unwrap();
+            let mut c = Checkpoint::open(dir.path(), &identity("m"), 2, every(1));
             c.record(&key("a"), &[1.0, 2.0]);
             c.flush();
             assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
@@ -597,9 +598,25 @@ mod tests {
     }
 
     #[test]
+    fn a_folder_at_its_name_is_left_alone_and_the_build_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("mine.txt"), "a user's file").unwrap();
+        let mut c = Checkpoint::open(dir.path(), &identity("m"), 2, every(1));
+        c.record(&key("a"), &[1.0, 2.0]);
+        c.flush();
+        c.remove();
+        assert_eq!(
+            std::fs::read_to_string(path.join("mine.txt")).unwrap(),
+            "a user's file"
+        );
+    }
+
+    #[test]
     fn checkpoints_off_write_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = Checkpoint::open(dir.path(), &identity("m"), 2, every(0)).unwrap();
+        let mut c = Checkpoint::open(dir.path(), &identity("m"), 2, every(0));
         c.record(&key("a"), &[1.0, 2.0]);
         c.call_done();
         c.flush();

@@ -14,14 +14,20 @@ pub(super) const CHECK_EF: usize = 128;
 /// The least recall@10 an extended graph must keep; below it the graph is rebuilt.
 pub const MIN_EXTENDED_RECALL: f64 = 0.99;
 
+/// Older rows asked at least, whatever the number of new ones.
+pub(super) const MIN_OLD_QUERIES: usize = 16;
+
 /// Recall@10 of the graph against exact search, over live rows used as
 /// queries: the rows from `first_new` on (the ones just inserted, which are
-/// the ones an extension can leave unreachable) and as many older ones.
+/// the ones an extension can leave unreachable; at most half of
+/// [`CHECK_QUERIES`]) and as many older ones, at least [`MIN_OLD_QUERIES`]:
+/// an update of a few rows asks about 20 questions, each an exact scan of
+/// every row, on every core.
 pub fn graph_recall(
     graph: &MmapGraph,
     vectors: &[f32],
     dim: usize,
-    live: &dyn Fn(usize) -> bool,
+    live: &(dyn Fn(usize) -> bool + Sync),
     first_new: usize,
 ) -> f64 {
     let rows = vectors.len() / dim.max(1);
@@ -31,20 +37,38 @@ pub fn graph_recall(
         candidates.into_iter().step_by(step).take(n).collect()
     };
     let mut queries = pick(first_new, rows, CHECK_QUERIES / 2);
-    queries.extend(pick(0, first_new, CHECK_QUERIES - queries.len()));
-    let (mut found, mut wanted) = (0usize, 0usize);
-    for &q in &queries {
+    let old = queries.len().max(MIN_OLD_QUERIES);
+    queries.extend(pick(0, first_new, old));
+    let check = |q: usize| -> (usize, usize) {
         let query = &vectors[q * dim..(q + 1) * dim];
         let exact = crate::index::ann::exact_search(vectors, dim, query, 10, Some(live));
         let approx = graph.search(vectors, dim, query, 10, CHECK_EF, Some(live));
-        wanted += exact.len();
-        found += crate::index::ann::hits_as_good(&exact, &approx);
-    }
+        (
+            crate::index::ann::hits_as_good(&exact, &approx),
+            exact.len(),
+        )
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = queries.len().div_ceil(threads).max(1);
+    let (found, wanted) = std::thread::scope(|s| {
+        let handles: Vec<_> = queries
+            .chunks(per)
+            .map(|chunk| s.spawn(|| chunk.iter().map(|&q| check(q)).fold((0, 0), add)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("invariant: a recall check does not panic"))
+            .fold((0, 0), add)
+    });
     if wanted == 0 {
         1.0
     } else {
         found as f64 / wanted as f64
     }
+}
+
+fn add(a: (usize, usize), b: (usize, usize)) -> (usize, usize) {
+    (a.0 + b.0, a.1 + b.1)
 }
 
 /// A generation made in memory, calibrated, not yet written: its manifest
@@ -119,6 +143,7 @@ pub fn make_generation(
     let language_warning = language_warning(corpus, embedder.identity());
     let identity = embedder.identity().clone();
     let dim = embedder.dimension();
+    let mut laps = Laps::start();
     let plan = plan(
         corpus,
         previous.map(|p| Previous {
@@ -127,6 +152,7 @@ pub fn make_generation(
         }),
         config,
     );
+    laps.lap("plan");
     // Nothing changed at all: keep the current generation (unless the
     // sparse arm is to be added or dropped).
     if plan.graph == GraphAction::Keep
@@ -136,6 +162,10 @@ pub fn make_generation(
     }
     let sentence_count = plan.sentences();
     let reused = plan.reused();
+    // Texts this update embeds or drops: how far it moves the corpus.
+    let changed = (plan.to_embed_ids().len()
+        + previous.map_or(0, |p| p.manifest.counts.vectors.saturating_sub(reused)))
+        as u64;
     let known = known_vectors(config, embedder)?;
     let embed_started = Instant::now();
     let (new_vectors, embedded, resumed) = embed_new(
@@ -149,6 +179,7 @@ pub fn make_generation(
     let embed_seconds = embed_started.elapsed().as_secs_f64();
     let reused = reused + (plan.to_embed_ids().len() - embedded - resumed);
     let new_vectors = plan.fresh_vectors(new_vectors, previous, dim)?;
+    laps.lap("embed");
 
     // Extend the previous graph when the plan says so and it keeps recall;
     // otherwise build a new one.
@@ -170,12 +201,16 @@ pub fn make_generation(
             progress,
         )?,
     };
+    laps.lap("graph");
     let (hidden, how) = (laid.hidden, laid.how);
     let live_vectors = plan.first.len();
     let (meta, vectors, graph) = lay_out(plan, laid, dim);
-    let lexical = lexical_index(&meta);
+    laps.lap("lay out rows and metadata");
+    let lexical = lexical_index(&meta, previous);
+    laps.lap("lexical index");
     let (sparse, sparse_encoded) =
         crate::indexer::sparse::arm(config.sparse, &meta, previous, embedder, progress)?;
+    laps.lap("sparse arm");
     let rows = vectors.len() / dim.max(1);
     let counts = Counts {
         documents: meta.documents.len(),
@@ -197,7 +232,20 @@ pub fn make_generation(
     let manifest = new_manifest(corpus, data_dir, identity, config, counts);
     let mut snapshot = Snapshot::in_memory(manifest, meta, graph, lexical, vectors);
     snapshot.sparse = sparse;
-    let snapshot = calibrated(snapshot, embedder)?;
+    let kept = previous
+        .filter(|p| p.sparse.is_some() == config.sparse)
+        .and_then(|p| keeps_calibration(&p.manifest, changed, live_vectors).map(|d| (p, d)));
+    let snapshot = match kept {
+        Some((prev, drift)) => {
+            log::debug!("calibration kept: {drift} texts changed since it was fitted");
+            snapshot.manifest.fusion = prev.manifest.fusion.clone();
+            snapshot.manifest.abstention = prev.manifest.abstention.clone();
+            snapshot.manifest.changed_since_calibration = drift;
+            snapshot
+        }
+        None => calibrated(snapshot, embedder)?,
+    };
+    laps.lap("calibrate");
     Ok(Some(NewGeneration {
         snapshot,
         embedded,
@@ -278,12 +326,35 @@ fn lay_out(plan: BuildPlan, laid: Laid, dim: usize) -> (Meta, Vec<f32>, MmapGrap
 }
 
 /// The lexical arm's index of every pair.
-fn lexical_index(meta: &Meta) -> crate::index::lexical::LexicalIndex {
+fn lexical_index(meta: &Meta, previous: Option<&Snapshot>) -> crate::index::lexical::LexicalIndex {
+    use crate::index::lexical::LexicalIndex;
     let t = Instant::now();
     let texts: Vec<String> = meta.pairs.iter().map(lexical_text).collect();
-    let lexical =
-        crate::index::lexical::LexicalIndex::build(texts.iter().map(String::as_str), true);
-    drop(texts);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let lexical = match previous {
+        // Pairs whose question and answer the previous generation indexed
+        // keep their terms: only changed pairs are read again.
+        Some(prev) if prev.lexical.len() == prev.meta.pairs.len() => {
+            let by_text: HashMap<(&str, &str), u32> = prev
+                .meta
+                .pairs
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| !p.passage)
+                .map(|(i, p)| ((p.question.as_str(), p.answer.as_str()), i as u32))
+                .collect();
+            let reuse: Vec<Option<u32>> = meta
+                .pairs
+                .iter()
+                .map(|p| {
+                    let key = (p.question.as_str(), p.answer.as_str());
+                    by_text.get(&key).copied().filter(|_| !p.passage)
+                })
+                .collect();
+            LexicalIndex::rebuild(&prev.lexical, &refs, &reuse)
+        }
+        _ => LexicalIndex::build(refs.iter().copied(), true),
+    };
     log::debug!(
         "lexical index of {} pairs built in {:.1} ms",
         meta.pairs.len(),
@@ -316,6 +387,7 @@ fn new_manifest(
         question_vectors: config.question_vectors,
         fusion,
         abstention,
+        changed_since_calibration: 0,
         counts,
         data_dir: data_dir.display().to_string(),
         sources: corpus.files.clone(),
@@ -332,6 +404,31 @@ fn new_manifest(
 }
 
 /// Fits fusion and the abstention threshold on the corpus's own questions.
+/// Corpora of fewer vectors than this are calibrated at every build (it
+/// takes milliseconds there); at 10,000 pairs it took 20 s of a one-pair
+/// update (`cargo bench --bench update`).
+pub const CALIBRATE_ALWAYS_BELOW: usize = 5_000;
+
+/// The share of a corpus's texts that may change before its fit is redone.
+pub const RECALIBRATE_SHARE: f64 = 0.05;
+
+/// Whether a generation of `vectors` live vectors, `changed` texts away
+/// from the one of `previous`, keeps its calibration: Some(the texts changed
+/// since it was fitted) while they stay within [`RECALIBRATE_SHARE`] of a
+/// corpus of at least [`CALIBRATE_ALWAYS_BELOW`] vectors, built by this
+/// version of qasearch. The fit is a
+/// statistic of hundreds of the corpus's own questions; a few pairs more or
+/// less do not move it, and refitting cost most of a small update.
+pub fn keeps_calibration(previous: &Manifest, changed: u64, vectors: usize) -> Option<u64> {
+    let drift = previous.changed_since_calibration.saturating_add(changed);
+    // Another qasearch may fit (or default) otherwise.
+    let same_version = previous.qasearch_version == env!("CARGO_PKG_VERSION");
+    (same_version
+        && vectors >= CALIBRATE_ALWAYS_BELOW
+        && drift as f64 <= RECALIBRATE_SHARE * vectors as f64)
+        .then_some(drift)
+}
+
 fn calibrated(mut snapshot: Snapshot, embedder: &mut dyn Embedder) -> Result<Snapshot> {
     let t = Instant::now();
     let sparse = crate::indexer::calibrate::SparseQueries::of(&snapshot, embedder)?;
@@ -411,6 +508,7 @@ pub(super) fn extend_graph(
         });
     }
     let rows = vectors.len() / dim.max(1);
+    let mut laps = Laps::start();
     progress.start(Stage::Graph, (rows - prev_rows) as u64);
     let graph =
         crate::index::hnsw::extend(&prev.graph, &vectors, dim, &prev.manifest.hnsw, &mut |n| {
@@ -421,7 +519,9 @@ pub(super) fn extend_graph(
     for &r in &row_of_text {
         live[r] = true;
     }
+    laps.lap("graph: extend");
     let recall = graph_recall(&graph, &vectors, dim, &|r| live[r], prev_rows);
+    laps.lap("graph: check recall");
     if recall < MIN_EXTENDED_RECALL {
         log::info!(
             "the extended graph finds {:.1}% of the exact top 10 (below {:.0}%): rebuilding it",

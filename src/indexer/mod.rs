@@ -234,7 +234,9 @@ pub fn build(
     config.hnsw.validate()?;
     let started = Instant::now();
     check_overlap(data_dir, index_dir)?;
+    let mut laps = Laps::start();
     let corpus = corpus::load(data_dir)?;
+    laps.lap("read the corpus");
     build_corpus(
         corpus, data_dir, index_dir, embedder, config, progress, started,
     )
@@ -257,6 +259,7 @@ pub fn build_corpus(
     lock.preflight()?;
     lock.clean()?;
     let identity = embedder.identity().clone();
+    let mut laps = Laps::start();
 
     // The previous generation, when its vectors can be reused.
     let (previous, full_reason) = if config.full {
@@ -276,12 +279,13 @@ pub fn build_corpus(
         }
     };
 
+    laps.lap("open the previous generation");
     let mut checkpoint = checkpoint::Checkpoint::open(
         index_dir,
         &identity,
         embedder.dimension(),
         config.checkpoint,
-    )?;
+    );
     let made = make_generation(
         &corpus,
         data_dir,
@@ -311,14 +315,19 @@ pub fn build_corpus(
 
     // Write the generation and switch to it.
     progress.start(Stage::Writing, 4);
+    let mut laps = Laps::start();
     let mut writer = lock.begin()?;
     let snapshot = &mut made.snapshot;
     writer.write_file(store::VECTORS, &store::f32_as_bytes(snapshot.vectors()))?;
+    laps.lap("write vectors.f32");
     progress.advance(1);
     writer.write_file(store::META, &store::encode(&snapshot.meta))?;
+    laps.lap("write meta.bin");
     progress.advance(1);
     writer.write_file(store::GRAPH, snapshot.graph.as_bytes())?;
+    laps.lap("write graph.bin");
     writer.write_file(store::LEXICAL, &store::encode(&snapshot.lexical))?;
+    laps.lap("write lexical.bin");
     if let Some(sparse) = &snapshot.sparse {
         writer.write_file(store::SPARSE, &store::encode(sparse))?;
     }
@@ -327,6 +336,7 @@ pub fn build_corpus(
     snapshot.manifest.files = writer.file_sums();
     let dir = writer.commit(&snapshot.manifest)?;
     checkpoint.remove();
+    laps.lap("commit (manifest, CURRENT)");
     progress.advance(1);
     progress.finish();
     made.full_reason = made.full_reason.or(full_reason);
@@ -390,6 +400,27 @@ pub fn reusable(
         return Err("the sentence splitter changed".into());
     }
     Ok(())
+}
+
+/// Times the phases of a build, each said at debug level (log target
+/// [`LAP_TARGET`]): where a build's or an update's time goes
+/// (`benches/update.rs` reads them).
+#[derive(Debug)]
+pub(crate) struct Laps(Instant);
+
+/// The log target of [`Laps`].
+pub const LAP_TARGET: &str = "qasearch::lap";
+
+impl Laps {
+    pub(crate) fn start() -> Laps {
+        Laps(Instant::now())
+    }
+
+    /// Says how long `phase` took since the last lap.
+    pub(crate) fn lap(&mut self, phase: &str) {
+        log::debug!(target: LAP_TARGET, "{phase}: {:.3} ms", self.0.elapsed().as_secs_f64() * 1e3);
+        self.0 = Instant::now();
+    }
 }
 
 /// How a store makes its generations: whether they get a graph of their

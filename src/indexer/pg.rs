@@ -51,12 +51,20 @@ impl BuildTarget for Postgres {
             None => seed_snapshot(self, &identity),
         };
         let from_folder = held.is_none() && previous.is_some();
-        let mut checkpoint = super::checkpoint::Checkpoint::in_storage(
-            self.checkpoint_storage()?,
-            &identity,
-            embedder.dimension(),
-            config.checkpoint,
-        )?;
+        // A checkpoint needs a connection of its own; without one the
+        // build goes on, and a kill costs what it embedded.
+        let mut checkpoint = match self.checkpoint_storage() {
+            Ok(storage) => Some(super::checkpoint::Checkpoint::in_storage(
+                storage,
+                &identity,
+                embedder.dimension(),
+                config.checkpoint,
+            )),
+            Err(e) => {
+                log::warn!("{e}; this build keeps no checkpoint");
+                None
+            }
+        };
         let made = super::make_generation(
             &corpus,
             data_dir,
@@ -65,7 +73,7 @@ impl BuildTarget for Postgres {
             config,
             super::Making {
                 graph: GraphMode::None,
-                checkpoint: Some(&mut checkpoint),
+                checkpoint: checkpoint.as_mut(),
             },
             progress,
         )?;
@@ -93,7 +101,9 @@ impl BuildTarget for Postgres {
                 s
             }
         };
-        checkpoint.remove();
+        if let Some(c) = checkpoint {
+            c.remove();
+        }
         if from_folder {
             log::info!(
                 "vectors taken from the index folder {} where it had them",

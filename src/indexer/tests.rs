@@ -382,3 +382,88 @@ fn a_model_with_role_prefixes_reads_questions_as_queries() {
     let (q, p) = rows(&crate::store::open(&plain_index).unwrap());
     assert_eq!(q, p, "one row for the same words");
 }
+
+/// `pairs` pairs of one-sentence answers in documents of ten, pair `changed`
+/// and after it reworded in round `round`.
+fn many_pairs(data: &Path, pairs: usize, changed: usize, round: usize) {
+    for d in 0..pairs.div_ceil(10) {
+        let mut text = String::new();
+        for p in d * 10..(d * 10 + 10).min(pairs) {
+            let answer = if p < changed {
+                format!("Item {p} was reworded in round {round}.")
+            } else {
+                format!(
+                    "Item {p} is kept in drawer {} of cabinet {}.",
+                    p % 97,
+                    p / 97
+                )
+            };
+            text.push_str(&format!("Where is item {p} kept?\n{answer}\n"));
+        }
+        std::fs::write(data.join(format!("d{d:04}.txt")), text).unwrap();
+    }
+}
+
+#[test]
+fn a_small_update_of_a_large_corpus_keeps_its_calibration_and_lexical_terms() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, index) = (dir.path().join("data"), dir.path().join("index"));
+    std::fs::create_dir(&data).unwrap();
+    let pairs = 2_600; // 5,200 vectors: a question and an answer each
+    let mut e = crate::model::embed::HashEmbedder::new(16);
+    let mut build_now = || {
+        build(
+            &data,
+            &index,
+            &mut e,
+            &IndexConfig::default(),
+            &mut NoProgress,
+        )
+        .unwrap();
+        let snap = store::open(&index).unwrap();
+        // The lexical arm, updated from the previous one, is a full build's.
+        let texts: Vec<String> = snap.meta.pairs.iter().map(lexical_text).collect();
+        let full =
+            crate::index::lexical::LexicalIndex::build(texts.iter().map(String::as_str), true);
+        assert!(
+            snap.lexical == full,
+            "lexical.bin differs from a full build's"
+        );
+        snap.manifest
+    };
+    many_pairs(&data, pairs, 0, 0);
+    let first = build_now();
+    assert_eq!(first.changed_since_calibration, 0);
+    assert!(
+        first.fusion.source.starts_with("calibrated"),
+        "{:?}",
+        first.fusion
+    );
+    // Three pairs reworded: three answers embedded, three dropped.
+    many_pairs(&data, pairs, 3, 1);
+    let small = build_now();
+    assert_eq!(small.changed_since_calibration, 6);
+    assert_eq!(small.fusion, first.fusion);
+    assert_eq!(small.abstention, first.abstention);
+    // Changes add up; past 5% of the vectors the fit is redone.
+    many_pairs(&data, pairs, 200, 2);
+    let big = build_now();
+    assert_eq!(
+        big.changed_since_calibration, 0,
+        "400 of 5,200 texts changed"
+    );
+}
+
+#[test]
+fn a_calibration_is_kept_only_for_a_large_corpus_of_the_same_version() {
+    let (_dir, snap) = built(&[("a.txt", A)]);
+    let mut m = snap.manifest.clone();
+    assert_eq!(generation::keeps_calibration(&m, 1, 1_000), None, "small");
+    assert_eq!(generation::keeps_calibration(&m, 250, 5_000), Some(250));
+    assert_eq!(generation::keeps_calibration(&m, 251, 5_000), None);
+    m.changed_since_calibration = 200;
+    assert_eq!(generation::keeps_calibration(&m, 50, 5_000), Some(250));
+    assert_eq!(generation::keeps_calibration(&m, 51, 5_000), None);
+    m.qasearch_version = "0.0.9".into();
+    assert_eq!(generation::keeps_calibration(&m, 1, 5_000), None);
+}

@@ -157,6 +157,11 @@ pub struct Manifest {
     pub fusion: crate::index::settings::FusionParams,
     /// Below this fused score `ask` says it has no confident answer.
     pub abstention: crate::index::settings::Abstention,
+    /// Texts embedded or dropped since `fusion` and `abstention` were fitted
+    /// (0: fitted for this generation). A small update keeps the fit of a
+    /// large corpus (see `indexer::generation::keeps_calibration`).
+    #[serde(default)]
+    pub changed_since_calibration: u64,
     /// Counts.
     pub counts: Counts,
     /// The data folder, as given.

@@ -1,6 +1,8 @@
 //! Builds that are killed or fail resume from their checkpoint: they embed
 //! only what was not checkpointed, and make the index an uninterrupted
 //! build makes (the same vectors to the bit, the same answers).
+// The kills need the fault injection (`--features failpoints`).
+#![cfg_attr(not(feature = "failpoints"), allow(dead_code))]
 
 use crate::util::*;
 
