@@ -200,6 +200,42 @@ fn embed_fresh(
     Ok(out)
 }
 
+/// The passes over whole answers a build makes: each answer to read, the
+/// sentences it gives (place in `todo`, span), and the texts the model
+/// would read as passages alone (a pass over the same text gives them).
+struct Passes<'p> {
+    answers: Vec<&'p str>,
+    sentences: Vec<Vec<(usize, (usize, usize))>>,
+    plain_at: HashMap<&'p str, usize>,
+}
+
+fn passes<'p>(plan: &'p BuildPlan, todo: &[usize]) -> Passes<'p> {
+    let mut p = Passes {
+        answers: Vec::new(),
+        sentences: Vec::new(),
+        plain_at: HashMap::new(),
+    };
+    let mut answer_at: HashMap<&str, usize> = HashMap::new();
+    for (k, &id) in todo.iter().enumerate() {
+        let key = plan.key(id);
+        match (key.how, key.span) {
+            (Made::InContext, Some((start, end))) => {
+                let a = *answer_at.entry(key.text).or_insert_with(|| {
+                    p.answers.push(key.text);
+                    p.sentences.push(Vec::new());
+                    p.answers.len() - 1
+                });
+                p.sentences[a].push((k, (start as usize, end as usize)));
+            }
+            (Made::Embedded, _) => {
+                p.plain_at.insert(key.text, k);
+            }
+            _ => {}
+        }
+    }
+    p
+}
+
 /// The passes over whole answers that give their sentences' vectors in
 /// context (and the answers' own): fills `out` and `done` at their places.
 fn in_context(
@@ -209,32 +245,12 @@ fn in_context(
     out: &mut [f32],
     done: &mut [bool],
 ) -> Result<()> {
-    let (plan, todo) = (sink.plan, sink.todo);
     let dim = embedder.dimension();
-    // Each answer to read, with the sentences (place in todo, span) it gives.
-    let mut answers: Vec<&str> = Vec::new();
-    let mut sentences: Vec<Vec<(usize, (usize, usize))>> = Vec::new();
-    let mut answer_at: HashMap<&str, usize> = HashMap::new();
-    // Texts the model would read as passages alone: a pass over the same
-    // text gives their vector.
-    let mut plain_at: HashMap<&str, usize> = HashMap::new();
-    for (k, &id) in todo.iter().enumerate() {
-        let key = plan.key(id);
-        match (key.how, key.span) {
-            (Made::InContext, Some((start, end))) => {
-                let a = *answer_at.entry(key.text).or_insert_with(|| {
-                    answers.push(key.text);
-                    sentences.push(Vec::new());
-                    answers.len() - 1
-                });
-                sentences[a].push((k, (start as usize, end as usize)));
-            }
-            (Made::Embedded, _) => {
-                plain_at.insert(key.text, k);
-            }
-            _ => {}
-        }
-    }
+    let Passes {
+        answers,
+        sentences,
+        plain_at,
+    } = passes(sink.plan, sink.todo);
     if answers.is_empty() {
         return Ok(());
     }

@@ -15,7 +15,7 @@
 
 pub mod calibrate;
 mod changes;
-pub mod checkpoint;
+pub use crate::store::checkpoint;
 mod embedding;
 pub mod export;
 mod generation;
@@ -313,11 +313,25 @@ pub fn build_corpus(
         ));
     };
 
-    // Write the generation and switch to it.
+    let dir = write_generation(&lock, &mut made.snapshot, progress)?;
+    checkpoint.remove();
+    made.full_reason = made.full_reason.or(full_reason);
+    Ok((
+        made.summary(&corpus, started, dir.display().to_string()),
+        corpus.warnings,
+    ))
+}
+
+/// Writes `snapshot` as the folder's next generation and switches to it;
+/// returns its folder.
+fn write_generation(
+    lock: &WriterLock,
+    snapshot: &mut Snapshot,
+    progress: &mut dyn Progress,
+) -> Result<std::path::PathBuf> {
     progress.start(Stage::Writing, 4);
     let mut laps = Laps::start();
     let mut writer = lock.begin()?;
-    let snapshot = &mut made.snapshot;
     writer.write_file(store::VECTORS, &store::f32_as_bytes(snapshot.vectors()))?;
     laps.lap("write vectors.f32");
     progress.advance(1);
@@ -335,15 +349,10 @@ pub fn build_corpus(
     snapshot.manifest.generation = writer.generation();
     snapshot.manifest.files = writer.file_sums();
     let dir = writer.commit(&snapshot.manifest)?;
-    checkpoint.remove();
     laps.lap("commit (manifest, CURRENT)");
     progress.advance(1);
     progress.finish();
-    made.full_reason = made.full_reason.or(full_reason);
-    Ok((
-        made.summary(&corpus, started, dir.display().to_string()),
-        corpus.warnings,
-    ))
+    Ok(dir)
 }
 
 /// The language warning where the corpus meets the model: [`corpus::script::mismatch`]

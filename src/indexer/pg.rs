@@ -51,20 +51,7 @@ impl BuildTarget for Postgres {
             None => seed_snapshot(self, &identity),
         };
         let from_folder = held.is_none() && previous.is_some();
-        // A checkpoint needs a connection of its own; without one the
-        // build goes on, and a kill costs what it embedded.
-        let mut checkpoint = match self.checkpoint_storage() {
-            Ok(storage) => Some(super::checkpoint::Checkpoint::in_storage(
-                storage,
-                &identity,
-                embedder.dimension(),
-                config.checkpoint,
-            )),
-            Err(e) => {
-                log::warn!("{e}; this build keeps no checkpoint");
-                None
-            }
-        };
+        let mut checkpoint = checkpoint_of(self, &identity, embedder.dimension(), config);
         let made = super::make_generation(
             &corpus,
             data_dir,
@@ -117,6 +104,28 @@ impl BuildTarget for Postgres {
             Err(e) => log::debug!("no advice on the server's settings: {e}"),
         }
         Ok((summary, corpus.warnings))
+    }
+}
+
+/// The build's checkpoint in the store. It needs a connection of its own;
+/// without one the build goes on, and a kill costs what it embedded.
+fn checkpoint_of(
+    pg: &Postgres,
+    identity: &crate::model::ModelIdentity,
+    dimension: usize,
+    config: &IndexConfig,
+) -> Option<super::checkpoint::Checkpoint> {
+    match pg.checkpoint_storage() {
+        Ok(storage) => Some(super::checkpoint::Checkpoint::in_storage(
+            storage,
+            identity,
+            dimension,
+            config.checkpoint,
+        )),
+        Err(e) => {
+            log::warn!("{e}; this build keeps no checkpoint");
+            None
+        }
     }
 }
 

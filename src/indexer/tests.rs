@@ -467,3 +467,33 @@ fn a_calibration_is_kept_only_for_a_large_corpus_of_the_same_version() {
     m.qasearch_version = "0.0.9".into();
     assert_eq!(generation::keeps_calibration(&m, 1, 5_000), None);
 }
+
+#[test]
+fn an_extension_keeps_the_recall_its_graph_had_when_built() {
+    assert_eq!(least_recall(None), MIN_EXTENDED_RECALL);
+    assert_eq!(least_recall(Some(1.0)), MIN_EXTENDED_RECALL);
+    // A million rows at the default breadth: 0.981 as built, never 0.99.
+    assert!((least_recall(Some(0.981)) - 0.971).abs() < 1e-9);
+    let (dir, snap) = built(&[("a.txt", A)]);
+    assert_eq!(
+        snap.manifest.graph_recall,
+        Some(1.0),
+        "a tiny graph finds all"
+    );
+    std::fs::write(dir.path().join("data/b.txt"), B).unwrap();
+    let mut e = crate::model::embed::HashEmbedder::new(32);
+    let index = dir.path().join("index");
+    let (s, _) = build(
+        &dir.path().join("data"),
+        &index,
+        &mut e,
+        &IndexConfig::default(),
+        &mut NoProgress,
+    )
+    .unwrap();
+    assert_eq!(s.graph, "extended");
+    assert_eq!(
+        store::open(&index).unwrap().manifest.graph_recall,
+        Some(1.0)
+    );
+}

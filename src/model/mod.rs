@@ -27,6 +27,7 @@ pub mod vector;
 mod catalogue;
 mod fetch;
 mod files;
+mod hash_embedder;
 mod pins;
 
 pub use catalogue::*;

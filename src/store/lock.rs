@@ -61,7 +61,7 @@ pub(super) fn is_index_entry(name: &str) -> bool {
         || name == "CURRENT.tmp"
         || name == LOCK
         || name == MARKER
-        || name == crate::indexer::checkpoint::FILE
+        || name == super::checkpoint::FILE
         || is_generation_name(name)
         || is_build_name(name)
 }

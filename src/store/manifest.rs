@@ -162,6 +162,11 @@ pub struct Manifest {
     /// large corpus (see `indexer::generation::keeps_calibration`).
     #[serde(default)]
     pub changed_since_calibration: u64,
+    /// Recall@10 against exact search of the graph when it was built, on a
+    /// sample of its rows (absent: an earlier qasearch, or no graph). An
+    /// extension must keep it (`indexer::least_recall`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph_recall: Option<f64>,
     /// Counts.
     pub counts: Counts,
     /// The data folder, as given.

@@ -15,6 +15,7 @@
 use std::path::PathBuf;
 
 use crate::error::Result;
+pub mod checkpoint;
 mod failpoint;
 mod folder;
 mod lock;

@@ -8,7 +8,7 @@
 use super::client::{Client, PgError};
 use super::Postgres;
 use crate::error::Result;
-use crate::indexer::checkpoint::Storage;
+use crate::store::checkpoint::Storage;
 
 /// Rows read back a statement (a chunk is at most about 15 MB).
 const PAGE: i64 = 8;
