@@ -19,8 +19,10 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use qasearch::indexer::{self, IndexConfig};
-use qasearch::model::embed::HashEmbedder;
+use qasearch::model::embed::{Embedder, HashEmbedder};
 use qasearch::progress::NoProgress;
+use qasearch::search::views::View;
+use qasearch::search::{self, SearchConfig};
 
 mod common;
 
@@ -31,9 +33,16 @@ struct Laps;
 impl log::Log for Laps {
     fn enabled(&self, m: &log::Metadata<'_>) -> bool {
         m.target() == indexer::LAP_TARGET
+            || (m.level() <= log::Level::Info && m.target().starts_with("qasearch"))
+            || m.target() == "qasearch::indexer::generation"
     }
     fn log(&self, r: &log::Record<'_>) {
         if !self.enabled(r.metadata()) {
+            return;
+        }
+        if r.target() != indexer::LAP_TARGET {
+            // What the build decided (a graph rebuilt, calibration refitted).
+            eprintln!("  {}: {}", r.level(), r.args());
             return;
         }
         let text = r.args().to_string();
@@ -117,13 +126,89 @@ fn document(d: usize, rng: &mut common::Rng) -> String {
     text
 }
 
-fn update(data: &Path, index: &Path, embedder: &mut HashEmbedder) -> (f64, Vec<(String, f64)>) {
+/// One build: its time (ms), its laps, and how it made the graph.
+struct Update {
+    total: f64,
+    laps: Vec<(String, f64)>,
+    graph: &'static str,
+}
+
+fn update(data: &Path, index: &Path, embedder: &mut HashEmbedder) -> Update {
     LAPS.lock().unwrap().clear();
     let t = Instant::now();
     let config = IndexConfig::default();
-    indexer::build(data, index, embedder, &config, &mut NoProgress).unwrap();
-    let total = t.elapsed().as_secs_f64() * 1e3;
-    (total, std::mem::take(&mut *LAPS.lock().unwrap()))
+    let (summary, _) = indexer::build(data, index, embedder, &config, &mut NoProgress).unwrap();
+    Update {
+        total: t.elapsed().as_secs_f64() * 1e3,
+        laps: std::mem::take(&mut *LAPS.lock().unwrap()),
+        graph: summary.graph,
+    }
+}
+
+fn p50_p95(mut ms: Vec<f64>) -> (f64, f64) {
+    ms.sort_by(f64::total_cmp);
+    let at = |p: f64| ms[((p * (ms.len() - 1) as f64).round() as usize).min(ms.len() - 1)];
+    (at(0.5), at(0.95))
+}
+
+/// Warm questions against the built index, each view timed alone: stored
+/// questions reworded (they land in the crowd of questions of one template)
+/// and answer sentences (they land among answers).
+fn warm_questions(index: &Path, docs: usize, embedder: &mut HashEmbedder) {
+    let snapshot = qasearch::store::open(index).unwrap();
+    let config = SearchConfig::default();
+    let mut rng = common::Rng(99);
+    let mut kinds: Vec<(&str, Vec<String>)> =
+        vec![("template question", vec![]), ("answer-like", vec![])];
+    for _ in 0..200 {
+        let (d, p) = (rng.below(docs), rng.below(10));
+        kinds[0].1.push(format!(
+            "What does record {d}-{p} say about the {}?",
+            WORDS[rng.below(24)]
+        ));
+        kinds[1].1.push(format!(
+            "{} in year {}",
+            sentence(&mut rng, 8),
+            1900 + rng.below(120)
+        ));
+    }
+    println!("| warm question, p50 / p95 ms | answers view | questions view | passage view | lexical | every view, fused |");
+    println!("|---|---|---|---|---|---|");
+    for (kind, questions) in kinds {
+        let mut ms: [Vec<f64>; 5] = Default::default();
+        for q in &questions {
+            let v = embedder.embed_batch(&[q.as_str()]).unwrap().remove(0);
+            for (i, view) in [View::Answers, View::Questions, View::Passage, View::Lexical]
+                .into_iter()
+                .enumerate()
+            {
+                let t = Instant::now();
+                search::view(&snapshot, &v, q, view, &config).unwrap();
+                ms[i].push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            let t = Instant::now();
+            let m = &snapshot.manifest;
+            search::retrieve(
+                &snapshot,
+                &v,
+                q,
+                None,
+                &config,
+                &m.fusion,
+                m.abstention.min_score,
+            )
+            .unwrap();
+            ms[4].push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let cells: Vec<String> = ms
+            .into_iter()
+            .map(|m| {
+                let (a, b) = p50_p95(m);
+                format!("{a:.2} / {b:.2}")
+            })
+            .collect();
+        println!("| {kind} | {} |", cells.join(" | "));
+    }
 }
 
 fn main() {
@@ -147,7 +232,7 @@ fn main() {
         for d in 0..docs {
             std::fs::write(data.join(format!("doc{d:06}.txt")), document(d, &mut rng)).unwrap();
         }
-        let (full, _) = update(&data, &index, &mut embedder);
+        let full = update(&data, &index, &mut embedder);
         let disk: u64 = walkdir::WalkDir::new(&index)
             .into_iter()
             .flatten()
@@ -157,9 +242,10 @@ fn main() {
             .sum();
         println!(
             "\n{pairs} pairs ({docs} documents): full build {:.1} s, index {:.0} MB",
-            full / 1e3,
+            full.total / 1e3,
             disk as f64 / 1e6
         );
+        warm_questions(&index, docs, &mut embedder);
         // One pair's answer changed.
         let victim = data.join(format!("doc{:06}.txt", docs / 2));
         let text = std::fs::read_to_string(&victim).unwrap();
@@ -174,19 +260,38 @@ fn main() {
         std::fs::remove_file(data.join("doc000000.txt")).unwrap();
         let add_remove = update(&data, &index, &mut embedder);
         let nothing = update(&data, &index, &mut embedder);
-        println!("| phase | 1 pair changed (ms) | 1 document added, 1 removed (ms) |");
-        println!("|---|---|---|");
-        for (phase, ms) in &one.1 {
-            let other = add_remove
-                .1
-                .iter()
-                .find(|(p, _)| p == phase)
-                .map_or(f64::NAN, |l| l.1);
-            println!("| {phase} | {ms:.1} | {other:.1} |");
+        let runs = [&full, &one, &add_remove];
+        let mut phases: Vec<&str> = Vec::new();
+        for (phase, _) in runs.iter().flat_map(|r| &r.laps) {
+            if !phases.contains(&phase.as_str()) {
+                phases.push(phase);
+            }
         }
+        println!("| phase (ms) | full build | 1 pair changed | 1 document added, 1 removed |");
+        println!("|---|---|---|---|");
+        for phase in phases {
+            let cells: Vec<String> = runs
+                .iter()
+                .map(|r| {
+                    let ms: f64 = r.laps.iter().filter(|l| l.0 == phase).map(|l| l.1).sum();
+                    let seen = r.laps.iter().any(|l| l.0 == phase);
+                    if seen {
+                        format!("{ms:.1}")
+                    } else {
+                        "–".into()
+                    }
+                })
+                .collect();
+            println!("| {phase} | {} |", cells.join(" | "));
+        }
+        let graphs: Vec<&str> = runs.iter().map(|r| r.graph).collect();
         println!(
-            "| **total** | **{:.1}** | **{:.1}** |\nnothing changed: {:.1} ms",
-            one.0, add_remove.0, nothing.0
+            "| **in all** | **{:.1}** | **{:.1}** | **{:.1}** |\n| graph | {} |\nnothing changed: {:.1} ms",
+            full.total,
+            one.total,
+            add_remove.total,
+            graphs.join(" | "),
+            nothing.total
         );
     }
 }

@@ -101,6 +101,64 @@ pub fn exact_search(
     })
 }
 
+/// The exact `k` nearest rows of each of `queries` (rows of `vectors`),
+/// each list as [`exact_search`] gives it, in one pass over the matrix on
+/// every core: each row is read once for all queries, so asking twenty
+/// queries of a million rows costs about one scan, not twenty.
+pub fn exact_search_rows(
+    vectors: &[f32],
+    dim: usize,
+    queries: &[usize],
+    k: usize,
+    keep: &(dyn Fn(usize) -> bool + Sync),
+) -> Vec<Vec<Hit>> {
+    let dim = dim.max(1);
+    let rows = vectors.len() / dim;
+    if queries.is_empty() || rows == 0 || k == 0 {
+        return vec![Vec::new(); queries.len()];
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = rows.div_ceil(threads).max(1);
+    let scan = |from: usize| -> Vec<Vec<Hit>> {
+        let mut best: Vec<Vec<Hit>> = vec![Vec::with_capacity(k + 1); queries.len()];
+        for row in (from..rows.min(from + per)).filter(|&r| keep(r)) {
+            let v = &vectors[row * dim..(row + 1) * dim];
+            for (list, &q) in best.iter_mut().zip(queries) {
+                let hit = Hit {
+                    row,
+                    score: dot(v, &vectors[q * dim..(q + 1) * dim]),
+                };
+                // Rows come in order, so a tie never displaces a kept row.
+                if list.len() == k && list[k - 1].score >= hit.score {
+                    continue;
+                }
+                let at = list.partition_point(|h| h.score >= hit.score);
+                list.insert(at, hit);
+                list.truncate(k);
+            }
+        }
+        best
+    };
+    let parts: Vec<Vec<Vec<Hit>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..rows)
+            .step_by(per)
+            .map(|from| s.spawn(move || scan(from)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("invariant: an exact scan does not panic"))
+            .collect()
+    });
+    (0..queries.len())
+        .map(|i| {
+            let all: Vec<Hit> = parts.iter().flat_map(|p| p[i].iter().copied()).collect();
+            crate::index::best_k(all, k, |a: &Hit, b: &Hit| {
+                b.score.total_cmp(&a.score).then(a.row.cmp(&b.row))
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -121,6 +179,24 @@ pub(crate) mod tests {
             row.iter_mut().for_each(|x| *x /= norm);
         }
         v
+    }
+
+    #[test]
+    fn one_pass_for_many_queries_finds_what_each_scan_finds() {
+        // Duplicated rows make ties, which both must break by row.
+        let mut data = random_unit(300, 8, 11);
+        let copy = data[..8 * 40].to_vec();
+        data.extend_from_slice(&copy);
+        let keep = |r: usize| r % 7 != 3;
+        let queries: Vec<usize> = (0..340).step_by(17).collect();
+        for k in [1, 10, 400] {
+            let many = exact_search_rows(&data, 8, &queries, k, &keep);
+            for (hits, &q) in many.iter().zip(&queries) {
+                let one = exact_search(&data, 8, &data[q * 8..(q + 1) * 8], k, Some(&keep));
+                assert_eq!(hits, &one, "query row {q}, k {k}");
+            }
+        }
+        assert!(exact_search_rows(&data, 8, &[], 10, &keep).is_empty());
     }
 
     #[test]

@@ -249,10 +249,31 @@ impl MmapGraph {
         ef: usize,
         keep: Option<&dyn Fn(usize) -> bool>,
     ) -> Vec<Hit> {
+        self.search_within(vectors, dim, query, k, ef, keep, usize::MAX)
+            .unwrap_or_default()
+    }
+
+    /// [`MmapGraph::search`] that gives up (None) once it has compared the
+    /// query with more than `budget` rows: a walk through a crowd of
+    /// near-identical rows, or one that keeps few of the rows it meets, can
+    /// cost more than scanning the rows it may return.
+    #[allow(clippy::too_many_arguments)]
+    pub fn search_within(
+        &self,
+        vectors: &[f32],
+        dim: usize,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        keep: Option<&dyn Fn(usize) -> bool>,
+        budget: usize,
+    ) -> Option<Vec<Hit>> {
         if self.rows == 0 || k == 0 {
-            return Vec::new();
+            return Some(Vec::new());
         }
+        let compared = std::cell::Cell::new(0usize);
         let dist = |row: u32| {
+            compared.set(compared.get() + 1);
             let r = row as usize;
             1.0 - dot(&vectors[r * dim..(r + 1) * dim], query)
         };
@@ -296,6 +317,9 @@ impl MmapGraph {
             if results.len() >= ef && results.peek().is_some_and(|w| d > w.0 .0) {
                 break;
             }
+            if compared.get() > budget {
+                return None;
+            }
             for &n in self.neighbours(0, row) {
                 if mark(n) {
                     continue;
@@ -322,7 +346,7 @@ impl MmapGraph {
             .collect();
         out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
         out.truncate(k);
-        out
+        Some(out)
     }
 }
 
@@ -375,6 +399,30 @@ mod tests {
         }
         let recall = found as f64 / 400.0;
         assert!(recall >= 0.97, "recall@10 {recall} (seed {SEED})");
+    }
+
+    #[test]
+    fn a_walk_over_its_budget_gives_up() {
+        let dim = 16;
+        let data = random_unit(4000, dim, 3);
+        let graph = crate::index::hnsw::build(&data, dim, &HnswParams::default(), &mut |_| {});
+        let q = &data[..dim];
+        let plain = graph.search(&data, dim, q, 10, 64, None);
+        assert_eq!(
+            graph.search_within(&data, dim, q, 10, 64, None, 4000),
+            Some(plain)
+        );
+        assert_eq!(graph.search_within(&data, dim, q, 10, 64, None, 20), None);
+        // Keeping one row in a hundred, a walk meets thousands of rows to
+        // fill its breadth: more than scanning the forty it may return.
+        let rare = |r: usize| r.is_multiple_of(100);
+        assert_eq!(
+            graph.search_within(&data, dim, q, 10, 64, Some(&rare), 40),
+            None
+        );
+        assert!(graph
+            .search_within(&data, dim, q, 10, 64, Some(&rare), usize::MAX)
+            .is_some_and(|h| h.len() == 10 && h.iter().all(|h| rare(h.row))));
     }
 
     #[test]

@@ -5,87 +5,6 @@
 use super::embedding::embed_new;
 use super::*;
 
-/// Queries sampled to check an extended graph against exact search.
-pub(super) const CHECK_QUERIES: usize = 64;
-
-/// Breadth of the graph searches of that check.
-pub(super) const CHECK_EF: usize = 128;
-
-/// The least recall@10 an extended graph must keep; below it the graph is
-/// rebuilt. A graph that found less when it was built ([`least_recall`])
-/// is held to what it found then, less [`RECALL_SLACK`]: at a million rows a
-/// graph built at the default breadth finds 0.98, which no rebuild betters.
-pub const MIN_EXTENDED_RECALL: f64 = 0.99;
-
-/// How much below its recall as built an extended graph may find.
-pub const RECALL_SLACK: f64 = 0.01;
-
-/// The recall an extension must keep, for a graph that found `built` when
-/// it was built (None: an index of an earlier qasearch, held to
-/// [`MIN_EXTENDED_RECALL`]).
-pub fn least_recall(built: Option<f64>) -> f64 {
-    built.map_or(MIN_EXTENDED_RECALL, |b| {
-        MIN_EXTENDED_RECALL.min(b - RECALL_SLACK)
-    })
-}
-
-/// Older rows asked at least, whatever the number of new ones.
-pub(super) const MIN_OLD_QUERIES: usize = 16;
-
-/// Recall@10 of the graph against exact search, over live rows used as
-/// queries: the rows from `first_new` on (the ones just inserted, which are
-/// the ones an extension can leave unreachable; at most half of
-/// [`CHECK_QUERIES`]) and as many older ones, at least [`MIN_OLD_QUERIES`]:
-/// an update of a few rows asks about 20 questions, each an exact scan of
-/// every row, on every core.
-pub fn graph_recall(
-    graph: &MmapGraph,
-    vectors: &[f32],
-    dim: usize,
-    live: &(dyn Fn(usize) -> bool + Sync),
-    first_new: usize,
-) -> f64 {
-    let rows = vectors.len() / dim.max(1);
-    let pick = |from: usize, to: usize, n: usize| -> Vec<usize> {
-        let candidates: Vec<usize> = (from..to).filter(|&r| live(r)).collect();
-        let step = (candidates.len() / n.max(1)).max(1);
-        candidates.into_iter().step_by(step).take(n).collect()
-    };
-    let mut queries = pick(first_new, rows, CHECK_QUERIES / 2);
-    let old = queries.len().max(MIN_OLD_QUERIES);
-    queries.extend(pick(0, first_new, old));
-    let check = |q: usize| -> (usize, usize) {
-        let query = &vectors[q * dim..(q + 1) * dim];
-        let exact = crate::index::ann::exact_search(vectors, dim, query, 10, Some(live));
-        let approx = graph.search(vectors, dim, query, 10, CHECK_EF, Some(live));
-        (
-            crate::index::ann::hits_as_good(&exact, &approx),
-            exact.len(),
-        )
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per = queries.len().div_ceil(threads).max(1);
-    let (found, wanted) = std::thread::scope(|s| {
-        let handles: Vec<_> = queries
-            .chunks(per)
-            .map(|chunk| s.spawn(|| chunk.iter().map(|&q| check(q)).fold((0, 0), add)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("invariant: a recall check does not panic"))
-            .fold((0, 0), add)
-    });
-    if wanted == 0 {
-        1.0
-    } else {
-        found as f64 / wanted as f64
-    }
-}
-
-fn add(a: (usize, usize), b: (usize, usize)) -> (usize, usize) {
-    (a.0 + b.0, a.1 + b.1)
-}
-
 /// A generation made in memory, calibrated, not yet written: its manifest
 /// has generation 0 and no files until its store writes it.
 #[derive(Debug)]
@@ -577,17 +496,20 @@ pub(super) fn extend_graph(
         live[r] = true;
     }
     laps.lap("graph: extend");
-    let recall = graph_recall(&graph, &vectors, dim, &|r| live[r], prev_rows);
-    laps.lap("graph: check recall");
     let built = prev.manifest.graph_recall;
     let least = least_recall(built);
-    if recall < least {
-        log::info!(
-            "the extended graph finds {:.1}% of the exact top 10 (below {:.1}%): rebuilding it",
+    let verdict = recall::judge_extension(&graph, &vectors, dim, &|r| live[r], prev_rows, least);
+    laps.lap("graph: check recall");
+    match verdict {
+        recall::Verdict::Keep { recall, queries } => log::debug!(
+            "the extended graph finds {:.2}% of the exact top 10 over {queries} queries (at least {:.2}% kept)",
             recall * 100.0,
             least * 100.0
-        );
-        return None;
+        ),
+        recall::Verdict::Rebuild(why) => {
+            log::info!("{why}: rebuilding the graph");
+            return None;
+        }
     }
     Some(Laid {
         row_of_text,
@@ -643,7 +565,7 @@ pub(super) fn rebuild_graph(
     progress.start(Stage::Graph, plan.first.len() as u64);
     let graph = crate::index::hnsw::build(&vectors, dim, hnsw, &mut |n| progress.advance(n as u64));
     progress.finish();
-    let recall = graph_recall(&graph, &vectors, dim, &|_| true, 0);
+    let recall = recall::built_recall(&graph, &vectors, dim);
     log::debug!("the graph finds {:.2}% of the exact top 10", recall * 100.0);
     Ok(Laid {
         row_of_text: (0..plan.first.len()).collect(),

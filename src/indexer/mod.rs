@@ -22,6 +22,7 @@ mod generation;
 mod known;
 mod pg;
 mod plan;
+mod recall;
 mod sparse;
 mod target;
 
@@ -29,6 +30,7 @@ pub use changes::*;
 pub use generation::*;
 pub use known::*;
 pub use plan::*;
+pub use recall::{least_recall, Verdict, MIN_EXTENDED_RECALL, RECALL_SLACK};
 
 pub use target::{at, BuildTarget};
 

@@ -116,21 +116,30 @@ pub fn dense(
     let mask = view.kinds();
     let rows = meta.row_count();
     let mut n = pairs.max(k * 2 + 16).min(rows);
-    // Few stored questions among many rows: scanning them is faster than a
-    // graph walk that must step over every other row. (A database has a
-    // graph of the stored questions alone.)
-    let remote = snapshot.remote_rows().is_some();
-    let subset = (view == View::Questions && meta.question_rows().len() <= EXACT_SUBSET && !remote)
-        .then(|| meta.question_rows());
-    // All the view's rows found: nothing further to scan for.
-    let view_rows = match view {
-        View::Questions => meta.question_rows().len(),
-        _ => usize::MAX,
-    };
+    let (own_rows, view_rows) = own_rows(snapshot, view);
+    // A scan costs the same whatever it keeps: one keeps as many rows as the
+    // widening below would come to ask, so that it is not repeated.
+    let mut widest = n;
+    while widest < WIDEST_POOL * pairs && widest < rows {
+        widest *= 4;
+    }
+    let widest = widest.min(rows);
     loop {
-        let hits = match subset {
-            Some(rows) => subset_search(snapshot, rows, query, n),
-            None => {
+        let hits = match own_rows {
+            Some(own) if view != View::Answers && (own.len() <= EXACT_SUBSET || config.exact) => {
+                n = widest;
+                subset_search(snapshot, own, query, n)
+            }
+            Some(own) if own.len() > EXACT_SUBSET && !config.exact => {
+                let budget = own.len() / WALK_SHARE;
+                let (hits, scanned) =
+                    walk_or_scan(snapshot, own, query, (n, widest), config, mask, budget);
+                if scanned {
+                    n = widest;
+                }
+                hits
+            }
+            _ => {
                 let hits = nearest_rows(snapshot, query, n, config, Some(mask))?;
                 if hits.len() < n && hits.len() < view_rows && !config.exact {
                     // Fewer hits than asked: either the view has fewer rows, or
@@ -168,6 +177,35 @@ pub fn dense(
         }
         n = (n * 4).min(rows);
     }
+}
+
+/// A dense view's own rows, when it should weigh walking against scanning
+/// them, and how many rows it has (`usize::MAX`: not counted).
+///
+/// Each dense view keeps only its own rows of the one graph, so a walk can
+/// cost more than scanning them: when few of the rows it meets are the
+/// view's, or when the question lands in a crowd of near-identical rows of
+/// another kind. A walk is given a [`WALK_SHARE`]th as many comparisons as
+/// the view has rows (each costs a random read, where a scan streams), and
+/// past that the view is scanned. Stored questions and passages of a few
+/// thousand rows are scanned outright. (A database has a graph of the
+/// stored questions alone.)
+fn own_rows(snapshot: &Snapshot, view: View) -> (Option<&[u32]>, usize) {
+    let meta = &snapshot.meta;
+    let own = match view {
+        _ if snapshot.remote_rows().is_some() => None,
+        View::Questions => Some(meta.question_rows()),
+        View::Passage => Some(meta.passage_rows()),
+        View::Answers => Some(meta.answer_rows()),
+        View::Lexical | View::Sparse => None,
+    };
+    // All the view's rows found: nothing further to scan for.
+    let count = match view {
+        View::Questions => meta.question_rows().len(),
+        View::Passage => meta.passage_rows().len(),
+        _ => usize::MAX,
+    };
+    (own, count)
 }
 
 /// Rows searched at most for each pair a view is asked for beyond `k`:
@@ -295,8 +333,41 @@ pub fn nearest_rows(
     })
 }
 
-/// Up to this many stored questions are scanned rather than searched in the graph.
+/// Up to this many rows of a view are scanned rather than searched in the
+/// graph.
 pub const EXACT_SUBSET: usize = 8192;
+
+/// Comparisons a walk may make for each row a scan of the view would read:
+/// a comparison in a walk is a random read of a row, about four times the
+/// cost of one in a scan, which streams.
+const WALK_SHARE: usize = 4;
+
+/// The `n` nearest of a view's own rows: a graph walk given `budget`
+/// comparisons (a [`WALK_SHARE`]th of what scanning `own` makes), or, past
+/// that (a crowd of near-identical rows, or few of the view's rows
+/// among many) or when the walk finds fewer than `n`, the scan itself, which
+/// is exact and keeps `scan_n` rows; true when it scanned.
+fn walk_or_scan(
+    snapshot: &Snapshot,
+    own: &[u32],
+    query: &[f32],
+    (n, scan_n): (usize, usize),
+    config: &SearchConfig,
+    mask: u8,
+    budget: usize,
+) -> (Vec<crate::index::ann::Hit>, bool) {
+    let meta = &snapshot.meta;
+    let keep = |row: usize| meta.row_has(row, mask);
+    let ef = config.ef_for(snapshot.manifest.counts.rows).max(n);
+    let (vectors, dim) = (snapshot.vectors(), snapshot.dimension());
+    match snapshot
+        .graph
+        .search_within(vectors, dim, query, n, ef, Some(&keep), budget)
+    {
+        Some(hits) if hits.len() >= n.min(own.len()) => (hits, false),
+        _ => (subset_search(snapshot, own, query, scan_n.max(n)), true),
+    }
+}
 
 /// The `n` nearest of some rows, by brute force, best first (ties by row).
 fn subset_search(
@@ -365,6 +436,7 @@ pub fn sparse(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::model::embed::HashEmbedder;
     use crate::search::{self, SearchConfig};
 
@@ -387,6 +459,46 @@ mod tests {
             )
             .unwrap();
             assert_eq!(a.len(), 1, "round {round}");
+        }
+    }
+
+    #[test]
+    fn a_walk_that_spends_its_budget_scans_and_one_that_does_not_is_the_walk() {
+        let mut text = String::from("Harbour notes.\n");
+        for i in 0..60 {
+            text.push_str(&format!(
+                "What does record {i} say about the ferry?\nThe ferry of record {i} sails at {} o'clock. It is late.\n",
+                i % 12
+            ));
+        }
+        let (_d, snap) = crate::indexer::testing::built(&[("a.txt", text.as_str())]);
+        let mut e = HashEmbedder::new(32);
+        let config = SearchConfig::default();
+        let meta = &snap.meta;
+        for (view, own) in [
+            (View::Answers, meta.answer_rows()),
+            (View::Questions, meta.question_rows()),
+            (View::Passage, meta.passage_rows()),
+        ] {
+            assert!(!own.is_empty(), "{}", view.name());
+            let q = search::embed_question(&mut e, "when does the ferry of record 7 sail").unwrap();
+            let mask = view.kinds();
+            let (scanned, yes) = walk_or_scan(&snap, own, &q, (10, 10), &config, mask, 0);
+            assert!(yes);
+            assert_eq!(
+                scanned,
+                subset_search(&snap, own, &q, 10),
+                "{}",
+                view.name()
+            );
+            let exact = nearest_rows(&snap, &q, 10, &exact(&config), Some(mask)).unwrap();
+            assert_eq!(scanned, exact, "a scan of the view's rows is exact search");
+            let (walked, _) = walk_or_scan(&snap, own, &q, (10, 10), &config, mask, usize::MAX);
+            let walk = nearest_rows(&snap, &q, 10, &config, Some(mask)).unwrap();
+            if walk.len() >= 10.min(own.len()) {
+                assert_eq!(walked, walk, "{}", view.name());
+            }
+            assert!(walked.iter().all(|h| meta.row_has(h.row, mask)));
         }
     }
 }

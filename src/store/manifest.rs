@@ -284,6 +284,12 @@ pub struct Meta {
     /// The rows holding a stored question.
     #[serde(skip)]
     question_rows: Vec<u32>,
+    /// The rows holding a passage sentence.
+    #[serde(skip)]
+    passage_rows: Vec<u32>,
+    /// The rows holding an answer or one of its sentences.
+    #[serde(skip)]
+    answer_rows: Vec<u32>,
     /// The pairs of each metadata (name, value), both lowercase, in order.
     #[serde(skip)]
     by_field: std::collections::HashMap<(String, String), Vec<u32>>,
@@ -306,6 +312,8 @@ impl Meta {
             row_start: Vec::new(),
             row_kinds: Vec::new(),
             question_rows: Vec::new(),
+            passage_rows: Vec::new(),
+            answer_rows: Vec::new(),
             by_field: Default::default(),
         };
         meta.index_rows();
@@ -332,9 +340,14 @@ impl Meta {
             *slot += 1;
             kinds[o.row as usize] |= o.kind.bit();
         }
-        self.question_rows = (0..rows as u32)
-            .filter(|&r| kinds[r as usize] & Kind::Question.bit() != 0)
-            .collect();
+        let having = |bits: u8| -> Vec<u32> {
+            (0..rows as u32)
+                .filter(|&r| kinds[r as usize] & bits != 0)
+                .collect()
+        };
+        self.question_rows = having(Kind::Question.bit());
+        self.passage_rows = having(Kind::Passage.bit());
+        self.answer_rows = having(Kind::Answer.bit() | Kind::Sentence.bit());
         self.by_row = by_row;
         self.row_start = start;
         self.row_kinds = kinds;
@@ -397,6 +410,16 @@ impl Meta {
     /// The rows holding a stored question, in order.
     pub fn question_rows(&self) -> &[u32] {
         &self.question_rows
+    }
+
+    /// The rows holding a passage sentence, in order.
+    pub fn passage_rows(&self) -> &[u32] {
+        &self.passage_rows
+    }
+
+    /// The rows holding an answer or one of its sentences, in order.
+    pub fn answer_rows(&self) -> &[u32] {
+        &self.answer_rows
     }
 
     /// Number of live rows.
