@@ -359,25 +359,28 @@ mod tests {
         };
         let graph = graph_of(&data, dim, poor);
         let all = |_: usize| true;
+        // No new rows (first_new = every row): the reach check has nothing to
+        // compare, so the recall estimate alone decides, from 16 old rows
+        // first. (Whether a poor graph built on several threads reaches its
+        // own rows varies from run to run; its recall on fixed rows is what
+        // these thresholds are set from.)
         let rows: Vec<usize> = (0..3000).collect();
-        let mut asked = spread(&rows[2990..], 0, NEW_QUERIES);
-        asked.extend(spread(&rows[..2990], 0, MIN_OLD_QUERIES));
-        let first = recalls(&graph, &data, dim, &all, &asked);
+        let first = recalls(&graph, &data, dim, &all, &spread(&rows, 0, MIN_OLD_QUERIES));
         let (m, se) = (mean(&first), standard_error(&first));
         assert!(se > 0.0 && m < 0.99, "recall {m} ± {se}: not a poor graph");
-        match judge_extension(&graph, &data, dim, &all, 2990, m + 3.0 * se + 0.01) {
+        match judge_extension(&graph, &data, dim, &all, 3000, m + 3.0 * se + 0.01) {
             Verdict::Rebuild(why) => assert!(why.contains("queries"), "{why}"),
             v => panic!("{v:?}"),
         }
-        match judge_extension(&graph, &data, dim, &all, 2990, m - 3.0 * se - 0.01) {
-            Verdict::Keep { queries, .. } => assert_eq!(queries, 26, "decided at once"),
+        match judge_extension(&graph, &data, dim, &all, 3000, m - 3.0 * se - 0.01) {
+            Verdict::Keep { queries, .. } => assert_eq!(queries, 16, "decided at once"),
             v => panic!("{v:?}"),
         }
         // Held to what its first round found, the check cannot decide from
-        // 26 queries and asks more.
-        match judge_extension(&graph, &data, dim, &all, 2990, m) {
-            Verdict::Keep { queries, .. } => assert!(queries > 26, "{queries}"),
-            Verdict::Rebuild(why) => assert!(!why.contains(" 26 queries"), "{why}"),
+        // 16 queries and asks more.
+        match judge_extension(&graph, &data, dim, &all, 3000, m) {
+            Verdict::Keep { queries, .. } => assert!(queries > 16, "{queries}"),
+            Verdict::Rebuild(why) => assert!(!why.contains(" 16 queries"), "{why}"),
         }
     }
 }
