@@ -324,10 +324,12 @@ impl<'v> Layered<'v> {
         }
     }
 
-    /// Inserts rows `from..to` on `threads` threads; `progress` gets counts.
-    fn insert_all(&self, from: usize, to: usize, threads: usize, progress: &mut dyn FnMut(usize)) {
+    /// Inserts `todo` (rows, in that order as far as threads allow) on
+    /// `threads` threads; `progress` gets counts of rows inserted.
+    fn insert_all(&self, todo: &[u32], threads: usize, progress: &mut dyn FnMut(usize)) {
         let rows = self.links.len();
-        let next = AtomicUsize::new(from);
+        let to = todo.len();
+        let next = AtomicUsize::new(0);
         let done = AtomicUsize::new(0);
         // Rows are claimed in small blocks: few atomic operations, and the
         // early rows (which shape the upper layers) still go in roughly in order.
@@ -338,8 +340,8 @@ impl<'v> Layered<'v> {
                 break;
             }
             let end = (start + BLOCK).min(to);
-            for row in start..end {
-                self.insert(row as u32, scratch);
+            for &row in &todo[start..end] {
+                self.insert(row, scratch);
             }
             done.fetch_add(end - start, AtomicOrdering::Relaxed);
         };
@@ -356,8 +358,8 @@ impl<'v> Layered<'v> {
                     break;
                 }
                 let end = (start + BLOCK).min(to);
-                for row in start..end {
-                    self.insert(row as u32, &mut scratch);
+                for &row in &todo[start..end] {
+                    self.insert(row, &mut scratch);
                 }
                 let d = done.fetch_add(end - start, AtomicOrdering::Relaxed) + end - start;
                 progress(d - reported);
@@ -365,8 +367,7 @@ impl<'v> Layered<'v> {
             }
             drop(scratch);
             // Report the others' rows until they are done.
-            let total = to - from;
-            while reported < total {
+            while reported < to {
                 std::thread::sleep(std::time::Duration::from_millis(10));
                 let d = done.load(AtomicOrdering::Relaxed);
                 progress(d - reported);
@@ -414,29 +415,41 @@ pub fn build_with_threads(
     threads: usize,
     progress: &mut dyn FnMut(usize),
 ) -> MmapGraph {
+    build_over(vectors, dim, params, threads, &|_| true, progress)
+}
+
+/// A graph over the rows of `vectors` that are members only: rows keep
+/// their numbers, the others are in no link list (a search never meets
+/// them). The graph of the stored questions apart from the answers'.
+pub fn build_over(
+    vectors: &[f32],
+    dim: usize,
+    params: &HnswParams,
+    threads: usize,
+    member: &(dyn Fn(usize) -> bool + Sync),
+    progress: &mut dyn FnMut(usize),
+) -> MmapGraph {
     let rows = vectors.len() / dim.max(1);
     let layered = Layered {
         vectors,
         dim,
         m: params.m,
         ef_construction: params.ef_construction,
-        links: (0..rows)
-            .map(|r| {
-                Mutex::new(vec![
-                    Vec::new();
-                    level_of(r, params.m, params.max_layer) + 1
-                ])
-            })
-            .collect(),
+        links: (0..rows).map(|r| Mutex::new(empty_links(r, params))).collect(),
         entry: RwLock::new(None),
     };
-    if rows > 0 {
-        // The first row alone: it becomes the entry the others start from.
-        layered.insert(0, &mut Scratch::new(rows));
+    let todo: Vec<u32> = (0..rows as u32).filter(|&r| member(r as usize)).collect();
+    // The first member alone: it becomes the entry the others start from.
+    if let Some((&first, rest)) = todo.split_first() {
+        layered.insert(first, &mut Scratch::new(rows));
         progress(1);
-        layered.insert_all(1, rows, threads, progress);
+        layered.insert_all(rest, threads, progress);
     }
     layered.finish()
+}
+
+fn empty_links(row: usize, params: &HnswParams) -> Vec<Vec<u32>> {
+    vec![Vec::new(); level_of(row, params.m, params.max_layer) + 1]
 }
 
 /// The graph `graph` (over its rows) with rows `graph.rows()..` of `vectors`
@@ -449,10 +462,35 @@ pub fn extend(
     params: &HnswParams,
     progress: &mut dyn FnMut(usize),
 ) -> MmapGraph {
+    extend_over(graph, vectors, dim, params, &|_| true, progress)
+}
+
+/// [`extend`] inserting only members (see [`build_over`]): the new rows
+/// that are, and the old ones that have become members since.
+pub fn extend_over(
+    graph: &MmapGraph,
+    vectors: &[f32],
+    dim: usize,
+    params: &HnswParams,
+    member: &(dyn Fn(usize) -> bool + Sync),
+    progress: &mut dyn FnMut(usize),
+) -> MmapGraph {
     let rows = vectors.len() / dim.max(1);
     let old = graph.rows().min(rows);
     let (top, entry, mut links) = graph.links();
     links.truncate(old);
+    // A graph of fewer than two rows has no links to tell what is in it:
+    // it is built again (over at most one old row).
+    let linked = |l: &Vec<Vec<u32>>| l.iter().any(|layer| !layer.is_empty());
+    if !links.iter().any(linked) {
+        return build_over(vectors, dim, params, build_threads(), member, progress);
+    }
+    // New members, and old rows that have become members (a new stored
+    // question identical to an old answer's sentence shares its row).
+    let todo: Vec<u32> = (0..rows)
+        .filter(|&r| member(r) && r != entry && links.get(r).is_none_or(|l| !linked(l)))
+        .map(|r| r as u32)
+        .collect();
     let layered = Layered {
         vectors,
         dim,
@@ -461,22 +499,11 @@ pub fn extend(
         links: links
             .into_iter()
             .map(Mutex::new)
-            .chain((old..rows).map(|r| {
-                Mutex::new(vec![
-                    Vec::new();
-                    level_of(r, params.m, params.max_layer) + 1
-                ])
-            }))
+            .chain((old..rows).map(|r| Mutex::new(empty_links(r, params))))
             .collect(),
-        entry: RwLock::new((old > 0).then_some((entry as u32, top))),
+        entry: RwLock::new(Some((entry as u32, top))),
     };
-    if old == 0 && rows > 0 {
-        layered.insert(0, &mut Scratch::new(rows));
-        progress(1);
-        layered.insert_all(1, rows, build_threads(), progress);
-    } else {
-        layered.insert_all(old, rows, build_threads(), progress);
-    }
+    layered.insert_all(&todo, build_threads(), progress);
     layered.finish()
 }
 
@@ -498,6 +525,50 @@ mod tests {
                 .count();
         }
         found as f64 / (queries * 10) as f64
+    }
+
+    #[test]
+    fn a_graph_over_members_finds_members_only_and_extends_the_same_way() {
+        let dim = 16;
+        let data = random_unit(3000, dim, 21);
+        let member = |r: usize| r % 3 == 0;
+        let params = HnswParams::default();
+        let old = &data[..2400 * dim];
+        let graph = build_over(old, dim, &params, 2, &member, &mut |_| {});
+        assert_eq!(graph.rows(), 2400, "rows keep their numbers");
+        let check = |graph: &MmapGraph, data: &[f32]| {
+            let rows = data.len() / dim;
+            let mut found = 0;
+            let mut asked = 0;
+            for q in (0..rows).step_by(37) {
+                let query = &data[q * dim..(q + 1) * dim];
+                let hits = graph.search(data, dim, query, 10, 64, None);
+                assert!(hits.iter().all(|h| member(h.row)), "only members");
+                let exact = exact_search(data, dim, query, 10, Some(&member));
+                found += crate::index::ann::hits_as_good(&exact, &hits);
+                asked += exact.len();
+            }
+            found as f64 / asked as f64
+        };
+        let r = check(&graph, old);
+        assert!(r >= 0.95, "recall@10 over members {r}");
+        let grown = extend_over(&graph, &data, dim, &params, &member, &mut |_| {});
+        assert_eq!(grown.rows(), 3000);
+        let r = check(&grown, &data);
+        assert!(r >= 0.95, "recall@10 over members after extending {r}");
+        // Every new member is found by its own vector.
+        for row in (2400..3000).filter(|&r| member(r)) {
+            let own = &data[row * dim..(row + 1) * dim];
+            assert_eq!(grown.search(&data, dim, own, 1, 64, None)[0].row, row);
+        }
+        // An old row that has become a member is inserted too.
+        let and_one = |r: usize| member(r) || r == 1;
+        let grown = extend_over(&graph, &data, dim, &params, &and_one, &mut |_| {});
+        assert_eq!(grown.search(&data, dim, &data[dim..2 * dim], 1, 64, None)[0].row, 1);
+        // No member yet: an extension with members builds afresh.
+        let none = build_over(old, dim, &params, 2, &|_| false, &mut |_| {});
+        let some = extend_over(&none, &data, dim, &params, &member, &mut |_| {});
+        assert!(check(&some, &data) >= 0.95);
     }
 
     #[test]
