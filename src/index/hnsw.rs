@@ -435,7 +435,9 @@ pub fn build_over(
         dim,
         m: params.m,
         ef_construction: params.ef_construction,
-        links: (0..rows).map(|r| Mutex::new(empty_links(r, params))).collect(),
+        links: (0..rows)
+            .map(|r| Mutex::new(empty_links(r, params)))
+            .collect(),
         entry: RwLock::new(None),
     };
     let todo: Vec<u32> = (0..rows as u32).filter(|&r| member(r as usize)).collect();
@@ -564,7 +566,10 @@ mod tests {
         // An old row that has become a member is inserted too.
         let and_one = |r: usize| member(r) || r == 1;
         let grown = extend_over(&graph, &data, dim, &params, &and_one, &mut |_| {});
-        assert_eq!(grown.search(&data, dim, &data[dim..2 * dim], 1, 64, None)[0].row, 1);
+        assert_eq!(
+            grown.search(&data, dim, &data[dim..2 * dim], 1, 64, None)[0].row,
+            1
+        );
         // No member yet: an extension with members builds afresh.
         let none = build_over(old, dim, &params, 2, &|_| false, &mut |_| {});
         let some = extend_over(&none, &data, dim, &params, &member, &mut |_| {});

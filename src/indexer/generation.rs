@@ -565,7 +565,7 @@ pub(super) fn rebuild_graph(
     progress.start(Stage::Graph, plan.first.len() as u64);
     let graph = crate::index::hnsw::build(&vectors, dim, hnsw, &mut |n| progress.advance(n as u64));
     progress.finish();
-    let recall = recall::built_recall(&graph, &vectors, dim);
+    let recall = recall::built_recall(&graph, &vectors, dim, &|_| true);
     log::debug!("the graph finds {:.2}% of the exact top 10", recall * 100.0);
     Ok(Laid {
         row_of_text: (0..plan.first.len()).collect(),

@@ -195,6 +195,20 @@ impl BuildPlan {
     pub fn sentences(&self) -> usize {
         self.occurrences.iter().filter(|o| o.is_sentence()).count()
     }
+
+    /// Per row of a matrix of `rows` rows, the [`Kind::bit`]s of the texts
+    /// laid at it (`row_of_text`: each distinct text's row); 0 for a row no
+    /// text of the plan holds (hidden in an extended graph). What a graph of
+    /// some kinds only is built over, before the metadata exists.
+    pub fn kinds_of_rows(&self, row_of_text: &[usize], rows: usize) -> Vec<u8> {
+        let mut kinds = vec![0u8; rows];
+        for (o, &id) in self.occurrences.iter().zip(&self.text_id) {
+            if let Some(k) = row_of_text.get(id).and_then(|&r| kinds.get_mut(r)) {
+                *k |= o.kind.bit();
+            }
+        }
+        kinds
+    }
 }
 
 /// Embeds `texts`, each in its role (queries and passages in calls of their
