@@ -115,7 +115,7 @@ pub fn make_generation(
     let new_vectors = plan.fresh_vectors(new_vectors, previous, dim)?;
     laps.lap("embed");
 
-    let laid = graph_for(
+    let mut laid = graph_for(
         previous,
         &plan,
         new_vectors,
@@ -126,6 +126,7 @@ pub fn make_generation(
     )?;
     laps.lap("graph");
     let (hidden, how, built_recall) = (laid.hidden, laid.how, laid.recall);
+    let question_graph = laid.questions.take();
     let live_vectors = plan.first.len();
     let (meta, vectors, graph) = lay_out(plan, laid, dim);
     laps.lap("lay out rows and metadata");
@@ -142,8 +143,10 @@ pub fn make_generation(
     );
     let mut manifest = new_manifest(corpus, data_dir, identity, config, counts);
     manifest.graph_recall = built_recall;
+    manifest.question_graph_recall = question_graph.as_ref().map(|q| q.recall);
     let mut snapshot = Snapshot::in_memory(manifest, meta, graph, lexical, vectors);
     snapshot.sparse = sparse;
+    snapshot.question_graph = question_graph.map(|q| q.graph);
     let snapshot = fitted(snapshot, previous, config, changed, live_vectors, embedder)?;
     laps.lap("calibrate");
     Ok(Some(NewGeneration {
@@ -289,6 +292,7 @@ fn new_manifest(
         abstention,
         changed_since_calibration: 0,
         graph_recall: None,
+        question_graph_recall: None,
         counts,
         data_dir: data_dir.display().to_string(),
         sources: corpus.files.clone(),
@@ -448,10 +452,31 @@ pub(super) struct Laid {
     hidden: usize,
     /// "extended" or "rebuilt".
     how: &'static str,
-    /// Recall@10 of the graph as built ([`graph_recall`]): measured when
-    /// it is built, kept when it is extended (the level an extension must
-    /// keep). None without a graph.
+    /// Recall@10 of the graph as built ([`recall::built_recall`]):
+    /// measured when it is built, kept when it is extended (the level an
+    /// extension must keep). None without a graph.
     recall: Option<f64>,
+    /// The graph of the stored questions, apart (None: no stored question,
+    /// or no graph).
+    questions: Option<QuestionGraph>,
+}
+
+/// The graph of the stored questions and its recall as built.
+#[derive(Debug)]
+pub(super) struct QuestionGraph {
+    graph: MmapGraph,
+    recall: f64,
+}
+
+/// Whether a row of these kinds is in the graph of the stored questions.
+fn in_questions(kinds: u8) -> bool {
+    kinds & Kind::Question.bit() != 0
+}
+
+/// Whether a row of these kinds is in the main graph: it holds something
+/// other than a stored question.
+fn in_main(kinds: u8) -> bool {
+    kinds & !Kind::Question.bit() != 0
 }
 
 /// The previous graph with the new texts inserted (rows keep their numbers,
@@ -484,33 +509,83 @@ pub(super) fn extend_graph(
         });
     }
     let rows = vectors.len() / dim.max(1);
+    if prev.question_graph.is_none() && prev.manifest.counts.questions > 0 {
+        log::info!("the index was made by an earlier qasearch, whose graph holds the stored questions with the answers: building them a graph of their own");
+        return None;
+    }
+    let kinds = plan.kinds_of_rows(&row_of_text, rows);
+    let main = |r: usize| in_main(kinds[r]);
+    let question = |r: usize| in_questions(kinds[r]);
+    let hnsw = &prev.manifest.hnsw;
     let mut laps = Laps::start();
     progress.start(Stage::Graph, (rows - prev_rows) as u64);
+    let mut advance = |n: usize| progress.advance(n as u64);
     let graph =
-        crate::index::hnsw::extend(&prev.graph, &vectors, dim, &prev.manifest.hnsw, &mut |n| {
-            progress.advance(n as u64)
-        });
-    progress.finish();
-    let mut live = vec![false; rows];
-    for &r in &row_of_text {
-        live[r] = true;
-    }
-    laps.lap("graph: extend");
-    let built = prev.manifest.graph_recall;
-    let least = least_recall(built);
-    let verdict = recall::judge_extension(&graph, &vectors, dim, &|r| live[r], prev_rows, least);
-    laps.lap("graph: check recall");
-    match verdict {
-        recall::Verdict::Keep { recall, queries } => log::debug!(
-            "the extended graph finds {:.2}% of the exact top 10 over {queries} queries (at least {:.2}% kept)",
-            recall * 100.0,
-            least * 100.0
-        ),
-        recall::Verdict::Rebuild(why) => {
-            log::info!("{why}: rebuilding the graph");
-            return None;
+        crate::index::hnsw::extend_over(&prev.graph, &vectors, dim, hnsw, &main, &mut advance);
+    let questions = match &prev.question_graph {
+        Some(q) => Some((
+            crate::index::hnsw::extend_over(q, &vectors, dim, hnsw, &question, &mut advance),
+            true,
+        )),
+        // The first stored questions of a corpus that had none.
+        None if kinds.iter().any(|&k| in_questions(k)) => {
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            Some((
+                crate::index::hnsw::build_over(
+                    &vectors,
+                    dim,
+                    hnsw,
+                    threads,
+                    &question,
+                    &mut advance,
+                ),
+                false,
+            ))
         }
+        None => None,
+    };
+    progress.finish();
+    laps.lap("graph: extend");
+    let live = |r: usize| kinds[r] != 0;
+    let built = prev.manifest.graph_recall;
+    if !kept(
+        "graph",
+        &graph,
+        &vectors,
+        dim,
+        &|r| live(r) && main(r),
+        prev_rows,
+        built,
+    ) {
+        return None;
     }
+    let questions = match questions {
+        Some((graph, true)) => {
+            let built = prev.manifest.question_graph_recall;
+            let member = |r: usize| live(r) && question(r);
+            if !kept(
+                "graph of the stored questions",
+                &graph,
+                &vectors,
+                dim,
+                &member,
+                prev_rows,
+                built,
+            ) {
+                return None;
+            }
+            Some(QuestionGraph {
+                graph,
+                recall: built.unwrap_or(MIN_EXTENDED_RECALL),
+            })
+        }
+        Some((graph, false)) => {
+            let recall = recall::built_recall(&graph, &vectors, dim, &question);
+            Some(QuestionGraph { graph, recall })
+        }
+        None => None,
+    };
+    laps.lap("graph: check recall");
     Some(Laid {
         row_of_text,
         vectors,
@@ -518,7 +593,37 @@ pub(super) fn extend_graph(
         hidden,
         how: "extended",
         recall: built,
+        questions,
     })
+}
+
+/// Whether an extended graph (`what`, for the log) is kept: judged over the
+/// rows `member` admits against its recall as built (see
+/// [`recall::judge_extension`]).
+fn kept(
+    what: &str,
+    graph: &MmapGraph,
+    vectors: &[f32],
+    dim: usize,
+    member: &(dyn Fn(usize) -> bool + Sync),
+    prev_rows: usize,
+    built: Option<f64>,
+) -> bool {
+    let least = least_recall(built);
+    match recall::judge_extension(graph, vectors, dim, member, prev_rows, least) {
+        recall::Verdict::Keep { recall, queries } => {
+            log::debug!(
+                "the extended {what} finds {:.2}% of the exact top 10 over {queries} queries (at least {:.2}% kept)",
+                recall * 100.0,
+                least * 100.0
+            );
+            true
+        }
+        recall::Verdict::Rebuild(why) => {
+            log::info!("{what}: {why}: rebuilding the graphs");
+            false
+        }
+    }
 }
 
 /// A new graph over the live texts only, numbered afresh in corpus order.
@@ -560,19 +665,39 @@ pub(super) fn rebuild_graph(
             hidden: 0,
             how: "none",
             recall: None,
+            questions: None,
         });
     }
-    progress.start(Stage::Graph, plan.first.len() as u64);
-    let graph = crate::index::hnsw::build(&vectors, dim, hnsw, &mut |n| progress.advance(n as u64));
-    progress.finish();
-    let recall = recall::built_recall(&graph, &vectors, dim, &|_| true);
+    let row_of_text: Vec<usize> = (0..plan.first.len()).collect();
+    let kinds = plan.kinds_of_rows(&row_of_text, plan.first.len());
+    let main = |r: usize| in_main(kinds[r]);
+    let question = |r: usize| in_questions(kinds[r]);
+    let members = kinds.iter().filter(|&&k| in_main(k)).count();
+    let questions = kinds.iter().filter(|&&k| in_questions(k)).count();
+    progress.start(Stage::Graph, (members + questions) as u64);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut advance = |n: usize| progress.advance(n as u64);
+    let graph = crate::index::hnsw::build_over(&vectors, dim, hnsw, threads, &main, &mut advance);
+    let recall = recall::built_recall(&graph, &vectors, dim, &main);
     log::debug!("the graph finds {:.2}% of the exact top 10", recall * 100.0);
+    let questions = (questions > 0).then(|| {
+        let graph =
+            crate::index::hnsw::build_over(&vectors, dim, hnsw, threads, &question, &mut advance);
+        let recall = recall::built_recall(&graph, &vectors, dim, &question);
+        log::debug!(
+            "the graph of the stored questions finds {:.2}% of the exact top 10",
+            recall * 100.0
+        );
+        QuestionGraph { graph, recall }
+    });
+    progress.finish();
     Ok(Laid {
-        row_of_text: (0..plan.first.len()).collect(),
+        row_of_text,
         vectors,
         graph,
         hidden: 0,
         how: "rebuilt",
         recall: Some(recall),
+        questions,
     })
 }

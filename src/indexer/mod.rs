@@ -341,6 +341,9 @@ fn write_generation(
     laps.lap("write meta.bin");
     progress.advance(1);
     writer.write_file(store::GRAPH, snapshot.graph.as_bytes())?;
+    if let Some(questions) = &snapshot.question_graph {
+        writer.write_file(store::QUESTION_GRAPH, questions.as_bytes())?;
+    }
     laps.lap("write graph.bin");
     writer.write_file(store::LEXICAL, &store::encode(&snapshot.lexical))?;
     laps.lap("write lexical.bin");

@@ -497,3 +497,53 @@ fn an_extension_keeps_the_recall_its_graph_had_when_built() {
         Some(1.0)
     );
 }
+
+#[test]
+fn stored_questions_get_a_graph_of_their_own_kept_through_updates() {
+    let (dir, snap) = built(&[("a.txt", A)]);
+    let q = snap
+        .question_graph
+        .as_ref()
+        .expect("a corpus with stored questions has their graph");
+    let meta = &snap.meta;
+    let (vectors, dim) = (snap.vectors(), snap.dimension());
+    // Each graph holds its own rows only: a search of either from any row
+    // meets rows of its kind alone, and finds every one of them.
+    let question = |r: usize| meta.row_has(r, Kind::Question.bit());
+    let other = |r: usize| meta.row_has(r, !Kind::Question.bit());
+    for r in 0..meta.row_count() {
+        let v = &vectors[r * dim..(r + 1) * dim];
+        let qs = q.search(vectors, dim, v, 50, 64, None);
+        assert!(qs.iter().all(|h| question(h.row)));
+        assert_eq!(qs.len(), meta.question_rows().len());
+        let rest = snap.graph.search(vectors, dim, v, 50, 64, None);
+        assert!(rest.iter().all(|h| other(h.row)));
+        assert_eq!(
+            rest.len(),
+            (0..meta.row_count()).filter(|&r| other(r)).count()
+        );
+    }
+    assert!(snap.manifest.question_graph_recall.is_some());
+    assert!(snap.manifest.files.contains_key(store::QUESTION_GRAPH));
+    // An update extends both; the new stored questions are in theirs.
+    std::fs::write(dir.path().join("data/b.txt"), B).unwrap();
+    let mut e = crate::model::embed::HashEmbedder::new(32);
+    let index = dir.path().join("index");
+    let data = dir.path().join("data");
+    let (s, _) = build(
+        &data,
+        &index,
+        &mut e,
+        &IndexConfig::default(),
+        &mut NoProgress,
+    )
+    .unwrap();
+    assert_eq!(s.graph, "extended");
+    let snap = store::open(&index).unwrap();
+    let q = snap.question_graph.as_ref().unwrap();
+    let (vectors, dim) = (snap.vectors(), snap.dimension());
+    for &r in snap.meta.question_rows() {
+        let v = &vectors[r as usize * dim..(r as usize + 1) * dim];
+        assert_eq!(q.search(vectors, dim, v, 1, 64, None)[0].row, r as usize);
+    }
+}

@@ -133,7 +133,7 @@ pub fn dense(
             Some(own) if own.len() > EXACT_SUBSET && !config.exact => {
                 let budget = own.len() / WALK_SHARE;
                 let (hits, scanned) =
-                    walk_or_scan(snapshot, own, query, (n, widest), config, mask, budget);
+                    walk_or_scan(snapshot, own, query, (n, widest), config, view, budget);
                 if scanned {
                     n = widest;
                 }
@@ -269,7 +269,7 @@ pub fn dense_filtered(
         let n = (k * 2 + 16).min(rows.len());
         let ef = config.ef_for(snapshot.manifest.counts.rows).max(n);
         let keep = |row: usize| keep_row[row];
-        snapshot.graph.search(
+        graph_of(snapshot, view).search(
             snapshot.vectors(),
             snapshot.dimension(),
             query,
@@ -333,6 +333,15 @@ pub fn nearest_rows(
     })
 }
 
+/// The graph a view walks: the stored questions' own, when the index has
+/// one, for the question view; the main graph for every other.
+fn graph_of(snapshot: &Snapshot, view: View) -> &crate::index::mmap_graph::MmapGraph {
+    match (view, &snapshot.question_graph) {
+        (View::Questions, Some(questions)) => questions,
+        _ => &snapshot.graph,
+    }
+}
+
 /// Up to this many rows of a view are scanned rather than searched in the
 /// graph.
 pub const EXACT_SUBSET: usize = 8192;
@@ -353,17 +362,15 @@ fn walk_or_scan(
     query: &[f32],
     (n, scan_n): (usize, usize),
     config: &SearchConfig,
-    mask: u8,
+    view: View,
     budget: usize,
 ) -> (Vec<crate::index::ann::Hit>, bool) {
     let meta = &snapshot.meta;
+    let mask = view.kinds();
     let keep = |row: usize| meta.row_has(row, mask);
     let ef = config.ef_for(snapshot.manifest.counts.rows).max(n);
     let (vectors, dim) = (snapshot.vectors(), snapshot.dimension());
-    match snapshot
-        .graph
-        .search_within(vectors, dim, query, n, ef, Some(&keep), budget)
-    {
+    match graph_of(snapshot, view).search_within(vectors, dim, query, n, ef, Some(&keep), budget) {
         Some(hits) if hits.len() >= n.min(own.len()) => (hits, false),
         _ => (subset_search(snapshot, own, query, scan_n.max(n)), true),
     }
@@ -483,7 +490,7 @@ mod tests {
             assert!(!own.is_empty(), "{}", view.name());
             let q = search::embed_question(&mut e, "when does the ferry of record 7 sail").unwrap();
             let mask = view.kinds();
-            let (scanned, yes) = walk_or_scan(&snap, own, &q, (10, 10), &config, mask, 0);
+            let (scanned, yes) = walk_or_scan(&snap, own, &q, (10, 10), &config, view, 0);
             assert!(yes);
             assert_eq!(
                 scanned,
@@ -493,7 +500,7 @@ mod tests {
             );
             let exact = nearest_rows(&snap, &q, 10, &exact(&config), Some(mask)).unwrap();
             assert_eq!(scanned, exact, "a scan of the view's rows is exact search");
-            let (walked, _) = walk_or_scan(&snap, own, &q, (10, 10), &config, mask, usize::MAX);
+            let (walked, _) = walk_or_scan(&snap, own, &q, (10, 10), &config, view, usize::MAX);
             let walk = nearest_rows(&snap, &q, 10, &config, Some(mask)).unwrap();
             if walk.len() >= 10.min(own.len()) {
                 assert_eq!(walked, walk, "{}", view.name());

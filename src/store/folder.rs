@@ -201,6 +201,11 @@ pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
     let graph_path = dir.join(GRAPH);
     let vectors = read_verified(&vectors_path, &manifest.files[VECTORS])?;
     let words = read_verified(&graph_path, &manifest.files[GRAPH])?;
+    let question_path = dir.join(QUESTION_GRAPH);
+    let question_words = match manifest.files.get(QUESTION_GRAPH) {
+        Some(sum) => Some(read_verified(&question_path, sum)?),
+        None => None,
+    };
     log::debug!(
         "vectors and graph read and checked in {:.1} ms",
         t.elapsed().as_secs_f64() * 1e3
@@ -260,28 +265,39 @@ pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
         Some(m) => Matrix::Owned(bytes_to_f32(&m)),
         None => Matrix::Owned(Vec::new()),
     };
-    let words = match words {
-        Some(m) => Words::Mapped(m),
-        None => Words::Owned(Vec::new()),
+    let graph = mapped_graph(&graph_path, words, rows)?;
+    let question_graph = match question_words {
+        Some(words) => Some(mapped_graph(&question_path, words, rows)?),
+        None => None,
     };
-    let graph = MmapGraph::parse(words).map_err(|e| Error::corrupt(&graph_path, e))?;
-    if graph.rows() != rows {
-        return Err(Error::corrupt(
-            &graph_path,
-            format!("{} rows, expected {rows}", graph.rows()),
-        ));
-    }
     log::debug!("index opened in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
     Ok(Snapshot {
         dir,
         manifest,
         meta,
         graph,
+        question_graph,
         lexical,
         sparse,
         vectors,
         remote: None,
     })
+}
+
+/// A graph file's words as a graph over `rows` rows.
+fn mapped_graph(path: &Path, words: Option<memmap2::Mmap>, rows: usize) -> Result<MmapGraph> {
+    let words = match words {
+        Some(m) => Words::Mapped(m),
+        None => Words::Owned(Vec::new()),
+    };
+    let graph = MmapGraph::parse(words).map_err(|e| Error::corrupt(path, e))?;
+    if graph.rows() != rows {
+        return Err(Error::corrupt(
+            path,
+            format!("{} rows, expected {rows}", graph.rows()),
+        ));
+    }
+    Ok(graph)
 }
 
 /// The manifest lists every file a generation needs, each a plain name.

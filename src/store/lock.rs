@@ -18,7 +18,15 @@ pub(super) const MARKER_TEXT: &str =
     "This folder is a qasearch index. qasearch writes and removes only the files it made here.\n";
 
 /// Files a generation folder holds; nothing else in it is ever removed.
-pub(super) const GENERATION_FILES: &[&str] = &[MANIFEST, META, VECTORS, GRAPH, LEXICAL, SPARSE];
+pub(super) const GENERATION_FILES: &[&str] = &[
+    MANIFEST,
+    META,
+    VECTORS,
+    GRAPH,
+    QUESTION_GRAPH,
+    LEXICAL,
+    SPARSE,
+];
 
 /// True for a name qasearch gives a generation: `gen-` and six or more digits.
 pub(super) fn is_generation_name(name: &str) -> bool {

@@ -30,6 +30,11 @@ pub const VECTORS: &str = "vectors.f32";
 /// The graph as arrays that queries walk in place (see [`crate::index::mmap_graph`]).
 pub const GRAPH: &str = "graph.bin";
 
+/// The graph of the stored questions, apart from `graph.bin` (which then
+/// holds the other rows only); absent without stored questions, and in
+/// indexes of qasearch before 2026-12.
+pub const QUESTION_GRAPH: &str = "questions.graph.bin";
+
 /// The lexical index (see [`crate::index::lexical::LexicalIndex`]).
 pub const LEXICAL: &str = "lexical.bin";
 
@@ -167,6 +172,9 @@ pub struct Manifest {
     /// extension must keep it (`indexer::least_recall`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graph_recall: Option<f64>,
+    /// The same for the graph of the stored questions (`questions.graph.bin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question_graph_recall: Option<f64>,
     /// Counts.
     pub counts: Counts,
     /// The data folder, as given.

@@ -90,8 +90,12 @@ pub struct Snapshot {
     pub manifest: Manifest,
     /// Its metadata.
     pub meta: Meta,
-    /// The graph queries walk.
+    /// The graph queries walk: every row, or, beside a graph of the stored
+    /// questions, every row but those that hold stored questions only.
     pub graph: MmapGraph,
+    /// The graph of the stored questions (`questions.graph.bin`), when the
+    /// index has one.
+    pub question_graph: Option<MmapGraph>,
     /// BM25 over each pair's question and answer.
     pub lexical: crate::index::lexical::LexicalIndex,
     /// The learned sparse arm, when the index was built with it (`--sparse`).
@@ -137,6 +141,7 @@ impl Snapshot {
             manifest,
             meta,
             graph,
+            question_graph: None,
             lexical,
             sparse: None,
             vectors: Matrix::Owned(vectors),
@@ -158,6 +163,7 @@ impl Snapshot {
             manifest,
             meta,
             graph: MmapGraph::empty(),
+            question_graph: None,
             lexical,
             sparse: None,
             vectors: Matrix::Owned(Vec::new()),
