@@ -19,6 +19,7 @@ pub use crate::store::checkpoint;
 mod embedding;
 pub mod export;
 mod generation;
+mod graphs;
 mod known;
 mod pg;
 mod plan;

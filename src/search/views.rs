@@ -324,12 +324,27 @@ pub fn nearest_rows(
         }
         None => None,
     };
-    Ok(if config.exact {
-        exact_search(snapshot.vectors(), snapshot.dimension(), query, n, keep)
-    } else {
-        snapshot
-            .graph
-            .search(snapshot.vectors(), snapshot.dimension(), query, n, ef, keep)
+    let (vectors, dim) = (snapshot.vectors(), snapshot.dimension());
+    if config.exact {
+        return Ok(exact_search(vectors, dim, query, n, keep));
+    }
+    let questions = Kind::Question.bit();
+    let wants = mask.unwrap_or(!0);
+    Ok(match &snapshot.question_graph {
+        // Stored questions live in a graph of their own: a walk over
+        // questions alone is made there, a walk over questions and other
+        // kinds in both graphs, merged.
+        Some(q) if wants == questions => q.search(vectors, dim, query, n, ef, keep),
+        Some(q) if wants & questions != 0 => {
+            let mut hits = snapshot.graph.search(vectors, dim, query, n, ef, keep);
+            let seen: std::collections::HashSet<usize> = hits.iter().map(|h| h.row).collect();
+            let more = q.search(vectors, dim, query, n, ef, keep);
+            hits.extend(more.into_iter().filter(|h| !seen.contains(&h.row)));
+            hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
+            hits.truncate(n);
+            hits
+        }
+        _ => snapshot.graph.search(vectors, dim, query, n, ef, keep),
     })
 }
 

@@ -108,6 +108,7 @@ fn damaged_index_files_are_reported_by_name() {
             "lexical.bin",
             "manifest.json",
             "meta.bin",
+            "questions.graph.bin",
             "vectors.f32"
         ]
     );
@@ -117,6 +118,7 @@ fn damaged_index_files_are_reported_by_name() {
         "lexical.bin",
         "manifest.json",
         "meta.bin",
+        "questions.graph.bin",
         "vectors.f32",
     ] {
         let path = gen.join(name);

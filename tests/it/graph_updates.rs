@@ -12,6 +12,8 @@ use qasearch::model::{ModelIdentity, ModelSettings};
 use qasearch::progress::NoProgress;
 use qasearch::search::{self, SearchConfig};
 
+use crate::util;
+
 const DIM: usize = 32;
 
 /// Text → vector: "near-<base>-<i>" is the vector of <base> nudged a little;
@@ -140,6 +142,17 @@ fn recall(index: &Path) -> f64 {
 
 #[test]
 fn every_graph_update_keeps_recall() {
+    updates_keep_recall(false);
+}
+
+/// The same with every stored question a vector too: they live in a graph
+/// of their own, and a search over every row merges both graphs.
+#[test]
+fn every_graph_update_keeps_recall_with_stored_questions_in_their_graph() {
+    updates_keep_recall(true);
+}
+
+fn updates_keep_recall(question_vectors: bool) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let index = dir.path().join("index");
@@ -147,7 +160,7 @@ fn every_graph_update_keeps_recall() {
     let mut embedder = TableEmbedder::new();
     let config = IndexConfig {
         answer_vectors: qasearch::store::AnswerVectors::Off,
-        question_vectors: false,
+        question_vectors,
         ..IndexConfig::default()
     };
     let mut step = |what: &str, data: &Path| {
@@ -159,6 +172,12 @@ fn every_graph_update_keeps_recall() {
             "{what}: recall@10 {r:.4} after a graph {} (summary {summary:?})",
             summary.graph
         );
+        let snap = qasearch::store::open(&index).unwrap();
+        assert_eq!(snap.question_graph.is_some(), question_vectors, "{what}");
+        if question_vectors {
+            let r = question_recall(&snap);
+            assert!(r >= indexer::MIN_EXTENDED_RECALL, "{what}: {r:.4}");
+        }
         summary
     };
     let distinct = |tag: &str, n: usize| -> Vec<String> {
@@ -175,8 +194,14 @@ fn every_graph_update_keeps_recall() {
         &["The spare key is in the blue safe".to_string()],
     );
     let s = step("identical answers", &data);
-    assert_eq!(s.embedded, 2, "{s:?}");
-    assert_eq!(s.vectors, 402, "one vector per distinct text: {s:?}");
+    // Each new question is a text of its own (501 of them), the answers two.
+    let questions = if question_vectors { 501 } else { 0 };
+    assert_eq!(s.embedded, 2 + questions, "{s:?}");
+    assert_eq!(
+        s.vectors,
+        402 + questions + if question_vectors { 400 } else { 0 },
+        "one vector per distinct text: {s:?}"
+    );
 
     // Near-duplicates: 300 answers nudged from one vector, then a distinct one.
     let near: Vec<String> = (0..300).map(|i| format!("near-cluster-{i}")).collect();
@@ -214,6 +239,109 @@ fn every_graph_update_keeps_recall() {
     )
     .unwrap();
     assert_eq!(answers[0].answer, "The spare key is in the blue safe.");
+}
+
+/// Recall@10 of the question view's walk over the graph of the stored
+/// questions against exact search over their rows, every stored question a
+/// query.
+fn question_recall(snap: &qasearch::store::Snapshot) -> f64 {
+    let graph = snap.question_graph.as_ref().unwrap();
+    let (vectors, dim) = (snap.vectors(), snap.dimension());
+    let mask = qasearch::store::Kind::Question.bit();
+    let keep = |r: usize| snap.meta.row_has(r, mask);
+    let (found, wanted) = snap
+        .meta
+        .question_rows()
+        .iter()
+        .map(|&r| {
+            let q = snap.vector(r as usize);
+            let exact = qasearch::index::ann::exact_search(vectors, dim, q, 10, Some(&keep));
+            let walk = graph.search(vectors, dim, q, 10, 64, Some(&keep));
+            let floor = exact.last().map_or(f32::MIN, |h| h.score) - 1e-6;
+            let hit = walk.iter().filter(|h| h.score >= floor).count();
+            (hit.min(exact.len()), exact.len())
+        })
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    found as f64 / wanted.max(1) as f64
+}
+
+/// The answer of the question view's best pair for a question.
+fn by_question(
+    snap: &qasearch::store::Snapshot,
+    embedder: &mut TableEmbedder,
+    question: &str,
+) -> String {
+    use qasearch::search::views::{dense, View};
+    let q = search::embed_question(embedder, question).unwrap();
+    let hits = dense(snap, &q, View::Questions, 1, 1, &SearchConfig::default()).unwrap();
+    snap.meta.pairs[hits[0].pair as usize].answer.clone()
+}
+
+/// An index of a qasearch before the graph of the stored questions (one
+/// graph over every row, no `questions.graph.bin`) answers as it is, and
+/// its next update builds both graphs from the kept vectors, embedding only
+/// what changed.
+#[test]
+fn an_index_with_one_graph_for_every_row_gets_a_question_graph_at_its_next_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let index = dir.path().join("index");
+    std::fs::create_dir(&data).unwrap();
+    let distinct = |tag: &str, n: usize| -> Vec<String> {
+        (0..n).map(|i| format!("distinct {tag} {i}")).collect()
+    };
+    write_doc(&data, "base", &distinct("base", 300));
+    let mut embedder = TableEmbedder::new();
+    let config = IndexConfig::default();
+    indexer::build(&data, &index, &mut embedder, &config, &mut NoProgress).unwrap();
+
+    // Made as an earlier qasearch made it: graph.bin over every row.
+    let gen = util::generation_dir(&index);
+    let snap = qasearch::store::open(&index).unwrap();
+    let hnsw = snap.manifest.hnsw;
+    let all = qasearch::index::hnsw::build(snap.vectors(), snap.dimension(), &hnsw, &mut |_| {});
+    drop(snap);
+    std::fs::write(gen.join("graph.bin"), all.as_bytes()).unwrap();
+    std::fs::remove_file(gen.join("questions.graph.bin")).unwrap();
+    let bytes = all.as_bytes().len() as u64;
+    let crc = crc32fast::hash(all.as_bytes());
+    util::rewrite_manifest(&index, |m| {
+        let files = m["files"].as_object_mut().unwrap();
+        files.remove("questions.graph.bin");
+        files["graph.bin"] = serde_json::json!({"len": bytes, "crc32": crc});
+        m.as_object_mut().unwrap().remove("question_graph_recall");
+    });
+    let snap = qasearch::store::open(&index).unwrap();
+    assert!(snap.question_graph.is_none());
+    assert_eq!(
+        by_question(&snap, &mut embedder, "Question base 7?"),
+        "distinct base 7."
+    );
+    drop(snap);
+
+    write_doc(&data, "more", &distinct("more", 3));
+    let (s, _) = indexer::build(&data, &index, &mut embedder, &config, &mut NoProgress).unwrap();
+    assert_eq!(s.graph, "rebuilt", "{s:?}");
+    assert_eq!(s.embedded, 6, "the new pairs only: {s:?}");
+    let snap = qasearch::store::open(&index).unwrap();
+    assert!(snap.question_graph.is_some());
+    assert!(util::generation_dir(&index)
+        .join("questions.graph.bin")
+        .is_file());
+    assert!(question_recall(&snap) >= indexer::MIN_EXTENDED_RECALL);
+    assert_eq!(
+        by_question(&snap, &mut embedder, "Question more 2?"),
+        "distinct more 2."
+    );
+    assert_eq!(
+        by_question(&snap, &mut embedder, "Question base 7?"),
+        "distinct base 7."
+    );
+
+    // The update after that extends both.
+    write_doc(&data, "later", &distinct("later", 3));
+    let (s, _) = indexer::build(&data, &index, &mut embedder, &config, &mut NoProgress).unwrap();
+    assert_eq!(s.graph, "extended", "{s:?}");
 }
 
 #[test]
