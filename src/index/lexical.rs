@@ -291,7 +291,11 @@ impl LexicalIndex {
         let mut query_terms = terms(tokenizer(self.stemming), query);
         query_terms.sort_unstable();
         query_terms.dedup();
-        let mut scores: HashMap<u32, f32> = HashMap::new();
+        // Scores by document in a dense array (a common word's postings
+        // touch most documents: hashing each was most of a query's time),
+        // and the documents touched, in the order first met.
+        let mut scores = vec![0f32; self.lengths.len()];
+        let mut touched: Vec<u32> = Vec::new();
         for term in &query_terms {
             let Ok(t) = self.terms.binary_search(term) else {
                 continue;
@@ -306,10 +310,18 @@ impl LexicalIndex {
                 }
                 let len = self.lengths[doc as usize] as f32;
                 let norm = tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / avg.max(1e-9)));
-                *scores.entry(doc).or_default() += idf * norm;
+                let score = &mut scores[doc as usize];
+                // Every term adds more than 0 (idf > 0, tf ≥ 1).
+                if *score == 0.0 {
+                    touched.push(doc);
+                }
+                *score += idf * norm;
             }
         }
-        let hits: Vec<(usize, f32)> = scores.into_iter().map(|(d, s)| (d as usize, s)).collect();
+        let hits: Vec<(usize, f32)> = touched
+            .into_iter()
+            .map(|d| (d as usize, scores[d as usize]))
+            .collect();
         crate::index::best_k(hits, k, crate::index::by_score)
     }
 }
