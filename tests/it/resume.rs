@@ -179,6 +179,54 @@ fn a_build_that_fails_after_embedding_embeds_nothing_the_next_time() {
     );
 }
 
+/// A build killed, then the corpus edited (one document changed, one
+/// removed, one added) and the update left to `ask`: it takes from the
+/// checkpoint what still applies (vectors are found by their text, never
+/// by their place) and makes the index an uninterrupted build of the edited
+/// corpus makes.
+#[test]
+#[cfg(feature = "failpoints")]
+fn a_build_killed_then_edited_resumes_through_ask_to_the_same_index() {
+    let edit = |w: &Work| {
+        let doc3 = std::fs::read_to_string(w.data().join("doc3.txt")).unwrap();
+        w.write("doc3.txt", &doc3.replace("renewed", "rebuilt"));
+        std::fs::remove_file(w.data().join("doc5.txt")).unwrap();
+        w.write(
+            "doc8.txt",
+            "The lighthouse of the town reopened this year.\nWhat changed at the lighthouse?\nThe lighthouse renewed its lamp. The work took a month.\n",
+        );
+    };
+    // `ask` embeds with the default batch, so the reference does too.
+    let reference = Work::empty();
+    corpus(&reference);
+    edit(&reference);
+    reference.run(&["index", "--json"]).ok();
+    let want = made(&reference);
+
+    let w = Work::empty();
+    corpus(&w);
+    let args = ["index", "--json", "--checkpoint-texts", "16"];
+    let r = w.run_env(&[("QASEARCH_KILL_AT_CHECKPOINT", "3".as_ref())], &args);
+    assert_eq!(r.code, -1, "killed: {r:#?}");
+    assert!(checkpoint(&w).exists());
+    edit(&w);
+    let r = w.run(&["ask", "--json", "What changed at the lighthouse?"]);
+    r.ok();
+    assert!(
+        r.stderr.contains("resuming: ") && r.stderr.contains("% already embedded"),
+        "{}",
+        r.stderr
+    );
+    assert!(!checkpoint(&w).exists(), "removed once committed");
+    let got = made(&w);
+    assert!(
+        got.0 == want.0,
+        "vectors differ from an uninterrupted build"
+    );
+    assert!(got.1 == want.1, "metadata differs");
+    assert_eq!(got.2, want.2);
+}
+
 #[test]
 fn checkpoints_off_and_an_unchanged_index_leave_no_checkpoint() {
     let w = Work::empty();
