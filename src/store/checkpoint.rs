@@ -273,17 +273,8 @@ impl Checkpoint {
         }
         self.written += 1;
         let header = header_bytes(&self.header);
-        let written = match abort_at_checkpoint(self.written) {
-            Some(torn) => {
-                let _ = if torn {
-                    self.storage.append_torn(&header, &self.pending)
-                } else {
-                    self.storage.append(&header, &self.pending)
-                };
-                kill_self()
-            }
-            None => self.storage.append(&header, &self.pending),
-        };
+        killed_at_checkpoint(self.written, self.storage.as_mut(), &header, &self.pending);
+        let written = self.storage.append(&header, &self.pending);
         if let Err(e) = written {
             log::warn!(
                 "could not write the build's checkpoint {}: {e}; going on without (a stopped build will start over)",
@@ -469,13 +460,28 @@ fn abort_at_checkpoint(n: usize) -> Option<bool> {
     (at.parse() == Ok(n)).then_some(torn)
 }
 
-#[cfg(not(feature = "failpoints"))]
-fn abort_at_checkpoint(_n: usize) -> Option<bool> {
-    None
+/// With the `failpoints` feature, where [`abort_at_checkpoint`] says so:
+/// writes the `n`th checkpoint (whole, or half of it) and kills the process.
+#[cfg(feature = "failpoints")]
+fn killed_at_checkpoint(n: usize, storage: &mut dyn Storage, header: &[u8], chunk: &[u8]) {
+    let Some(torn) = abort_at_checkpoint(n) else {
+        return;
+    };
+    let _ = if torn {
+        storage.append_torn(header, chunk)
+    } else {
+        storage.append(header, chunk)
+    };
+    kill_self()
 }
+
+/// Without the `failpoints` feature: nothing.
+#[cfg(not(feature = "failpoints"))]
+fn killed_at_checkpoint(_n: usize, _storage: &mut dyn Storage, _header: &[u8], _chunk: &[u8]) {}
 
 /// Stops the process as a kill does: no destructor runs, nothing is
 /// cleaned up.
+#[cfg(feature = "failpoints")]
 fn kill_self() -> ! {
     #[cfg(unix)]
     // SAFETY: sending a signal to our own process has no memory effects.
