@@ -269,7 +269,8 @@ pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfi
     let mut first = Vec::new();
     let mut text_id = Vec::with_capacity(occurrences.len());
     {
-        let mut distinct: HashMap<RowKey<'_>, usize> = HashMap::new();
+        let mut distinct: foldhash::HashMap<RowKey<'_>, usize> =
+            foldhash::HashMap::with_capacity_and_hasher(occurrences.len(), Default::default());
         for (i, o) in occurrences.iter().enumerate() {
             let key = row_key(
                 config.answer_vectors,
@@ -315,7 +316,8 @@ pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfi
     }
     // The same model made it (the caller checks), so its questions were
     // kept apart as ours are.
-    let mut by_key: HashMap<RowKey<'_>, usize> = HashMap::new();
+    let mut by_key: foldhash::HashMap<RowKey<'_>, usize> =
+        foldhash::HashMap::with_capacity_and_hasher(prev.meta.row_count(), Default::default());
     for row in 0..prev.meta.row_count() {
         if let Some(key) = row_key_of(prev.meta, prev.manifest.answer_vectors, apart, row) {
             by_key.entry(key).or_insert(row);
