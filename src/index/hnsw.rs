@@ -20,7 +20,7 @@ use std::sync::{Mutex, RwLock};
 
 use crate::index::ann::HnswParams;
 use crate::index::mmap_graph::{MmapGraph, Ordered as Sim};
-use crate::model::vector::dot;
+use crate::model::vector::{dot, dot_each};
 
 /// The layer of `row`: geometric with ratio 1/m, from a hash of the row
 /// number, capped below `max_layer`.
@@ -53,6 +53,7 @@ struct Scratch {
     seen: Vec<u32>,
     epoch: u32,
     copy: Vec<u32>,
+    sims: Vec<f32>,
 }
 
 impl Scratch {
@@ -61,6 +62,7 @@ impl Scratch {
             seen: vec![0; rows],
             epoch: 0,
             copy: Vec::new(),
+            sims: Vec::new(),
         }
     }
 
@@ -130,17 +132,18 @@ impl<'v> Layered<'v> {
         candidates.push((Sim(entry.0), entry.1));
         results.push(Reverse((Sim(entry.0), entry.1)));
         let mut copy = std::mem::take(&mut scratch.copy);
+        let mut sims = std::mem::take(&mut scratch.sims);
         while let Some((Sim(s), row)) = candidates.pop() {
             let worst = results.peek().map_or(f32::MIN, |r| r.0 .0 .0);
             if results.len() >= ef && s < worst {
                 break;
             }
             self.neighbours_into(row, layer, &mut copy);
-            for &n in &copy {
-                if scratch.mark(n) {
-                    continue;
-                }
-                let sn = self.sim(n, query);
+            // The unseen ones, compared four at a time (the same numbers
+            // as one by one).
+            copy.retain(|&n| !scratch.mark(n));
+            dot_each(query, copy.len(), |i| self.vector(copy[i]), &mut sims);
+            for (&n, &sn) in copy.iter().zip(&sims) {
                 let worst = results.peek().map_or(f32::MIN, |r| r.0 .0 .0);
                 if results.len() < ef || sn > worst {
                     candidates.push((Sim(sn), n));
@@ -152,6 +155,7 @@ impl<'v> Layered<'v> {
             }
         }
         scratch.copy = copy;
+        scratch.sims = sims;
         let mut out: Vec<(f32, u32)> = results
             .into_iter()
             .map(|Reverse((Sim(s), r))| (s, r))

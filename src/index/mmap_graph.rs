@@ -17,7 +17,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::index::ann::Hit;
-use crate::model::vector::dot;
+use crate::model::vector::{dot, dot_each};
 
 const MAGIC: u32 = u32::from_le_bytes(*b"QAHG");
 const VERSION: u32 = 1;
@@ -307,6 +307,9 @@ impl MmapGraph {
             seen
         };
         mark(ep);
+        // The unseen neighbours of a candidate and their similarities,
+        // compared four at a time (the same numbers as one by one).
+        let (mut fresh, mut sims) = (Vec::new(), Vec::new());
         let mut candidates = BinaryHeap::new();
         let mut results: BinaryHeap<(Ordered, u32)> = BinaryHeap::new();
         candidates.push(Reverse((Ordered(ep_dist), ep)));
@@ -320,11 +323,16 @@ impl MmapGraph {
             if compared.get() > budget {
                 return None;
             }
-            for &n in self.neighbours(0, row) {
-                if mark(n) {
-                    continue;
-                }
-                let dn = dist(n);
+            fresh.clear();
+            fresh.extend(self.neighbours(0, row).iter().filter(|&&n| !mark(n)));
+            compared.set(compared.get() + fresh.len());
+            let row_of = |i: usize| {
+                let r = fresh[i] as usize;
+                &vectors[r * dim..(r + 1) * dim]
+            };
+            dot_each(query, fresh.len(), row_of, &mut sims);
+            for (&n, &sim) in fresh.iter().zip(&sims) {
+                let dn = 1.0 - sim;
                 let worst = results.peek().map_or(f32::INFINITY, |w| w.0 .0);
                 if results.len() < ef || dn < worst {
                     candidates.push(Reverse((Ordered(dn), n)));
