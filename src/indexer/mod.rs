@@ -510,18 +510,20 @@ pub(crate) mod testing {
         for (name, text) in files {
             std::fs::write(data.join(name), text).unwrap();
         }
-        let index = dir.path().join("index");
-        let mut e = HashEmbedder::new(32);
-        build(
-            &data,
-            &index,
-            &mut e,
-            &IndexConfig::default(),
-            &mut NoProgress,
-        )
-        .unwrap();
-        let snap = store::open(&index).unwrap();
+        update(dir.path());
+        let snap = store::open(&dir.path().join("index")).unwrap();
         (dir, snap)
+    }
+
+    /// Builds or updates `dir/index` from `dir/data` with the hash embedder
+    /// and the default settings, as [`built`] made it.
+    pub(crate) fn update(dir: &Path) -> IndexSummary {
+        let (data, index) = (dir.join("data"), dir.join("index"));
+        let config = IndexConfig::default();
+        let mut e = HashEmbedder::new(32);
+        build(&data, &index, &mut e, &config, &mut NoProgress)
+            .unwrap()
+            .0
     }
 }
 

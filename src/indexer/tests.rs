@@ -172,7 +172,7 @@ fn corpus(files: &[(&str, &str)]) -> Corpus {
     crate::corpus::load(dir.path()).unwrap()
 }
 
-use super::testing::built;
+use super::testing::{self, built};
 
 #[test]
 fn pooled_answers_are_made_from_their_sentences_not_embedded() {
@@ -481,19 +481,12 @@ fn an_extension_keeps_the_recall_its_graph_had_when_built() {
         "a tiny graph finds all"
     );
     std::fs::write(dir.path().join("data/b.txt"), B).unwrap();
-    let mut e = crate::model::embed::HashEmbedder::new(32);
-    let index = dir.path().join("index");
-    let (s, _) = build(
-        &dir.path().join("data"),
-        &index,
-        &mut e,
-        &IndexConfig::default(),
-        &mut NoProgress,
-    )
-    .unwrap();
-    assert_eq!(s.graph, "extended");
+    assert_eq!(testing::update(dir.path()).graph, "extended");
     assert_eq!(
-        store::open(&index).unwrap().manifest.graph_recall,
+        store::open(&dir.path().join("index"))
+            .unwrap()
+            .manifest
+            .graph_recall,
         Some(1.0)
     );
 }
@@ -527,19 +520,8 @@ fn stored_questions_get_a_graph_of_their_own_kept_through_updates() {
     assert!(snap.manifest.files.contains_key(store::QUESTION_GRAPH));
     // An update extends both; the new stored questions are in theirs.
     std::fs::write(dir.path().join("data/b.txt"), B).unwrap();
-    let mut e = crate::model::embed::HashEmbedder::new(32);
-    let index = dir.path().join("index");
-    let data = dir.path().join("data");
-    let (s, _) = build(
-        &data,
-        &index,
-        &mut e,
-        &IndexConfig::default(),
-        &mut NoProgress,
-    )
-    .unwrap();
-    assert_eq!(s.graph, "extended");
-    let snap = store::open(&index).unwrap();
+    assert_eq!(testing::update(dir.path()).graph, "extended");
+    let snap = store::open(&dir.path().join("index")).unwrap();
     let q = snap.question_graph.as_ref().unwrap();
     let (vectors, dim) = (snap.vectors(), snap.dimension());
     for &r in snap.meta.question_rows() {
