@@ -9,6 +9,7 @@ pub mod ann;
 pub mod hnsw;
 pub mod lexical;
 pub mod mmap_graph;
+pub mod probes;
 pub mod settings;
 pub mod sparse;
 

@@ -124,6 +124,7 @@ pub fn make_generation(
     )?;
     laps.lap("graph");
     let (hidden, how, built_recall) = (laid.hidden, laid.how, laid.recall);
+    let probes = laid.take_probes();
     let question_graph = laid.questions.take();
     let live_vectors = plan.first.len();
     let (meta, vectors, graph) = lay_out(plan, laid, dim);
@@ -133,17 +134,14 @@ pub fn make_generation(
     let (sparse, sparse_encoded) =
         crate::indexer::sparse::arm(config.sparse, &meta, previous, embedder, progress)?;
     laps.lap("sparse arm");
-    let counts = counts_of(
-        &meta,
-        sentence_count,
-        live_vectors,
-        vectors.len() / dim.max(1),
-    );
+    let rows = vectors.len() / dim.max(1);
+    let counts = counts_of(&meta, sentence_count, live_vectors, rows);
     let mut manifest = new_manifest(corpus, data_dir, identity, config, counts);
     manifest.graph_recall = built_recall;
     manifest.question_graph_recall = question_graph.as_ref().map(|q| q.recall);
     let mut snapshot = Snapshot::in_memory(manifest, meta, graph, lexical, vectors);
     snapshot.sparse = sparse;
+    snapshot.probes = probes;
     snapshot.question_graph = question_graph.map(|q| q.graph);
     let snapshot = fitted(snapshot, previous, config, changed, live_vectors, embedder)?;
     laps.lap("calibrate");

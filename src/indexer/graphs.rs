@@ -3,9 +3,10 @@
 //! and fresh vectors. Stored questions have a graph of their own
 //! (`questions.graph.bin`); the main graph links every other row.
 
-use super::recall::{self, least_recall, MIN_EXTENDED_RECALL};
+use super::recall::{self, least_recall, Change, MIN_EXTENDED_RECALL};
 use super::*;
 use crate::index::hnsw;
+use crate::index::probes::{Probe, Probes};
 
 /// The rows and graph of the new generation: the previous graph extended
 /// when the plan says so and it keeps recall, otherwise a new one.
@@ -53,16 +54,31 @@ pub(super) struct Laid {
     /// measured when it is built, kept when it is extended (the level an
     /// extension must keep). None without a graph.
     pub(super) recall: Option<f64>,
+    /// The main graph's probes (see [`recall`]).
+    pub(super) probes: Vec<Probe>,
     /// The graph of the stored questions, apart (None: no stored question,
     /// or no graph).
     pub(super) questions: Option<QuestionGraph>,
 }
 
-/// The graph of the stored questions and its recall as built.
+impl Laid {
+    /// The probes of each graph, for the check of the next update (None
+    /// without a graph).
+    pub(super) fn take_probes(&mut self) -> Option<Probes> {
+        let questions = self.questions.as_mut();
+        (self.how != "none").then(|| Probes {
+            main: std::mem::take(&mut self.probes),
+            questions: questions.map_or(Vec::new(), |q| std::mem::take(&mut q.probes)),
+        })
+    }
+}
+
+/// The graph of the stored questions, its recall as built and its probes.
 #[derive(Debug)]
 pub(super) struct QuestionGraph {
     pub(super) graph: MmapGraph,
     pub(super) recall: f64,
+    pub(super) probes: Vec<Probe>,
 }
 
 /// Whether a row of these kinds is in the graph of the stored questions.
@@ -139,28 +155,29 @@ pub(super) fn extend_graph(
     };
     progress.finish();
     laps.lap("graph: extend");
-    let live = |r: usize| kinds[r] != 0;
     let built = prev.manifest.graph_recall;
-    if !kept(
-        "graph",
-        &graph,
-        &vectors,
-        dim,
-        &|r| live(r) && main(r),
-        prev_rows,
-        built,
-    ) {
-        return None;
-    }
+    let was_main = |r: usize| prev.meta.row_has(r, !Kind::Question.bit());
+    let added = joined(rows, prev_rows, &main, &was_main);
+    let change = Change {
+        first_new: prev_rows,
+        added: &added,
+        probes: prev.probes.as_ref().map(|p| &p.main[..]),
+    };
+    let probes = kept("graph", &graph, &vectors, dim, &main, change, built)?;
     let questions = match questions {
-        Some((graph, extended)) => Some(question_graph(
-            graph,
-            extended.then_some(prev.manifest.question_graph_recall),
-            &vectors,
-            dim,
-            &|r| live(r) && question(r),
-            prev_rows,
-        )?),
+        Some((graph, extended)) => {
+            let was_question = |r: usize| prev.meta.row_has(r, Kind::Question.bit());
+            let added = joined(rows, prev_rows, &question, &was_question);
+            let change = Change {
+                first_new: prev_rows,
+                added: &added,
+                probes: prev.probes.as_ref().map(|p| &p.questions[..]),
+            };
+            let built = extended.then_some(prev.manifest.question_graph_recall);
+            Some(question_graph(
+                graph, built, &vectors, dim, &question, change,
+            )?)
+        }
         None => None,
     };
     laps.lap("graph: check recall");
@@ -171,8 +188,22 @@ pub(super) fn extend_graph(
         hidden,
         how: "extended",
         recall: built,
+        probes,
         questions,
     })
+}
+
+/// Rows of `rows` that are members now and were not among the first
+/// `prev_rows` before.
+fn joined(
+    rows: usize,
+    prev_rows: usize,
+    member: &dyn Fn(usize) -> bool,
+    was: &dyn Fn(usize) -> bool,
+) -> Vec<usize> {
+    (0..rows)
+        .filter(|&r| member(r) && (r >= prev_rows || !was(r)))
+        .collect()
 }
 
 /// The graph of the stored questions once extended (`extended`: the recall
@@ -184,46 +215,48 @@ fn question_graph(
     vectors: &[f32],
     dim: usize,
     member: &(dyn Fn(usize) -> bool + Sync),
-    prev_rows: usize,
+    change: Change<'_>,
 ) -> Option<QuestionGraph> {
-    let recall = match extended {
+    let (recall, probes) = match extended {
         Some(built) => {
             let what = "graph of the stored questions";
-            if !kept(what, &graph, vectors, dim, member, prev_rows, built) {
-                return None;
-            }
-            built.unwrap_or(MIN_EXTENDED_RECALL)
+            let probes = kept(what, &graph, vectors, dim, member, change, built)?;
+            (built.unwrap_or(MIN_EXTENDED_RECALL), probes)
         }
         None => recall::built_recall(&graph, vectors, dim, member),
     };
-    Some(QuestionGraph { graph, recall })
+    Some(QuestionGraph {
+        graph,
+        recall,
+        probes,
+    })
 }
 
-/// Whether an extended graph (`what`, for the log) is kept: judged over the
-/// rows `member` admits against its recall as built (see
-/// [`recall::judge_extension`]).
+/// The probes of an extended graph (`what`, for the log) when it is kept:
+/// judged over the rows `member` admits against its recall as built (see
+/// [`recall::judge_extension`]); None when it is to be rebuilt.
 fn kept(
     what: &str,
     graph: &MmapGraph,
     vectors: &[f32],
     dim: usize,
     member: &(dyn Fn(usize) -> bool + Sync),
-    prev_rows: usize,
+    change: Change<'_>,
     built: Option<f64>,
-) -> bool {
+) -> Option<Vec<Probe>> {
     let least = least_recall(built);
-    match recall::judge_extension(graph, vectors, dim, member, prev_rows, least) {
-        recall::Verdict::Keep { recall, queries } => {
+    match recall::judge_extension(graph, vectors, dim, member, change, least) {
+        (recall::Verdict::Keep { recall, queries }, probes) => {
             log::debug!(
                 "the extended {what} finds {:.2}% of the exact top 10 over {queries} queries (at least {:.2}% kept)",
                 recall * 100.0,
                 least * 100.0
             );
-            true
+            Some(probes)
         }
-        recall::Verdict::Rebuild(why) => {
+        (recall::Verdict::Rebuild(why), _) => {
             log::info!("{what}: {why}: rebuilding the graphs");
-            false
+            None
         }
     }
 }
@@ -267,6 +300,7 @@ pub(super) fn rebuild_graph(
             hidden: 0,
             how: "none",
             recall: None,
+            probes: Vec::new(),
             questions: None,
         });
     }
@@ -280,16 +314,20 @@ pub(super) fn rebuild_graph(
     let threads = hnsw::build_threads();
     let mut advance = |n: usize| progress.advance(n as u64);
     let graph = hnsw::build_over(&vectors, dim, hnsw, threads, &main, &mut advance);
-    let recall = recall::built_recall(&graph, &vectors, dim, &main);
+    let (recall, probes) = recall::built_recall(&graph, &vectors, dim, &main);
     log::debug!("the graph finds {:.2}% of the exact top 10", recall * 100.0);
     let questions = (questions > 0).then(|| {
         let graph = hnsw::build_over(&vectors, dim, hnsw, threads, &question, &mut advance);
-        let recall = recall::built_recall(&graph, &vectors, dim, &question);
+        let (recall, probes) = recall::built_recall(&graph, &vectors, dim, &question);
         log::debug!(
             "the graph of the stored questions finds {:.2}% of the exact top 10",
             recall * 100.0
         );
-        QuestionGraph { graph, recall }
+        QuestionGraph {
+            graph,
+            recall,
+            probes,
+        }
     });
     progress.finish();
     Ok(Laid {
@@ -299,6 +337,7 @@ pub(super) fn rebuild_graph(
         hidden: 0,
         how: "rebuilt",
         recall: Some(recall),
+        probes,
         questions,
     })
 }

@@ -345,6 +345,9 @@ fn write_generation(
     if let Some(questions) = &snapshot.question_graph {
         writer.write_file(store::QUESTION_GRAPH, questions.as_bytes())?;
     }
+    if let Some(probes) = &snapshot.probes {
+        writer.write_file(store::PROBES, &store::encode(probes))?;
+    }
     laps.lap("write graph.bin");
     writer.write_file(store::LEXICAL, &store::encode(&snapshot.lexical))?;
     laps.lap("write lexical.bin");

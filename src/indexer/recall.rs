@@ -5,18 +5,21 @@
 //! An extension is judged in two steps. First, every new row it inserted (up
 //! to [`REACH_CHECKS`]) must be found by its own vector: an unreachable row is
 //! an answer no question can find, and no recall estimate over a few queries
-//! would notice one. Then recall@10 against exact search is estimated over
-//! queries from the new rows and the old, and compared with the recall the
-//! graph had when built, less [`RECALL_SLACK`]. An estimate from twenty
-//! queries is coarse (one miss in two hundred hits moves it half a point), so
-//! the verdict is sequential: it keeps the graph once the estimate is
-//! [`Z`] standard errors above the threshold, rebuilds once it is that far
-//! below, and otherwise asks more old rows, up to [`MAX_QUERIES`]; an
-//! estimate still within reach of the threshold then keeps the graph, as a
-//! graph built afresh would find about as much.
+//! would notice one. Then recall@10 against exact search is estimated from
+//! the graph's probes ([`Probe`]): rows whose exact nearest members the index
+//! keeps (`probes.bin`) and each update brings up to date by comparing them
+//! with the rows it added only, so the check costs what the update adds
+//! rather than a scan of every row per query. Large updates add probes from
+//! their new rows (one per [`NEW_ROWS_PER_QUERY`], up to [`NEW_QUERIES`]),
+//! found by an exact scan: a cost in proportion to the rows they add. The
+//! estimate is compared with the recall the graph had when built, less
+//! [`RECALL_SLACK`]: the graph is rebuilt when it is [`Z`] standard errors
+//! below; an estimate within reach of the threshold keeps it, as a graph
+//! built afresh would find about as much.
 
 use crate::index::ann::{exact_search_rows, hits_as_good};
 use crate::index::mmap_graph::MmapGraph;
+use crate::index::probes::{Probe, NEAR};
 use crate::model::vector::dot;
 
 /// Breadth of the graph searches of a check.
@@ -29,20 +32,21 @@ pub const MIN_EXTENDED_RECALL: f64 = 0.99;
 /// How much below its recall as built an extended graph may find.
 pub const RECALL_SLACK: f64 = 0.01;
 
-/// Rows asked when a graph is built (its recall goes to the manifest).
+/// Rows asked when a graph is built (its recall goes to the manifest; they
+/// are its probes).
 pub(super) const BUILT_QUERIES: usize = 128;
 
-/// New rows asked in the first round of an extension's check, at most.
+/// Probes an extension's check must have: below, a fresh set is scanned.
+pub(super) const MIN_PROBES: usize = BUILT_QUERIES / 2;
+
+/// Probes a graph keeps, at most (the oldest go first).
+pub(super) const MAX_PROBES: usize = BUILT_QUERIES + NEW_QUERIES;
+
+/// New rows an extension asks as probes, at most.
 pub(super) const NEW_QUERIES: usize = 32;
 
-/// Older rows asked in each round of an extension's check, at least.
-pub(super) const MIN_OLD_QUERIES: usize = 16;
-
-/// Old rows added by each further round.
-const MORE_QUERIES: usize = 32;
-
-/// Queries of an extension's check, all rounds together.
-pub(super) const MAX_QUERIES: usize = 160;
+/// New rows for each one asked as a probe.
+pub(super) const NEW_ROWS_PER_QUERY: usize = 64;
 
 /// New rows searched for by their own vector, at most.
 pub(super) const REACH_CHECKS: usize = 256;
@@ -50,8 +54,8 @@ pub(super) const REACH_CHECKS: usize = 256;
 /// Old rows searched for by their own vector, at least (the baseline).
 pub(super) const MIN_REACH_OLD: usize = 32;
 
-/// Standard errors between an estimate and the threshold before a round
-/// decides.
+/// Standard errors between an estimate and the threshold before the check
+/// rebuilds (or keeps a graph it could not otherwise judge).
 pub(super) const Z: f64 = 2.0;
 
 /// The recall an extension must keep, for a graph that found `built` when
@@ -79,39 +83,47 @@ pub enum Verdict {
     Rebuild(String),
 }
 
-/// Recall@10 of a graph as built over the rows `member` admits:
-/// [`BUILT_QUERIES`] of them spread over all, against exact search over
-/// them.
+/// Recall@10 of a graph as built over the rows `member` admits, and its
+/// probes: [`BUILT_QUERIES`] members spread over all, against exact search
+/// over them.
 pub fn built_recall(
     graph: &MmapGraph,
     vectors: &[f32],
     dim: usize,
     member: &(dyn Fn(usize) -> bool + Sync),
-) -> f64 {
+) -> (f64, Vec<Probe>) {
     let rows: Vec<usize> = (0..vectors.len() / dim.max(1))
         .filter(|&r| member(r))
         .collect();
-    let sample = recalls(
-        graph,
-        vectors,
-        dim,
-        member,
-        &spread(&rows, 0, BUILT_QUERIES),
-    );
-    mean(&sample)
+    let probes = scanned(vectors, dim, member, &spread(&rows, 0, BUILT_QUERIES));
+    (mean(&recalls(graph, vectors, dim, member, &probes)), probes)
 }
 
-/// Judges a graph extended from rows `first_new..` onward (rows for which
-/// `live` is false are kept in it but hidden), against `least`.
+/// What an update did to a graph's rows.
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    /// Rows from here on are new (appended by the update).
+    pub first_new: usize,
+    /// Rows that are members now and were not before (the new ones and old
+    /// rows that joined), in order.
+    pub added: &'a [usize],
+    /// The probes the previous generation kept for this graph (None: it
+    /// kept none, an index of an earlier qasearch).
+    pub probes: Option<&'a [Probe]>,
+}
+
+/// Judges a graph extended by `change` (rows for which `live` is false are
+/// kept in it but hidden) against `least`; gives the graph's probes, up to
+/// date, with the verdict.
 pub fn judge_extension(
     graph: &MmapGraph,
     vectors: &[f32],
     dim: usize,
     live: &(dyn Fn(usize) -> bool + Sync),
-    first_new: usize,
+    change: Change<'_>,
     least: f64,
-) -> Verdict {
-    let rows = vectors.len() / dim.max(1);
+) -> (Verdict, Vec<Probe>) {
+    let (first_new, rows) = (change.first_new, vectors.len() / dim.max(1));
     let new: Vec<usize> = (first_new..rows).filter(|&r| live(r)).collect();
     let old: Vec<usize> = (0..first_new.min(rows)).filter(|&r| live(r)).collect();
     let reach = spread(&new, 0, REACH_CHECKS);
@@ -119,42 +131,86 @@ pub fn judge_extension(
     let lost_new = unreached(graph, vectors, dim, live, &reach);
     let lost_old = unreached(graph, vectors, dim, live, &old_reach);
     if reach_worse(lost_new, reach.len(), lost_old, old_reach.len()) {
-        return Verdict::Rebuild(format!(
+        let why = format!(
             "{lost_new} of {} new rows checked are not found by their own vectors ({lost_old} of {} older rows)",
             reach.len(),
             old_reach.len()
-        ));
+        );
+        return (Verdict::Rebuild(why), Vec::new());
     }
-    let mut queries = spread(&new, 0, NEW_QUERIES);
-    let first_old = queries.len().max(MIN_OLD_QUERIES);
-    queries.extend(spread(&old, 0, first_old));
-    let mut sample = recalls(graph, vectors, dim, live, &queries);
-    let mut asked_old = first_old;
-    loop {
-        let (m, se) = (mean(&sample), standard_error(&sample));
-        let keep = Verdict::Keep {
-            recall: m,
-            queries: sample.len(),
-        };
-        if m - Z * se >= least {
-            return keep;
-        }
-        if m + Z * se < least {
-            return Verdict::Rebuild(format!(
-                "the extended graph finds {:.1}% of the exact top 10 (± {:.1}, over {} queries), below {:.1}%",
-                m * 100.0,
-                se * 100.0,
-                sample.len(),
-                least * 100.0
-            ));
-        }
-        let more = spread(&old, asked_old, MORE_QUERIES);
-        if more.is_empty() || sample.len() >= MAX_QUERIES {
-            return keep;
-        }
-        asked_old += more.len();
-        sample.extend(recalls(graph, vectors, dim, live, &more));
+    let probes = probes_after(vectors, dim, live, change, &old, &new);
+    let sample = recalls(graph, vectors, dim, live, &probes);
+    let (m, se) = (mean(&sample), standard_error(&sample));
+    if m + Z * se < least {
+        let why = format!(
+            "the extended graph finds {:.1}% of the exact top 10 (± {:.1}, over {} queries), below {:.1}%",
+            m * 100.0,
+            se * 100.0,
+            sample.len(),
+            least * 100.0
+        );
+        return (Verdict::Rebuild(why), probes);
     }
+    let keep = Verdict::Keep {
+        recall: m,
+        queries: sample.len(),
+    };
+    (keep, probes)
+}
+
+/// The probes of a graph after `change`: the previous ones brought up to
+/// date, those whose exact answer is no longer known scanned again with a
+/// probe per [`NEW_ROWS_PER_QUERY`] new rows, all in one scan; a fresh set
+/// spread over the `old` rows when too few are left.
+fn probes_after(
+    vectors: &[f32],
+    dim: usize,
+    live: &(dyn Fn(usize) -> bool + Sync),
+    change: Change<'_>,
+    old: &[usize],
+    new: &[usize],
+) -> Vec<Probe> {
+    let mut rescan = Vec::new();
+    let mut probes: Vec<Probe> = change
+        .probes
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p.updated(vectors, dim, live, change.added))
+        .filter(|p| {
+            let known = p.exact_top(10).is_some();
+            if !known {
+                rescan.push(p.row as usize);
+            }
+            known
+        })
+        .collect();
+    if probes.len() + rescan.len() < MIN_PROBES {
+        probes.clear();
+        rescan = spread(old, 0, BUILT_QUERIES);
+    }
+    rescan.extend(spread(
+        new,
+        0,
+        (new.len() / NEW_ROWS_PER_QUERY).min(NEW_QUERIES),
+    ));
+    probes.extend(scanned(vectors, dim, live, &rescan));
+    let over = probes.len().saturating_sub(MAX_PROBES);
+    probes.drain(..over);
+    probes
+}
+
+/// Probes of `rows`, by an exact scan over the rows `member` admits.
+fn scanned(
+    vectors: &[f32],
+    dim: usize,
+    member: &(dyn Fn(usize) -> bool + Sync),
+    rows: &[usize],
+) -> Vec<Probe> {
+    exact_search_rows(vectors, dim, rows, NEAR, member)
+        .iter()
+        .zip(rows)
+        .map(|(hits, &r)| Probe::from_exact(r, hits))
+        .collect()
 }
 
 /// How many of `rows` a search for their own vector does not find (a row
@@ -193,16 +249,18 @@ pub(super) fn reach_worse(lost_new: usize, new: usize, lost_old: usize, old: usi
     pn - po > Z * se
 }
 
-/// Recall@10 of each query row (queries with no live neighbour left out).
+/// Recall@10 of a graph's search from each probe against the probe's exact
+/// answer (probes with no member near them left out).
 fn recalls(
     graph: &MmapGraph,
     vectors: &[f32],
     dim: usize,
     live: &(dyn Fn(usize) -> bool + Sync),
-    queries: &[usize],
+    probes: &[Probe],
 ) -> Vec<f64> {
-    let exact = exact_search_rows(vectors, dim, queries, 10, live);
-    let approx = par_map(queries, |q| {
+    let each: Vec<usize> = (0..probes.len()).collect();
+    let approx = par_map(&each, |i| {
+        let q = probes[i].row as usize;
         graph.search(
             vectors,
             dim,
@@ -212,11 +270,13 @@ fn recalls(
             Some(live),
         )
     });
-    exact
+    probes
         .iter()
         .zip(&approx)
-        .filter(|(e, _)| !e.is_empty())
-        .map(|(e, a)| hits_as_good(e, a) as f64 / e.len() as f64)
+        .filter_map(|(p, a)| {
+            let exact = p.exact_top(10)?;
+            (!exact.is_empty()).then(|| hits_as_good(&exact, a) as f64 / exact.len() as f64)
+        })
         .collect()
 }
 
@@ -336,18 +396,32 @@ mod tests {
         let data = random_unit(1200, dim, 5);
         let old = &data[..1000 * dim];
         let graph = graph_of(old, dim, HnswParams::default());
-        let built = built_recall(&graph, old, dim, &|_| true);
+        let (built, probes) = built_recall(&graph, old, dim, &|_| true);
         assert!(built > 0.95, "{built}");
+        assert_eq!(probes.len(), BUILT_QUERIES);
         let params = HnswParams::default();
         let extended = crate::index::hnsw::extend(&graph, &data, dim, &params, &mut |_| {});
         let least = least_recall(Some(built));
-        match judge_extension(&extended, &data, dim, &|_| true, 1000, least) {
-            Verdict::Keep { recall, .. } => assert!(recall >= least - 0.02, "{recall}"),
+        let added: Vec<usize> = (1000..1200).collect();
+        let change = Change {
+            first_new: 1000,
+            added: &added,
+            probes: Some(&probes),
+        };
+        match judge_extension(&extended, &data, dim, &|_| true, change, least) {
+            (Verdict::Keep { recall, queries }, after) => {
+                assert!(recall >= least - 0.02, "{recall}");
+                // The old probes, and one per 64 new rows (3).
+                assert_eq!((queries, after.len()), (BUILT_QUERIES + 3, 131));
+                // Each brought up to date is what a scan now gives.
+                let rows: Vec<usize> = after.iter().map(|p| p.row as usize).collect();
+                assert_eq!(after, scanned(&data, dim, &|_| true, &rows));
+            }
             v => panic!("a proper extension was judged {v:?}"),
         }
         // The old graph over the new matrix: the 200 new rows are in no
         // graph, so no search finds them, whatever the recall of the rest.
-        match judge_extension(&graph, &data, dim, &|_| true, 1000, least) {
+        match judge_extension(&graph, &data, dim, &|_| true, change, least).0 {
             Verdict::Rebuild(why) => assert!(
                 why.starts_with("200 of 200 new rows checked are not found by their own vectors (0 of 200 older"),
                 "{why}"
@@ -357,7 +431,7 @@ mod tests {
     }
 
     #[test]
-    fn a_graph_below_the_line_is_rebuilt_and_one_near_it_asks_more() {
+    fn a_graph_below_the_line_is_rebuilt_as_its_probes_say() {
         let dim = 24;
         let data = random_unit(3000, dim, 9);
         // A sparse graph built in haste finds well short of everything.
@@ -368,28 +442,57 @@ mod tests {
         };
         let graph = graph_of(&data, dim, poor);
         let all = |_: usize| true;
-        // No new rows (first_new = every row): the reach check has nothing to
-        // compare, so the recall estimate alone decides, from 16 old rows
-        // first. (Whether a poor graph built on several threads reaches its
-        // own rows varies from run to run; its recall on fixed rows is what
-        // these thresholds are set from.)
-        let rows: Vec<usize> = (0..3000).collect();
-        let first = recalls(&graph, &data, dim, &all, &spread(&rows, 0, MIN_OLD_QUERIES));
-        let (m, se) = (mean(&first), standard_error(&first));
+        // No new rows (first_new = every row): the reach check has nothing
+        // to compare, so the recall estimate alone decides. (Whether a poor
+        // graph built on several threads reaches its own rows varies from
+        // run to run; its recall on fixed rows is what these thresholds are
+        // set from.)
+        let (m, probes) = built_recall(&graph, &data, dim, &all);
+        let sample = recalls(&graph, &data, dim, &all, &probes);
+        let se = standard_error(&sample);
         assert!(se > 0.0 && m < 0.99, "recall {m} ± {se}: not a poor graph");
-        match judge_extension(&graph, &data, dim, &all, 3000, m + 3.0 * se + 0.01) {
-            Verdict::Rebuild(why) => assert!(why.contains("queries"), "{why}"),
+        let change = Change {
+            first_new: 3000,
+            added: &[],
+            probes: Some(&probes),
+        };
+        match judge_extension(&graph, &data, dim, &all, change, m + 3.0 * se + 0.01).0 {
+            Verdict::Rebuild(why) => assert!(why.contains("128 queries"), "{why}"),
             v => panic!("{v:?}"),
         }
-        match judge_extension(&graph, &data, dim, &all, 3000, m - 3.0 * se - 0.01) {
-            Verdict::Keep { queries, .. } => assert_eq!(queries, 16, "decided at once"),
+        match judge_extension(&graph, &data, dim, &all, change, m - 3.0 * se - 0.01) {
+            (Verdict::Keep { recall, queries }, after) => {
+                assert_eq!((recall, queries), (m, BUILT_QUERIES));
+                assert_eq!(after, probes, "nothing added: the probes as they were");
+            }
             v => panic!("{v:?}"),
         }
-        // Held to what its first round found, the check cannot decide from
-        // 16 queries and asks more.
-        match judge_extension(&graph, &data, dim, &all, 3000, m) {
-            Verdict::Keep { queries, .. } => assert!(queries > 16, "{queries}"),
-            Verdict::Rebuild(why) => assert!(!why.contains(" 16 queries"), "{why}"),
+        // The verdict rests on the probes kept, not on a scan: probes that
+        // say their nearest rows are nearer than any row can be make every
+        // search look short of them.
+        let wrong: Vec<Probe> = probes
+            .iter()
+            .map(|p| Probe {
+                near: p.near.iter().map(|&(r, _)| (r, 2.0)).collect(),
+                ..p.clone()
+            })
+            .collect();
+        let change = Change {
+            probes: Some(&wrong),
+            ..change
+        };
+        match judge_extension(&graph, &data, dim, &all, change, 0.5).0 {
+            Verdict::Rebuild(why) => assert!(why.contains("finds 0.0%"), "{why}"),
+            v => panic!("{v:?}"),
+        }
+        // Too few probes left (an index made before probes): a fresh set.
+        let change = Change {
+            probes: None,
+            ..change
+        };
+        match judge_extension(&graph, &data, dim, &all, change, m - 3.0 * se - 0.01) {
+            (Verdict::Keep { recall, .. }, after) => assert_eq!((recall, after), (m, probes)),
+            v => panic!("{v:?}"),
         }
     }
 }

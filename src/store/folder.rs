@@ -12,6 +12,9 @@
 //!     vectors.f32          row-major little-endian f32, rows × dimension (copied in, checked)
 //!     graph.bin            the HNSW graph as flat arrays of rows, walked by queries
 //!                          (copied in, checked) and read back to extend it
+//!     questions.graph.bin  the same, over the stored questions (when there are some)
+//!     probes.bin           bincode: rows of each graph with their exact nearest rows,
+//!                          for the recall check of the next update
 //!     lexical.bin          bincode: the lexical arm's inverted index
 //!     sparse.bin           bincode: the sparse arm's weights (built with `--sparse`)
 //!   tmp-000008-<pid>/      a build in progress (removed by the next build if killed)
@@ -243,6 +246,7 @@ pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
     lexical
         .validate(meta.pairs.len())
         .map_err(|e| Error::corrupt(&lexical_path, e))?;
+    let probes = read_probes(&dir, &manifest)?;
     let sparse = match manifest.files.get(SPARSE) {
         Some(sum) => {
             let path = dir.join(SPARSE);
@@ -279,9 +283,24 @@ pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
         question_graph,
         lexical,
         sparse,
+        probes,
         vectors,
         remote: None,
     })
+}
+
+/// The graphs' probes, when the generation lists them.
+fn read_probes(dir: &Path, manifest: &Manifest) -> Result<Option<crate::index::probes::Probes>> {
+    let Some(sum) = manifest.files.get(PROBES) else {
+        return Ok(None);
+    };
+    let path = dir.join(PROBES);
+    let probes: crate::index::probes::Probes =
+        decode(&read_checked(&path, sum)?).map_err(|e| Error::corrupt(&path, e))?;
+    probes
+        .validate(manifest.counts.rows)
+        .map_err(|e| Error::corrupt(&path, e))?;
+    Ok(Some(probes))
 }
 
 /// A graph file's words as a graph over `rows` rows.

@@ -24,6 +24,7 @@ pub(super) const GENERATION_FILES: &[&str] = &[
     VECTORS,
     GRAPH,
     QUESTION_GRAPH,
+    PROBES,
     LEXICAL,
     SPARSE,
 ];

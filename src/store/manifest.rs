@@ -34,6 +34,9 @@ pub const GRAPH: &str = "graph.bin";
 /// holds the other rows only); absent without stored questions, and in
 /// indexes of qasearch before 2026-12.
 pub const QUESTION_GRAPH: &str = "questions.graph.bin";
+/// The graphs' probes, for the recall check of the next update
+/// ([`crate::index::probes`]).
+pub const PROBES: &str = "probes.bin";
 
 /// The lexical index (see [`crate::index::lexical::LexicalIndex`]).
 pub const LEXICAL: &str = "lexical.bin";

@@ -100,6 +100,10 @@ pub struct Snapshot {
     pub lexical: crate::index::lexical::LexicalIndex,
     /// The learned sparse arm, when the index was built with it (`--sparse`).
     pub sparse: Option<crate::index::sparse::SparseIndex>,
+    /// The graphs' probes (`probes.bin`): rows with their exact nearest
+    /// members, for the recall check of the next update. None in an index
+    /// of an earlier qasearch, or one without a graph.
+    pub probes: Option<crate::index::probes::Probes>,
     pub(super) vectors: Matrix,
     /// Where the vectors are searched when they live in a database (then
     /// `graph` and the matrix are empty).
@@ -144,6 +148,7 @@ impl Snapshot {
             question_graph: None,
             lexical,
             sparse: None,
+            probes: None,
             vectors: Matrix::Owned(vectors),
             remote: None,
         }
@@ -166,6 +171,7 @@ impl Snapshot {
             question_graph: None,
             lexical,
             sparse: None,
+            probes: None,
             vectors: Matrix::Owned(Vec::new()),
             remote: Some(rows),
         }

@@ -108,16 +108,19 @@ fn damaged_index_files_are_reported_by_name() {
             "lexical.bin",
             "manifest.json",
             "meta.bin",
+            "probes.bin",
             "questions.graph.bin",
             "vectors.f32"
         ]
     );
-    // The files a question reads.
+    // The files a question reads (and the probes an update reads: read
+    // and checked with the rest).
     for name in [
         "graph.bin",
         "lexical.bin",
         "manifest.json",
         "meta.bin",
+        "probes.bin",
         "questions.graph.bin",
         "vectors.f32",
     ] {

@@ -178,6 +178,7 @@ fn updates_keep_recall(question_vectors: bool) {
             let r = question_recall(&snap);
             assert!(r >= indexer::MIN_EXTENDED_RECALL, "{what}: {r:.4}");
         }
+        probes_are_exact(&snap, what);
         summary
     };
     let distinct = |tag: &str, n: usize| -> Vec<String> {
@@ -239,6 +240,35 @@ fn updates_keep_recall(question_vectors: bool) {
     )
     .unwrap();
     assert_eq!(answers[0].answer, "The spare key is in the blue safe.");
+}
+
+/// Each probe the generation keeps for the check of the next update (rows
+/// with their nearest members, brought up to date by each update from the
+/// rows it added) knows the exact top 10 of its graph's members, as a scan
+/// finds them now, to the same numbers.
+fn probes_are_exact(snap: &qasearch::store::Snapshot, what: &str) {
+    let probes = snap.probes.as_ref().expect("a generation keeps its probes");
+    let (vectors, dim) = (snap.vectors(), snap.dimension());
+    let question = qasearch::store::Kind::Question.bit();
+    let graphs = [(&probes.main, !question), (&probes.questions, question)];
+    for (probes, mask) in graphs {
+        let member = |r: usize| snap.meta.row_has(r, mask);
+        let members = (0..snap.meta.row_count()).filter(|&r| member(r)).count();
+        assert!(
+            probes.len() >= members.min(64),
+            "{what}: {} probes",
+            probes.len()
+        );
+        for p in probes {
+            let q = snap.vector(p.row as usize);
+            let scan = qasearch::index::ann::exact_search(vectors, dim, q, 10, Some(&member));
+            let known = p.exact_top(10).unwrap_or_else(|| panic!("{what}: {p:?}"));
+            let scores = |h: &[qasearch::index::ann::Hit]| -> Vec<u32> {
+                h.iter().map(|h| h.score.to_bits()).collect()
+            };
+            assert_eq!(scores(&known), scores(&scan), "{what}: row {}", p.row);
+        }
+    }
 }
 
 /// Recall@10 of the question view's walk over the graph of the stored
@@ -303,11 +333,13 @@ fn an_index_with_one_graph_for_every_row_gets_a_question_graph_at_its_next_updat
     drop(snap);
     std::fs::write(gen.join("graph.bin"), all.as_bytes()).unwrap();
     std::fs::remove_file(gen.join("questions.graph.bin")).unwrap();
+    std::fs::remove_file(gen.join("probes.bin")).unwrap();
     let bytes = all.as_bytes().len() as u64;
     let crc = crc32fast::hash(all.as_bytes());
     util::rewrite_manifest(&index, |m| {
         let files = m["files"].as_object_mut().unwrap();
         files.remove("questions.graph.bin");
+        files.remove("probes.bin");
         files["graph.bin"] = serde_json::json!({"len": bytes, "crc32": crc});
         m.as_object_mut().unwrap().remove("question_graph_recall");
     });

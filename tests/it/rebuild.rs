@@ -235,8 +235,8 @@ fn damage_to_any_index_file_is_always_detected() {
         .map(|e| e.unwrap().path())
         .collect();
     files.push(index.join("CURRENT"));
-    // Five files, the stored questions' graph, and CURRENT.
-    assert_eq!(files.len(), 7);
+    // Five files, the stored questions' graph, the probes, and CURRENT.
+    assert_eq!(files.len(), 8);
     // Questions read every file (a rebuild reads the same ones).
     let check = |_: &Path| -> qasearch::Result<()> { store::open(&index).map(drop) };
     let mut rng = Rng(SEED);
@@ -272,7 +272,7 @@ fn damage_to_any_index_file_is_always_detected() {
         std::fs::write(path, &good).unwrap();
         check(path).unwrap();
     }
-    // 6 files × (19 truncations + 40 flips + 1 extension), less the
+    // 7 files × (19 truncations + 40 flips + 1 extension), less the
     // truncations that leave a file as it was.
     assert!(checked > 340, "{checked}");
     // A missing file is damage too.
