@@ -9,9 +9,10 @@
 //! the graph's probes ([`Probe`]): rows whose exact nearest members the index
 //! keeps (`probes.bin`) and each update brings up to date by comparing them
 //! with the rows it added only, so the check costs what the update adds
-//! rather than a scan of every row per query. Large updates add probes from
-//! their new rows (one per [`NEW_ROWS_PER_QUERY`], up to [`NEW_QUERIES`]),
-//! found by an exact scan: a cost in proportion to the rows they add. The
+//! rather than a scan of every row per query. Updates of many rows add probes
+//! from their new rows (one per [`NEW_ROWS_PER_QUERY`], up to
+//! [`NEW_QUERIES`]), found by one exact scan of the graph's rows: asked only
+//! of updates whose insertions cost about as much as that scan. The
 //! estimate is compared with the recall the graph had when built, less
 //! [`RECALL_SLACK`]: the graph is rebuilt when it is [`Z`] standard errors
 //! below; an estimate within reach of the threshold keeps it, as a graph
