@@ -12,6 +12,9 @@
 //! ```sh
 //! cargo bench --bench update                       # 10,000 pairs
 //! cargo bench --bench update -- --pairs 10000,100000
+//! # warm questions only, against an index kept in DIR (built by the first
+//! # run; later runs, of this build or another, only ask):
+//! cargo bench --bench update -- --pairs 300000 --keep DIR
 //! ```
 
 use std::path::Path;
@@ -211,6 +214,17 @@ fn warm_questions(index: &Path, docs: usize, embedder: &mut HashEmbedder) {
     }
 }
 
+/// Writes the synthetic corpus of `docs` documents into `data`; the
+/// generator, for what comes after.
+fn write_corpus(data: &Path, docs: usize) -> common::Rng {
+    std::fs::create_dir_all(data).unwrap();
+    let mut rng = common::Rng(7);
+    for d in 0..docs {
+        std::fs::write(data.join(format!("doc{d:06}.txt")), document(d, &mut rng)).unwrap();
+    }
+    rng
+}
+
 fn main() {
     log::set_logger(&Laps).unwrap();
     log::set_max_level(log::LevelFilter::Debug);
@@ -223,15 +237,28 @@ fn main() {
             v.split(',').filter_map(|n| n.parse().ok()).collect()
         });
     let mut embedder = HashEmbedder::new(384);
+    let keep = args
+        .iter()
+        .position(|a| a == "--keep")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
+    if let Some(dir) = keep {
+        let pairs = sizes[0];
+        let docs = pairs.div_ceil(10);
+        let (data, index) = (dir.join("data"), dir.join("index"));
+        if !index.exists() {
+            write_corpus(&data, docs);
+            let full = update(&data, &index, &mut embedder);
+            println!("{pairs} pairs: full build {:.1} s", full.total / 1e3);
+        }
+        warm_questions(&index, docs, &mut embedder);
+        return;
+    }
     for pairs in sizes {
         let tmp = tempfile::tempdir().unwrap();
         let (data, index) = (tmp.path().join("data"), tmp.path().join("index"));
-        std::fs::create_dir(&data).unwrap();
-        let mut rng = common::Rng(7);
         let docs = pairs.div_ceil(10);
-        for d in 0..docs {
-            std::fs::write(data.join(format!("doc{d:06}.txt")), document(d, &mut rng)).unwrap();
-        }
+        let mut rng = write_corpus(&data, docs);
         let full = update(&data, &index, &mut embedder);
         let disk: u64 = walkdir::WalkDir::new(&index)
             .into_iter()
