@@ -95,6 +95,8 @@ pub struct LexicalIndex {
     tfs: Vec<u32>,
     /// Terms in each document.
     lengths: Vec<u32>,
+    #[serde(skip)]
+    learned: Learned,
 }
 
 impl LexicalIndex {
@@ -135,6 +137,7 @@ impl LexicalIndex {
             docs,
             tfs,
             lengths,
+            learned: Learned::default(),
         }
     }
 
@@ -276,7 +279,10 @@ impl LexicalIndex {
         self.search_where(query, k, None)
     }
 
-    /// The best `k` documents for `query` among those `keep` accepts.
+    /// The best `k` documents for `query` among those `keep` accepts:
+    /// exactly what scoring every posting of the query's terms gives, found
+    /// by MaxScore ([`crate::index::maxscore`]), which skips most postings
+    /// of a question's common words.
     pub fn search_where(
         &self,
         query: &str,
@@ -286,43 +292,105 @@ impl LexicalIndex {
         if self.is_empty() || k == 0 {
             return Vec::new();
         }
-        let n = self.lengths.len() as f32;
-        let avg = self.lengths.iter().map(|&l| l as f64).sum::<f64>() as f32 / n;
-        let mut query_terms = terms(tokenizer(self.stemming), query);
-        query_terms.sort_unstable();
-        query_terms.dedup();
-        // Scores by document in a dense array (a common word's postings
-        // touch most documents: hashing each was most of a query's time),
-        // and the documents touched, in the order first met.
-        let mut scores = vec![0f32; self.lengths.len()];
-        let mut touched: Vec<u32> = Vec::new();
-        for term in &query_terms {
-            let Ok(t) = self.terms.binary_search(term) else {
-                continue;
-            };
-            let (a, b) = (self.offsets[t] as usize, self.offsets[t + 1] as usize);
-            let df = (b - a) as f32;
-            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
-            for i in a..b {
-                let (doc, tf) = (self.docs[i], self.tfs[i] as f32);
-                if keep.is_some_and(|keep| !keep(doc as usize)) {
-                    continue;
-                }
-                let len = self.lengths[doc as usize] as f32;
-                let norm = tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / avg.max(1e-9)));
-                let score = &mut scores[doc as usize];
-                // Every term adds more than 0 (idf > 0, tf ≥ 1).
-                if *score == 0.0 {
-                    touched.push(doc);
-                }
-                *score += idf * norm;
-            }
-        }
-        let hits: Vec<(usize, f32)> = touched
+        let lists: Vec<_> = self
+            .query_terms(query)
             .into_iter()
-            .map(|d| (d as usize, scores[d as usize]))
+            .map(|(t, idf)| {
+                let (a, b) = (self.offsets[t] as usize, self.offsets[t + 1] as usize);
+                let score = move |i: usize| idf * self.norm(a + i);
+                crate::index::maxscore::List {
+                    docs: &self.docs[a..b],
+                    bound: self.bound(t, score),
+                    score,
+                }
+            })
             .collect();
-        crate::index::best_k(hits, k, crate::index::by_score)
+        crate::index::maxscore::top_k(&lists, self.len(), k, keep)
+    }
+
+    /// The query's distinct terms that the index has, in order, each with
+    /// its inverse document frequency.
+    fn query_terms(&self, query: &str) -> Vec<(usize, f32)> {
+        let n = self.lengths.len() as f32;
+        let mut words = terms(tokenizer(self.stemming), query);
+        words.sort_unstable();
+        words.dedup();
+        words
+            .iter()
+            .filter_map(|w| self.terms.binary_search(w).ok())
+            .map(|t| {
+                let df = (self.offsets[t + 1] - self.offsets[t]) as f32;
+                (t, (1.0 + (n - df + 0.5) / (df + 0.5)).ln())
+            })
+            .collect()
+    }
+
+    /// BM25's saturated, length-normalised term frequency of posting `p`.
+    fn norm(&self, p: usize) -> f32 {
+        let tf = self.tfs[p] as f32;
+        tf * (K1 + 1.0) / (tf + self.length_norms()[self.docs[p] as usize])
+    }
+
+    /// Each document's length normalisation, `K1 (1 - B + B len / avg)`
+    /// (the part of BM25's denominator that does not depend on the term),
+    /// made at the first search and kept.
+    fn length_norms(&self) -> &[f32] {
+        self.learned.length_norms.get_or_init(|| {
+            let n = self.lengths.len() as f32;
+            let avg = self.lengths.iter().map(|&l| l as f64).sum::<f64>() as f32 / n;
+            self.lengths
+                .iter()
+                .map(|&len| K1 * (1.0 - B + B * len as f32 / avg.max(1e-9)))
+                .collect()
+        })
+    }
+
+    /// The most that term `t` adds to a document's score (`score` of each
+    /// of its postings): found by reading its postings the first time it
+    /// is asked, then kept.
+    fn bound(&self, t: usize, score: impl Fn(usize) -> f32) -> f32 {
+        use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+        let bounds = self
+            .learned
+            .bounds
+            .get_or_init(|| (0..self.terms.len()).map(|_| AtomicU32::new(0)).collect());
+        // Every score is above 0: 0 means not yet found.
+        match bounds[t].load(Relaxed) {
+            0 => {
+                let count = (self.offsets[t + 1] - self.offsets[t]) as usize;
+                let most = (0..count).map(score).fold(0f32, f32::max);
+                bounds[t].store(most.to_bits(), Relaxed);
+                most
+            }
+            bits => f32::from_bits(bits),
+        }
+    }
+}
+
+/// What searching learns of an index and keeps for the next search: each
+/// document's length normalisation, and each term's largest score.
+#[derive(Default)]
+struct Learned {
+    length_norms: std::sync::OnceLock<Vec<f32>>,
+    bounds: std::sync::OnceLock<Vec<std::sync::atomic::AtomicU32>>,
+}
+
+impl Clone for Learned {
+    fn clone(&self) -> Self {
+        Learned::default()
+    }
+}
+
+impl PartialEq for Learned {
+    /// Learned from the index: equal indexes learn the same.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Learned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Learned").finish_non_exhaustive()
     }
 }
 
@@ -412,6 +480,59 @@ mod tests {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let rebuilt = LexicalIndex::rebuild(&previous, &refs, &reuse);
             prop_assert_eq!(rebuilt, LexicalIndex::build(refs.iter().copied(), true));
+        }
+    }
+
+    /// Every posting of the query's terms scored into a score per
+    /// document, term after term (the arm's search before MaxScore).
+    fn every_posting(index: &LexicalIndex, query: &str, k: usize) -> Vec<(usize, f32)> {
+        let mut scores = vec![0f32; index.len()];
+        let mut touched = Vec::new();
+        for (t, idf) in index.query_terms(query) {
+            for p in index.offsets[t] as usize..index.offsets[t + 1] as usize {
+                let d = index.docs[p] as usize;
+                if scores[d] == 0.0 {
+                    touched.push(d);
+                }
+                scores[d] += idf * index.norm(p);
+            }
+        }
+        let hits = touched.into_iter().map(|d| (d, scores[d])).collect();
+        crate::index::best_k(hits, k, crate::index::by_score)
+    }
+
+    /// Texts of words drawn unevenly from twelve (a few common, most rare),
+    /// so that questions mix common and rare words and scores often tie.
+    fn skewed_text() -> impl Strategy<Value = String> {
+        const WORDS: [&str; 12] = [
+            "river", "river", "river", "river", "bridge", "bridge", "castle", "ferry", "orchard",
+            "lamp", "tower", "oven",
+        ];
+        let extra = ["harbour", "meadow", "quarry", "glacier"];
+        proptest::collection::vec(0usize..16, 0..9).prop_map(move |ws| {
+            ws.into_iter()
+                .map(|w| if w < 12 { WORDS[w] } else { extra[w - 12] })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    }
+
+    proptest::proptest! {
+        /// MaxScore skips postings but not answers: the same documents and
+        /// scores, bit for bit, as scoring every posting.
+        #[test]
+        fn search_equals_scoring_every_posting(
+            texts in proptest::collection::vec(skewed_text(), 1..40),
+            queries in proptest::collection::vec(skewed_text(), 1..6),
+            k in 1usize..12,
+        ) {
+            let index = LexicalIndex::build(texts.iter().map(String::as_str), true);
+            for query in &queries {
+                let got = index.search(query, k);
+                let want = every_posting(&index, query, k);
+                let bits = |h: &[(usize, f32)]| h.iter().map(|&(d, s)| (d, s.to_bits())).collect::<Vec<_>>();
+                prop_assert_eq!(bits(&got), bits(&want), "{}", query);
+            }
         }
     }
 

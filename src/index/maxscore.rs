@@ -1,0 +1,339 @@
+//! The best `k` documents of a sum over posting lists, without reading every
+//! posting: MaxScore (Turtle & Flood, 1995), document at a time.
+//!
+//! Each list carries a bound on what one of its postings adds. Once `k`
+//! documents are held, the lists whose bounds, smallest first, sum to less
+//! than the `k`th score cannot lift a document into the best `k` on their
+//! own: they are *non-essential*. Only the other lists' documents are then
+//! candidates, and a candidate is looked up in the non-essential lists (by
+//! skipping ahead, not by reading) only while its score could still reach
+//! the `k`th. A common word in a question costs a few lookups instead of a
+//! pass over its list.
+//!
+//! When the bounds prune too little (every word of the question common:
+//! most postings are essential), visiting documents one at a time costs
+//! more than adding up whole lists; past the first 32nd of the documents,
+//! if the essential postings left cost more that way than every posting
+//! left added up list by list, the rest of the documents are scored list by
+//! list instead.
+//!
+//! The result is exactly what scoring every posting gives: the same
+//! documents and scores, bit for bit (a document's sum is made in the lists'
+//! order, as a pass over the lists one after another makes it), best first,
+//! ties by position.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+/// One posting list.
+pub struct List<'a, F> {
+    /// Its documents, in increasing order.
+    pub docs: &'a [u32],
+    /// What posting `i` adds to its document's score (more than 0).
+    pub score: F,
+    /// At least every `score(i)`.
+    pub bound: f32,
+}
+
+/// How many times a posting costs more read document at a time than list
+/// by list (measured: `benches/update.rs`, its synthetic corpus's
+/// answer-like questions, whose words are all common).
+const DEARER: usize = 3;
+
+/// A held document, ordered worst first (lowest score, then highest position).
+#[derive(Clone, Copy, PartialEq)]
+struct Held {
+    score: f32,
+    doc: u32,
+}
+
+impl Eq for Held {}
+
+impl Ord for Held {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .score
+            .total_cmp(&self.score)
+            .then(self.doc.cmp(&other.doc))
+    }
+}
+
+impl PartialOrd for Held {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Scores the documents from `from` on list by list, each list's postings
+/// added in turn to a score per document (`at`: each list's position, at or
+/// before `from`), and keeps the best in `held` (at most `k`).
+fn add_up_from<F: Fn(usize) -> f32>(
+    lists: &[List<'_, F>],
+    from: u32,
+    at: &[usize],
+    documents: usize,
+    keep: Option<&dyn Fn(usize) -> bool>,
+    held: &mut BinaryHeap<Held>,
+    k: usize,
+) {
+    let from_doc = from as usize;
+    let mut scores = vec![0f32; documents.saturating_sub(from_doc)];
+    let mut touched: Vec<u32> = Vec::new();
+    for (list, &at) in lists.iter().zip(at) {
+        let start = seek(list.docs, at, from);
+        for (p, &doc) in list.docs.iter().enumerate().skip(start) {
+            if keep.is_some_and(|keep| !keep(doc as usize)) {
+                continue;
+            }
+            let score = &mut scores[doc as usize - from_doc];
+            // Every posting adds more than 0.
+            if *score == 0.0 {
+                touched.push(doc);
+            }
+            *score += (list.score)(p);
+        }
+    }
+    for doc in touched {
+        let entry = Held {
+            score: scores[doc as usize - from_doc],
+            doc,
+        };
+        if held.len() < k {
+            held.push(entry);
+        } else if held.peek().is_some_and(|worst| entry < *worst) {
+            held.pop();
+            held.push(entry);
+        }
+    }
+}
+
+/// The first position at or after `from` whose document is `target` or
+/// later (galloping, then a binary search of the last step).
+fn seek(docs: &[u32], from: usize, target: u32) -> usize {
+    let (mut lo, mut hi, mut step) = (from, from, 1);
+    while hi < docs.len() && docs[hi] < target {
+        lo = hi + 1;
+        hi += step;
+        step *= 2;
+    }
+    let hi = hi.min(docs.len());
+    lo + docs[lo..hi].partition_point(|&d| d < target)
+}
+
+/// The `k` documents with the highest sum of their postings' scores over
+/// `lists` (among those `keep` accepts; documents are numbered below
+/// `documents`), `(position, score)`, best first, ties by position: what
+/// summing every posting into a score per document, list after list, and
+/// keeping the best `k` gives.
+pub fn top_k<F: Fn(usize) -> f32>(
+    lists: &[List<'_, F>],
+    documents: usize,
+    k: usize,
+    keep: Option<&dyn Fn(usize) -> bool>,
+) -> Vec<(usize, f32)> {
+    let n = lists.len();
+    if k == 0 || n == 0 {
+        return Vec::new();
+    }
+    // Lists by bound, smallest first; `reach[j]`: the most that lists
+    // `order[..=j]` add together. Compared with margin: a sum of `n` floats
+    // may round above the sum of their bounds by a few units in the last
+    // place, and a document must not be passed over for that.
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| lists[a].bound.total_cmp(&lists[b].bound).then(a.cmp(&b)));
+    let reach: Vec<f64> = order
+        .iter()
+        .scan(0f64, |sum, &i| {
+            *sum += lists[i].bound as f64;
+            Some(*sum)
+        })
+        .collect();
+    let margin = 1.0 + 4.0 * f32::EPSILON as f64 * (n as f64 + 2.0);
+    let below = |bound: f64, kth: Option<f32>| kth.is_some_and(|t| bound * margin < t as f64);
+
+    let mut at = vec![0usize; n];
+    let mut part = vec![0f32; n];
+    let mut held: BinaryHeap<Held> = BinaryHeap::with_capacity(k + 1);
+    let mut kth: Option<f32> = None;
+    // Lists `order[..essential]` are non-essential.
+    let mut essential = 0;
+    let mut weigh_at = (documents / 32) as u32;
+    loop {
+        let doc = order[essential..]
+            .iter()
+            .filter_map(|&i| lists[i].docs.get(at[i]).copied())
+            .min();
+        let Some(doc) = doc else { break };
+        if doc >= weigh_at && kth.is_some() {
+            weigh_at = u32::MAX;
+            let left = |i: usize| lists[i].docs.len() - at[i];
+            let essential_left: usize = order[essential..].iter().map(|&i| left(i)).sum();
+            if essential_left * DEARER >= (0..n).map(left).sum::<usize>() {
+                add_up_from(lists, doc, &at, documents, keep, &mut held, k);
+                break;
+            }
+        }
+        part.fill(0.0);
+        let mut sum = 0f64;
+        for &i in &order[essential..] {
+            let list = &lists[i];
+            if list.docs.get(at[i]) == Some(&doc) {
+                part[i] = (list.score)(at[i]);
+                sum += part[i] as f64;
+                at[i] += 1;
+            }
+        }
+        if keep.is_some_and(|keep| !keep(doc as usize)) {
+            continue;
+        }
+        // The non-essential lists, the largest bound first, while the
+        // document could still reach the best `k`.
+        let mut reachable = true;
+        for j in (0..essential).rev() {
+            if below(sum + reach[j], kth) {
+                reachable = false;
+                break;
+            }
+            let i = order[j];
+            let list = &lists[i];
+            at[i] = seek(list.docs, at[i], doc);
+            if list.docs.get(at[i]) == Some(&doc) {
+                part[i] = (list.score)(at[i]);
+                sum += part[i] as f64;
+            }
+        }
+        if !reachable {
+            continue;
+        }
+        // The score as a pass over the lists in their order sums it.
+        let score = part.iter().fold(0f32, |s, &p| s + p);
+        let entry = Held { score, doc };
+        if held.len() < k {
+            held.push(entry);
+        } else if held.peek().is_some_and(|worst| entry < *worst) {
+            held.pop();
+            held.push(entry);
+        } else {
+            continue;
+        }
+        if held.len() == k {
+            kth = held.peek().map(|w| w.score);
+            while essential < n && below(reach[essential], kth) {
+                essential += 1;
+            }
+        }
+    }
+    let mut out: Vec<(usize, f32)> = held
+        .into_iter()
+        .map(|h| (h.doc as usize, h.score))
+        .collect();
+    out.sort_by(crate::index::by_score);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Every posting scored into a score per document, list after list.
+    fn exhaustive(
+        lists: &[(Vec<u32>, Vec<f32>)],
+        k: usize,
+        keep: Option<&dyn Fn(usize) -> bool>,
+    ) -> Vec<(usize, f32)> {
+        let mut scores = std::collections::BTreeMap::<u32, f32>::new();
+        for (docs, weights) in lists {
+            for (&d, &w) in docs.iter().zip(weights) {
+                if keep.is_none_or(|keep| keep(d as usize)) {
+                    *scores.entry(d).or_default() += w;
+                }
+            }
+        }
+        let hits = scores.into_iter().map(|(d, s)| (d as usize, s)).collect();
+        crate::index::best_k(hits, k, crate::index::by_score)
+    }
+
+    fn lists_of(raw: &[(Vec<u32>, Vec<f32>)]) -> Vec<List<'_, impl Fn(usize) -> f32 + '_>> {
+        raw.iter()
+            .map(|(docs, weights)| List {
+                docs,
+                score: move |i: usize| weights[i],
+                bound: weights.iter().copied().fold(0.0, f32::max),
+            })
+            .collect()
+    }
+
+    /// Posting lists over up to 60 documents: weights drawn from a few
+    /// values, so that equal scores (and ties at the `k`th) are common.
+    fn posting_lists() -> impl Strategy<Value = Vec<(Vec<u32>, Vec<f32>)>> {
+        proptest::collection::vec(
+            proptest::collection::btree_map(0u32..60, 1u8..6, 0..40),
+            0..7,
+        )
+        .prop_map(|lists| {
+            lists
+                .into_iter()
+                .map(|list| list.into_iter().map(|(d, w)| (d, w as f32 * 0.7)).unzip())
+                .collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn equals_scoring_every_posting(raw in posting_lists(), k in 0usize..12, odd in any::<bool>()) {
+            let lists = lists_of(&raw);
+            let only_odd = |d: usize| d % 2 == 1;
+            let keep: Option<&dyn Fn(usize) -> bool> = if odd { Some(&only_odd) } else { None };
+            let got = top_k(&lists, 60, k, keep);
+            let want = exhaustive(&raw, k, keep);
+            prop_assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(&want) {
+                prop_assert_eq!(g.0, w.0);
+                prop_assert_eq!(g.1.to_bits(), w.1.to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn a_rare_list_decides_and_a_common_one_is_only_looked_up() {
+        // A common list over every document (small weights) and a rare one:
+        // once two of the rare list's documents are held, the common list
+        // can lift no document into the best two, and is only looked up
+        // for the rare list's later documents that could still enter.
+        let common: Vec<u32> = (0..1000).collect();
+        let raw = [
+            (common.clone(), vec![0.1; 1000]),
+            (vec![2, 5, 700, 900], vec![5.0, 5.0, 6.0, 4.0]),
+        ];
+        let reads = std::cell::Cell::new(0);
+        let lists: Vec<List<'_, _>> = raw
+            .iter()
+            .map(|(docs, weights)| List {
+                docs,
+                score: |i: usize| {
+                    reads.set(reads.get() + 1);
+                    weights[i]
+                },
+                bound: weights.iter().copied().fold(0.0, f32::max),
+            })
+            .collect();
+        assert_eq!(top_k(&lists, 1000, 2, None), vec![(700, 6.1), (2, 5.1)]);
+        assert!(reads.get() < 20, "{} postings read", reads.get());
+    }
+
+    #[test]
+    fn seek_finds_the_first_document_at_or_after_the_target() {
+        let docs = [1, 3, 5, 7, 9, 11, 13, 15, 17];
+        for from in 0..docs.len() {
+            for target in 0..20 {
+                let want = from + docs[from..].iter().take_while(|&&d| d < target).count();
+                assert_eq!(
+                    seek(&docs, from, target),
+                    want,
+                    "from {from} target {target}"
+                );
+            }
+        }
+    }
+}
