@@ -27,6 +27,11 @@ pub struct Probes {
     pub main: Vec<Probe>,
     /// Of the graph of the stored questions (`questions.graph.bin`).
     pub questions: Vec<Probe>,
+    /// Of the graph of the passages (`passages.graph.bin`): stored apart,
+    /// in `passages.probes.bin`, so that `probes.bin` keeps the layout an
+    /// earlier qasearch reads.
+    #[serde(skip)]
+    pub passages: Vec<Probe>,
 }
 
 /// A member row and its exact nearest members.
@@ -48,6 +53,7 @@ impl Probes {
             .main
             .iter()
             .chain(&self.questions)
+            .chain(&self.passages)
             .flat_map(|p| std::iter::once(p.row).chain(p.near.iter().map(|&(r, _)| r)));
         match named.into_iter().find(|&r| r as usize >= rows) {
             Some(r) => Err(format!("names row {r} of {rows}")),

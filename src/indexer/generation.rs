@@ -5,6 +5,7 @@
 use super::embedding::embed_new;
 use super::graphs::{graph_for, Laid};
 use super::*;
+use crate::store::Side;
 
 /// A generation made in memory, calibrated, not yet written: its manifest
 /// has generation 0 and no files until its store writes it.
@@ -125,7 +126,8 @@ pub fn make_generation(
     laps.lap("graph");
     let (hidden, how, built_recall) = (laid.hidden, laid.how, laid.recall);
     let probes = laid.take_probes();
-    let question_graph = laid.questions.take();
+    let question_graph = laid.take_side(Side::Questions);
+    let passage_graph = laid.take_side(Side::Passages);
     let live_vectors = plan.first.len();
     let (meta, vectors, graph) = lay_out(plan, laid, dim);
     laps.lap("lay out rows and metadata");
@@ -138,11 +140,13 @@ pub fn make_generation(
     let counts = counts_of(&meta, sentence_count, live_vectors, rows);
     let mut manifest = new_manifest(corpus, data_dir, identity, config, counts);
     manifest.graph_recall = built_recall;
-    manifest.question_graph_recall = question_graph.as_ref().map(|q| q.recall);
+    manifest.question_graph_recall = question_graph.as_ref().map(|g| g.recall);
+    manifest.passage_graph_recall = passage_graph.as_ref().map(|g| g.recall);
     let mut snapshot = Snapshot::in_memory(manifest, meta, graph, lexical, vectors);
     snapshot.sparse = sparse;
     snapshot.probes = probes;
-    snapshot.question_graph = question_graph.map(|q| q.graph);
+    snapshot.question_graph = question_graph.map(|g| g.graph);
+    snapshot.passage_graph = passage_graph.map(|g| g.graph);
     let snapshot = fitted(snapshot, previous, config, changed, live_vectors, embedder)?;
     laps.lap("calibrate");
     Ok(Some(NewGeneration {
@@ -289,6 +293,7 @@ fn new_manifest(
         changed_since_calibration: 0,
         graph_recall: None,
         question_graph_recall: None,
+        passage_graph_recall: None,
         counts,
         data_dir: data_dir.display().to_string(),
         sources: corpus.files.clone(),

@@ -1,12 +1,14 @@
 //! The graphs of a new generation: the previous ones extended when the plan
 //! says so and they keep their recall, otherwise built anew over the kept
-//! and fresh vectors. Stored questions have a graph of their own
-//! (`questions.graph.bin`); the main graph links every other row.
+//! and fresh vectors. Stored questions and passages' sentences have graphs
+//! of their own ([`Side`]: `questions.graph.bin`, `passages.graph.bin`);
+//! the main graph links every other row.
 
 use super::recall::{self, least_recall, Change, MIN_EXTENDED_RECALL};
 use super::*;
 use crate::index::hnsw;
 use crate::index::probes::{Probe, Probes};
+use crate::store::Side;
 
 /// The rows and graph of the new generation: the previous graph extended
 /// when the plan says so and it keeps recall, otherwise a new one.
@@ -56,40 +58,51 @@ pub(super) struct Laid {
     pub(super) recall: Option<f64>,
     /// The main graph's probes (see [`recall`]).
     pub(super) probes: Vec<Probe>,
-    /// The graph of the stored questions, apart (None: no stored question,
-    /// or no graph).
-    pub(super) questions: Option<QuestionGraph>,
+    /// The side graphs, apart (none for a side without rows, or without a
+    /// graph).
+    pub(super) sides: Vec<SideGraph>,
 }
 
 impl Laid {
     /// The probes of each graph, for the check of the next update (None
     /// without a graph).
     pub(super) fn take_probes(&mut self) -> Option<Probes> {
-        let questions = self.questions.as_mut();
+        let mut of = |side: Side| {
+            self.sides
+                .iter_mut()
+                .find(|g| g.side == side)
+                .map_or(Vec::new(), |g| std::mem::take(&mut g.probes))
+        };
+        let (questions, passages) = (of(Side::Questions), of(Side::Passages));
         (self.how != "none").then(|| Probes {
             main: std::mem::take(&mut self.probes),
-            questions: questions.map_or(Vec::new(), |q| std::mem::take(&mut q.probes)),
+            questions,
+            passages,
         })
+    }
+
+    /// A side's graph, taken out.
+    pub(super) fn take_side(&mut self, side: Side) -> Option<SideGraph> {
+        let at = self.sides.iter().position(|g| g.side == side)?;
+        Some(self.sides.remove(at))
     }
 }
 
-/// The graph of the stored questions, its recall as built and its probes.
+/// The graph of a side, its recall as built and its probes.
 #[derive(Debug)]
-pub(super) struct QuestionGraph {
+pub(super) struct SideGraph {
+    pub(super) side: Side,
     pub(super) graph: MmapGraph,
     pub(super) recall: f64,
     pub(super) probes: Vec<Probe>,
 }
 
-/// Whether a row of these kinds is in the graph of the stored questions.
-fn in_questions(kinds: u8) -> bool {
-    kinds & Kind::Question.bit() != 0
-}
-
-/// Whether a row of these kinds is in the main graph: it holds something
-/// other than a stored question.
-fn in_main(kinds: u8) -> bool {
-    kinds & !Kind::Question.bit() != 0
+/// Whether the previous generation has rows of a side's kind.
+fn has_rows(prev: &Snapshot, side: Side) -> bool {
+    match side {
+        Side::Questions => !prev.meta.question_rows().is_empty(),
+        Side::Passages => !prev.meta.passage_rows().is_empty(),
+    }
 }
 
 /// The previous graph with the new texts inserted (rows keep their numbers,
@@ -108,6 +121,16 @@ pub(super) fn extend_graph(
         log::warn!("cannot extend the previous graph (it has {} rows, the index {prev_rows}): rebuilding it from the kept vectors", prev.graph.rows());
         return None;
     }
+    if let Some(side) = Side::ALL
+        .into_iter()
+        .find(|&side| prev.side_graph(side).is_none() && has_rows(prev, side))
+    {
+        log::info!(
+            "the index was made by an earlier qasearch, whose main graph holds the rows of the {0}: building the {0} and the graphs anew",
+            side.what()
+        );
+        return None;
+    }
     let mut row_of_text = Vec::with_capacity(plan.first.len());
     let mut vectors = Vec::with_capacity(prev.vectors().len() + new_vectors.len());
     vectors.extend_from_slice(prev.vectors());
@@ -122,41 +145,47 @@ pub(super) fn extend_graph(
         });
     }
     let rows = vectors.len() / dim.max(1);
-    if prev.question_graph.is_none() && prev.manifest.counts.questions > 0 {
-        log::info!("the index was made by an earlier qasearch, whose graph holds the stored questions with the answers: building them a graph of their own");
-        return None;
-    }
     let kinds = plan.kinds_of_rows(&row_of_text, rows);
-    let main = |r: usize| in_main(kinds[r]);
-    let question = |r: usize| in_questions(kinds[r]);
+    let main = |r: usize| Side::in_main(kinds[r]);
     let params = &prev.manifest.hnsw;
     let mut laps = Laps::start();
     // Rows to insert: the new rows of each graph (a row both a question
-    // and an answer is inserted in both), every question when the stored
-    // questions get their first graph.
-    let fresh = |r: &usize| *r >= prev_rows || prev.question_graph.is_none();
+    // and an answer is inserted in both), every row of a side that gets its
+    // first graph.
+    let fresh = |side: Side, r: usize| r >= prev_rows || prev.side_graph(side).is_none();
     let todo = (prev_rows..rows).filter(|&r| main(r)).count()
-        + (0..rows).filter(|r| fresh(r) && question(*r)).count();
+        + Side::ALL
+            .into_iter()
+            .map(|side| {
+                (0..rows)
+                    .filter(|&r| fresh(side, r) && side.holds(kinds[r]))
+                    .count()
+            })
+            .sum::<usize>();
     progress.start(Stage::Graph, todo as u64);
     let mut advance = |n: usize| progress.advance(n as u64);
     let graph = hnsw::extend_over(&prev.graph, &vectors, dim, params, &main, &mut advance);
-    let questions = match &prev.question_graph {
-        Some(q) => Some((
-            hnsw::extend_over(q, &vectors, dim, params, &question, &mut advance),
-            true,
-        )),
-        // The first stored questions of a corpus that had none.
-        None if kinds.iter().any(|&k| in_questions(k)) => {
-            let threads = hnsw::build_threads();
-            let graph = hnsw::build_over(&vectors, dim, params, threads, &question, &mut advance);
-            Some((graph, false))
+    // Each side's graph extended (true), or built for its first rows.
+    let mut sides: Vec<(Side, MmapGraph, bool)> = Vec::new();
+    for side in Side::ALL {
+        let member = |r: usize| side.holds(kinds[r]);
+        match prev.side_graph(side) {
+            Some(g) => {
+                let graph = hnsw::extend_over(g, &vectors, dim, params, &member, &mut advance);
+                sides.push((side, graph, true));
+            }
+            None if kinds.iter().any(|&k| side.holds(k)) => {
+                let threads = hnsw::build_threads();
+                let graph = hnsw::build_over(&vectors, dim, params, threads, &member, &mut advance);
+                sides.push((side, graph, false));
+            }
+            None => {}
         }
-        None => None,
-    };
+    }
     progress.finish();
     laps.lap("graph: extend");
     let built = prev.manifest.graph_recall;
-    let was_main = |r: usize| prev.meta.row_has(r, !Kind::Question.bit());
+    let was_main = |r: usize| prev.meta.row_has(r, Side::MAIN_KINDS);
     let added = joined(rows, prev_rows, &main, &was_main);
     let change = Change {
         first_new: prev_rows,
@@ -164,22 +193,7 @@ pub(super) fn extend_graph(
         probes: prev.probes.as_ref().map(|p| &p.main[..]),
     };
     let probes = kept("graph", &graph, &vectors, dim, &main, change, built)?;
-    let questions = match questions {
-        Some((graph, extended)) => {
-            let was_question = |r: usize| prev.meta.row_has(r, Kind::Question.bit());
-            let added = joined(rows, prev_rows, &question, &was_question);
-            let change = Change {
-                first_new: prev_rows,
-                added: &added,
-                probes: prev.probes.as_ref().map(|p| &p.questions[..]),
-            };
-            let built = extended.then_some(prev.manifest.question_graph_recall);
-            Some(question_graph(
-                graph, built, &vectors, dim, &question, change,
-            )?)
-        }
-        None => None,
-    };
+    let side_graphs = checked_sides(prev, sides, &kinds, &vectors, dim)?;
     laps.lap("graph: check recall");
     Some(Laid {
         row_of_text,
@@ -189,8 +203,36 @@ pub(super) fn extend_graph(
         how: "extended",
         recall: built,
         probes,
-        questions,
+        sides: side_graphs,
     })
+}
+
+/// The side graphs of an extension (each extended, true, or built for its
+/// first rows), each checked: None when one is not kept.
+fn checked_sides(
+    prev: &Snapshot,
+    sides: Vec<(Side, MmapGraph, bool)>,
+    kinds: &[u8],
+    vectors: &[f32],
+    dim: usize,
+) -> Option<Vec<SideGraph>> {
+    let (prev_rows, rows) = (prev.meta.row_count(), kinds.len());
+    let mut checked = Vec::new();
+    for (side, graph, extended) in sides {
+        let member = |r: usize| side.holds(kinds[r]);
+        let was = |r: usize| prev.meta.row_has(r, side.kind().bit());
+        let added = joined(rows, prev_rows, &member, &was);
+        let change = Change {
+            first_new: prev_rows,
+            added: &added,
+            probes: prev.probes.as_ref().map(|p| side.probes(p)),
+        };
+        let built = extended.then_some(side.recall(&prev.manifest));
+        checked.push(side_graph(
+            side, graph, built, vectors, dim, &member, change,
+        )?);
+    }
+    Some(checked)
 }
 
 /// Rows of `rows` that are members now and were not among the first
@@ -206,26 +248,27 @@ fn joined(
         .collect()
 }
 
-/// The graph of the stored questions once extended (`extended`: the recall
-/// it had as built) or built, with the recall it is to keep; None when the
-/// extension is not kept.
-fn question_graph(
+/// A side's graph once extended (`extended`: the recall it had as built)
+/// or built, with the recall it is to keep; None when the extension is not
+/// kept.
+fn side_graph(
+    side: Side,
     graph: MmapGraph,
     extended: Option<Option<f64>>,
     vectors: &[f32],
     dim: usize,
     member: &(dyn Fn(usize) -> bool + Sync),
     change: Change<'_>,
-) -> Option<QuestionGraph> {
+) -> Option<SideGraph> {
     let (recall, probes) = match extended {
         Some(built) => {
-            let what = "graph of the stored questions";
-            let probes = kept(what, &graph, vectors, dim, member, change, built)?;
+            let probes = kept(side.what(), &graph, vectors, dim, member, change, built)?;
             (built.unwrap_or(MIN_EXTENDED_RECALL), probes)
         }
         None => recall::built_recall(&graph, vectors, dim, member),
     };
-    Some(QuestionGraph {
+    Some(SideGraph {
+        side,
         graph,
         recall,
         probes,
@@ -301,34 +344,38 @@ pub(super) fn rebuild_graph(
             how: "none",
             recall: None,
             probes: Vec::new(),
-            questions: None,
+            sides: Vec::new(),
         });
     }
     let row_of_text: Vec<usize> = (0..plan.first.len()).collect();
     let kinds = plan.kinds_of_rows(&row_of_text, plan.first.len());
-    let main = |r: usize| in_main(kinds[r]);
-    let question = |r: usize| in_questions(kinds[r]);
-    let members = kinds.iter().filter(|&&k| in_main(k)).count();
-    let questions = kinds.iter().filter(|&&k| in_questions(k)).count();
-    progress.start(Stage::Graph, (members + questions) as u64);
+    let main = |r: usize| Side::in_main(kinds[r]);
+    let members = kinds.iter().filter(|&&k| Side::in_main(k)).count();
+    let side_rows = |side: Side| kinds.iter().filter(|&&k| side.holds(k)).count();
+    let todo = members + Side::ALL.into_iter().map(side_rows).sum::<usize>();
+    progress.start(Stage::Graph, todo as u64);
     let threads = hnsw::build_threads();
     let mut advance = |n: usize| progress.advance(n as u64);
     let graph = hnsw::build_over(&vectors, dim, hnsw, threads, &main, &mut advance);
     let (recall, probes) = recall::built_recall(&graph, &vectors, dim, &main);
     log::debug!("the graph finds {:.2}% of the exact top 10", recall * 100.0);
-    let questions = (questions > 0).then(|| {
-        let graph = hnsw::build_over(&vectors, dim, hnsw, threads, &question, &mut advance);
-        let (recall, probes) = recall::built_recall(&graph, &vectors, dim, &question);
+    let mut sides = Vec::new();
+    for side in Side::ALL.into_iter().filter(|&side| side_rows(side) > 0) {
+        let member = |r: usize| side.holds(kinds[r]);
+        let graph = hnsw::build_over(&vectors, dim, hnsw, threads, &member, &mut advance);
+        let (recall, probes) = recall::built_recall(&graph, &vectors, dim, &member);
         log::debug!(
-            "the graph of the stored questions finds {:.2}% of the exact top 10",
+            "the {} finds {:.2}% of the exact top 10",
+            side.what(),
             recall * 100.0
         );
-        QuestionGraph {
+        sides.push(SideGraph {
+            side,
             graph,
             recall,
             probes,
-        }
-    });
+        });
+    }
     progress.finish();
     Ok(Laid {
         row_of_text,
@@ -338,6 +385,6 @@ pub(super) fn rebuild_graph(
         how: "rebuilt",
         recall: Some(recall),
         probes,
-        questions,
+        sides,
     })
 }

@@ -342,11 +342,16 @@ fn write_generation(
     laps.lap("write meta.bin");
     progress.advance(1);
     writer.write_file(store::GRAPH, snapshot.graph.as_bytes())?;
-    if let Some(questions) = &snapshot.question_graph {
-        writer.write_file(store::QUESTION_GRAPH, questions.as_bytes())?;
+    for side in store::Side::ALL {
+        if let Some(graph) = snapshot.side_graph(side) {
+            writer.write_file(side.file(), graph.as_bytes())?;
+        }
     }
     if let Some(probes) = &snapshot.probes {
         writer.write_file(store::PROBES, &store::encode(probes))?;
+        if snapshot.passage_graph.is_some() {
+            writer.write_file(store::PASSAGE_PROBES, &store::encode(&probes.passages))?;
+        }
     }
     laps.lap("write graph.bin");
     writer.write_file(store::LEXICAL, &store::encode(&snapshot.lexical))?;

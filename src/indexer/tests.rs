@@ -491,41 +491,53 @@ fn an_extension_keeps_the_recall_its_graph_had_when_built() {
     );
 }
 
-#[test]
-fn stored_questions_get_a_graph_of_their_own_kept_through_updates() {
-    let (dir, snap) = built(&[("a.txt", A)]);
-    let q = snap
-        .question_graph
-        .as_ref()
-        .expect("a corpus with stored questions has their graph");
+/// Each graph of `snap` holds its own rows only, and all of them: a search
+/// of the main graph, and of each side's, from any row meets rows of its
+/// kinds alone and finds every one.
+fn assert_graphs_hold_their_rows(snap: &Snapshot) {
     let meta = &snap.meta;
     let (vectors, dim) = (snap.vectors(), snap.dimension());
-    // Each graph holds its own rows only: a search of either from any row
-    // meets rows of its kind alone, and finds every one of them.
-    let question = |r: usize| meta.row_has(r, Kind::Question.bit());
-    let other = |r: usize| meta.row_has(r, !Kind::Question.bit());
-    for r in 0..meta.row_count() {
-        let v = &vectors[r * dim..(r + 1) * dim];
-        let qs = q.search(vectors, dim, v, 50, 64, None);
-        assert!(qs.iter().all(|h| question(h.row)));
-        assert_eq!(qs.len(), meta.question_rows().len());
-        let rest = snap.graph.search(vectors, dim, v, 50, 64, None);
-        assert!(rest.iter().all(|h| other(h.row)));
-        assert_eq!(
-            rest.len(),
-            (0..meta.row_count()).filter(|&r| other(r)).count()
-        );
+    let mut graphs = vec![("main graph", &snap.graph, store::Side::MAIN_KINDS)];
+    for side in store::Side::ALL {
+        let graph = snap
+            .side_graph(side)
+            .expect("a side with rows has its graph");
+        graphs.push((side.what(), graph, side.kind().bit()));
     }
+    for (what, graph, kinds) in graphs {
+        let members = (0..meta.row_count())
+            .filter(|&r| meta.row_has(r, kinds))
+            .count();
+        assert!(members > 0, "{what}");
+        for r in 0..meta.row_count() {
+            let v = &vectors[r * dim..(r + 1) * dim];
+            let hits = graph.search(vectors, dim, v, 50, 64, None);
+            assert!(hits.iter().all(|h| meta.row_has(h.row, kinds)), "{what}");
+            assert_eq!(hits.len(), members, "{what}");
+            if meta.row_has(r, kinds) {
+                assert_eq!(hits[0].row, r, "{what}: a row finds itself first");
+            }
+        }
+    }
+}
+
+#[test]
+fn stored_questions_and_passages_get_graphs_of_their_own_kept_through_updates() {
+    const P1: &str = "The river rose in May. Boats carried people out.\nWhat rose?\nThe river rose. It rose in May.\nWhat is yes?\nYes.\n";
+    const P2: &str = "A bridge opened in June. It spans the bay.\nWhen did it open?\nIn June.\n";
+    let (dir, snap) = built(&[("a.txt", P1)]);
+    assert!(!snap.meta.passage_rows().is_empty() && !snap.meta.question_rows().is_empty());
+    assert_graphs_hold_their_rows(&snap);
     assert!(snap.manifest.question_graph_recall.is_some());
-    assert!(snap.manifest.files.contains_key(store::QUESTION_GRAPH));
-    // An update extends both; the new stored questions are in theirs.
-    std::fs::write(dir.path().join("data/b.txt"), B).unwrap();
+    assert!(snap.manifest.passage_graph_recall.is_some());
+    for file in [store::QUESTION_GRAPH, store::PASSAGE_GRAPH] {
+        assert!(snap.manifest.files.contains_key(file), "{file}");
+    }
+    // An update extends every graph; the new rows are in theirs.
+    std::fs::write(dir.path().join("data/b.txt"), P2).unwrap();
     assert_eq!(testing::update(dir.path()).graph, "extended");
     let snap = store::open(&dir.path().join("index")).unwrap();
-    let q = snap.question_graph.as_ref().unwrap();
-    let (vectors, dim) = (snap.vectors(), snap.dimension());
-    for &r in snap.meta.question_rows() {
-        let v = &vectors[r as usize * dim..(r as usize + 1) * dim];
-        assert_eq!(q.search(vectors, dim, v, 1, 64, None)[0].row, r as usize);
-    }
+    assert_graphs_hold_their_rows(&snap);
+    let probes = snap.probes.as_ref().unwrap();
+    assert!(!probes.questions.is_empty() && !probes.passages.is_empty());
 }

@@ -18,8 +18,9 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::index::ann::exact_search;
+use crate::index::mmap_graph::MmapGraph;
 use crate::search::{Filter, SearchConfig};
-use crate::store::{Kind, Snapshot};
+use crate::store::{Kind, Side, Snapshot};
 
 /// A way of finding pairs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -328,33 +329,50 @@ pub fn nearest_rows(
     if config.exact {
         return Ok(exact_search(vectors, dim, query, n, keep));
     }
-    let questions = Kind::Question.bit();
+    // Stored questions and passages' sentences live in graphs of their own
+    // (in an index made before, in the main graph): each graph that holds
+    // a kind asked for is walked, and the walks merged.
     let wants = mask.unwrap_or(!0);
-    Ok(match &snapshot.question_graph {
-        // Stored questions live in a graph of their own: a walk over
-        // questions alone is made there, a walk over questions and other
-        // kinds in both graphs, merged.
-        Some(q) if wants == questions => q.search(vectors, dim, query, n, ef, keep),
-        Some(q) if wants & questions != 0 => {
-            let mut hits = snapshot.graph.search(vectors, dim, query, n, ef, keep);
-            let seen: std::collections::HashSet<usize> = hits.iter().map(|h| h.row).collect();
-            let more = q.search(vectors, dim, query, n, ef, keep);
-            hits.extend(more.into_iter().filter(|h| !seen.contains(&h.row)));
-            hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
-            hits.truncate(n);
-            hits
-        }
-        _ => snapshot.graph.search(vectors, dim, query, n, ef, keep),
-    })
+    let wanted = |side: Side| wants & side.kind().bit() != 0;
+    let in_main = wants & Side::MAIN_KINDS != 0
+        || Side::ALL
+            .into_iter()
+            .any(|side| wanted(side) && snapshot.side_graph(side).is_none());
+    let graphs: Vec<&MmapGraph> = in_main
+        .then_some(&snapshot.graph)
+        .into_iter()
+        .chain(
+            Side::ALL
+                .into_iter()
+                .filter(|&side| wanted(side))
+                .filter_map(|side| snapshot.side_graph(side)),
+        )
+        .collect();
+    if let [graph] = graphs[..] {
+        return Ok(graph.search(vectors, dim, query, n, ef, keep));
+    }
+    let mut hits: Vec<crate::index::ann::Hit> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for graph in graphs {
+        let more = graph.search(vectors, dim, query, n, ef, keep);
+        hits.extend(more.into_iter().filter(|h| seen.insert(h.row)));
+    }
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
+    hits.truncate(n);
+    Ok(hits)
 }
 
-/// The graph a view walks: the stored questions' own, when the index has
-/// one, for the question view; the main graph for every other.
-fn graph_of(snapshot: &Snapshot, view: View) -> &crate::index::mmap_graph::MmapGraph {
-    match (view, &snapshot.question_graph) {
-        (View::Questions, Some(questions)) => questions,
-        _ => &snapshot.graph,
-    }
+/// The graph a view walks: the stored questions' own for the question
+/// view, the passages' own for the passage view (when the index has them);
+/// the main graph for every other.
+fn graph_of(snapshot: &Snapshot, view: View) -> &MmapGraph {
+    let side = match view {
+        View::Questions => Some(Side::Questions),
+        View::Passage => Some(Side::Passages),
+        _ => None,
+    };
+    side.and_then(|side| snapshot.side_graph(side))
+        .unwrap_or(&snapshot.graph)
 }
 
 /// Up to this many rows of a view are scanned rather than searched in the

@@ -13,8 +13,10 @@
 //!     graph.bin            the HNSW graph as flat arrays of rows, walked by queries
 //!                          (copied in, checked) and read back to extend it
 //!     questions.graph.bin  the same, over the stored questions (when there are some)
-//!     probes.bin           bincode: rows of each graph with their exact nearest rows,
-//!                          for the recall check of the next update
+//!     passages.graph.bin   the same, over the passages' sentences (when there are some)
+//!     probes.bin           bincode: rows of the main graph and the questions' with
+//!                          their exact nearest rows, for the recall check of the next update
+//!     passages.probes.bin  the same for the passages' graph
 //!     lexical.bin          bincode: the lexical arm's inverted index
 //!     sparse.bin           bincode: the sparse arm's weights (built with `--sparse`)
 //!   tmp-000008-<pid>/      a build in progress (removed by the next build if killed)
@@ -204,11 +206,14 @@ pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
     let graph_path = dir.join(GRAPH);
     let vectors = read_verified(&vectors_path, &manifest.files[VECTORS])?;
     let words = read_verified(&graph_path, &manifest.files[GRAPH])?;
-    let question_path = dir.join(QUESTION_GRAPH);
-    let question_words = match manifest.files.get(QUESTION_GRAPH) {
-        Some(sum) => Some(read_verified(&question_path, sum)?),
-        None => None,
-    };
+    let side_words: Vec<_> = Side::ALL
+        .into_iter()
+        .filter_map(|side| {
+            let sum = manifest.files.get(side.file())?;
+            let path = dir.join(side.file());
+            Some(read_verified(&path, sum).map(|words| (side, path, words)))
+        })
+        .collect::<Result<_>>()?;
     log::debug!(
         "vectors and graph read and checked in {:.1} ms",
         t.elapsed().as_secs_f64() * 1e3
@@ -247,18 +252,7 @@ pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
         .validate(meta.pairs.len())
         .map_err(|e| Error::corrupt(&lexical_path, e))?;
     let probes = read_probes(&dir, &manifest)?;
-    let sparse = match manifest.files.get(SPARSE) {
-        Some(sum) => {
-            let path = dir.join(SPARSE);
-            let mut sparse: crate::index::sparse::SparseIndex =
-                decode(&read_checked(&path, sum)?).map_err(|e| Error::corrupt(&path, e))?;
-            sparse
-                .validate(meta.pairs.len())
-                .map_err(|e| Error::corrupt(&path, e))?;
-            Some(sparse)
-        }
-        None => None,
-    };
+    let sparse = read_sparse(&dir, &manifest, meta.pairs.len())?;
     log::debug!(
         "metadata decoded and checked in {:.1} ms",
         t.elapsed().as_secs_f64() * 1e3
@@ -270,10 +264,14 @@ pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
         None => Matrix::Owned(Vec::new()),
     };
     let graph = mapped_graph(&graph_path, words, rows)?;
-    let question_graph = match question_words {
-        Some(words) => Some(mapped_graph(&question_path, words, rows)?),
-        None => None,
-    };
+    let (mut question_graph, mut passage_graph) = (None, None);
+    for (side, path, words) in side_words {
+        let graph = Some(mapped_graph(&path, words, rows)?);
+        match side {
+            Side::Questions => question_graph = graph,
+            Side::Passages => passage_graph = graph,
+        }
+    }
     log::debug!("index opened in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
     Ok(Snapshot {
         dir,
@@ -281,6 +279,7 @@ pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
         meta,
         graph,
         question_graph,
+        passage_graph,
         lexical,
         sparse,
         probes,
@@ -295,12 +294,35 @@ fn read_probes(dir: &Path, manifest: &Manifest) -> Result<Option<crate::index::p
         return Ok(None);
     };
     let path = dir.join(PROBES);
-    let probes: crate::index::probes::Probes =
+    let mut probes: crate::index::probes::Probes =
         decode(&read_checked(&path, sum)?).map_err(|e| Error::corrupt(&path, e))?;
+    if let Some(sum) = manifest.files.get(PASSAGE_PROBES) {
+        let path = dir.join(PASSAGE_PROBES);
+        probes.passages =
+            decode(&read_checked(&path, sum)?).map_err(|e| Error::corrupt(&path, e))?;
+    }
     probes
         .validate(manifest.counts.rows)
         .map_err(|e| Error::corrupt(&path, e))?;
     Ok(Some(probes))
+}
+
+/// The sparse arm's index, when the generation has one.
+fn read_sparse(
+    dir: &Path,
+    manifest: &Manifest,
+    pairs: usize,
+) -> Result<Option<crate::index::sparse::SparseIndex>> {
+    let Some(sum) = manifest.files.get(SPARSE) else {
+        return Ok(None);
+    };
+    let path = dir.join(SPARSE);
+    let mut sparse: crate::index::sparse::SparseIndex =
+        decode(&read_checked(&path, sum)?).map_err(|e| Error::corrupt(&path, e))?;
+    sparse
+        .validate(pairs)
+        .map_err(|e| Error::corrupt(&path, e))?;
+    Ok(Some(sparse))
 }
 
 /// A graph file's words as a graph over `rows` rows.
@@ -355,6 +377,35 @@ fn read_checked(path: &Path, sum: &FileSum) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probes_bin_keeps_the_layout_of_main_and_questions_only() {
+        use crate::index::probes::{Probe, Probes};
+        let probe = |row| Probe {
+            row,
+            floor: 0.5,
+            near: vec![(row, 1.0), (9, 0.5)],
+        };
+        let now = Probes {
+            main: vec![probe(1)],
+            questions: vec![probe(2)],
+            passages: vec![probe(3)],
+        };
+        // As an earlier qasearch writes and reads it: main and questions.
+        #[derive(serde::Serialize)]
+        struct Before {
+            main: Vec<Probe>,
+            questions: Vec<Probe>,
+        }
+        let before = Before {
+            main: now.main.clone(),
+            questions: now.questions.clone(),
+        };
+        assert_eq!(encode(&now), encode(&before));
+        let read: Probes = decode(&encode(&before)).unwrap();
+        assert_eq!((read.main, read.questions), (now.main, now.questions));
+        assert!(read.passages.is_empty());
+    }
 
     #[test]
     fn pointer_parsing_is_strict() {

@@ -24,7 +24,9 @@ pub(super) const GENERATION_FILES: &[&str] = &[
     VECTORS,
     GRAPH,
     QUESTION_GRAPH,
+    PASSAGE_GRAPH,
     PROBES,
+    PASSAGE_PROBES,
     LEXICAL,
     SPARSE,
 ];

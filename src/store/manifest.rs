@@ -34,6 +34,11 @@ pub const GRAPH: &str = "graph.bin";
 /// holds the other rows only); absent without stored questions, and in
 /// indexes of qasearch before 2026-12.
 pub const QUESTION_GRAPH: &str = "questions.graph.bin";
+/// The graph of the passages' sentences, apart from the main graph.
+pub const PASSAGE_GRAPH: &str = "passages.graph.bin";
+/// The probes of the graph of the passages (those of the other graphs are
+/// in `probes.bin`).
+pub const PASSAGE_PROBES: &str = "passages.probes.bin";
 /// The graphs' probes, for the recall check of the next update
 /// ([`crate::index::probes`]).
 pub const PROBES: &str = "probes.bin";
@@ -178,6 +183,9 @@ pub struct Manifest {
     /// The same for the graph of the stored questions (`questions.graph.bin`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub question_graph_recall: Option<f64>,
+    /// The same for the graph of the passages (`passages.graph.bin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passage_graph_recall: Option<f64>,
     /// Counts.
     pub counts: Counts,
     /// The data folder, as given.

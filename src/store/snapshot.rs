@@ -9,6 +9,77 @@ use crate::index::mmap_graph::MmapGraph;
 use crate::model::ModelIdentity;
 use crate::safe_fs::{self};
 
+/// The kinds of row with a graph of their own beside the main graph:
+/// stored questions (often many and alike, a crowd a walk among the answers
+/// would wade through) and passages' sentences (few among the rows, so that
+/// a walk of the main graph meets few of them). A row of such a kind and
+/// another is in both graphs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// Rows of stored questions (`questions.graph.bin`).
+    Questions,
+    /// Rows of passages' sentences (`passages.graph.bin`).
+    Passages,
+}
+
+impl Side {
+    /// Every side.
+    pub const ALL: [Side; 2] = [Side::Questions, Side::Passages];
+
+    /// The kind of row the graph holds.
+    pub fn kind(self) -> Kind {
+        match self {
+            Side::Questions => Kind::Question,
+            Side::Passages => Kind::Passage,
+        }
+    }
+
+    /// The graph's file in a generation folder.
+    pub fn file(self) -> &'static str {
+        match self {
+            Side::Questions => QUESTION_GRAPH,
+            Side::Passages => PASSAGE_GRAPH,
+        }
+    }
+
+    /// The graph, in words.
+    pub fn what(self) -> &'static str {
+        match self {
+            Side::Questions => "graph of the stored questions",
+            Side::Passages => "graph of the passages",
+        }
+    }
+
+    /// The kinds of row the main graph holds: those no side graph holds.
+    pub const MAIN_KINDS: u8 = !(Kind::Question.bit() | Kind::Passage.bit());
+
+    /// Whether a row of kinds `kinds` (a mask) is in the main graph.
+    pub fn in_main(kinds: u8) -> bool {
+        kinds & Self::MAIN_KINDS != 0
+    }
+
+    /// Whether a row of kinds `kinds` is in this side's graph.
+    pub fn holds(self, kinds: u8) -> bool {
+        kinds & self.kind().bit() != 0
+    }
+
+    /// The graph's recall as built, from the manifest.
+    pub fn recall(self, manifest: &Manifest) -> Option<f64> {
+        match self {
+            Side::Questions => manifest.question_graph_recall,
+            Side::Passages => manifest.passage_graph_recall,
+        }
+    }
+
+    /// The graph's probes.
+    pub fn probes(self, probes: &crate::index::probes::Probes) -> &[crate::index::probes::Probe] {
+        match self {
+            Side::Questions => &probes.questions,
+            Side::Passages => &probes.passages,
+        }
+    }
+}
+
 /// The vector matrix of a generation, in memory of its own (see
 /// [`read_verified`]).
 #[derive(Debug)]
@@ -96,6 +167,9 @@ pub struct Snapshot {
     /// The graph of the stored questions (`questions.graph.bin`), when the
     /// index has one.
     pub question_graph: Option<MmapGraph>,
+    /// The graph of the passages' sentences (`passages.graph.bin`), when
+    /// the index has one.
+    pub passage_graph: Option<MmapGraph>,
     /// BM25 over each pair's question and answer.
     pub lexical: crate::index::lexical::LexicalIndex,
     /// The learned sparse arm, when the index was built with it (`--sparse`).
@@ -131,6 +205,14 @@ pub trait RemoteRows: Send + Sync + std::fmt::Debug {
 }
 
 impl Snapshot {
+    /// A side's graph, when the index has one.
+    pub fn side_graph(&self, side: Side) -> Option<&MmapGraph> {
+        match side {
+            Side::Questions => self.question_graph.as_ref(),
+            Side::Passages => self.passage_graph.as_ref(),
+        }
+    }
+
     /// A generation held in memory (while it is being written): for
     /// calibration, which runs the retrieval over what is about to be saved.
     pub fn in_memory(
@@ -146,6 +228,7 @@ impl Snapshot {
             meta,
             graph,
             question_graph: None,
+            passage_graph: None,
             lexical,
             sparse: None,
             probes: None,
@@ -169,6 +252,7 @@ impl Snapshot {
             meta,
             graph: MmapGraph::empty(),
             question_graph: None,
+            passage_graph: None,
             lexical,
             sparse: None,
             probes: None,

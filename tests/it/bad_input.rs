@@ -108,6 +108,8 @@ fn damaged_index_files_are_reported_by_name() {
             "lexical.bin",
             "manifest.json",
             "meta.bin",
+            "passages.graph.bin",
+            "passages.probes.bin",
             "probes.bin",
             "questions.graph.bin",
             "vectors.f32"
@@ -120,6 +122,8 @@ fn damaged_index_files_are_reported_by_name() {
         "lexical.bin",
         "manifest.json",
         "meta.bin",
+        "passages.graph.bin",
+        "passages.probes.bin",
         "probes.bin",
         "questions.graph.bin",
         "vectors.f32",

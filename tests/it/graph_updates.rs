@@ -242,6 +242,92 @@ fn updates_keep_recall(question_vectors: bool) {
     assert_eq!(answers[0].answer, "The spare key is in the blue safe.");
 }
 
+/// One document of a passage (its sentences, given) and one pair.
+fn write_passage_doc(data: &Path, name: &str, sentences: &[String]) {
+    let passage: Vec<String> = sentences.iter().map(|s| format!("{s}.")).collect();
+    let text = format!("{}\nQuestion {name}?\nAnswer {name}.\n", passage.join(" "));
+    std::fs::write(data.join(format!("{name}.txt")), text).unwrap();
+}
+
+/// Passages' sentences live in a graph of their own, kept through updates
+/// of distinct, near-duplicate and churned passages like the others: after
+/// every step the passage view's walk finds what a scan of the passages
+/// finds, the graph's probes are exact, and the main graph holds no
+/// passage (and the passage view still answers from its rows).
+#[test]
+fn passages_have_a_graph_of_their_own_through_updates() {
+    use qasearch::search::views::{dense, View};
+    use qasearch::store::{Kind, Side};
+    let dir = tempfile::tempdir().unwrap();
+    let (data, index) = (dir.path().join("data"), dir.path().join("index"));
+    std::fs::create_dir(&data).unwrap();
+    let mut embedder = TableEmbedder::new();
+    let config = IndexConfig::default();
+    let sentences = |tag: &str, n: usize| -> Vec<String> {
+        (0..n).map(|i| format!("Story {tag} line {i}")).collect()
+    };
+    for d in 0..100 {
+        write_passage_doc(&data, &format!("doc{d}"), &sentences(&format!("d{d}"), 3));
+    }
+    let mut step = |what: &str| {
+        let (summary, _) =
+            indexer::build(&data, &index, &mut embedder, &config, &mut NoProgress).unwrap();
+        let snap = qasearch::store::open(&index).unwrap();
+        assert!(snap.passage_graph.is_some(), "{what}");
+        let r = side_recall(&snap, Side::Passages);
+        assert!(r >= indexer::MIN_EXTENDED_RECALL, "{what}: {r:.4}");
+        probes_are_exact(&snap, what);
+        let passage = Kind::Passage.bit();
+        let in_main = snap.graph.search(
+            snap.vectors(),
+            snap.dimension(),
+            snap.vector(0),
+            50,
+            64,
+            None,
+        );
+        assert!(
+            in_main.iter().all(|h| !snap.meta.row_has(h.row, passage)
+                || snap.meta.row_has(h.row, Side::MAIN_KINDS)),
+            "{what}"
+        );
+        summary.graph
+    };
+    assert_eq!(step("first build"), "rebuilt");
+    // Near-duplicate passages, then churn: documents removed and added.
+    for d in 0..40 {
+        // One sentence each (the splitter waits for a capital letter).
+        write_passage_doc(&data, &format!("near{d}"), &[format!("near-pcluster-{d}")]);
+    }
+    assert_eq!(step("near-duplicate passages"), "extended");
+    for round in 0..4 {
+        for d in (round * 10)..(round * 10 + 10) {
+            std::fs::remove_file(data.join(format!("doc{d}.txt"))).unwrap();
+            write_passage_doc(
+                &data,
+                &format!("new{round}-{d}"),
+                &sentences(&format!("n{round}-{d}"), 2),
+            );
+        }
+        step(&format!("churn round {round}"));
+    }
+    // The passage view finds each passage first by its own sentences.
+    let snap = qasearch::store::open(&index).unwrap();
+    let mut asked = 0;
+    for (p, pair) in snap.meta.pairs.iter().enumerate() {
+        if !pair.passage {
+            continue;
+        }
+        for occ in snap.meta.pair_occurrences(p as u32) {
+            let q = snap.vector(occ.row as usize).to_vec();
+            let hits = dense(&snap, &q, View::Passage, 1, 1, &SearchConfig::default()).unwrap();
+            assert_eq!(hits[0].pair, p as u32, "{}: {hits:?}", pair.answer);
+            asked += 1;
+        }
+    }
+    assert_eq!(asked, 60 * 3 + 40 + 40 * 2, "passages' sentences");
+}
+
 /// Each probe the generation keeps for the check of the next update (rows
 /// with their nearest members, brought up to date by each update from the
 /// rows it added) knows the exact top 10 of its graph's members, as a scan
@@ -249,8 +335,12 @@ fn updates_keep_recall(question_vectors: bool) {
 fn probes_are_exact(snap: &qasearch::store::Snapshot, what: &str) {
     let probes = snap.probes.as_ref().expect("a generation keeps its probes");
     let (vectors, dim) = (snap.vectors(), snap.dimension());
-    let question = qasearch::store::Kind::Question.bit();
-    let graphs = [(&probes.main, !question), (&probes.questions, question)];
+    use qasearch::store::{Kind, Side};
+    let graphs = [
+        (&probes.main, Side::MAIN_KINDS),
+        (&probes.questions, Kind::Question.bit()),
+        (&probes.passages, Kind::Passage.bit()),
+    ];
     for (probes, mask) in graphs {
         let member = |r: usize| snap.meta.row_has(r, mask);
         let members = (0..snap.meta.row_count()).filter(|&r| member(r)).count();
@@ -275,16 +365,21 @@ fn probes_are_exact(snap: &qasearch::store::Snapshot, what: &str) {
 /// questions against exact search over their rows, every stored question a
 /// query.
 fn question_recall(snap: &qasearch::store::Snapshot) -> f64 {
-    let graph = snap.question_graph.as_ref().unwrap();
+    side_recall(snap, qasearch::store::Side::Questions)
+}
+
+/// Recall@10 of a walk over a side's graph against exact search over its
+/// rows, every row of the side a query.
+fn side_recall(snap: &qasearch::store::Snapshot, side: qasearch::store::Side) -> f64 {
+    let graph = snap.side_graph(side).unwrap();
     let (vectors, dim) = (snap.vectors(), snap.dimension());
-    let mask = qasearch::store::Kind::Question.bit();
+    let mask = side.kind().bit();
     let keep = |r: usize| snap.meta.row_has(r, mask);
-    let (found, wanted) = snap
-        .meta
-        .question_rows()
+    let rows: Vec<usize> = (0..snap.meta.row_count()).filter(|&r| keep(r)).collect();
+    let (found, wanted) = rows
         .iter()
         .map(|&r| {
-            let q = snap.vector(r as usize);
+            let q = snap.vector(r);
             let exact = qasearch::index::ann::exact_search(vectors, dim, q, 10, Some(&keep));
             let walk = graph.search(vectors, dim, q, 10, 64, Some(&keep));
             let floor = exact.last().map_or(f32::MIN, |h| h.score) - 1e-6;
@@ -307,12 +402,12 @@ fn by_question(
     snap.meta.pairs[hits[0].pair as usize].answer.clone()
 }
 
-/// An index of a qasearch before the graph of the stored questions (one
-/// graph over every row, no `questions.graph.bin`) answers as it is, and
-/// its next update builds both graphs from the kept vectors, embedding only
-/// what changed.
+/// An index of a qasearch before the graphs of the stored questions and of
+/// the passages (one graph over every row, no `questions.graph.bin` nor
+/// `passages.graph.bin`) answers as it is, and its next update builds every
+/// graph from the kept vectors, embedding only what changed.
 #[test]
-fn an_index_with_one_graph_for_every_row_gets_a_question_graph_at_its_next_update() {
+fn an_index_with_one_graph_for_every_row_gets_its_side_graphs_at_its_next_update() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let index = dir.path().join("index");
@@ -321,6 +416,8 @@ fn an_index_with_one_graph_for_every_row_gets_a_question_graph_at_its_next_updat
         (0..n).map(|i| format!("distinct {tag} {i}")).collect()
     };
     write_doc(&data, "base", &distinct("base", 300));
+    let story: Vec<String> = (0..20).map(|i| format!("story line {i}")).collect();
+    write_passage_doc(&data, "story", &story);
     let mut embedder = TableEmbedder::new();
     let config = IndexConfig::default();
     indexer::build(&data, &index, &mut embedder, &config, &mut NoProgress).unwrap();
@@ -333,18 +430,23 @@ fn an_index_with_one_graph_for_every_row_gets_a_question_graph_at_its_next_updat
     drop(snap);
     std::fs::write(gen.join("graph.bin"), all.as_bytes()).unwrap();
     std::fs::remove_file(gen.join("questions.graph.bin")).unwrap();
+    std::fs::remove_file(gen.join("passages.graph.bin")).unwrap();
+    std::fs::remove_file(gen.join("passages.probes.bin")).unwrap();
     std::fs::remove_file(gen.join("probes.bin")).unwrap();
     let bytes = all.as_bytes().len() as u64;
     let crc = crc32fast::hash(all.as_bytes());
     util::rewrite_manifest(&index, |m| {
         let files = m["files"].as_object_mut().unwrap();
         files.remove("questions.graph.bin");
+        files.remove("passages.graph.bin");
+        files.remove("passages.probes.bin");
         files.remove("probes.bin");
         files["graph.bin"] = serde_json::json!({"len": bytes, "crc32": crc});
         m.as_object_mut().unwrap().remove("question_graph_recall");
+        m.as_object_mut().unwrap().remove("passage_graph_recall");
     });
     let snap = qasearch::store::open(&index).unwrap();
-    assert!(snap.question_graph.is_none());
+    assert!(snap.question_graph.is_none() && snap.passage_graph.is_none());
     assert_eq!(
         by_question(&snap, &mut embedder, "Question base 7?"),
         "distinct base 7."
@@ -356,11 +458,12 @@ fn an_index_with_one_graph_for_every_row_gets_a_question_graph_at_its_next_updat
     assert_eq!(s.graph, "rebuilt", "{s:?}");
     assert_eq!(s.embedded, 6, "the new pairs only: {s:?}");
     let snap = qasearch::store::open(&index).unwrap();
-    assert!(snap.question_graph.is_some());
-    assert!(util::generation_dir(&index)
-        .join("questions.graph.bin")
-        .is_file());
+    assert!(snap.question_graph.is_some() && snap.passage_graph.is_some());
+    for file in ["questions.graph.bin", "passages.graph.bin"] {
+        assert!(util::generation_dir(&index).join(file).is_file(), "{file}");
+    }
     assert!(question_recall(&snap) >= indexer::MIN_EXTENDED_RECALL);
+    assert!(side_recall(&snap, qasearch::store::Side::Passages) >= indexer::MIN_EXTENDED_RECALL);
     assert_eq!(
         by_question(&snap, &mut embedder, "Question more 2?"),
         "distinct more 2."
