@@ -66,15 +66,14 @@ impl PartialOrd for Held {
 
 /// Scores the documents from `from` on list by list, each list's postings
 /// added in turn to a score per document (`at`: each list's position, at or
-/// before `from`), and keeps the best in `held` (at most `k`).
+/// before `from`), and offers each to `best`.
 fn add_up_from<F: Fn(usize) -> f32>(
     lists: &[List<'_, F>],
     from: u32,
     at: &[usize],
     documents: usize,
     keep: Option<&dyn Fn(usize) -> bool>,
-    held: &mut BinaryHeap<Held>,
-    k: usize,
+    best: &mut Best,
 ) {
     let from_doc = from as usize;
     let mut scores = vec![0f32; documents.saturating_sub(from_doc)];
@@ -94,16 +93,54 @@ fn add_up_from<F: Fn(usize) -> f32>(
         }
     }
     for doc in touched {
-        let entry = Held {
-            score: scores[doc as usize - from_doc],
-            doc,
-        };
-        if held.len() < k {
-            held.push(entry);
-        } else if held.peek().is_some_and(|worst| entry < *worst) {
-            held.pop();
-            held.push(entry);
+        let score = scores[doc as usize - from_doc];
+        best.offer(Held { score, doc });
+    }
+}
+
+/// The best `k` documents met so far.
+struct Best {
+    held: BinaryHeap<Held>,
+    k: usize,
+}
+
+impl Best {
+    fn new(k: usize) -> Self {
+        Best {
+            held: BinaryHeap::with_capacity(k + 1),
+            k,
         }
+    }
+
+    /// Keeps `entry` if it is among the best `k` so far; true if kept.
+    fn offer(&mut self, entry: Held) -> bool {
+        if self.held.len() < self.k {
+            self.held.push(entry);
+        } else if self.held.peek().is_some_and(|worst| entry < *worst) {
+            self.held.pop();
+            self.held.push(entry);
+        } else {
+            return false;
+        }
+        true
+    }
+
+    /// The `k`th best score, once `k` are held.
+    fn kth(&self) -> Option<f32> {
+        (self.held.len() == self.k)
+            .then(|| self.held.peek().map(|w| w.score))
+            .flatten()
+    }
+
+    /// `(position, score)`, best first, ties by position.
+    fn into_sorted(self) -> Vec<(usize, f32)> {
+        let mut out: Vec<(usize, f32)> = self
+            .held
+            .into_iter()
+            .map(|h| (h.doc as usize, h.score))
+            .collect();
+        out.sort_by(crate::index::by_score);
+        out
     }
 }
 
@@ -153,7 +190,7 @@ pub fn top_k<F: Fn(usize) -> f32>(
 
     let mut at = vec![0usize; n];
     let mut part = vec![0f32; n];
-    let mut held: BinaryHeap<Held> = BinaryHeap::with_capacity(k + 1);
+    let mut best = Best::new(k);
     let mut kth: Option<f32> = None;
     // Lists `order[..essential]` are non-essential.
     let mut essential = 0;
@@ -169,7 +206,7 @@ pub fn top_k<F: Fn(usize) -> f32>(
             let left = |i: usize| lists[i].docs.len() - at[i];
             let essential_left: usize = order[essential..].iter().map(|&i| left(i)).sum();
             if essential_left * DEARER >= (0..n).map(left).sum::<usize>() {
-                add_up_from(lists, doc, &at, documents, keep, &mut held, k);
+                add_up_from(lists, doc, &at, documents, keep, &mut best);
                 break;
             }
         }
@@ -207,28 +244,14 @@ pub fn top_k<F: Fn(usize) -> f32>(
         }
         // The score as a pass over the lists in their order sums it.
         let score = part.iter().fold(0f32, |s, &p| s + p);
-        let entry = Held { score, doc };
-        if held.len() < k {
-            held.push(entry);
-        } else if held.peek().is_some_and(|worst| entry < *worst) {
-            held.pop();
-            held.push(entry);
-        } else {
-            continue;
-        }
-        if held.len() == k {
-            kth = held.peek().map(|w| w.score);
+        if best.offer(Held { score, doc }) {
+            kth = best.kth();
             while essential < n && below(reach[essential], kth) {
                 essential += 1;
             }
         }
     }
-    let mut out: Vec<(usize, f32)> = held
-        .into_iter()
-        .map(|h| (h.doc as usize, h.score))
-        .collect();
-    out.sort_by(crate::index::by_score);
-    out
+    best.into_sorted()
 }
 
 #[cfg(test)]
