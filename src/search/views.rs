@@ -441,7 +441,7 @@ pub fn lexical(snapshot: &Snapshot, question: &str, k: usize, filter: &Filter) -
     let keep = |pair: usize| allowed.as_ref().is_none_or(|a| a[pair]);
     snapshot
         .lexical
-        .search_where(question, k, Some(&keep))
+        .search_where(question, k, allowed.as_ref().map(|_| &keep as _))
         .into_iter()
         .map(|(pair, score)| ViewHit {
             pair: pair as u32,
@@ -464,7 +464,7 @@ pub fn sparse(
     let allowed = filter.mask(&snapshot.meta);
     let keep = |pair: usize| allowed.as_ref().is_none_or(|a| a[pair]);
     index
-        .search(weights, k, Some(&keep))
+        .search(weights, k, allowed.as_ref().map(|_| &keep as _))
         .into_iter()
         .map(|(pair, score)| ViewHit {
             pair: pair as u32,
