@@ -114,8 +114,9 @@ pub fn discount_other_entities(
         all.dedup();
         all
     };
-    // Every candidate pair's words, the first time one is needed.
-    let mut texts: Option<Vec<String>> = None;
+    // For each asked name, the candidates (positions in `candidates`)
+    // whose question or answer names it: found the first time needed.
+    let mut naming: Option<Vec<Vec<usize>>> = None;
     for (view, hits) in views.iter_mut() {
         if *view != View::Questions {
             continue;
@@ -128,23 +129,12 @@ pub fn discount_other_entities(
             if !names(stored).iter().any(|n| !named(n, each(&asked_words))) {
                 continue;
             }
-            let texts = texts.get_or_insert_with(|| {
-                candidates
-                    .iter()
-                    .map(|&pair| {
-                        let p = &snapshot.meta.pairs[pair as usize];
-                        words(&format!("{} {}", p.question, p.answer))
-                    })
-                    .collect()
-            });
+            let naming = naming.get_or_insert_with(|| naming_pairs(snapshot, &candidates, &asked));
             let own = candidates.binary_search(&hit.pair).ok();
-            let own_text = own.map_or("", |i| texts[i].as_str());
-            let mut missing = asked.iter().filter(|n| !named(n, each(own_text)));
-            let elsewhere = missing.any(|n| {
-                texts
-                    .iter()
-                    .enumerate()
-                    .any(|(i, text)| Some(i) != own && named(n, each(text)))
+            // A name its own pair lacks, that another candidate has.
+            let elsewhere = naming.iter().any(|pairs| {
+                !own.is_some_and(|own| pairs.contains(&own))
+                    && pairs.iter().any(|&p| Some(p) != own)
             });
             if elsewhere {
                 hit.score = (hit.score - TEMPLATE_DISCOUNT).max(floor);
@@ -152,6 +142,26 @@ pub fn discount_other_entities(
         }
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.pair.cmp(&b.pair)));
     }
+}
+
+/// For each of `names`, the positions in `candidates` of the pairs whose
+/// question or answer names it.
+fn naming_pairs(snapshot: &Snapshot, candidates: &[u32], names: &[String]) -> Vec<Vec<usize>> {
+    let texts: Vec<String> = candidates
+        .iter()
+        .map(|&pair| {
+            let p = &snapshot.meta.pairs[pair as usize];
+            words(&format!("{} {}", p.question, p.answer))
+        })
+        .collect();
+    names
+        .iter()
+        .map(|n| {
+            (0..texts.len())
+                .filter(|&i| named(n, each(&texts[i])))
+                .collect()
+        })
+        .collect()
 }
 
 #[cfg(test)]
