@@ -21,6 +21,9 @@ pub struct NewGeneration {
     pub resumed: usize,
     /// Rows no pair holds any longer (kept in an extended graph).
     pub hidden: usize,
+    /// The first rows, the previous generation's every row, as it had them
+    /// (an extended graph's); 0 when the rows were laid out anew.
+    pub kept_rows: usize,
     /// Seconds in the model.
     pub embed_seconds: f64,
     /// How the graph was made.
@@ -77,14 +80,11 @@ pub fn make_generation(
     let identity = embedder.identity().clone();
     let dim = embedder.dimension();
     let mut laps = Laps::start();
-    let plan = plan(
-        corpus,
-        previous.map(|p| Previous {
-            manifest: &p.manifest,
-            meta: &p.meta,
-        }),
-        config,
-    );
+    let before = previous.map(|p| Previous {
+        manifest: &p.manifest,
+        meta: &p.meta,
+    });
+    let plan = plan(corpus, before, config);
     laps.lap("plan");
     // Nothing changed at all: keep the current generation (unless the
     // sparse arm is to be added or dropped).
@@ -124,7 +124,7 @@ pub fn make_generation(
         progress,
     )?;
     laps.lap("graph");
-    let (hidden, how, built_recall) = (laid.hidden, laid.how, laid.recall);
+    let (hidden, how, recall, kept_rows) = (laid.hidden, laid.how, laid.recall, laid.kept_rows);
     let probes = laid.take_probes();
     let question_graph = laid.take_side(Side::Questions);
     let passage_graph = laid.take_side(Side::Passages);
@@ -139,7 +139,7 @@ pub fn make_generation(
     let rows = vectors.len() / dim.max(1);
     let counts = counts_of(&meta, sentence_count, live_vectors, rows);
     let mut manifest = new_manifest(corpus, data_dir, identity, config, counts);
-    manifest.graph_recall = built_recall;
+    manifest.graph_recall = recall;
     manifest.question_graph_recall = question_graph.as_ref().map(|g| g.recall);
     manifest.passage_graph_recall = passage_graph.as_ref().map(|g| g.recall);
     let mut snapshot = Snapshot::in_memory(manifest, meta, graph, lexical, vectors);
@@ -155,6 +155,7 @@ pub fn make_generation(
         reused,
         resumed,
         hidden,
+        kept_rows,
         embed_seconds,
         graph: how,
         full_reason: None,
@@ -278,6 +279,7 @@ fn new_manifest(
     let (fusion, abstention) = crate::index::settings::model_defaults(&identity);
     Manifest {
         format_version: store::FORMAT_VERSION,
+        vector_files: Vec::new(),
         qasearch_version: env!("CARGO_PKG_VERSION").to_string(),
         generation: 0,
         created_unix_s: std::time::SystemTime::now()

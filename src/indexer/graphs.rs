@@ -50,6 +50,9 @@ pub(super) struct Laid {
     pub(super) graph: MmapGraph,
     /// Rows no pair holds any longer.
     pub(super) hidden: usize,
+    /// The first rows, as the previous generation had them: all of its rows
+    /// when extended, none otherwise.
+    pub(super) kept_rows: usize,
     /// "extended" or "rebuilt".
     pub(super) how: &'static str,
     /// Recall@10 of the graph as built ([`recall::built_recall`]):
@@ -200,6 +203,7 @@ pub(super) fn extend_graph(
         vectors,
         graph,
         hidden,
+        kept_rows: prev.vectors().len() / dim.max(1),
         how: "extended",
         recall: built,
         probes,
@@ -341,6 +345,7 @@ pub(super) fn rebuild_graph(
             vectors,
             graph: MmapGraph::empty(),
             hidden: 0,
+            kept_rows: 0,
             how: "none",
             recall: None,
             probes: Vec::new(),
@@ -382,6 +387,7 @@ pub(super) fn rebuild_graph(
         vectors,
         graph,
         hidden: 0,
+        kept_rows: 0,
         how: "rebuilt",
         recall: Some(recall),
         probes,

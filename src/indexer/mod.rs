@@ -316,7 +316,10 @@ pub fn build_corpus(
         ));
     };
 
-    let dir = write_generation(&lock, &mut made.snapshot, progress)?;
+    let base = previous
+        .as_ref()
+        .and_then(|p| store::segments::VectorBase::of(p, made.kept_rows));
+    let dir = write_generation(&lock, &mut made.snapshot, base.as_ref(), progress)?;
     checkpoint.remove();
     made.full_reason = made.full_reason.or(full_reason);
     Ok((
@@ -330,12 +333,15 @@ pub fn build_corpus(
 fn write_generation(
     lock: &WriterLock,
     snapshot: &mut Snapshot,
+    base: Option<&store::segments::VectorBase>,
     progress: &mut dyn Progress,
 ) -> Result<std::path::PathBuf> {
     progress.start(Stage::Writing, 4);
     let mut laps = Laps::start();
     let mut writer = lock.begin()?;
-    writer.write_file(store::VECTORS, &store::f32_as_bytes(snapshot.vectors()))?;
+    let dim = snapshot.manifest.model.settings.dimension;
+    snapshot.manifest.vector_files = writer.write_vectors(snapshot.vectors(), dim, base)?;
+    snapshot.manifest.format_version = snapshot.manifest.format_for_vectors();
     laps.lap("write vectors.f32");
     progress.advance(1);
     writer.write_file(store::META, &store::encode(&snapshot.meta))?;

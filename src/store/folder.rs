@@ -10,6 +10,8 @@
 //!     meta.bin             bincode: documents, Q&A pairs, where each text occurs
 //!                          (one vector row per distinct text)
 //!     vectors.f32          row-major little-endian f32, rows × dimension (copied in, checked)
+//!     vectors.000005.f32   after updates, the rows later generations added, linked
+//!                          from generation to generation ([`segments`])
 //!     graph.bin            the HNSW graph as flat arrays of rows, walked by queries
 //!                          (copied in, checked) and read back to extend it
 //!     questions.graph.bin  the same, over the stored questions (when there are some)
@@ -124,8 +126,13 @@ pub(super) fn read_manifest_once(index_dir: &Path) -> Result<(PathBuf, Manifest)
     let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
         check_format_first(&path, &bytes).unwrap_or_else(|| Error::corrupt(&path, e.to_string()))
     })?;
-    if manifest.format_version != FORMAT_VERSION {
-        return Err(incompatible_format(&path, manifest.format_version));
+    if manifest.format_version != manifest.format_for_vectors() {
+        return Err(match manifest.format_version {
+            FORMAT_VERSION | SEGMENTED_FORMAT => {
+                Error::corrupt(&path, "format version disagrees with its vector files")
+            }
+            found => incompatible_format(&path, found),
+        });
     }
     if manifest.generation != pointer.generation {
         return Err(Error::corrupt(
@@ -140,7 +147,8 @@ pub(super) fn read_manifest_once(index_dir: &Path) -> Result<(PathBuf, Manifest)
 pub(super) fn check_format_first(path: &Path, bytes: &[u8]) -> Option<Error> {
     let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
     let found = v.get("format_version")?.as_u64()?;
-    (found != FORMAT_VERSION as u64).then(|| incompatible_format(path, found as u32))
+    (found != FORMAT_VERSION as u64 && found != SEGMENTED_FORMAT as u64)
+        .then(|| incompatible_format(path, found as u32))
 }
 
 pub(super) fn incompatible_format(path: &Path, found: u32) -> Error {
@@ -204,7 +212,9 @@ pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
     let meta_bytes = read_checked(&meta_path, &manifest.files[META])?;
     let vectors_path = dir.join(VECTORS);
     let graph_path = dir.join(GRAPH);
-    let vectors = read_verified(&vectors_path, &manifest.files[VECTORS])?;
+    let dim = manifest.model.settings.dimension;
+    let vector_files = manifest.vector_files();
+    let vectors = segments::read_vectors(&dir, &manifest, &vector_files, dim)?;
     let words = read_verified(&graph_path, &manifest.files[GRAPH])?;
     let side_words: Vec<_> = Side::ALL
         .into_iter()
@@ -221,18 +231,12 @@ pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
 
     let mut meta: Meta = decode(&meta_bytes).map_err(|e| Error::corrupt(&meta_path, e))?;
     drop(meta_bytes);
-    let dim = manifest.model.settings.dimension;
     let rows = manifest.counts.rows;
-    if dim == 0
-        || manifest.files[VECTORS].len != (rows as u64).saturating_mul(dim as u64 * 4)
-        || meta.rows as usize != rows
-    {
+    let file_rows: usize = vector_files.iter().map(|f| f.rows).sum();
+    if dim == 0 || file_rows != rows || meta.rows as usize != rows {
         return Err(Error::corrupt(
             &vectors_path,
-            format!(
-                "{} bytes for {rows} rows of {dim} floats",
-                manifest.files[VECTORS].len
-            ),
+            format!("{file_rows} rows in the vector files for {rows} rows of {dim} floats"),
         ));
     }
     check_meta(&meta).map_err(|reason| Error::corrupt(&meta_path, reason))?;
@@ -348,6 +352,19 @@ fn check_file_list(manifest: &Manifest, manifest_path: &Path) -> Result<()> {
             return Err(Error::corrupt(
                 manifest_path,
                 format!("lists no {required}"),
+            ));
+        }
+    }
+    for (i, f) in manifest.vector_files.iter().enumerate() {
+        let named = match i {
+            0 => f.name == VECTORS,
+            _ => f.name != VECTORS && segments::is_vector_file(&f.name),
+        };
+        let again = manifest.vector_files[..i].iter().any(|g| g.name == f.name);
+        if !named || again || !manifest.files.contains_key(&f.name) {
+            return Err(Error::corrupt(
+                manifest_path,
+                format!("bad vector file {:?}", f.name),
             ));
         }
     }

@@ -52,6 +52,7 @@ pub(super) fn is_build_name(name: &str) -> bool {
 /// True for a file name qasearch writes inside a generation.
 pub(super) fn is_generation_file(name: &str) -> bool {
     GENERATION_FILES.contains(&name)
+        || segments::is_vector_file(name)
         || (name.starts_with(OLD_GRAPH_BASE)
             && (name.ends_with(".hnsw.graph") || name.ends_with(".hnsw.data")))
 }
@@ -323,6 +324,25 @@ impl Drop for GenerationWriter<'_> {
     }
 }
 
+/// Links the file at `from` as `to` (a new name), when `from` is a regular
+/// file of `len` bytes and the file system links; false (nothing left at
+/// `to`) otherwise. Its bytes were written and synced by the generation
+/// that made it; their CRC is checked whenever a generation holding them
+/// is opened.
+fn link_file(from: &Path, to: &Path, len: u64) -> bool {
+    let regular = |p: &Path| {
+        std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_file() && m.len() == len)
+    };
+    if !regular(from) || std::fs::hard_link(from, to).is_err() {
+        return false;
+    }
+    if regular(to) {
+        return true;
+    }
+    let _ = std::fs::remove_file(to);
+    false
+}
+
 pub(super) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -369,6 +389,28 @@ impl GenerationWriter<'_> {
                 crc32: crc32fast::hash(bytes),
             },
         );
+        Ok(())
+    }
+
+    /// Writes the vector files `parts` (one write step): each linked from
+    /// the previous generation where it can be (a hard link, checked to be
+    /// a file of the expected length), written from its bytes otherwise.
+    pub(super) fn write_parts(&mut self, parts: &[segments::Part<'_>]) -> Result<()> {
+        self.step()?;
+        for part in parts {
+            let to = self.tmp.join(&part.name);
+            let sum = match &part.link {
+                Some((from, sum)) if link_file(from, &to, sum.len) => *sum,
+                _ => {
+                    write_synced(&to, part.bytes)?;
+                    FileSum {
+                        len: part.bytes.len() as u64,
+                        crc32: crc32fast::hash(part.bytes),
+                    }
+                }
+            };
+            self.files.insert(part.name.clone(), sum);
+        }
         Ok(())
     }
 

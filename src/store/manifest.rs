@@ -14,6 +14,11 @@ use crate::model::ModelIdentity;
 /// any persisted struct changes.
 pub const FORMAT_VERSION: u32 = 7;
 
+/// The format of a folder generation whose vectors are in several files
+/// ([`Manifest::vector_files`]); otherwise as [`FORMAT_VERSION`], which an
+/// earlier qasearch reads. Both are read.
+pub const SEGMENTED_FORMAT: u32 = 8;
+
 pub(super) const CURRENT: &str = "CURRENT";
 
 pub(super) const LOCK: &str = ".lock";
@@ -196,6 +201,42 @@ pub struct Manifest {
     pub documents: Vec<DocFingerprint>,
     /// Length and CRC-32 of every other file of the generation.
     pub files: BTreeMap<String, FileSum>,
+    /// The files of the vectors in row order, when there are several (the
+    /// first is `vectors.f32`; see [`crate::store::segments`]); empty when
+    /// `vectors.f32` holds every row.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vector_files: Vec<VectorFile>,
+}
+
+/// One file of a generation's vectors: its name and the rows it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VectorFile {
+    /// The file's name in the generation folder.
+    pub name: String,
+    /// Rows it holds.
+    pub rows: usize,
+}
+
+impl Manifest {
+    /// The files of the vectors in row order (`vectors.f32` alone, unless
+    /// [`Manifest::vector_files`] says otherwise).
+    pub fn vector_files(&self) -> Vec<VectorFile> {
+        match self.vector_files.is_empty() {
+            true => vec![VectorFile {
+                name: VECTORS.to_string(),
+                rows: self.counts.rows,
+            }],
+            false => self.vector_files.clone(),
+        }
+    }
+
+    /// The format a generation with these vector files has.
+    pub fn format_for_vectors(&self) -> u32 {
+        match self.vector_files.is_empty() {
+            true => FORMAT_VERSION,
+            false => SEGMENTED_FORMAT,
+        }
+    }
 }
 
 /// A document in `meta.bin`.

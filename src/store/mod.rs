@@ -22,6 +22,7 @@ mod lock;
 mod manifest;
 pub mod pg;
 mod row_key;
+pub mod segments;
 mod snapshot;
 
 pub use folder::*;

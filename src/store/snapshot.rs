@@ -107,6 +107,51 @@ impl Matrix {
 /// cost of faulting in 1.6 GB (docs/safety.md has the cost at 100k and 1M
 /// vectors). Returns `None` for an empty file.
 pub fn read_verified(path: &Path, sum: &FileSum) -> Result<Option<memmap2::Mmap>> {
+    read_verified_all(&[(path.to_path_buf(), *sum)], sum.len)
+}
+
+/// [`read_verified`] of several files, one after the other into one copy
+/// (`total` bytes: the sum of their lengths).
+pub fn read_verified_all(
+    files: &[(PathBuf, FileSum)],
+    total: u64,
+) -> Result<Option<memmap2::Mmap>> {
+    let Some((first, _)) = files.first() else {
+        return Ok(None);
+    };
+    if total == 0 {
+        for (path, sum) in files {
+            read_into(path, sum, &mut [])?;
+        }
+        return Ok(None);
+    }
+    let size = usize::try_from(total)
+        .map_err(|_| Error::corrupt(first, format!("{total} bytes: too large for this machine")))?;
+    let mut copy = memmap2::MmapOptions::new()
+        .len(size)
+        .map_anon()
+        .map_err(|e| Error::io("reading", first, e))?;
+    #[cfg(target_os = "linux")]
+    let _ = copy.advise(memmap2::Advice::HugePage);
+    let mut at = 0usize;
+    for (path, sum) in files {
+        let end = usize::try_from(sum.len)
+            .ok()
+            .and_then(|len| at.checked_add(len))
+            .filter(|&end| end <= size)
+            .ok_or_else(|| Error::corrupt(path, "longer than the files together"))?;
+        read_into(path, sum, &mut copy[at..end])?;
+        at = end;
+    }
+    let copy = copy
+        .make_read_only()
+        .map_err(|e| Error::io("reading", first, e))?;
+    Ok(Some(copy))
+}
+
+/// Reads the file at `path` into `into` (its length: `sum.len`), checking
+/// its length and CRC-32 as it goes.
+fn read_into(path: &Path, sum: &FileSum, into: &mut [u8]) -> Result<()> {
     use std::io::Read;
     let (file, len) = safe_fs::open_regular(path).map_err(|e| read_failed(path, e))?;
     if len != sum.len {
@@ -115,24 +160,17 @@ pub fn read_verified(path: &Path, sum: &FileSum) -> Result<Option<memmap2::Mmap>
             format!("{len} bytes, expected {} (truncated?)", sum.len),
         ));
     }
-    if len == 0 {
-        return Ok(None);
+    let size = into.len();
+    if size as u64 != len {
+        return Err(Error::corrupt(path, "longer than the files together"));
     }
-    let size = usize::try_from(len)
-        .map_err(|_| Error::corrupt(path, format!("{len} bytes: too large for this machine")))?;
-    let mut copy = memmap2::MmapOptions::new()
-        .len(size)
-        .map_anon()
-        .map_err(|e| Error::io("reading", path, e))?;
-    #[cfg(target_os = "linux")]
-    let _ = copy.advise(memmap2::Advice::HugePage);
     let mut hasher = crc32fast::Hasher::new();
     let mut file = file.take(len);
     let mut at = 0;
     while at < size {
         let end = (at + (1 << 20)).min(size);
         let n = file
-            .read(&mut copy[at..end])
+            .read(&mut into[at..end])
             .map_err(|e| read_failed(path, e))?;
         if n == 0 {
             return Err(Error::corrupt(
@@ -140,16 +178,13 @@ pub fn read_verified(path: &Path, sum: &FileSum) -> Result<Option<memmap2::Mmap>
                 format!("{at} bytes, expected {len} (truncated while read)"),
             ));
         }
-        hasher.update(&copy[at..at + n]);
+        hasher.update(&into[at..at + n]);
         at += n;
     }
     if hasher.finalize() != sum.crc32 {
         return Err(Error::corrupt(path, "checksum mismatch"));
     }
-    let copy = copy
-        .make_read_only()
-        .map_err(|e| Error::io("reading", path, e))?;
-    Ok(Some(copy))
+    Ok(())
 }
 
 /// An opened, verified generation.

@@ -19,6 +19,7 @@ mod preset;
 mod rebuild;
 mod resume;
 mod retrieval;
+mod segments;
 mod serve;
 mod serve_limits;
 mod sparse;

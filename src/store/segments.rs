@@ -1,0 +1,273 @@
+//! The vectors of a folder generation in several files, so that an update
+//! writes only what it adds: the previous generation's files are linked
+//! into the new one (hard links: same bytes, nothing copied) and the new
+//! rows go into one file of their own.
+//!
+//! Files are kept in sizes that shrink geometrically towards the end, as in
+//! a log-structured merge: an update writes its rows together with every
+//! trailing file that is not more than [`GROWTH`] times their rows, in one
+//! file. So a row is written again only when the rows after it have grown
+//! to its file's size, about log₂ N times in all, and an index of N rows
+//! holds at most about log₂ N files ([`MAX_FILES`] caps it).
+//!
+//! The first file is always `vectors.f32`; an index whose vectors are all
+//! in it is written as before (format [`FORMAT_VERSION`]), one with several
+//! files as format [`SEGMENTED_FORMAT`], which an earlier qasearch refuses
+//! rather than misreads. Every file is read and checked against its CRC
+//! whenever the generation is opened, linked or not.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::error::Result;
+
+/// A trailing file is written again with the new rows while it holds at
+/// most this many times as many rows as the files after it (new rows
+/// included).
+pub const GROWTH: usize = 2;
+
+/// At most this many files: past it, an update writes one file.
+pub const MAX_FILES: usize = 32;
+
+/// The name of the file that starts at `generation`'s rows when it is not
+/// the first: `vectors.000012.f32`.
+pub fn vector_file_name(generation: u64) -> String {
+    format!("vectors.{generation:06}.f32")
+}
+
+/// True for a name qasearch gives a file of vectors.
+pub(super) fn is_vector_file(name: &str) -> bool {
+    name == VECTORS
+        || name
+            .strip_prefix("vectors.")
+            .and_then(|r| r.strip_suffix(".f32"))
+            .is_some_and(|d| d.len() >= 6 && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Of the previous files (their rows, in order), how many are kept as they
+/// are when `new_rows` rows are appended: the rest are written again, with
+/// the new rows, as one file.
+pub fn kept_files(rows: &[usize], new_rows: usize) -> usize {
+    let mut kept = rows.len();
+    let mut after = new_rows;
+    while kept > 0 && (rows[kept - 1] <= GROWTH * after || kept + 1 > MAX_FILES) {
+        after += rows[kept - 1];
+        kept -= 1;
+    }
+    kept
+}
+
+/// The previous generation's vector files, as an update may link them: its
+/// folder, each file with its rows and sum, in order.
+#[derive(Debug, Clone)]
+pub struct VectorBase {
+    dir: PathBuf,
+    files: Vec<(VectorFile, FileSum)>,
+}
+
+impl VectorBase {
+    /// The vector files of `previous` (a folder generation), when its rows
+    /// are the first `kept_rows` of the next generation's.
+    pub fn of(previous: &Snapshot, kept_rows: usize) -> Option<VectorBase> {
+        if previous.remote.is_some() || kept_rows != previous.manifest.counts.rows {
+            return None;
+        }
+        let files = previous
+            .manifest
+            .vector_files()
+            .into_iter()
+            .map(|f| {
+                let sum = *previous.manifest.files.get(&f.name)?;
+                Some((f, sum))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(VectorBase {
+            dir: previous.dir.clone(),
+            files,
+        })
+    }
+
+    fn rows(&self) -> usize {
+        self.files.iter().map(|(f, _)| f.rows).sum()
+    }
+}
+
+/// One file of the vectors to be: linked from the previous generation, or
+/// written from these rows' bytes.
+pub(super) struct Part<'a> {
+    pub(super) name: String,
+    pub(super) rows: usize,
+    pub(super) bytes: &'a [u8],
+    /// The previous generation's file with these very bytes, and its sum.
+    pub(super) link: Option<(PathBuf, FileSum)>,
+}
+
+impl GenerationWriter<'_> {
+    /// Writes the generation's vectors (`rows × dim` floats), linking what
+    /// `base` already holds (see the module's text); returns the files, in
+    /// order, for [`Manifest::vector_files`] (empty: `vectors.f32` alone).
+    /// One write step, however many files.
+    pub fn write_vectors(
+        &mut self,
+        vectors: &[f32],
+        dim: usize,
+        base: Option<&VectorBase>,
+    ) -> Result<Vec<VectorFile>> {
+        let bytes = f32_as_bytes(vectors);
+        let bytes: &[u8] = &bytes;
+        let rows = vectors.len() / dim.max(1);
+        let base = base.filter(|b| b.rows() <= rows);
+        let parts = match base {
+            None => vec![Part {
+                name: VECTORS.to_string(),
+                rows,
+                bytes,
+                link: None,
+            }],
+            Some(base) => parts(base, bytes, rows, dim, self.generation()),
+        };
+        self.write_parts(&parts)?;
+        Ok(match parts.len() {
+            1 => Vec::new(),
+            _ => parts
+                .into_iter()
+                .map(|p| VectorFile {
+                    name: p.name,
+                    rows: p.rows,
+                })
+                .collect(),
+        })
+    }
+}
+
+/// The files of the next generation's vectors over `base`.
+fn parts<'a>(
+    base: &VectorBase,
+    bytes: &'a [u8],
+    rows: usize,
+    dim: usize,
+    generation: u64,
+) -> Vec<Part<'a>> {
+    let row_bytes = dim * 4;
+    let old: Vec<usize> = base.files.iter().map(|(f, _)| f.rows).collect();
+    let kept = kept_files(&old, rows - base.rows());
+    let mut parts = Vec::with_capacity(kept + 1);
+    let mut at = 0;
+    for (file, sum) in &base.files[..kept] {
+        let end = at + file.rows;
+        parts.push(Part {
+            name: file.name.clone(),
+            rows: file.rows,
+            bytes: &bytes[at * row_bytes..end * row_bytes],
+            link: Some((base.dir.join(&file.name), *sum)),
+        });
+        at = end;
+    }
+    if at < rows || parts.is_empty() {
+        parts.push(Part {
+            name: match kept {
+                0 => VECTORS.to_string(),
+                _ => vector_file_name(generation),
+            },
+            rows: rows - at,
+            bytes: &bytes[at * row_bytes..],
+            link: None,
+        });
+    }
+    parts
+}
+
+/// Reads the vector `files` of the generation in `dir` into one matrix,
+/// each checked against its sum; `rows × dim` floats in all.
+pub(super) fn read_vectors(
+    dir: &Path,
+    manifest: &Manifest,
+    files: &[VectorFile],
+    dim: usize,
+) -> Result<Option<memmap2::Mmap>> {
+    let row_bytes = dim as u64 * 4;
+    let mut wanted = Vec::with_capacity(files.len());
+    let mut total = 0u64;
+    for f in files {
+        let path = dir.join(&f.name);
+        let sum = manifest.files.get(&f.name).ok_or_else(|| {
+            crate::Error::corrupt(dir.join(MANIFEST), format!("lists no {}", f.name))
+        })?;
+        if sum.len != (f.rows as u64).saturating_mul(row_bytes) {
+            return Err(crate::Error::corrupt(
+                &path,
+                format!("{} bytes for {} rows of {dim} floats", sum.len, f.rows),
+            ));
+        }
+        total = total.saturating_add(sum.len);
+        wanted.push((path, *sum));
+    }
+    read_verified_all(&wanted, total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Appends `adds` to a first file of `first` rows, as updates would;
+    /// gives the files' rows at the end and the rows written in all.
+    fn updates(first: usize, adds: impl IntoIterator<Item = usize>) -> (Vec<usize>, usize) {
+        let (mut files, mut written) = (vec![first], first);
+        for add in adds {
+            let kept = kept_files(&files, add);
+            let merged: usize = files[kept..].iter().sum::<usize>() + add;
+            files.truncate(kept);
+            if merged > 0 {
+                files.push(merged);
+            }
+            written += merged;
+        }
+        (files, written)
+    }
+
+    #[test]
+    fn small_updates_keep_the_big_files_and_few_files_in_all() {
+        // A million rows, then ten thousand updates of four rows.
+        let (files, written) = updates(1_000_000, std::iter::repeat_n(4, 10_000));
+        assert_eq!(files[0], 1_000_000, "the first file is never written again");
+        assert_eq!(files.iter().sum::<usize>(), 1_040_000);
+        assert!(files.len() <= 15, "{files:?}");
+        // Each of the 40,000 new rows is written again about log2(40,000/4)
+        // times at most.
+        let again = written - 1_000_000 - 40_000;
+        assert!(again <= 40_000 * 14, "{again}");
+        // Sizes shrink towards the end: each file is more than GROWTH times
+        // the rows after it, but for the last.
+        for i in 0..files.len() - 1 {
+            let after: usize = files[i + 1..].iter().sum();
+            assert!(files[i] > GROWTH * after, "{files:?}");
+        }
+    }
+
+    #[test]
+    fn an_update_as_big_as_the_files_after_one_rewrites_them_together() {
+        assert_eq!(kept_files(&[100, 20, 3], 2), 2, "3 ≤ 2·2; 20 > 2·5");
+        assert_eq!(kept_files(&[100, 10, 3], 2), 1, "3 ≤ 2·2, then 10 ≤ 2·5");
+        assert_eq!(kept_files(&[100, 10, 3], 1), 3, "3 > 2·1: kept");
+        assert_eq!(kept_files(&[100], 50), 0, "everything in one file again");
+        assert_eq!(kept_files(&[], 7), 0);
+        // Never more than MAX_FILES.
+        let many: Vec<usize> = (0..MAX_FILES as u32).map(|i| 3usize.pow(31 - i)).collect();
+        assert_eq!(kept_files(&many, 0), MAX_FILES - 1);
+    }
+
+    #[test]
+    fn vector_file_names_are_ours_only_in_their_own_form() {
+        assert!(is_vector_file("vectors.f32"));
+        assert!(is_vector_file(&vector_file_name(12)));
+        assert_eq!(vector_file_name(12), "vectors.000012.f32");
+        for other in [
+            "vectors.12.f32",
+            "vectors.000012.f64",
+            "vectors.00001a.f32",
+            "x.f32",
+        ] {
+            assert!(!is_vector_file(other), "{other}");
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! An update writes only the vectors it adds: the previous generation's
+//! vector files are linked into the new one, the new rows go into a file of
+//! their own, and trailing files are merged as `store::segments` says. The
+//! real model, through the CLI; the matrix is read back with the library.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use qasearch::store::{self, segments};
+
+use crate::util::{assert_top, generation_dir, rewrite_manifest, Work};
+
+/// The current generation's vector files: (name, rows, inode).
+fn vector_files(index: &Path) -> Vec<(String, usize, u64)> {
+    let dir = generation_dir(index);
+    let manifest: store::Manifest =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    manifest
+        .vector_files()
+        .into_iter()
+        .map(|f| {
+            let ino = std::fs::metadata(dir.join(&f.name)).unwrap().ino();
+            (f.name, f.rows, ino)
+        })
+        .collect()
+}
+
+fn document(k: usize) -> String {
+    format!(
+        "Notes on lighthouse number {k}.\nWho keeps lighthouse number {k}?\n\
+         Keeper Alma{k} Brandt keeps lighthouse number {k}. She climbs its {k}0 steps each night.\n"
+    )
+}
+
+#[test]
+fn updates_link_the_previous_vector_files_and_write_only_the_new_rows() {
+    let w = Work::seeded();
+    w.index_ok();
+    let mut before = store::open(&w.index()).unwrap();
+    let mut saw_several = false;
+    for k in 1..=7 {
+        let files_before = vector_files(&w.index());
+        w.write(&format!("lighthouse-{k}.txt"), &document(k));
+        let v = w.index_ok();
+        assert_eq!(v["graph"], "extended", "{v}");
+        let files = vector_files(&w.index());
+        let after = store::open(&w.index()).unwrap();
+
+        // Files kept as the merge rule says are the very same files (a
+        // link: same inode); the rest is one new file of the rows after.
+        let old_rows: Vec<usize> = files_before.iter().map(|f| f.1).collect();
+        let new_rows = after.manifest.counts.rows - before.manifest.counts.rows;
+        let kept = segments::kept_files(&old_rows, new_rows);
+        assert_eq!(files.len(), kept + 1, "{files:?} after {files_before:?}");
+        assert_eq!(files[..kept], files_before[..kept], "step {k}");
+        let written = &files[kept];
+        assert!(
+            files_before.iter().all(|f| f.2 != written.2),
+            "step {k}: the written file is new: {files:?}"
+        );
+        let merged: usize = old_rows[kept..].iter().sum::<usize>() + new_rows;
+        assert_eq!(written.1, merged, "step {k}");
+        saw_several |= files.len() > 1;
+        let format = after.manifest.format_version;
+        assert_eq!(format, if files.len() > 1 { 8 } else { 7 }, "step {k}");
+
+        // Read back as one matrix: the previous rows unchanged, in order.
+        let prev = before.vectors();
+        assert_eq!(&after.vectors()[..prev.len()], prev, "step {k}");
+        // And the new document answers its own question first.
+        let question = format!("Who keeps lighthouse number {k}?");
+        let r = w.run(&["ask", "--json", &question]);
+        r.ok();
+        assert_top(&r.json(), "question", &question);
+        before = after;
+    }
+    assert!(saw_several, "the updates kept a file at least once");
+}
+
+#[test]
+fn a_damaged_linked_vector_file_is_found_and_rebuilt() {
+    let w = Work::seeded();
+    w.index_ok();
+    w.write("lighthouse-1.txt", &document(1));
+    w.index_ok();
+    let files = vector_files(&w.index());
+    assert!(files.len() > 1, "{files:?}");
+    let dir = generation_dir(&w.index());
+    for (name, ..) in &files {
+        let path = dir.join(name);
+        let saved = std::fs::read(&path).unwrap();
+        let mut bytes = saved.clone();
+        bytes[3] ^= 0x40;
+        std::fs::write(&path, &bytes).unwrap();
+        w.run(&["ask", "Who keeps lighthouse number 1?"])
+            .fails(4, name);
+        std::fs::write(&path, &saved).unwrap();
+        w.run(&["ask", "Who keeps lighthouse number 1?"]).ok();
+    }
+    // Truncated: the next build rebuilds and answers again.
+    std::fs::write(dir.join(&files[1].0), b"short").unwrap();
+    w.run(&["ask", "Who keeps lighthouse number 1?"])
+        .fails(4, &files[1].0);
+    w.index_ok();
+    w.run(&["ask", "Who keeps lighthouse number 1?"]).ok();
+}
+
+#[test]
+fn a_manifest_whose_format_disagrees_with_its_vector_files_is_damage() {
+    let w = Work::seeded();
+    w.index_ok();
+    w.write("lighthouse-1.txt", &document(1));
+    w.index_ok();
+    rewrite_manifest(&w.index(), |v| v["format_version"] = serde_json::json!(7));
+    w.run(&["ask", "Who keeps lighthouse number 1?"])
+        .fails(4, "format version disagrees");
+    w.index_ok();
+    rewrite_manifest(&w.index(), |v| {
+        v["vector_files"] = serde_json::json!([{"name": "../vectors.f32", "rows": 1}]);
+        v["format_version"] = serde_json::json!(8);
+    });
+    w.run(&["ask", "Who keeps lighthouse number 1?"])
+        .fails(4, "bad vector file");
+}
