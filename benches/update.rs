@@ -15,6 +15,8 @@
 //! # warm questions only, against an index kept in DIR (built by the first
 //! # run; later runs, of this build or another, only ask):
 //! cargo bench --bench update -- --pairs 300000 --keep DIR
+//! # the same, then the updates timed on a copy of the kept index:
+//! cargo bench --bench update -- --pairs 300000 --keep DIR --update
 //! ```
 
 use std::path::Path;
@@ -214,6 +216,18 @@ fn warm_questions(index: &Path, docs: usize, embedder: &mut HashEmbedder) {
     }
 }
 
+/// Copies the folder `from` to `to` (files and folders only).
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from).into_iter().flatten() {
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else if entry.file_type().is_file() {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 /// Writes the synthetic corpus of `docs` documents into `data`; the
 /// generator, for what comes after.
 fn write_corpus(data: &Path, docs: usize) -> common::Rng {
@@ -252,6 +266,15 @@ fn main() {
             println!("{pairs} pairs: full build {:.1} s", full.total / 1e3);
         }
         warm_questions(&index, docs, &mut embedder);
+        if args.iter().any(|a| a == "--update") {
+            // On a copy, so that the kept index stays as it was built.
+            let tmp = tempfile::tempdir_in(&dir).unwrap();
+            let (data_copy, index_copy) = (tmp.path().join("data"), tmp.path().join("index"));
+            copy_tree(&data, &data_copy);
+            copy_tree(&index, &index_copy);
+            let mut rng = common::Rng(7 + pairs as u64);
+            updates(&data_copy, &index_copy, docs, &mut rng, None, &mut embedder);
+        }
         return;
     }
     for pairs in sizes {
@@ -273,52 +296,71 @@ fn main() {
             disk as f64 / 1e6
         );
         warm_questions(&index, docs, &mut embedder);
-        // One pair's answer changed.
-        let victim = data.join(format!("doc{:06}.txt", docs / 2));
-        let text = std::fs::read_to_string(&victim).unwrap();
-        std::fs::write(
-            &victim,
-            text.replacen("?\n", "?\nChanged by the bench. ", 1),
-        )
-        .unwrap();
-        let one = update(&data, &index, &mut embedder);
-        // One document added, one removed.
-        std::fs::write(data.join("added.txt"), document(docs, &mut rng)).unwrap();
-        std::fs::remove_file(data.join("doc000000.txt")).unwrap();
-        let add_remove = update(&data, &index, &mut embedder);
-        let nothing = update(&data, &index, &mut embedder);
-        let runs = [&full, &one, &add_remove];
-        let mut phases: Vec<&str> = Vec::new();
-        for (phase, _) in runs.iter().flat_map(|r| &r.laps) {
-            if !phases.contains(&phase.as_str()) {
-                phases.push(phase);
-            }
-        }
-        println!("| phase (ms) | full build | 1 pair changed | 1 document added, 1 removed |");
-        println!("|---|---|---|---|");
-        for phase in phases {
-            let cells: Vec<String> = runs
-                .iter()
-                .map(|r| {
-                    let ms: f64 = r.laps.iter().filter(|l| l.0 == phase).map(|l| l.1).sum();
-                    let seen = r.laps.iter().any(|l| l.0 == phase);
-                    if seen {
-                        format!("{ms:.1}")
-                    } else {
-                        "–".into()
-                    }
-                })
-                .collect();
-            println!("| {phase} | {} |", cells.join(" | "));
-        }
-        let graphs: Vec<&str> = runs.iter().map(|r| r.graph).collect();
-        println!(
-            "| **in all** | **{:.1}** | **{:.1}** | **{:.1}** |\n| graph | {} |\nnothing changed: {:.1} ms",
-            full.total,
-            one.total,
-            add_remove.total,
-            graphs.join(" | "),
-            nothing.total
-        );
+        updates(&data, &index, docs, &mut rng, Some(full), &mut embedder);
     }
+}
+
+/// One pair's answer changed, then one document added and one removed, then
+/// nothing: each update timed phase by phase, beside the full build when
+/// there was one.
+fn updates(
+    data: &Path,
+    index: &Path,
+    docs: usize,
+    rng: &mut common::Rng,
+    full: Option<Update>,
+    embedder: &mut HashEmbedder,
+) {
+    let full = full.unwrap_or(Update {
+        total: f64::NAN,
+        laps: Vec::new(),
+        graph: "–",
+    });
+    // One pair's answer changed.
+    let victim = data.join(format!("doc{:06}.txt", docs / 2));
+    let text = std::fs::read_to_string(&victim).unwrap();
+    std::fs::write(
+        &victim,
+        text.replacen("?\n", "?\nChanged by the bench. ", 1),
+    )
+    .unwrap();
+    let one = update(data, index, embedder);
+    // One document added, one removed.
+    std::fs::write(data.join("added.txt"), document(docs, rng)).unwrap();
+    std::fs::remove_file(data.join("doc000000.txt")).unwrap();
+    let add_remove = update(data, index, embedder);
+    let nothing = update(data, index, embedder);
+    let runs = [&full, &one, &add_remove];
+    let mut phases: Vec<&str> = Vec::new();
+    for (phase, _) in runs.iter().flat_map(|r| &r.laps) {
+        if !phases.contains(&phase.as_str()) {
+            phases.push(phase);
+        }
+    }
+    println!("| phase (ms) | full build | 1 pair changed | 1 document added, 1 removed |");
+    println!("|---|---|---|---|");
+    for phase in phases {
+        let cells: Vec<String> = runs
+            .iter()
+            .map(|r| {
+                let ms: f64 = r.laps.iter().filter(|l| l.0 == phase).map(|l| l.1).sum();
+                let seen = r.laps.iter().any(|l| l.0 == phase);
+                if seen {
+                    format!("{ms:.1}")
+                } else {
+                    "–".into()
+                }
+            })
+            .collect();
+        println!("| {phase} | {} |", cells.join(" | "));
+    }
+    let graphs: Vec<&str> = runs.iter().map(|r| r.graph).collect();
+    println!(
+        "| **in all** | **{:.1}** | **{:.1}** | **{:.1}** |\n| graph | {} |\nnothing changed: {:.1} ms",
+        full.total,
+        one.total,
+        add_remove.total,
+        graphs.join(" | "),
+        nothing.total
+    );
 }

@@ -135,7 +135,7 @@ pub(super) fn extend_graph(
         return None;
     }
     let mut row_of_text = Vec::with_capacity(plan.first.len());
-    let mut vectors = Vec::with_capacity(prev.vectors().len() + new_vectors.len());
+    let mut vectors = store::matrix_with_capacity(prev.vectors().len() + new_vectors.len());
     vectors.extend_from_slice(prev.vectors());
     let mut fresh = new_vectors.chunks_exact(dim.max(1));
     for prev_row in &plan.reuse {

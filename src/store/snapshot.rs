@@ -98,6 +98,29 @@ impl Matrix {
     }
 }
 
+/// An empty matrix with room for `floats` floats, whose memory the kernel
+/// is asked to back with huge pages where it can, as [`read_verified`]'s
+/// copies are: an update fills a matrix as large as the index, and faulting
+/// it in 4 KiB pages costs about as much as the copy itself.
+pub fn matrix_with_capacity(floats: usize) -> Vec<f32> {
+    let matrix: Vec<f32> = Vec::with_capacity(floats);
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = (matrix.as_ptr() as usize).next_multiple_of(HUGE);
+        let end = (matrix.as_ptr() as usize + floats * 4) & !(HUGE - 1);
+        if end > start {
+            // SAFETY: a hint about memory the vector owns (allocated, not yet
+            // written): it changes how the kernel backs the range, never its
+            // contents or who owns it.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    matrix
+}
+
 /// Reads a file of the generation into memory of its own, checking its
 /// length and CRC-32 in the same pass. The index is never memory-mapped
 /// from its files: a mapped file truncated under a long-lived process
