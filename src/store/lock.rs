@@ -324,25 +324,6 @@ impl Drop for GenerationWriter<'_> {
     }
 }
 
-/// Links the file at `from` as `to` (a new name), when `from` is a regular
-/// file of `len` bytes and the file system links; false (nothing left at
-/// `to`) otherwise. Its bytes were written and synced by the generation
-/// that made it; their CRC is checked whenever a generation holding them
-/// is opened.
-fn link_file(from: &Path, to: &Path, len: u64) -> bool {
-    let regular = |p: &Path| {
-        std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_file() && m.len() == len)
-    };
-    if !regular(from) || std::fs::hard_link(from, to).is_err() {
-        return false;
-    }
-    if regular(to) {
-        return true;
-    }
-    let _ = std::fs::remove_file(to);
-    false
-}
-
 pub(super) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -400,7 +381,7 @@ impl GenerationWriter<'_> {
         for part in parts {
             let to = self.tmp.join(&part.name);
             let sum = match &part.link {
-                Some((from, sum)) if link_file(from, &to, sum.len) => *sum,
+                Some((from, sum)) if segments::link_file(from, &to, sum.len) => *sum,
                 _ => {
                     write_synced(&to, part.bytes)?;
                     FileSum {

@@ -177,6 +177,25 @@ fn parts<'a>(
     parts
 }
 
+/// Links the file at `from` as `to` (a new name), when `from` is a regular
+/// file of `len` bytes and the file system links; false (nothing left at
+/// `to`) otherwise. Its bytes were written and synced by the generation
+/// that made it; their CRC is checked whenever a generation holding them
+/// is opened.
+pub(super) fn link_file(from: &Path, to: &Path, len: u64) -> bool {
+    let regular = |p: &Path| {
+        std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_file() && m.len() == len)
+    };
+    if !regular(from) || std::fs::hard_link(from, to).is_err() {
+        return false;
+    }
+    if regular(to) {
+        return true;
+    }
+    let _ = std::fs::remove_file(to);
+    false
+}
+
 /// Reads the vector `files` of the generation in `dir` into one matrix,
 /// each checked against its sum; `rows × dim` floats in all.
 pub(super) fn read_vectors(
@@ -254,6 +273,65 @@ mod tests {
         // Never more than MAX_FILES.
         let many: Vec<usize> = (0..MAX_FILES as u32).map(|i| 3usize.pow(31 - i)).collect();
         assert_eq!(kept_files(&many, 0), MAX_FILES - 1);
+    }
+
+    #[test]
+    fn a_file_is_linked_only_when_it_is_a_regular_file_of_its_length() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("a.f32"), dir.path().join("b.f32"));
+        std::fs::write(&from, [1u8; 8]).unwrap();
+        assert!(!link_file(&from, &to, 9), "another length");
+        assert!(!to.exists());
+        assert!(link_file(&from, &to, 8));
+        let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+        assert_eq!(ino(&from), ino(&to), "the same file");
+        let link = dir.path().join("link.f32");
+        std::os::unix::fs::symlink(&from, &link).unwrap();
+        let to2 = dir.path().join("c.f32");
+        assert!(
+            !link_file(&link, &to2, 8),
+            "a symbolic link is not followed"
+        );
+        assert!(!link_file(&dir.path().join("gone.f32"), &to2, 8));
+        assert!(std::fs::symlink_metadata(&to2).is_err(), "nothing left");
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_linked_is_written_from_the_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, prev) = (dir.path().join("index"), dir.path().join("prev"));
+        std::fs::create_dir(&prev).unwrap();
+        // The previous file is not what its sum says (another length): the
+        // rows in memory are written instead, and the new rows after them.
+        std::fs::write(prev.join(VECTORS), [0u8; 4]).unwrap();
+        let first = FileSum { len: 24, crc32: 0 };
+        let base = VectorBase {
+            dir: prev.clone(),
+            files: vec![(
+                VectorFile {
+                    name: VECTORS.into(),
+                    rows: 3,
+                },
+                first,
+            )],
+        };
+        let lock = WriterLock::acquire(&index).unwrap();
+        let mut writer = lock.begin().unwrap();
+        // Three rows of two floats, and a new one: the first file kept (by
+        // the merge rule), the new row in a file of its own.
+        let vectors = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+        let files = writer.write_vectors(&vectors, 2, Some(&base)).unwrap();
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, [VECTORS, &vector_file_name(writer.generation())]);
+        let sums = writer.file_sums();
+        let first_bytes = f32_as_bytes(&vectors[..6]);
+        assert_eq!(sums[VECTORS].len, 24);
+        assert_eq!(sums[VECTORS].crc32, crc32fast::hash(&first_bytes));
+        assert_eq!(
+            sums[files[1].name.as_str()].crc32,
+            crc32fast::hash(&f32_as_bytes(&vectors[6..]))
+        );
     }
 
     #[test]
