@@ -26,7 +26,8 @@ use crate::error::Result;
 /// included).
 pub const GROWTH: usize = 2;
 
-/// At most this many files: past it, an update writes one file.
+/// At most this many files: an update that would make more merges more of
+/// the trailing files with its rows.
 pub const MAX_FILES: usize = 32;
 
 /// The name of the file that starts at `generation`'s rows when it is not
