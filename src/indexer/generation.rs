@@ -80,19 +80,10 @@ pub fn make_generation(
     let identity = embedder.identity().clone();
     let dim = embedder.dimension();
     let mut laps = Laps::start();
-    let before = previous.map(|p| Previous {
-        manifest: &p.manifest,
-        meta: &p.meta,
-    });
-    let plan = plan(corpus, before, config);
-    laps.lap("plan");
-    // Nothing changed at all: keep the current generation (unless the
-    // sparse arm is to be added or dropped).
-    if plan.graph == GraphAction::Keep
-        && previous.is_some_and(|p| p.sparse.is_some() == config.sparse)
-    {
+    let Some(plan) = plan_against(corpus, previous, config) else {
         return Ok(None);
-    }
+    };
+    laps.lap("plan");
     let sentence_count = plan.sentences();
     let reused = plan.reused();
     // Texts this update embeds or drops: how far it moves the corpus.
@@ -162,6 +153,29 @@ pub fn make_generation(
         language_warning,
         sparse_encoded,
     }))
+}
+
+/// The plan of `corpus` against `previous`; None when nothing changed at
+/// all and the current generation stays. When only the sparse arm is to be
+/// added or dropped, every row of the previous generation is reused
+/// (nothing embedded, the graph kept by an extension of no rows).
+fn plan_against(
+    corpus: &Corpus,
+    previous: Option<&Snapshot>,
+    config: &IndexConfig,
+) -> Option<BuildPlan> {
+    let before = previous.map(|p| Previous {
+        manifest: &p.manifest,
+        meta: &p.meta,
+    });
+    let mut plan = plan(corpus, before, config);
+    if let (GraphAction::Keep, Some(prev), Some(before)) = (&plan.graph, previous, before) {
+        if prev.sparse.is_some() == config.sparse {
+            return None;
+        }
+        plan.reuse_from(before, config);
+    }
+    Some(plan)
 }
 
 /// The settings a build runs with: queries apart when the model's roles

@@ -314,27 +314,41 @@ pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfi
         plan.graph = GraphAction::Keep;
         return plan;
     }
-    // The same model made it (the caller checks), so its questions were
-    // kept apart as ours are.
-    let mut by_key: foldhash::HashMap<RowKey<'_>, usize> =
-        foldhash::HashMap::with_capacity_and_hasher(prev.meta.row_count(), Default::default());
-    for row in 0..prev.meta.row_count() {
-        if let Some(key) = row_key_of(prev.meta, prev.manifest.answer_vectors, apart, row) {
-            by_key.entry(key).or_insert(row);
+    plan.reuse_from(prev, config);
+    plan
+}
+
+impl BuildPlan {
+    /// Finds each distinct text's row in `prev` and decides the graph's
+    /// action: extended, unless the hidden rows would be too many or the
+    /// graph settings changed. A plan that kept the previous generation
+    /// ([`GraphAction::Keep`]) gets its rows this way when the build goes
+    /// on anyway (the sparse arm added or dropped): nothing is embedded.
+    pub fn reuse_from(&mut self, prev: Previous<'_>, config: &IndexConfig) {
+        let plan = self;
+        let apart = plan.queries_apart;
+        // The same model made it (the caller checks), so its questions were
+        // kept apart as ours are.
+        let mut by_key: foldhash::HashMap<RowKey<'_>, usize> =
+            foldhash::HashMap::with_capacity_and_hasher(prev.meta.row_count(), Default::default());
+        for row in 0..prev.meta.row_count() {
+            if let Some(key) = row_key_of(prev.meta, prev.manifest.answer_vectors, apart, row) {
+                by_key.entry(key).or_insert(row);
+            }
+        }
+        plan.reuse = (0..plan.first.len())
+            .map(|id| by_key.get(&plan.key(id)).copied())
+            .collect();
+        let prev_rows = prev.meta.row_count();
+        let hidden = prev_rows - plan.reused();
+        let rows_if_extended = prev_rows + (plan.first.len() - plan.reused());
+        plan.graph = GraphAction::Rebuild;
+        if prev.manifest.hnsw == config.hnsw
+            && (hidden as f64) <= config.compact_ratio * rows_if_extended as f64
+        {
+            plan.graph = GraphAction::Extend { hidden };
         }
     }
-    plan.reuse = (0..plan.first.len())
-        .map(|id| by_key.get(&plan.key(id)).copied())
-        .collect();
-    let prev_rows = prev.meta.row_count();
-    let hidden = prev_rows - plan.reused();
-    let rows_if_extended = prev_rows + (plan.first.len() - plan.reused());
-    if prev.manifest.hnsw == config.hnsw
-        && (hidden as f64) <= config.compact_ratio * rows_if_extended as f64
-    {
-        plan.graph = GraphAction::Extend { hidden };
-    }
-    plan
 }
 
 /// Documents, pairs and every text occurrence (rows not yet assigned) of a corpus.

@@ -134,6 +134,26 @@ fn the_sparse_arm_answers_the_seed_and_stays_until_dropped() {
     );
     w.run(&["index"]).ok();
     assert!(generation_dir(&w.index()).join("sparse.bin").is_file());
+    // Dropping or adding the arm on an unchanged corpus embeds nothing
+    // (every vector is the previous generation's, the graph kept).
+    let r = w.run(&["index", "--no-sparse", "--json"]);
+    r.ok();
+    let (v, gen) = (r.json(), generation_dir(&w.index()));
+    assert_eq!(
+        (v["embedded"].as_u64(), v["graph"].as_str()),
+        (Some(0), Some("extended")),
+        "{v}"
+    );
+    assert!(!gen.join("sparse.bin").exists());
+    let r = w.run(&["index", "--sparse", "--json"]);
+    r.ok();
+    let v = r.json();
+    assert_eq!(
+        (v["embedded"].as_u64(), v["graph"].as_str()),
+        (Some(0), Some("extended")),
+        "{v}"
+    );
+    assert!(generation_dir(&w.index()).join("sparse.bin").is_file());
     w.run(&["index", "--no-sparse"]).ok();
     assert!(!generation_dir(&w.index()).join("sparse.bin").exists());
     let r = w.run(&["ask", "--json", "--explain", "How do owls sleep?"]);
