@@ -173,7 +173,7 @@ fn plan_against(
         if prev.sparse.is_some() == config.sparse {
             return None;
         }
-        plan.reuse_from(before, config);
+        plan.graph = plan.graph_after(before, config);
     }
     Some(plan)
 }

@@ -24,6 +24,7 @@ mod known;
 mod pg;
 mod plan;
 mod recall;
+mod reuse;
 mod sparse;
 mod target;
 
@@ -54,7 +55,7 @@ use crate::store::{
     self, AnswerVectors, Counts, DocFingerprint, DocMeta, Kind, Manifest, Meta, Occurrence,
     PairMeta, Snapshot, WriterLock,
 };
-use crate::store::{row_key, row_key_of, Made, RowKey};
+use crate::store::{row_key, Made, RowKey};
 
 /// Build-time settings.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,6 +2,7 @@
 //! previous generation they reuse, what is left to embed, and what happens
 //! to the graph.
 
+use super::reuse::{collect, Collected};
 use super::*;
 
 /// The previous generation, as far as planning needs it.
@@ -61,15 +62,7 @@ impl BuildPlan {
 
     /// The row key of distinct text `id`.
     pub(super) fn key(&self, id: usize) -> RowKey<'_> {
-        let o = &self.occurrences[self.first[id]];
-        row_key(
-            self.answer_vectors,
-            self.queries_apart,
-            o,
-            self.text(id),
-            &self.pairs[o.pair as usize].answer,
-            self.several[o.pair as usize],
-        )
+        self.key_of(self.first[id])
     }
 
     /// True when distinct text `id` is a whole answer pooled from its sentences.
@@ -257,177 +250,77 @@ pub(super) fn embed_roles(
 /// graph. `previous` must be a generation made by the same model and
 /// splitter (the caller decides that, and passes `None` otherwise).
 pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfig) -> BuildPlan {
-    let (documents, pairs, occurrences) =
-        collect(corpus, config.answer_vectors, config.question_vectors);
-    let apart = config.queries_apart;
+    // Occurrences are copied from a generation that made them the same way.
+    let same_layout = previous.filter(|p| {
+        p.manifest.answer_vectors == config.answer_vectors
+            && p.manifest.question_vectors == config.question_vectors
+    });
+    let Collected {
+        documents,
+        pairs,
+        occurrences,
+        previous_row,
+    } = collect(
+        corpus,
+        config.answer_vectors,
+        config.question_vectors,
+        same_layout.map(|p| p.meta),
+    );
     let mut several = vec![false; pairs.len()];
     for o in &occurrences {
         if o.kind == Kind::Answer {
             several[o.pair as usize] = true;
         }
     }
-    let mut first = Vec::new();
-    let mut text_id = Vec::with_capacity(occurrences.len());
-    {
-        let mut distinct: foldhash::HashMap<RowKey<'_>, usize> =
-            foldhash::HashMap::with_capacity_and_hasher(occurrences.len(), Default::default());
-        for (i, o) in occurrences.iter().enumerate() {
-            let key = row_key(
-                config.answer_vectors,
-                apart,
-                o,
-                occurrence_text(&pairs, o),
-                &pairs[o.pair as usize].answer,
-                several[o.pair as usize],
-            );
-            let id = *distinct.entry(key).or_insert_with(|| {
-                first.push(i);
-                first.len() - 1
-            });
-            text_id.push(id);
-        }
-    }
     let mut plan = BuildPlan {
         documents,
         pairs,
         occurrences,
-        text_id,
-        reuse: vec![None; first.len()],
-        first,
+        text_id: Vec::new(),
+        first: Vec::new(),
+        reuse: Vec::new(),
         graph: GraphAction::Rebuild,
         answer_vectors: config.answer_vectors,
-        queries_apart: apart,
+        queries_apart: config.queries_apart,
         several,
     };
     let Some(prev) = previous else {
+        plan.distinct();
         return plan;
     };
+    plan.distinct_reusing(prev, &previous_row);
     // Fresh, and even the files' sizes and times are as recorded (a touched
     // file gets a new generation that records its new time, reusing every
     // vector, so that later asks need not hash it again).
-    let unchanged = corpus_freshness(corpus, prev.manifest).is_fresh()
-        && prev.manifest.sources == corpus.files
+    let unchanged = prev.manifest.sources == corpus.files
         && prev.manifest.hnsw == config.hnsw
         && prev.manifest.answer_vectors == config.answer_vectors
-        && prev.manifest.question_vectors == config.question_vectors;
-    if unchanged {
-        plan.graph = GraphAction::Keep;
-        return plan;
-    }
-    plan.reuse_from(prev, config);
+        && prev.manifest.question_vectors == config.question_vectors
+        && corpus_freshness(corpus, prev.manifest).is_fresh();
+    plan.graph = if unchanged {
+        GraphAction::Keep
+    } else {
+        plan.graph_after(prev, config)
+    };
     plan
 }
 
 impl BuildPlan {
-    /// Finds each distinct text's row in `prev` and decides the graph's
-    /// action: extended, unless the hidden rows would be too many or the
-    /// graph settings changed. A plan that kept the previous generation
-    /// ([`GraphAction::Keep`]) gets its rows this way when the build goes
-    /// on anyway (the sparse arm added or dropped): nothing is embedded.
-    pub fn reuse_from(&mut self, prev: Previous<'_>, config: &IndexConfig) {
-        let plan = self;
-        let apart = plan.queries_apart;
-        // The same model made it (the caller checks), so its questions were
-        // kept apart as ours are.
-        let mut by_key: foldhash::HashMap<RowKey<'_>, usize> =
-            foldhash::HashMap::with_capacity_and_hasher(prev.meta.row_count(), Default::default());
-        for row in 0..prev.meta.row_count() {
-            if let Some(key) = row_key_of(prev.meta, prev.manifest.answer_vectors, apart, row) {
-                by_key.entry(key).or_insert(row);
-            }
-        }
-        plan.reuse = (0..plan.first.len())
-            .map(|id| by_key.get(&plan.key(id)).copied())
-            .collect();
+    /// What happens to the graph once the previous rows are reused:
+    /// extended, unless the hidden rows would be too many or the graph
+    /// settings changed. A plan that kept the previous generation
+    /// ([`GraphAction::Keep`]) asks this when the build goes on anyway (the
+    /// sparse arm added or dropped): nothing is embedded.
+    pub fn graph_after(&self, prev: Previous<'_>, config: &IndexConfig) -> GraphAction {
         let prev_rows = prev.meta.row_count();
-        let hidden = prev_rows - plan.reused();
-        let rows_if_extended = prev_rows + (plan.first.len() - plan.reused());
-        plan.graph = GraphAction::Rebuild;
+        let hidden = prev_rows - self.reused();
+        let rows_if_extended = prev_rows + (self.first.len() - self.reused());
         if prev.manifest.hnsw == config.hnsw
             && (hidden as f64) <= config.compact_ratio * rows_if_extended as f64
         {
-            plan.graph = GraphAction::Extend { hidden };
+            GraphAction::Extend { hidden }
+        } else {
+            GraphAction::Rebuild
         }
     }
-}
-
-/// Documents, pairs and every text occurrence (rows not yet assigned) of a corpus.
-pub(super) fn collect(
-    corpus: &Corpus,
-    answer_vectors: AnswerVectors,
-    question_vectors: bool,
-) -> (Vec<DocMeta>, Vec<PairMeta>, Vec<Occurrence>) {
-    let mut documents = Vec::with_capacity(corpus.documents.len());
-    let mut pairs: Vec<PairMeta> = Vec::new();
-    let mut occurrences = Vec::new();
-    for doc in &corpus.documents {
-        let doc_id = documents.len() as u32;
-        documents.push(DocMeta {
-            key: doc.key.clone(),
-            source: doc.source.clone(),
-        });
-        for pair in &doc.pairs {
-            let pair_id = pairs.len() as u32;
-            let spans = split::sentences(&pair.answer);
-            for span in &spans {
-                occurrences.push(Occurrence {
-                    pair: pair_id,
-                    row: 0,
-                    start: span.start as u32,
-                    end: span.end as u32,
-                    kind: Kind::Sentence,
-                });
-            }
-            if answer_vectors != AnswerVectors::Off && spans.len() > 1 {
-                occurrences.push(Occurrence {
-                    pair: pair_id,
-                    row: 0,
-                    start: 0,
-                    end: pair.answer.len() as u32,
-                    kind: Kind::Answer,
-                });
-            }
-            if question_vectors && !pair.question.trim().is_empty() {
-                occurrences.push(Occurrence {
-                    pair: pair_id,
-                    row: 0,
-                    start: 0,
-                    end: pair.question.len() as u32,
-                    kind: Kind::Question,
-                });
-            }
-            pairs.push(PairMeta {
-                doc: doc_id,
-                question: pair.question.clone(),
-                answer: pair.answer.clone(),
-                line: pair.line as u32,
-                meta: pair.meta.clone(),
-                passage: false,
-            });
-        }
-        // The passage after its document's pairs: on a tie, a pair wins.
-        if !doc.passage.trim().is_empty() {
-            let pair_id = pairs.len() as u32;
-            occurrences.extend(
-                split::sentences(&doc.passage)
-                    .into_iter()
-                    .map(|span| Occurrence {
-                        pair: pair_id,
-                        row: 0,
-                        start: span.start as u32,
-                        end: span.end as u32,
-                        kind: Kind::Passage,
-                    }),
-            );
-            pairs.push(PairMeta {
-                doc: doc_id,
-                question: String::new(),
-                answer: doc.passage.clone(),
-                line: doc.passage_line as u32,
-                meta: Vec::new(),
-                passage: true,
-            });
-        }
-    }
-    (documents, pairs, occurrences)
 }

@@ -541,3 +541,169 @@ fn stored_questions_and_passages_get_graphs_of_their_own_kept_through_updates() 
     let probes = snap.probes.as_ref().unwrap();
     assert!(!probes.questions.is_empty() && !probes.passages.is_empty());
 }
+
+/// The plan keying every text and every previous row (how plans were made
+/// before `reuse.rs`): the oracle of the plan that copies unchanged
+/// documents' rows.
+fn keyed_plan(c: &Corpus, prev: Previous<'_>, config: &IndexConfig) -> BuildPlan {
+    let mut p = plan(c, None, config);
+    let mut by_key = HashMap::new();
+    for row in 0..prev.meta.row_count() {
+        let key = crate::store::row_key_of(
+            prev.meta,
+            prev.manifest.answer_vectors,
+            config.queries_apart,
+            row,
+        );
+        if let Some(key) = key {
+            by_key.entry(key).or_insert(row);
+        }
+    }
+    p.reuse = (0..p.first.len())
+        .map(|id| by_key.get(&p.key(id)).copied())
+        .collect();
+    p.graph = p.graph_after(prev, config);
+    p
+}
+
+mod reuse_oracle {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Sentences that recur across documents, so that texts are shared.
+    const SENTENCES: [&str; 6] = [
+        "Alpha is one.",
+        "Beta is two.",
+        "It is old.",
+        "Yes.",
+        "Gamma is three and odd.",
+        "Delta is four.",
+    ];
+    const QUESTIONS: [&str; 4] = [
+        "What is alpha?",
+        "What is beta?",
+        "Is it old?",
+        "Is it two?",
+    ];
+
+    /// A document: its passage and its pairs (a question, an answer of
+    /// one to three sentences), as indexes into the lists above.
+    type Doc = (usize, Vec<(usize, Vec<usize>)>);
+
+    fn doc() -> impl Strategy<Value = Doc> {
+        (
+            0..SENTENCES.len(),
+            prop::collection::vec(
+                (
+                    0..QUESTIONS.len(),
+                    prop::collection::vec(0..SENTENCES.len(), 1..4),
+                ),
+                1..4,
+            ),
+        )
+    }
+
+    fn text((passage, pairs): &Doc) -> String {
+        let mut t = format!("{}\n", SENTENCES[*passage]);
+        for (q, answer) in pairs {
+            let answer: Vec<&str> = answer.iter().map(|&s| SENTENCES[s]).collect();
+            t += &format!("{}\n{}\n", QUESTIONS[*q], answer.join(" "));
+        }
+        t
+    }
+
+    /// Per later corpus, per document slot: kept, replaced or removed.
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Keep,
+        Replace(Doc),
+        /// One pair's answer changed (the pair taken modulo the document's).
+        Answer(usize, Vec<usize>),
+        /// The passage changed.
+        Passage(usize),
+        Remove,
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            3 => Just(Edit::Keep),
+            1 => doc().prop_map(Edit::Replace),
+            1 => (0..4usize, prop::collection::vec(0..SENTENCES.len(), 1..4))
+                .prop_map(|(p, a)| Edit::Answer(p, a)),
+            1 => (0..SENTENCES.len()).prop_map(Edit::Passage),
+            1 => Just(Edit::Remove),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Over builds and updates of random corpora, the plan that copies
+        /// unchanged documents' occurrences and rows is the plan keying
+        /// every text: the same occurrences, distinct texts, reused rows
+        /// and graph action.
+        #[test]
+        fn copying_unchanged_documents_plans_as_keying_every_text(
+            first in prop::collection::vec(doc(), 1..5),
+            edits in prop::collection::vec(prop::collection::vec(edit(), 5), 3),
+            how in 0..4usize,
+        ) {
+            let answer_vectors = [
+                AnswerVectors::InContext,
+                AnswerVectors::Embedded,
+                AnswerVectors::Pooled,
+                AnswerVectors::Off,
+            ][how];
+            let config = IndexConfig { answer_vectors, compact_ratio: 0.5, ..IndexConfig::default() };
+            let dir = tempfile::tempdir().unwrap();
+            let (data, index) = (dir.path().join("data"), dir.path().join("index"));
+            std::fs::create_dir(&data).unwrap();
+            let mut docs: Vec<Option<Doc>> = first.into_iter().map(Some).collect();
+            let mut model = Recording {
+                inner: crate::model::embed::HashEmbedder::new(16),
+                alone: Vec::new(),
+                in_context: Vec::new(),
+            };
+            for (round, edits) in std::iter::once(None).chain(edits.into_iter().map(Some)).enumerate() {
+                for (slot, e) in edits.into_iter().flatten().enumerate() {
+                    match (e, docs.get_mut(slot)) {
+                        (Edit::Replace(d), None) => docs.push(Some(d)),
+                        (Edit::Replace(d), Some(at)) => *at = Some(d),
+                        (Edit::Answer(p, a), Some(Some((_, pairs)))) => {
+                            let n = pairs.len();
+                            pairs[p % n].1 = a;
+                        }
+                        (Edit::Passage(s), Some(Some((passage, _)))) => *passage = s,
+                        (Edit::Remove, Some(at)) => *at = None,
+                        _ => {}
+                    }
+                }
+                for (slot, d) in docs.iter().enumerate() {
+                    let path = data.join(format!("{slot}.txt"));
+                    match d {
+                        Some(d) => std::fs::write(&path, text(d)).unwrap(),
+                        None => { let _ = std::fs::remove_file(&path); }
+                    }
+                }
+                if round > 0 {
+                    let snap = store::open(&index).unwrap();
+                    let prev = Previous { manifest: &snap.manifest, meta: &snap.meta };
+                    let c = crate::corpus::load(&data).unwrap();
+                    let got = plan(&c, Some(prev), &config);
+                    let want = keyed_plan(&c, prev, &config);
+                    prop_assert_eq!(&got.occurrences, &want.occurrences);
+                    prop_assert_eq!(&got.pairs, &want.pairs);
+                    prop_assert_eq!(&got.text_id, &want.text_id);
+                    prop_assert_eq!(&got.first, &want.first);
+                    prop_assert_eq!(&got.reuse, &want.reuse);
+                    if got.graph != GraphAction::Keep {
+                        prop_assert_eq!(&got.graph, &want.graph);
+                    }
+                }
+                if docs.iter().any(Option::is_some) {
+                    build(&data, &index, &mut model, &config, &mut NoProgress).unwrap();
+                }
+            }
+        }
+    }
+}
