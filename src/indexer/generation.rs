@@ -80,7 +80,7 @@ pub fn make_generation(
     let identity = embedder.identity().clone();
     let dim = embedder.dimension();
     let mut laps = Laps::start();
-    let Some(plan) = plan_against(corpus, previous, config) else {
+    let Some(mut plan) = plan_against(corpus, previous, config) else {
         return Ok(None);
     };
     laps.lap("plan");
@@ -120,9 +120,10 @@ pub fn make_generation(
     let question_graph = laid.take_side(Side::Questions);
     let passage_graph = laid.take_side(Side::Passages);
     let live_vectors = plan.first.len();
+    let previous_pair = std::mem::take(&mut plan.previous_pair);
     let (meta, vectors, graph) = lay_out(plan, laid, dim);
     laps.lap("lay out rows and metadata");
-    let lexical = lexical_index(&meta, previous);
+    let lexical = lexical_index(&meta, previous, &previous_pair);
     laps.lap("lexical index");
     let (sparse, sparse_encoded) =
         crate::indexer::sparse::arm(config.sparse, &meta, previous, embedder, progress)?;
@@ -243,35 +244,32 @@ fn lay_out(plan: BuildPlan, laid: Laid, dim: usize) -> (Meta, Vec<f32>, MmapGrap
     )
 }
 
-/// The lexical arm's index of every pair.
-fn lexical_index(meta: &Meta, previous: Option<&Snapshot>) -> crate::index::lexical::LexicalIndex {
+/// The lexical arm's index of every pair. Pairs of a document unchanged
+/// since `previous` (`previous_pair`, see [`BuildPlan::previous_pair`]) keep
+/// their terms: only changed pairs are read again.
+fn lexical_index(
+    meta: &Meta,
+    previous: Option<&Snapshot>,
+    previous_pair: &[u32],
+) -> crate::index::lexical::LexicalIndex {
     use crate::index::lexical::LexicalIndex;
     let t = Instant::now();
-    let texts: Vec<String> = meta.pairs.iter().map(lexical_text).collect();
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let lexical = match previous {
-        // Pairs whose question and answer the previous generation indexed
-        // keep their terms: only changed pairs are read again.
         Some(prev) if prev.lexical.len() == prev.meta.pairs.len() => {
-            let by_text: HashMap<(&str, &str), u32> = prev
-                .meta
-                .pairs
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| !p.passage)
-                .map(|(i, p)| ((p.question.as_str(), p.answer.as_str()), i as u32))
-                .collect();
-            let reuse: Vec<Option<u32>> = meta
-                .pairs
-                .iter()
-                .map(|p| {
-                    let key = (p.question.as_str(), p.answer.as_str());
-                    by_text.get(&key).copied().filter(|_| !p.passage)
+            let reuse: Vec<Option<u32>> = (0..meta.pairs.len())
+                .map(|i| {
+                    previous_pair
+                        .get(i)
+                        .copied()
+                        .filter(|&p| (p as usize) < prev.lexical.len())
                 })
                 .collect();
-            LexicalIndex::rebuild(&prev.lexical, &refs, &reuse)
+            LexicalIndex::rebuild(&prev.lexical, &reuse, |i| lexical_text(&meta.pairs[i]))
         }
-        _ => LexicalIndex::build(refs.iter().copied(), true),
+        _ => {
+            let texts: Vec<String> = meta.pairs.iter().map(lexical_text).collect();
+            LexicalIndex::build(texts.iter().map(String::as_str), true)
+        }
     };
     log::debug!(
         "lexical index of {} pairs built in {:.1} ms",

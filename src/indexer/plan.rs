@@ -52,6 +52,10 @@ pub struct BuildPlan {
     pub queries_apart: bool,
     /// Per pair: its answer has several sentences (and a vector of its own).
     pub several: Vec<bool>,
+    /// Per pair: its number in the previous generation when its document
+    /// is unchanged there (`u32::MAX` otherwise): its lexical terms are
+    /// taken from there.
+    pub previous_pair: Vec<u32>,
 }
 
 impl BuildPlan {
@@ -251,7 +255,7 @@ pub(super) fn embed_roles(
 /// splitter (the caller decides that, and passes `None` otherwise).
 pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfig) -> BuildPlan {
     // Occurrences are copied from a generation that made them the same way.
-    let same_layout = previous.filter(|p| {
+    let same_layout = previous.is_some_and(|p| {
         p.manifest.answer_vectors == config.answer_vectors
             && p.manifest.question_vectors == config.question_vectors
     });
@@ -260,11 +264,13 @@ pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfi
         pairs,
         occurrences,
         previous_row,
+        previous_pair,
     } = collect(
         corpus,
         config.answer_vectors,
         config.question_vectors,
-        same_layout.map(|p| p.meta),
+        previous.map(|p| p.meta),
+        same_layout,
     );
     let mut several = vec![false; pairs.len()];
     for o in &occurrences {
@@ -283,6 +289,7 @@ pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfi
         answer_vectors: config.answer_vectors,
         queries_apart: config.queries_apart,
         several,
+        previous_pair,
     };
     let Some(prev) = previous else {
         plan.distinct();

@@ -19,6 +19,9 @@ pub(super) struct Collected {
     pub pairs: Vec<PairMeta>,
     pub occurrences: Vec<Occurrence>,
     pub previous_row: Vec<u32>,
+    /// Each pair's number in the previous generation when its document is
+    /// unchanged there ([`NO_ROW`] otherwise).
+    pub previous_pair: Vec<u32>,
 }
 
 /// No previous row.
@@ -106,63 +109,52 @@ fn starts(groups: usize, sorted: impl Iterator<Item = u32>) -> Vec<usize> {
 }
 
 /// Documents, pairs and every text occurrence (rows not yet assigned) of a
-/// corpus. With `previous` (metadata made with the same splitter and the
-/// same `answer_vectors` and `question_vectors`), an unchanged document's
-/// occurrences are copied from it with their rows instead of split again.
+/// corpus, and which pairs `previous` (metadata made with the same splitter)
+/// had in an unchanged document. With `same_layout` (`previous` made with
+/// the same `answer_vectors` and `question_vectors`), an unchanged
+/// document's occurrences are copied from it with their rows instead of
+/// split again.
 pub(super) fn collect(
     corpus: &Corpus,
     answer_vectors: AnswerVectors,
     question_vectors: bool,
     previous: Option<&Meta>,
+    same_layout: bool,
 ) -> Collected {
     let earlier = previous.map(Earlier::new);
     let mut documents = Vec::with_capacity(corpus.documents.len());
     let mut pairs: Vec<PairMeta> = Vec::new();
     let mut occurrences = Vec::new();
     let mut previous_row = Vec::new();
+    let mut previous_pair = Vec::with_capacity(corpus.documents.len());
     for doc in &corpus.documents {
         let doc_id = documents.len() as u32;
         documents.push(DocMeta {
             key: doc.key.clone(),
             source: doc.source.clone(),
         });
-        let kept = earlier
+        let same = earlier
             .as_ref()
             .and_then(|e| Some((e, e.same_document(doc)?)));
+        let kept = same.filter(|_| same_layout);
+        let count = doc.pairs.len() + usize::from(!doc.passage.trim().is_empty());
+        match same {
+            Some((_, from)) => previous_pair.extend((from..from + count).map(|p| p as u32)),
+            None => previous_pair.resize(previous_pair.len() + count, NO_ROW),
+        }
         for (k, pair) in doc.pairs.iter().enumerate() {
             let pair_id = pairs.len() as u32;
             if let Some((e, from)) = kept {
                 e.copy(from + k, pair_id, &mut occurrences, &mut previous_row);
             } else {
-                let spans = split::sentences(&pair.answer);
                 let start = occurrences.len();
-                for span in &spans {
-                    occurrences.push(Occurrence {
-                        pair: pair_id,
-                        row: 0,
-                        start: span.start as u32,
-                        end: span.end as u32,
-                        kind: Kind::Sentence,
-                    });
-                }
-                if answer_vectors != AnswerVectors::Off && spans.len() > 1 {
-                    occurrences.push(Occurrence {
-                        pair: pair_id,
-                        row: 0,
-                        start: 0,
-                        end: pair.answer.len() as u32,
-                        kind: Kind::Answer,
-                    });
-                }
-                if question_vectors && !pair.question.trim().is_empty() {
-                    occurrences.push(Occurrence {
-                        pair: pair_id,
-                        row: 0,
-                        start: 0,
-                        end: pair.question.len() as u32,
-                        kind: Kind::Question,
-                    });
-                }
+                split_pair(
+                    pair,
+                    pair_id,
+                    answer_vectors,
+                    question_vectors,
+                    &mut occurrences,
+                );
                 previous_row.resize(previous_row.len() + occurrences.len() - start, NO_ROW);
             }
             pairs.push(PairMeta {
@@ -212,6 +204,46 @@ pub(super) fn collect(
         pairs,
         occurrences,
         previous_row,
+        previous_pair,
+    }
+}
+
+/// The occurrences of `pair` (numbered `pair_id`): its answer's sentences,
+/// the whole answer when it has several, its question.
+fn split_pair(
+    pair: &corpus::QaPair,
+    pair_id: u32,
+    answer_vectors: AnswerVectors,
+    question_vectors: bool,
+    occurrences: &mut Vec<Occurrence>,
+) {
+    let spans = split::sentences(&pair.answer);
+    for span in &spans {
+        occurrences.push(Occurrence {
+            pair: pair_id,
+            row: 0,
+            start: span.start as u32,
+            end: span.end as u32,
+            kind: Kind::Sentence,
+        });
+    }
+    if answer_vectors != AnswerVectors::Off && spans.len() > 1 {
+        occurrences.push(Occurrence {
+            pair: pair_id,
+            row: 0,
+            start: 0,
+            end: pair.answer.len() as u32,
+            kind: Kind::Answer,
+        });
+    }
+    if question_vectors && !pair.question.trim().is_empty() {
+        occurrences.push(Occurrence {
+            pair: pair_id,
+            row: 0,
+            start: 0,
+            end: pair.question.len() as u32,
+            kind: Kind::Question,
+        });
     }
 }
 

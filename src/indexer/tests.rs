@@ -699,6 +699,17 @@ mod reuse_oracle {
                     if got.graph != GraphAction::Keep {
                         prop_assert_eq!(&got.graph, &want.graph);
                     }
+                    // A pair said to be a previous one has its texts (its
+                    // lexical terms are taken from there).
+                    prop_assert_eq!(got.previous_pair.len(), got.pairs.len());
+                    for (pair, &p) in got.pairs.iter().zip(&got.previous_pair) {
+                        if let Some(before) = snap.meta.pairs.get(p as usize) {
+                            prop_assert_eq!(
+                                (&before.question, &before.answer, before.passage),
+                                (&pair.question, &pair.answer, pair.passage)
+                            );
+                        }
+                    }
                 }
                 if docs.iter().any(Option::is_some) {
                     build(&data, &index, &mut model, &config, &mut NoProgress).unwrap();
