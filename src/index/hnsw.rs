@@ -5,8 +5,9 @@
 //! The graph holds row numbers only: the vectors stay in the index's one
 //! vector file, so nothing is stored twice (hnsw_rs, used before, kept a copy
 //! of every vector in memory while building and another in its dump). An
-//! extension reads the saved graph back into link lists, inserts the new
-//! rows, and writes a new graph; the old rows keep their numbers.
+//! extension inserts the new rows into an overlay of the saved graph (only
+//! the rows whose links change are copied out of it, [`crate::index::links`])
+//! and writes a new graph; the old rows keep their numbers.
 //!
 //! Insertion runs on every core: each row's links sit behind their own lock
 //! and are copied out before any distance is computed, as in hnswlib. A
@@ -19,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Mutex, RwLock};
 
 use crate::index::ann::HnswParams;
+use crate::index::links::{LinkStore, Overlay, RowLinks};
 use crate::index::mmap_graph::{MmapGraph, Ordered as Sim};
 use crate::model::vector::{dot, dot_each};
 
@@ -38,12 +40,12 @@ fn level_of(row: usize, m: usize, max_layer: usize) -> usize {
 
 /// Link lists under construction: for each row, its neighbours in each of
 /// its layers (layer 0 first).
-struct Layered<'v> {
+struct Layered<'v, L: LinkStore = RowLinks> {
     vectors: &'v [f32],
     dim: usize,
     m: usize,
     ef_construction: usize,
-    links: Vec<Mutex<Vec<Vec<u32>>>>,
+    links: L,
     /// The entry row and the top layer; None while the graph is empty.
     entry: RwLock<Option<(u32, usize)>>,
 }
@@ -83,13 +85,7 @@ impl Scratch {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic elsewhere cannot leave a link list half-written: every update
-    // replaces or pushes whole values.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl<'v> Layered<'v> {
+impl<'v, L: LinkStore> Layered<'v, L> {
     fn vector(&self, row: u32) -> &'v [f32] {
         let r = row as usize;
         &self.vectors[r * self.dim..(r + 1) * self.dim]
@@ -101,10 +97,7 @@ impl<'v> Layered<'v> {
 
     /// Copies `row`'s links in `layer` into `out`.
     fn neighbours_into(&self, row: u32, layer: usize, out: &mut Vec<u32>) {
-        out.clear();
-        if let Some(l) = lock(&self.links[row as usize]).get(layer) {
-            out.extend_from_slice(l);
-        }
+        self.links.read(row, layer, out);
     }
 
     /// Links allowed per row in `layer`.
@@ -206,59 +199,61 @@ impl<'v> Layered<'v> {
     /// inserted), pruning when that makes the list too long.
     fn set_links(&self, row: u32, layer: usize, chosen: &[(f32, u32)]) {
         let max = self.max_links(layer);
-        let mut links = lock(&self.links[row as usize]);
-        let Some(list) = links.get_mut(layer) else {
-            return;
-        };
-        let added: Vec<u32> = list
-            .iter()
-            .copied()
-            .filter(|r| !chosen.iter().any(|c| c.1 == *r))
-            .collect();
-        *list = chosen.iter().map(|&(_, r)| r).collect();
-        if added.is_empty() {
-            return;
-        }
-        list.extend(added);
-        if list.len() > max {
-            let base = self.vector(row);
-            let mut candidates: Vec<(f32, u32)> =
-                list.iter().map(|&r| (self.sim(r, base), r)).collect();
+        self.links.update(row, &mut |links| {
+            let Some(list) = links.get_mut(layer) else {
+                return;
+            };
+            let added: Vec<u32> = list
+                .iter()
+                .copied()
+                .filter(|r| !chosen.iter().any(|c| c.1 == *r))
+                .collect();
+            *list = chosen.iter().map(|&(_, r)| r).collect();
+            if added.is_empty() {
+                return;
+            }
+            list.extend(added);
+            if list.len() > max {
+                let base = self.vector(row);
+                let mut candidates: Vec<(f32, u32)> =
+                    list.iter().map(|&r| (self.sim(r, base), r)).collect();
+                candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                *list = self
+                    .select(&candidates, max)
+                    .into_iter()
+                    .map(|(_, r)| r)
+                    .collect();
+            }
+        })
+    }
+
+    /// Adds a link `from -> to` in `layer`, pruning `from`'s list when full.
+    fn connect(&self, from: u32, to: u32, layer: usize) {
+        let max = self.max_links(layer);
+        self.links.update(from, &mut |links| {
+            let Some(list) = links.get_mut(layer) else {
+                return;
+            };
+            if list.contains(&to) {
+                return;
+            }
+            if list.len() < max {
+                list.push(to);
+                return;
+            }
+            let base = self.vector(from);
+            let mut candidates: Vec<(f32, u32)> = list
+                .iter()
+                .chain(std::iter::once(&to))
+                .map(|&r| (self.sim(r, base), r))
+                .collect();
             candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             *list = self
                 .select(&candidates, max)
                 .into_iter()
                 .map(|(_, r)| r)
                 .collect();
-        }
-    }
-
-    /// Adds a link `from -> to` in `layer`, pruning `from`'s list when full.
-    fn connect(&self, from: u32, to: u32, layer: usize) {
-        let max = self.max_links(layer);
-        let mut links = lock(&self.links[from as usize]);
-        let Some(list) = links.get_mut(layer) else {
-            return;
-        };
-        if list.contains(&to) {
-            return;
-        }
-        if list.len() < max {
-            list.push(to);
-            return;
-        }
-        let base = self.vector(from);
-        let mut candidates: Vec<(f32, u32)> = list
-            .iter()
-            .chain(std::iter::once(&to))
-            .map(|&r| (self.sim(r, base), r))
-            .collect();
-        candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        *list = self
-            .select(&candidates, max)
-            .into_iter()
-            .map(|(_, r)| r)
-            .collect();
+        })
     }
 
     /// Inserts `row`, whose link lists exist (one per layer, empty). A new row
@@ -267,7 +262,7 @@ impl<'v> Layered<'v> {
     /// 0.958 at 100,000 vectors with out-of-distribution queries, but lowered
     /// it on xquad-en from 0.999 to 0.990 (engine nDCG@10 −0.004 to −0.006).
     fn insert(&self, row: u32, scratch: &mut Scratch) {
-        let level = lock(&self.links[row as usize]).len() - 1;
+        let level = self.links.levels(row) - 1;
         let query = self.vector(row);
         let current = *self.entry.read().unwrap_or_else(|e| e.into_inner());
         let (entry, top) = match current {
@@ -331,7 +326,7 @@ impl<'v> Layered<'v> {
     /// Inserts `todo` (rows, in that order as far as threads allow) on
     /// `threads` threads; `progress` gets counts of rows inserted.
     fn insert_all(&self, todo: &[u32], threads: usize, progress: &mut dyn FnMut(usize)) {
-        let rows = self.links.len();
+        let rows = self.links.rows();
         let to = todo.len();
         let next = AtomicUsize::new(0);
         let done = AtomicUsize::new(0);
@@ -386,12 +381,7 @@ impl<'v> Layered<'v> {
             .into_inner()
             .unwrap_or_else(|e| e.into_inner())
             .unwrap_or((0, 0));
-        let links: Vec<Vec<Vec<u32>>> = self
-            .links
-            .into_iter()
-            .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
-            .collect();
-        MmapGraph::from_links(top, entry as usize, &links)
+        self.links.into_graph(top, entry as usize)
     }
 }
 
@@ -441,7 +431,7 @@ pub fn build_over(
         ef_construction: params.ef_construction,
         links: (0..rows)
             .map(|r| Mutex::new(empty_links(r, params)))
-            .collect(),
+            .collect::<RowLinks>(),
         entry: RwLock::new(None),
     };
     let todo: Vec<u32> = (0..rows as u32).filter(|&r| member(r as usize)).collect();
@@ -481,20 +471,42 @@ pub fn extend_over(
     member: &(dyn Fn(usize) -> bool + Sync),
     progress: &mut dyn FnMut(usize),
 ) -> MmapGraph {
+    extend_on(
+        graph,
+        vectors,
+        dim,
+        params,
+        member,
+        build_threads(),
+        progress,
+    )
+}
+
+/// [`extend_over`] on `threads` threads (1 gives the same graph every run).
+/// Only the rows whose lists change are read out of `graph`
+/// ([`crate::index::links`]).
+fn extend_on(
+    graph: &MmapGraph,
+    vectors: &[f32],
+    dim: usize,
+    params: &HnswParams,
+    member: &(dyn Fn(usize) -> bool + Sync),
+    threads: usize,
+    progress: &mut dyn FnMut(usize),
+) -> MmapGraph {
     let rows = vectors.len() / dim.max(1);
     let old = graph.rows().min(rows);
-    let (top, entry, mut links) = graph.links();
-    links.truncate(old);
     // A graph of fewer than two rows has no links to tell what is in it:
     // it is built again (over at most one old row).
-    let linked = |l: &Vec<Vec<u32>>| l.iter().any(|layer| !layer.is_empty());
-    if !links.iter().any(linked) {
-        return build_over(vectors, dim, params, build_threads(), member, progress);
+    if graph.link_count() == 0 {
+        return build_over(vectors, dim, params, threads, member, progress);
     }
+    let entry = graph.entry();
     // New members, and old rows that have become members (a new stored
     // question identical to an old answer's sentence shares its row).
+    let unlinked = |r: usize| (0..graph.layers()).all(|l| graph.neighbours(l, r as u32).is_empty());
     let todo: Vec<u32> = (0..rows)
-        .filter(|&r| member(r) && r != entry && links.get(r).is_none_or(|l| !linked(l)))
+        .filter(|&r| member(r) && r != entry && (r >= old || unlinked(r)))
         .map(|r| r as u32)
         .collect();
     let layered = Layered {
@@ -502,14 +514,10 @@ pub fn extend_over(
         dim,
         m: params.m,
         ef_construction: params.ef_construction,
-        links: links
-            .into_iter()
-            .map(Mutex::new)
-            .chain((old..rows).map(|r| Mutex::new(empty_links(r, params))))
-            .collect(),
-        entry: RwLock::new(Some((entry as u32, top))),
+        links: Overlay::new(graph, rows, |r| empty_links(r, params)),
+        entry: RwLock::new(Some((entry as u32, graph.top()))),
     };
-    layered.insert_all(&todo, build_threads(), progress);
+    layered.insert_all(&todo, threads, progress);
     layered.finish()
 }
 
@@ -517,6 +525,7 @@ pub fn extend_over(
 mod tests {
     use super::*;
     use crate::index::ann::{exact_search, tests::random_unit};
+    use crate::index::links::lock;
 
     fn recall(graph: &MmapGraph, data: &[f32], dim: usize, queries: usize, ef: usize) -> f64 {
         let rows = data.len() / dim;
@@ -649,7 +658,9 @@ mod tests {
             dim,
             m: 2,
             ef_construction: 8,
-            links: (0..5).map(|_| Mutex::new(vec![Vec::new()])).collect(),
+            links: (0..5)
+                .map(|_| Mutex::new(vec![Vec::new()]))
+                .collect::<RowLinks>(),
             entry: RwLock::new(None),
         };
         layered.connect(0, 3, 0);
@@ -661,6 +672,56 @@ mod tests {
         layered.connect(0, 4, 0);
         layered.set_links(0, 0, &[(0.5, 1), (0.4, 2)]);
         assert!(lock(&layered.links[0])[0].len() <= 4);
+    }
+
+    /// Extending a graph through an overlay of it makes, on one thread,
+    /// the very graph that reading every row's lists out of it made (the
+    /// way before `links.rs`): old rows that became members included.
+    #[test]
+    fn an_overlay_extends_as_reading_every_row_did() {
+        let (dim, params) = (
+            16,
+            HnswParams {
+                m: 4,
+                ef_construction: 32,
+                ..HnswParams::default()
+            },
+        );
+        for seed in 0..4u64 {
+            let data = random_unit(400, dim, seed);
+            let old = 300 + 20 * seed as usize;
+            let before = |r: usize| !r.is_multiple_of(3);
+            let after = |r: usize| !r.is_multiple_of(3) || r.is_multiple_of(7);
+            let graph = build_over(&data[..old * dim], dim, &params, 1, &before, &mut |_| {});
+            let overlay = extend_on(&graph, &data, dim, &params, &after, 1, &mut |_| {});
+            // Every row's lists read out, then extended.
+            let (top, entry, mut links) = graph.links();
+            links.truncate(old);
+            let linked = |l: &Vec<Vec<u32>>| l.iter().any(|layer| !layer.is_empty());
+            let todo: Vec<u32> = (0..400)
+                .filter(|&r| after(r) && r != entry && links.get(r).is_none_or(|l| !linked(l)))
+                .map(|r| r as u32)
+                .collect();
+            let layered = Layered {
+                vectors: &data,
+                dim,
+                m: params.m,
+                ef_construction: params.ef_construction,
+                links: links
+                    .into_iter()
+                    .map(Mutex::new)
+                    .chain((old..400).map(|r| Mutex::new(empty_links(r, &params))))
+                    .collect::<RowLinks>(),
+                entry: RwLock::new(Some((entry as u32, top))),
+            };
+            layered.insert_all(&todo, 1, &mut |_| {});
+            let read_out = layered.finish();
+            assert_eq!(overlay.as_bytes(), read_out.as_bytes(), "seed {seed}");
+            // Every member is linked, the old rows that became members too.
+            for r in (0..400).filter(|&r| after(r)) {
+                assert!(!overlay.neighbours(0, r as u32).is_empty(), "row {r}");
+            }
+        }
     }
 
     #[test]

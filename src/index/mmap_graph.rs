@@ -3,7 +3,8 @@
 //! [`crate::index::hnsw`] builds the graph as link lists and writes it here as
 //! arrays of `u32` (one CSR adjacency per layer); a query maps the file and
 //! walks it directly, over the memory-mapped vectors, with nothing to load.
-//! An extension reads it back into link lists ([`MmapGraph::links`]).
+//! An extension reads only the rows whose links it changes
+//! ([`MmapGraph::row_links`], see [`crate::index::links`]).
 //!
 //! File layout (`graph.bin`, little-endian `u32` words):
 //! ```text
@@ -66,24 +67,97 @@ impl MmapGraph {
     /// of its layers, layer 0 first), entered at row `entry` in layer `top`.
     pub fn from_links(top: usize, entry: usize, links: &[Vec<Vec<u32>>]) -> MmapGraph {
         let rows = links.len();
+        MmapGraph::from_lists(
+            rows,
+            top,
+            entry,
+            |layer| {
+                (0..rows as u32)
+                    .filter(|&r| links[r as usize].len() > layer)
+                    .collect()
+            },
+            |layer, r| links[r as usize].get(layer).map_or(&[], Vec::as_slice),
+        )
+    }
+
+    /// The graph of `rows` rows entered at row `entry` in layer `top`, whose
+    /// layer `l > 0` holds the rows `nodes(l)` (sorted; layer 0 holds every
+    /// row), each row linked in layer `l` to `list(l, row)`.
+    pub fn from_lists<'a>(
+        rows: usize,
+        top: usize,
+        entry: usize,
+        nodes: impl Fn(usize) -> Vec<u32>,
+        list: impl Fn(usize, u32) -> &'a [u32],
+    ) -> MmapGraph {
         let mut w: Vec<u32> = vec![MAGIC, VERSION, rows as u32, top as u32, entry as u32];
         for layer in 0..=top {
-            let nodes: Vec<usize> = (0..rows).filter(|&r| links[r].len() > layer).collect();
-            w.push(nodes.len() as u32);
-            if layer > 0 {
-                w.extend(nodes.iter().map(|&r| r as u32));
+            let nodes = (layer > 0).then(|| nodes(layer));
+            let count = nodes.as_ref().map_or(rows, Vec::len);
+            let node = |i: usize| nodes.as_ref().map_or(i as u32, |n| n[i]);
+            w.push(count as u32);
+            if let Some(nodes) = &nodes {
+                w.extend_from_slice(nodes);
             }
             let mut offset = 0u32;
             w.push(0);
-            for &r in &nodes {
-                offset += links[r][layer].len() as u32;
+            for i in 0..count {
+                offset += list(layer, node(i)).len() as u32;
                 w.push(offset);
             }
-            for &r in &nodes {
-                w.extend_from_slice(&links[r][layer]);
+            for i in 0..count {
+                w.extend_from_slice(list(layer, node(i)));
             }
         }
         MmapGraph::parse(Words::Owned(w)).expect("invariant: a graph of link lists is valid")
+    }
+
+    /// The rows of layer `layer > 0`, sorted (empty past the top layer).
+    pub(crate) fn layer_nodes(&self, layer: usize) -> &[u32] {
+        match self.layers.get(layer) {
+            Some(Layer {
+                nodes: Some(at),
+                count,
+                ..
+            }) => &self.words()[*at..*at + *count],
+            _ => &[],
+        }
+    }
+
+    /// Layers.
+    pub(crate) fn layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// The top layer.
+    pub(crate) fn top(&self) -> usize {
+        self.layers.len().saturating_sub(1)
+    }
+
+    /// The entry row.
+    pub(crate) fn entry(&self) -> usize {
+        self.entry as usize
+    }
+
+    /// Links in every layer.
+    pub(crate) fn link_count(&self) -> usize {
+        let w = self.words();
+        self.layers
+            .iter()
+            .map(|l| w[l.offsets + l.count] as usize)
+            .sum()
+    }
+
+    /// `row`'s link lists, one per layer up to the highest it is in (as
+    /// [`MmapGraph::links`] gives them).
+    pub(crate) fn row_links(&self, row: u32) -> Vec<Vec<u32>> {
+        let levels = (0..self.layers.len())
+            .rev()
+            .find(|&l| self.local(l, row).is_some())
+            .map_or(1, |l| l + 1);
+        (0..levels)
+            .map(|l| self.neighbours(l, row).to_vec())
+            .collect()
     }
 
     /// The link lists, top layer and entry row (the inverse of [`MmapGraph::from_links`]).
@@ -228,7 +302,7 @@ impl MmapGraph {
         }
     }
 
-    fn neighbours(&self, layer: usize, row: u32) -> &[u32] {
+    pub(crate) fn neighbours(&self, layer: usize, row: u32) -> &[u32] {
         let Some(i) = self.local(layer, row) else {
             return &[];
         };

@@ -8,6 +8,7 @@
 pub mod ann;
 pub mod hnsw;
 pub mod lexical;
+mod links;
 pub mod maxscore;
 pub mod mmap_graph;
 pub mod probes;
