@@ -254,10 +254,13 @@ pub(super) fn embed_roles(
 /// graph. `previous` must be a generation made by the same model and
 /// splitter (the caller decides that, and passes `None` otherwise).
 pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfig) -> BuildPlan {
-    // Occurrences are copied from a generation that made them the same way.
+    // Occurrences are copied from a generation that made them the same way
+    // (a database's generation is reused across splitter versions: its
+    // rows are found by text, its sentence spans are not copied).
     let same_layout = previous.is_some_and(|p| {
         p.manifest.answer_vectors == config.answer_vectors
             && p.manifest.question_vectors == config.question_vectors
+            && p.manifest.splitter_version == split::SPLITTER_VERSION
     });
     let Collected {
         documents,

@@ -718,3 +718,54 @@ mod reuse_oracle {
         }
     }
 }
+
+/// Sentence spans are copied only from a generation of this splitter (a
+/// database's generation is reused across splitter versions): with another
+/// version every answer is split again, and rows are still found by text.
+#[test]
+fn spans_are_not_copied_from_another_splitter() {
+    let (_dir, mut snap) = built(&[("a.txt", A)]);
+    let c = corpus(&[("a.txt", A), ("b.txt", B)]);
+    let fresh = plan(&c, None, &IndexConfig::default()).occurrences;
+    // A generation whose splitter cut "One is first. It comes before two."
+    // into one sentence: its first pair's sentence occurrences merged.
+    let merged: Vec<Occurrence> = {
+        let o = &snap.meta.occurrences;
+        let first: Vec<&Occurrence> = o
+            .iter()
+            .filter(|o| o.pair == 0 && o.is_sentence())
+            .collect();
+        assert_eq!(first.len(), 2);
+        let mut out: Vec<Occurrence> = o
+            .iter()
+            .filter(|x| !(x.pair == 0 && x.is_sentence()))
+            .cloned()
+            .collect();
+        out.insert(
+            0,
+            Occurrence {
+                end: first[1].end,
+                ..*first[0]
+            },
+        );
+        out
+    };
+    let rows = snap.meta.row_count();
+    let documents = snap.meta.documents.clone();
+    let pairs = snap.meta.pairs.clone();
+    snap.meta = Meta::new(documents, pairs, merged, rows);
+    let copied = |snap: &Snapshot| {
+        let prev = Previous {
+            manifest: &snap.manifest,
+            meta: &snap.meta,
+        };
+        plan(&c, Some(prev), &IndexConfig::default())
+    };
+    // The same splitter: its spans are taken as they are.
+    assert_ne!(copied(&snap).occurrences, fresh);
+    // Another splitter: split again.
+    snap.manifest.splitter_version += 1;
+    let p = copied(&snap);
+    assert_eq!(p.occurrences, fresh);
+    assert!(p.reused() > 0);
+}
