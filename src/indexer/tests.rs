@@ -612,6 +612,23 @@ mod reuse_oracle {
         t
     }
 
+    /// The document as a line of a `.jsonl` file, with a field per pair.
+    fn json_line(slot: usize, (passage, pairs): &Doc) -> String {
+        let qa: Vec<serde_json::Value> = pairs
+            .iter()
+            .map(|(q, answer)| {
+                let answer: Vec<&str> = answer.iter().map(|&s| SENTENCES[s]).collect();
+                serde_json::json!({
+                    "question": QUESTIONS[*q],
+                    "answer": answer.join(" "),
+                    "tag": format!("t{}", answer.len()),
+                })
+            })
+            .collect();
+        serde_json::json!({"id": format!("d{slot}"), "passage": SENTENCES[*passage], "qa": qa})
+            .to_string()
+    }
+
     /// Per later corpus, per document slot: kept, replaced or removed.
     #[derive(Debug, Clone)]
     enum Edit {
@@ -647,6 +664,8 @@ mod reuse_oracle {
             first in prop::collection::vec(doc(), 1..5),
             edits in prop::collection::vec(prop::collection::vec(edit(), 5), 3),
             how in 0..4usize,
+            question_vectors in any::<bool>(),
+            jsonl in any::<bool>(),
         ) {
             let answer_vectors = [
                 AnswerVectors::InContext,
@@ -654,7 +673,12 @@ mod reuse_oracle {
                 AnswerVectors::Pooled,
                 AnswerVectors::Off,
             ][how];
-            let config = IndexConfig { answer_vectors, compact_ratio: 0.5, ..IndexConfig::default() };
+            let config = IndexConfig {
+                answer_vectors,
+                question_vectors,
+                compact_ratio: 0.5,
+                ..IndexConfig::default()
+            };
             let dir = tempfile::tempdir().unwrap();
             let (data, index) = (dir.path().join("data"), dir.path().join("index"));
             std::fs::create_dir(&data).unwrap();
@@ -678,11 +702,22 @@ mod reuse_oracle {
                         _ => {}
                     }
                 }
-                for (slot, d) in docs.iter().enumerate() {
-                    let path = data.join(format!("{slot}.txt"));
-                    match d {
-                        Some(d) => std::fs::write(&path, text(d)).unwrap(),
-                        None => { let _ = std::fs::remove_file(&path); }
+                if jsonl {
+                    // One file of documents keyed by id, with a field.
+                    let lines: Vec<String> = docs
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(slot, d)| Some((slot, d.as_ref()?)))
+                        .map(|(slot, d)| json_line(slot, d))
+                        .collect();
+                    std::fs::write(data.join("all.jsonl"), lines.join("\n")).unwrap();
+                } else {
+                    for (slot, d) in docs.iter().enumerate() {
+                        let path = data.join(format!("{slot}.txt"));
+                        match d {
+                            Some(d) => std::fs::write(&path, text(d)).unwrap(),
+                            None => { let _ = std::fs::remove_file(&path); }
+                        }
                     }
                 }
                 if round > 0 {
