@@ -543,4 +543,6 @@ pub(crate) mod testing {
 }
 
 #[cfg(test)]
+mod reuse_tests;
+#[cfg(test)]
 mod tests;
