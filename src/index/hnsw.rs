@@ -6,7 +6,7 @@
 //! vector file, so nothing is stored twice (hnsw_rs, used before, kept a copy
 //! of every vector in memory while building and another in its dump). An
 //! extension inserts the new rows into an overlay of the saved graph (only
-//! the rows whose links change are copied out of it, [`crate::index::links`])
+//! the rows whose links change are copied out of it, `index/links.rs`)
 //! and writes a new graph; the old rows keep their numbers.
 //!
 //! Insertion runs on every core: each row's links sit behind their own lock
@@ -484,7 +484,7 @@ pub fn extend_over(
 
 /// [`extend_over`] on `threads` threads (1 gives the same graph every run).
 /// Only the rows whose lists change are read out of `graph`
-/// ([`crate::index::links`]).
+/// (`index/links.rs`).
 fn extend_on(
     graph: &MmapGraph,
     vectors: &[f32],

@@ -4,7 +4,7 @@
 //! arrays of `u32` (one CSR adjacency per layer); a query maps the file and
 //! walks it directly, over the memory-mapped vectors, with nothing to load.
 //! An extension reads only the rows whose links it changes
-//! ([`MmapGraph::row_links`], see [`crate::index::links`]).
+//! (`MmapGraph::row_links`, see `index/links.rs`).
 //!
 //! File layout (`graph.bin`, little-endian `u32` words):
 //! ```text

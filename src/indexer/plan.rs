@@ -251,8 +251,10 @@ pub(super) fn embed_roles(
 }
 
 /// Plans a build: which texts to reuse, which to embed, what to do with the
-/// graph. `previous` must be a generation made by the same model and
-/// splitter (the caller decides that, and passes `None` otherwise).
+/// graph. `previous` must be a generation made by the same model (the
+/// caller decides that, and passes `None` otherwise); sentence spans are
+/// copied from it only when its splitter and vector settings are these
+/// (see `indexer/reuse.rs`), its rows are found by text in any case.
 pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfig) -> BuildPlan {
     // Occurrences are copied from a generation that made them the same way
     // (a database's generation is reused across splitter versions: its
