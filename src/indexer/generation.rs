@@ -68,7 +68,7 @@ impl NewGeneration {
 pub fn make_generation(
     corpus: &Corpus,
     data_dir: &Path,
-    previous: Option<&Snapshot>,
+    mut previous: Option<&mut Snapshot>,
     embedder: &mut dyn Embedder,
     config: &IndexConfig,
     making: Making<'_>,
@@ -80,7 +80,7 @@ pub fn make_generation(
     let identity = embedder.identity().clone();
     let dim = embedder.dimension();
     let mut laps = Laps::start();
-    let Some(mut plan) = plan_against(corpus, previous, config) else {
+    let Some(mut plan) = plan_against(corpus, previous.as_deref(), config) else {
         return Ok(None);
     };
     laps.lap("plan");
@@ -88,7 +88,9 @@ pub fn make_generation(
     let reused = plan.reused();
     // Texts this update embeds or drops: how far it moves the corpus.
     let changed = (plan.to_embed_ids().len()
-        + previous.map_or(0, |p| p.manifest.counts.vectors.saturating_sub(reused)))
+        + previous
+            .as_ref()
+            .map_or(0, |p| p.manifest.counts.vectors.saturating_sub(reused)))
         as u64;
     let known = known_vectors(config, embedder)?;
     let embed_started = Instant::now();
@@ -102,11 +104,11 @@ pub fn make_generation(
     )?;
     let embed_seconds = embed_started.elapsed().as_secs_f64();
     let reused = reused + (plan.to_embed_ids().len() - embedded - resumed);
-    let new_vectors = plan.fresh_vectors(new_vectors, previous, dim)?;
+    let new_vectors = plan.fresh_vectors(new_vectors, previous.as_deref(), dim)?;
     laps.lap("embed");
 
     let mut laid = graph_for(
-        previous,
+        previous.as_deref_mut(),
         &plan,
         new_vectors,
         dim,
@@ -115,6 +117,7 @@ pub fn make_generation(
         progress,
     )?;
     laps.lap("graph");
+    let previous = previous.as_deref();
     let (hidden, how, recall, kept_rows) = (laid.hidden, laid.how, laid.recall, laid.kept_rows);
     let probes = laid.take_probes();
     let question_graph = laid.take_side(Side::Questions);
@@ -219,7 +222,7 @@ fn known_vectors<'a>(
 
 /// The plan's documents, pairs and occurrences, each occurrence pointing at
 /// its row in the laid-out vectors; gives the metadata, vectors and graph.
-fn lay_out(plan: BuildPlan, laid: Laid, dim: usize) -> (Meta, Vec<f32>, MmapGraph) {
+fn lay_out(plan: BuildPlan, laid: Laid, dim: usize) -> (Meta, Matrix, MmapGraph) {
     let Laid {
         row_of_text,
         vectors,

@@ -13,7 +13,7 @@ use crate::store::Side;
 /// The rows and graph of the new generation: the previous graph extended
 /// when the plan says so and it keeps recall, otherwise a new one.
 pub(super) fn graph_for(
-    previous: Option<&Snapshot>,
+    mut previous: Option<&mut Snapshot>,
     plan: &BuildPlan,
     new_vectors: Vec<f32>,
     dim: usize,
@@ -21,7 +21,7 @@ pub(super) fn graph_for(
     graph_mode: GraphMode,
     progress: &mut dyn Progress,
 ) -> Result<Laid> {
-    let extended = match (previous, &plan.graph, graph_mode) {
+    let extended = match (previous.as_deref_mut(), &plan.graph, graph_mode) {
         (Some(prev), GraphAction::Extend { hidden }, GraphMode::Build) => {
             extend_graph(prev, plan, &new_vectors, dim, *hidden, progress)
         }
@@ -30,7 +30,7 @@ pub(super) fn graph_for(
     match extended {
         Some(laid) => Ok(laid),
         None => rebuild_graph(
-            previous,
+            previous.as_deref(),
             plan,
             new_vectors,
             dim,
@@ -46,7 +46,7 @@ pub(super) struct Laid {
     /// The row of each distinct text of the plan.
     pub(super) row_of_text: Vec<usize>,
     /// Row-major vectors.
-    pub(super) vectors: Vec<f32>,
+    pub(super) vectors: Matrix,
     pub(super) graph: MmapGraph,
     /// Rows no pair holds any longer.
     pub(super) hidden: usize,
@@ -110,9 +110,11 @@ fn has_rows(prev: &Snapshot, side: Side) -> bool {
 
 /// The previous graph with the new texts inserted (rows keep their numbers,
 /// new ones are appended), or None when its files cannot be loaded or the
-/// result would lose recall against exact search.
+/// result would lose recall against exact search. The new matrix is the
+/// previous generation's, taken over and grown (no vector copied); it is
+/// handed back when the extension is not kept.
 pub(super) fn extend_graph(
-    prev: &Snapshot,
+    prev: &mut Snapshot,
     plan: &BuildPlan,
     new_vectors: &[f32],
     dim: usize,
@@ -134,9 +136,42 @@ pub(super) fn extend_graph(
         );
         return None;
     }
+    let kept = prev.vectors().len();
+    let mut vectors = prev.take_vectors();
+    let Some(row_of_text) = appended(plan, &mut vectors, new_vectors, dim) else {
+        prev.restore_vectors(vectors, kept);
+        return None;
+    };
+    match extend_over(prev, plan, &row_of_text, &vectors, dim, progress) {
+        Some((graph, probes, sides)) => Some(Laid {
+            row_of_text,
+            vectors,
+            graph,
+            hidden,
+            kept_rows: kept / dim.max(1),
+            how: "extended",
+            recall: prev.manifest.graph_recall,
+            probes,
+            sides,
+        }),
+        None => {
+            prev.restore_vectors(vectors, kept);
+            None
+        }
+    }
+}
+
+/// Appends the plan's new texts' vectors to `vectors` (the previous rows);
+/// gives the row of each distinct text, or None when `new_vectors` holds
+/// fewer rows than the plan's new texts.
+fn appended(
+    plan: &BuildPlan,
+    vectors: &mut Matrix,
+    new_vectors: &[f32],
+    dim: usize,
+) -> Option<Vec<usize>> {
+    vectors.reserve(new_vectors.len());
     let mut row_of_text = Vec::with_capacity(plan.first.len());
-    let mut vectors = store::matrix_with_capacity(prev.vectors().len() + new_vectors.len());
-    vectors.extend_from_slice(prev.vectors());
     let mut fresh = new_vectors.chunks_exact(dim.max(1));
     for prev_row in &plan.reuse {
         row_of_text.push(match prev_row {
@@ -147,8 +182,23 @@ pub(super) fn extend_graph(
             }
         });
     }
+    Some(row_of_text)
+}
+
+/// Every graph of `prev` extended over `vectors` (its rows, then the new
+/// ones), each checked: the main graph, its probes and the side graphs, or
+/// None when one is not kept.
+fn extend_over(
+    prev: &Snapshot,
+    plan: &BuildPlan,
+    row_of_text: &[usize],
+    vectors: &[f32],
+    dim: usize,
+    progress: &mut dyn Progress,
+) -> Option<(MmapGraph, Vec<Probe>, Vec<SideGraph>)> {
+    let prev_rows = prev.meta.row_count();
     let rows = vectors.len() / dim.max(1);
-    let kinds = plan.kinds_of_rows(&row_of_text, rows);
+    let kinds = plan.kinds_of_rows(row_of_text, rows);
     let main = |r: usize| Side::in_main(kinds[r]);
     let params = &prev.manifest.hnsw;
     let mut laps = Laps::start();
@@ -167,19 +217,19 @@ pub(super) fn extend_graph(
             .sum::<usize>();
     progress.start(Stage::Graph, todo as u64);
     let mut advance = |n: usize| progress.advance(n as u64);
-    let graph = hnsw::extend_over(&prev.graph, &vectors, dim, params, &main, &mut advance);
+    let graph = hnsw::extend_over(&prev.graph, vectors, dim, params, &main, &mut advance);
     // Each side's graph extended (true), or built for its first rows.
     let mut sides: Vec<(Side, MmapGraph, bool)> = Vec::new();
     for side in Side::ALL {
         let member = |r: usize| side.holds(kinds[r]);
         match prev.side_graph(side) {
             Some(g) => {
-                let graph = hnsw::extend_over(g, &vectors, dim, params, &member, &mut advance);
+                let graph = hnsw::extend_over(g, vectors, dim, params, &member, &mut advance);
                 sides.push((side, graph, true));
             }
             None if kinds.iter().any(|&k| side.holds(k)) => {
                 let threads = hnsw::build_threads();
-                let graph = hnsw::build_over(&vectors, dim, params, threads, &member, &mut advance);
+                let graph = hnsw::build_over(vectors, dim, params, threads, &member, &mut advance);
                 sides.push((side, graph, false));
             }
             None => {}
@@ -195,20 +245,10 @@ pub(super) fn extend_graph(
         added: &added,
         probes: prev.probes.as_ref().map(|p| &p.main[..]),
     };
-    let probes = kept("graph", &graph, &vectors, dim, &main, change, built)?;
-    let side_graphs = checked_sides(prev, sides, &kinds, &vectors, dim)?;
+    let probes = kept("graph", &graph, vectors, dim, &main, change, built)?;
+    let side_graphs = checked_sides(prev, sides, &kinds, vectors, dim)?;
     laps.lap("graph: check recall");
-    Some(Laid {
-        row_of_text,
-        vectors,
-        graph,
-        hidden,
-        kept_rows: prev.vectors().len() / dim.max(1),
-        how: "extended",
-        recall: built,
-        probes,
-        sides: side_graphs,
-    })
+    Some((graph, probes, side_graphs))
 }
 
 /// The side graphs of an extension (each extended, true, or built for its
@@ -342,7 +382,7 @@ pub(super) fn rebuild_graph(
     if graph_mode == GraphMode::None {
         return Ok(Laid {
             row_of_text: (0..plan.first.len()).collect(),
-            vectors,
+            vectors: vectors.into(),
             graph: MmapGraph::empty(),
             hidden: 0,
             kept_rows: 0,
@@ -384,7 +424,7 @@ pub(super) fn rebuild_graph(
     progress.finish();
     Ok(Laid {
         row_of_text,
-        vectors,
+        vectors: vectors.into(),
         graph,
         hidden: 0,
         kept_rows: 0,

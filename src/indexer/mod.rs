@@ -52,7 +52,7 @@ use crate::model::embed::{
 };
 use crate::progress::{Progress, Stage};
 use crate::store::{
-    self, AnswerVectors, Counts, DocFingerprint, DocMeta, Kind, Manifest, Meta, Occurrence,
+    self, AnswerVectors, Counts, DocFingerprint, DocMeta, Kind, Manifest, Matrix, Meta, Occurrence,
     PairMeta, Snapshot, WriterLock,
 };
 use crate::store::{row_key, Made, RowKey};
@@ -266,7 +266,7 @@ pub fn build_corpus(
     let mut laps = Laps::start();
 
     // The previous generation, when its vectors can be reused.
-    let (previous, full_reason) = if config.full {
+    let (mut previous, full_reason) = if config.full {
         (None, Some("a full rebuild was asked".to_string()))
     } else if !store::exists(index_dir) {
         (None, None)
@@ -293,7 +293,7 @@ pub fn build_corpus(
     let made = make_generation(
         &corpus,
         data_dir,
-        previous.as_ref(),
+        previous.as_mut(),
         embedder,
         config,
         Making {

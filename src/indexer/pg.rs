@@ -45,7 +45,7 @@ impl BuildTarget for Postgres {
             }
         }
         // The vectors to reuse: the store's, or else an index folder's.
-        let previous = match held {
+        let mut previous = match held {
             Some(_) => Some(self.read_with_vectors()?),
             None if config.full => None,
             None => seed_snapshot(self, &identity),
@@ -55,7 +55,7 @@ impl BuildTarget for Postgres {
         let made = super::make_generation(
             &corpus,
             data_dir,
-            previous.as_ref(),
+            previous.as_mut(),
             embedder,
             config,
             super::Making {

@@ -263,9 +263,12 @@ pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
     );
 
     let vectors = match vectors {
-        Some(m) if cfg!(target_endian = "little") => Matrix::Copied(m),
-        Some(m) => Matrix::Owned(bytes_to_f32(&m)),
-        None => Matrix::Owned(Vec::new()),
+        // The file's bytes are little-endian floats.
+        Some(m) if cfg!(target_endian = "big") => {
+            Matrix::from(bytes_to_f32(bytemuck::cast_slice(&m[..])))
+        }
+        Some(m) => m,
+        None => Matrix::default(),
     };
     let graph = mapped_graph(&graph_path, words, rows)?;
     let (mut question_graph, mut passage_graph) = (None, None);

@@ -204,7 +204,7 @@ pub(super) fn read_vectors(
     manifest: &Manifest,
     files: &[VectorFile],
     dim: usize,
-) -> Result<Option<memmap2::Mmap>> {
+) -> Result<Option<Matrix>> {
     let row_bytes = dim as u64 * 4;
     let mut wanted = Vec::with_capacity(files.len());
     let mut total = 0u64;
@@ -222,7 +222,10 @@ pub(super) fn read_vectors(
         total = total.saturating_add(sum.len);
         wanted.push((path, *sum));
     }
-    read_verified_all(&wanted, total)
+    // Room for an update's new rows: a sixteenth more, at least 8 MiB.
+    let room = (total / 16).max(8 << 20) as usize;
+    let floats = (total / 4) as usize;
+    Ok(read_verified_writable(&wanted, total, room)?.map(|m| Matrix::mapped(m, floats)))
 }
 
 #[cfg(test)]

@@ -80,47 +80,6 @@ impl Side {
     }
 }
 
-/// The vector matrix of a generation, in memory of its own (see
-/// [`read_verified`]).
-#[derive(Debug)]
-pub(super) enum Matrix {
-    /// The file's bytes, page aligned.
-    Copied(memmap2::Mmap),
-    Owned(Vec<f32>),
-}
-
-impl Matrix {
-    fn as_slice(&self) -> &[f32] {
-        match self {
-            Matrix::Copied(m) => bytemuck::cast_slice(&m[..]),
-            Matrix::Owned(v) => v,
-        }
-    }
-}
-
-/// An empty matrix with room for `floats` floats, whose memory the kernel
-/// is asked to back with huge pages where it can, as [`read_verified`]'s
-/// copies are: an update fills a matrix as large as the index, and faulting
-/// it in 4 KiB pages costs about as much as the copy itself.
-pub fn matrix_with_capacity(floats: usize) -> Vec<f32> {
-    let matrix: Vec<f32> = Vec::with_capacity(floats);
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE: usize = 2 << 20;
-        let start = (matrix.as_ptr() as usize).next_multiple_of(HUGE);
-        let end = (matrix.as_ptr() as usize + floats * 4) & !(HUGE - 1);
-        if end > start {
-            // SAFETY: a hint about memory the vector owns (allocated, not yet
-            // written): it changes how the kernel backs the range, never its
-            // contents or who owns it.
-            unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-            }
-        }
-    }
-    matrix
-}
-
 /// Reads a file of the generation into memory of its own, checking its
 /// length and CRC-32 in the same pass. The index is never memory-mapped
 /// from its files: a mapped file truncated under a long-lived process
@@ -139,6 +98,26 @@ pub fn read_verified_all(
     files: &[(PathBuf, FileSum)],
     total: u64,
 ) -> Result<Option<memmap2::Mmap>> {
+    let Some(copy) = read_verified_writable(files, total, 0)? else {
+        return Ok(None);
+    };
+    let first = &files[0].0;
+    let copy = copy
+        .make_read_only()
+        .map_err(|e| Error::io("reading", first, e))?;
+    Ok(Some(copy))
+}
+
+/// [`read_verified_all`] into a mapping left writable, with `room` bytes
+/// more after the files' (address space, no memory until written): the
+/// vectors, which the next generation may take over and grow ([`Matrix`])
+/// where they lie; moved, a mapping's huge pages would be split into small
+/// ones, and every later read would pay for it.
+pub(super) fn read_verified_writable(
+    files: &[(PathBuf, FileSum)],
+    total: u64,
+    room: usize,
+) -> Result<Option<memmap2::MmapMut>> {
     let Some((first, _)) = files.first() else {
         return Ok(None);
     };
@@ -151,7 +130,7 @@ pub fn read_verified_all(
     let size = usize::try_from(total)
         .map_err(|_| Error::corrupt(first, format!("{total} bytes: too large for this machine")))?;
     let mut copy = memmap2::MmapOptions::new()
-        .len(size)
+        .len(size.saturating_add(room))
         .map_anon()
         .map_err(|e| Error::io("reading", first, e))?;
     #[cfg(target_os = "linux")]
@@ -166,9 +145,6 @@ pub fn read_verified_all(
         read_into(path, sum, &mut copy[at..end])?;
         at = end;
     }
-    let copy = copy
-        .make_read_only()
-        .map_err(|e| Error::io("reading", first, e))?;
     Ok(Some(copy))
 }
 
@@ -278,7 +254,7 @@ impl Snapshot {
         meta: Meta,
         graph: MmapGraph,
         lexical: crate::index::lexical::LexicalIndex,
-        vectors: Vec<f32>,
+        vectors: Matrix,
     ) -> Snapshot {
         Snapshot {
             dir: PathBuf::new(),
@@ -290,7 +266,7 @@ impl Snapshot {
             lexical,
             sparse: None,
             probes: None,
-            vectors: Matrix::Owned(vectors),
+            vectors,
             remote: None,
         }
     }
@@ -314,7 +290,7 @@ impl Snapshot {
             lexical,
             sparse: None,
             probes: None,
-            vectors: Matrix::Owned(Vec::new()),
+            vectors: Matrix::default(),
             remote: Some(rows),
         }
     }
@@ -357,6 +333,20 @@ impl Snapshot {
     /// Row-major vectors, `rows × dimension`.
     pub fn vectors(&self) -> &[f32] {
         self.vectors.as_slice()
+    }
+
+    /// Takes the vectors out, leaving none: for the next generation, whose
+    /// first rows they are (an extension grows them in place). Hand them
+    /// back with [`Snapshot::restore_vectors`] where it does not use them.
+    pub fn take_vectors(&mut self) -> Matrix {
+        std::mem::take(&mut self.vectors)
+    }
+
+    /// Puts back vectors [`Snapshot::take_vectors`] took, keeping their
+    /// first `floats` floats (the rows this generation had).
+    pub fn restore_vectors(&mut self, mut vectors: Matrix, floats: usize) {
+        vectors.truncate(floats);
+        self.vectors = vectors;
     }
 
     /// The vector of a row.

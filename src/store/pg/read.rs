@@ -138,7 +138,7 @@ impl Postgres {
             meta,
             crate::index::mmap_graph::MmapGraph::empty(),
             lexical,
-            vectors,
+            vectors.into(),
         ))
     }
 }
