@@ -184,6 +184,7 @@ fn main() {
             embedder.as_mut(),
             &qasearch::indexer::IndexConfig::default(),
             &mut qasearch::progress::NoProgress,
+            qasearch::indexer::Begun::now(),
         )
         .expect("load");
     let load_s = t.elapsed().as_secs_f64();

@@ -234,13 +234,14 @@ fn build_into(
     progress: &mut dyn Progress,
 ) -> Result<(IndexSummary, Vec<crate::corpus::Warning>)> {
     config.hnsw.validate()?;
-    let started = std::time::Instant::now();
+    let begun = store.begin(config);
     let corpus = crate::corpus::load(&options.data_dir)?;
     log::debug!(
         "corpus read in {:.1} ms",
-        started.elapsed().as_secs_f64() * 1e3
+        begun.at.elapsed().as_secs_f64() * 1e3
     );
-    let (summary, warnings) = store.build(corpus, &options.data_dir, embedder, config, progress)?;
+    let data = &options.data_dir;
+    let (summary, warnings) = store.build(corpus, data, embedder, config, progress, begun)?;
     if let Some(reason) = &summary.full_reason {
         log::info!("re-embedded everything: {reason}");
     }

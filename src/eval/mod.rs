@@ -469,7 +469,7 @@ fn open_beir(
         embedder.as_mut(),
         config,
         progress,
-        Instant::now(),
+        indexer::Begun::now(),
     )?;
     // The database store, when named, gets the folder's generation
     // (its vectors, nothing embedded) in a schema of the set's own.
@@ -484,6 +484,7 @@ fn open_beir(
                 embedder.as_mut(),
                 config,
                 progress,
+                indexer::Begun::now(),
             )?;
             Some((pg, loaded))
         }

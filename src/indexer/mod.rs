@@ -13,6 +13,7 @@
 //! than [`IndexConfig::compact_ratio`] of the rows would be hidden, or nothing
 //! can be reused, the graph is rebuilt from the kept vectors (compaction).
 
+mod ahead;
 pub mod calibrate;
 mod changes;
 pub use crate::store::checkpoint;
@@ -28,6 +29,7 @@ mod reuse;
 mod sparse;
 mod target;
 
+pub use ahead::{Ahead, Begun};
 pub use changes::*;
 pub use generation::*;
 pub use known::*;
@@ -236,18 +238,19 @@ pub fn build(
     progress: &mut dyn Progress,
 ) -> Result<(IndexSummary, Vec<Warning>)> {
     config.hnsw.validate()?;
-    let started = Instant::now();
     check_overlap(data_dir, index_dir)?;
+    let begun = Begun::opening(index_dir, config);
     let mut laps = Laps::start();
     let corpus = corpus::load(data_dir)?;
     laps.lap("read the corpus");
     build_corpus(
-        corpus, data_dir, index_dir, embedder, config, progress, started,
+        corpus, data_dir, index_dir, embedder, config, progress, begun,
     )
 }
 
 /// Builds (or refreshes) the index of an already parsed corpus; `data_dir` is
-/// recorded in the manifest and named in errors.
+/// recorded in the manifest and named in errors. `begun`: when the build
+/// began, and the current generation if it was opened ahead.
 pub fn build_corpus(
     corpus: Corpus,
     data_dir: &Path,
@@ -255,8 +258,9 @@ pub fn build_corpus(
     embedder: &mut dyn Embedder,
     config: &IndexConfig,
     progress: &mut dyn Progress,
-    started: Instant,
+    begun: Begun,
 ) -> Result<(IndexSummary, Vec<Warning>)> {
+    let started = begun.at;
     config.hnsw.validate()?;
     check_not_empty(&corpus, data_dir)?;
     let lock = WriterLock::acquire(index_dir)?;
@@ -271,7 +275,8 @@ pub fn build_corpus(
     } else if !store::exists(index_dir) {
         (None, None)
     } else {
-        match store::open(index_dir) {
+        let opened = begun.ahead.take(index_dir).map(Ok);
+        match opened.unwrap_or_else(|| store::open(index_dir)) {
             Ok(s) => match reusable(&s, &identity) {
                 Ok(()) => (Some(s), None),
                 Err(reason) => (None, Some(reason)),

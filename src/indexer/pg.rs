@@ -3,7 +3,6 @@
 //! ([`Postgres::write`](crate::store::pg::Postgres)).
 
 use std::path::Path;
-use std::time::Instant;
 
 use super::target::BuildTarget;
 use super::{GraphMode, IndexConfig, IndexSummary};
@@ -22,9 +21,10 @@ impl BuildTarget for Postgres {
         embedder: &mut dyn Embedder,
         config: &IndexConfig,
         progress: &mut dyn Progress,
+        begun: super::Begun,
     ) -> Result<(IndexSummary, Vec<Warning>)> {
         config.hnsw.validate()?;
-        let started = Instant::now();
+        let started = begun.at;
         super::check_not_empty(&corpus, data_dir)?;
         let identity = embedder.identity().clone();
         let mut client = self.writer()?;

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{build_corpus, check_overlap, IndexConfig, IndexSummary};
+use super::{build_corpus, check_overlap, Begun, IndexConfig, IndexSummary};
 use crate::corpus::{Corpus, Warning};
 use crate::error::Result;
 use crate::model::embed::Embedder;
@@ -29,7 +29,15 @@ pub trait BuildTarget: Store {
         embedder: &mut dyn Embedder,
         config: &IndexConfig,
         progress: &mut dyn Progress,
+        begun: Begun,
     ) -> Result<(IndexSummary, Vec<Warning>)>;
+
+    /// Begins a build, before the corpus is parsed: starts what can be read
+    /// meanwhile (a folder opens its current generation on a thread of its
+    /// own, see [`Ahead`]). Give the result to [`BuildTarget::build`].
+    fn begin(&self, _config: &IndexConfig) -> Begun {
+        Begun::now()
+    }
 }
 
 /// The store at `store` (a database URL or connection string) or, without
@@ -49,11 +57,15 @@ impl BuildTarget for Folder {
         embedder: &mut dyn Embedder,
         config: &IndexConfig,
         progress: &mut dyn Progress,
+        begun: Begun,
     ) -> Result<(IndexSummary, Vec<Warning>)> {
-        let started = std::time::Instant::now();
         let dir = self.path();
         check_overlap(data_dir, &dir)?;
-        build_corpus(corpus, data_dir, &dir, embedder, config, progress, started)
+        build_corpus(corpus, data_dir, &dir, embedder, config, progress, begun)
+    }
+
+    fn begin(&self, config: &IndexConfig) -> Begun {
+        Begun::opening(&self.path(), config)
     }
 }
 

@@ -82,6 +82,12 @@ pub fn exists(index_dir: &Path) -> bool {
     std::fs::symlink_metadata(index_dir.join(CURRENT)).is_ok()
 }
 
+/// The bytes of `CURRENT` (which generation is current, and its manifest's
+/// CRC), or None when it cannot be read: equal bytes, the same generation.
+pub fn current_pointer(index_dir: &Path) -> Option<Vec<u8>> {
+    read_limited(&index_dir.join(CURRENT), 64).ok()
+}
+
 /// Reads and verifies the manifest of the current generation only.
 pub fn read_manifest(index_dir: &Path) -> Result<Manifest> {
     retry_vanished(|| read_manifest_once(index_dir).map(|(_, m)| m))
