@@ -131,15 +131,19 @@ fn document(d: usize, rng: &mut common::Rng) -> String {
     text
 }
 
-/// One build: its time (ms), its laps, and how it made the graph.
+/// One build: its time (ms), its laps, how it made the graph, and the
+/// process's peak resident memory while it ran (MB; Linux only).
 struct Update {
     total: f64,
     laps: Vec<(String, f64)>,
     graph: &'static str,
+    peak_mb: Option<f64>,
 }
 
 fn update(data: &Path, index: &Path, embedder: &mut HashEmbedder) -> Update {
     LAPS.lock().unwrap().clear();
+    // The kernel's high-water mark of resident memory starts again here.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
     let t = Instant::now();
     let config = IndexConfig::default();
     let (summary, _) = indexer::build(data, index, embedder, &config, &mut NoProgress).unwrap();
@@ -147,7 +151,38 @@ fn update(data: &Path, index: &Path, embedder: &mut HashEmbedder) -> Update {
         total: t.elapsed().as_secs_f64() * 1e3,
         laps: std::mem::take(&mut *LAPS.lock().unwrap()),
         graph: summary.graph,
+        peak_mb: peak_rss_mb(),
     }
+}
+
+/// `VmHWM` of this process, MB.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1e3)
+}
+
+/// What a user of the index meets first: opening it and answering one
+/// question (the model left out: its load is the same at any size), ms;
+/// and the graphs' recall@10 against exact search as the build measured it.
+fn first_question(index: &Path, embedder: &mut HashEmbedder) -> String {
+    let t = Instant::now();
+    let snapshot = qasearch::store::open(index).unwrap();
+    let q = "What does record 7-3 say about the harbour?";
+    let v = embedder.embed_batch(&[q]).unwrap().remove(0);
+    let m = &snapshot.manifest;
+    let config = SearchConfig::default();
+    let min = m.abstention.min_score;
+    search::retrieve(&snapshot, &v, q, None, &config, &m.fusion, min).unwrap();
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    let recall = |r: Option<f64>| r.map_or("–".into(), |r| format!("{r:.3}"));
+    format!(
+        "open + first question {ms:.0} ms; recall@10 as built: main graph {}, stored questions {}, passages {}",
+        recall(m.graph_recall),
+        recall(m.question_graph_recall),
+        recall(m.passage_graph_recall)
+    )
 }
 
 fn p50_p95(mut ms: Vec<f64>) -> (f64, f64) {
@@ -264,7 +299,9 @@ fn main() {
             write_corpus(&data, docs);
             let full = update(&data, &index, &mut embedder);
             println!("{pairs} pairs: full build {:.1} s", full.total / 1e3);
+            println!("{}", build_line(&index, &full));
         }
+        println!("{}", first_question(&index, &mut embedder));
         warm_questions(&index, docs, &mut embedder);
         if args.iter().any(|a| a == "--update") {
             // On a copy, so that the kept index stays as it was built.
@@ -283,21 +320,31 @@ fn main() {
         let docs = pairs.div_ceil(10);
         let mut rng = write_corpus(&data, docs);
         let full = update(&data, &index, &mut embedder);
-        let disk: u64 = walkdir::WalkDir::new(&index)
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.metadata().ok())
-            .filter(|m| m.is_file())
-            .map(|m| m.len())
-            .sum();
         println!(
-            "\n{pairs} pairs ({docs} documents): full build {:.1} s, index {:.0} MB",
-            full.total / 1e3,
-            disk as f64 / 1e6
+            "\n{pairs} pairs ({docs} documents): {}",
+            build_line(&index, &full)
         );
+        println!("{}", first_question(&index, &mut embedder));
         warm_questions(&index, docs, &mut embedder);
         updates(&data, &index, docs, &mut rng, Some(full), &mut embedder);
     }
+}
+
+/// A full build's time, peak memory and the index's size on disk.
+fn build_line(index: &Path, full: &Update) -> String {
+    let disk: u64 = walkdir::WalkDir::new(index)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
+    let peak = full.peak_mb.map_or("–".into(), |mb| format!("{mb:.0} MB"));
+    format!(
+        "full build {:.1} s, peak RSS of the bench while it ran {peak}, index {:.0} MB on disk",
+        full.total / 1e3,
+        disk as f64 / 1e6
+    )
 }
 
 /// One pair's answer changed, then one document added and one removed, then
@@ -315,6 +362,7 @@ fn updates(
         total: f64::NAN,
         laps: Vec::new(),
         graph: "–",
+        peak_mb: None,
     });
     // One pair's answer changed.
     let victim = data.join(format!("doc{:06}.txt", docs / 2));
@@ -355,6 +403,11 @@ fn updates(
         println!("| {phase} | {} |", cells.join(" | "));
     }
     let graphs: Vec<&str> = runs.iter().map(|r| r.graph).collect();
+    let peaks: Vec<String> = runs
+        .iter()
+        .map(|r| r.peak_mb.map_or("–".into(), |mb| format!("{mb:.0}")))
+        .collect();
+    println!("| peak RSS of the bench, MB | {} |", peaks.join(" | "));
     println!(
         "| **in all** | **{:.1}** | **{:.1}** | **{:.1}** |\n| graph | {} |\nnothing changed: {:.1} ms",
         full.total,
