@@ -541,3 +541,33 @@ fn stored_questions_and_passages_get_graphs_of_their_own_kept_through_updates() 
     let probes = snap.probes.as_ref().unwrap();
     assert!(!probes.questions.is_empty() && !probes.passages.is_empty());
 }
+
+#[test]
+fn an_extension_takes_the_vectors_over_and_hands_them_back_when_not_kept() {
+    use crate::model::embed::{Embedder, HashEmbedder};
+    let (_dir, mut snap) = built(&[("a.txt", A)]);
+    let before = snap.vectors().to_vec();
+    let prev = Previous {
+        manifest: &snap.manifest,
+        meta: &snap.meta,
+    };
+    let c = corpus(&[("a.txt", A), ("b.txt", B)]);
+    let p = plan(&c, Some(prev), &IndexConfig::default());
+    assert_eq!(p.graph, GraphAction::Extend { hidden: 0 });
+    let dim = snap.dimension();
+    let fresh: Vec<f32> = HashEmbedder::new(dim)
+        .embed_batch(&p.to_embed())
+        .unwrap()
+        .concat();
+    // Fewer vectors than new texts: not extended, the rows back as they were.
+    let short = &fresh[..dim];
+    let extend = super::graphs::extend_graph;
+    assert!(extend(&mut snap, &p, short, dim, 0, &mut NoProgress).is_none());
+    assert_eq!(snap.vectors(), &before[..]);
+    // Extended: the previous rows first, the new ones after, none copied
+    // (the previous generation has none left).
+    let laid = extend(&mut snap, &p, &fresh, dim, 0, &mut NoProgress).unwrap();
+    assert_eq!(&laid.vectors[..before.len()], &before[..]);
+    assert_eq!(&laid.vectors[before.len()..], &fresh[..]);
+    assert!(snap.vectors().is_empty());
+}
