@@ -214,13 +214,77 @@ pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
     let (dir, manifest) = read_manifest_once(index_dir)?;
     check_file_list(&manifest, &dir.join(MANIFEST))?;
     // The files a question needs; the hnsw_rs dump is checked when a rebuild loads it.
-    let meta_path = dir.join(META);
-    let meta_bytes = read_checked(&meta_path, &manifest.files[META])?;
-    let vectors_path = dir.join(VECTORS);
-    let graph_path = dir.join(GRAPH);
+    let meta_bytes = read_checked(&dir.join(META), &manifest.files[META])?;
     let dim = manifest.model.settings.dimension;
-    let vector_files = manifest.vector_files();
-    let vectors = segments::read_vectors(&dir, &manifest, &vector_files, dim)?;
+    let read_vectors = || segments::read_vectors(&dir, &manifest, &manifest.vector_files(), dim);
+    // The vectors, most of the bytes, are read and checked on a thread of
+    // their own while the rest is read and decoded; errors are told in the
+    // order an open one file after the other meets them (vectors first).
+    let (vectors, rest) = std::thread::scope(|s| {
+        let thread = std::thread::Builder::new().name("qasearch-vectors".into());
+        match thread.spawn_scoped(s, read_vectors) {
+            Ok(reading) => {
+                let rest = read_rest(&dir, &manifest, meta_bytes);
+                let vectors = reading.join();
+                (
+                    vectors.unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                    rest,
+                )
+            }
+            Err(_) => (read_vectors(), read_rest(&dir, &manifest, meta_bytes)),
+        }
+    });
+    let vectors = vectors?;
+    let Rest {
+        meta,
+        lexical,
+        probes,
+        sparse,
+        graph,
+        question_graph,
+        passage_graph,
+    } = rest?;
+    let vectors = match vectors {
+        // The file's bytes are little-endian floats.
+        Some(m) if cfg!(target_endian = "big") => {
+            Matrix::from(bytes_to_f32(bytemuck::cast_slice(&m[..])))
+        }
+        Some(m) => m,
+        None => Matrix::default(),
+    };
+    log::debug!("index opened in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    Ok(Snapshot {
+        dir,
+        manifest,
+        meta,
+        graph,
+        question_graph,
+        passage_graph,
+        lexical,
+        sparse,
+        probes,
+        vectors,
+        remote: None,
+    })
+}
+
+/// What a generation holds beside its vectors.
+struct Rest {
+    meta: Meta,
+    lexical: crate::index::lexical::LexicalIndex,
+    probes: Option<crate::index::probes::Probes>,
+    sparse: Option<crate::index::sparse::SparseIndex>,
+    graph: MmapGraph,
+    question_graph: Option<MmapGraph>,
+    passage_graph: Option<MmapGraph>,
+}
+
+/// Reads and checks the generation in `dir` but its vectors: the graphs,
+/// then the metadata (`meta_bytes`, already checked), the lexical and
+/// sparse arms and the probes, each against the manifest.
+fn read_rest(dir: &Path, manifest: &Manifest, meta_bytes: Vec<u8>) -> Result<Rest> {
+    let t = std::time::Instant::now();
+    let graph_path = dir.join(GRAPH);
     let words = read_verified(&graph_path, &manifest.files[GRAPH])?;
     let side_words: Vec<_> = Side::ALL
         .into_iter()
@@ -231,17 +295,18 @@ pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
         })
         .collect::<Result<_>>()?;
     log::debug!(
-        "vectors and graph read and checked in {:.1} ms",
+        "graphs read and checked in {:.1} ms",
         t.elapsed().as_secs_f64() * 1e3
     );
 
+    let meta_path = dir.join(META);
     let mut meta: Meta = decode(&meta_bytes).map_err(|e| Error::corrupt(&meta_path, e))?;
     drop(meta_bytes);
-    let rows = manifest.counts.rows;
-    let file_rows: usize = vector_files.iter().map(|f| f.rows).sum();
+    let (rows, dim) = (manifest.counts.rows, manifest.model.settings.dimension);
+    let file_rows: usize = manifest.vector_files().iter().map(|f| f.rows).sum();
     if dim == 0 || file_rows != rows || meta.rows as usize != rows {
         return Err(Error::corrupt(
-            &vectors_path,
+            dir.join(VECTORS),
             format!("{file_rows} rows in the vector files for {rows} rows of {dim} floats"),
         ));
     }
@@ -261,21 +326,13 @@ pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
     lexical
         .validate(meta.pairs.len())
         .map_err(|e| Error::corrupt(&lexical_path, e))?;
-    let probes = read_probes(&dir, &manifest)?;
-    let sparse = read_sparse(&dir, &manifest, meta.pairs.len())?;
+    let probes = read_probes(dir, manifest)?;
+    let sparse = read_sparse(dir, manifest, meta.pairs.len())?;
     log::debug!(
         "metadata decoded and checked in {:.1} ms",
         t.elapsed().as_secs_f64() * 1e3
     );
 
-    let vectors = match vectors {
-        // The file's bytes are little-endian floats.
-        Some(m) if cfg!(target_endian = "big") => {
-            Matrix::from(bytes_to_f32(bytemuck::cast_slice(&m[..])))
-        }
-        Some(m) => m,
-        None => Matrix::default(),
-    };
     let graph = mapped_graph(&graph_path, words, rows)?;
     let (mut question_graph, mut passage_graph) = (None, None);
     for (side, path, words) in side_words {
@@ -285,19 +342,14 @@ pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
             Side::Passages => passage_graph = graph,
         }
     }
-    log::debug!("index opened in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
-    Ok(Snapshot {
-        dir,
-        manifest,
+    Ok(Rest {
         meta,
+        lexical,
+        probes,
+        sparse,
         graph,
         question_graph,
         passage_graph,
-        lexical,
-        sparse,
-        probes,
-        vectors,
-        remote: None,
     })
 }
 
