@@ -1,9 +1,12 @@
 //! The vectors of a generation in memory: `rows × dimension` floats that an
 //! update takes over from the generation it extends and grows in place,
 //! rather than copying every previous vector into a new matrix (0.6 s of a
-//! one-pair update at 300,000 pairs). On Linux an opened generation's
-//! matrix is an anonymous mapping ([`super::read_verified`]'s copy), grown
-//! with `mremap`: the kernel moves page tables, no float is copied.
+//! one-pair update at 300,000 pairs). An opened generation's matrix is an
+//! anonymous mapping with a sixteenth more address space after its rows
+//! (`segments::read_vectors`), so an update's rows are written where they
+//! lie; past that room it is grown with `mremap` (Linux: the kernel moves
+//! page tables, no float is copied, though a moved mapping loses its huge
+//! pages), elsewhere copied.
 
 use memmap2::MmapMut;
 
