@@ -34,7 +34,7 @@ pub trait BuildTarget: Store {
 
     /// Begins a build, before the corpus is parsed: starts what can be read
     /// meanwhile (a folder opens its current generation on a thread of its
-    /// own, see [`Ahead`]). Give the result to [`BuildTarget::build`].
+    /// own, see [`super::Ahead`]). Give the result to [`BuildTarget::build`].
     fn begin(&self, _config: &IndexConfig) -> Begun {
         Begun::now()
     }
