@@ -394,11 +394,14 @@ pub fn keeps_calibration(previous: &Manifest, changed: u64, vectors: usize) -> O
 fn calibrated(mut snapshot: Snapshot, embedder: &mut dyn Embedder) -> Result<Snapshot> {
     let t = Instant::now();
     let sparse = crate::indexer::calibrate::SparseQueries::of(&snapshot, embedder)?;
-    if let Some(fusion) = crate::indexer::calibrate::fusion(&snapshot, sparse.as_ref())? {
+    let (start, threshold) = crate::indexer::calibrate::starting(&snapshot, embedder)?;
+    snapshot.manifest.fusion = start.clone();
+    snapshot.manifest.abstention = threshold.clone();
+    if let Some(fusion) = crate::indexer::calibrate::fusion(&snapshot, sparse.as_ref(), &start)? {
         log::debug!("fusion calibrated: {}", fusion.source);
         snapshot.manifest.fusion = fusion;
     }
-    let abstention = crate::indexer::calibrate::abstention(&snapshot, sparse.as_ref())?;
+    let abstention = crate::indexer::calibrate::abstention(&snapshot, sparse.as_ref(), &threshold)?;
     log::debug!(
         "abstention calibrated in {:.1} ms: {abstention:?}",
         t.elapsed().as_secs_f64() * 1e3

@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use crate::error::{Error, ModelFix, Result};
+use crate::model::tokenizer::Familiarity;
 use crate::model::{ModelFiles, ModelIdentity};
 
 /// Texts per model call by default. With batches sorted by length, 16 was the
@@ -87,6 +88,12 @@ pub trait Embedder {
     /// ([`crate::model::sparse::WithSparse`]).
     fn sparse(&mut self) -> Option<&mut dyn crate::model::sparse::SparseEncoder> {
         None
+    }
+    /// How many of `texts`' words the model's vocabulary holds whole (see
+    /// [`crate::model::tokenizer::familiarity`]); None for a model without
+    /// a word-piece vocabulary to tell by.
+    fn familiarity(&self, _texts: &[&str]) -> Result<Option<Familiarity>> {
+        Ok(None)
     }
 }
 
@@ -632,6 +639,17 @@ impl Embedder for OnnxEmbedder {
 
     fn identity(&self) -> &ModelIdentity {
         &self.identity
+    }
+
+    fn familiarity(&self, texts: &[&str]) -> Result<Option<Familiarity>> {
+        // A SentencePiece vocabulary (e5-small's) is read from pieces made
+        // here, not words: it has no word of its own to count.
+        if self.pieces.is_some() {
+            return Ok(None);
+        }
+        crate::model::tokenizer::familiarity(&self.model.tokenizer, texts)
+            .map(Some)
+            .map_err(Error::Embed)
     }
 }
 

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::corpus::hex;
 use crate::error::{Error, ModelFix, Result};
 use crate::model::embed::{Embedder, InContext, OnnxEmbedder, Role, Workload};
+use crate::model::tokenizer::Familiarity;
 use crate::model::{ModelFiles, ModelIdentity, ModelInfo, ModelSettings};
 
 /// What a mix's `onnx_sha256` starts with: a mix has no file of its own,
@@ -277,6 +278,15 @@ impl<E: Embedder> Embedder for Mix<E> {
 
     fn identity(&self) -> &ModelIdentity {
         &self.identity
+    }
+
+    /// One model's; a mix of several has no one vocabulary (and the
+    /// quality preset reads other languages through e5-small).
+    fn familiarity(&self, texts: &[&str]) -> Result<Option<Familiarity>> {
+        match self.parts.as_slice() {
+            [(one, _)] => one.familiarity(texts),
+            _ => Ok(None),
+        }
     }
 }
 

@@ -234,6 +234,9 @@ impl Embedder for WithSparse {
     fn sparse(&mut self) -> Option<&mut dyn SparseEncoder> {
         Some(self.sparse.as_mut())
     }
+    fn familiarity(&self, texts: &[&str]) -> Result<Option<crate::model::tokenizer::Familiarity>> {
+        self.dense.familiarity(texts)
+    }
 }
 
 /// The entries of `dense` that weigh anything, by entry.

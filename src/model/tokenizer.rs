@@ -172,3 +172,60 @@ mod tests {
         assert!(load(&bad, 256).is_err());
     }
 }
+
+/// How many of a corpus's words a model's vocabulary holds whole: the
+/// words (two letters or more) its tokenizer read, and those it had to
+/// split into pieces. An English model splits 3–8% of the words of the
+/// English shared sets and 59% of xquad-de-para's German (docs/search.md,
+/// "Corpora in a language the model reads poorly").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Familiarity {
+    /// Words read.
+    pub words: usize,
+    /// Of those, the words split into more than one token.
+    pub split: usize,
+}
+
+impl Familiarity {
+    /// The share of words split (0 when there were none).
+    pub fn split_share(&self) -> f64 {
+        if self.words == 0 {
+            0.0
+        } else {
+            self.split as f64 / self.words as f64
+        }
+    }
+}
+
+/// Counts the words of `texts` that `tokenizer` splits (what it reads of
+/// each: its truncation applies). A word is what the tokenizer's
+/// pre-tokenizer makes one, counted when it is letters only and at least
+/// two of them (numbers and punctuation say nothing about a language).
+pub fn familiarity(tokenizer: &Tokenizer, texts: &[&str]) -> Result<Familiarity, LoadError> {
+    let mut count = Familiarity::default();
+    for text in texts {
+        let encoding = tokenizer
+            .encode(*text, false)
+            .map_err(|e| format!("cannot tokenize: {e}"))?;
+        let (ids, offsets) = (encoding.get_word_ids(), encoding.get_offsets());
+        let mut i = 0;
+        while i < ids.len() {
+            let Some(word) = ids[i] else {
+                i += 1;
+                continue;
+            };
+            let mut end = i + 1;
+            while end < ids.len() && ids[end] == Some(word) {
+                end += 1;
+            }
+            let (from, to) = (offsets[i].0, offsets[end - 1].1);
+            let letters = text.get(from..to).unwrap_or("");
+            if letters.chars().count() >= 2 && letters.chars().all(char::is_alphabetic) {
+                count.words += 1;
+                count.split += usize::from(end - i > 1);
+            }
+            i = end;
+        }
+    }
+    Ok(count)
+}

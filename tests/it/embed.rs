@@ -356,3 +356,38 @@ fn sentences_read_in_context_are_their_own_tokens() {
     assert_eq!(read[1].spans.len(), l.len());
     assert!(read[1].spans.iter().all(Option::is_none));
 }
+
+/// The model's vocabulary tells an English text from a German one: the words
+/// (letters only, two or more) it splits into pieces. Numbers and
+/// punctuation are not words; an e5-small vocabulary (SentencePiece) has no
+/// words of its own to count.
+#[test]
+fn the_vocabulary_splits_few_english_words_and_most_german_ones() {
+    let files = model::resolve(&ModelOptions {
+        models_dir: repo().join("models"),
+        fetch: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let model = OnnxEmbedder::load(&files, Some(2), Workload::Bulk).unwrap();
+    let english = model
+        .familiarity(&["The office opens at nine, costs 12,500 € a year — really!"])
+        .unwrap()
+        .unwrap();
+    // The, office, opens, at, nine, costs, year, really ("a" is one letter).
+    assert_eq!(english.words, 8, "{english:?}");
+    assert_eq!(english.split, 0, "{english:?}");
+    let german = model
+        .familiarity(&[
+            "Besucher parken in der Tiefgarage unter dem Gebäude.",
+            "Klicken Sie auf der Anmeldeseite auf „Passwort vergessen“.",
+        ])
+        .unwrap()
+        .unwrap();
+    assert_eq!(german.words, 16, "{german:?}");
+    assert!(german.split_share() > 0.4, "{german:?}");
+    assert_eq!(
+        qasearch::model::tokenizer::Familiarity::default().split_share(),
+        0.0
+    );
+}
