@@ -244,6 +244,11 @@ impl LexicalIndex {
         self.lengths.len()
     }
 
+    /// Terms indexed for document `doc` (0 for one it does not have).
+    pub fn terms_of(&self, doc: usize) -> u32 {
+        self.lengths.get(doc).copied().unwrap_or(0)
+    }
+
     /// True when nothing is indexed.
     pub fn is_empty(&self) -> bool {
         self.lengths.is_empty()

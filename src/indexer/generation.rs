@@ -258,7 +258,7 @@ fn lexical_index(
     use crate::index::lexical::LexicalIndex;
     let t = Instant::now();
     let lexical = match previous {
-        Some(prev) if prev.lexical.len() == prev.meta.pairs.len() => {
+        Some(prev) if prev.lexical.len() == prev.meta.pairs.len() && indexes_passages(prev) => {
             let reuse: Vec<Option<u32>> = (0..meta.pairs.len())
                 .map(|i| {
                     previous_pair
@@ -412,11 +412,24 @@ fn calibrated(mut snapshot: Snapshot, embedder: &mut dyn Embedder) -> Result<Sna
     Ok(snapshot)
 }
 
+/// Whether `snapshot`'s lexical arm holds its passages' words: one built
+/// before passages were indexed (2026-12-04) has them empty, and is not
+/// updated from but built anew (milliseconds a thousand pairs).
+fn indexes_passages(snapshot: &Snapshot) -> bool {
+    snapshot
+        .meta
+        .pairs
+        .iter()
+        .enumerate()
+        .all(|(i, p)| !p.passage || p.answer.is_empty() || snapshot.lexical.terms_of(i) > 0)
+}
+
 /// The text the lexical arm indexes for a pair: question and answer; a
-/// passage has none (the passage view alone searches it).
+/// passage's own text (a result like a pair, its words are evidence as a
+/// pair's are; `search::views` keeps it only where the passage view found it).
 pub(super) fn lexical_text(p: &PairMeta) -> String {
     if p.passage {
-        return String::new();
+        return p.answer.clone();
     }
     format!("{}\n{}", p.question, p.answer)
 }
@@ -428,4 +441,46 @@ pub(super) fn occurrence_text<'a>(pairs: &'a [PairMeta], o: &Occurrence) -> &'a 
         _ => &pair.answer,
     };
     &whole[o.start as usize..o.end as usize]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WITH_PASSAGE: &str = "The talks in Paris were led by Keith Kellogg.\n\
+        Who chairs the coalition?\nThe coalition is chaired by France.\n";
+
+    #[test]
+    fn passages_words_are_indexed_and_an_arm_without_them_is_built_anew() {
+        let (_d, snap) = crate::indexer::testing::built(&[("a.txt", WITH_PASSAGE)]);
+        let passage = snap.meta.pairs.iter().position(|p| p.passage).unwrap();
+        assert!(snap.lexical.terms_of(passage) > 0);
+        assert!(indexes_passages(&snap));
+        let hits = snap.lexical.search("Kellogg", 5);
+        assert_eq!(hits.first().map(|h| h.0), Some(passage), "{hits:?}");
+
+        // An arm built before passages were indexed: updated from, it would
+        // keep their words out; it is built anew instead.
+        let (_d, mut old) = crate::indexer::testing::built(&[("a.txt", WITH_PASSAGE)]);
+        old.lexical = crate::index::lexical::LexicalIndex::build(
+            old.meta
+                .pairs
+                .iter()
+                .map(|p| {
+                    if p.passage {
+                        String::new()
+                    } else {
+                        lexical_text(p)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str),
+            true,
+        );
+        assert!(!indexes_passages(&old));
+        let every: Vec<u32> = (0..old.meta.pairs.len() as u32).collect();
+        let updated = lexical_index(&snap.meta, Some(&old), &every);
+        assert!(updated == snap.lexical, "not a full build's");
+    }
 }

@@ -46,14 +46,11 @@ fn build(
     };
     let model = encoder.identity().to_owned();
     // A pair's question and answer; a passage's own text (the passage view
-    // finds it, and the arm speaks for it as for a pair).
+    // finds it, and the arm speaks for it as for a pair): the lexical arm's.
     let texts: Vec<String> = meta
         .pairs
         .iter()
-        .map(|p| match p.passage {
-            true => p.answer.clone(),
-            false => crate::indexer::generation::lexical_text(p),
-        })
+        .map(crate::indexer::generation::lexical_text)
         .collect();
     let hashes: Vec<u64> = texts.iter().map(|t| text_hash(t)).collect();
     let known = previous

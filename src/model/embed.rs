@@ -647,7 +647,11 @@ impl Embedder for OnnxEmbedder {
         if self.pieces.is_some() {
             return Ok(None);
         }
-        crate::model::tokenizer::familiarity(&self.model.tokenizer, texts)
+        // What the model would read of each: a 20 MB answer is not
+        // tokenized whole (see `call`).
+        let max_chars = self.identity.settings.max_length.max(1) * CHARS_PER_TOKEN_KEPT;
+        let clipped: Vec<&str> = texts.iter().map(|t| clip(t, max_chars)).collect();
+        crate::model::tokenizer::familiarity(&self.model.tokenizer, &clipped)
             .map(Some)
             .map_err(Error::Embed)
     }

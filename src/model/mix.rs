@@ -280,13 +280,19 @@ impl<E: Embedder> Embedder for Mix<E> {
         &self.identity
     }
 
-    /// One model's; a mix of several has no one vocabulary (and the
-    /// quality preset reads other languages through e5-small).
+    /// The part that reads the corpus worst speaks for the mix (of those
+    /// with a word vocabulary): its share of every cosine is noise there,
+    /// whatever the others read. For the quality preset, MiniLM's.
     fn familiarity(&self, texts: &[&str]) -> Result<Option<Familiarity>> {
-        match self.parts.as_slice() {
-            [(one, _)] => one.familiarity(texts),
-            _ => Ok(None),
+        let mut worst: Option<Familiarity> = None;
+        for (e, _) in &self.parts {
+            if let Some(f) = e.familiarity(texts)? {
+                if worst.is_none_or(|w| f.split_share() > w.split_share()) {
+                    worst = Some(f);
+                }
+            }
         }
+        Ok(worst)
     }
 }
 

@@ -27,11 +27,12 @@
 //! A pair a view did not return gets that view's lowest returned score (an
 //! upper bound of what it would have had).
 //!
-//! A document's passage (found by the `passage` view, and the sparse arm's
-//! bonus as a pair has it) scores its best sentence's cosine less
-//! [`PASSAGE_MARGIN`]: a pair that answers as well
+//! A document's passage (found by the `passage` view, and the lexical and
+//! sparse arms' bonuses as a pair has them) scores its best sentence's
+//! cosine less [`PASSAGE_MARGIN`]: a pair that answers as well
 //! as the text it was written from stays first, and a question answered only
-//! in the passage still finds it.
+//! in the passage still finds it (by its words too: "Which US representative
+//! took part in the talks in Paris?" names what only the passage says).
 
 use serde::Serialize;
 
@@ -133,7 +134,9 @@ pub fn fuse(views: &[(View, Vec<ViewHit>)], params: &FusionParams) -> Vec<Fused>
             let mut added = vec![(View::Sparse, sparse_bonus)];
             let score = if let Some(passage) = of(View::Passage) {
                 added.push((View::Passage, passage - PASSAGE_MARGIN));
-                passage - PASSAGE_MARGIN + sparse_bonus
+                let lex = weight * of(View::Lexical).map_or(0.0, |s| share(s, top));
+                added.push((View::Lexical, lex));
+                passage - PASSAGE_MARGIN + lex + sparse_bonus
             } else {
                 let (answers, questions) = (of(View::Answers), of(View::Questions));
                 let dense = join(

@@ -233,6 +233,7 @@ pub fn views(
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
+        keep_found_passages(snapshot, &mut found, View::Lexical);
         entity::discount_other_entities(snapshot, question, &mut found);
         return Ok(found);
     }
@@ -240,23 +241,37 @@ pub fn views(
         .into_iter()
         .map(|v| Ok((v, view(snapshot, query, question, v, config)?)))
         .collect::<Result<_>>()?;
+    keep_found_passages(snapshot, &mut found, View::Lexical);
     entity::discount_other_entities(snapshot, question, &mut found);
     if let (Some(weights), true) = (sparse, snapshot.sparse.is_some()) {
         let depth = config.top_k.max(VIEW_DEPTH);
-        let mut hits = crate::search::views::sparse(snapshot, weights, depth, &config.filter);
-        // A passage is scored from its passage view's cosine: one that view
-        // did not find is not a result, whatever its words.
-        let passages: Vec<u32> = found
-            .iter()
-            .filter(|(v, _)| *v == View::Passage)
-            .flat_map(|(_, h)| h.iter().map(|h| h.pair))
-            .collect();
-        hits.retain(|h| {
-            !snapshot.meta.pairs[h.pair as usize].passage || passages.contains(&h.pair)
-        });
+        let hits = crate::search::views::sparse(snapshot, weights, depth, &config.filter);
         found.push((View::Sparse, hits));
+        keep_found_passages(snapshot, &mut found, View::Sparse);
     }
     Ok(found)
+}
+
+/// Drops from `arm`'s hits the passages the passage view did not find. A
+/// passage is scored from that view's cosine: one it did not find is not a
+/// result, whatever its words.
+fn keep_found_passages(
+    snapshot: &Snapshot,
+    found: &mut [(View, Vec<crate::search::views::ViewHit>)],
+    arm: View,
+) {
+    let passages: Vec<u32> = found
+        .iter()
+        .filter(|(v, _)| *v == View::Passage)
+        .flat_map(|(_, h)| h.iter().map(|h| h.pair))
+        .collect();
+    for (view, hits) in found.iter_mut() {
+        if *view == arm {
+            hits.retain(|h| {
+                !snapshot.meta.pairs[h.pair as usize].passage || passages.contains(&h.pair)
+            });
+        }
+    }
 }
 
 /// The candidates of one view.

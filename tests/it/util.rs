@@ -209,8 +209,6 @@ pub fn top1_lead(v: &serde_json::Value) -> f64 {
     }
 }
 
-/// The stored question of each question's best answer, each one's lead over
-/// the second best at least [`TOP1_MARGIN`].
 /// Asserts that every seed question and every rewording of
 /// `eval/questions.tsv` gets its own pair first in `w` (each by the top-1
 /// margin [`top_questions`] checks).
@@ -224,13 +222,20 @@ pub fn assert_seed_and_rewordings_first(w: &Work) {
     assert_eq!(top_questions(w, &asked), want);
 }
 
+/// The stored question of each question's best answer ("(passage of DOC)"
+/// for a document's passage), each one's lead over the second best at least
+/// [`TOP1_MARGIN`].
 pub fn top_questions(w: &Work, questions: &[&str]) -> Vec<String> {
     let r = w.run_stdin(&["ask", "-k", "2", "--json", "-"], &questions.join("\n"));
     r.ok();
     r.json_lines()
         .iter()
         .map(|o| {
-            let top = o["results"][0]["question"].as_str().unwrap().to_string();
+            let first = &o["results"][0];
+            let top = match first["kind"].as_str() {
+                Some("passage") => format!("(passage of {})", first["doc"].as_str().unwrap()),
+                _ => first["question"].as_str().unwrap().to_string(),
+            };
             let lead = top1_lead(o);
             assert!(
                 lead >= TOP1_MARGIN,
