@@ -249,6 +249,12 @@ impl LexicalIndex {
         self.lengths.get(doc).copied().unwrap_or(0)
     }
 
+    /// Whether `text` has a term this index would keep (not every text
+    /// does: stop words alone, "It is.").
+    pub fn has_terms(&self, text: &str) -> bool {
+        !terms(tokenizer(self.stemming), text).is_empty()
+    }
+
     /// True when nothing is indexed.
     pub fn is_empty(&self) -> bool {
         self.lengths.is_empty()

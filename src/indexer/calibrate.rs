@@ -11,7 +11,10 @@
 //! an index does not have; `eval --unrelated FILE` measures that side.
 //!
 //! The lexical weight is fitted the same way, and also only downwards: from
-//! the model's default to none. Left out, the stored question cannot help, so
+//! the weight calibration starts from to none. That start is the model's
+//! default, raised where the model's vocabulary splits most of the corpus's
+//! words ([`starting`]: a language it reads poorly, which the corpus's
+//! questions cannot tell, its vocabulary can). Left out, the stored question cannot help, so
 //! these queries lean on the lexical arm more than users' questions do; a fit
 //! allowed to raise it chose 0.3 for multilingual-e5-small on StackFAQ
 //! (default 0.05), which cost its user questions 0.04 nDCG@10 and lifted
@@ -165,8 +168,8 @@ pub fn self_scores(snapshot: &Snapshot, sparse: Option<&SparseQueries>) -> Resul
 /// pairs that have the question (the right answers).
 type SelfQuery = (Vec<(View, Vec<ViewHit>)>, Vec<u32>);
 
-/// Lexical weights tried when calibrating fusion, as shares of the model's
-/// default (MiniLM: 0, 0.05, 0.1, 0.15, 0.2).
+/// Lexical weights tried when calibrating fusion, as shares of the weight it
+/// starts from (MiniLM's default: 0, 0.05, 0.1, 0.15, 0.2).
 pub const LEXICAL_SHARES: [f32; 5] = [0.0, 0.25, 0.5, 0.75, 1.0];
 
 /// The distinct stored questions sampled: (a pair that has it, its row).

@@ -414,14 +414,16 @@ fn calibrated(mut snapshot: Snapshot, embedder: &mut dyn Embedder) -> Result<Sna
 
 /// Whether `snapshot`'s lexical arm holds its passages' words: one built
 /// before passages were indexed (2026-12-04) has them empty, and is not
-/// updated from but built anew (milliseconds a thousand pairs).
+/// updated from but built anew (milliseconds a thousand pairs). Only a
+/// passage without terms is read again (to tell "It is." from an old arm).
 fn indexes_passages(snapshot: &Snapshot) -> bool {
+    let lexical = &snapshot.lexical;
     snapshot
         .meta
         .pairs
         .iter()
         .enumerate()
-        .all(|(i, p)| !p.passage || p.answer.is_empty() || snapshot.lexical.terms_of(i) > 0)
+        .all(|(i, p)| !p.passage || lexical.terms_of(i) > 0 || !lexical.has_terms(&p.answer))
 }
 
 /// The text the lexical arm indexes for a pair: question and answer; a
@@ -449,6 +451,7 @@ mod tests {
 
     const WITH_PASSAGE: &str = "The talks in Paris were led by Keith Kellogg.\n\
         Who chairs the coalition?\nThe coalition is chaired by France.\n";
+    const TERMLESS_PASSAGE: &str = "It is.\nWho chairs the coalition?\nFrance does.\n";
 
     #[test]
     fn passages_words_are_indexed_and_an_arm_without_them_is_built_anew() {
@@ -482,5 +485,11 @@ mod tests {
         let every: Vec<u32> = (0..old.meta.pairs.len() as u32).collect();
         let updated = lexical_index(&snap.meta, Some(&old), &every);
         assert!(updated == snap.lexical, "not a full build's");
+
+        // A passage with no term to index is not taken for an old arm.
+        let (_d, termless) = crate::indexer::testing::built(&[("a.txt", TERMLESS_PASSAGE)]);
+        let passage = termless.meta.pairs.iter().position(|p| p.passage).unwrap();
+        assert_eq!(termless.lexical.terms_of(passage), 0);
+        assert!(indexes_passages(&termless));
     }
 }
