@@ -28,6 +28,7 @@ use crate::error::Result;
 use crate::index::settings::{Abstention, FusionParams};
 use crate::model::embed::Embedder;
 use crate::model::sparse::SparseVec;
+use crate::model::tokenizer::Familiarity;
 use crate::search::views::{View, ViewHit};
 use crate::search::{self, SearchConfig};
 use crate::store::{Kind, Snapshot};
@@ -213,6 +214,24 @@ pub fn lexical_prior(defaults: &crate::model::ScoreDefaults, split_share: f64) -
     low + t as f32 * (high - low).max(0.0)
 }
 
+/// How many words of `pairs` (question, answer), up to
+/// [`FAMILIARITY_SAMPLE`] of them evenly through, `embedder`'s vocabulary
+/// holds whole; None for a model without a word vocabulary.
+pub fn familiarity_of(
+    pairs: &[(&str, &str)],
+    embedder: &dyn Embedder,
+) -> Result<Option<Familiarity>> {
+    let step = (pairs.len() / FAMILIARITY_SAMPLE).max(1);
+    let texts: Vec<&str> = pairs
+        .iter()
+        .step_by(step)
+        .take(FAMILIARITY_SAMPLE)
+        .flat_map(|&(q, a)| [q, a])
+        .filter(|t| !t.is_empty())
+        .collect();
+    embedder.familiarity(&texts)
+}
+
 /// The best BM25 score a question about nothing in a corpus is taken to
 /// reach when the threshold follows a raised lexical weight ([`starting`]).
 /// With it the threshold rises by what the added weight gives such a
@@ -240,16 +259,10 @@ pub fn starting(
     if defaults.unfamiliar_lexical_weight <= defaults.lexical_weight {
         return Ok((fusion, abstention));
     }
-    let pairs = &snapshot.meta.pairs;
-    let step = (pairs.len() / FAMILIARITY_SAMPLE).max(1);
-    let texts: Vec<&str> = pairs
-        .iter()
-        .step_by(step)
-        .take(FAMILIARITY_SAMPLE)
-        .flat_map(|p| [p.question.as_str(), p.answer.as_str()])
-        .filter(|t| !t.is_empty())
+    let pairs: Vec<(&str, &str)> = (snapshot.meta.pairs.iter())
+        .map(|p| (p.question.as_str(), p.answer.as_str()))
         .collect();
-    let Some(familiarity) = embedder.familiarity(&texts)? else {
+    let Some(familiarity) = familiarity_of(&pairs, embedder)? else {
         return Ok((fusion, abstention));
     };
     let share = familiarity.split_share();

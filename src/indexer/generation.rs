@@ -76,7 +76,7 @@ pub fn make_generation(
 ) -> Result<Option<NewGeneration>> {
     let (graph_mode, checkpoint) = (making.graph, making.checkpoint);
     let config = &config_for(config, embedder);
-    let language_warning = language_warning(corpus, embedder.identity());
+    let language_warning = language_warning(corpus, &*embedder);
     let identity = embedder.identity().clone();
     let dim = embedder.dimension();
     let mut laps = Laps::start();

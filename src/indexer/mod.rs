@@ -316,7 +316,7 @@ pub fn build_corpus(
                 &corpus,
                 started,
                 prev.dir.display().to_string(),
-                language_warning(&corpus, &identity),
+                language_warning(&corpus, &*embedder),
             ),
             corpus.warnings,
         ));
@@ -382,18 +382,38 @@ fn write_generation(
 }
 
 /// The language warning where the corpus meets the model: [`corpus::script::mismatch`]
-/// for a corpus and the model about to embed it.
-pub fn language_warning(corpus: &Corpus, model: &crate::model::ModelIdentity) -> Option<String> {
-    let texts = corpus
-        .documents
-        .iter()
+/// for a corpus and the model about to embed it, or, for a corpus in Latin
+/// script that an English model's vocabulary mostly splits (German, Spanish:
+/// no script tells them), the share it splits
+/// ([`calibrate::familiarity_of`]).
+pub fn language_warning(corpus: &Corpus, embedder: &dyn Embedder) -> Option<String> {
+    let model = embedder.identity();
+    let pairs: Vec<(&str, &str)> = (corpus.documents.iter())
         .flat_map(|d| &d.pairs)
-        .flat_map(|p| [p.question.as_str(), p.answer.as_str()]);
-    corpus::script::mismatch(
-        &corpus::script::Profile::of(texts),
-        &model.settings.name,
-        crate::model::reads_only_english(model),
-    )
+        .map(|p| (p.question.as_str(), p.answer.as_str()))
+        .collect();
+    let english_only = crate::model::reads_only_english(model);
+    let texts = pairs.iter().flat_map(|&(q, a)| [q, a]);
+    let name = &model.settings.name;
+    if let Some(w) =
+        corpus::script::mismatch(&corpus::script::Profile::of(texts), name, english_only)
+    {
+        return Some(w);
+    }
+    if !english_only {
+        return None;
+    }
+    // Advice only: a tokenizer that fails here fails the embedding anyway.
+    let familiarity = calibrate::familiarity_of(&pairs, embedder).ok()??;
+    let share = familiarity.split_share();
+    (share >= calibrate::UNFAMILIAR_FROM).then(|| {
+        format!(
+            "the model {name} reads English only, and its vocabulary splits {:.0}% of this corpus's \
+             words (a language it reads poorly): the index leans on the lexical arm here, and the \
+             multilingual model e5-small reads it",
+            share * 100.0
+        )
+    })
 }
 
 /// Fails with [`Error::EmptyCorpus`] when the corpus has no pair.

@@ -37,7 +37,7 @@ impl BuildTarget for Postgres {
             if is_unchanged(self, &corpus, manifest, config)? {
                 // A vector index a killed build left unfinished is finished now.
                 self.ensure_indexes(&mut client, &manifest.hnsw, progress)?;
-                let warning = super::language_warning(&corpus, &identity);
+                let warning = super::language_warning(&corpus, &*embedder);
                 return Ok((
                     IndexSummary::unchanged(manifest, &corpus, started, self.location(), warning),
                     corpus.warnings,
@@ -82,7 +82,7 @@ impl BuildTarget for Postgres {
                     &corpus,
                     started,
                     self.location(),
-                    super::language_warning(&corpus, &identity),
+                    super::language_warning(&corpus, &*embedder),
                 );
                 s.graph = "loaded";
                 s

@@ -72,7 +72,15 @@ fn a_corpus_the_models_vocabulary_splits_leans_on_words() {
          Wo kann ich parken?\n\
          Besucher parken in der Tiefgarage unter dem Gebäude. Die erste Stunde ist kostenlos.\n",
     );
-    w.index_ok();
+    let v = w.index_ok();
+    // No script tells German from English: the vocabulary does.
+    let warning = v["language_warning"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"));
+    assert!(
+        warning.contains("splits") && warning.contains("e5-small"),
+        "{warning}"
+    );
     let german = fusion_and_abstention(&w).0;
     assert_eq!(
         german["lexical_weight"].as_f64().unwrap() as f32,
