@@ -434,10 +434,18 @@ pub fn model_list(out: &mut impl Write, models: &[serde_json::Value]) -> io::Res
                 prefixes.0, prefixes.1
             )?;
         }
+        let (weight, unfamiliar) = (
+            &m["fusion"]["lexical_weight"],
+            &m["fusion"]["unfamiliar_lexical_weight"],
+        );
+        let raised = match unfamiliar.as_f64() > weight.as_f64() {
+            true => format!(" ({} where it splits most words)", num(unfamiliar)),
+            false => String::new(),
+        };
         writeln!(
             out,
-            "  fusion: lexical weight {}, saturation {} · no confident answer below {}",
-            num(&m["fusion"]["lexical_weight"]),
+            "  fusion: lexical weight {}{raised}, saturation {} · no confident answer below {}",
+            num(weight),
             num(&m["fusion"]["lexical_saturation"]),
             num(&m["min_score"])
         )?;

@@ -283,6 +283,9 @@ fn with_base(info: &ModelInfo, fields: serde_json::Value) -> serde_json::Value {
         "licence": info.licence,
         "fusion": {
             "lexical_weight": short(info.defaults.lexical_weight),
+            // Where the model's vocabulary splits most of a corpus's words
+            // (crate::indexer::calibrate::starting).
+            "unfamiliar_lexical_weight": short(info.defaults.unfamiliar_lexical_weight),
             "lexical_saturation": short(info.defaults.lexical_saturation),
             "view_agreement": short(info.defaults.view_agreement),
         },

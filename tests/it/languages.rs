@@ -207,6 +207,13 @@ fn model_list_names_every_model_with_its_languages_files_and_quality() {
         "{}",
         text.stdout
     );
+    assert!(
+        text.stdout
+            .contains("lexical weight 0.2 (0.5 where it splits most words)"),
+        "{}",
+        text.stdout
+    );
+    assert_eq!(models[0]["fusion"]["unfamiliar_lexical_weight"], 0.5);
 }
 
 /// The multilingual preset end to end: a German and an Arabic FAQ are
