@@ -409,8 +409,8 @@ pub fn language_warning(corpus: &Corpus, embedder: &dyn Embedder) -> Option<Stri
     (share >= calibrate::UNFAMILIAR_FROM).then(|| {
         format!(
             "the model {name} reads English only, and its vocabulary splits {:.0}% of this corpus's \
-             words (a language it reads poorly): the index leans on the lexical arm here, and the \
-             multilingual model e5-small reads it",
+             words (a language it reads poorly: answers rest mostly on the words they share with the \
+             question): the multilingual model e5-small reads it",
             share * 100.0
         )
     })

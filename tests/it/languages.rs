@@ -48,6 +48,15 @@ fn an_english_corpus_gets_no_warning() {
     assert!(!r.stderr.contains("English only"), "{}", r.stderr);
 }
 
+/// A German office FAQ: three pairs after a title.
+const GERMAN_FAQ: &str = "Häufige Fragen zum Büro.\n\
+    Wann ist das Büro geöffnet?\n\
+    Das Büro ist montags bis freitags von neun bis siebzehn Uhr geöffnet. Am Wochenende bleibt es geschlossen.\n\
+    Wie kann ich mein Passwort zurücksetzen?\n\
+    Klicken Sie auf der Anmeldeseite auf „Passwort vergessen“. Sie erhalten dann eine E-Mail mit einem Link.\n\
+    Wo kann ich parken?\n\
+    Besucher parken in der Tiefgarage unter dem Gebäude. Die erste Stunde ist kostenlos.\n";
+
 /// The fusion and abstention an index records, from its current manifest.
 fn fusion_and_abstention(w: &Work) -> (serde_json::Value, serde_json::Value) {
     let dir = crate::util::generation_dir(&w.index());
@@ -62,16 +71,7 @@ fn fusion_and_abstention(w: &Work) -> (serde_json::Value, serde_json::Value) {
 #[test]
 fn a_corpus_the_models_vocabulary_splits_leans_on_words() {
     let w = Work::empty();
-    w.write(
-        "buero.txt",
-        "Häufige Fragen zum Büro.\n\
-         Wann ist das Büro geöffnet?\n\
-         Das Büro ist montags bis freitags von neun bis siebzehn Uhr geöffnet. Am Wochenende bleibt es geschlossen.\n\
-         Wie kann ich mein Passwort zurücksetzen?\n\
-         Klicken Sie auf der Anmeldeseite auf „Passwort vergessen“. Sie erhalten dann eine E-Mail mit einem Link.\n\
-         Wo kann ich parken?\n\
-         Besucher parken in der Tiefgarage unter dem Gebäude. Die erste Stunde ist kostenlos.\n",
-    );
+    w.write("buero.txt", GERMAN_FAQ);
     let v = w.index_ok();
     // No script tells German from English: the vocabulary does.
     let warning = v["language_warning"]
@@ -224,16 +224,7 @@ fn model_list_names_every_model_with_its_languages_files_and_quality() {
 #[test]
 fn a_german_and_arabic_faq_is_answered_by_the_multilingual_model() {
     let w = Work::empty();
-    w.write(
-        "buero.txt",
-        "Häufige Fragen zum Büro.\n\
-         Wann ist das Büro geöffnet?\n\
-         Das Büro ist montags bis freitags von neun bis siebzehn Uhr geöffnet. Am Wochenende bleibt es geschlossen.\n\
-         Wie kann ich mein Passwort zurücksetzen?\n\
-         Klicken Sie auf der Anmeldeseite auf „Passwort vergessen“. Sie erhalten dann eine E-Mail mit einem Link.\n\
-         Wo kann ich parken?\n\
-         Besucher parken in der Tiefgarage unter dem Gebäude. Die erste Stunde ist kostenlos.\n",
-    );
+    w.write("buero.txt", GERMAN_FAQ);
     w.write(
         "maktab.txt",
         "الأسئلة الشائعة.\n\
