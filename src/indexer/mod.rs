@@ -409,8 +409,9 @@ pub fn language_warning(corpus: &Corpus, embedder: &dyn Embedder) -> Option<Stri
     (share >= calibrate::UNFAMILIAR_FROM).then(|| {
         format!(
             "the model {name} reads English only, and its vocabulary splits {:.0}% of this corpus's \
-             words (a language it reads poorly: answers rest mostly on the words they share with the \
-             question): the multilingual model e5-small reads it",
+             words (another language, or jargon it does not know: answers rest mostly on the words \
+             they share with the question); if the corpus is not in English, the multilingual model \
+             e5-small reads it",
             share * 100.0
         )
     })
