@@ -7,14 +7,20 @@ use qasearch::model::{self, ModelOptions};
 
 use crate::util::repo;
 
-#[test]
-fn embed_parallel_load_matches_fastembed() {
-    let files = model::resolve(&ModelOptions {
+/// The repository's model folder, fetching what is missing; `variant`: a
+/// catalogued model other than the default.
+fn bundled(variant: Option<&str>) -> ModelOptions {
+    ModelOptions {
         models_dir: repo().join("models"),
         fetch: true,
+        variant: variant.map(String::from),
         ..Default::default()
-    })
-    .unwrap();
+    }
+}
+
+#[test]
+fn embed_parallel_load_matches_fastembed() {
+    let files = model::resolve(&bundled(None)).unwrap();
     // Loads the runtime too, which fastembed below then uses.
     let mut ours = OnnxEmbedder::load(&files, Some(2), Workload::Bulk).unwrap();
     let read = |p: &std::path::Path| std::fs::read(p).unwrap();
@@ -80,13 +86,7 @@ fn a_texts_vector_does_not_depend_on_its_batch() {
         "WARNING: the reactor core exceeded 9000 degrees!!! $$$ 12345678901234567890",
     ];
     for name in ["minilm-int8", "minilm"] {
-        let files = model::resolve(&ModelOptions {
-            models_dir: repo().join("models"),
-            fetch: true,
-            variant: Some(name.into()),
-            ..Default::default()
-        })
-        .unwrap();
+        let files = model::resolve(&bundled(Some(name))).unwrap();
         assert_eq!(files.identity.integer_maths(), name == "minilm-int8");
         let mut e = OnnxEmbedder::load(&files, Some(2), Workload::Bulk).unwrap();
         let together = e.embed_batch(&texts).unwrap();
@@ -140,13 +140,7 @@ fn each_preset_keeps_its_conventions() {
         dot / (na * nb)
     };
     for info in model::MODELS {
-        let files = model::resolve(&ModelOptions {
-            models_dir: repo().join("models"),
-            fetch: true,
-            variant: Some(info.name.to_string()),
-            ..Default::default()
-        })
-        .unwrap();
+        let files = model::resolve(&bundled(Some(info.name))).unwrap();
         assert_eq!(files.identity.settings.query_prefix, info.query_prefix);
         let mut embedder = ModelEmbedder::load(&files, Some(2), Workload::Bulk).unwrap();
         // A mix's reference: its models' references, each scaled by the
@@ -212,13 +206,7 @@ fn each_preset_keeps_its_conventions() {
 /// past the 512-token window).
 #[test]
 fn unigram_ids_equal_the_tokenizers_crate() {
-    let files = model::resolve(&ModelOptions {
-        models_dir: repo().join("models"),
-        fetch: true,
-        variant: Some("e5-small".into()),
-        ..Default::default()
-    })
-    .unwrap();
+    let files = model::resolve(&bundled(Some("e5-small"))).unwrap();
     let read = |i: usize| std::fs::read(&files.tokenizer[i]).unwrap();
     let tf = fastembed::TokenizerFiles {
         tokenizer_file: read(0),
@@ -299,12 +287,7 @@ fn unigram_ids_equal_the_tokenizers_crate() {
 #[test]
 fn sentences_read_in_context_are_their_own_tokens() {
     use qasearch::model::embed::{Role, IN_CONTEXT_MAX_TOKENS};
-    let files = model::resolve(&ModelOptions {
-        models_dir: repo().join("models"),
-        fetch: true,
-        ..Default::default()
-    })
-    .unwrap();
+    let files = model::resolve(&bundled(None)).unwrap();
     let mut model = OnnxEmbedder::load(&files, Some(2), Workload::Bulk).unwrap();
     assert!(model.reads_in_context());
     let answer = "The coalition met in Paris to discuss security guarantees for Ukraine. \
@@ -363,12 +346,7 @@ fn sentences_read_in_context_are_their_own_tokens() {
 /// words of its own to count.
 #[test]
 fn the_vocabulary_splits_few_english_words_and_most_german_ones() {
-    let files = model::resolve(&ModelOptions {
-        models_dir: repo().join("models"),
-        fetch: true,
-        ..Default::default()
-    })
-    .unwrap();
+    let files = model::resolve(&bundled(None)).unwrap();
     let model = OnnxEmbedder::load(&files, Some(2), Workload::Bulk).unwrap();
     let english = model
         .familiarity(&["The office opens at nine, costs 12,500 € a year — really!"])
