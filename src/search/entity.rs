@@ -22,7 +22,7 @@ pub const TEMPLATE_DISCOUNT: f32 = 0.15;
 
 /// Lower-cased words of `text` (runs of letters and digits), one string,
 /// a space between words: one allocation, however many words.
-fn words(text: &str) -> String {
+pub(super) fn words(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for w in text
         .split(|c: char| !c.is_alphanumeric())
@@ -43,7 +43,7 @@ fn words(text: &str) -> String {
 }
 
 /// The words of a string `words` made.
-fn each(words: &str) -> impl Iterator<Item = &str> + Clone {
+pub(super) fn each(words: &str) -> impl Iterator<Item = &str> + Clone {
     words.split(' ').filter(|w| !w.is_empty())
 }
 

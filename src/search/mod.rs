@@ -8,6 +8,7 @@
 mod entity;
 pub mod filter;
 pub mod fuse;
+mod template;
 pub mod views;
 
 pub use filter::Filter;
@@ -235,6 +236,7 @@ pub fn views(
         })?;
         keep_found_passages(snapshot, &mut found, View::Lexical);
         entity::discount_other_entities(snapshot, question, &mut found);
+        template::discount_other_topics(snapshot, question, &mut found);
         return Ok(found);
     }
     let mut found: Vec<(View, Vec<crate::search::views::ViewHit>)> = list
@@ -243,6 +245,7 @@ pub fn views(
         .collect::<Result<_>>()?;
     keep_found_passages(snapshot, &mut found, View::Lexical);
     entity::discount_other_entities(snapshot, question, &mut found);
+    template::discount_other_topics(snapshot, question, &mut found);
     if let (Some(weights), true) = (sparse, snapshot.sparse.is_some()) {
         let depth = config.top_k.max(VIEW_DEPTH);
         let hits = crate::search::views::sparse(snapshot, weights, depth, &config.filter);
