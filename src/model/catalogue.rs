@@ -52,7 +52,7 @@ pub const MODELS: [ModelInfo; 4] = [
         about: "the quality preset: minilm and e5-small together, each text read by both and their \
                 cosines mixed 0.3 / 0.7 (one 768-d vector: both unit vectors, scaled by the square \
                 roots of the weights, end to end); above minilm on five of the six shared sets \
-                (wikiqa-dev +0.047 nDCG@10), at about 3.7 times its indexing time, 3.5 times its \
+                and equal on the sixth (wikiqa-dev +0.046 nDCG@10), at about 3.7 times its indexing time, 3.5 times its \
                 time a question and twice its vectors (docs/models.md)",
         languages: &["mul"],
         licence: "Apache-2.0 AND MIT",
