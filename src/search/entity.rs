@@ -105,18 +105,42 @@ pub fn discount_other_entities(
         return;
     }
     let asked_words = words(question);
-    let candidates: Vec<u32> = {
-        let mut all: Vec<u32> = views
-            .iter()
-            .flat_map(|(_, hits)| hits.iter().map(|h| h.pair))
-            .collect();
-        all.sort_unstable();
-        all.dedup();
-        all
-    };
+    let candidates = candidates(views);
     // For each asked name, the candidates (positions in `candidates`)
     // whose question or answer names it: found the first time needed.
     let mut naming: Option<Vec<Vec<usize>>> = None;
+    discount_question_hits(views, |pair| {
+        let stored = &snapshot.meta.pairs[pair as usize].question;
+        if !names(stored).iter().any(|n| !named(n, each(&asked_words))) {
+            return false;
+        }
+        let naming = naming.get_or_insert_with(|| naming_pairs(snapshot, &candidates, &asked));
+        let own = candidates.binary_search(&pair).ok();
+        // A name its own pair lacks, that another candidate has.
+        naming.iter().any(|pairs| {
+            !own.is_some_and(|own| pairs.contains(&own)) && pairs.iter().any(|&p| Some(p) != own)
+        })
+    });
+}
+
+/// Every pair a view returned, ascending.
+pub(super) fn candidates(views: &[(View, Vec<ViewHit>)]) -> Vec<u32> {
+    let mut all: Vec<u32> = views
+        .iter()
+        .flat_map(|(_, hits)| hits.iter().map(|h| h.pair))
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+/// Lowers by [`TEMPLATE_DISCOUNT`] the question view's hits whose pair
+/// `picked` picks, never below the view's lowest score (which stands in for
+/// pairs it did not return), and sorts the view again.
+pub(super) fn discount_question_hits(
+    views: &mut [(View, Vec<ViewHit>)],
+    mut picked: impl FnMut(u32) -> bool,
+) {
     for (view, hits) in views.iter_mut() {
         if *view != View::Questions {
             continue;
@@ -125,18 +149,7 @@ pub fn discount_other_entities(
             continue;
         };
         for hit in hits.iter_mut() {
-            let stored = &snapshot.meta.pairs[hit.pair as usize].question;
-            if !names(stored).iter().any(|n| !named(n, each(&asked_words))) {
-                continue;
-            }
-            let naming = naming.get_or_insert_with(|| naming_pairs(snapshot, &candidates, &asked));
-            let own = candidates.binary_search(&hit.pair).ok();
-            // A name its own pair lacks, that another candidate has.
-            let elsewhere = naming.iter().any(|pairs| {
-                !own.is_some_and(|own| pairs.contains(&own))
-                    && pairs.iter().any(|&p| Some(p) != own)
-            });
-            if elsewhere {
+            if picked(hit.pair) {
                 hit.score = (hit.score - TEMPLATE_DISCOUNT).max(floor);
             }
         }

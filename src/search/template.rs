@@ -23,7 +23,7 @@
 //! the sets with stored questions (docs/search.md, "Another topic, same
 //! template").
 
-use crate::search::entity::{each, words, TEMPLATE_DISCOUNT};
+use crate::search::entity::{candidates, discount_question_hits, each, words};
 use crate::search::views::{View, ViewHit};
 use crate::store::{PairMeta, Snapshot};
 
@@ -134,20 +134,7 @@ pub fn discount_other_topics(
     let Some(mut judge) = Judge::new(&snapshot.meta.pairs, &asked, views) else {
         return;
     };
-    for (view, hits) in views.iter_mut() {
-        if *view != View::Questions {
-            continue;
-        }
-        let Some(floor) = hits.iter().map(|h| h.score).reduce(f32::min) else {
-            continue;
-        };
-        for hit in hits.iter_mut() {
-            if judge.other_topic(hit.pair) {
-                hit.score = (hit.score - TEMPLATE_DISCOUNT).max(floor);
-            }
-        }
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.pair.cmp(&b.pair)));
-    }
+    discount_question_hits(views, |pair| judge.other_topic(pair));
 }
 
 /// One question's candidates, as the check reads them: each text split into
@@ -180,12 +167,7 @@ impl<'a> Judge<'a> {
         if lead_pairs.is_empty() || !views.iter().any(|(v, _)| *v == View::Questions) {
             return None;
         }
-        let mut candidates: Vec<u32> = views
-            .iter()
-            .flat_map(|(_, hits)| hits.iter().map(|h| h.pair))
-            .collect();
-        candidates.sort_unstable();
-        candidates.dedup();
+        let candidates = candidates(views);
         Some(Judge {
             pairs,
             asked,
