@@ -278,6 +278,42 @@ mod tests {
         assert!(!said("ui", ["user", "interface"].into_iter()));
     }
 
+    proptest::proptest! {
+        /// Any text, any script: no panic, and a slot holds only the
+        /// question's own content words, none the stored question says.
+        #[test]
+        fn a_slot_is_made_of_the_questions_content_words(
+            asked in "[a-zA-ZéİıΣσς0-9 ?',-]{0,80}",
+            stored in "[a-zA-ZéİıΣσς0-9 ?',-]{0,80}",
+        ) {
+            check_slot(&words(&asked), &words(&stored))?;
+        }
+
+        /// The same, where the stored question is the question with one
+        /// word replaced: a template, most of the time.
+        #[test]
+        fn a_slot_of_one_replaced_word(
+            asked in proptest::collection::vec("[a-zéı]{1,7}", 2..12),
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            by in "[a-zéı]{1,7}",
+        ) {
+            let mut stored = asked.clone();
+            stored[at.index(asked.len())] = by;
+            check_slot(&asked.join(" "), &stored.join(" "))?;
+        }
+    }
+
+    fn check_slot(asked: &str, stored: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        if let Some(slot) = slot(asked, stored) {
+            proptest::prop_assert!(!slot.is_empty());
+            for w in slot {
+                proptest::prop_assert!(content(asked).any(|c| c == w));
+                proptest::prop_assert!(!said(w, each(stored)));
+            }
+        }
+        Ok(())
+    }
+
     #[test]
     fn the_common_run_is_the_longest_common_subsequence() {
         let a = ["what", "is", "the", "goal", "of", "it"];
