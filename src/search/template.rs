@@ -19,9 +19,10 @@
 //! The last two keep it off rewordings: "How could I introduce new styles to
 //! Google Docs?" shares its template with "How do I add new styles to Google
 //! Docs?", but BM25's best pair and the answers view's are that stored
-//! question's own. Measured on
-//! the sets with stored questions (docs/search.md, "Another topic, same
-//! template").
+//! question's own. Measured on the sets with stored questions
+//! (docs/search.md, "Another topic, same template"). The discount, its
+//! floor and the candidate list are the entity check's
+//! ([`crate::search::entity::discount_question_hits`]).
 
 use crate::search::entity::{candidates, discount_question_hits, each, words};
 use crate::search::views::{View, ViewHit};
