@@ -164,8 +164,15 @@ pub fn answers(
                 .iter()
                 .map(|p| format!("{} +{:.3} (#{})", p.view.name(), p.contribution, p.rank))
                 .collect();
-            // What each view added to the score, on its scale; #: its rank there.
-            writeln!(out, "   {DIM}found by: {}{DIM:#}", parts.join(", "))?;
+            // What each view added to the score, on its scale; #: its rank
+            // there; then what an answer to the same question above it added.
+            let thread = a.thread.map_or(String::new(), |t| {
+                format!(
+                    "; same question as result {} +{:.3}",
+                    t.rank, t.contribution
+                )
+            });
+            writeln!(out, "   {DIM}found by: {}{thread}{DIM:#}", parts.join(", "))?;
         }
         writeln!(
             out,

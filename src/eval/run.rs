@@ -351,7 +351,7 @@ impl Tally {
         if let Some(row) = own_row {
             search::leave_out(&mut views, row);
         }
-        let fused = crate::search::fuse::fuse(&views, &snapshot.manifest.fusion);
+        let fused = search::rank(snapshot, &views, &snapshot.manifest.fusion);
         let engine_ms = views_ms + ms(t) + embed_ms + query.sparse_ms;
         let confident = fused
             .first()

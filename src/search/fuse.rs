@@ -74,6 +74,11 @@ pub struct Fused {
     /// questions went unanswered 1–4 points less often with it counted).
     #[serde(skip)]
     pub sparse_bonus: f32,
+    /// How far the pair was raised toward the best of the answers to its
+    /// stored question ([`crate::search::thread`]): in `score`, not in
+    /// the evidence abstention judges.
+    #[serde(skip)]
+    pub lift: Option<crate::search::thread::Lift>,
     /// Every view that returned the pair.
     pub parts: Vec<Part>,
 }
@@ -81,7 +86,7 @@ pub struct Fused {
 impl Fused {
     /// The score abstention compares with the threshold.
     pub fn evidence(&self) -> f32 {
-        self.score - self.sparse_bonus
+        self.score - self.sparse_bonus - self.lift.map_or(0.0, |l| l.added)
     }
 }
 
@@ -160,6 +165,7 @@ pub fn fuse(views: &[(View, Vec<ViewHit>)], params: &FusionParams) -> Vec<Fused>
                 pair,
                 score,
                 sparse_bonus,
+                lift: None,
                 parts,
             }
         })

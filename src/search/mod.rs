@@ -9,6 +9,7 @@ mod entity;
 pub mod filter;
 pub mod fuse;
 mod template;
+pub mod thread;
 pub mod views;
 
 pub use filter::Filter;
@@ -134,6 +135,10 @@ pub struct Answer {
     /// Which views found the pair, with their scores and ranks (`--explain`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub views: Option<Vec<crate::search::fuse::Part>>,
+    /// How far the pair was raised toward an answer to the same stored
+    /// question ranked above it (`--explain`; [`thread`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread: Option<thread::Raised>,
 }
 
 /// The answers to one question, and whether any is confident enough.
@@ -306,6 +311,21 @@ pub fn leave_out(views: &mut [(View, Vec<crate::search::views::ViewHit>)], quest
     }
 }
 
+/// The ranking every front end and `eval` give: the views fused
+/// ([`fuse::fuse`]), then the answers to one stored question moved up
+/// together ([`thread::pool`]); best first.
+pub fn rank(
+    snapshot: &Snapshot,
+    views: &[(View, Vec<crate::search::views::ViewHit>)],
+    fusion: &crate::index::settings::FusionParams,
+) -> Vec<fuse::Fused> {
+    let mut fused = fuse::fuse(views, fusion);
+    // A score is a number: never null (NaN) or infinite in a reply.
+    fused.retain(|f| f.score.is_finite());
+    thread::pool(&mut fused, &snapshot.meta.pairs);
+    fused
+}
+
 /// Fuses views into answers, with abstention against `min_score` (a fused
 /// score); what it gives is on the shown scale (0–1).
 pub fn answers_of(
@@ -317,9 +337,7 @@ pub fn answers_of(
     min_score: f32,
     explain: bool,
 ) -> Result<Answers> {
-    let mut fused = crate::search::fuse::fuse(views, fusion);
-    // A score is a number: never null (NaN) or infinite in a reply.
-    fused.retain(|f| f.score.is_finite());
+    let fused = rank(snapshot, views, fusion);
     let best = fused.first().map_or(f32::MIN, |f| f.evidence());
     let top: Vec<_> = fused.into_iter().take(config.top_k).collect();
     let sparse = snapshot.sparse.is_some();
@@ -331,6 +349,15 @@ pub fn answers_of(
     }
     if explain {
         let ceiling = fusion.ceiling(sparse);
+        let rank_of = |pair: u32| top.iter().position(|f| f.pair == pair).map(|i| i + 1);
+        for (a, f) in results.iter_mut().zip(&top) {
+            a.thread = f.lift.and_then(|l| {
+                Some(thread::Raised {
+                    contribution: l.added / ceiling,
+                    rank: rank_of(l.best)?,
+                })
+            });
+        }
         for (a, f) in results.iter_mut().zip(top) {
             let mut parts = f.parts;
             for p in &mut parts {
@@ -474,6 +501,7 @@ pub fn answers(snapshot: &Snapshot, pairs: &[(u32, f32)], query: &[f32]) -> Resu
                 span: (start, end),
                 pair: pair as usize,
                 views: None,
+                thread: None,
             }
         })
         .collect())
