@@ -165,12 +165,14 @@ pub fn answers(
                 .map(|p| format!("{} +{:.3} (#{})", p.view.name(), p.contribution, p.rank))
                 .collect();
             // What each view added to the score, on its scale; #: its rank
-            // there; then what an answer to the same question above it added.
+            // there; then what its place among the answers to the same
+            // question added (or took).
             let thread = a.thread.map_or(String::new(), |t| {
-                format!(
-                    "; same question as result {} +{:.3}",
-                    t.rank, t.contribution
-                )
+                let place = match t.first == a.rank {
+                    true => "its first".to_string(),
+                    false => format!("after result {}", t.first),
+                };
+                format!("; same question, {place} {:+.3}", t.contribution)
             });
             writeln!(out, "   {DIM}found by: {}{thread}{DIM:#}", parts.join(", "))?;
         }

@@ -353,15 +353,11 @@ impl Tally {
         }
         let fused = search::rank(snapshot, &views, &snapshot.manifest.fusion);
         let engine_ms = views_ms + ms(t) + embed_ms + query.sparse_ms;
-        let confident = fused
-            .first()
-            .is_some_and(|f| f.evidence() >= snapshot.manifest.abstention.min_score);
+        let evidence = search::best_evidence(&fused);
+        let confident = evidence.is_some_and(|e| e >= snapshot.manifest.abstention.min_score);
         // On the results' scale, as `ask` shows it.
-        let best = fused.first().map_or(0.0, |f| {
-            snapshot
-                .manifest
-                .fusion
-                .shown(f.evidence(), snapshot.sparse.is_some())
+        let best = evidence.map_or(0.0, |e| {
+            snapshot.manifest.fusion.shown(e, snapshot.sparse.is_some())
         });
         if q.stored_pair.is_some() {
             self.stored_answered += confident as usize;

@@ -312,8 +312,9 @@ pub fn leave_out(views: &mut [(View, Vec<crate::search::views::ViewHit>)], quest
 }
 
 /// The ranking every front end and `eval` give: the views fused
-/// ([`fuse::fuse`]), then the answers to one stored question moved up
-/// together ([`thread::pool`]); best first.
+/// ([`fuse::fuse`]), then the answers to one stored question ordered by
+/// what else is told of them and moved up together ([`thread::pool`]);
+/// best first. Abstention judges [`best_evidence`], not the first's score.
 pub fn rank(
     snapshot: &Snapshot,
     views: &[(View, Vec<crate::search::views::ViewHit>)],
@@ -322,8 +323,20 @@ pub fn rank(
     let mut fused = fuse::fuse(views, fusion);
     // A score is a number: never null (NaN) or infinite in a reply.
     fused.retain(|f| f.score.is_finite());
-    thread::pool(&mut fused, &snapshot.meta.pairs);
+    let answers_floor = views
+        .iter()
+        .filter(|(v, _)| *v == View::Answers)
+        .flat_map(|(_, hits)| hits.iter().map(|h| h.score))
+        .reduce(f32::min);
+    thread::pool(&mut fused, &snapshot.meta.pairs, answers_floor);
     fused
+}
+
+/// The best evidence among ranked pairs ([`fuse::Fused::evidence`]): what
+/// abstention compares with the threshold. The first pair's, but where a
+/// sibling better told took its thread's first place ([`thread`]).
+pub fn best_evidence(fused: &[fuse::Fused]) -> Option<f32> {
+    fused.iter().map(|f| f.evidence()).reduce(f32::max)
 }
 
 /// Fuses views into answers, with abstention against `min_score` (a fused
@@ -338,7 +351,7 @@ pub fn answers_of(
     explain: bool,
 ) -> Result<Answers> {
     let fused = rank(snapshot, views, fusion);
-    let best = fused.first().map_or(f32::MIN, |f| f.evidence());
+    let best = best_evidence(&fused).unwrap_or(f32::MIN);
     let top: Vec<_> = fused.into_iter().take(config.top_k).collect();
     let sparse = snapshot.sparse.is_some();
     let shown = |raw: f32| fusion.shown(raw, sparse);
@@ -354,7 +367,7 @@ pub fn answers_of(
             a.thread = f.lift.and_then(|l| {
                 Some(thread::Raised {
                     contribution: l.added / ceiling,
-                    rank: rank_of(l.best)?,
+                    first: rank_of(l.first)?,
                 })
             });
         }

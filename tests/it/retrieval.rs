@@ -288,14 +288,14 @@ fn the_answers_to_one_question_stand_together() {
         sibling - plan
     );
     let thread = &v["results"][1]["thread"];
-    assert_eq!(thread["rank"], 1, "{v}");
+    assert_eq!(thread["first"], 1, "{v}");
     assert!(thread["contribution"].as_f64().unwrap() > 0.05, "{v}");
     assert!(
         v["results"][0].get("thread").is_none(),
         "the first is never raised: {v}"
     );
     let text = w.run(&["ask", "--explain", "-k", "2", q]).stdout;
-    assert!(text.contains("same question as result 1 +"), "{text}");
+    assert!(text.contains("same question, after result 1 +"), "{text}");
 
     // The same wording in documents that ask other things too is a
     // generic question about each one's subject, not one thread.
