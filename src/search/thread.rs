@@ -31,8 +31,6 @@
 //! filed under its article's title): 0.6749 → 0.7536 (above the answers
 //! view's 0.7276, which it was below) and 0.8751 → 0.8739.
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 
 use crate::search::entity::words;
@@ -74,17 +72,34 @@ pub fn pool(fused: &mut [Fused], pairs: &[PairMeta], answers_floor: Option<f32>)
     if fused.len() < 2 {
         return;
     }
-    let mut one_question = HashMap::new();
-    let threads: Vec<Option<Thread>> = fused
+    // Most questions are asked once among the candidates: a key of their
+    // words, made without them, finds the few asked twice.
+    let keys: Vec<Option<u64>> = fused
         .iter()
-        .map(|f| thread_of(f.pair, pairs, &mut one_question))
+        .map(|f| pairs.get(f.pair as usize).and_then(words_key))
         .collect();
+    let mut seen: foldhash::HashMap<u64, u32> = Default::default();
+    for key in keys.iter().flatten() {
+        *seen.entry(*key).or_default() += 1;
+    }
+    let mut one_question = foldhash::HashMap::default();
     // Each thread's members, in `fused`'s order: best first.
-    let mut members: HashMap<&Thread, Vec<usize>> = HashMap::new();
-    for (i, thread) in threads.iter().enumerate() {
-        if let Some(t) = thread {
-            members.entry(t).or_default().push(i);
+    let mut members: foldhash::HashMap<Thread, Vec<usize>> = Default::default();
+    for (i, (f, key)) in fused.iter().zip(&keys).enumerate() {
+        if let Some(key) = key.filter(|k| seen[k] > 1) {
+            let thread = thread_of(f.pair, key, pairs, &mut one_question);
+            members.entry(thread).or_default().push(i);
         }
+    }
+    let question = |i: usize| pairs[fused[i].pair as usize].question.as_str();
+    for places in members.values_mut() {
+        // The same words, not only the same key (a hash can collide).
+        let first = question(places[0]);
+        let words_of_first = std::cell::OnceCell::new();
+        places.retain(|&i| {
+            let q = question(i);
+            q == first || words(q) == *words_of_first.get_or_init(|| words(first))
+        });
     }
     let mut moved = Vec::new();
     for places in members.values().filter(|m| m.len() > 1) {
@@ -140,45 +155,73 @@ fn told_besides_the_question(f: &Fused, answers_floor: Option<f32>) -> f32 {
     answers + arms
 }
 
-/// A thread's key: its question's words, and its document where that
+/// A thread: its question's [`words_key`], and its document where that
 /// document asks other things too.
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Thread {
-    question: String,
+    key: u64,
     doc: Option<u32>,
 }
 
-/// The thread of `pair`; None for a passage or a pair without a question.
-/// `one_question` remembers, per document, whether it asks only one thing.
-fn thread_of(
-    pair: u32,
-    pairs: &[PairMeta],
-    one_question: &mut HashMap<u32, bool>,
-) -> Option<Thread> {
-    let p = pairs.get(pair as usize)?;
+/// A hash of a stored question's [`words`], made without them: questions
+/// with the same words have the same key (a word-final sigma is folded, as
+/// `words` lowers it apart). None for a passage or a question without a word.
+fn words_key(p: &PairMeta) -> Option<u64> {
+    const PRIME: u64 = 0x0100_0000_01b3;
+    let mix = |h: u64, c: char| (h ^ u64::from(c)).wrapping_mul(PRIME);
+    let (mut h, mut gap, mut any) = (0xcbf2_9ce4_8422_2325_u64, false, false);
     if p.passage {
         return None;
     }
-    let question = words(&p.question);
-    if question.is_empty() {
-        return None;
+    for c in p.question.chars() {
+        if !c.is_alphanumeric() {
+            gap = true;
+            continue;
+        }
+        if gap && any {
+            h = mix(h, ' ');
+        }
+        (gap, any) = (false, true);
+        if c.is_ascii() {
+            h = mix(h, c.to_ascii_lowercase());
+        } else {
+            for l in c.to_lowercase() {
+                h = mix(h, if l == 'ς' { 'σ' } else { l });
+            }
+        }
     }
-    let only = *one_question
-        .entry(p.doc)
-        .or_insert_with(|| asks_one_thing(pair as usize, pairs, &question));
-    Some(Thread {
-        question,
-        doc: (!only).then_some(p.doc),
-    })
+    any.then_some(h)
 }
 
-/// Whether every pair of `pairs[at]`'s document (passages aside) asks
-/// `question` (its words). Stops at the first that does not; the words of a
-/// question spelled as `pairs[at]`'s are not made again (a spreadsheet may
-/// repeat one question on a hundred thousand rows).
-fn asks_one_thing(at: usize, pairs: &[PairMeta], question: &str) -> bool {
+/// The thread of `pair`, whose question's key is `key`. `one_question`
+/// remembers, per document, whether it asks only one thing.
+fn thread_of(
+    pair: u32,
+    key: u64,
+    pairs: &[PairMeta],
+    one_question: &mut foldhash::HashMap<u32, bool>,
+) -> Thread {
+    let doc = pairs[pair as usize].doc;
+    let only = *one_question
+        .entry(doc)
+        .or_insert_with(|| asks_one_thing(pair as usize, pairs, key));
+    Thread {
+        key,
+        doc: (!only).then_some(doc),
+    }
+}
+
+/// Whether every pair of `pairs[at]`'s document (passages aside) asks what
+/// it asks (the same words, whose key is `key`). Stops at the first that
+/// does not; a question spelled as `pairs[at]`'s is not read again (a
+/// spreadsheet may repeat one question on a hundred thousand rows).
+fn asks_one_thing(at: usize, pairs: &[PairMeta], key: u64) -> bool {
     let (doc, spelled) = (pairs[at].doc, &pairs[at].question);
-    let same = |p: &PairMeta| p.passage || p.question == *spelled || words(&p.question) == question;
+    let same = |p: &PairMeta| {
+        p.passage
+            || p.question == *spelled
+            || (words_key(p) == Some(key) && words(&p.question) == words(spelled))
+    };
     let before = pairs[..at].iter().rev().take_while(|p| p.doc == doc);
     let after = pairs[at + 1..].iter().take_while(|p| p.doc == doc);
     before.chain(after).all(same)
@@ -301,6 +344,26 @@ mod tests {
         let mut f = fused(&[(0, 0.80), (1, 0.60), (2, 0.55)]);
         pool(&mut f, &sheet, None);
         assert_eq!(order(&f), [0, 2, 1]);
+    }
+
+    #[test]
+    fn the_words_key_is_the_same_where_the_words_are() {
+        let key = |q: &str| words_key(&pair(0, q));
+        for (a, b) in [
+            (
+                "How do I strike text through?",
+                "how do I  strike-text through",
+            ),
+            ("ΟΔΟΣ ΣΟΦΙΑΣ;", "οδος σοφιας"),
+            ("İSTANBUL?", "İstanbul"),
+        ] {
+            assert_eq!(words(a), words(b), "{a} / {b}");
+            assert_eq!(key(a), key(b), "{a} / {b}");
+        }
+        assert_ne!(key("How do I bold text?"), key("How do I strike text?"));
+        assert_ne!(key("a bc"), key("ab c"), "word breaks count");
+        assert_eq!(key("?!"), None);
+        assert_eq!(words_key(&pair(0, "")), None, "a passage");
     }
 
     #[test]
