@@ -145,37 +145,7 @@ pub fn answers(
             clean(&a.doc),
             a.line
         )?;
-        if !a.meta.is_empty() {
-            let fields: Vec<String> = a
-                .meta
-                .iter()
-                .map(|(name, value)| match value {
-                    serde_json::Value::Array(list) => {
-                        let list: Vec<&str> = list.iter().filter_map(|v| v.as_str()).collect();
-                        format!("{}: {}", clean(name), clean(&list.join(", ")))
-                    }
-                    v => format!("{}: {}", clean(name), clean(v.as_str().unwrap_or_default())),
-                })
-                .collect();
-            writeln!(out, "   {DIM}{}{DIM:#}", fields.join(" · "))?;
-        }
-        if let Some(views) = &a.views {
-            let parts: Vec<String> = views
-                .iter()
-                .map(|p| format!("{} +{:.3} (#{})", p.view.name(), p.contribution, p.rank))
-                .collect();
-            // What each view added to the score, on its scale; #: its rank
-            // there; then what its place among the answers to the same
-            // question added (or took).
-            let thread = a.thread.map_or(String::new(), |t| {
-                let place = match t.first == a.rank {
-                    true => "its first".to_string(),
-                    false => format!("after result {}", t.first),
-                };
-                format!("; same question, {place} {:+.3}", t.contribution)
-            });
-            writeln!(out, "   {DIM}found by: {}{thread}{DIM:#}", parts.join(", "))?;
-        }
+        details(out, a)?;
         writeln!(
             out,
             "   {MATCH}> {}{MATCH:#}",
@@ -205,6 +175,42 @@ pub fn answers(
         emit(out, &a.passage, true)?;
         emit(out, after, false)?;
         writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+/// A result's metadata line, and with `--explain` what found it.
+fn details(out: &mut impl Write, a: &qasearch::search::Answer) -> io::Result<()> {
+    if !a.meta.is_empty() {
+        let fields: Vec<String> = a
+            .meta
+            .iter()
+            .map(|(name, value)| match value {
+                serde_json::Value::Array(list) => {
+                    let list: Vec<&str> = list.iter().filter_map(|v| v.as_str()).collect();
+                    format!("{}: {}", clean(name), clean(&list.join(", ")))
+                }
+                v => format!("{}: {}", clean(name), clean(v.as_str().unwrap_or_default())),
+            })
+            .collect();
+        writeln!(out, "   {DIM}{}{DIM:#}", fields.join(" · "))?;
+    }
+    if let Some(views) = &a.views {
+        let parts: Vec<String> = views
+            .iter()
+            .map(|p| format!("{} +{:.3} (#{})", p.view.name(), p.contribution, p.rank))
+            .collect();
+        // What each view added to the score, on its scale; #: its rank
+        // there; then what its place among the answers to the same
+        // question added (or took).
+        let thread = a.thread.map_or(String::new(), |t| {
+            let place = match t.first == a.rank {
+                true => "its first".to_string(),
+                false => format!("after result {}", t.first),
+            };
+            format!("; same question, {place} {:+.3}", t.contribution)
+        });
+        writeln!(out, "   {DIM}found by: {}{thread}{DIM:#}", parts.join(", "))?;
     }
     Ok(())
 }
