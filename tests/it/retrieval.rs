@@ -326,3 +326,62 @@ fn the_answers_to_one_question_stand_together() {
         "{v}"
     );
 }
+
+/// A knowledge base whose "question" column names a topic: every answer
+/// under "Billing" gets the heading's cosine from the question view.
+const HEADINGS: &str = "question,answer
+Billing,\"We accept Visa, Mastercard and American Express cards.\"
+Billing,\"Every invoice can be downloaded as a PDF from the Invoices tab.\"
+Billing,\"Prices include VAT for customers in the European Union.\"
+Billing,\"A refund reaches your card within ten working days.\"
+Account,\"You can change your email address under Profile.\"
+Account,\"Two-factor authentication is turned on under Security.\"
+";
+
+#[test]
+fn answers_under_one_heading_are_ordered_by_what_they_say() {
+    let w = Work::empty();
+    w.write("kb.csv", HEADINGS);
+    w.index_ok();
+    let q = "Billing: how do I pay, which card brands work?";
+    let v = w.run(&["ask", "--json", "--explain", "-k", "3", q]).json();
+    let result = |start: &str| {
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["answer"].as_str().unwrap().starts_with(start))
+            .unwrap_or_else(|| panic!("no {start:?}: {v}"))
+            .clone()
+    };
+    let raw =
+        |r: &serde_json::Value, name| view(r, name).map_or(0.0, |p| p["raw"].as_f64().unwrap());
+    let (cards, refund) = (result("We accept Visa"), result("A refund reaches"));
+    // The heading gives both one cosine, and the words ("card") favour the
+    // refund: by the views' scores alone it would come first.
+    assert_eq!(raw(&cards, "questions"), raw(&refund, "questions"), "{v}");
+    assert!(raw(&refund, "lexical") > raw(&cards, "lexical"), "{v}");
+    // The answers view says the cards answer, by far more than the words
+    // say the other: the margin the order rests on.
+    let said = raw(&cards, "answers") - raw(&refund, "answers");
+    let words = view(&refund, "lexical").unwrap()["contribution"]
+        .as_f64()
+        .unwrap()
+        - view(&cards, "lexical").unwrap()["contribution"]
+            .as_f64()
+            .unwrap();
+    assert!(
+        said - words >= 0.1,
+        "answers view {said:.3}, words {words:.3}: {v}"
+    );
+    assert_eq!(v["results"][0]["answer"], cards["answer"], "{v}");
+    assert_eq!(
+        cards["thread"]["first"], 1,
+        "it took the heading's first place: {v}"
+    );
+    assert_eq!(refund["thread"]["first"], 1, "{v}");
+    assert!(
+        refund["thread"]["contribution"].as_f64().unwrap() < 0.0,
+        "{v}"
+    );
+}
