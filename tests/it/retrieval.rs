@@ -252,14 +252,20 @@ How do I cancel my subscription?,\"If you signed up through the App Store, Apple
 Can I pause my account instead?,\"Yes: press Pause in Settings to keep your data for up to three months without paying.\"
 ";
 
-/// The score of the result whose answer starts with `start`, and its rank.
-fn scored(v: &serde_json::Value, start: &str) -> (f64, usize) {
+/// The result whose answer starts with `start`, and its rank.
+fn starting<'v>(v: &'v serde_json::Value, start: &str) -> (&'v serde_json::Value, usize) {
     let results = v["results"].as_array().unwrap();
     let i = results
         .iter()
         .position(|r| r["answer"].as_str().unwrap().starts_with(start))
         .unwrap_or_else(|| panic!("no answer starting {start:?}: {v}"));
-    (results[i]["score"].as_f64().unwrap(), i + 1)
+    (&results[i], i + 1)
+}
+
+/// The score of the result whose answer starts with `start`, and its rank.
+fn scored(v: &serde_json::Value, start: &str) -> (f64, usize) {
+    let (result, rank) = starting(v, start);
+    (result["score"].as_f64().unwrap(), rank)
 }
 
 #[test]
@@ -345,29 +351,23 @@ fn answers_under_one_heading_are_ordered_by_what_they_say() {
     w.index_ok();
     let q = "Billing: how do I pay, which card brands work?";
     let v = w.run(&["ask", "--json", "--explain", "-k", "3", q]).json();
-    let result = |start: &str| {
-        v["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["answer"].as_str().unwrap().starts_with(start))
-            .unwrap_or_else(|| panic!("no {start:?}: {v}"))
-            .clone()
-    };
     let raw =
         |r: &serde_json::Value, name| view(r, name).map_or(0.0, |p| p["raw"].as_f64().unwrap());
-    let (cards, refund) = (result("We accept Visa"), result("A refund reaches"));
+    let (cards, refund) = (
+        starting(&v, "We accept Visa").0,
+        starting(&v, "A refund reaches").0,
+    );
     // The heading gives both one cosine, and the words ("card") favour the
     // refund: by the views' scores alone it would come first.
-    assert_eq!(raw(&cards, "questions"), raw(&refund, "questions"), "{v}");
-    assert!(raw(&refund, "lexical") > raw(&cards, "lexical"), "{v}");
+    assert_eq!(raw(cards, "questions"), raw(refund, "questions"), "{v}");
+    assert!(raw(refund, "lexical") > raw(cards, "lexical"), "{v}");
     // The answers view says the cards answer, by far more than the words
     // say the other: the margin the order rests on.
-    let said = raw(&cards, "answers") - raw(&refund, "answers");
-    let words = view(&refund, "lexical").unwrap()["contribution"]
+    let said = raw(cards, "answers") - raw(refund, "answers");
+    let words = view(refund, "lexical").unwrap()["contribution"]
         .as_f64()
         .unwrap()
-        - view(&cards, "lexical").unwrap()["contribution"]
+        - view(cards, "lexical").unwrap()["contribution"]
             .as_f64()
             .unwrap();
     assert!(
