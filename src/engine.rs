@@ -234,8 +234,8 @@ fn build_into(
     progress: &mut dyn Progress,
 ) -> Result<(IndexSummary, Vec<crate::corpus::Warning>)> {
     config.hnsw.validate()?;
-    let begun = store.begin(config);
-    let corpus = crate::corpus::load(&options.data_dir)?;
+    let mut begun = store.begin(config);
+    let corpus = begun.read_corpus(&options.data_dir)?;
     log::debug!(
         "corpus read in {:.1} ms",
         begun.at.elapsed().as_secs_f64() * 1e3

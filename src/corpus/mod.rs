@@ -26,12 +26,14 @@ pub mod text;
 mod json;
 mod markdown;
 mod read;
+mod recorded;
 mod scan;
 mod table;
 
 pub use json::parse_json;
 pub use markdown::parse_markdown;
 pub use read::*;
+pub use recorded::{Recorded, SETTLE_NS};
 pub use scan::*;
 pub use table::parse_table;
 
@@ -129,8 +131,20 @@ pub struct SourceFile {
     pub size: u64,
     /// Modification time, nanoseconds since the Unix epoch.
     pub mtime_ns: u64,
+    /// Status change time (Unix `ctime`: any write, rename into place or
+    /// change of the times sets it to now, and no program can set it
+    /// back), nanoseconds since the Unix epoch; 0 where unknown (another
+    /// system, or an index made before it was recorded).
+    #[serde(default)]
+    pub ctime_ns: u64,
     /// SHA-256 of the bytes; empty when only stat information was read.
     pub sha256: String,
+    /// Read and parsed without a warning: the documents an index holds of
+    /// it are all it says, so a later build may take them from the index
+    /// instead of reading it again while its size and times are as
+    /// recorded ([`Recorded`]). False where unknown.
+    #[serde(default)]
+    pub clean: bool,
 }
 
 /// A problem in one file or line that did not stop the rest from being read.
@@ -198,6 +212,11 @@ pub struct Corpus {
     /// Files, documents and pairs read, per format (`txt`, `jsonl`, `csv`,
     /// `tsv`, `json`, `markdown`).
     pub formats: std::collections::BTreeMap<&'static str, FormatCount>,
+    /// When the reading began ([`Scan::started_ns`]).
+    pub read_at_ns: u64,
+    /// Files whose documents were taken from a previous reading
+    /// ([`Recorded`]) instead of read.
+    pub files_taken: usize,
 }
 
 /// What was read of one format.
@@ -216,66 +235,10 @@ impl Corpus {
     pub fn pair_count(&self) -> usize {
         self.documents.iter().map(|d| d.pairs.len()).sum()
     }
-}
 
-/// Reads and parses every corpus file under `root`.
-///
-/// Fails only when the folder is missing; an empty corpus is returned as such
-/// (the indexer decides that it is an error).
-pub fn load(root: &Path) -> Result<Corpus> {
-    let Scan {
-        mut files,
-        paths,
-        mut warnings,
-        unsupported,
-        root: canon_root,
-    } = scan(root)?;
-    let mut corpus = Corpus::default();
-    corpus.skipped.files = warnings.len();
-    if let Some(first) = unsupported.first() {
-        warnings.push(unsupported_warning(first, &unsupported));
-    }
-    corpus.unsupported = unsupported;
-    let mut kept = Vec::with_capacity(files.len());
-    for (mut file, path) in files.drain(..).zip(paths) {
-        let bytes = match crate::safe_fs::read_inside(&path, &canon_root) {
-            Ok(b) => b,
-            Err(why) => {
-                warnings.push(Warning::skipped_file(file.path.clone(), &why));
-                corpus.skipped.files += 1;
-                // Recorded without a hash: it stays "the same" while it stays
-                // unreadable, and becomes a change once it can be read.
-                if matches!(why, crate::safe_fs::Refused::Io(_)) {
-                    kept.push(file);
-                }
-                continue;
-            }
-        };
-        file.sha256 = sha256_hex(&bytes);
-        // A file that fails to decode is still recorded: fixing it is a change.
-        kept.push(file.clone());
-        let text = match decode(&bytes) {
-            Ok(t) => t,
-            Err(line) => {
-                warnings.push(Warning {
-                    file: file.path.clone(),
-                    line: Some(line),
-                    message: "skipped: file is not UTF-8 text (save it as UTF-8)".into(),
-                });
-                corpus.skipped.files += 1;
-                continue;
-            }
-        };
-        let format = format_of(&path).unwrap_or(Format::Txt);
-        let parsed = keep_meaningful(match format {
-            Format::Jsonl => parse_jsonl(&file.path, text),
-            Format::Csv => parse_table(&file.path, text, b",;\t"),
-            Format::Tsv => parse_table(&file.path, text, b"\t"),
-            Format::Json => parse_json(&file.path, text),
-            Format::Markdown => parse_markdown(&file.path, text),
-            Format::Txt => parse_txt(&file.path, text),
-        });
-        let count = corpus.formats.entry(format.name()).or_default();
+    /// Adds what one file of `format` gave.
+    fn add(&mut self, format: Format, parsed: Parsed, warnings: &mut Vec<Warning>) {
+        let count = self.formats.entry(format.name()).or_default();
         count.files += 1;
         count.documents += parsed.documents.len();
         count.pairs += parsed
@@ -283,17 +246,129 @@ pub fn load(root: &Path) -> Result<Corpus> {
             .iter()
             .map(|d| d.pairs.len())
             .sum::<usize>();
-        corpus.documents.extend(parsed.documents);
-        corpus.skipped.files += parsed.skipped.files;
-        corpus.skipped.lines += parsed.skipped.lines;
-        corpus.skipped.pairs += parsed.skipped.pairs;
+        self.documents.extend(parsed.documents);
+        self.skipped.files += parsed.skipped.files;
+        self.skipped.lines += parsed.skipped.lines;
+        self.skipped.pairs += parsed.skipped.pairs;
         warnings.extend(parsed.warnings);
     }
-    // Keys unique by construction, whatever the file names and ids.
-    corpus.documents.sort_by(|a, b| a.key.cmp(&b.key));
-    let mut keys: Vec<String> = corpus.documents.iter().map(|d| d.key.clone()).collect();
+}
+
+/// Reads and parses every corpus file under `root`.
+///
+/// Fails only when the folder is missing; an empty corpus is returned as such
+/// (the indexer decides that it is an error).
+pub fn load(root: &Path) -> Result<Corpus> {
+    Ok(read(scan(root)?, None))
+}
+
+/// Reads and parses the files `scan` found, taking from `recorded` the
+/// documents of each file unchanged since it was recorded
+/// ([`Recorded`]): the corpus is the one a full reading gives.
+pub fn read(scan: Scan, mut recorded: Option<Recorded<'_>>) -> Corpus {
+    let Scan {
+        files,
+        paths,
+        mut warnings,
+        unsupported,
+        root,
+        started_ns,
+    } = scan;
+    let mut corpus = Corpus {
+        read_at_ns: started_ns,
+        ..Corpus::default()
+    };
+    corpus.skipped.files = warnings.len();
+    if let Some(first) = unsupported.first() {
+        warnings.push(unsupported_warning(first, &unsupported));
+    }
+    corpus.unsupported = unsupported;
+    let mut kept = Vec::with_capacity(files.len());
+    for (file, path) in files.into_iter().zip(paths) {
+        let format = format_of(&path).unwrap_or(Format::Txt);
+        let taken = recorded.as_mut().and_then(|r| {
+            let then = r.unchanged(&file)?;
+            Some((then.clone(), r.take_documents(&file.path)))
+        });
+        let parsed = match taken {
+            Some((then, documents)) => {
+                kept.push(then);
+                corpus.files_taken += 1;
+                Parsed {
+                    documents,
+                    ..Parsed::default()
+                }
+            }
+            None => match read_file(file, &path, &root, format, &mut kept) {
+                Ok(parsed) => parsed,
+                Err(warning) => {
+                    warnings.push(warning);
+                    corpus.skipped.files += 1;
+                    continue;
+                }
+            },
+        };
+        corpus.add(format, parsed, &mut warnings);
+    }
+    unique_keys(&mut corpus.documents, &mut warnings);
+    // A file is clean when no warning names it, whichever way it was read.
+    let warned: std::collections::HashSet<&str> =
+        warnings.iter().map(|w| w.file.as_str()).collect();
+    for f in &mut kept {
+        f.clean = !f.sha256.is_empty() && !warned.contains(f.path.as_str());
+    }
+    corpus.files = kept;
+    corpus.warnings = warnings;
+    corpus
+}
+
+/// Reads and parses one file, recording it in `kept` (one that cannot be
+/// read without a hash: it stays "the same" while it stays unreadable, and
+/// becomes a change once it can be read), or says why it was skipped.
+fn read_file(
+    mut file: SourceFile,
+    path: &Path,
+    root: &Path,
+    format: Format,
+    kept: &mut Vec<SourceFile>,
+) -> std::result::Result<Parsed, Warning> {
+    let bytes = match crate::safe_fs::read_inside(path, root) {
+        Ok(b) => b,
+        Err(why) => {
+            let warning = Warning::skipped_file(file.path.clone(), &why);
+            if matches!(why, crate::safe_fs::Refused::Io(_)) {
+                kept.push(file);
+            }
+            return Err(warning);
+        }
+    };
+    file.sha256 = sha256_hex(&bytes);
+    // A file that fails to decode is still recorded: fixing it is a change.
+    kept.push(file);
+    let name = &kept[kept.len() - 1].path;
+    let text = decode(&bytes).map_err(|line| Warning {
+        file: name.clone(),
+        line: Some(line),
+        message: "skipped: file is not UTF-8 text (save it as UTF-8)".into(),
+    })?;
+    Ok(keep_meaningful(match format {
+        Format::Jsonl => parse_jsonl(name, text),
+        Format::Csv => parse_table(name, text, b",;\t"),
+        Format::Tsv => parse_table(name, text, b"\t"),
+        Format::Json => parse_json(name, text),
+        Format::Markdown => parse_markdown(name, text),
+        Format::Txt => parse_txt(name, text),
+    }))
+}
+
+/// Sorts documents by key and makes the keys unique whatever the file
+/// names and ids: of equal keys the first in reading order keeps it, the
+/// others get a suffix, each with a warning.
+fn unique_keys(documents: &mut [Document], warnings: &mut Vec<Warning>) {
+    documents.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut keys: Vec<String> = documents.iter().map(|d| d.key.clone()).collect();
     make_unique(&mut keys);
-    for (d, k) in corpus.documents.iter_mut().zip(keys) {
+    for (d, k) in documents.iter_mut().zip(keys) {
         if d.key != k {
             warnings.push(Warning {
                 file: d.source.clone(),
@@ -306,10 +381,7 @@ pub fn load(root: &Path) -> Result<Corpus> {
             d.key = k;
         }
     }
-    corpus.documents.sort_by(|a, b| a.key.cmp(&b.key));
-    corpus.files = kept;
-    corpus.warnings = warnings;
-    Ok(corpus)
+    documents.sort_by(|a, b| a.key.cmp(&b.key));
 }
 
 /// The one warning naming the files of types qasearch does not read.

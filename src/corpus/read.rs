@@ -30,6 +30,11 @@ pub fn keep_meaningful(mut parsed: Parsed) -> Parsed {
         if !means_something(&doc.passage) {
             doc.passage.clear();
         }
+        if doc.passage.is_empty() {
+            // No passage, no line: a document rebuilt from an index (which
+            // keeps only passages) is the one read.
+            doc.passage_line = 0;
+        }
         doc.pairs.retain(|p| {
             let (what, text) = if !means_something(&p.question) {
                 ("question", &p.question)

@@ -61,11 +61,16 @@ pub struct Scan {
     pub unsupported: Vec<String>,
     /// The data folder, canonical: no file outside it is ever read.
     pub root: PathBuf,
+    /// When the walk began, nanoseconds since the Unix epoch: a file whose
+    /// times are not older than this may change unseen after it was read
+    /// ([`Recorded::read_at_ns`]).
+    pub started_ns: u64,
 }
 
 /// Lists the corpus files under `root` with their size and modification time
 /// (no content is read). Used for the quick freshness check.
 pub fn scan(root: &Path) -> Result<Scan> {
+    let started_ns = unix_ns(std::time::SystemTime::now());
     let canon_root = readable_root(root)?;
     let mut files = Vec::new();
     let mut abs = Vec::new();
@@ -116,7 +121,14 @@ pub fn scan(root: &Path) -> Result<Scan> {
         warnings,
         unsupported,
         root: canon_root,
+        started_ns,
     })
+}
+
+/// Nanoseconds since the Unix epoch (0 before it).
+fn unix_ns(t: std::time::SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 /// `root`, canonical, once it is known to be a folder that can be listed.
@@ -214,17 +226,31 @@ fn source_file(
     if !seen.insert(file_identity(path, &md)) {
         return None;
     }
-    let mtime_ns = md
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as u64);
     Some(SourceFile {
         path: relpath,
         size: md.len(),
-        mtime_ns,
+        mtime_ns: md.modified().map_or(0, unix_ns),
+        ctime_ns: ctime_ns(&md),
         sha256: String::new(),
+        clean: false,
     })
+}
+
+/// A file's status change time, nanoseconds since the Unix epoch (0 where
+/// the system has none).
+#[cfg(unix)]
+fn ctime_ns(md: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let (s, ns) = (md.ctime(), md.ctime_nsec());
+    u64::try_from(s)
+        .ok()
+        .and_then(|s| s.checked_mul(1_000_000_000)?.checked_add(ns as u64))
+        .unwrap_or(0)
+}
+
+#[cfg(not(unix))]
+fn ctime_ns(_md: &std::fs::Metadata) -> u64 {
+    0
 }
 
 /// Makes every string of `keys` unique, keeping the first of equal ones as it

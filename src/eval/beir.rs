@@ -208,7 +208,9 @@ impl BeirSet {
                 path: source_name,
                 size: 0,
                 mtime_ns: 0,
+                ctime_ns: 0,
                 sha256: self.corpus_sha256.clone(),
+                clean: false,
             }],
             ..Corpus::default()
         }

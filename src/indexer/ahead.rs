@@ -1,8 +1,8 @@
-//! The previous generation opened while the corpus is parsed: an update
-//! needs both, and neither needs the other until planning, so a folder's
-//! current generation is read and checked on a thread of its own (on two
-//! cores, reading and checking every vector beside parsing every file).
-//! What it opened is used only if it is still current once the writer lock
+//! The previous generation opened while the data folder is walked: a
+//! folder's current generation is read and checked on a thread of its own
+//! while the files are listed, and then tells which files need no reading
+//! (their documents are taken from it: [`corpus::Recorded`]).
+//! For the plan it is used only if it is still current once the writer lock
 //! is held; otherwise, or when opening failed, the build opens the index
 //! itself, as it would have, so errors are reported the same way.
 
@@ -39,6 +39,33 @@ impl Begun {
             ahead: Ahead::open(index_dir, config),
         }
     }
+
+    /// Reads the corpus under `data_dir`: the folder is walked while the
+    /// previous generation opens, then only the files that may have
+    /// changed since it was built are read; the others' documents are
+    /// taken from it ([`corpus::Recorded`]: the corpus a full reading
+    /// gives). Without a previous generation, every file is read.
+    pub fn read_corpus(&mut self, data_dir: &Path) -> Result<Corpus> {
+        let mut laps = Laps::start();
+        let scan = corpus::scan(data_dir)?;
+        laps.lap("scan the corpus");
+        let previous = self.ahead.wait();
+        laps.lap("wait for the opening");
+        let recorded = previous
+            .filter(|s| s.manifest.read_at_ns > 0 && s.manifest.sources.iter().any(|f| f.clean))
+            .map(|s| {
+                let documents = reuse::documents_of(&s.meta);
+                corpus::Recorded::new(s.manifest.read_at_ns, &s.manifest.sources, documents)
+            });
+        let corpus = corpus::read(scan, recorded);
+        laps.lap("read the corpus");
+        log::debug!(
+            "{} of {} corpus files read, the others' documents taken from the previous generation",
+            corpus.files.len() - corpus.files_taken,
+            corpus.files.len()
+        );
+        Ok(corpus)
+    }
 }
 
 /// A generation being opened ahead of the build (or none).
@@ -49,8 +76,28 @@ pub struct Ahead(Option<Opening>);
 struct Opening {
     index_dir: PathBuf,
     /// `CURRENT` as it was before the generation was opened, and the
-    /// generation.
-    opened: JoinHandle<Option<(Vec<u8>, Result<Snapshot>)>>,
+    /// generation: being opened, or opened.
+    opened: Opened,
+}
+
+/// `CURRENT` as it was before the generation was opened, and the
+/// generation.
+type Read = (Vec<u8>, Result<Snapshot>);
+
+#[derive(Debug)]
+enum Opened {
+    Running(JoinHandle<Option<Read>>),
+    Done(Option<Box<Read>>),
+}
+
+impl Opened {
+    /// What the thread opened, waiting for it.
+    fn join(self) -> Option<Read> {
+        match self {
+            Opened::Running(thread) => thread.join().ok()?,
+            Opened::Done(read) => read.map(|r| *r),
+        }
+    }
 }
 
 impl Ahead {
@@ -69,8 +116,22 @@ impl Ahead {
             });
         Ahead(opened.ok().map(|opened| Opening {
             index_dir: index_dir.to_path_buf(),
-            opened,
+            opened: Opened::Running(opened),
         }))
+    }
+
+    /// The generation opened, waiting for it: for what it recorded of the
+    /// corpus (current or not). None when none was opened or opening failed.
+    pub fn wait(&mut self) -> Option<&Snapshot> {
+        let opening = self.0.as_mut()?;
+        if let Opened::Running(_) = opening.opened {
+            let running = std::mem::replace(&mut opening.opened, Opened::Done(None));
+            opening.opened = Opened::Done(running.join().map(Box::new));
+        }
+        match &opening.opened {
+            Opened::Done(Some(read)) => read.1.as_ref().ok(),
+            _ => None,
+        }
     }
 
     /// The generation opened, when it was opened without error and is
@@ -81,7 +142,7 @@ impl Ahead {
             index_dir: dir,
             opened,
         } = self.0?;
-        let (pointer, snapshot) = opened.join().ok()??;
+        let (pointer, snapshot) = opened.join()?;
         let snapshot = snapshot.ok()?;
         let current = dir == index_dir && store::current_pointer(index_dir)? == pointer;
         if !current {

@@ -58,7 +58,7 @@ impl std::fmt::Display for Changes {
 }
 
 /// Compares the corpus files on disk with those an index was built from,
-/// cheaply: only files whose size or mtime differ are hashed. A file that
+/// cheaply: only files whose size or times differ are hashed. A file that
 /// could not be read when the index was built counts as changed only once it
 /// can be read (or its size or mtime changed).
 pub fn file_changes(data_dir: &Path, manifest: &Manifest) -> Result<Changes> {
@@ -70,7 +70,11 @@ pub fn file_changes(data_dir: &Path, manifest: &Manifest) -> Result<Changes> {
         .zip(&scan.paths)
         .map(|(f, p)| (f.path.as_str(), (f, p)));
     Ok(Changes::between(old, new, |o, &(f, path)| {
-        let same_stat = o.size == f.size && o.mtime_ns == f.mtime_ns;
+        // The status change time, where recorded: a file rewritten with
+        // its size kept and its modification time set back is hashed.
+        let same_stat = o.size == f.size
+            && o.mtime_ns == f.mtime_ns
+            && (o.ctime_ns == 0 || o.ctime_ns == f.ctime_ns);
         if o.sha256.is_empty() {
             // Unreadable at build time: the same while it stays so.
             same_stat && !crate::safe_fs::readable(path)

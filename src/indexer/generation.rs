@@ -314,6 +314,7 @@ fn new_manifest(
         counts,
         data_dir: data_dir.display().to_string(),
         sources: corpus.files.clone(),
+        read_at_ns: corpus.read_at_ns,
         documents: corpus
             .documents
             .iter()

@@ -168,6 +168,10 @@ pub struct IndexSummary {
     pub unsupported: Vec<String>,
     /// Number of warnings.
     pub warnings: usize,
+    /// Corpus files not read: their size and times were as the previous
+    /// generation recorded them, so their documents were taken from it
+    /// (`corpus::Recorded`; `--full` reads every file).
+    pub files_unread: usize,
     /// With a sparse arm: the pairs (and passages) the sparse model read in
     /// this run; the others' weights were reused. Absent without the arm.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -239,10 +243,8 @@ pub fn build(
 ) -> Result<(IndexSummary, Vec<Warning>)> {
     config.hnsw.validate()?;
     check_overlap(data_dir, index_dir)?;
-    let begun = Begun::opening(index_dir, config);
-    let mut laps = Laps::start();
-    let corpus = corpus::load(data_dir)?;
-    laps.lap("read the corpus");
+    let mut begun = Begun::opening(index_dir, config);
+    let corpus = begun.read_corpus(data_dir)?;
     build_corpus(
         corpus, data_dir, index_dir, embedder, config, progress, begun,
     )
@@ -531,6 +533,7 @@ impl IndexSummary {
             formats: corpus.formats.clone(),
             unsupported: corpus.unsupported.clone(),
             warnings: corpus.warnings.len(),
+            files_unread: corpus.files_taken,
             sparse_encoded: manifest.files.contains_key(store::SPARSE).then_some(0),
         }
     }

@@ -208,6 +208,39 @@ pub(super) fn collect(
     }
 }
 
+/// The documents `meta` was collected from ([`collect`] in reverse): each
+/// document with its pairs in order and its passage (kept as a pair
+/// without a question). A document without a passage has no passage line,
+/// as the reader gives it.
+pub(super) fn documents_of(meta: &Meta) -> Vec<corpus::Document> {
+    let mut documents: Vec<corpus::Document> = (meta.documents.iter())
+        .map(|d| corpus::Document {
+            key: d.key.clone(),
+            source: d.source.clone(),
+            passage: String::new(),
+            passage_line: 0,
+            pairs: Vec::new(),
+        })
+        .collect();
+    for p in &meta.pairs {
+        let Some(doc) = documents.get_mut(p.doc as usize) else {
+            continue;
+        };
+        if p.passage {
+            doc.passage = p.answer.clone();
+            doc.passage_line = p.line as usize;
+        } else {
+            doc.pairs.push(corpus::QaPair {
+                question: p.question.clone(),
+                answer: p.answer.clone(),
+                line: p.line as usize,
+                meta: p.meta.clone(),
+            });
+        }
+    }
+    documents
+}
+
 /// The occurrences of `pair` (numbered `pair_id`): its answer's sentences,
 /// the whole answer when it has several, its question.
 fn split_pair(

@@ -212,6 +212,11 @@ mod reuse_oracle {
                 }
                 if docs.iter().any(Option::is_some) {
                     build(&data, &index, &mut model, &config, &mut NoProgress).unwrap();
+                    // What a later build takes for an unchanged file is what
+                    // reading it gives.
+                    let built = store::open(&index).unwrap();
+                    let read = crate::corpus::load(&data).unwrap();
+                    prop_assert_eq!(super::reuse::documents_of(&built.meta), read.documents);
                 }
             }
         }

@@ -571,3 +571,79 @@ fn an_extension_takes_the_vectors_over_and_hands_them_back_when_not_kept() {
     assert_eq!(&laid.vectors[before.len()..], &fresh[..]);
     assert!(snap.vectors().is_empty());
 }
+
+/// An update reads only the files that may have changed and takes the
+/// others' documents from the previous generation: the generation is the
+/// one a build reading every file makes, and `index` with nothing changed
+/// keeps the generation. (Sleeps for [`crate::corpus::SETTLE_NS`]: files
+/// written just before a build are read again by the next, by design.)
+#[test]
+fn an_update_reads_only_the_files_that_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let files = [
+        ("a.txt", A),
+        ("b.txt", B),
+        (
+            "c.jsonl",
+            r#"{"id": 1, "passage": "Seen from the hill.", "qa": [{"question": "Who saw it?", "answer": "Ann did. Then Bob.", "topic": "hill"}]}"#,
+        ),
+        ("d.csv", "question,answer\nHow far is it?,Two miles.\n"),
+        (
+            "warned.txt",
+            "P.\nWhat is four?\nFour is even.\nAnd five?\n",
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(data.join(name), text).unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_nanos(
+        crate::corpus::SETTLE_NS + 200_000_000,
+    ));
+    let first = testing::update(dir.path());
+    assert_eq!(first.files_unread, 0, "a first build reads every file");
+    std::fs::write(data.join("b.txt"), B.replace("odd", "prime")).unwrap();
+    let second = testing::update(dir.path());
+    // a.txt, c.jsonl and d.csv; b.txt changed, warned.txt is always read.
+    assert_eq!(second.files_unread, 3);
+    assert_eq!(second.graph, "extended");
+
+    // The same generation as a build that reads every file.
+    let full = dir.path().join("full");
+    let config = IndexConfig::default();
+    let mut e = crate::model::embed::HashEmbedder::new(32);
+    build(&data, &full, &mut e, &config, &mut NoProgress).unwrap();
+    let (updated, whole) = (
+        store::open(&dir.path().join("index")).unwrap(),
+        store::open(&full).unwrap(),
+    );
+    assert_eq!(updated.meta.documents, whole.meta.documents);
+    assert_eq!(updated.meta.pairs, whole.meta.pairs);
+    assert_eq!(updated.manifest.sources, whole.manifest.sources);
+    assert_eq!(updated.manifest.documents, whole.manifest.documents);
+    assert_eq!(updated.lexical, whole.lexical);
+
+    let third = testing::update(dir.path());
+    assert_eq!(third.graph, "unchanged");
+    assert_eq!(third.generation, second.generation);
+}
+
+/// `ask`'s check of the files (size and times, hashing only those that
+/// differ) sees a file rewritten with its size kept and its modification
+/// time set back: its status change time moved.
+#[cfg(unix)]
+#[test]
+fn a_file_rewritten_with_its_old_time_is_a_change() {
+    let (dir, snap) = built(&[("a.txt", A)]);
+    let data = dir.path().join("data");
+    let path = data.join("a.txt");
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    std::fs::write(&path, A.replace("yes", "Yes")).unwrap();
+    let file = std::fs::File::options().write(true).open(&path).unwrap();
+    file.set_modified(mtime).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), A.len() as u64);
+    let changes = file_changes(&data, &snap.manifest).unwrap();
+    assert_eq!(changes.changed, 1, "{changes}");
+}

@@ -195,8 +195,14 @@ pub struct Manifest {
     pub counts: Counts,
     /// The data folder, as given.
     pub data_dir: String,
-    /// The corpus files, with size, mtime and SHA-256.
+    /// The corpus files, with size, times and SHA-256.
     pub sources: Vec<SourceFile>,
+    /// When the reading of `sources` began, nanoseconds since the Unix
+    /// epoch (0: not recorded). A later build takes the documents of a file
+    /// unchanged since then from `meta.bin` instead of reading it
+    /// ([`crate::corpus::Recorded`]).
+    #[serde(default)]
+    pub read_at_ns: u64,
     /// Each document's fingerprint.
     pub documents: Vec<DocFingerprint>,
     /// Length and CRC-32 of every other file of the generation.
