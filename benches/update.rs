@@ -17,6 +17,9 @@
 //! cargo bench --bench update -- --pairs 300000 --keep DIR
 //! # the same, then the updates timed on a copy of the kept index:
 //! cargo bench --bench update -- --pairs 300000 --keep DIR --update
+//! # each update from a cold page cache (as the morning after; needs root
+//! # to write /proc/sys/vm/drop_caches, else says so and runs warm):
+//! cargo bench --bench update -- --pairs 300000 --keep DIR --update --cold
 //! ```
 
 use std::path::Path;
@@ -30,6 +33,17 @@ use qasearch::search::views::View;
 use qasearch::search::{self, SearchConfig};
 
 mod common;
+
+/// Drop the page cache before each timed update (`--cold`).
+static COLD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Empties the page cache (root only); says so once when it cannot.
+fn drop_caches() {
+    let _ = std::process::Command::new("sync").status();
+    if let Err(e) = std::fs::write("/proc/sys/vm/drop_caches", "3") {
+        eprintln!("  --cold: cannot drop the page cache ({e}): this update runs warm");
+    }
+}
 
 /// The laps the build said, in order.
 static LAPS: Mutex<Vec<(String, f64)>> = Mutex::new(Vec::new());
@@ -143,6 +157,9 @@ struct Update {
 }
 
 fn update(data: &Path, index: &Path, embedder: &mut HashEmbedder) -> Update {
+    if COLD.load(std::sync::atomic::Ordering::Relaxed) {
+        drop_caches();
+    }
     LAPS.lock().unwrap().clear();
     // The kernel's high-water mark of resident memory starts again here.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -290,6 +307,7 @@ fn main() {
             v.split(',').filter_map(|n| n.parse().ok()).collect()
         });
     let mut embedder = HashEmbedder::new(384);
+    let cold = args.iter().any(|a| a == "--cold");
     let keep = args
         .iter()
         .position(|a| a == "--keep")
@@ -319,6 +337,7 @@ fn main() {
             // user's files have long before they update.
             let settle = std::time::Duration::from_nanos(qasearch::corpus::SETTLE_NS);
             std::thread::sleep(settle.saturating_sub(copied.elapsed()));
+            COLD.store(cold, std::sync::atomic::Ordering::Relaxed);
             let mut rng = common::Rng(7 + pairs as u64);
             updates(&data_copy, &index_copy, docs, &mut rng, None, &mut embedder);
         }
