@@ -474,3 +474,48 @@ echo "new_exit=$?"
         "{stdout}"
     );
 }
+
+/// An update reads only the files that changed, and a file rewritten with
+/// its size kept and its modification time set back is still a change:
+/// `ask` sees it (its status change time moved), updates, and answers
+/// from the new text; the next `index` keeps that generation, reading only
+/// the file written just before the last build (by design: its times were
+/// not yet settled, `corpus::SETTLE_NS`).
+#[cfg(unix)]
+#[test]
+fn unchanged_files_are_not_read_and_a_disguised_rewrite_is_seen() {
+    let w = Work::seeded();
+    let bread = "About bread.\nHow does sourdough rise?\nWild yeast ferments the dough slowly. Bakers wait for hours.\n";
+    w.write("a.txt", bread);
+    std::thread::sleep(std::time::Duration::from_nanos(
+        qasearch::corpus::SETTLE_NS + 200_000_000,
+    ));
+    let first = w.index_ok();
+    let files: u64 = (first["formats"].as_object().unwrap().values())
+        .map(|f| f["files"].as_u64().unwrap())
+        .sum();
+    assert!(files > 1, "{first}");
+    assert_eq!(first["files_unread"], 0, "the first build reads every file");
+
+    let path = w.data().join("a.txt");
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    std::fs::write(&path, bread.replace("slowly", "gently")).unwrap();
+    let file = std::fs::File::options().write(true).open(&path).unwrap();
+    file.set_modified(mtime).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), bread.len() as u64);
+
+    // What the answers say, not their order: the new text, never the old.
+    let v = top(&w, "How does wild yeast ferment the dough?", "5");
+    let said: Vec<&str> = (v["results"].as_array().unwrap().iter())
+        .filter_map(|r| r["passage"].as_str())
+        .collect();
+    assert!(
+        said.contains(&"Wild yeast ferments the dough gently."),
+        "{v}"
+    );
+    assert!(!said.iter().any(|p| p.contains("slowly")), "{v}");
+    let again = w.index_ok();
+    assert_eq!(again["graph"], "unchanged", "{again}");
+    assert_eq!(again["files_unread"].as_u64(), Some(files - 1), "{again}");
+}
