@@ -478,9 +478,9 @@ echo "new_exit=$?"
 /// An update reads only the files that changed, and a file rewritten with
 /// its size kept and its modification time set back is still a change:
 /// `ask` sees it (its status change time moved), updates, and answers
-/// from the new text; the next `index` keeps that generation, reading only
-/// the file written just before the last build (by design: its times were
-/// not yet settled, `corpus::SETTLE_NS`).
+/// from the new text; the next `index` keeps that generation, reading at
+/// most the file written just before the last build (by design: its times
+/// may not have settled, `corpus::SETTLE_NS`).
 #[cfg(unix)]
 #[test]
 fn unchanged_files_are_not_read_and_a_disguised_rewrite_is_seen() {
@@ -517,5 +517,9 @@ fn unchanged_files_are_not_read_and_a_disguised_rewrite_is_seen() {
     assert!(!said.iter().any(|p| p.contains("slowly")), "{v}");
     let again = w.index_ok();
     assert_eq!(again["graph"], "unchanged", "{again}");
-    assert_eq!(again["files_unread"].as_u64(), Some(files - 1), "{again}");
+    // Every file but a.txt was settled; a.txt is read again unless the
+    // update inside `ask` began more than SETTLE_NS after it was written
+    // (a slow machine).
+    let unread = again["files_unread"].as_u64().unwrap();
+    assert!(unread == files - 1 || unread == files, "{again}");
 }
