@@ -4,7 +4,7 @@
 //! warning, and whose times were settled when it was read, holds the
 //! documents recorded for it. Those are taken as they are; the result is
 //! the corpus a full reading gives (the same documents, keys, warnings and
-//! counts), which `corpus::tests` checks file kind by file kind.
+//! counts), which the tests below check file kind by file kind.
 //!
 //! The status change time (`ctime`) is what makes this safe against a file
 //! rewritten with its size kept and its modification time set back (`touch
