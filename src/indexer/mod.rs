@@ -297,18 +297,29 @@ pub fn build_corpus(
         embedder.dimension(),
         config.checkpoint,
     );
-    let made = make_generation(
-        &corpus,
-        data_dir,
-        previous.as_mut(),
-        embedder,
-        config,
-        Making {
+    let mut make = |previous: Option<&mut Snapshot>, progress: &mut dyn Progress| {
+        let making = Making {
             graph: GraphMode::Build,
             checkpoint: Some(&mut checkpoint),
-        },
-        progress,
-    )?;
+        };
+        make_generation(
+            &corpus, data_dir, previous, embedder, config, making, progress,
+        )
+    };
+    let mut made = make(previous.as_mut(), progress)?;
+    // Opened for an update, the previous generation's vectors were checked
+    // while it ran: damaged, it is not used, as if opening had failed.
+    let mut full_reason = full_reason;
+    let mut laps = Laps::start();
+    let damage = previous_damage(previous.as_mut(), made.as_mut())?;
+    laps.lap("wait for the check of the previous vectors");
+    if let Some(e) = damage {
+        // What was made from it, and it, go before the rebuild.
+        drop(made.take());
+        previous = None;
+        full_reason = Some(format!("the previous index is not usable: {e}"));
+        made = make(None, progress)?;
+    }
     let Some(mut made) = made else {
         checkpoint.remove();
         let prev = previous.expect("invariant: unchanged means a previous generation");
@@ -336,6 +347,28 @@ pub fn build_corpus(
     ))
 }
 
+/// Whether the vectors of the previous generation, wherever the update put
+/// them (still in `previous`, or taken over by `made`), were intact
+/// ([`Snapshot::vectors_verified`]): the damage when a file was damaged or
+/// vanished (the generation is not usable); other errors (a read that
+/// failed for want of resources) fail the build.
+fn previous_damage(
+    previous: Option<&mut Snapshot>,
+    made: Option<&mut NewGeneration>,
+) -> Result<Option<Error>> {
+    let snapshots = previous.into_iter().chain(made.map(|m| &mut m.snapshot));
+    for snapshot in snapshots {
+        match snapshot.vectors_verified() {
+            Ok(()) => {}
+            Err(e @ (Error::IndexCorrupt { .. } | Error::IndexMissing { .. })) => {
+                return Ok(Some(e))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
 /// Writes `snapshot` as the folder's next generation and switches to it;
 /// returns its folder.
 fn write_generation(
@@ -349,6 +382,9 @@ fn write_generation(
     let mut writer = lock.begin()?;
     let dim = snapshot.manifest.model.settings.dimension;
     snapshot.manifest.vector_files = writer.write_vectors(snapshot.vectors(), dim, base)?;
+    // A mapped file that lost a page while its rows were written is not
+    // written as if intact.
+    snapshot.vectors_verified()?;
     snapshot.manifest.format_version = snapshot.manifest.format_for_vectors();
     laps.lap("write vectors.f32");
     progress.advance(1);

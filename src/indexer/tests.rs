@@ -647,3 +647,67 @@ fn a_file_rewritten_with_its_old_time_is_a_change() {
     let changes = file_changes(&data, &snap.manifest).unwrap();
     assert_eq!(changes.changed, 1, "{changes}");
 }
+
+/// An update maps the previous generation's first vector file and checks
+/// it while it runs: a file damaged before the update, or shortened after
+/// the generation was opened, is found before anything taken from it is
+/// written, and the update rebuilds everything instead, as when the
+/// opening fails. Never a crash (SIGBUS), never a generation written from
+/// damaged rows.
+#[test]
+fn an_update_finds_damage_to_the_vectors_it_mapped() {
+    let (dir, _) = built(&[("a.txt", A), ("b.txt", B)]);
+    let (data, index) = (dir.path().join("data"), dir.path().join("index"));
+    let vectors = |index: &Path| store::open(index).unwrap().dir.join(store::VECTORS);
+    let mut e = crate::model::embed::HashEmbedder::new(32);
+    let config = IndexConfig::default();
+    let rebuilt = |summary: IndexSummary, damage: &str| {
+        let reason = summary.full_reason.unwrap_or_default();
+        assert!(
+            reason.contains("not usable")
+                && reason.contains("vectors.f32")
+                && reason.contains(damage),
+            "{reason}"
+        );
+        assert_eq!(summary.graph, "rebuilt");
+        store::open(&index).unwrap()
+    };
+    // A flipped byte, found by the check: with a file added, and with
+    // nothing changed (the generation would otherwise be kept).
+    for added in [Some("c.txt"), None] {
+        let path = vectors(&index);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[5] ^= 0x10;
+        std::fs::write(&path, &bytes).unwrap();
+        if let Some(name) = added {
+            std::fs::write(data.join(name), "P.\nWhat is new?\nA new thing.\n").unwrap();
+        }
+        let (summary, _) = build(&data, &index, &mut e, &config, &mut NoProgress).unwrap();
+        rebuilt(summary, "checksum mismatch");
+    }
+    // Shortened once opened, before the update reads its rows: the lost
+    // pages read as zeros, and the update knows.
+    let mut begun = Begun::opening(&index, &config);
+    std::fs::write(data.join("d.txt"), "P.\nWhat is newer?\nA newer thing.\n").unwrap();
+    let corpus = begun.read_corpus(&data).unwrap();
+    let path = vectors(&index);
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(0).unwrap();
+    let (summary, _) = build_corpus(
+        corpus,
+        &data,
+        &index,
+        &mut e,
+        &config,
+        &mut NoProgress,
+        begun,
+    )
+    .unwrap();
+    let whole = rebuilt(summary, "truncated");
+    // Every pair, and an intact generation equal to a full build's.
+    let full = dir.path().join("full");
+    build(&data, &full, &mut e, &config, &mut NoProgress).unwrap();
+    let full = store::open(&full).unwrap();
+    assert_eq!(whole.meta.pairs, full.meta.pairs);
+    assert_eq!(whole.vectors(), full.vectors());
+}

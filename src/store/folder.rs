@@ -209,14 +209,32 @@ pub fn open(index_dir: &Path) -> Result<Snapshot> {
     retry_vanished(|| open_once(index_dir)).map_err(|e| vanished_is_damage(index_dir, e))
 }
 
+/// Opens the current generation of the index at `index_dir` for an update,
+/// which reads few of its vectors: as [`open`] does, but the first vector
+/// file, the bulk of them, is mapped and checked while the update runs
+/// ([`segments::map_vectors`]; [`Snapshot::vectors_verified`] waits for the
+/// check). Only the updating process uses the mapping: the generation it
+/// writes is opened by [`open`] for questions.
+pub fn open_for_update(index_dir: &Path) -> Result<Snapshot> {
+    retry_vanished(|| open_once_with(index_dir, segments::map_vectors))
+        .map_err(|e| vanished_is_damage(index_dir, e))
+}
+
 pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
+    open_once_with(index_dir, segments::read_vectors)
+}
+
+/// How the vector files of a generation come into memory.
+type ReadVectors = fn(&Path, &Manifest, &[VectorFile], usize) -> Result<Option<Matrix>>;
+
+fn open_once_with(index_dir: &Path, read_vectors: ReadVectors) -> Result<Snapshot> {
     let t = std::time::Instant::now();
     let (dir, manifest) = read_manifest_once(index_dir)?;
     check_file_list(&manifest, &dir.join(MANIFEST))?;
     // The files a question needs; the hnsw_rs dump is checked when a rebuild loads it.
     let meta_bytes = read_checked(&dir.join(META), &manifest.files[META])?;
     let dim = manifest.model.settings.dimension;
-    let read_vectors = || segments::read_vectors(&dir, &manifest, &manifest.vector_files(), dim);
+    let read_vectors = || read_vectors(&dir, &manifest, &manifest.vector_files(), dim);
     // The vectors, most of the bytes, are read and checked on a thread of
     // their own while the rest is read and decoded; errors are told in the
     // order an open one file after the other meets them (vectors first).

@@ -7,8 +7,18 @@
 //! lie; past that room it is grown with `mremap` (Linux: the kernel moves
 //! page tables, no float is copied, though a moved mapping loses its huge
 //! pages), elsewhere copied.
+//!
+//! A generation opened for an update maps its first vector file, the bulk
+//! of its rows, rather than reading it (`segments::map_vectors`): the file
+//! is checked on a thread of its own meanwhile, and [`Matrix::verified`]
+//! says whether it was intact before anything taken from it is written.
+
+use std::path::PathBuf;
+use std::thread::JoinHandle;
 
 use memmap2::MmapMut;
+
+use crate::error::{Error, Result};
 
 /// Row-major vectors, owned by one generation at a time; reads as a slice.
 #[derive(Debug)]
@@ -17,6 +27,21 @@ pub struct Matrix {
     /// Floats in use; a mapping may hold more (room to grow, or rows handed
     /// back by [`Matrix::truncate`]).
     len: usize,
+    /// The check of a mapped file's bytes, when its first rows are one.
+    check: Option<Box<FileCheck>>,
+}
+
+/// A mapped file's check: its CRC, computed on a thread of its own, and
+/// whether a page of it was lost under the mapping.
+#[derive(Debug)]
+pub(super) struct FileCheck {
+    pub(super) path: PathBuf,
+    /// The mapped file, to ask its length, and the length it had.
+    pub(super) file: std::fs::File,
+    pub(super) len: u64,
+    pub(super) thread: Option<JoinHandle<Result<()>>>,
+    /// A page was lost before the matrix left the mapping.
+    pub(super) lost: bool,
 }
 
 #[derive(Debug)]
@@ -25,6 +50,11 @@ enum Backing {
     /// A file's bytes copied into an anonymous mapping (writable, so that
     /// the next generation can grow it).
     Mapped(MmapMut),
+    /// An anonymous mapping whose first pages are a file's private mapping
+    /// (copy on write: nothing written reaches the file), its range guarded
+    /// against the file's truncation. The guard is dropped, and the range
+    /// unregistered, before the mapping is unmapped.
+    FileMapped(super::sigbus::Guard, MmapMut),
 }
 
 impl Default for Matrix {
@@ -38,6 +68,7 @@ impl From<Vec<f32>> for Matrix {
         Matrix {
             len: v.len(),
             backing: Backing::Owned(v),
+            check: None,
         }
     }
 }
@@ -57,14 +88,62 @@ impl Matrix {
         Matrix {
             len: floats,
             backing: Backing::Mapped(m),
+            check: None,
         }
+    }
+
+    /// The first `floats` floats of `m`, whose first pages are the private
+    /// mapping of the file `check` reads.
+    pub(super) fn file_mapped(
+        m: MmapMut,
+        guard: super::sigbus::Guard,
+        floats: usize,
+        check: FileCheck,
+    ) -> Matrix {
+        assert!(m.len() >= floats * 4, "a mapping shorter than its floats");
+        Matrix {
+            len: floats,
+            backing: Backing::FileMapped(guard, m),
+            check: Some(Box::new(check)),
+        }
+    }
+
+    /// Whether the mapped file this matrix began as (if any) was intact:
+    /// waits for its check, then asks whether a page of it was lost since.
+    /// An error names the file. Asked before the rows are written anywhere,
+    /// and after.
+    pub fn verified(&mut self) -> Result<()> {
+        let lost = matches!(&self.backing, Backing::FileMapped(guard, _) if guard.faulted());
+        let Some(check) = self.check.as_deref_mut() else {
+            return Ok(());
+        };
+        // Shortened, it lost pages, whether or not they were read since.
+        let len = check
+            .file
+            .metadata()
+            .map_err(|e| Error::io("reading", &check.path, e))?;
+        check.lost |= lost || len.len() != check.len;
+        if let Some(thread) = check.thread.take() {
+            thread
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        }
+        if check.lost {
+            return Err(Error::corrupt(
+                &check.path,
+                "truncated while an update read it",
+            ));
+        }
+        Ok(())
     }
 
     /// The floats in use.
     pub fn as_slice(&self) -> &[f32] {
         match &self.backing {
             Backing::Owned(v) => v,
-            Backing::Mapped(m) => bytemuck::cast_slice(&m[..self.len * 4]),
+            Backing::Mapped(m) | Backing::FileMapped(_, m) => {
+                bytemuck::cast_slice(&m[..self.len * 4])
+            }
         }
     }
 
@@ -74,7 +153,7 @@ impl Matrix {
         let (at, end) = (self.len, self.len + rows.len());
         match &mut self.backing {
             Backing::Owned(v) => v.extend_from_slice(rows),
-            Backing::Mapped(m) => {
+            Backing::Mapped(m) | Backing::FileMapped(_, m) => {
                 bytemuck::cast_slice_mut(&mut m[at * 4..end * 4]).copy_from_slice(rows)
             }
         }
@@ -94,6 +173,20 @@ impl Matrix {
                     self.backing = Backing::Owned(v);
                 }
             }
+            // Two mappings (the file's, then anonymous memory) cannot be
+            // moved as one: past its room the matrix is copied, and whether
+            // the file lost a page is remembered.
+            Backing::FileMapped(guard, m) if m.len() < want * 4 => {
+                if let Some(check) = self.check.as_deref_mut() {
+                    check.lost |= guard.faulted();
+                }
+                let v = copied(bytemuck::cast_slice(&m[..self.len * 4]), more);
+                if let Some(check) = self.check.as_deref_mut() {
+                    check.lost |= guard.faulted();
+                }
+                self.backing = Backing::Owned(v);
+            }
+            Backing::FileMapped(..) => {}
         }
     }
 

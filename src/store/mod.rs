@@ -24,6 +24,7 @@ mod matrix;
 pub mod pg;
 mod row_key;
 pub mod segments;
+mod sigbus;
 mod snapshot;
 
 pub use folder::*;

@@ -13,13 +13,16 @@
 //! The first file is always `vectors.f32`; an index whose vectors are all
 //! in it is written as before (format [`FORMAT_VERSION`]), one with several
 //! files as format [`SEGMENTED_FORMAT`], which an earlier qasearch refuses
-//! rather than misreads. Every file is read and checked against its CRC
-//! whenever the generation is opened, linked or not.
+//! rather than misreads. Every file is checked against its CRC whenever
+//! the generation is opened, linked or not: read for questions; for an
+//! update, the first file is mapped and checked while the update runs
+//! ([`map_vectors`]).
 
 use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::error::Result;
+use crate::safe_fs;
 
 /// A trailing file is written again with the new rows while it holds at
 /// most this many times as many rows as the files after it (new rows
@@ -205,6 +208,149 @@ pub(super) fn read_vectors(
     files: &[VectorFile],
     dim: usize,
 ) -> Result<Option<Matrix>> {
+    let (wanted, total) = listed(dir, manifest, files, dim)?;
+    let (floats, room) = ((total / 4) as usize, room_after(total));
+    Ok(read_verified_writable(&wanted, total, room)?.map(|m| Matrix::mapped(m, floats)))
+}
+
+/// Room for an update's new rows after `total` bytes of vectors: a
+/// sixteenth more, at least 8 MiB.
+fn room_after(total: u64) -> usize {
+    (total / 16).max(8 << 20) as usize
+}
+
+/// [`read_vectors`] for an update, which touches few of the rows: the first
+/// file, the bulk of them, is mapped rather than read (copy on write, so
+/// the update can still write after it), and checked against its sum on a
+/// thread of its own while the update runs ([`Matrix::verified`] waits for
+/// it); the other files are read after it and checked as they are read.
+/// Where the file cannot be mapped, every file is read.
+pub(super) fn map_vectors(
+    dir: &Path,
+    manifest: &Manifest,
+    files: &[VectorFile],
+    dim: usize,
+) -> Result<Option<Matrix>> {
+    let (wanted, total) = listed(dir, manifest, files, dim)?;
+    match wanted.split_first() {
+        Some(((first, sum), rest))
+            if cfg!(all(target_os = "linux", target_endian = "little")) && sum.len > 0 =>
+        {
+            let mapped = map_first(first, sum, total)?;
+            let Some((mut m, guard, file)) = mapped else {
+                return read_vectors(dir, manifest, files, dim);
+            };
+            let mut at = sum.len as usize;
+            for (path, sum) in rest {
+                let end = at + sum.len as usize;
+                read_into(path, sum, &mut m[at..end])?;
+                at = end;
+            }
+            let check = check_in_background(file, first, *sum)?;
+            Ok(Some(Matrix::file_mapped(
+                m,
+                guard,
+                (total / 4) as usize,
+                check,
+            )))
+        }
+        _ => read_vectors(dir, manifest, files, dim),
+    }
+}
+
+/// Maps the file at `path` (`sum.len` bytes) privately at the start of an
+/// anonymous mapping of `total` bytes and room after, its range guarded
+/// against the file's truncation; with the file. None where it cannot be
+/// mapped.
+fn map_first(
+    path: &Path,
+    sum: &FileSum,
+    total: u64,
+) -> Result<Option<(memmap2::MmapMut, super::sigbus::Guard, std::fs::File)>> {
+    use std::os::fd::AsRawFd;
+    let (file, len) = safe_fs::open_regular(path).map_err(|e| read_failed(path, e))?;
+    if len != sum.len {
+        return Err(crate::Error::corrupt(
+            path,
+            format!("{len} bytes, expected {} (truncated?)", sum.len),
+        ));
+    }
+    let size = usize::try_from(total)
+        .ok()
+        .and_then(|t| t.checked_add(room_after(total)))
+        .ok_or_else(|| crate::Error::corrupt(path, "too large for this machine"))?;
+    let mut m = memmap2::MmapOptions::new()
+        .len(size)
+        .map_anon()
+        .map_err(|e| crate::Error::io("reading", path, e))?;
+    let Some(guard) = super::sigbus::Guard::register(m.as_ptr() as usize, len as usize) else {
+        return Ok(None);
+    };
+    // SAFETY: the range is the start of the anonymous mapping `m` owns (page
+    // aligned, at least `len` bytes), replaced in place by the file's private
+    // mapping; `m` unmaps both when dropped. Nothing else refers to it yet.
+    // Private: writes after the file's bytes, in its last page, stay in this
+    // process. A truncation under it is caught by the guard.
+    let mapped = unsafe {
+        libc::mmap(
+            m.as_mut_ptr().cast(),
+            len as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_FIXED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    if mapped == libc::MAP_FAILED {
+        log::debug!(
+            "{} cannot be mapped ({}): reading it",
+            path.display(),
+            std::io::Error::last_os_error()
+        );
+        return Ok(None);
+    }
+    Ok(Some((m, guard, file)))
+}
+
+/// Starts checking `file` (at `path`, the file mapped) against `sum` on a
+/// thread of its own (read through a descriptor, never the mapping).
+fn check_in_background(
+    file: std::fs::File,
+    path: &Path,
+    sum: FileSum,
+) -> Result<super::matrix::FileCheck> {
+    let mine = file.try_clone().map_err(|e| read_failed(path, e))?;
+    let owned = path.to_path_buf();
+    let thread = std::thread::Builder::new()
+        .name("qasearch-check".into())
+        .spawn(move || {
+            let t = std::time::Instant::now();
+            let checked = check_file(file, &owned, &sum);
+            log::debug!(
+                "{} checked in {:.1} ms",
+                owned.display(),
+                t.elapsed().as_secs_f64() * 1e3
+            );
+            checked
+        })
+        .map_err(|e| crate::Error::io("reading", path, e))?;
+    Ok(super::matrix::FileCheck {
+        path: path.to_path_buf(),
+        file: mine,
+        len: sum.len,
+        thread: Some(thread),
+        lost: false,
+    })
+}
+
+/// The paths and sums of the vector `files` of the generation in `dir`,
+/// each checked to hold its rows; and their bytes in all.
+fn listed(
+    dir: &Path,
+    manifest: &Manifest,
+    files: &[VectorFile],
+    dim: usize,
+) -> Result<(Vec<(PathBuf, FileSum)>, u64)> {
     let row_bytes = dim as u64 * 4;
     let mut wanted = Vec::with_capacity(files.len());
     let mut total = 0u64;
@@ -222,10 +368,7 @@ pub(super) fn read_vectors(
         total = total.saturating_add(sum.len);
         wanted.push((path, *sum));
     }
-    // Room for an update's new rows: a sixteenth more, at least 8 MiB.
-    let room = (total / 16).max(8 << 20) as usize;
-    let floats = (total / 4) as usize;
-    Ok(read_verified_writable(&wanted, total, room)?.map(|m| Matrix::mapped(m, floats)))
+    Ok((wanted, total))
 }
 
 #[cfg(test)]

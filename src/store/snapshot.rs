@@ -148,9 +148,36 @@ pub(super) fn read_verified_writable(
     Ok(Some(copy))
 }
 
+/// Checks that `file` (at `path`) holds `sum.len` bytes whose CRC-32 is
+/// `sum`'s, reading it through a buffer of its own.
+pub(super) fn check_file(file: std::fs::File, path: &Path, sum: &FileSum) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut hasher = crc32fast::Hasher::new();
+    let mut at = 0u64;
+    while at < sum.len {
+        let want = (sum.len - at).min(buffer.len() as u64) as usize;
+        let n = file
+            .read_at(&mut buffer[..want], at)
+            .map_err(|e| read_failed(path, e))?;
+        if n == 0 {
+            return Err(Error::corrupt(
+                path,
+                format!("{at} bytes, expected {} (truncated while read)", sum.len),
+            ));
+        }
+        hasher.update(&buffer[..n]);
+        at += n as u64;
+    }
+    if hasher.finalize() != sum.crc32 {
+        return Err(Error::corrupt(path, "checksum mismatch"));
+    }
+    Ok(())
+}
+
 /// Reads the file at `path` into `into` (its length: `sum.len`), checking
 /// its length and CRC-32 as it goes.
-fn read_into(path: &Path, sum: &FileSum, into: &mut [u8]) -> Result<()> {
+pub(super) fn read_into(path: &Path, sum: &FileSum, into: &mut [u8]) -> Result<()> {
     use std::io::Read;
     let (file, len) = safe_fs::open_regular(path).map_err(|e| read_failed(path, e))?;
     if len != sum.len {
@@ -340,6 +367,13 @@ impl Snapshot {
     /// back with [`Snapshot::restore_vectors`] where it does not use them.
     pub fn take_vectors(&mut self) -> Matrix {
         std::mem::take(&mut self.vectors)
+    }
+
+    /// Whether the vectors were intact, for a generation opened by
+    /// [`open_for_update`] (whose vectors are checked while the update runs):
+    /// waits for the check. Ok for one opened otherwise (checked as read).
+    pub fn vectors_verified(&mut self) -> Result<()> {
+        self.vectors.verified()
     }
 
     /// Puts back vectors [`Snapshot::take_vectors`] took, keeping their
