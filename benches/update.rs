@@ -20,6 +20,8 @@
 //! # each update from a cold page cache (as the morning after; needs root
 //! # to write /proc/sys/vm/drop_caches, else says so and runs warm):
 //! cargo bench --bench update -- --pairs 300000 --keep DIR --update --cold
+//! # the updates alone (no questions first: the runs to profile or repeat):
+//! cargo bench --bench update -- --pairs 300000 --keep DIR --update --no-questions
 //! ```
 
 use std::path::Path;
@@ -54,6 +56,7 @@ impl log::Log for Laps {
         m.target() == indexer::LAP_TARGET
             || (m.level() <= log::Level::Info && m.target().starts_with("qasearch"))
             || m.target() == "qasearch::indexer::generation"
+            || m.target() == "qasearch::store::segments"
     }
     fn log(&self, r: &log::Record<'_>) {
         if !self.enabled(r.metadata()) {
@@ -152,6 +155,9 @@ struct Update {
     laps: Vec<(String, f64)>,
     graph: &'static str,
     peak_mb: Option<f64>,
+    /// The most memory of the process's own (`RssAnon`: not the page
+    /// cache its mapped files share), sampled every 10 ms, MB.
+    private_mb: Option<f64>,
     /// Corpus files read (the others' documents taken from the index).
     read: usize,
 }
@@ -165,21 +171,39 @@ fn update(data: &Path, index: &Path, embedder: &mut HashEmbedder) -> Update {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let t = Instant::now();
     let config = IndexConfig::default();
-    let (summary, _) = indexer::build(data, index, embedder, &config, &mut NoProgress).unwrap();
+    let sampling = std::sync::atomic::AtomicBool::new(true);
+    let (summary, private_mb) = std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let mut most = status_mb("RssAnon:");
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                let now = status_mb("RssAnon:");
+                most = match (most, now) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            most
+        });
+        let built = indexer::build(data, index, embedder, &config, &mut NoProgress);
+        sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+        (built.unwrap().0, sampler.join().unwrap())
+    });
     Update {
         total: t.elapsed().as_secs_f64() * 1e3,
         laps: std::mem::take(&mut *LAPS.lock().unwrap()),
         graph: summary.graph,
-        peak_mb: peak_rss_mb(),
+        peak_mb: status_mb("VmHWM:"),
+        private_mb,
         read: (summary.formats.values().map(|f| f.files).sum::<usize>())
             .saturating_sub(summary.files_unread),
     }
 }
 
-/// `VmHWM` of this process, MB.
-fn peak_rss_mb() -> Option<f64> {
+/// A line of this process's status (`VmHWM:`, `RssAnon:`), MB.
+fn status_mb(key: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1e3)
 }
@@ -323,8 +347,10 @@ fn main() {
             println!("{pairs} pairs: full build {:.1} s", full.total / 1e3);
             println!("{}", build_line(&index, &full));
         }
-        println!("{}", first_question(&index, &mut embedder));
-        warm_questions(&index, docs, &mut embedder);
+        if !args.iter().any(|a| a == "--no-questions") {
+            println!("{}", first_question(&index, &mut embedder));
+            warm_questions(&index, docs, &mut embedder);
+        }
         if args.iter().any(|a| a == "--update") {
             // On a copy, so that the kept index stays as it was built.
             let tmp = tempfile::tempdir_in(&dir).unwrap();
@@ -332,6 +358,9 @@ fn main() {
             copy_tree(&data, &data_copy);
             let copied = Instant::now();
             copy_tree(&index, &index_copy);
+            // The copy's write-back (gigabytes at a million pairs) is done
+            // before the timed updates, rather than during them.
+            let _ = std::process::Command::new("sync").status();
             // Files written within SETTLE_NS of an update's start are read
             // again by the next (by design): the copies settle first, as a
             // user's files have long before they update.
@@ -392,6 +421,7 @@ fn updates(
         laps: Vec::new(),
         graph: "–",
         peak_mb: None,
+        private_mb: None,
         read: 0,
     });
     // One pair's answer changed.
@@ -438,6 +468,14 @@ fn updates(
         .map(|r| r.peak_mb.map_or("–".into(), |mb| format!("{mb:.0}")))
         .collect();
     println!("| peak RSS of the bench, MB | {} |", peaks.join(" | "));
+    let private: Vec<String> = runs
+        .iter()
+        .map(|r| r.private_mb.map_or("–".into(), |mb| format!("{mb:.0}")))
+        .collect();
+    println!(
+        "| peak memory of its own (RssAnon, sampled), MB | {} |",
+        private.join(" | ")
+    );
     let read: Vec<String> = (runs.iter())
         .map(|r| match r.total.is_nan() {
             true => "–".into(),
