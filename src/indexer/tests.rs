@@ -672,12 +672,20 @@ fn an_update_finds_damage_to_the_vectors_it_mapped() {
         assert_eq!(summary.graph, "rebuilt");
         store::open(&index).unwrap()
     };
-    // A flipped byte, found by the check: with a file added, and with
-    // nothing changed (the generation would otherwise be kept).
+    // Found by the check: a row made NaN and infinite, with a file added
+    // (the update extends the graph over it before the check ends); a
+    // flipped bit with nothing changed (the generation would otherwise be
+    // kept).
     for added in [Some("c.txt"), None] {
         let path = vectors(&index);
         let mut bytes = std::fs::read(&path).unwrap();
-        bytes[5] ^= 0x10;
+        match added {
+            Some(_) => {
+                bytes[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+                bytes[4..8].copy_from_slice(&f32::INFINITY.to_le_bytes());
+            }
+            None => bytes[5] ^= 0x10,
+        }
         std::fs::write(&path, &bytes).unwrap();
         if let Some(name) = added {
             std::fs::write(data.join(name), "P.\nWhat is new?\nA new thing.\n").unwrap();
