@@ -177,9 +177,6 @@ impl Matrix {
             // moved as one: past its room the matrix is copied, and whether
             // the file lost a page is remembered.
             Backing::FileMapped(guard, m) if m.len() < want * 4 => {
-                if let Some(check) = self.check.as_deref_mut() {
-                    check.lost |= guard.faulted();
-                }
                 let v = copied(bytemuck::cast_slice(&m[..self.len * 4]), more);
                 if let Some(check) = self.check.as_deref_mut() {
                     check.lost |= guard.faulted();

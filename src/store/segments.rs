@@ -495,4 +495,46 @@ mod tests {
             assert!(!is_vector_file(other), "{other}");
         }
     }
+
+    /// The mapped file (one of an update's) reads as the file, grows past
+    /// its room with its rows kept (copied: two mappings do not move as
+    /// one), and its check finds a sum that is not the file's.
+    #[cfg(all(target_os = "linux", target_endian = "little"))]
+    #[test]
+    fn a_mapped_file_reads_as_read_grows_and_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(VECTORS);
+        let floats: Vec<f32> = (0..5003).map(|i| i as f32 * 0.25).collect();
+        let bytes: &[u8] = bytemuck::cast_slice(&floats);
+        std::fs::write(&path, bytes).unwrap();
+        let sum = FileSum {
+            len: bytes.len() as u64,
+            crc32: crc32fast::hash(bytes),
+        };
+        let mapped = |sum: FileSum| {
+            let (m, guard, file) = map_first(&path, &sum, sum.len).unwrap().unwrap();
+            let check = check_in_background(file, &path, sum).unwrap();
+            Matrix::file_mapped(m, guard, floats.len(), check)
+        };
+        let mut matrix = mapped(sum);
+        assert_eq!(matrix.as_slice(), &floats[..]);
+        matrix.verified().unwrap();
+        matrix.extend_from_slice(&[1.5; 7]);
+        let past_room = room_after(sum.len) / 4;
+        matrix.extend_from_slice(&vec![2.5; past_room]);
+        assert_eq!(matrix.len(), floats.len() + 7 + past_room);
+        assert_eq!(&matrix.as_slice()[..floats.len()], &floats[..]);
+        assert_eq!(matrix.as_slice()[floats.len() + 6], 1.5);
+        assert_eq!(matrix.as_slice()[floats.len() + 7], 2.5);
+        matrix.verified().unwrap();
+        // Nothing written to the matrix reached the file.
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+
+        let wrong = FileSum {
+            crc32: sum.crc32 ^ 1,
+            ..sum
+        };
+        let e = mapped(wrong).verified().unwrap_err();
+        assert!(e.to_string().contains("checksum mismatch"), "{e}");
+    }
 }
