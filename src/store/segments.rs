@@ -128,7 +128,12 @@ impl GenerationWriter<'_> {
                 bytes,
                 link: None,
             }],
-            Some(base) => parts(base, bytes, rows, dim, self.generation()),
+            Some(base) => {
+                let parts = parts(base, bytes, rows, dim, self.generation());
+                let linked = parts.iter().filter(|p| p.link.is_some()).count();
+                check_rewritten(base, linked, bytes, dim)?;
+                parts
+            }
         };
         self.write_parts(&parts)?;
         Ok(match parts.len() {
@@ -142,6 +147,29 @@ impl GenerationWriter<'_> {
                 .collect(),
         })
     }
+}
+
+/// Checks that the rows of `base`'s files after the first `linked` (those
+/// written again, merged with the new rows, rather than linked) are still
+/// their files' own: each file's range of `bytes` against its recorded
+/// CRC. Rows read from a mapping could have changed under the update (a
+/// file shortened and grown again); they are never written with a fresh
+/// sum. Small files in all but the update that merges everything.
+fn check_rewritten(base: &VectorBase, linked: usize, bytes: &[u8], dim: usize) -> Result<()> {
+    let row_bytes = dim * 4;
+    let mut at: usize = base.files[..linked].iter().map(|(f, _)| f.rows).sum();
+    for (file, sum) in &base.files[linked..] {
+        let end = at + file.rows;
+        let rows = bytes.get(at * row_bytes..end * row_bytes);
+        if rows.is_none_or(|b| crc32fast::hash(b) != sum.crc32) {
+            return Err(crate::Error::corrupt(
+                base.dir.join(&file.name),
+                "its rows changed while an update read them",
+            ));
+        }
+        at = end;
+    }
+    Ok(())
 }
 
 /// The files of the next generation's vectors over `base`.
@@ -536,5 +564,44 @@ mod tests {
         };
         let e = mapped(wrong).verified().unwrap_err();
         assert!(e.to_string().contains("checksum mismatch"), "{e}");
+    }
+
+    /// Rows of the previous files written again (merged, not linked) must
+    /// be their files' own: a changed row is found, named by its file.
+    #[test]
+    fn rows_written_again_are_checked_against_their_files() {
+        let dim = 4;
+        let rows: Vec<f32> = (0..40).map(|i| i as f32).collect();
+        let bytes: Vec<u8> = bytemuck::cast_slice(&rows).to_vec();
+        let file = |name: &str, from: usize, to: usize| {
+            let sum = FileSum {
+                len: ((to - from) * dim * 4) as u64,
+                crc32: crc32fast::hash(&bytes[from * dim * 4..to * dim * 4]),
+            };
+            let f = VectorFile {
+                name: name.into(),
+                rows: to - from,
+            };
+            (f, sum)
+        };
+        let base = VectorBase {
+            dir: PathBuf::from("gen-000002"),
+            files: vec![file(VECTORS, 0, 8), file("vectors.000002.f32", 8, 10)],
+        };
+        for linked in 0..=2 {
+            check_rewritten(&base, linked, &bytes, dim).unwrap();
+        }
+        let mut changed = bytes.clone();
+        changed[8 * dim * 4 + 1] ^= 1;
+        for linked in 0..=1 {
+            let e = check_rewritten(&base, linked, &changed, dim).unwrap_err();
+            assert!(e.to_string().contains("vectors.000002.f32"), "{e}");
+        }
+        check_rewritten(&base, 2, &changed, dim).unwrap();
+        changed[1] ^= 1;
+        let e = check_rewritten(&base, 0, &changed, dim).unwrap_err();
+        assert!(e.to_string().contains("gen-000002/vectors.f32"), "{e}");
+        check_rewritten(&base, 1, &bytes, dim).unwrap();
+        assert!(check_rewritten(&base, 0, &bytes[..100], dim).is_err());
     }
 }
