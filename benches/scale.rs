@@ -162,7 +162,7 @@ fn main() {
             let build_s = t.elapsed().as_secs_f64();
             let build_rss = peak_rss_mb();
             let graph_path = dir.join("graph.bin");
-            std::fs::write(&graph_path, graph.as_bytes()).unwrap();
+            std::fs::write(&graph_path, graph.base_bytes()).unwrap();
             (graph_path, build_s, build_rss)
         }
     };

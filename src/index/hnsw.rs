@@ -485,7 +485,7 @@ pub fn extend_over(
 /// [`extend_over`] on `threads` threads (1 gives the same graph every run).
 /// Only the rows whose lists change are read out of `graph`
 /// (`index/links.rs`).
-fn extend_on(
+pub(crate) fn extend_on(
     graph: &MmapGraph,
     vectors: &[f32],
     dim: usize,
@@ -716,7 +716,7 @@ mod tests {
             };
             layered.insert_all(&todo, 1, &mut |_| {});
             let read_out = layered.finish();
-            assert_eq!(overlay.as_bytes(), read_out.as_bytes(), "seed {seed}");
+            assert_eq!(overlay.to_bytes(), read_out.to_bytes(), "seed {seed}");
             // Every member is linked, the old rows that became members too.
             for r in (0..400).filter(|&r| after(r)) {
                 assert!(!overlay.neighbours(0, r as u32).is_empty(), "row {r}");

@@ -134,6 +134,10 @@ impl LinkStore for Overlay<'_> {
             .flat_map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
             .collect();
         let base = self.base;
+        // Few rows changed: a patch over the base file.
+        if let Some(graph) = super::graph_patch::patched(base, self.rows, top, entry, &changed) {
+            return graph;
+        }
         let old = base.rows().min(self.rows) as u32;
         // Each upper layer: the old rows in it, then the new ones (higher
         // numbers) whose lists reach it.

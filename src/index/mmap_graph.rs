@@ -1,10 +1,12 @@
 //! A memory-mappable copy of an HNSW graph (arrays of `u32`), searched in place.
 //!
 //! [`crate::index::hnsw`] builds the graph as link lists and writes it here as
-//! arrays of `u32` (one CSR adjacency per layer); a query maps the file and
-//! walks it directly, over the memory-mapped vectors, with nothing to load.
-//! An extension reads only the rows whose links it changes
-//! (`MmapGraph::row_links`, see `index/links.rs`).
+//! arrays of `u32` (one CSR adjacency per layer); a query walks them
+//! directly, over the vectors, with nothing to decode. An extension reads
+//! only the rows whose links it changes (`MmapGraph::row_links`, see
+//! `index/links.rs`) and, while those are few, writes only them: a graph is
+//! its base file and, after updates, a patch of the rows changed since
+//! (`index/graph_patch.rs`).
 //!
 //! File layout (`graph.bin`, little-endian `u32` words):
 //! ```text
@@ -14,10 +16,13 @@
 //!   offsets: count + 1, links: offsets[count] rows
 //! ```
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::{Arc, OnceLock};
 
 use crate::index::ann::Hit;
+pub(crate) use crate::index::graph_patch::Patch;
 use crate::model::vector::{dot, dot_each};
 
 const MAGIC: u32 = u32::from_le_bytes(*b"QAHG");
@@ -33,7 +38,7 @@ pub enum Words {
 }
 
 impl Words {
-    fn as_words(&self) -> Option<&[u32]> {
+    pub(crate) fn as_words(&self) -> Option<&[u32]> {
         match self {
             Words::Mapped(m) => bytemuck::try_cast_slice(&m[..]).ok(),
             Words::Owned(v) => Some(v),
@@ -44,184 +49,56 @@ impl Words {
 #[derive(Debug, Clone, Copy)]
 struct Layer {
     count: usize,
-    /// Word offset of the sorted node rows (None for layer 0).
+    /// Word offset of the sorted node rows (None for a layer of every row).
     nodes: Option<usize>,
     offsets: usize,
     links: usize,
 }
 
-/// An HNSW graph as arrays of `u32`, owned or memory-mapped.
+/// One file's arrays, checked: a whole graph's, or a patch's rows.
 #[derive(Debug)]
-pub struct MmapGraph {
+pub(crate) struct Csr {
     words: Words,
-    rows: usize,
-    entry: u32,
+    pub(crate) rows: usize,
+    pub(crate) entry: u32,
     layers: Vec<Layer>,
+    /// CRC-32 of the file's bytes (known from the manifest once the file
+    /// was read and checked; computed otherwise).
+    crc: OnceLock<u32>,
 }
 
-/// Why a graph file was refused.
-pub type Invalid = String;
-
-impl MmapGraph {
-    /// The graph of link lists `links` (for each row, its neighbours in each
-    /// of its layers, layer 0 first), entered at row `entry` in layer `top`.
-    pub fn from_links(top: usize, entry: usize, links: &[Vec<Vec<u32>>]) -> MmapGraph {
-        let rows = links.len();
-        MmapGraph::from_lists(
-            rows,
-            top,
-            entry,
-            |layer| {
-                (0..rows as u32)
-                    .filter(|&r| links[r as usize].len() > layer)
-                    .collect()
-            },
-            |layer, r| links[r as usize].get(layer).map_or(&[], Vec::as_slice),
-        )
-    }
-
-    /// The graph of `rows` rows entered at row `entry` in layer `top`, whose
-    /// layer `l > 0` holds the rows `nodes(l)` (sorted; layer 0 holds every
-    /// row), each row linked in layer `l` to `list(l, row)`.
-    pub fn from_lists<'a>(
+impl Csr {
+    /// Checks and indexes the arrays of `words` after a header of `at`
+    /// words: layers `0..=top` over `rows` rows, layer 0 holding every row
+    /// (`dense0`) or listing its nodes. Every offset and link is
+    /// bounds-checked here, so a search can never index out of range.
+    pub(crate) fn parse(
+        words: Words,
+        at: usize,
         rows: usize,
         top: usize,
-        entry: usize,
-        nodes: impl Fn(usize) -> Vec<u32>,
-        list: impl Fn(usize, u32) -> &'a [u32],
-    ) -> MmapGraph {
-        let mut w: Vec<u32> = vec![MAGIC, VERSION, rows as u32, top as u32, entry as u32];
-        for layer in 0..=top {
-            let nodes = (layer > 0).then(|| nodes(layer));
-            let count = nodes.as_ref().map_or(rows, Vec::len);
-            let node = |i: usize| nodes.as_ref().map_or(i as u32, |n| n[i]);
-            w.push(count as u32);
-            if let Some(nodes) = &nodes {
-                w.extend_from_slice(nodes);
-            }
-            let mut offset = 0u32;
-            w.push(0);
-            for i in 0..count {
-                offset += list(layer, node(i)).len() as u32;
-                w.push(offset);
-            }
-            for i in 0..count {
-                w.extend_from_slice(list(layer, node(i)));
-            }
-        }
-        MmapGraph::parse(Words::Owned(w)).expect("invariant: a graph of link lists is valid")
-    }
-
-    /// The rows of layer `layer > 0`, sorted (empty past the top layer).
-    pub(crate) fn layer_nodes(&self, layer: usize) -> &[u32] {
-        match self.layers.get(layer) {
-            Some(Layer {
-                nodes: Some(at),
-                count,
-                ..
-            }) => &self.words()[*at..*at + *count],
-            _ => &[],
-        }
-    }
-
-    /// Layers.
-    pub(crate) fn layers(&self) -> usize {
-        self.layers.len()
-    }
-
-    /// The top layer.
-    pub(crate) fn top(&self) -> usize {
-        self.layers.len().saturating_sub(1)
-    }
-
-    /// The entry row.
-    pub(crate) fn entry(&self) -> usize {
-        self.entry as usize
-    }
-
-    /// Links in every layer.
-    pub(crate) fn link_count(&self) -> usize {
-        let w = self.words();
-        self.layers
-            .iter()
-            .map(|l| w[l.offsets + l.count] as usize)
-            .sum()
-    }
-
-    /// `row`'s link lists, one per layer up to the highest it is in (as
-    /// [`MmapGraph::links`] gives them).
-    pub(crate) fn row_links(&self, row: u32) -> Vec<Vec<u32>> {
-        let levels = (0..self.layers.len())
-            .rev()
-            .find(|&l| self.local(l, row).is_some())
-            .map_or(1, |l| l + 1);
-        (0..levels)
-            .map(|l| self.neighbours(l, row).to_vec())
-            .collect()
-    }
-
-    /// The link lists, top layer and entry row (the inverse of [`MmapGraph::from_links`]).
-    pub fn links(&self) -> (usize, usize, Vec<Vec<Vec<u32>>>) {
-        let mut links: Vec<Vec<Vec<u32>>> = (0..self.rows as u32)
-            .map(|r| vec![self.neighbours(0, r).to_vec()])
-            .collect();
-        for layer in 1..self.layers.len() {
-            let l = self.layers[layer];
-            let at = l.nodes.expect("invariant: upper layers list their nodes");
-            for i in 0..l.count {
-                let row = self.words()[at + i];
-                let list = &mut links[row as usize];
-                // A node of an upper layer is in every layer below (parse checks
-                // the top; fill any gap rather than misnumber layers).
-                while list.len() < layer {
-                    list.push(Vec::new());
-                }
-                list.push(self.neighbours(layer, row).to_vec());
-            }
-        }
-        (self.layers.len() - 1, self.entry as usize, links)
-    }
-
-    /// The file's bytes (little-endian words).
-    pub fn as_bytes(&self) -> &[u8] {
-        bytemuck::cast_slice(self.words.as_words().expect("invariant: parsed words"))
-    }
-
-    /// The file's bytes, copied.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        self.as_bytes().to_vec()
-    }
-
-    /// Checks and indexes a graph file. Every offset and link is bounds-checked
-    /// here, so a search can never index out of range.
-    pub fn parse(words: Words) -> Result<MmapGraph, Invalid> {
-        if cfg!(target_endian = "big") {
-            return Err("graph files are little-endian; this machine is not".into());
-        }
+        entry: u32,
+        dense0: bool,
+    ) -> Result<Csr, Invalid> {
         let w = words.as_words().ok_or("length is not a multiple of 4")?;
         let get = |i: usize| {
             w.get(i)
                 .copied()
                 .ok_or_else(|| format!("truncated at word {i}"))
         };
-        if get(0)? != MAGIC || get(1)? != VERSION {
-            return Err("not a qasearch graph file of version 1".into());
-        }
-        let rows = get(2)? as usize;
-        let top = get(3)? as usize;
-        let entry = get(4)?;
         if top > 64 || (rows > 0 && entry as usize >= rows) {
             return Err(format!("bad header: {top} layers, entry {entry} of {rows}"));
         }
-        let mut at = 5;
+        let mut at = at;
         let mut layers = Vec::with_capacity(top + 1);
         for layer in 0..=top {
             let count = get(at)? as usize;
             at += 1;
-            if count > rows || (layer == 0 && count != rows) {
+            let listed = layer > 0 || !dense0;
+            if count > rows || (!listed && count != rows) {
                 return Err(format!("layer {layer} has {count} nodes of {rows}"));
             }
-            let nodes = if layer > 0 {
+            let nodes = if listed {
                 let slice = w.get(at..at + count).ok_or("truncated node list")?;
                 if slice.windows(2).any(|p| p[0] >= p[1])
                     || slice.last().is_some_and(|&r| r as usize >= rows)
@@ -255,25 +132,295 @@ impl MmapGraph {
         if at != w.len() {
             return Err(format!("{} trailing words", w.len() - at));
         }
-        // Every upper-layer node must exist in the layer below, and the entry in the top layer.
-        if rows > 0 {
-            let g = MmapGraph {
-                words,
-                rows,
-                entry,
-                layers,
-            };
-            if g.local(top, entry).is_none() {
-                return Err("entry row is not in the top layer".into());
-            }
-            return Ok(g);
-        }
-        Ok(MmapGraph {
+        Ok(Csr {
             words,
             rows,
             entry,
             layers,
+            crc: OnceLock::new(),
         })
+    }
+
+    pub(crate) fn words(&self) -> &[u32] {
+        self.words.as_words().expect("invariant: checked in parse")
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        bytemuck::cast_slice(self.words())
+    }
+
+    /// CRC-32 of the file's bytes.
+    pub(crate) fn crc(&self) -> u32 {
+        *self.crc.get_or_init(|| crc32fast::hash(self.as_bytes()))
+    }
+
+    /// The top layer.
+    pub(crate) fn top(&self) -> usize {
+        self.layers.len().saturating_sub(1)
+    }
+
+    /// Position of `row` within `layer` (None past the top layer).
+    fn local(&self, layer: usize, row: u32) -> Option<usize> {
+        let l = self.layers.get(layer)?;
+        match l.nodes {
+            None => ((row as usize) < self.rows).then_some(row as usize),
+            Some(at) => self.words()[at..at + l.count].binary_search(&row).ok(),
+        }
+    }
+
+    pub(crate) fn in_layer(&self, layer: usize, row: u32) -> bool {
+        self.local(layer, row).is_some()
+    }
+
+    /// The sorted rows of a layer that lists them (empty for one that does
+    /// not, and past the top).
+    pub(crate) fn nodes(&self, layer: usize) -> &[u32] {
+        match self.layers.get(layer) {
+            Some(Layer {
+                nodes: Some(at),
+                count,
+                ..
+            }) => &self.words()[*at..*at + *count],
+            _ => &[],
+        }
+    }
+
+    pub(crate) fn neighbours(&self, layer: usize, row: u32) -> &[u32] {
+        let Some(i) = self.local(layer, row) else {
+            return &[];
+        };
+        let l = self.layers[layer];
+        let w = self.words();
+        let (a, b) = (w[l.offsets + i] as usize, w[l.offsets + i + 1] as usize);
+        &w[l.links + a..l.links + b]
+    }
+
+    /// Links in every layer.
+    pub(crate) fn link_count(&self) -> usize {
+        let w = self.words();
+        self.layers
+            .iter()
+            .map(|l| w[l.offsets + l.count] as usize)
+            .sum()
+    }
+}
+
+/// Words of layers `0..=top` of a graph file after `header`: for each
+/// layer, its count, its nodes (`nodes(layer)`, sorted; none for a layer
+/// of every row: layer 0 when `dense0`), the offsets and the lists.
+pub(crate) fn layer_words<'a>(
+    header: Vec<u32>,
+    rows: usize,
+    top: usize,
+    dense0: bool,
+    nodes: impl Fn(usize) -> Vec<u32>,
+    list: impl Fn(usize, u32) -> &'a [u32],
+) -> Vec<u32> {
+    let mut w = header;
+    for layer in 0..=top {
+        let nodes = (layer > 0 || !dense0).then(|| nodes(layer));
+        let count = nodes.as_ref().map_or(rows, Vec::len);
+        let node = |i: usize| nodes.as_ref().map_or(i as u32, |n| n[i]);
+        w.push(count as u32);
+        if let Some(nodes) = &nodes {
+            w.extend_from_slice(nodes);
+        }
+        let mut offset = 0u32;
+        w.push(0);
+        for i in 0..count {
+            offset += list(layer, node(i)).len() as u32;
+            w.push(offset);
+        }
+        for i in 0..count {
+            w.extend_from_slice(list(layer, node(i)));
+        }
+    }
+    w
+}
+
+/// An HNSW graph as arrays of `u32`: its base file's, and the rows a patch
+/// changed or added since, when it has one.
+#[derive(Debug)]
+pub struct MmapGraph {
+    pub(crate) base: Arc<Csr>,
+    pub(crate) patch: Option<Patch>,
+}
+
+/// Why a graph file was refused.
+pub type Invalid = String;
+
+impl MmapGraph {
+    /// The graph of link lists `links` (for each row, its neighbours in each
+    /// of its layers, layer 0 first), entered at row `entry` in layer `top`.
+    pub fn from_links(top: usize, entry: usize, links: &[Vec<Vec<u32>>]) -> MmapGraph {
+        let rows = links.len();
+        MmapGraph::from_lists(
+            rows,
+            top,
+            entry,
+            |layer| {
+                (0..rows as u32)
+                    .filter(|&r| links[r as usize].len() > layer)
+                    .collect()
+            },
+            |layer, r| links[r as usize].get(layer).map_or(&[], Vec::as_slice),
+        )
+    }
+
+    /// The graph of `rows` rows entered at row `entry` in layer `top`, whose
+    /// layer `l > 0` holds the rows `nodes(l)` (sorted; layer 0 holds every
+    /// row), each row linked in layer `l` to `list(l, row)`.
+    pub fn from_lists<'a>(
+        rows: usize,
+        top: usize,
+        entry: usize,
+        nodes: impl Fn(usize) -> Vec<u32>,
+        list: impl Fn(usize, u32) -> &'a [u32],
+    ) -> MmapGraph {
+        let header = vec![MAGIC, VERSION, rows as u32, top as u32, entry as u32];
+        let w = layer_words(header, rows, top, true, nodes, list);
+        MmapGraph::parse(Words::Owned(w)).expect("invariant: a graph of link lists is valid")
+    }
+
+    /// The rows of layer `layer > 0`, sorted (empty past the top layer).
+    pub(crate) fn layer_nodes(&self, layer: usize) -> Cow<'_, [u32]> {
+        let base = self.base.nodes(layer);
+        match &self.patch {
+            None => Cow::Borrowed(base),
+            // Old rows keep their layers; the new rows (higher numbers)
+            // follow them.
+            Some(p) => {
+                let mut nodes = base.to_vec();
+                let new = p.csr.nodes(layer);
+                let from = new.partition_point(|&r| (r as usize) < self.base.rows);
+                nodes.extend_from_slice(&new[from..]);
+                Cow::Owned(nodes)
+            }
+        }
+    }
+
+    /// Layers.
+    pub(crate) fn layers(&self) -> usize {
+        self.top() + 1
+    }
+
+    /// The top layer.
+    pub(crate) fn top(&self) -> usize {
+        self.patch.as_ref().map_or(&*self.base, |p| &p.csr).top()
+    }
+
+    /// The entry row.
+    pub(crate) fn entry(&self) -> usize {
+        self.patch.as_ref().map_or(&*self.base, |p| &p.csr).entry as usize
+    }
+
+    /// Links in every layer.
+    pub(crate) fn link_count(&self) -> usize {
+        let Some(p) = &self.patch else {
+            return self.base.link_count();
+        };
+        let replaced: usize = (p.csr.nodes(0).iter())
+            .take_while(|&&r| (r as usize) < self.base.rows)
+            .map(|&r| (0..self.base.layers.len()).map(move |l| self.base.neighbours(l, r).len()))
+            .map(Iterator::sum::<usize>)
+            .sum();
+        self.base.link_count() - replaced + p.csr.link_count()
+    }
+
+    /// True when `row` is in `layer`.
+    pub(crate) fn in_layer(&self, layer: usize, row: u32) -> bool {
+        match &self.patch {
+            Some(p) if p.has(row) => p.csr.in_layer(layer, row),
+            _ => self.base.in_layer(layer, row),
+        }
+    }
+
+    /// The layers `row` is in (at least 1).
+    pub(crate) fn levels(&self, row: u32) -> usize {
+        (0..self.layers())
+            .rev()
+            .find(|&l| self.in_layer(l, row))
+            .map_or(1, |l| l + 1)
+    }
+
+    /// `row`'s link lists, one per layer up to the highest it is in (as
+    /// [`MmapGraph::links`] gives them).
+    pub(crate) fn row_links(&self, row: u32) -> Vec<Vec<u32>> {
+        (0..self.levels(row))
+            .map(|l| self.neighbours(l, row).to_vec())
+            .collect()
+    }
+
+    /// The link lists, top layer and entry row (the inverse of [`MmapGraph::from_links`]).
+    pub fn links(&self) -> (usize, usize, Vec<Vec<Vec<u32>>>) {
+        let mut links: Vec<Vec<Vec<u32>>> = (0..self.rows() as u32)
+            .map(|r| vec![self.neighbours(0, r).to_vec()])
+            .collect();
+        for layer in 1..self.layers() {
+            for &row in self.layer_nodes(layer).iter() {
+                let list = &mut links[row as usize];
+                // A node of an upper layer is in every layer below (parse checks
+                // the top; fill any gap rather than misnumber layers).
+                while list.len() < layer {
+                    list.push(Vec::new());
+                }
+                list.push(self.neighbours(layer, row).to_vec());
+            }
+        }
+        (self.top(), self.entry(), links)
+    }
+
+    /// The base file's bytes (little-endian words): the whole graph when it
+    /// has no patch.
+    pub fn base_bytes(&self) -> &[u8] {
+        self.base.as_bytes()
+    }
+
+    /// The graph as one file (its patch applied), copied.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match &self.patch {
+            None => self.base_bytes().to_vec(),
+            Some(_) => {
+                let (top, entry, links) = self.links();
+                MmapGraph::from_links(top, entry, &links)
+                    .base_bytes()
+                    .to_vec()
+            }
+        }
+    }
+
+    /// Checks and indexes a graph file (a whole graph, or the base of a
+    /// patched one: [`MmapGraph::with_patch`]). Every offset and link is
+    /// bounds-checked here, so a search can never index out of range.
+    pub fn parse(words: Words) -> Result<MmapGraph, Invalid> {
+        if cfg!(target_endian = "big") {
+            return Err("graph files are little-endian; this machine is not".into());
+        }
+        let w = words.as_words().ok_or("length is not a multiple of 4")?;
+        let get = |i: usize| {
+            w.get(i)
+                .copied()
+                .ok_or_else(|| format!("truncated at word {i}"))
+        };
+        if get(0)? != MAGIC || get(1)? != VERSION {
+            return Err("not a qasearch graph file of version 1".into());
+        }
+        let (rows, top, entry) = (get(2)? as usize, get(3)? as usize, get(4)?);
+        let csr = Csr::parse(words, 5, rows, top, entry, true)?;
+        // The entry must be in the top layer.
+        if rows > 0 && !csr.in_layer(top, entry) {
+            return Err("entry row is not in the top layer".into());
+        }
+        Ok(MmapGraph {
+            base: Arc::new(csr),
+            patch: None,
+        })
+    }
+
+    /// Records the CRC-32 of the base file's bytes, as checked when it was
+    /// read (else computed when a patch needs it).
+    pub fn know_base_crc(&self, crc: u32) {
+        let _ = self.base.crc.set(crc);
     }
 
     /// A graph of no rows (a generation whose vectors are searched elsewhere).
@@ -286,30 +433,16 @@ impl MmapGraph {
 
     /// Number of rows.
     pub fn rows(&self) -> usize {
-        self.rows
+        self.patch.as_ref().map_or(self.base.rows, |p| p.csr.rows)
     }
 
-    fn words(&self) -> &[u32] {
-        self.words.as_words().expect("invariant: checked in parse")
-    }
-
-    /// Position of `row` within `layer`.
-    fn local(&self, layer: usize, row: u32) -> Option<usize> {
-        let l = self.layers[layer];
-        match l.nodes {
-            None => ((row as usize) < self.rows).then_some(row as usize),
-            Some(at) => self.words()[at..at + l.count].binary_search(&row).ok(),
-        }
-    }
-
+    /// `row`'s neighbours in `layer` (none past its layers).
+    #[inline]
     pub(crate) fn neighbours(&self, layer: usize, row: u32) -> &[u32] {
-        let Some(i) = self.local(layer, row) else {
-            return &[];
-        };
-        let l = self.layers[layer];
-        let w = self.words();
-        let (a, b) = (w[l.offsets + i] as usize, w[l.offsets + i + 1] as usize);
-        &w[l.links + a..l.links + b]
+        match &self.patch {
+            Some(p) if p.has(row) => p.csr.neighbours(layer, row),
+            _ => self.base.neighbours(layer, row),
+        }
     }
 
     /// The `k` nearest rows to `query` (HNSW search with breadth `ef`), best
@@ -342,7 +475,8 @@ impl MmapGraph {
         keep: Option<&dyn Fn(usize) -> bool>,
         budget: usize,
     ) -> Option<Vec<Hit>> {
-        if self.rows == 0 || k == 0 {
+        let rows = self.rows();
+        if rows == 0 || k == 0 {
             return Some(Vec::new());
         }
         let compared = std::cell::Cell::new(0usize);
@@ -352,9 +486,9 @@ impl MmapGraph {
             1.0 - dot(&vectors[r * dim..(r + 1) * dim], query)
         };
         // Greedy descent through the upper layers.
-        let mut ep = self.entry;
+        let mut ep = self.entry() as u32;
         let mut ep_dist = dist(ep);
-        for layer in (1..self.layers.len()).rev() {
+        for layer in (1..self.layers()).rev() {
             loop {
                 let mut moved = false;
                 for &n in self.neighbours(layer, ep) {
@@ -373,7 +507,7 @@ impl MmapGraph {
         // Beam search in layer 0.
         let ef = ef.max(k);
         let kept = |row: u32| keep.is_none_or(|f| f(row as usize));
-        let mut visited = vec![0u64; self.rows.div_ceil(64)];
+        let mut visited = vec![0u64; rows.div_ceil(64)];
         let mut mark = |row: u32| {
             let (w, b) = (row as usize / 64, row % 64);
             let seen = visited[w] >> b & 1 == 1;
@@ -523,10 +657,7 @@ mod tests {
         let dim = 8;
         let data = random_unit(200, dim, 5);
         let graph = crate::index::hnsw::build(&data, dim, &HnswParams::default(), &mut |_| {});
-        let good: Vec<u32> = match graph.words {
-            Words::Owned(w) => w,
-            Words::Mapped(_) => unreachable!(),
-        };
+        let good: Vec<u32> = bytemuck::cast_slice(graph.base_bytes()).to_vec();
         assert!(MmapGraph::parse(Words::Owned(good[..good.len() - 1].to_vec())).is_err());
         assert!(MmapGraph::parse(Words::Owned(vec![])).is_err());
         let mut bad = good.clone();

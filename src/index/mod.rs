@@ -6,6 +6,7 @@
 //! (scripts, for lexical terms) and [`crate::model`] (the per-model defaults).
 
 pub mod ann;
+mod graph_patch;
 pub mod hnsw;
 pub mod lexical;
 mod links;

@@ -385,16 +385,17 @@ fn write_generation(
     // A mapped file that lost a page while its rows were written is not
     // written as if intact.
     snapshot.vectors_verified()?;
-    snapshot.manifest.format_version = snapshot.manifest.format_for_vectors();
     laps.lap("write vectors.f32");
     progress.advance(1);
     writer.write_file(store::META, &store::encode(&snapshot.meta))?;
     laps.lap("write meta.bin");
     progress.advance(1);
-    writer.write_file(store::GRAPH, snapshot.graph.as_bytes())?;
+    // A patched graph's base is the previous generation's file, linked.
+    let previous = |name: &str| base.and_then(|b| b.previous_file(name));
+    writer.write_graph(store::GRAPH, &snapshot.graph, previous(store::GRAPH))?;
     for side in store::Side::ALL {
         if let Some(graph) = snapshot.side_graph(side) {
-            writer.write_file(side.file(), graph.as_bytes())?;
+            writer.write_graph(side.file(), graph, previous(side.file()))?;
         }
     }
     if let Some(probes) = &snapshot.probes {
@@ -412,6 +413,7 @@ fn write_generation(
     progress.advance(1);
     snapshot.manifest.generation = writer.generation();
     snapshot.manifest.files = writer.file_sums();
+    snapshot.manifest.format_version = snapshot.manifest.format_needed();
     let dir = writer.commit(&snapshot.manifest)?;
     laps.lap("commit (manifest, CURRENT)");
     progress.advance(1);

@@ -132,10 +132,10 @@ pub(super) fn read_manifest_once(index_dir: &Path) -> Result<(PathBuf, Manifest)
     let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
         check_format_first(&path, &bytes).unwrap_or_else(|| Error::corrupt(&path, e.to_string()))
     })?;
-    if manifest.format_version != manifest.format_for_vectors() {
+    if manifest.format_version != manifest.format_needed() {
         return Err(match manifest.format_version {
-            FORMAT_VERSION | SEGMENTED_FORMAT => {
-                Error::corrupt(&path, "format version disagrees with its vector files")
+            FORMAT_VERSION | SEGMENTED_FORMAT | PATCHED_FORMAT => {
+                Error::corrupt(&path, "format version disagrees with its files")
             }
             found => incompatible_format(&path, found),
         });
@@ -153,8 +153,8 @@ pub(super) fn read_manifest_once(index_dir: &Path) -> Result<(PathBuf, Manifest)
 pub(super) fn check_format_first(path: &Path, bytes: &[u8]) -> Option<Error> {
     let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
     let found = v.get("format_version")?.as_u64()?;
-    (found != FORMAT_VERSION as u64 && found != SEGMENTED_FORMAT as u64)
-        .then(|| incompatible_format(path, found as u32))
+    let ours = [FORMAT_VERSION, SEGMENTED_FORMAT, PATCHED_FORMAT];
+    (!ours.iter().any(|&v| v as u64 == found)).then(|| incompatible_format(path, found as u32))
 }
 
 pub(super) fn incompatible_format(path: &Path, found: u32) -> Error {
@@ -302,14 +302,13 @@ struct Rest {
 /// sparse arms and the probes, each against the manifest.
 fn read_rest(dir: &Path, manifest: &Manifest, meta_bytes: Vec<u8>) -> Result<Rest> {
     let t = std::time::Instant::now();
-    let graph_path = dir.join(GRAPH);
-    let words = read_verified(&graph_path, &manifest.files[GRAPH])?;
-    let side_words: Vec<_> = Side::ALL
+    let main_files = GraphFiles::read(dir, manifest, GRAPH)?
+        .ok_or_else(|| Error::corrupt(dir.join(MANIFEST), format!("lists no {GRAPH}")))?;
+    let side_files: Vec<_> = Side::ALL
         .into_iter()
         .filter_map(|side| {
-            let sum = manifest.files.get(side.file())?;
-            let path = dir.join(side.file());
-            Some(read_verified(&path, sum).map(|words| (side, path, words)))
+            let files = GraphFiles::read(dir, manifest, side.file()).transpose()?;
+            Some(files.map(|files| (side, files)))
         })
         .collect::<Result<_>>()?;
     log::debug!(
@@ -351,10 +350,10 @@ fn read_rest(dir: &Path, manifest: &Manifest, meta_bytes: Vec<u8>) -> Result<Res
         t.elapsed().as_secs_f64() * 1e3
     );
 
-    let graph = mapped_graph(&graph_path, words, rows)?;
+    let graph = main_files.graph(rows)?;
     let (mut question_graph, mut passage_graph) = (None, None);
-    for (side, path, words) in side_words {
-        let graph = Some(mapped_graph(&path, words, rows)?);
+    for (side, files) in side_files {
+        let graph = Some(files.graph(rows)?);
         match side {
             Side::Questions => question_graph = graph,
             Side::Passages => passage_graph = graph,
@@ -408,20 +407,61 @@ fn read_sparse(
     Ok(Some(sparse))
 }
 
-/// A graph file's words as a graph over `rows` rows.
-fn mapped_graph(path: &Path, words: Option<memmap2::Mmap>, rows: usize) -> Result<MmapGraph> {
-    let words = match words {
-        Some(m) => Words::Mapped(m),
-        None => Words::Owned(Vec::new()),
-    };
-    let graph = MmapGraph::parse(words).map_err(|e| Error::corrupt(path, e))?;
-    if graph.rows() != rows {
-        return Err(Error::corrupt(
+/// A graph's files as read and checked against their sums: the base file
+/// and its patch, when the generation lists one.
+struct GraphFiles {
+    path: PathBuf,
+    words: Option<memmap2::Mmap>,
+    crc: u32,
+    patch: Option<(PathBuf, Option<memmap2::Mmap>)>,
+}
+
+impl GraphFiles {
+    /// The graph `name` of the generation in `dir` (None when it lists none).
+    fn read(dir: &Path, manifest: &Manifest, name: &str) -> Result<Option<GraphFiles>> {
+        let Some(sum) = manifest.files.get(name) else {
+            return Ok(None);
+        };
+        let path = dir.join(name);
+        let words = read_verified(&path, sum)?;
+        let patch = match manifest.files.get(&patch_of(name)) {
+            Some(sum) => {
+                let path = dir.join(patch_of(name));
+                Some((path.clone(), read_verified(&path, sum)?))
+            }
+            None => None,
+        };
+        Ok(Some(GraphFiles {
             path,
-            format!("{} rows, expected {rows}", graph.rows()),
-        ));
+            words,
+            crc: sum.crc32,
+            patch,
+        }))
     }
-    Ok(graph)
+
+    /// The graph, over `rows` rows.
+    fn graph(self, rows: usize) -> Result<MmapGraph> {
+        let words = |w: Option<memmap2::Mmap>| w.map_or(Words::Owned(Vec::new()), Words::Mapped);
+        let base =
+            MmapGraph::parse(words(self.words)).map_err(|e| Error::corrupt(&self.path, e))?;
+        base.know_base_crc(self.crc);
+        let (graph, path) = match self.patch {
+            Some((path, patch)) => {
+                let graph = base
+                    .with_patch(words(patch))
+                    .map_err(|e| Error::corrupt(&path, e))?;
+                (graph, path)
+            }
+            None => (base, self.path),
+        };
+        if graph.rows() != rows {
+            return Err(Error::corrupt(
+                path,
+                format!("{} rows, expected {rows}", graph.rows()),
+            ));
+        }
+        Ok(graph)
+    }
 }
 
 /// The manifest lists every file a generation needs, each a plain name.
@@ -444,6 +484,17 @@ fn check_file_list(manifest: &Manifest, manifest_path: &Path) -> Result<()> {
             return Err(Error::corrupt(
                 manifest_path,
                 format!("bad vector file {:?}", f.name),
+            ));
+        }
+    }
+    for (patch, graph) in GRAPH_PATCHES
+        .iter()
+        .zip([GRAPH, QUESTION_GRAPH, PASSAGE_GRAPH])
+    {
+        if manifest.files.contains_key(*patch) && !manifest.files.contains_key(graph) {
+            return Err(Error::corrupt(
+                manifest_path,
+                format!("lists {patch} without {graph}"),
             ));
         }
     }

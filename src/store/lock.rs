@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::error::{Error, IoContext, Result};
+use crate::index::mmap_graph::MmapGraph;
 use crate::safe_fs::{self, read_limited};
 
 /// The file that marks a folder as a qasearch index. qasearch writes into
@@ -52,6 +53,7 @@ pub(super) fn is_build_name(name: &str) -> bool {
 /// True for a file name qasearch writes inside a generation.
 pub(super) fn is_generation_file(name: &str) -> bool {
     GENERATION_FILES.contains(&name)
+        || GRAPH_PATCHES.contains(&name)
         || segments::is_vector_file(name)
         || (name.starts_with(OLD_GRAPH_BASE)
             && (name.ends_with(".hnsw.graph") || name.ends_with(".hnsw.data")))
@@ -379,20 +381,53 @@ impl GenerationWriter<'_> {
     pub(super) fn write_parts(&mut self, parts: &[segments::Part<'_>]) -> Result<()> {
         self.step()?;
         for part in parts {
-            let to = self.tmp.join(&part.name);
-            let sum = match &part.link {
-                Some((from, sum)) if segments::link_file(from, &to, sum.len) => *sum,
-                _ => {
-                    write_synced(&to, part.bytes)?;
-                    FileSum {
-                        len: part.bytes.len() as u64,
-                        crc32: crc32fast::hash(part.bytes),
-                    }
-                }
-            };
-            self.files.insert(part.name.clone(), sum);
+            self.link_or_write(&part.name, part.bytes, part.link.as_ref())?;
         }
         Ok(())
+    }
+
+    /// Links `link` (a file of the previous generation holding `bytes`) as
+    /// `name`, or writes `bytes` there when it cannot be linked.
+    fn link_or_write(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        link: Option<&(PathBuf, FileSum)>,
+    ) -> Result<()> {
+        let to = self.tmp.join(name);
+        let sum = match link {
+            Some((from, sum)) if segments::link_file(from, &to, sum.len) => *sum,
+            _ => {
+                write_synced(&to, bytes)?;
+                FileSum {
+                    len: bytes.len() as u64,
+                    crc32: crc32fast::hash(bytes),
+                }
+            }
+        };
+        self.files.insert(name.to_string(), sum);
+        Ok(())
+    }
+
+    /// Writes the graph `graph` as `name` (one write step): whole, or as
+    /// its base file and patch ([`patch_of`]), the base linked from
+    /// `previous` (the previous generation's file of that name, with its
+    /// sum) when that file is the base: its length and CRC are the base's.
+    pub fn write_graph(
+        &mut self,
+        name: &str,
+        graph: &MmapGraph,
+        previous: Option<(PathBuf, FileSum)>,
+    ) -> Result<()> {
+        self.step()?;
+        let base = graph.base_bytes();
+        let Some(patch) = graph.patch_bytes() else {
+            return self.link_or_write(name, base, None);
+        };
+        let link = previous
+            .filter(|(_, sum)| sum.len == base.len() as u64 && sum.crc32 == graph.base_crc());
+        self.link_or_write(name, base, link.as_ref())?;
+        self.link_or_write(&patch_of(name), patch, None)
     }
 
     /// Checksums recorded so far (the manifest's `files`).

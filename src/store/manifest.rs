@@ -19,6 +19,11 @@ pub const FORMAT_VERSION: u32 = 7;
 /// earlier qasearch reads. Both are read.
 pub const SEGMENTED_FORMAT: u32 = 8;
 
+/// The format of a folder generation with a graph patch ([`patch_of`]),
+/// which an earlier qasearch refuses (it would read the base alone). All
+/// three are read.
+pub const PATCHED_FORMAT: u32 = 9;
+
 pub(super) const CURRENT: &str = "CURRENT";
 
 pub(super) const LOCK: &str = ".lock";
@@ -47,6 +52,21 @@ pub const PASSAGE_PROBES: &str = "passages.probes.bin";
 /// The graphs' probes, for the recall check of the next update
 /// ([`crate::index::probes`]).
 pub const PROBES: &str = "probes.bin";
+
+/// The patch of the graph in `graph_file` (`graph.patch.bin` for
+/// `graph.bin`): the rows updates changed since that file was written
+/// ([`crate::index::mmap_graph`]).
+pub fn patch_of(graph_file: &str) -> String {
+    let stem = graph_file.strip_suffix(".bin").unwrap_or(graph_file);
+    format!("{stem}.patch.bin")
+}
+
+/// The graph files' patches, as [`patch_of`] names them.
+pub const GRAPH_PATCHES: [&str; 3] = [
+    "graph.patch.bin",
+    "questions.graph.patch.bin",
+    "passages.graph.patch.bin",
+];
 
 /// The lexical index (see [`crate::index::lexical::LexicalIndex`]).
 pub const LEXICAL: &str = "lexical.bin";
@@ -236,11 +256,15 @@ impl Manifest {
         }
     }
 
-    /// The format a generation with these vector files has.
-    pub fn format_for_vectors(&self) -> u32 {
-        match self.vector_files.is_empty() {
-            true => FORMAT_VERSION,
-            false => SEGMENTED_FORMAT,
+    /// The format a generation with these files has: the earliest that
+    /// reads them.
+    pub fn format_needed(&self) -> u32 {
+        if GRAPH_PATCHES.iter().any(|p| self.files.contains_key(*p)) {
+            PATCHED_FORMAT
+        } else if !self.vector_files.is_empty() {
+            SEGMENTED_FORMAT
+        } else {
+            FORMAT_VERSION
         }
     }
 }

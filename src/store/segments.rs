@@ -67,6 +67,9 @@ pub fn kept_files(rows: &[usize], new_rows: usize) -> usize {
 pub struct VectorBase {
     dir: PathBuf,
     files: Vec<(VectorFile, FileSum)>,
+    /// Every file of the previous generation with its sum (graph files are
+    /// linked as vector files are: [`VectorBase::previous_file`]).
+    sums: std::collections::BTreeMap<String, FileSum>,
 }
 
 impl VectorBase {
@@ -88,7 +91,14 @@ impl VectorBase {
         Some(VectorBase {
             dir: previous.dir.clone(),
             files,
+            sums: previous.manifest.files.clone(),
         })
+    }
+
+    /// The previous generation's file `name` and its sum, when it has one.
+    pub(crate) fn previous_file(&self, name: &str) -> Option<(PathBuf, FileSum)> {
+        let sum = self.sums.get(name)?;
+        Some((self.dir.join(name), *sum))
     }
 
     fn rows(&self) -> usize {
@@ -490,6 +500,7 @@ mod tests {
                 },
                 first,
             )],
+            sums: Default::default(),
         };
         let lock = WriterLock::acquire(&index).unwrap();
         let mut writer = lock.begin().unwrap();
@@ -587,6 +598,7 @@ mod tests {
         let base = VectorBase {
             dir: PathBuf::from("gen-000002"),
             files: vec![file(VECTORS, 0, 8), file("vectors.000002.f32", 8, 10)],
+            sums: Default::default(),
         };
         for linked in 0..=2 {
             check_rewritten(&base, linked, &bytes, dim).unwrap();
