@@ -580,6 +580,13 @@ fn a_small_update_writes_a_patch_over_the_linked_graph() {
         }
     }
 
+    // A generation that lists a patch is format 9: one that says 8 is damage.
+    let copy = dir.path().join("copy");
+    util::copy_dir(&index, &copy);
+    util::rewrite_manifest(&copy, |m| m["format_version"] = 8.into());
+    let e = qasearch::store::open(&copy).unwrap_err();
+    assert!(e.to_string().contains("disagrees with its files"), "{e}");
+
     // A bit flipped in the patch: the generation is damaged, named by the
     // patch, and the next update builds the graph anew.
     let mut bytes = std::fs::read(file("graph.patch.bin")).unwrap();
