@@ -387,7 +387,7 @@ fn write_generation(
     snapshot.vectors_verified()?;
     laps.lap("write vectors.f32");
     progress.advance(1);
-    writer.write_file(store::META, &store::encode(&snapshot.meta))?;
+    writer.write_encoded(store::META, &snapshot.meta)?;
     laps.lap("write meta.bin");
     progress.advance(1);
     // A patched graph's base is the previous generation's file, linked.
@@ -399,16 +399,16 @@ fn write_generation(
         }
     }
     if let Some(probes) = &snapshot.probes {
-        writer.write_file(store::PROBES, &store::encode(probes))?;
+        writer.write_encoded(store::PROBES, probes)?;
         if snapshot.passage_graph.is_some() {
-            writer.write_file(store::PASSAGE_PROBES, &store::encode(&probes.passages))?;
+            writer.write_encoded(store::PASSAGE_PROBES, &probes.passages)?;
         }
     }
     laps.lap("write graph.bin");
-    writer.write_file(store::LEXICAL, &store::encode(&snapshot.lexical))?;
+    writer.write_encoded(store::LEXICAL, &snapshot.lexical)?;
     laps.lap("write lexical.bin");
     if let Some(sparse) = &snapshot.sparse {
-        writer.write_file(store::SPARSE, &store::encode(sparse))?;
+        writer.write_encoded(store::SPARSE, sparse)?;
     }
     progress.advance(1);
     snapshot.manifest.generation = writer.generation();

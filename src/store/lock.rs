@@ -335,15 +335,98 @@ pub(super) fn sync_dir(dir: &Path) -> Result<()> {
 /// Writes a file of the index anew (never through what is at the name:
 /// [`safe_fs::write_new`]), clearing a leftover at a name qasearch owns.
 pub(super) fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let index_error = |e: std::io::Error| match e.kind() {
+    safe_fs::clear(path).map_err(|e| write_error(path, e))?;
+    safe_fs::write_new(path, bytes).map_err(|e| write_error(path, e))
+}
+
+/// A failed write of the index file at `path`: a folder where the file goes
+/// is not ours to replace; anything else is an I/O error.
+fn write_error(path: &Path, e: std::io::Error) -> Error {
+    match e.kind() {
         std::io::ErrorKind::AlreadyExists => Error::NotAnIndex {
             path: path.parent().unwrap_or(path).to_path_buf(),
             reason: e.to_string(),
         },
         _ => Error::io("writing", path, e),
+    }
+}
+
+/// Bytes on their way to a file in chunks, summed (length and CRC-32) as
+/// they go.
+struct Summing {
+    file: File,
+    chunk: Vec<u8>,
+    sum: crc32fast::Hasher,
+    len: u64,
+}
+
+/// Bytes gathered before each write to the file.
+const CHUNK: usize = 1 << 20;
+
+impl Summing {
+    fn flush_chunk(&mut self) -> std::io::Result<()> {
+        use std::io::Write;
+        self.sum.update(&self.chunk);
+        self.len += self.chunk.len() as u64;
+        self.file.write_all(&self.chunk)?;
+        self.chunk.clear();
+        Ok(())
+    }
+}
+
+impl std::io::Write for Summing {
+    #[inline]
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if self.chunk.len() + buf.len() <= CHUNK {
+            self.chunk.extend_from_slice(buf);
+            return Ok(());
+        }
+        self.write(buf).map(drop)
+    }
+
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.chunk.len() + buf.len() > CHUNK {
+            self.flush_chunk()?;
+        }
+        if buf.len() > CHUNK {
+            self.sum.update(buf);
+            self.len += buf.len() as u64;
+            self.file.write_all(buf)?;
+        } else {
+            self.chunk.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.flush_chunk()
+    }
+}
+
+/// Writes a file of the index anew from `write` (as [`write_synced`] does
+/// from bytes), a chunk at a time: the file's bytes are never in memory
+/// all at once. Returns its length and CRC-32.
+fn write_synced_with(
+    path: &Path,
+    write: impl FnOnce(&mut Summing) -> std::io::Result<()>,
+) -> Result<FileSum> {
+    use std::io::Write;
+    safe_fs::clear(path).map_err(|e| write_error(path, e))?;
+    let file = safe_fs::create_new(path).map_err(|e| write_error(path, e))?;
+    let mut out = Summing {
+        file,
+        chunk: Vec::with_capacity(CHUNK),
+        sum: crc32fast::Hasher::new(),
+        len: 0,
     };
-    safe_fs::clear(path).map_err(index_error)?;
-    safe_fs::write_new(path, bytes).map_err(index_error)
+    let written = write(&mut out)
+        .and_then(|()| out.flush())
+        .and_then(|()| out.file.sync_all());
+    written.map_err(|e| write_error(path, e))?;
+    Ok(FileSum {
+        len: out.len,
+        crc32: out.sum.finalize(),
+    })
 }
 
 impl GenerationWriter<'_> {
@@ -372,6 +455,24 @@ impl GenerationWriter<'_> {
                 crc32: crc32fast::hash(bytes),
             },
         );
+        Ok(())
+    }
+
+    /// Writes and syncs one file of the generation, encoded from `value`
+    /// (bincode, as [`encode`]) straight to the file a chunk at a time,
+    /// recording its checksum: a large file (`meta.bin`, `lexical.bin`)
+    /// is never all in memory.
+    pub fn write_encoded<T: serde::Serialize>(&mut self, name: &str, value: &T) -> Result<()> {
+        self.step()?;
+        let sum = write_synced_with(&self.tmp.join(name), |out| {
+            bincode::serde::encode_into_std_write(value, out, bincode::config::standard())
+                .map(drop)
+                .map_err(|e| match e {
+                    bincode::error::EncodeError::Io { inner, .. } => inner,
+                    other => std::io::Error::other(other.to_string()),
+                })
+        })?;
+        self.files.insert(name.to_string(), sum);
         Ok(())
     }
 
@@ -465,5 +566,64 @@ impl GenerationWriter<'_> {
         sync_dir(&index_dir)?;
         let _ = self.lock.clean();
         Ok(dest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_file_written_in_chunks_is_its_bytes_and_their_sum() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        // Small writes across chunk bounds, then one past a whole chunk.
+        let big: Vec<u8> = (0..3 * CHUNK + 17).map(|i| (i * 7 % 251) as u8).collect();
+        let small = (CHUNK / 3) as u32;
+        let sum = write_synced_with(&path, |out| {
+            for i in 0..small {
+                out.write_all(&i.to_le_bytes())?;
+            }
+            out.write_all(&big)?;
+            out.write_all(b"end")
+        })
+        .unwrap();
+        let mut want: Vec<u8> = (0..small).flat_map(u32::to_le_bytes).collect();
+        want.extend(&big);
+        want.extend(b"end");
+        assert_eq!(std::fs::read(&path).unwrap(), want);
+        assert_eq!(
+            sum,
+            FileSum {
+                len: want.len() as u64,
+                crc32: crc32fast::hash(&want)
+            }
+        );
+    }
+
+    #[test]
+    fn an_encoded_file_is_what_encode_gives_and_is_summed() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = WriterLock::acquire(&dir.path().join("index")).unwrap();
+        let mut writer = lock.begin().unwrap();
+        let value: Vec<(u64, String)> = (0..300_000u64)
+            .map(|i| (i * 1_000_003, format!("row {i}")))
+            .collect();
+        writer.write_encoded(META, &value).unwrap();
+        let bytes = std::fs::read(writer.tmp.join(META)).unwrap();
+        assert!(bytes.len() > 2 * CHUNK, "{} bytes", bytes.len());
+        assert_eq!(bytes, encode(&value));
+        assert_eq!(
+            writer.file_sums()[META],
+            FileSum {
+                len: bytes.len() as u64,
+                crc32: crc32fast::hash(&bytes)
+            }
+        );
+        // A folder where the file goes is not replaced.
+        std::fs::create_dir(writer.tmp.join(LEXICAL)).unwrap();
+        let e = writer.write_encoded(LEXICAL, &value).unwrap_err();
+        assert!(matches!(e, Error::NotAnIndex { .. }), "{e}");
     }
 }
