@@ -22,6 +22,8 @@
 //! cargo bench --bench update -- --pairs 300000 --keep DIR --update --cold
 //! # the updates alone (no questions first: the runs to profile or repeat):
 //! cargo bench --bench update -- --pairs 300000 --keep DIR --update --no-questions
+//! # questions of the kept index, then of the updated one (graphs patched):
+//! cargo bench --bench update -- --pairs 300000 --keep DIR --update --questions-after
 //! ```
 
 use std::path::Path;
@@ -296,6 +298,60 @@ fn warm_questions(index: &Path, docs: usize, embedder: &mut HashEmbedder) {
     }
 }
 
+/// The main graph's walks with its patch and the same graph written whole
+/// (searches alone, breadth 64, alternated in rounds): what the lookups in
+/// a patch cost a question.
+fn patch_overhead(index: &Path, docs: usize, embedder: &mut HashEmbedder) {
+    use qasearch::index::mmap_graph::{MmapGraph, Words};
+    let snapshot = qasearch::store::open(index).unwrap();
+    let graph = &snapshot.graph;
+    let Some(patch) = graph.patch_bytes() else {
+        println!("the main graph has no patch");
+        return;
+    };
+    let words = |b: &[u8]| -> Vec<u32> {
+        (b.chunks_exact(4))
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    };
+    let whole = MmapGraph::parse(Words::Owned(words(&graph.to_bytes()))).unwrap();
+    let mut rng = common::Rng(5);
+    let queries: Vec<Vec<f32>> = (0..400)
+        .map(|i| {
+            let q = match i % 2 {
+                0 => format!(
+                    "What does record {}-{} say?",
+                    rng.below(docs),
+                    rng.below(10)
+                ),
+                _ => sentence(&mut rng, 8),
+            };
+            embedder.embed_batch(&[q.as_str()]).unwrap().remove(0)
+        })
+        .collect();
+    let (vectors, dim) = (snapshot.vectors(), snapshot.dimension());
+    let mut ms: [Vec<f64>; 2] = Default::default();
+    for _ in 0..3 {
+        for (i, g) in [graph, &whole].into_iter().enumerate() {
+            for q in &queries {
+                let t = Instant::now();
+                let hits = g.search(vectors, dim, q, 10, 64, None);
+                ms[i].push(t.elapsed().as_secs_f64() * 1e3);
+                assert!(!hits.is_empty());
+            }
+        }
+    }
+    let [patched, flat] = ms.map(p50_p95);
+    println!(
+        "main graph walk, p50 / p95 ms: with its patch ({} KB) {:.3} / {:.3}, written whole {:.3} / {:.3}",
+        patch.len() / 1024,
+        patched.0,
+        patched.1,
+        flat.0,
+        flat.1
+    );
+}
+
 /// Copies the folder `from` to `to` (files and folders only).
 fn copy_tree(from: &Path, to: &Path) {
     for entry in walkdir::WalkDir::new(from).into_iter().flatten() {
@@ -369,6 +425,13 @@ fn main() {
             COLD.store(cold, std::sync::atomic::Ordering::Relaxed);
             let mut rng = common::Rng(7 + pairs as u64);
             updates(&data_copy, &index_copy, docs, &mut rng, None, &mut embedder);
+            if args.iter().any(|a| a == "--questions-after") {
+                // The same questions of the updated generation (its graphs
+                // patched where the updates were small), beside the kept one's.
+                println!("after the updates:");
+                warm_questions(&index_copy, docs, &mut embedder);
+                patch_overhead(&index_copy, docs, &mut embedder);
+            }
         }
         return;
     }

@@ -16,6 +16,10 @@
 //!                          (copied in, checked) and read back to extend it
 //!     questions.graph.bin  the same, over the stored questions (when there are some)
 //!     passages.graph.bin   the same, over the passages' sentences (when there are some)
+//!     graph.patch.bin      after small updates, the rows of graph.bin changed or added
+//!                          since it was written (graph.bin then linked from an earlier
+//!                          generation); questions.graph.patch.bin, passages.graph.patch.bin
+//!                          the same for the side graphs
 //!     probes.bin           bincode: rows of the main graph and the questions' with
 //!                          their exact nearest rows, for the recall check of the next update
 //!     passages.probes.bin  the same for the passages' graph
