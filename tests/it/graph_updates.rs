@@ -523,7 +523,7 @@ fn a_small_update_writes_a_patch_over_the_linked_graph() {
     let mut embedder = TableEmbedder::new();
     let config = IndexConfig {
         answer_vectors: qasearch::store::AnswerVectors::Off,
-        question_vectors: false,
+        question_vectors: true,
         ..IndexConfig::default()
     };
     let build = |embedder: &mut TableEmbedder| {
@@ -534,7 +534,7 @@ fn a_small_update_writes_a_patch_over_the_linked_graph() {
     assert_eq!(build(&mut embedder).graph, "rebuilt");
     let file = |name: &str| util::generation_dir(&index).join(name);
     let inode = |name: &str| std::fs::metadata(file(name)).unwrap().ino();
-    let base = inode("graph.bin");
+    let (base, questions_base) = (inode("graph.bin"), inode("questions.graph.bin"));
     assert!(!file("graph.patch.bin").exists());
 
     let mut patch_len = 0;
@@ -545,12 +545,19 @@ fn a_small_update_writes_a_patch_over_the_linked_graph() {
             &distinct(&format!("more{round}"), 2),
         );
         let s = build(&mut embedder);
-        assert_eq!((s.graph, s.embedded), ("extended", 2), "{s:?}");
+        // Two answers and two stored questions.
+        assert_eq!((s.graph, s.embedded), ("extended", 4), "{s:?}");
         assert_eq!(
             inode("graph.bin"),
             base,
             "round {round}: the base is linked"
         );
+        assert_eq!(
+            inode("questions.graph.bin"),
+            questions_base,
+            "round {round}"
+        );
+        assert!(file("questions.graph.patch.bin").is_file(), "round {round}");
         let len = std::fs::metadata(file("graph.patch.bin")).unwrap().len();
         assert!(
             len > patch_len,
@@ -578,6 +585,13 @@ fn a_small_update_writes_a_patch_over_the_linked_graph() {
             let got = search::ask(&snap, &mut embedder, &question, &SearchConfig::default());
             assert_eq!(got.unwrap()[0].answer, answer);
         }
+        // The new stored question is found by the questions' graph alone.
+        let asked = format!("Question more{round} 1?");
+        assert_eq!(
+            by_question(&snap, &mut embedder, &asked),
+            format!("distinct more{round} 1.")
+        );
+        assert!(question_recall(&snap) >= indexer::MIN_EXTENDED_RECALL);
     }
 
     // A generation that lists a patch is format 9: one that says 8 is damage.
