@@ -97,6 +97,11 @@ impl Embedder for TableEmbedder {
 }
 
 /// One document a file: `n` pairs whose answers are the given texts.
+/// `n` answers of their own: "distinct <tag> <i>".
+fn distinct(tag: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("distinct {tag} {i}")).collect()
+}
+
 fn write_doc(data: &Path, name: &str, answers: &[String]) {
     let mut text = String::new();
     for (i, a) in answers.iter().enumerate() {
@@ -180,9 +185,6 @@ fn updates_keep_recall(question_vectors: bool) {
         }
         probes_are_exact(&snap, what);
         summary
-    };
-    let distinct = |tag: &str, n: usize| -> Vec<String> {
-        (0..n).map(|i| format!("distinct {tag} {i}")).collect()
     };
     write_doc(&data, "base", &distinct("base", 400));
     assert_eq!(step("first build", &data).graph, "rebuilt");
@@ -412,9 +414,6 @@ fn an_index_with_one_graph_for_every_row_gets_its_side_graphs_at_its_next_update
     let data = dir.path().join("data");
     let index = dir.path().join("index");
     std::fs::create_dir(&data).unwrap();
-    let distinct = |tag: &str, n: usize| -> Vec<String> {
-        (0..n).map(|i| format!("distinct {tag} {i}")).collect()
-    };
     write_doc(&data, "base", &distinct("base", 300));
     let story: Vec<String> = (0..20).map(|i| format!("story line {i}")).collect();
     write_passage_doc(&data, "story", &story);
@@ -516,9 +515,6 @@ fn a_small_update_writes_a_patch_over_the_linked_graph() {
     let data = dir.path().join("data");
     let index = dir.path().join("index");
     std::fs::create_dir(&data).unwrap();
-    let distinct = |tag: &str, n: usize| -> Vec<String> {
-        (0..n).map(|i| format!("distinct {tag} {i}")).collect()
-    };
     write_doc(&data, "base", &distinct("base", 1200));
     let mut embedder = TableEmbedder::new();
     let config = IndexConfig {
