@@ -627,3 +627,58 @@ mod tests {
         assert!(matches!(e, Error::NotAnIndex { .. }), "{e}");
     }
 }
+
+#[cfg(test)]
+mod graph_tests {
+    use super::*;
+    use crate::index::ann::{tests::random_unit, HnswParams};
+    use crate::index::hnsw;
+    use std::os::unix::fs::MetadataExt;
+
+    /// A patched graph's base is linked from the previous generation only
+    /// when that file is the base (its length and CRC); written otherwise.
+    #[test]
+    fn a_patched_graphs_base_is_linked_only_when_the_previous_file_is_it() {
+        let dim = 16;
+        let data = random_unit(3005, dim, 8);
+        let params = HnswParams::default();
+        let base = hnsw::build_with_threads(&data[..3000 * dim], dim, &params, 1, &mut |_| {});
+        let grown = hnsw::extend_on(&base, &data, dim, &params, &|_| true, 1, &mut |_| {});
+        let patch = grown.patch_bytes().expect("5 rows of 3,005: a patch");
+        let dir = tempfile::tempdir().unwrap();
+        let prev = dir.path().join("prev");
+        std::fs::create_dir(&prev).unwrap();
+        std::fs::write(prev.join(GRAPH), base.base_bytes()).unwrap();
+        let sum = FileSum {
+            len: base.base_bytes().len() as u64,
+            crc32: crc32fast::hash(base.base_bytes()),
+        };
+        let lock = WriterLock::acquire(&dir.path().join("index")).unwrap();
+        let mut writer = lock.begin().unwrap();
+        let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+        let wrong = FileSum {
+            crc32: !sum.crc32,
+            ..sum
+        };
+        for (previous, linked) in [
+            (Some((prev.join(GRAPH), sum)), true),
+            (Some((prev.join(GRAPH), wrong)), false),
+            (Some((prev.join("gone.bin"), sum)), false),
+            (None, false),
+        ] {
+            writer.write_graph(GRAPH, &grown, previous).unwrap();
+            let (to, patch_to) = (writer.tmp.join(GRAPH), writer.tmp.join(patch_of(GRAPH)));
+            assert_eq!(ino(&to) == ino(&prev.join(GRAPH)), linked);
+            assert_eq!(std::fs::read(&to).unwrap(), base.base_bytes());
+            assert_eq!(std::fs::read(&patch_to).unwrap(), patch);
+            let sums = writer.file_sums();
+            assert_eq!(sums[GRAPH], sum, "the base's sum, linked or written");
+            assert_eq!(sums[&patch_of(GRAPH)].crc32, crc32fast::hash(patch));
+        }
+        // A graph without a patch is written whole, never linked.
+        writer
+            .write_graph(GRAPH, &base, Some((prev.join(GRAPH), sum)))
+            .unwrap();
+        assert_ne!(ino(&writer.tmp.join(GRAPH)), ino(&prev.join(GRAPH)));
+    }
+}
