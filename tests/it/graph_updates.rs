@@ -515,7 +515,9 @@ fn a_small_update_writes_a_patch_over_the_linked_graph() {
     let data = dir.path().join("data");
     let index = dir.path().join("index");
     std::fs::create_dir(&data).unwrap();
-    write_doc(&data, "base", &distinct("base", 1200));
+    // 2,400 rows a graph: the two updates' patches (about 8.5 KB with 1,200)
+    // stay far below an eighth of the links, however threads insert.
+    write_doc(&data, "base", &distinct("base", 2400));
     let mut embedder = TableEmbedder::new();
     let config = IndexConfig {
         answer_vectors: qasearch::store::AnswerVectors::Off,
