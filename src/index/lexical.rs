@@ -1,7 +1,8 @@
 //! Lexical evidence (the only user of the `bm25` crate):
 //! - [`LexicalIndex`]: the engine's lexical arm, BM25 over each pair's
 //!   question and answer, built with every generation and stored in it
-//!   (`lexical.bin`), searched in place;
+//!   (`lexical.bin`), searched in place; after small updates, the base of a
+//!   delta ([`crate::index::lexical_delta`]);
 //! - [`Bm25`]: the `bm25` crate's own engine, the honest baseline of `eval`.
 //!
 //! Both score with the Lucene variant of BM25 (k1 = 1.5, b = 0.75) over the
@@ -9,6 +10,8 @@
 //! words removed; the engine's arm also stems (Snowball English).
 
 use std::collections::HashMap;
+
+mod rebuild;
 
 use bm25::{DefaultTokenizer, Language, SearchEngine, SearchEngineBuilder};
 use serde::{Deserialize, Serialize};
@@ -141,104 +144,6 @@ impl LexicalIndex {
         }
     }
 
-    /// The index of `reuse.len()` texts, as [`LexicalIndex::build`] makes
-    /// it, taking the terms of each text that `previous` indexed already
-    /// (`reuse[i]`: text `i` is `previous`'s document of that number)
-    /// instead of reading it again; `text(i)` is read for the others only:
-    /// an update tokenises only the texts it changed. When the reused
-    /// documents keep their order and are reused once each (an update's
-    /// unchanged pairs), each term's postings are the previous ones
-    /// renumbered and merged with the new texts', in one pass.
-    pub fn rebuild(
-        previous: &LexicalIndex,
-        reuse: &[Option<u32>],
-        text: impl Fn(usize) -> String,
-    ) -> Self {
-        let stemming = previous.stemming;
-        let tok = tokenizer(stemming);
-        let reuse: Vec<Option<u32>> = reuse
-            .iter()
-            .map(|r| r.filter(|&d| (d as usize) < previous.len()))
-            .collect();
-        // Each new text's terms, by word (numbered below, once every new
-        // word is known).
-        let mut new_words = std::collections::BTreeSet::new();
-        let fresh: Vec<(usize, HashMap<String, u32>, u32)> = (0..reuse.len())
-            .filter(|&i| reuse[i].is_none())
-            .map(|i| {
-                let tokens = terms(tok, &text(i));
-                let len = tokens.len() as u32;
-                let mut counts: HashMap<String, u32> = HashMap::new();
-                for t in tokens {
-                    *counts.entry(t).or_default() += 1;
-                }
-                for w in counts.keys() {
-                    if previous.terms.binary_search(w).is_err() {
-                        new_words.insert(w.clone());
-                    }
-                }
-                (i, counts, len)
-            })
-            .collect();
-        // Every word, sorted: the previous ones and the new ones merged;
-        // each previous word's number among them.
-        let mut all: Vec<String> = Vec::with_capacity(previous.terms.len() + new_words.len());
-        let mut old_id = Vec::with_capacity(previous.terms.len());
-        let mut new_iter = new_words.into_iter().peekable();
-        for w in &previous.terms {
-            while new_iter.peek().is_some_and(|n| n < w) {
-                all.push(new_iter.next().expect("invariant: peeked"));
-            }
-            old_id.push(all.len() as u32);
-            all.push(w.clone());
-        }
-        all.extend(new_iter);
-        // The new texts' postings, by term then document.
-        let mut fresh_postings: Vec<(u32, u32, u32)> = Vec::new();
-        for (doc, counts, _) in &fresh {
-            for (w, &n) in counts {
-                let t = all
-                    .binary_search(w)
-                    .expect("invariant: every word is listed");
-                fresh_postings.push((t as u32, *doc as u32, n));
-            }
-        }
-        fresh_postings.sort_unstable();
-        let mut lengths = vec![0u32; reuse.len()];
-        for (doc, r) in reuse.iter().enumerate() {
-            if let Some(d) = r {
-                lengths[doc] = previous.lengths[*d as usize];
-            }
-        }
-        for (doc, _, len) in &fresh {
-            lengths[*doc] = *len;
-        }
-        let mut lists = if in_order_once(&reuse) {
-            Lists::merged(previous, &reuse, &old_id, all.len(), &fresh_postings)
-        } else {
-            Lists::by_document(previous, &reuse, &old_id, all.len(), &fresh_postings)
-        };
-        // Words no document has any longer are dropped.
-        let mut index = LexicalIndex {
-            stemming,
-            offsets: vec![0],
-            ..LexicalIndex::default()
-        };
-        for (t, w) in all.into_iter().enumerate() {
-            let (docs, tfs) = lists.of(t);
-            if docs.is_empty() {
-                continue;
-            }
-            index.terms.push(w);
-            index.docs.extend_from_slice(docs);
-            index.tfs.extend_from_slice(tfs);
-            index.offsets.push(index.docs.len() as u32);
-        }
-        lists.clear();
-        index.lengths = lengths;
-        index
-    }
-
     /// Number of documents.
     pub fn len(&self) -> usize {
         self.lengths.len()
@@ -320,37 +225,88 @@ impl LexicalIndex {
     /// its inverse document frequency.
     fn query_terms(&self, query: &str) -> Vec<(usize, f32)> {
         let n = self.lengths.len() as f32;
+        self.query_words(query)
+            .iter()
+            .filter_map(|w| self.term(w))
+            .map(|t| (t, idf(n, self.postings(t).0.len() as f32)))
+            .collect()
+    }
+
+    /// The query's distinct terms, sorted (whether indexed or not).
+    pub(crate) fn query_words(&self, query: &str) -> Vec<String> {
         let mut words = terms(tokenizer(self.stemming), query);
         words.sort_unstable();
         words.dedup();
         words
-            .iter()
-            .filter_map(|w| self.terms.binary_search(w).ok())
-            .map(|t| {
-                let df = (self.offsets[t + 1] - self.offsets[t]) as f32;
-                (t, (1.0 + (n - df + 0.5) / (df + 0.5)).ln())
-            })
-            .collect()
+    }
+
+    /// The number of term `word`, where the index has it.
+    pub(crate) fn term(&self, word: &str) -> Option<usize> {
+        self.terms.binary_search_by(|t| t.as_str().cmp(word)).ok()
+    }
+
+    /// Term `t`'s postings: documents (in order) and term frequencies.
+    pub(crate) fn postings(&self, t: usize) -> (&[u32], &[u32]) {
+        let (a, b) = (self.offsets[t] as usize, self.offsets[t + 1] as usize);
+        (&self.docs[a..b], &self.tfs[a..b])
+    }
+
+    /// The terms, sorted.
+    pub(crate) fn words(&self) -> &[String] {
+        &self.terms
+    }
+
+    /// Each document's number of terms.
+    pub(crate) fn lengths(&self) -> &[u32] {
+        &self.lengths
+    }
+
+    /// Whether terms are stemmed.
+    pub(crate) fn stemming(&self) -> bool {
+        self.stemming
+    }
+
+    /// An index of no document, stemming as `stemming` says.
+    pub(crate) fn empty(stemming: bool) -> Self {
+        LexicalIndex {
+            stemming,
+            offsets: vec![0],
+            ..LexicalIndex::default()
+        }
+    }
+
+    /// The index of these arrays (as the fields say), unchecked: for
+    /// [`crate::index::lexical_delta`]'s merge, which makes them so.
+    pub(crate) fn from_parts(
+        stemming: bool,
+        terms: Vec<String>,
+        offsets: Vec<u32>,
+        docs: Vec<u32>,
+        tfs: Vec<u32>,
+        lengths: Vec<u32>,
+    ) -> Self {
+        LexicalIndex {
+            stemming,
+            terms,
+            offsets,
+            docs,
+            tfs,
+            lengths,
+            learned: Learned::default(),
+        }
     }
 
     /// BM25's saturated, length-normalised term frequency of posting `p`.
     fn norm(&self, p: usize) -> f32 {
-        let tf = self.tfs[p] as f32;
-        tf * (K1 + 1.0) / (tf + self.length_norms()[self.docs[p] as usize])
+        saturated(self.tfs[p], self.length_norms()[self.docs[p] as usize])
     }
 
-    /// Each document's length normalisation, `K1 (1 - B + B len / avg)`
-    /// (the part of BM25's denominator that does not depend on the term),
-    /// made at the first search and kept.
+    /// Each document's length normalisation (see [`length_norms`]), made
+    /// at the first search and kept.
     fn length_norms(&self) -> &[f32] {
-        self.learned.length_norms.get_or_init(|| {
-            let n = self.lengths.len() as f32;
-            let avg = self.lengths.iter().map(|&l| l as f64).sum::<f64>() as f32 / n;
-            self.lengths
-                .iter()
-                .map(|&len| K1 * (1.0 - B + B * len as f32 / avg.max(1e-9)))
-                .collect()
-        })
+        self.learned
+            .length_norms
+            .get_or_init(|| length_norms(&self.lengths, self.lengths.iter().copied()))
     }
 
     /// The most that term `t` adds to a document's score (`score` of each
@@ -373,6 +329,34 @@ impl LexicalIndex {
             bits => f32::from_bits(bits),
         }
     }
+}
+
+/// BM25's inverse document frequency of a term that `df` of `n` documents
+/// hold (Lucene's, never below 0).
+pub(crate) fn idf(n: f32, df: f32) -> f32 {
+    (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+}
+
+/// BM25's saturated term frequency `tf` in a document of `length_norm`.
+pub(crate) fn saturated(tf: u32, length_norm: f32) -> f32 {
+    let tf = tf as f32;
+    tf * (K1 + 1.0) / (tf + length_norm)
+}
+
+/// The length normalisation `K1 (1 - B + B len / avg)` of each of
+/// `lengths` (the part of BM25's denominator that does not depend on the
+/// term), `avg` the mean of `counted` (the documents the index holds).
+pub(crate) fn length_norms(lengths: &[u32], counted: impl Iterator<Item = u32>) -> Vec<f32> {
+    let (mut sum, mut n) = (0f64, 0usize);
+    for l in counted {
+        sum += l as f64;
+        n += 1;
+    }
+    let avg = sum as f32 / n as f32;
+    lengths
+        .iter()
+        .map(|&len| K1 * (1.0 - B + B * len as f32 / avg.max(1e-9)))
+        .collect()
 }
 
 /// What searching learns of an index and keeps for the next search: each
@@ -450,213 +434,10 @@ impl Bm25 {
     }
 }
 
-/// True when the reused documents of `reuse` are in increasing order, each
-/// reused once: a previous term's postings, renumbered, stay in order.
-fn in_order_once(reuse: &[Option<u32>]) -> bool {
-    let mut last = None;
-    reuse.iter().flatten().all(|&d| {
-        let ok = last.is_none_or(|l| l < d);
-        last = Some(d);
-        ok
-    })
-}
-
-/// The postings of a rebuilt index by term (numbered among every word),
-/// documents in order.
-struct Lists {
-    /// `docs[offsets[t]..offsets[t + 1]]`.
-    offsets: Vec<usize>,
-    docs: Vec<u32>,
-    tfs: Vec<u32>,
-}
-
-impl Lists {
-    fn of(&self, t: usize) -> (&[u32], &[u32]) {
-        let r = self.offsets[t]..self.offsets[t + 1];
-        (&self.docs[r.clone()], &self.tfs[r])
-    }
-
-    fn clear(&mut self) {
-        (self.offsets, self.docs, self.tfs) = (Vec::new(), Vec::new(), Vec::new());
-    }
-
-    /// Each term's previous postings renumbered (those of documents not
-    /// reused dropped), merged with the new texts' (`fresh`, by term then
-    /// document); `reuse` must be [`in_order_once`].
-    fn merged(
-        previous: &LexicalIndex,
-        reuse: &[Option<u32>],
-        old_id: &[u32],
-        words: usize,
-        fresh: &[(u32, u32, u32)],
-    ) -> Lists {
-        let mut new_of_old = vec![u32::MAX; previous.len()];
-        for (doc, r) in reuse.iter().enumerate() {
-            if let Some(d) = r {
-                new_of_old[*d as usize] = doc as u32;
-            }
-        }
-        // The previous term of each word, if it was one.
-        let mut old_of = vec![u32::MAX; words];
-        for (old, &t) in old_id.iter().enumerate() {
-            old_of[t as usize] = old as u32;
-        }
-        let mut lists = Lists {
-            offsets: Vec::with_capacity(words + 1),
-            docs: Vec::with_capacity(previous.docs.len() + fresh.len()),
-            tfs: Vec::with_capacity(previous.docs.len() + fresh.len()),
-        };
-        lists.offsets.push(0);
-        let mut f = 0;
-        for (t, &old) in old_of.iter().enumerate() {
-            let old = match old {
-                u32::MAX => 0..0,
-                o => {
-                    previous.offsets[o as usize] as usize..previous.offsets[o as usize + 1] as usize
-                }
-            };
-            let mut old = old
-                .filter_map(|p| {
-                    let doc = new_of_old[previous.docs[p] as usize];
-                    (doc != u32::MAX).then(|| (doc, previous.tfs[p]))
-                })
-                .peekable();
-            loop {
-                let new = fresh.get(f).filter(|p| p.0 as usize == t);
-                let (doc, n) = match (old.peek(), new) {
-                    (Some(&(o, _)), Some(&(_, d, _))) if o < d => old.next().expect("peeked"),
-                    (_, Some(&(_, d, n))) => {
-                        f += 1;
-                        (d, n)
-                    }
-                    (Some(_), None) => old.next().expect("peeked"),
-                    (None, None) => break,
-                };
-                lists.docs.push(doc);
-                lists.tfs.push(n);
-            }
-            lists.offsets.push(lists.docs.len());
-        }
-        lists
-    }
-
-    /// The same, for any `reuse` (documents reused in another order or
-    /// more than once): each reused document's terms gathered, then laid
-    /// out by term.
-    fn by_document(
-        previous: &LexicalIndex,
-        reuse: &[Option<u32>],
-        old_id: &[u32],
-        words: usize,
-        fresh: &[(u32, u32, u32)],
-    ) -> Lists {
-        let mut by_doc: Vec<Vec<(u32, u32)>> = vec![Vec::new(); previous.len()];
-        for (t, &id) in old_id.iter().enumerate() {
-            for p in previous.offsets[t] as usize..previous.offsets[t + 1] as usize {
-                by_doc[previous.docs[p] as usize].push((id, previous.tfs[p]));
-            }
-        }
-        let mut postings: Vec<(u32, u32, u32)> = fresh.to_vec();
-        for (doc, r) in reuse.iter().enumerate() {
-            if let Some(d) = r {
-                postings.extend(by_doc[*d as usize].iter().map(|&(t, n)| (t, doc as u32, n)));
-            }
-        }
-        postings.sort_unstable();
-        let mut lists = Lists {
-            offsets: vec![0; words + 1],
-            docs: postings.iter().map(|p| p.1).collect(),
-            tfs: postings.iter().map(|p| p.2).collect(),
-        };
-        for p in &postings {
-            lists.offsets[p.0 as usize + 1] += 1;
-        }
-        for t in 0..words {
-            lists.offsets[t + 1] += lists.offsets[t];
-        }
-        lists
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    proptest::proptest! {
-        /// An update's index, made from the previous one and the texts it
-        /// changed, is the index a full build makes.
-        #[test]
-        fn a_rebuild_is_the_full_build(
-            before in proptest::collection::vec("[a-f ]{0,24}|Über die Brücke|東京の駅", 0..12),
-            after in proptest::collection::vec(
-                proptest::prop_oneof![
-                    (0usize..12).prop_map(Ok),
-                    "[a-h ]{0,24}|running runners ran".prop_map(Err),
-                ],
-                0..14,
-            ),
-        ) {
-            let previous = LexicalIndex::build(before.iter().map(String::as_str), true);
-            let texts: Vec<String> = after
-                .iter()
-                .map(|t| match t {
-                    Ok(i) if *i < before.len() => before[*i].clone(),
-                    Ok(_) => "gone".to_string(),
-                    Err(s) => s.clone(),
-                })
-                .collect();
-            let reuse: Vec<Option<u32>> = after
-                .iter()
-                .map(|t| match t {
-                    Ok(i) if *i < before.len() => Some(*i as u32),
-                    _ => None,
-                })
-                .collect();
-            let rebuilt = LexicalIndex::rebuild(&previous, &reuse, |i| texts[i].clone());
-            prop_assert_eq!(rebuilt, LexicalIndex::build(texts.iter().map(String::as_str), true));
-        }
-
-        /// The same for an update's reuse (documents kept in order, each
-        /// once, some dropped, new texts between them): the previous
-        /// postings renumbered and merged.
-        #[test]
-        fn a_rebuild_in_order_is_the_full_build(
-            before in proptest::collection::vec("[a-f ]{0,24}|Über die Brücke|東京の駅", 0..12),
-            edits in proptest::collection::vec(
-                proptest::prop_oneof![
-                    3 => Just(None),
-                    1 => "[a-h ]{0,24}|running runners ran".prop_map(Some),
-                ],
-                0..24,
-            ),
-        ) {
-            let previous = LexicalIndex::build(before.iter().map(String::as_str), true);
-            // Each edit keeps the next previous text (None) or inserts a new
-            // one; every third previous text is dropped.
-            let (mut texts, mut reuse) = (Vec::new(), Vec::new());
-            let mut next = 0;
-            for e in edits {
-                match e {
-                    Some(t) => {
-                        texts.push(t);
-                        reuse.push(None);
-                    }
-                    None if next < before.len() => {
-                        if next % 3 != 2 {
-                            texts.push(before[next].clone());
-                            reuse.push(Some(next as u32));
-                        }
-                        next += 1;
-                    }
-                    None => {}
-                }
-            }
-            prop_assert!(in_order_once(&reuse));
-            let rebuilt = LexicalIndex::rebuild(&previous, &reuse, |i| texts[i].clone());
-            prop_assert_eq!(rebuilt, LexicalIndex::build(texts.iter().map(String::as_str), true));
-        }
-    }
 
     /// Every posting of the query's terms scored into a score per
     /// document, term after term (the arm's search before MaxScore).
