@@ -40,11 +40,12 @@ pub struct List<'a, F> {
 /// answer-like questions, whose words are all common).
 const DEARER: usize = 3;
 
-/// A held document, ordered worst first (lowest score, then highest position).
+/// A held document, ordered worst first (lowest score, then highest rank:
+/// its position, or where [`top_k_ranked`] places it).
 #[derive(Clone, Copy, PartialEq)]
 struct Held {
     score: f32,
-    doc: u32,
+    rank: u32,
 }
 
 impl Eq for Held {}
@@ -54,7 +55,7 @@ impl Ord for Held {
         other
             .score
             .total_cmp(&self.score)
-            .then(self.doc.cmp(&other.doc))
+            .then(self.rank.cmp(&other.rank))
     }
 }
 
@@ -74,6 +75,7 @@ fn add_up_from<F: Fn(usize) -> f32>(
     documents: usize,
     keep: Option<&dyn Fn(usize) -> bool>,
     best: &mut Best,
+    rank: &dyn Fn(u32) -> u32,
 ) {
     let from_doc = from as usize;
     let mut scores = vec![0f32; documents.saturating_sub(from_doc)];
@@ -94,7 +96,10 @@ fn add_up_from<F: Fn(usize) -> f32>(
     }
     for doc in touched {
         let score = scores[doc as usize - from_doc];
-        best.offer(Held { score, doc });
+        best.offer(Held {
+            score,
+            rank: rank(doc),
+        });
     }
 }
 
@@ -137,7 +142,7 @@ impl Best {
         let mut out: Vec<(usize, f32)> = self
             .held
             .into_iter()
-            .map(|h| (h.doc as usize, h.score))
+            .map(|h| (h.rank as usize, h.score))
             .collect();
         out.sort_by(crate::index::by_score);
         out
@@ -167,6 +172,21 @@ pub fn top_k<F: Fn(usize) -> f32>(
     documents: usize,
     k: usize,
     keep: Option<&dyn Fn(usize) -> bool>,
+) -> Vec<(usize, f32)> {
+    top_k_ranked(lists, documents, k, keep, &|doc| doc)
+}
+
+/// [`top_k`] for documents whose order among equal scores is not their
+/// position: `rank(doc)` (distinct for the documents `keep` accepts) orders
+/// them, and is what the result gives in place of the position. The
+/// lexical arm's delta numbers a base's documents and its own apart, and
+/// ranks them by the pair each is ([`crate::index::lexical_delta`]).
+pub fn top_k_ranked<F: Fn(usize) -> f32>(
+    lists: &[List<'_, F>],
+    documents: usize,
+    k: usize,
+    keep: Option<&dyn Fn(usize) -> bool>,
+    rank: &dyn Fn(u32) -> u32,
 ) -> Vec<(usize, f32)> {
     let n = lists.len();
     if k == 0 || n == 0 {
@@ -206,7 +226,7 @@ pub fn top_k<F: Fn(usize) -> f32>(
             let left = |i: usize| lists[i].docs.len() - at[i];
             let essential_left: usize = order[essential..].iter().map(|&i| left(i)).sum();
             if essential_left * DEARER >= (0..n).map(left).sum::<usize>() {
-                add_up_from(lists, doc, &at, documents, keep, &mut best);
+                add_up_from(lists, doc, &at, documents, keep, &mut best, rank);
                 break;
             }
         }
@@ -244,7 +264,10 @@ pub fn top_k<F: Fn(usize) -> f32>(
         }
         // The score as a pass over the lists in their order sums it.
         let score = part.iter().fold(0f32, |s, &p| s + p);
-        if best.offer(Held { score, doc }) {
+        if best.offer(Held {
+            score,
+            rank: rank(doc),
+        }) {
             kth = best.kth();
             while essential < n && below(reach[essential], kth) {
                 essential += 1;
