@@ -240,12 +240,13 @@ pub fn summary(out: &mut impl Write, s: &IndexSummary) -> io::Result<()> {
     )?;
     writeln!(
         out,
-        "  embedded {} texts ({:.0}/s), reused {}, hidden {}; graph {}; generation {} at {}",
+        "  embedded {} texts ({:.0}/s), reused {}, hidden {}; graph {}; lexical arm {}; generation {} at {}",
         s.embedded,
         s.embedded_per_second,
         s.reused,
         s.hidden,
         s.graph,
+        s.lexical,
         s.generation,
         clean(&s.index)
     )?;

@@ -9,6 +9,7 @@ pub mod ann;
 mod graph_patch;
 pub mod hnsw;
 pub mod lexical;
+pub mod lexical_delta;
 mod links;
 pub mod maxscore;
 pub mod mmap_graph;

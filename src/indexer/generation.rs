@@ -5,6 +5,7 @@
 use super::embedding::embed_new;
 use super::graphs::{graph_for, Laid};
 use super::*;
+use crate::index::lexical_delta::Lexical;
 use crate::store::Side;
 
 /// A generation made in memory, calibrated, not yet written: its manifest
@@ -47,6 +48,10 @@ impl NewGeneration {
             embed_seconds: self.embed_seconds,
             embedded_per_second: self.embedded as f64 / self.embed_seconds.max(1e-9),
             graph: self.graph,
+            lexical: match self.snapshot.lexical.delta() {
+                Some(_) => "delta",
+                None => "whole",
+            },
             full_reason: self.full_reason.clone(),
             sparse_encoded: self.sparse_encoded,
             ..IndexSummary::unchanged(
@@ -249,12 +254,9 @@ fn lay_out(plan: BuildPlan, laid: Laid, dim: usize) -> (Meta, Matrix, MmapGraph)
 
 /// The lexical arm's index of every pair. Pairs of a document unchanged
 /// since `previous` (`previous_pair`, see [`BuildPlan::previous_pair`]) keep
-/// their terms: only changed pairs are read again.
-fn lexical_index(
-    meta: &Meta,
-    previous: Option<&Snapshot>,
-    previous_pair: &[u32],
-) -> crate::index::lexical::LexicalIndex {
+/// their terms: only changed pairs are read again, and a small change is a
+/// delta over the previous base ([`Lexical::updated`]).
+fn lexical_index(meta: &Meta, previous: Option<&Snapshot>, previous_pair: &[u32]) -> Lexical {
     use crate::index::lexical::LexicalIndex;
     let t = Instant::now();
     let lexical = match previous {
@@ -267,17 +269,21 @@ fn lexical_index(
                         .filter(|&p| (p as usize) < prev.lexical.len())
                 })
                 .collect();
-            LexicalIndex::rebuild(&prev.lexical, &reuse, |i| lexical_text(&meta.pairs[i]))
+            Lexical::updated(&prev.lexical, &reuse, |i| lexical_text(&meta.pairs[i]))
         }
         _ => {
             let texts: Vec<String> = meta.pairs.iter().map(lexical_text).collect();
-            LexicalIndex::build(texts.iter().map(String::as_str), true)
+            Lexical::whole(LexicalIndex::build(texts.iter().map(String::as_str), true))
         }
     };
     log::debug!(
-        "lexical index of {} pairs built in {:.1} ms",
+        "lexical index of {} pairs built in {:.1} ms ({})",
         meta.pairs.len(),
-        t.elapsed().as_secs_f64() * 1e3
+        t.elapsed().as_secs_f64() * 1e3,
+        match lexical.delta() {
+            Some(d) => format!("a delta of {} pairs over the base", d.pairs()),
+            None => "whole".to_string(),
+        }
     );
     lexical
 }
@@ -466,7 +472,7 @@ mod tests {
         // An arm built before passages were indexed: updated from, it would
         // keep their words out; it is built anew instead.
         let (_d, mut old) = crate::indexer::testing::built(&[("a.txt", WITH_PASSAGE)]);
-        old.lexical = crate::index::lexical::LexicalIndex::build(
+        old.lexical = Lexical::whole(crate::index::lexical::LexicalIndex::build(
             old.meta
                 .pairs
                 .iter()
@@ -481,11 +487,14 @@ mod tests {
                 .iter()
                 .map(String::as_str),
             true,
-        );
+        ));
         assert!(!indexes_passages(&old));
         let every: Vec<u32> = (0..old.meta.pairs.len() as u32).collect();
         let updated = lexical_index(&snap.meta, Some(&old), &every);
-        assert!(updated == snap.lexical, "not a full build's");
+        assert!(
+            updated.merged() == snap.lexical.merged(),
+            "not a full build's"
+        );
 
         // A passage with no term to index is not taken for an old arm.
         let (_d, termless) = crate::indexer::testing::built(&[("a.txt", TERMLESS_PASSAGE)]);

@@ -152,6 +152,10 @@ pub struct IndexSummary {
     /// How the graph was made: "unchanged", "extended", "rebuilt"; in a
     /// database, "none" (it builds its own) or "loaded" (a folder's, as it was).
     pub graph: &'static str,
+    /// How the lexical arm was written: "whole"; "delta" (the pairs changed
+    /// since its base, beside that base linked from the previous
+    /// generation); "unchanged".
+    pub lexical: &'static str,
     /// Set when the corpus is mostly in a script the model cannot read.
     pub language_warning: Option<String>,
     /// Why nothing was reused, when that is the case.
@@ -405,7 +409,7 @@ fn write_generation(
         }
     }
     laps.lap("write graph.bin");
-    writer.write_encoded(store::LEXICAL, &snapshot.lexical)?;
+    writer.write_lexical(&snapshot.lexical, previous(store::LEXICAL))?;
     laps.lap("write lexical.bin");
     if let Some(sparse) = &snapshot.sparse {
         writer.write_encoded(store::SPARSE, sparse)?;
@@ -563,6 +567,7 @@ impl IndexSummary {
             sentences_per_second: c.sentences as f64 / seconds.max(1e-9),
             embedded_per_second: 0.0,
             graph: "unchanged",
+            lexical: "unchanged",
             language_warning,
             full_reason: None,
             generation: manifest.generation,

@@ -24,6 +24,9 @@
 //!                          their exact nearest rows, for the recall check of the next update
 //!     passages.probes.bin  the same for the passages' graph
 //!     lexical.bin          bincode: the lexical arm's inverted index
+//!     lexical.delta.bin    after small updates, the lexical arm's pairs added or changed
+//!                          since lexical.bin was written (lexical.bin then linked from an
+//!                          earlier generation), and the pair each of its documents is now
 //!     sparse.bin           bincode: the sparse arm's weights (built with `--sparse`)
 //!   tmp-000008-<pid>/      a build in progress (removed by the next build if killed)
 //!   .lock                  held by the one process that builds
@@ -48,6 +51,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::error::{Error, Result};
+use crate::index::lexical_delta::Lexical;
 use crate::index::mmap_graph::{MmapGraph, Words};
 
 /// What `CURRENT` points at.
@@ -138,7 +142,7 @@ pub(super) fn read_manifest_once(index_dir: &Path) -> Result<(PathBuf, Manifest)
     })?;
     if manifest.format_version != manifest.format_needed() {
         return Err(match manifest.format_version {
-            FORMAT_VERSION | SEGMENTED_FORMAT | PATCHED_FORMAT => {
+            found if FORMATS_READ.contains(&found) => {
                 Error::corrupt(&path, "format version disagrees with its files")
             }
             found => incompatible_format(&path, found),
@@ -157,8 +161,8 @@ pub(super) fn read_manifest_once(index_dir: &Path) -> Result<(PathBuf, Manifest)
 pub(super) fn check_format_first(path: &Path, bytes: &[u8]) -> Option<Error> {
     let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
     let found = v.get("format_version")?.as_u64()?;
-    let ours = [FORMAT_VERSION, SEGMENTED_FORMAT, PATCHED_FORMAT];
-    (!ours.iter().any(|&v| v as u64 == found)).then(|| incompatible_format(path, found as u32))
+    (!FORMATS_READ.iter().any(|&v| v as u64 == found))
+        .then(|| incompatible_format(path, found as u32))
 }
 
 pub(super) fn incompatible_format(path: &Path, found: u32) -> Error {
@@ -293,7 +297,7 @@ fn open_once_with(index_dir: &Path, read_vectors: ReadVectors) -> Result<Snapsho
 /// What a generation holds beside its vectors.
 struct Rest {
     meta: Meta,
-    lexical: crate::index::lexical::LexicalIndex,
+    lexical: Lexical,
     probes: Option<crate::index::probes::Probes>,
     sparse: Option<crate::index::sparse::SparseIndex>,
     graph: MmapGraph,
@@ -340,13 +344,7 @@ fn read_rest(dir: &Path, manifest: &Manifest, meta_bytes: Vec<u8>) -> Result<Res
             "row counts disagree with the manifest",
         ));
     }
-    let lexical_path = dir.join(LEXICAL);
-    let lexical_bytes = read_checked(&lexical_path, &manifest.files[LEXICAL])?;
-    let lexical: crate::index::lexical::LexicalIndex =
-        decode(&lexical_bytes).map_err(|e| Error::corrupt(&lexical_path, e))?;
-    lexical
-        .validate(meta.pairs.len())
-        .map_err(|e| Error::corrupt(&lexical_path, e))?;
+    let lexical = read_lexical(dir, manifest, meta.pairs.len())?;
     let probes = read_probes(dir, manifest)?;
     let sparse = read_sparse(dir, manifest, meta.pairs.len())?;
     log::debug!(
@@ -372,6 +370,34 @@ fn read_rest(dir: &Path, manifest: &Manifest, meta_bytes: Vec<u8>) -> Result<Res
         question_graph,
         passage_graph,
     })
+}
+
+/// The lexical arm: `lexical.bin` and, where the generation lists one, the
+/// delta over it, each checked against its sum, the two against each other
+/// and the arm against the generation's `pairs`.
+fn read_lexical(dir: &Path, manifest: &Manifest, pairs: usize) -> Result<Lexical> {
+    let path = dir.join(LEXICAL);
+    let sum = &manifest.files[LEXICAL];
+    let base: crate::index::lexical::LexicalIndex =
+        decode(&read_checked(&path, sum)?).map_err(|e| Error::corrupt(&path, e))?;
+    let Some(delta_sum) = manifest.files.get(LEXICAL_DELTA) else {
+        base.validate(pairs).map_err(|e| Error::corrupt(&path, e))?;
+        return Ok(Lexical::read(base, (sum.len, sum.crc32), None).expect("no delta to refuse"));
+    };
+    base.validate(base.len())
+        .map_err(|e| Error::corrupt(&path, e))?;
+    let delta_path = dir.join(LEXICAL_DELTA);
+    let delta = decode(&read_checked(&delta_path, delta_sum)?)
+        .map_err(|e| Error::corrupt(&delta_path, e))?;
+    let lexical = Lexical::read(base, (sum.len, sum.crc32), Some(delta))
+        .map_err(|e| Error::corrupt(&delta_path, e))?;
+    if lexical.len() != pairs {
+        return Err(Error::corrupt(
+            &delta_path,
+            format!("{} pairs, expected {pairs}", lexical.len()),
+        ));
+    }
+    Ok(lexical)
 }
 
 /// The graphs' probes, when the generation lists them.

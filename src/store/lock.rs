@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::error::{Error, IoContext, Result};
+use crate::index::lexical_delta::Lexical;
 use crate::index::mmap_graph::MmapGraph;
 use crate::safe_fs::{self, read_limited};
 
@@ -29,6 +30,7 @@ pub(super) const GENERATION_FILES: &[&str] = &[
     PROBES,
     PASSAGE_PROBES,
     LEXICAL,
+    LEXICAL_DELTA,
     SPARSE,
 ];
 
@@ -529,6 +531,41 @@ impl GenerationWriter<'_> {
             .filter(|(_, sum)| sum.len == base.len() as u64 && sum.crc32 == graph.base_crc());
         self.link_or_write(name, base, link.as_ref())?;
         self.link_or_write(&patch_of(name), patch, None)
+    }
+
+    /// Writes the lexical arm (one write step or two): `lexical.bin`, linked
+    /// from `previous` (the previous generation's, with its sum) when that
+    /// file is the arm's base, encoded otherwise; then its delta, if any.
+    pub fn write_lexical(
+        &mut self,
+        lexical: &Lexical,
+        previous: Option<(PathBuf, FileSum)>,
+    ) -> Result<()> {
+        let to = self.tmp.join(LEXICAL);
+        let linked = previous.filter(|(from, sum)| {
+            lexical.base_file() == Some((sum.len, sum.crc32))
+                && segments::link_file(from, &to, sum.len)
+        });
+        match linked {
+            Some((_, sum)) => {
+                self.step()?;
+                self.files.insert(LEXICAL.to_string(), sum);
+            }
+            None => self.write_encoded(LEXICAL, lexical.base())?,
+        }
+        let Some(delta) = lexical.delta() else {
+            return Ok(());
+        };
+        // bincode encodes alike: a base written anew is the file the delta
+        // is over (unless the files under it changed).
+        let written = &self.files[LEXICAL];
+        if (written.len, written.crc32) != delta.base_file() {
+            return Err(Error::corrupt(
+                &to,
+                "written, differs from the base its delta is over",
+            ));
+        }
+        self.write_encoded(LEXICAL_DELTA, delta)
     }
 
     /// Checksums recorded so far (the manifest's `files`).

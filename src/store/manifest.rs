@@ -24,6 +24,19 @@ pub const SEGMENTED_FORMAT: u32 = 8;
 /// three are read.
 pub const PATCHED_FORMAT: u32 = 9;
 
+/// The format of a folder generation with a lexical delta
+/// ([`LEXICAL_DELTA`]), which an earlier qasearch refuses (it would read
+/// the base alone). All four are read.
+pub const DELTA_FORMAT: u32 = 10;
+
+/// The formats this qasearch reads.
+pub const FORMATS_READ: [u32; 4] = [
+    FORMAT_VERSION,
+    SEGMENTED_FORMAT,
+    PATCHED_FORMAT,
+    DELTA_FORMAT,
+];
+
 pub(super) const CURRENT: &str = "CURRENT";
 
 pub(super) const LOCK: &str = ".lock";
@@ -68,8 +81,13 @@ pub const GRAPH_PATCHES: [&str; 3] = [
     "passages.graph.patch.bin",
 ];
 
-/// The lexical index (see [`crate::index::lexical::LexicalIndex`]).
+/// The lexical index (see [`crate::index::lexical::LexicalIndex`]); after
+/// small updates, the base of [`LEXICAL_DELTA`].
 pub const LEXICAL: &str = "lexical.bin";
+
+/// The pairs added or changed since `lexical.bin` was written, and where its
+/// documents went (see [`crate::index::lexical_delta`]).
+pub const LEXICAL_DELTA: &str = "lexical.delta.bin";
 
 /// The learned sparse arm, when built (see [`crate::index::sparse::SparseIndex`]).
 pub const SPARSE: &str = "sparse.bin";
@@ -259,7 +277,9 @@ impl Manifest {
     /// The format a generation with these files has: the earliest that
     /// reads them.
     pub fn format_needed(&self) -> u32 {
-        if GRAPH_PATCHES.iter().any(|p| self.files.contains_key(*p)) {
+        if self.files.contains_key(LEXICAL_DELTA) {
+            DELTA_FORMAT
+        } else if GRAPH_PATCHES.iter().any(|p| self.files.contains_key(*p)) {
             PATCHED_FORMAT
         } else if !self.vector_files.is_empty() {
             SEGMENTED_FORMAT

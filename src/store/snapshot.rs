@@ -232,7 +232,7 @@ pub struct Snapshot {
     /// the index has one.
     pub passage_graph: Option<MmapGraph>,
     /// BM25 over each pair's question and answer.
-    pub lexical: crate::index::lexical::LexicalIndex,
+    pub lexical: crate::index::lexical_delta::Lexical,
     /// The learned sparse arm, when the index was built with it (`--sparse`).
     pub sparse: Option<crate::index::sparse::SparseIndex>,
     /// The graphs' probes (`probes.bin`): rows with their exact nearest
@@ -280,7 +280,7 @@ impl Snapshot {
         manifest: Manifest,
         meta: Meta,
         graph: MmapGraph,
-        lexical: crate::index::lexical::LexicalIndex,
+        lexical: crate::index::lexical_delta::Lexical,
         vectors: Matrix,
     ) -> Snapshot {
         Snapshot {
@@ -304,7 +304,7 @@ impl Snapshot {
         location: &str,
         manifest: Manifest,
         meta: Meta,
-        lexical: crate::index::lexical::LexicalIndex,
+        lexical: crate::index::lexical_delta::Lexical,
         rows: Box<dyn RemoteRows>,
     ) -> Snapshot {
         Snapshot {

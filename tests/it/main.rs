@@ -12,6 +12,7 @@ mod graph_updates;
 mod hostile;
 mod install;
 mod languages;
+mod lexical_updates;
 mod pg;
 mod pg_hostile;
 mod planted;

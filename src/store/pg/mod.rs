@@ -394,7 +394,7 @@ impl crate::store::Store for Postgres {
             self.location(),
             manifest,
             meta,
-            lexical,
+            crate::index::lexical_delta::Lexical::whole(lexical),
             Box::new(rows),
         ))
     }

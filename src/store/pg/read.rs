@@ -137,7 +137,7 @@ impl Postgres {
             manifest,
             meta,
             crate::index::mmap_graph::MmapGraph::empty(),
-            lexical,
+            crate::index::lexical_delta::Lexical::whole(lexical),
             vectors.into(),
         ))
     }

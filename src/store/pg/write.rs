@@ -168,7 +168,7 @@ async fn write_store_row(
             &(generation.dimension() as i32),
             &manifest_json,
             &store::encode(&generation.meta),
-            &store::encode(&generation.lexical),
+            &store::encode(&*generation.lexical.merged()),
             &ids,
         ],
     )
