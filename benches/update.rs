@@ -316,18 +316,18 @@ fn patch_overhead(index: &Path, docs: usize, embedder: &mut HashEmbedder) {
     };
     let whole = MmapGraph::parse(Words::Owned(words(&graph.to_bytes()))).unwrap();
     let mut rng = common::Rng(5);
-    let queries: Vec<Vec<f32>> = (0..400)
-        .map(|i| {
-            let q = match i % 2 {
-                0 => format!(
-                    "What does record {}-{} say?",
-                    rng.below(docs),
-                    rng.below(10)
-                ),
-                _ => sentence(&mut rng, 8),
-            };
-            embedder.embed_batch(&[q.as_str()]).unwrap().remove(0)
+    let texts: Vec<String> = (0..400)
+        .map(|i| match i % 2 {
+            0 => format!(
+                "What does record {}-{} say?",
+                rng.below(docs),
+                rng.below(10)
+            ),
+            _ => sentence(&mut rng, 8),
         })
+        .collect();
+    let queries: Vec<Vec<f32>> = (texts.iter())
+        .map(|q| embedder.embed_batch(&[q.as_str()]).unwrap().remove(0))
         .collect();
     let (vectors, dim) = (snapshot.vectors(), snapshot.dimension());
     let mut ms: [Vec<f64>; 2] = Default::default();
@@ -349,6 +349,44 @@ fn patch_overhead(index: &Path, docs: usize, embedder: &mut HashEmbedder) {
         patched.1,
         flat.0,
         flat.1
+    );
+    delta_overhead(&snapshot.lexical, &texts);
+}
+
+/// The lexical arm's searches with its delta against the same arm merged
+/// into one index (the same hits), alternated.
+fn delta_overhead(arm: &qasearch::index::lexical_delta::Lexical, texts: &[String]) {
+    use qasearch::index::lexical_delta::Lexical;
+    let Some(delta) = arm.delta() else {
+        println!("the lexical arm has no delta");
+        return;
+    };
+    let merged = Lexical::whole(arm.merged().into_owned());
+    let mut ms: [Vec<f64>; 2] = Default::default();
+    for round in 0..4 {
+        for (i, a) in [arm, &merged].into_iter().enumerate() {
+            for q in texts {
+                let t = Instant::now();
+                let hits = a.search(q, 50);
+                // The first round learns each arm's statistics: not counted.
+                if round > 0 {
+                    ms[i].push(t.elapsed().as_secs_f64() * 1e3);
+                }
+                assert!(!hits.is_empty());
+            }
+        }
+    }
+    for q in texts {
+        assert_eq!(arm.search(q, 50), merged.search(q, 50), "{q}");
+    }
+    let [with, whole] = ms.map(p50_p95);
+    println!(
+        "lexical arm, p50 / p95 ms: with its delta ({} pairs) {:.3} / {:.3}, merged {:.3} / {:.3}",
+        delta.pairs(),
+        with.0,
+        with.1,
+        whole.0,
+        whole.1
     );
 }
 

@@ -21,7 +21,7 @@ use std::sync::{Arc, OnceLock};
 use serde::{Deserialize, Serialize};
 
 use super::lexical::{idf, length_norms, saturated, LexicalIndex};
-use super::maxscore::{top_k_ranked, List};
+use super::maxscore::{top_k_ranked, Chain, List};
 
 /// A base document whose pair is gone (removed, or changed: then its
 /// terms are the delta's).
@@ -72,6 +72,8 @@ struct Learned {
     docs_of_pairs: OnceLock<Vec<u32>>,
     /// Each document's length normalisation, in the same numbering.
     norms: OnceLock<Vec<f32>>,
+    /// One bit per base document: set where its pair is gone.
+    gone: OnceLock<Vec<u64>>,
     /// Per base term: (documents it has that are pairs still + 1) in the
     /// high half, its largest saturated frequency's bits in the low; 0
     /// until a search first asks.
@@ -277,15 +279,20 @@ impl Lexical {
     }
 }
 
-/// What posting `i` of a list adds: `docs[i] + off` is its document.
+/// What posting `i` of a term's list adds: the base's postings (documents,
+/// frequencies) `head`, then the delta's `tail`, numbered from `nb`.
 fn scorer<'a>(
-    docs: &'a [u32],
-    tfs: &'a [u32],
-    off: u32,
+    head: (&'a [u32], &'a [u32]),
+    tail: (&'a [u32], &'a [u32]),
+    nb: u32,
     idf: f32,
     norms: &'a [f32],
 ) -> impl Fn(usize) -> f32 + 'a {
-    move |i: usize| idf * saturated(tfs[i], norms[(docs[i] + off) as usize])
+    let h = head.0.len();
+    move |i: usize| match i.checked_sub(h) {
+        None => idf * saturated(head.1[i], norms[head.0[i] as usize]),
+        Some(j) => idf * saturated(tail.1[j], norms[(tail.0[j] + nb) as usize]),
+    }
 }
 
 impl Delta {
@@ -337,6 +344,18 @@ impl Delta {
         }
     }
 
+    /// Whether base document `doc` (or a delta's, never) is gone.
+    fn is_gone(&self, doc: usize) -> bool {
+        let bits = self.learned.gone.get_or_init(|| {
+            let mut bits = vec![0u64; self.base_pairs.len().div_ceil(64)];
+            for (d, _) in (self.base_pairs.iter().enumerate()).filter(|(_, &p)| p == GONE) {
+                bits[d / 64] |= 1 << (d % 64);
+            }
+            bits
+        });
+        bits.get(doc / 64).is_some_and(|w| w >> (doc % 64) & 1 == 1)
+    }
+
     fn docs_of_pairs(&self) -> &[u32] {
         self.learned.docs_of_pairs.get_or_init(|| {
             let mut docs = vec![0u32; self.total];
@@ -376,10 +395,7 @@ impl Delta {
         match cells[t].load(Relaxed) {
             0 => {
                 let (docs, tfs) = base.postings(t);
-                let live = docs
-                    .iter()
-                    .filter(|&&d| self.base_pairs[d as usize] != GONE)
-                    .count();
+                let live = docs.iter().filter(|&&d| !self.is_gone(d as usize)).count();
                 let most = (docs.iter().zip(tfs))
                     .map(|(&d, &tf)| saturated(tf, norms[d as usize]))
                     .fold(0f32, f32::max);
@@ -402,55 +418,56 @@ impl Delta {
     ) -> Vec<(usize, f32)> {
         let (nb, n) = (base.len(), self.total as f32);
         let norms = self.norms(base);
-        // Per query term: its base term (with its statistics), its delta
-        // term (the postings numbered after the base's), its idf.
-        let mut terms = Vec::new();
+        // One list per query term: its live base postings (none where
+        // every one is gone) and then its delta postings, numbered after
+        // the base's; its bound the larger of the two parts'.
+        let empty: (&[u32], &[u32]) = (&[], &[]);
+        let mut lists = Vec::new();
         for word in base.query_words(query) {
             let in_base = base
                 .term(&word)
-                .map(|t| (t, self.base_term(base, t, norms)));
-            let in_delta = self.index.term(&word);
-            let df = in_base.map_or(0, |(_, (live, _))| live)
-                + in_delta.map_or(0, |t| self.index.postings(t).0.len());
+                .map(|t| (base.postings(t), self.base_term(base, t, norms)))
+                .filter(|(_, (live, _))| *live > 0);
+            let in_delta = self.index.term(&word).map(|t| self.index.postings(t));
+            let df = in_base.map_or(0, |(_, (live, _))| live) + in_delta.map_or(0, |p| p.0.len());
             if df == 0 {
                 continue;
             }
-            let shifted: Option<Vec<u32>> = in_delta.map(|t| {
-                let docs = self.index.postings(t).0;
-                docs.iter().map(|&d| d + nb as u32).collect()
+            let idf = idf(n, df as f32);
+            let (head, most) = in_base.map_or((empty, 0.0), |(p, (_, most))| (p, most));
+            let tail = in_delta.unwrap_or(empty);
+            let score = scorer(head, tail, nb as u32, idf, norms);
+            let tail_most = (head.0.len()..head.0.len() + tail.0.len())
+                .map(&score)
+                .fold(0f32, f32::max);
+            lists.push(List {
+                docs: Chain {
+                    head: head.0,
+                    tail: tail.0,
+                    off: nb as u32,
+                },
+                bound: (idf * most).max(tail_most),
+                score,
             });
-            terms.push((in_base, in_delta, shifted, idf(n, df as f32)));
         }
-        let mut lists = Vec::new();
-        for (in_base, in_delta, shifted, idf) in &terms {
-            if let Some((t, (live, most))) = *in_base {
-                let (docs, tfs) = base.postings(t);
-                if live > 0 {
-                    let score = scorer(docs, tfs, 0, *idf, norms);
-                    lists.push(List {
-                        docs,
-                        bound: idf * most,
-                        score,
-                    });
-                }
-            }
-            if let (Some(t), Some(shifted)) = (in_delta, shifted) {
-                let (docs, tfs) = self.index.postings(*t);
-                let score = scorer(docs, tfs, nb as u32, *idf, norms);
-                let bound = (0..docs.len()).map(&score).fold(0f32, f32::max);
-                lists.push(List {
-                    docs: shifted,
-                    bound,
-                    score,
-                });
-            }
+        let (documents, rank) = (nb + self.index.len(), |doc: u32| self.pair_of(nb, doc));
+        let gone = documents - self.total;
+        if keep.is_none() && gone <= k {
+            // Few gone: the best `k + gone` of every document hold the best
+            // `k` of those not gone (ranked last among equals, as GONE),
+            // which asking of each document would cost more.
+            let mut hits = top_k_ranked(&lists, documents, k + gone, None, &rank);
+            hits.retain(|&(pair, _)| pair != GONE as usize);
+            hits.truncate(k);
+            return hits;
         }
+        // Gone documents are left out by one bit each; a filter is asked
+        // of the pair.
         let accept = |doc: usize| {
-            let pair = self.pair_of(nb, doc as u32);
-            pair != GONE && keep.is_none_or(|keep| keep(pair as usize))
+            !self.is_gone(doc)
+                && keep.is_none_or(|keep| keep(self.pair_of(nb, doc as u32) as usize))
         };
-        let rank = |doc: u32| self.pair_of(nb, doc);
-        top_k_ranked(&lists, nb + self.index.len(), k, Some(&accept), &rank)
+        top_k_ranked(&lists, documents, k, Some(&accept), &rank)
     }
 
     /// The index a full build makes of the arm's pairs: each term's

@@ -26,13 +26,77 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 /// One posting list.
-pub struct List<'a, F> {
+pub struct List<D, F> {
     /// Its documents, in increasing order.
-    pub docs: &'a [u32],
+    pub docs: D,
     /// What posting `i` adds to its document's score (more than 0).
     pub score: F,
     /// At least every `score(i)`.
     pub bound: f32,
+}
+
+/// A list's documents, in increasing order.
+pub trait Docs {
+    /// How many.
+    fn len(&self) -> usize;
+    /// The document at position `i`.
+    fn at(&self, i: usize) -> Option<u32>;
+    /// The first position at or after `from` whose document is `target` or
+    /// later.
+    fn seek(&self, from: usize, target: u32) -> usize;
+}
+
+impl Docs for &[u32] {
+    fn len(&self) -> usize {
+        <[u32]>::len(self)
+    }
+    fn at(&self, i: usize) -> Option<u32> {
+        self.get(i).copied()
+    }
+    fn seek(&self, from: usize, target: u32) -> usize {
+        seek(self, from, target)
+    }
+}
+
+/// The documents of two lists one after the other: `head`'s, then
+/// `tail`'s numbered from `off` (every document of `head` below `off`).
+/// The lexical arm's base and delta postings of one term
+/// ([`crate::index::lexical_delta`]): one list, whose bound is the larger of
+/// theirs, not their sum.
+#[derive(Clone, Copy)]
+pub struct Chain<'a> {
+    /// The first documents, each below `off`.
+    pub head: &'a [u32],
+    /// The next, each numbered `off` more than it says.
+    pub tail: &'a [u32],
+    /// What `tail`'s documents are numbered from.
+    pub off: u32,
+}
+
+impl Docs for Chain<'_> {
+    fn len(&self) -> usize {
+        self.head.len() + self.tail.len()
+    }
+    fn at(&self, i: usize) -> Option<u32> {
+        match i.checked_sub(self.head.len()) {
+            None => Some(self.head[i]),
+            Some(j) => self.tail.get(j).map(|&d| d + self.off),
+        }
+    }
+    fn seek(&self, from: usize, target: u32) -> usize {
+        let h = self.head.len();
+        if from < h {
+            let p = seek(self.head, from, target);
+            if p < h {
+                return p;
+            }
+        }
+        h + seek(
+            self.tail,
+            from.saturating_sub(h),
+            target.saturating_sub(self.off),
+        )
+    }
 }
 
 /// How many times a posting costs more read document at a time than list
@@ -68,8 +132,8 @@ impl PartialOrd for Held {
 /// Scores the documents from `from` on list by list, each list's postings
 /// added in turn to a score per document (`at`: each list's position, at or
 /// before `from`), and offers each to `best`.
-fn add_up_from<F: Fn(usize) -> f32>(
-    lists: &[List<'_, F>],
+fn add_up_from<D: Docs, F: Fn(usize) -> f32>(
+    lists: &[List<D, F>],
     from: u32,
     at: &[usize],
     documents: usize,
@@ -81,8 +145,9 @@ fn add_up_from<F: Fn(usize) -> f32>(
     let mut scores = vec![0f32; documents.saturating_sub(from_doc)];
     let mut touched: Vec<u32> = Vec::new();
     for (list, &at) in lists.iter().zip(at) {
-        let start = seek(list.docs, at, from);
-        for (p, &doc) in list.docs.iter().enumerate().skip(start) {
+        let start = list.docs.seek(at, from);
+        for p in start..list.docs.len() {
+            let doc = list.docs.at(p).expect("invariant: below len");
             if keep.is_some_and(|keep| !keep(doc as usize)) {
                 continue;
             }
@@ -167,8 +232,8 @@ fn seek(docs: &[u32], from: usize, target: u32) -> usize {
 /// `documents`), `(position, score)`, best first, ties by position: what
 /// summing every posting into a score per document, list after list, and
 /// keeping the best `k` gives.
-pub fn top_k<F: Fn(usize) -> f32>(
-    lists: &[List<'_, F>],
+pub fn top_k<D: Docs, F: Fn(usize) -> f32>(
+    lists: &[List<D, F>],
     documents: usize,
     k: usize,
     keep: Option<&dyn Fn(usize) -> bool>,
@@ -181,8 +246,8 @@ pub fn top_k<F: Fn(usize) -> f32>(
 /// them, and is what the result gives in place of the position. The
 /// lexical arm's delta numbers a base's documents and its own apart, and
 /// ranks them by the pair each is ([`crate::index::lexical_delta`]).
-pub fn top_k_ranked<F: Fn(usize) -> f32>(
-    lists: &[List<'_, F>],
+pub fn top_k_ranked<D: Docs, F: Fn(usize) -> f32>(
+    lists: &[List<D, F>],
     documents: usize,
     k: usize,
     keep: Option<&dyn Fn(usize) -> bool>,
@@ -218,7 +283,7 @@ pub fn top_k_ranked<F: Fn(usize) -> f32>(
     loop {
         let doc = order[essential..]
             .iter()
-            .filter_map(|&i| lists[i].docs.get(at[i]).copied())
+            .filter_map(|&i| lists[i].docs.at(at[i]))
             .min();
         let Some(doc) = doc else { break };
         if doc >= weigh_at && kth.is_some() {
@@ -234,7 +299,7 @@ pub fn top_k_ranked<F: Fn(usize) -> f32>(
         let mut sum = 0f64;
         for &i in &order[essential..] {
             let list = &lists[i];
-            if list.docs.get(at[i]) == Some(&doc) {
+            if list.docs.at(at[i]) == Some(doc) {
                 part[i] = (list.score)(at[i]);
                 sum += part[i] as f64;
                 at[i] += 1;
@@ -253,8 +318,8 @@ pub fn top_k_ranked<F: Fn(usize) -> f32>(
             }
             let i = order[j];
             let list = &lists[i];
-            at[i] = seek(list.docs, at[i], doc);
-            if list.docs.get(at[i]) == Some(&doc) {
+            at[i] = list.docs.seek(at[i], doc);
+            if list.docs.at(at[i]) == Some(doc) {
                 part[i] = (list.score)(at[i]);
                 sum += part[i] as f64;
             }
@@ -300,10 +365,10 @@ mod tests {
         crate::index::best_k(hits, k, crate::index::by_score)
     }
 
-    fn lists_of(raw: &[(Vec<u32>, Vec<f32>)]) -> Vec<List<'_, impl Fn(usize) -> f32 + '_>> {
+    fn lists_of(raw: &[(Vec<u32>, Vec<f32>)]) -> Vec<List<&[u32], impl Fn(usize) -> f32 + '_>> {
         raw.iter()
             .map(|(docs, weights)| List {
-                docs,
+                docs: docs.as_slice(),
                 score: move |i: usize| weights[i],
                 bound: weights.iter().copied().fold(0.0, f32::max),
             })
@@ -353,10 +418,10 @@ mod tests {
             (vec![2, 5, 700, 900], vec![5.0, 5.0, 6.0, 4.0]),
         ];
         let reads = std::cell::Cell::new(0);
-        let lists: Vec<List<'_, _>> = raw
+        let lists: Vec<List<&[u32], _>> = raw
             .iter()
             .map(|(docs, weights)| List {
-                docs,
+                docs: docs.as_slice(),
                 score: |i: usize| {
                     reads.set(reads.get() + 1);
                     weights[i]
@@ -366,6 +431,28 @@ mod tests {
             .collect();
         assert_eq!(top_k(&lists, 1000, 2, None), vec![(700, 6.1), (2, 5.1)]);
         assert!(reads.get() < 20, "{} postings read", reads.get());
+    }
+
+    proptest! {
+        /// Two lists chained read as their documents one after the other.
+        #[test]
+        fn a_chain_is_its_two_lists_one_after_the_other(
+            head in proptest::collection::btree_set(0u32..40, 0..12),
+            tail in proptest::collection::btree_set(0u32..40, 0..12),
+        ) {
+            let (head, tail): (Vec<u32>, Vec<u32>) = (head.into_iter().collect(), tail.into_iter().collect());
+            let chain = Chain { head: &head, tail: &tail, off: 40 };
+            let flat: Vec<u32> = head.iter().copied().chain(tail.iter().map(|d| d + 40)).collect();
+            prop_assert_eq!(chain.len(), flat.len());
+            for i in 0..flat.len() + 2 {
+                prop_assert_eq!(chain.at(i), flat.get(i).copied());
+            }
+            for from in 0..=flat.len() {
+                for target in 0..90 {
+                    prop_assert_eq!(chain.seek(from, target), seek(&flat, from, target), "from {} target {}", from, target);
+                }
+            }
+        }
     }
 
     #[test]
