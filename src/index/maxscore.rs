@@ -39,6 +39,10 @@ pub struct List<D, F> {
 pub trait Docs {
     /// How many.
     fn len(&self) -> usize;
+    /// True for none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// The document at position `i`.
     fn at(&self, i: usize) -> Option<u32>;
     /// The first position at or after `from` whose document is `target` or
