@@ -16,6 +16,8 @@ mod rebuild;
 use bm25::{DefaultTokenizer, Language, SearchEngine, SearchEngineBuilder};
 use serde::{Deserialize, Serialize};
 
+use super::Learned;
+
 /// BM25 term-frequency saturation.
 pub const K1: f32 = 1.5;
 /// BM25 length normalisation.
@@ -99,7 +101,7 @@ pub struct LexicalIndex {
     /// Terms in each document.
     lengths: Vec<u32>,
     #[serde(skip)]
-    learned: Learned,
+    learned: Learned<Tables>,
 }
 
 impl LexicalIndex {
@@ -133,15 +135,7 @@ impl LexicalIndex {
             }
             offsets.push(docs.len() as u32);
         }
-        LexicalIndex {
-            stemming,
-            terms,
-            offsets,
-            docs,
-            tfs,
-            lengths,
-            learned: Learned::default(),
-        }
+        LexicalIndex::from_parts(stemming, terms, offsets, docs, tfs, lengths)
     }
 
     /// Number of documents.
@@ -276,7 +270,8 @@ impl LexicalIndex {
     }
 
     /// The index of these arrays (as the fields say), unchecked: for
-    /// [`crate::index::lexical_delta`]'s merge, which makes them so.
+    /// [`LexicalIndex::build`] and [`crate::index::lexical_delta`]'s merge,
+    /// which make them so.
     pub(crate) fn from_parts(
         stemming: bool,
         terms: Vec<String>,
@@ -305,6 +300,7 @@ impl LexicalIndex {
     /// at the first search and kept.
     fn length_norms(&self) -> &[f32] {
         self.learned
+            .0
             .length_norms
             .get_or_init(|| length_norms(&self.lengths, self.lengths.iter().copied()))
     }
@@ -316,6 +312,7 @@ impl LexicalIndex {
         use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
         let bounds = self
             .learned
+            .0
             .bounds
             .get_or_init(|| (0..self.terms.len()).map(|_| AtomicU32::new(0)).collect());
         // Every score is above 0: 0 means not yet found.
@@ -359,31 +356,12 @@ pub(crate) fn length_norms(lengths: &[u32], counted: impl Iterator<Item = u32>) 
         .collect()
 }
 
-/// What searching learns of an index and keeps for the next search: each
-/// document's length normalisation, and each term's largest score.
+/// What searching learns of an index: each document's length
+/// normalisation, and each term's largest score.
 #[derive(Default)]
-struct Learned {
+struct Tables {
     length_norms: std::sync::OnceLock<Vec<f32>>,
     bounds: std::sync::OnceLock<Vec<std::sync::atomic::AtomicU32>>,
-}
-
-impl Clone for Learned {
-    fn clone(&self) -> Self {
-        Learned::default()
-    }
-}
-
-impl PartialEq for Learned {
-    /// Learned from the index: equal indexes learn the same.
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl std::fmt::Debug for Learned {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Learned").finish_non_exhaustive()
-    }
 }
 
 /// A BM25 index over texts, searched by position.

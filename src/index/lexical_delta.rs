@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::lexical::{idf, length_norms, saturated, LexicalIndex};
 use super::maxscore::{top_k_ranked, Chain, List};
+use super::Learned;
 
 /// A base document whose pair is gone (removed, or changed: then its
 /// terms are the delta's).
@@ -61,12 +62,12 @@ pub struct Delta {
     #[serde(skip)]
     total: usize,
     #[serde(skip)]
-    learned: Learned,
+    learned: Learned<Tables>,
 }
 
-/// What searching learns of a delta and keeps for the next search.
+/// What searching learns of a delta.
 #[derive(Default)]
-struct Learned {
+struct Tables {
     /// Each pair's document: the base's number, or the base's count plus
     /// the delta's.
     docs_of_pairs: OnceLock<Vec<u32>>,
@@ -78,25 +79,6 @@ struct Learned {
     /// high half, its largest saturated frequency's bits in the low; 0
     /// until a search first asks.
     base_terms: OnceLock<Vec<AtomicU64>>,
-}
-
-impl Clone for Learned {
-    fn clone(&self) -> Self {
-        Learned::default()
-    }
-}
-
-impl PartialEq for Learned {
-    /// Learned from the delta: equal deltas learn the same.
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl std::fmt::Debug for Learned {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Learned").finish_non_exhaustive()
-    }
 }
 
 impl Lexical {
@@ -346,7 +328,7 @@ impl Delta {
 
     /// Whether base document `doc` (or a delta's, never) is gone.
     fn is_gone(&self, doc: usize) -> bool {
-        let bits = self.learned.gone.get_or_init(|| {
+        let bits = self.learned.0.gone.get_or_init(|| {
             let mut bits = vec![0u64; self.base_pairs.len().div_ceil(64)];
             for (d, _) in (self.base_pairs.iter().enumerate()).filter(|(_, &p)| p == GONE) {
                 bits[d / 64] |= 1 << (d % 64);
@@ -357,7 +339,7 @@ impl Delta {
     }
 
     fn docs_of_pairs(&self) -> &[u32] {
-        self.learned.docs_of_pairs.get_or_init(|| {
+        self.learned.0.docs_of_pairs.get_or_init(|| {
             let mut docs = vec![0u32; self.total];
             let nb = self.base_pairs.len();
             for (doc, &p) in self.base_pairs.iter().enumerate() {
@@ -374,7 +356,7 @@ impl Delta {
 
     /// Each document's length normalisation, the mean over the pairs.
     fn norms(&self, base: &LexicalIndex) -> &[f32] {
-        self.learned.norms.get_or_init(|| {
+        self.learned.0.norms.get_or_init(|| {
             let lengths: Vec<u32> = (base.lengths().iter())
                 .chain(self.index.lengths())
                 .copied()
@@ -390,7 +372,7 @@ impl Delta {
     /// Base term `t`'s documents that are pairs still, and its largest
     /// saturated frequency: read the first time a search asks, then kept.
     fn base_term(&self, base: &LexicalIndex, t: usize, norms: &[f32]) -> (usize, f32) {
-        let cells = (self.learned.base_terms)
+        let cells = (self.learned.0.base_terms)
             .get_or_init(|| (0..base.words().len()).map(|_| AtomicU64::new(0)).collect());
         match cells[t].load(Relaxed) {
             0 => {

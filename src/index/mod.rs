@@ -17,6 +17,30 @@ pub mod probes;
 pub mod settings;
 pub mod sparse;
 
+/// What searching learns of an index and keeps for the next search (`T`:
+/// lazily made tables): learned from the index alone, so a clone starts
+/// empty, equal indexes are equal whatever they learned, and it is not shown.
+#[derive(Default)]
+pub(crate) struct Learned<T>(pub(crate) T);
+
+impl<T: Default> Clone for Learned<T> {
+    fn clone(&self) -> Self {
+        Learned::default()
+    }
+}
+
+impl<T> PartialEq for Learned<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> std::fmt::Debug for Learned<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Learned").finish_non_exhaustive()
+    }
+}
+
 /// The best `k` of `hits` by `by_score` (an order, best first), sorted: a
 /// partial selection, then a sort of the `k` kept.
 pub(crate) fn best_k<T>(
