@@ -438,7 +438,7 @@ impl Delta {
             // Few gone: the best `k + gone` of every document hold the best
             // `k` of those not gone (ranked last among equals, as GONE),
             // which asking of each document would cost more.
-            let mut hits = top_k_ranked(&lists, documents, k + gone, None, &rank);
+            let mut hits = top_k_ranked(&lists, documents, k.saturating_add(gone), None, &rank);
             hits.retain(|&(pair, _)| pair != GONE as usize);
             hits.truncate(k);
             return hits;
