@@ -550,12 +550,15 @@ mod tests {
         })
     }
 
-    /// One edit of an update: a pair removed, added or changed at a place.
+    /// One edit of an update: a pair removed, added or changed at a place,
+    /// or moved (kept, elsewhere: the base's documents then map to pairs
+    /// out of order).
     #[derive(Debug, Clone)]
     enum Edit {
         Remove(usize),
         Add(usize, String),
         Change(usize, String),
+        Move(usize, usize),
     }
 
     fn edit() -> impl Strategy<Value = Edit> {
@@ -563,6 +566,7 @@ mod tests {
             (0usize..200).prop_map(Edit::Remove),
             (0usize..200, text()).prop_map(|(at, t)| Edit::Add(at, t)),
             (0usize..200, text()).prop_map(|(at, t)| Edit::Change(at, t)),
+            (0usize..200, 0usize..200).prop_map(|(from, to)| Edit::Move(from, to)),
         ]
     }
 
@@ -580,6 +584,10 @@ mod tests {
                 Edit::Change(i, t) if !now.is_empty() => {
                     let i = at(*i, now.len());
                     now[i] = (t.clone(), None);
+                }
+                Edit::Move(from, to) if !now.is_empty() => {
+                    let pair = now.remove(at(*from, now.len()));
+                    now.insert(at(*to, now.len() + 1), pair);
                 }
                 _ => {}
             }
