@@ -305,11 +305,11 @@ impl Delta {
         let live = self.base_pairs.iter().filter(|&&p| p != GONE).count();
         let total = live + self.pairs.len();
         let mut seen = vec![false; total];
-        let every_once = self
-            .base_pairs
-            .iter()
-            .chain(&self.pairs)
+        // Only a base document may be gone: a delta's pair of GONE would
+        // leave a pair of the arm without a document.
+        let every_once = (self.base_pairs.iter())
             .filter(|&&p| p != GONE)
+            .chain(&self.pairs)
             .all(|&p| (p as usize) < total && !std::mem::replace(&mut seen[p as usize], true));
         if !every_once {
             return Err("pairs are inconsistent".into());
@@ -718,6 +718,10 @@ mod tests {
         assert!(read(other).unwrap_err().contains("inconsistent"));
         let mut other = delta.clone();
         other.base_pairs[5] = GONE;
+        assert!(read(other).unwrap_err().contains("inconsistent"));
+        // A delta's document that is no pair (its search would hand GONE to a filter).
+        let mut other = delta.clone();
+        other.pairs[0] = GONE;
         assert!(read(other).unwrap_err().contains("inconsistent"));
         let mut other = delta.clone();
         other.index = LexicalIndex::build(["one"], true);
