@@ -172,7 +172,7 @@ mod tests {
             .documents
             .into_iter()
             .flat_map(|d| d.pairs)
-            .map(|p| (p.question, p.answer, p.line))
+            .map(|p| (p.question.to_string(), p.answer.to_string(), p.line))
             .collect()
     }
 

@@ -28,6 +28,7 @@ mod markdown;
 mod read;
 mod recorded;
 mod scan;
+mod shared;
 mod table;
 
 pub use json::parse_json;
@@ -35,6 +36,7 @@ pub use markdown::parse_markdown;
 pub use read::*;
 pub use recorded::{Recorded, SETTLE_NS};
 pub use scan::*;
+pub use shared::Text;
 pub use table::parse_table;
 
 use std::path::Path;
@@ -48,9 +50,9 @@ use crate::error::Result;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QaPair {
     /// The question, trimmed.
-    pub question: String,
+    pub question: Text,
     /// The full answer; lines of a multi-line answer are joined with `\n`.
-    pub answer: String,
+    pub answer: Text,
     /// 1-based line of the question in its file.
     pub line: usize,
     /// Fields beyond question and answer (a CSV row's other columns, a JSON
@@ -62,7 +64,7 @@ pub struct QaPair {
 
 impl QaPair {
     /// A pair without metadata.
-    pub fn new(question: impl Into<String>, answer: impl Into<String>, line: usize) -> QaPair {
+    pub fn new(question: impl Into<Text>, answer: impl Into<Text>, line: usize) -> QaPair {
         QaPair {
             question: question.into(),
             answer: answer.into(),
@@ -81,7 +83,7 @@ pub struct Document {
     /// The file the document came from, relative to the data folder.
     pub source: String,
     /// The passage (news paragraph); may be empty.
-    pub passage: String,
+    pub passage: Text,
     /// 1-based line where the passage starts (0 when there is none).
     #[serde(default)]
     pub passage_line: usize,
@@ -115,7 +117,7 @@ impl Document {
         Document {
             key: name.to_string(),
             source: name.to_string(),
-            passage: String::new(),
+            passage: Text::empty(),
             passage_line: 0,
             pairs,
         }

@@ -28,7 +28,7 @@ pub fn keep_meaningful(mut parsed: Parsed) -> Parsed {
     let mut skipped = 0;
     for doc in &mut parsed.documents {
         if !means_something(&doc.passage) {
-            doc.passage.clear();
+            doc.passage = Text::empty();
         }
         if doc.passage.is_empty() {
             // No passage, no line: a document rebuilt from an index (which
@@ -150,7 +150,8 @@ pub fn parse_txt(name: &str, text: &str) -> Parsed {
     let mut out = Parsed::default();
     let mut passage = String::new();
     let mut passage_line = 0;
-    let mut pairs: Vec<QaPair> = Vec::new();
+    // (question, answer, line): answers grow line by line.
+    let mut pairs: Vec<(&str, String, usize)> = Vec::new();
     // The open question (text, line) waiting for its answer.
     let mut question: Option<(&str, usize)> = None;
     // The number of the last numbered question, and whether a blank line came.
@@ -197,12 +198,12 @@ pub fn parse_txt(name: &str, text: &str) -> Parsed {
                 question = Some((line, line_no));
             }
             (Some((q, ql)), false) => {
-                pairs.push(QaPair::new(q, line, ql));
+                pairs.push((q, line.to_string(), ql));
                 question = None;
             }
             (None, true) => question = Some((line, line_no)),
             (None, false) => match pairs.last_mut() {
-                Some(last) => push_line(&mut last.answer, line, after_blank),
+                Some(last) => push_line(&mut last.1, line, after_blank),
                 None => {
                     if passage.is_empty() {
                         passage_line = line_no;
@@ -230,8 +231,11 @@ pub fn parse_txt(name: &str, text: &str) -> Parsed {
             );
         }
     } else {
+        let pairs = (pairs.into_iter())
+            .map(|(q, a, line)| QaPair::new(q, a, line))
+            .collect();
         out.documents.push(Document {
-            passage,
+            passage: passage.into(),
             passage_line,
             ..Document::of_file(name, pairs)
         });
@@ -350,7 +354,7 @@ pub fn parse_jsonl(name: &str, text: &str) -> Parsed {
         out.documents.push(Document {
             key,
             source: name.to_string(),
-            passage: doc.passage.unwrap_or_default().trim().to_string(),
+            passage: doc.passage.unwrap_or_default().trim().into(),
             passage_line: line_no,
             pairs,
         });

@@ -197,9 +197,9 @@ impl BeirSet {
             .map(|(i, (id, text))| Document {
                 key: id.clone(),
                 source: source_name.clone(),
-                passage: String::new(),
+                passage: crate::corpus::Text::empty(),
                 passage_line: 0,
-                pairs: vec![QaPair::new(String::new(), text.trim(), i + 1)],
+                pairs: vec![QaPair::new("", text.trim(), i + 1)],
             })
             .collect();
         Corpus {

@@ -532,7 +532,7 @@ fn open_corpus(
         .map(|p| {
             (
                 snapshot.meta.documents[p.doc as usize].key.clone(),
-                p.question.clone(),
+                p.question.to_string(),
             )
         })
         .collect();

@@ -129,6 +129,7 @@ pub fn make_generation(
     let passage_graph = laid.take_side(Side::Passages);
     let live_vectors = plan.first.len();
     let previous_pair = std::mem::take(&mut plan.previous_pair);
+    let previous_doc = std::mem::take(&mut plan.previous_doc);
     let (meta, vectors, graph) = lay_out(plan, laid, dim);
     laps.lap("lay out rows and metadata");
     let lexical = lexical_index(&meta, previous, &previous_pair);
@@ -138,7 +139,8 @@ pub fn make_generation(
     laps.lap("sparse arm");
     let rows = vectors.len() / dim.max(1);
     let counts = counts_of(&meta, sentence_count, live_vectors, rows);
-    let mut manifest = new_manifest(corpus, data_dir, identity, config, counts);
+    let known = fingerprints(corpus, previous.map(|p| &p.manifest), &previous_doc);
+    let mut manifest = new_manifest(corpus, data_dir, identity, config, counts, known);
     manifest.graph_recall = recall;
     manifest.question_graph_recall = question_graph.as_ref().map(|g| g.recall);
     manifest.passage_graph_recall = passage_graph.as_ref().map(|g| g.recall);
@@ -289,13 +291,15 @@ fn lexical_index(meta: &Meta, previous: Option<&Snapshot>, previous_pair: &[u32]
 }
 
 /// The manifest of a new generation, with the model's default fusion and
-/// abstention (calibrated afterwards).
+/// abstention (calibrated afterwards). `fingerprints`: each document's
+/// fingerprint where the previous generation knew it.
 fn new_manifest(
     corpus: &Corpus,
     data_dir: &Path,
     identity: crate::model::ModelIdentity,
     config: &IndexConfig,
     counts: Counts,
+    fingerprints: Vec<DocFingerprint>,
 ) -> Manifest {
     let (fusion, abstention) = crate::index::settings::model_defaults(&identity);
     Manifest {
@@ -321,16 +325,33 @@ fn new_manifest(
         data_dir: data_dir.display().to_string(),
         sources: corpus.files.clone(),
         read_at_ns: corpus.read_at_ns,
-        documents: corpus
-            .documents
-            .iter()
-            .map(|d| DocFingerprint {
-                key: d.key.clone(),
-                fingerprint: d.fingerprint(),
-            })
-            .collect(),
+        documents: fingerprints,
         files: BTreeMap::new(),
     }
+}
+
+/// Each document's key and fingerprint: taken from `previous` for a
+/// document unchanged there (`previous_doc`, see
+/// [`BuildPlan::previous_doc`]), computed for the others. An update thus
+/// hashes the documents it changed, not the corpus.
+fn fingerprints(
+    corpus: &Corpus,
+    previous: Option<&Manifest>,
+    previous_doc: &[u32],
+) -> Vec<DocFingerprint> {
+    let known = |i: usize, d: &corpus::Document| -> Option<String> {
+        let was = previous?.documents.get(*previous_doc.get(i)? as usize)?;
+        // The plan compares texts, not the passage's blanks: a passage is
+        // empty or holds something (`corpus::keep_meaningful`), as it was.
+        let blank = !d.passage.is_empty() && d.passage.trim().is_empty();
+        (was.key == d.key && !blank).then(|| was.fingerprint.clone())
+    };
+    (corpus.documents.iter().enumerate())
+        .map(|(i, d)| DocFingerprint {
+            key: d.key.clone(),
+            fingerprint: known(i, d).unwrap_or_else(|| d.fingerprint()),
+        })
+        .collect()
 }
 
 /// The counts of a generation laid out as `meta`.
@@ -438,7 +459,7 @@ fn indexes_passages(snapshot: &Snapshot) -> bool {
 /// pair's are; `search::views` keeps it only where the passage view found it).
 pub(super) fn lexical_text(p: &PairMeta) -> String {
     if p.passage {
-        return p.answer.clone();
+        return p.answer.to_string();
     }
     format!("{}\n{}", p.question, p.answer)
 }

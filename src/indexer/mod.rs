@@ -45,7 +45,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::corpus::split;
-use crate::corpus::{self, Corpus, Skipped, Warning};
+use crate::corpus::{self, Corpus, Skipped, Text, Warning};
 use crate::error::{Error, Result};
 use crate::index::ann::HnswParams;
 use crate::index::mmap_graph::MmapGraph;

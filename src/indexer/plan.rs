@@ -56,6 +56,10 @@ pub struct BuildPlan {
     /// is unchanged there (`u32::MAX` otherwise): its lexical terms are
     /// taken from there.
     pub previous_pair: Vec<u32>,
+    /// Per document: its number in the previous generation when it is
+    /// unchanged there (`u32::MAX` otherwise): its fingerprint is taken
+    /// from there.
+    pub previous_doc: Vec<u32>,
 }
 
 impl BuildPlan {
@@ -270,6 +274,7 @@ pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfi
         occurrences,
         previous_row,
         previous_pair,
+        previous_doc,
     } = collect(
         corpus,
         config.answer_vectors,
@@ -295,6 +300,7 @@ pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfi
         queries_apart: config.queries_apart,
         several,
         previous_pair,
+        previous_doc,
     };
     let Some(prev) = previous else {
         plan.distinct();

@@ -22,6 +22,9 @@ pub(super) struct Collected {
     /// Each pair's number in the previous generation when its document is
     /// unchanged there ([`NO_ROW`] otherwise).
     pub previous_pair: Vec<u32>,
+    /// Each document's number in the previous generation when it is
+    /// unchanged there ([`NO_ROW`] otherwise).
+    pub previous_doc: Vec<u32>,
 }
 
 /// No previous row.
@@ -55,9 +58,10 @@ impl<'a> Earlier<'a> {
         }
     }
 
-    /// The previous pairs of `doc` when it had the same key and the very
-    /// same texts (questions, answers, fields and passage, in order).
-    fn same_document(&self, doc: &corpus::Document) -> Option<usize> {
+    /// The previous number of `doc` and its first pair's, when it had the
+    /// same key and the very same texts (questions, answers, fields and
+    /// passage, in order).
+    fn same_document(&self, doc: &corpus::Document) -> Option<(usize, usize)> {
         let d = *self.by_key.get(doc.key.as_str())?;
         let (from, to) = (self.pair_start[d], self.pair_start[d + 1]);
         let passage = !doc.passage.trim().is_empty();
@@ -72,7 +76,7 @@ impl<'a> Earlier<'a> {
             let b = &before[doc.pairs.len()];
             b.passage && b.answer == doc.passage
         };
-        (same_pairs && same_passage).then_some(from)
+        (same_pairs && same_passage).then_some((d, from))
     }
 
     /// Copies previous pair `pair`'s occurrences as pair `as_pair`'s.
@@ -127,6 +131,7 @@ pub(super) fn collect(
     let mut occurrences = Vec::new();
     let mut previous_row = Vec::new();
     let mut previous_pair = Vec::with_capacity(corpus.documents.len());
+    let mut previous_doc = Vec::with_capacity(corpus.documents.len());
     for doc in &corpus.documents {
         let doc_id = documents.len() as u32;
         documents.push(DocMeta {
@@ -136,6 +141,8 @@ pub(super) fn collect(
         let same = earlier
             .as_ref()
             .and_then(|e| Some((e, e.same_document(doc)?)));
+        previous_doc.push(same.map_or(NO_ROW, |(_, (d, _))| d as u32));
+        let same = same.map(|(e, (_, from))| (e, from));
         let kept = same.filter(|_| same_layout);
         let count = doc.pairs.len() + usize::from(!doc.passage.trim().is_empty());
         match same {
@@ -191,7 +198,7 @@ pub(super) fn collect(
             }
             pairs.push(PairMeta {
                 doc: doc_id,
-                question: String::new(),
+                question: Text::empty(),
                 answer: doc.passage.clone(),
                 line: doc.passage_line as u32,
                 meta: Vec::new(),
@@ -205,6 +212,7 @@ pub(super) fn collect(
         occurrences,
         previous_row,
         previous_pair,
+        previous_doc,
     }
 }
 
@@ -217,7 +225,7 @@ pub(super) fn documents_of(meta: &Meta) -> Vec<corpus::Document> {
         .map(|d| corpus::Document {
             key: d.key.clone(),
             source: d.source.clone(),
-            passage: String::new(),
+            passage: Text::empty(),
             passage_line: 0,
             pairs: Vec::new(),
         })

@@ -201,6 +201,12 @@ mod reuse_oracle {
                     // A pair said to be a previous one has its texts (its
                     // lexical terms are taken from there).
                     prop_assert_eq!(got.previous_pair.len(), got.pairs.len());
+                    prop_assert_eq!(got.previous_doc.len(), got.documents.len());
+                    for (doc, &d) in got.documents.iter().zip(&got.previous_doc) {
+                        if let Some(before) = snap.meta.documents.get(d as usize) {
+                            prop_assert_eq!(&before.key, &doc.key);
+                        }
+                    }
                     for (pair, &p) in got.pairs.iter().zip(&got.previous_pair) {
                         if let Some(before) = snap.meta.pairs.get(p as usize) {
                             prop_assert_eq!(
@@ -212,15 +218,29 @@ mod reuse_oracle {
                 }
                 if docs.iter().any(Option::is_some) {
                     build(&data, &index, &mut model, &config, &mut NoProgress).unwrap();
-                    // What a later build takes for an unchanged file is what
-                    // reading it gives.
-                    let built = store::open(&index).unwrap();
-                    let read = crate::corpus::load(&data).unwrap();
-                    prop_assert_eq!(super::reuse::documents_of(&built.meta), read.documents);
+                    built_as_read(&data, &index)?;
                 }
             }
         }
     }
+}
+
+/// What a later build takes for an unchanged file is what reading it
+/// gives, and the fingerprints an update took over from the previous
+/// generation are those of the documents read.
+fn built_as_read(data: &Path, index: &Path) -> Result<(), proptest::test_runner::TestCaseError> {
+    use proptest::prop_assert_eq;
+    let built = store::open(index).unwrap();
+    let read = crate::corpus::load(data).unwrap();
+    prop_assert_eq!(&super::reuse::documents_of(&built.meta), &read.documents);
+    let fresh: Vec<(String, String)> = (read.documents.iter())
+        .map(|d| (d.key.clone(), d.fingerprint()))
+        .collect();
+    let kept: Vec<(String, String)> = (built.manifest.documents.iter())
+        .map(|d| (d.key.clone(), d.fingerprint.clone()))
+        .collect();
+    prop_assert_eq!(kept, fresh);
+    Ok(())
 }
 
 /// Sentence spans are copied only from a generation of this splitter (a

@@ -304,9 +304,9 @@ pub struct PairMeta {
     /// Index into [`Meta::documents`].
     pub doc: u32,
     /// The question.
-    pub question: String,
+    pub question: crate::corpus::Text,
     /// The full answer.
-    pub answer: String,
+    pub answer: crate::corpus::Text,
     /// 1-based line of the question (of the passage's first line for a passage).
     pub line: u32,
     /// The pair's metadata fields, (name, value) in file order.

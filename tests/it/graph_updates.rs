@@ -401,7 +401,7 @@ fn by_question(
     use qasearch::search::views::{dense, View};
     let q = search::embed_question(embedder, question).unwrap();
     let hits = dense(snap, &q, View::Questions, 1, 1, &SearchConfig::default()).unwrap();
-    snap.meta.pairs[hits[0].pair as usize].answer.clone()
+    snap.meta.pairs[hits[0].pair as usize].answer.to_string()
 }
 
 /// An index of a qasearch before the graphs of the stored questions and of
