@@ -305,6 +305,7 @@ fn new_manifest(
     Manifest {
         format_version: store::FORMAT_VERSION,
         vector_files: Vec::new(),
+        meta_columns: false,
         qasearch_version: env!("CARGO_PKG_VERSION").to_string(),
         generation: 0,
         created_unix_s: std::time::SystemTime::now()

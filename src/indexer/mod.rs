@@ -391,7 +391,8 @@ fn write_generation(
     snapshot.vectors_verified()?;
     laps.lap("write vectors.f32");
     progress.advance(1);
-    writer.write_encoded(store::META, &snapshot.meta)?;
+    writer.write_meta(&snapshot.meta)?;
+    snapshot.manifest.meta_columns = true;
     laps.lap("write meta.bin");
     progress.advance(1);
     // A patched graph's base is the previous generation's file, linked.

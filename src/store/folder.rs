@@ -7,8 +7,9 @@
 //!   gen-000007/
 //!     manifest.json        format version, model identity, HNSW settings, counts,
 //!                          corpus fingerprints, length + CRC-32 of every other file
-//!     meta.bin             bincode: documents, Q&A pairs, where each text occurs
-//!                          (one vector row per distinct text)
+//!     meta.bin             documents, Q&A pairs, where each text occurs (one vector
+//!                          row per distinct text): fixed-width records and one run of
+//!                          texts ([`super::meta_columns`]; bincode before format 11)
 //!     vectors.f32          row-major little-endian f32, rows × dimension (copied in, checked)
 //!     vectors.000005.f32   after updates, the rows later generations added, linked
 //!                          from generation to generation ([`segments`])
@@ -325,7 +326,11 @@ fn read_rest(dir: &Path, manifest: &Manifest, meta_bytes: Vec<u8>) -> Result<Res
     );
 
     let meta_path = dir.join(META);
-    let mut meta: Meta = decode(&meta_bytes).map_err(|e| Error::corrupt(&meta_path, e))?;
+    let meta = match manifest.meta_columns {
+        true => super::meta_columns::decode(&meta_bytes),
+        false => decode(&meta_bytes),
+    };
+    let mut meta: Meta = meta.map_err(|e| Error::corrupt(&meta_path, e))?;
     drop(meta_bytes);
     let (rows, dim) = (manifest.counts.rows, manifest.model.settings.dimension);
     let file_rows: usize = manifest.vector_files().iter().map(|f| f.rows).sum();

@@ -478,6 +478,18 @@ impl GenerationWriter<'_> {
         Ok(())
     }
 
+    /// Writes `meta.bin` in columns ([`super::meta_columns`]; one write
+    /// step), straight to the file a chunk at a time, recording its
+    /// checksum. The manifest must say so ([`Manifest::meta_columns`]).
+    pub fn write_meta(&mut self, meta: &Meta) -> Result<()> {
+        self.step()?;
+        let sum = write_synced_with(&self.tmp.join(META), |out| {
+            super::meta_columns::write(meta, out)
+        })?;
+        self.files.insert(META.to_string(), sum);
+        Ok(())
+    }
+
     /// Writes the vector files `parts` (one write step): each linked from
     /// the previous generation where it can be (a hard link, checked to be
     /// a file of the expected length), written from its bytes otherwise.

@@ -29,12 +29,19 @@ pub const PATCHED_FORMAT: u32 = 9;
 /// the base alone). All four are read.
 pub const DELTA_FORMAT: u32 = 10;
 
+/// The format of a folder generation whose `meta.bin` is in columns
+/// ([`crate::store::meta_columns`]; [`Manifest::meta_columns`]), which an
+/// earlier qasearch refuses (it would fail to decode it). Every folder
+/// generation this qasearch writes has it; all five are read.
+pub const COLUMNS_FORMAT: u32 = 11;
+
 /// The formats this qasearch reads.
-pub const FORMATS_READ: [u32; 4] = [
+pub const FORMATS_READ: [u32; 5] = [
     FORMAT_VERSION,
     SEGMENTED_FORMAT,
     PATCHED_FORMAT,
     DELTA_FORMAT,
+    COLUMNS_FORMAT,
 ];
 
 pub(super) const CURRENT: &str = "CURRENT";
@@ -250,6 +257,11 @@ pub struct Manifest {
     /// `vectors.f32` holds every row.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vector_files: Vec<VectorFile>,
+    /// `meta.bin` is in columns ([`crate::store::meta_columns`]), not
+    /// encoded by serde and bincode (false: an earlier qasearch's, or a
+    /// database's generation).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub meta_columns: bool,
 }
 
 /// One file of a generation's vectors: its name and the rows it holds.
@@ -277,7 +289,9 @@ impl Manifest {
     /// The format a generation with these files has: the earliest that
     /// reads them.
     pub fn format_needed(&self) -> u32 {
-        if self.files.contains_key(LEXICAL_DELTA) {
+        if self.meta_columns {
+            COLUMNS_FORMAT
+        } else if self.files.contains_key(LEXICAL_DELTA) {
             DELTA_FORMAT
         } else if GRAPH_PATCHES.iter().any(|p| self.files.contains_key(*p)) {
             PATCHED_FORMAT
@@ -428,6 +442,23 @@ impl Meta {
         };
         meta.index_rows();
         meta
+    }
+
+    /// Metadata without its row index (as decoded: [`Meta::index_rows`]
+    /// builds it once [`check_meta`] passed).
+    pub(super) fn unindexed(
+        documents: Vec<DocMeta>,
+        pairs: Vec<PairMeta>,
+        occurrences: Vec<Occurrence>,
+        rows: u32,
+    ) -> Meta {
+        Meta {
+            documents,
+            pairs,
+            occurrences,
+            rows,
+            ..Meta::default()
+        }
     }
 
     /// Builds the row → occurrences index (a counting sort; rows are checked

@@ -21,6 +21,7 @@ mod folder;
 mod lock;
 mod manifest;
 mod matrix;
+pub mod meta_columns;
 pub mod pg;
 mod row_key;
 pub mod segments;

@@ -61,16 +61,11 @@ fn updates_link_the_previous_vector_files_and_write_only_the_new_rows() {
         let merged: usize = old_rows[kept..].iter().sum::<usize>() + new_rows;
         assert_eq!(written.1, merged, "step {k}");
         saw_several |= files.len() > 1;
-        // The earliest format that reads the generation's files: 10 with
-        // a lexical delta, 9 with a graph patch, 8 with several vector files.
-        let listed = |name: &str| after.manifest.files.contains_key(name);
-        let want = match () {
-            _ if listed(store::LEXICAL_DELTA) => 10,
-            _ if store::GRAPH_PATCHES.iter().any(|p| listed(p)) => 9,
-            _ if files.len() > 1 => 8,
-            _ => 7,
-        };
-        assert_eq!(after.manifest.format_version, want, "step {k}");
+        // The earliest format that reads the generation's files: 11, as
+        // its meta.bin is in columns (10 with a lexical delta, 9 with a
+        // graph patch, 8 with several vector files, were it not).
+        assert!(after.manifest.meta_columns, "step {k}");
+        assert_eq!(after.manifest.format_version, 11, "step {k}");
 
         // Read back as one matrix: the previous rows unchanged, in order.
         let prev = before.vectors();
@@ -125,8 +120,56 @@ fn a_manifest_whose_format_disagrees_with_its_vector_files_is_damage() {
     w.index_ok();
     rewrite_manifest(&w.index(), |v| {
         v["vector_files"] = serde_json::json!([{"name": "../vectors.f32", "rows": 1}]);
-        v["format_version"] = serde_json::json!(8);
+        v["format_version"] = serde_json::json!(11);
     });
     w.run(&["ask", "Who keeps lighthouse number 1?"])
         .fails(4, "bad vector file");
+}
+
+/// A generation whose `meta.bin` an earlier qasearch wrote (serde and
+/// bincode: formats 7–10) is read as it was, and the next update writes
+/// the metadata in columns (format 11); a manifest that says columns over
+/// a file that is not in columns is damage, named.
+#[test]
+fn metadata_an_earlier_qasearch_wrote_is_read_and_an_update_writes_columns() {
+    const Q: &str = "What is the main goal of the Coalition of the Willing?";
+    let w = Work::seeded();
+    w.index_ok();
+    let before = w.run(&["ask", "--json", "--no-update", Q]).ok().json();
+    let snap = store::open(&w.index()).unwrap();
+    assert!(snap.manifest.meta_columns);
+    assert_eq!(snap.manifest.format_version, store::COLUMNS_FORMAT);
+    let bytes = store::encode(&snap.meta);
+    drop(snap);
+    std::fs::write(generation_dir(&w.index()).join("meta.bin"), &bytes).unwrap();
+    let sum = serde_json::json!({"len": bytes.len(), "crc32": crc32fast::hash(&bytes)});
+    rewrite_manifest(&w.index(), |v| v["files"]["meta.bin"] = sum);
+    w.run(&["ask", "--no-update", Q])
+        .fails(4, "meta.bin is damaged (not metadata in columns");
+
+    // As an earlier qasearch wrote it: no `meta_columns`, and the format
+    // its files need (one vector file, no patch, no delta: 7).
+    rewrite_manifest(&w.index(), |v| {
+        v.as_object_mut().unwrap().remove("meta_columns");
+        v["format_version"] = serde_json::json!(7);
+    });
+    let old = w.run(&["ask", "--json", "--no-update", Q]).ok().json();
+    assert_eq!(old["results"], before["results"]);
+    w.write("lighthouse-1.txt", &document(1));
+    let v = w.index_ok();
+    assert_eq!(
+        v["graph"], "extended",
+        "the earlier generation is reused: {v}"
+    );
+    let after = store::open(&w.index()).unwrap();
+    assert!(after.manifest.meta_columns);
+    assert_eq!(after.manifest.format_version, store::COLUMNS_FORMAT);
+    let question = "Who keeps lighthouse number 1?";
+    let r = w.run(&["ask", "--json", question]).ok().json();
+    assert_top(&r, "question", question);
+    let again = w.run(&["ask", "--json", "--no-update", Q]).ok().json();
+    assert_eq!(
+        again["results"][0]["answer"],
+        before["results"][0]["answer"]
+    );
 }

@@ -151,7 +151,12 @@ async fn write_store_row(
     generation: &Snapshot,
     row_ids: &[i64],
 ) -> Result<()> {
-    let manifest_json = serde_json::to_value(&generation.manifest).map_err(|e| Error::Store {
+    // The store's own layout, whatever a folder's generation moved here had
+    // (its metadata in columns, its files patched): bincode, format 7.
+    let mut manifest = generation.manifest.clone();
+    manifest.meta_columns = false;
+    manifest.format_version = store::FORMAT_VERSION;
+    let manifest_json = serde_json::to_value(&manifest).map_err(|e| Error::Store {
         store: at.into(),
         message: format!("cannot encode the manifest: {e}"),
     })?;
