@@ -63,7 +63,7 @@ pub fn write(meta: &Meta, out: &mut impl Write) -> io::Result<()> {
             p.line,
             len(&p.question)?,
             len(&p.answer)?,
-            p.meta.len() as u32,
+            count(p.meta.len())?,
         ];
         put(out, head, &[u8::from(p.passage)])?;
     }
@@ -121,6 +121,15 @@ fn len(text: &str) -> io::Result<u32> {
         io::Error::other(format!(
             "a text of {} bytes is too long for the index",
             text.len()
+        ))
+    })
+}
+
+/// A pair's number of fields as the file keeps it.
+fn count(fields: usize) -> io::Result<u32> {
+    u32::try_from(fields).map_err(|_| {
+        io::Error::other(format!(
+            "a pair of {fields} fields is too many for the index"
         ))
     })
 }
