@@ -6,6 +6,7 @@ use super::embedding::embed_new;
 use super::graphs::{graph_for, Laid};
 use super::*;
 use crate::index::lexical_delta::Lexical;
+use crate::store::meta_delta::MetaBase;
 use crate::store::Side;
 
 /// A generation made in memory, calibrated, not yet written: its manifest
@@ -131,6 +132,9 @@ pub fn make_generation(
     let previous_pair = std::mem::take(&mut plan.previous_pair);
     let previous_doc = std::mem::take(&mut plan.previous_doc);
     let (meta, vectors, graph) = lay_out(plan, laid, dim);
+    // Where its documents lie in the meta.bin read, for a delta over it.
+    let meta_base = previous
+        .and_then(|p| MetaBase::carried(&meta, &p.meta, p.meta_base.as_ref()?, &previous_doc));
     laps.lap("lay out rows and metadata");
     let lexical = lexical_index(&meta, previous, &previous_pair);
     laps.lap("lexical index");
@@ -147,6 +151,7 @@ pub fn make_generation(
     let mut snapshot = Snapshot::in_memory(manifest, meta, graph, lexical, vectors);
     snapshot.sparse = sparse;
     snapshot.probes = probes;
+    snapshot.meta_base = meta_base;
     snapshot.question_graph = question_graph.map(|g| g.graph);
     snapshot.passage_graph = passage_graph.map(|g| g.graph);
     let snapshot = fitted(snapshot, previous, config, changed, live_vectors, embedder)?;

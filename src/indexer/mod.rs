@@ -391,12 +391,17 @@ fn write_generation(
     snapshot.vectors_verified()?;
     laps.lap("write vectors.f32");
     progress.advance(1);
-    writer.write_meta(&snapshot.meta)?;
+    // A patched graph's (or a delta's) base is the previous generation's
+    // file, linked.
+    let previous = |name: &str| base.and_then(|b| b.previous_file(name));
+    writer.write_meta(
+        &snapshot.meta,
+        snapshot.meta_base.as_ref(),
+        previous(store::META),
+    )?;
     snapshot.manifest.meta_columns = true;
     laps.lap("write meta.bin");
     progress.advance(1);
-    // A patched graph's base is the previous generation's file, linked.
-    let previous = |name: &str| base.and_then(|b| b.previous_file(name));
     writer.write_graph(store::GRAPH, &snapshot.graph, previous(store::GRAPH))?;
     for side in store::Side::ALL {
         if let Some(graph) = snapshot.side_graph(side) {

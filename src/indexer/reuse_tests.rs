@@ -93,6 +93,44 @@ mod reuse_oracle {
             .to_string()
     }
 
+    /// Writes the documents in `data`: one `.txt` file each, or one file
+    /// of documents keyed by id, with a field (`jsonl`).
+    fn write_corpus(data: &Path, docs: &[Option<Doc>], jsonl: bool) {
+        if jsonl {
+            let lines: Vec<String> = (docs.iter().enumerate())
+                .filter_map(|(slot, d)| Some((slot, d.as_ref()?)))
+                .map(|(slot, d)| json_line(slot, d))
+                .collect();
+            std::fs::write(data.join("all.jsonl"), lines.join("\n")).unwrap();
+            return;
+        }
+        for (slot, d) in docs.iter().enumerate() {
+            let path = data.join(format!("{slot}.txt"));
+            match d {
+                Some(d) => std::fs::write(&path, text(d)).unwrap(),
+                None => {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+    }
+
+    /// Applies `e` to the document in `slot` (a slot past the end: a
+    /// document added).
+    fn apply_edit(docs: &mut Vec<Option<Doc>>, slot: usize, e: Edit) {
+        match (e, docs.get_mut(slot)) {
+            (Edit::Replace(d), None) => docs.push(Some(d)),
+            (Edit::Replace(d), Some(at)) => *at = Some(d),
+            (Edit::Answer(p, a), Some(Some((_, pairs)))) => {
+                let n = pairs.len();
+                pairs[p % n].1 = a;
+            }
+            (Edit::Passage(s), Some(Some((passage, _)))) => *passage = s,
+            (Edit::Remove, Some(at)) => *at = None,
+            _ => {}
+        }
+    }
+
     /// Per later corpus, per document slot: kept, replaced or removed.
     #[derive(Debug, Clone)]
     enum Edit {
@@ -154,36 +192,9 @@ mod reuse_oracle {
             };
             for (round, edits) in std::iter::once(None).chain(edits.into_iter().map(Some)).enumerate() {
                 for (slot, e) in edits.into_iter().flatten().enumerate() {
-                    match (e, docs.get_mut(slot)) {
-                        (Edit::Replace(d), None) => docs.push(Some(d)),
-                        (Edit::Replace(d), Some(at)) => *at = Some(d),
-                        (Edit::Answer(p, a), Some(Some((_, pairs)))) => {
-                            let n = pairs.len();
-                            pairs[p % n].1 = a;
-                        }
-                        (Edit::Passage(s), Some(Some((passage, _)))) => *passage = s,
-                        (Edit::Remove, Some(at)) => *at = None,
-                        _ => {}
-                    }
+                    apply_edit(&mut docs, slot, e);
                 }
-                if jsonl {
-                    // One file of documents keyed by id, with a field.
-                    let lines: Vec<String> = docs
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(slot, d)| Some((slot, d.as_ref()?)))
-                        .map(|(slot, d)| json_line(slot, d))
-                        .collect();
-                    std::fs::write(data.join("all.jsonl"), lines.join("\n")).unwrap();
-                } else {
-                    for (slot, d) in docs.iter().enumerate() {
-                        let path = data.join(format!("{slot}.txt"));
-                        match d {
-                            Some(d) => std::fs::write(&path, text(d)).unwrap(),
-                            None => { let _ = std::fs::remove_file(&path); }
-                        }
-                    }
-                }
+                write_corpus(&data, &docs, jsonl);
                 if round > 0 {
                     let snap = store::open(&index).unwrap();
                     let prev = Previous { manifest: &snap.manifest, meta: &snap.meta };
@@ -222,6 +233,76 @@ mod reuse_oracle {
                 }
             }
         }
+    }
+
+    /// Over updates of random corpora of dozens of documents, a
+    /// generation's metadata, written as a delta over the `meta.bin` the
+    /// update read or whole, is what opening the generation reads: the very
+    /// metadata the update made. Small edits make deltas in most updates;
+    /// the runs of edits that pass an eighth of the base write it whole.
+    #[test]
+    fn the_metadata_an_update_makes_is_what_its_generation_reads() {
+        use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+        let rounds = prop::collection::vec(prop::collection::vec((0..48usize, edit()), 1..4), 4);
+        let cases = (prop::collection::vec(doc(), 24..40), rounds, any::<bool>());
+        let (deltas, wholes) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+        // Seeded, so that the counts below hold on every run.
+        let config = Config {
+            cases: 12,
+            ..Config::default()
+        };
+        let rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
+        let mut runner = TestRunner::new_with_rng(config, rng);
+        let result = runner.run(&cases, |(first, rounds, jsonl)| {
+            let config = IndexConfig {
+                compact_ratio: 0.5,
+                ..IndexConfig::default()
+            };
+            let dir = tempfile::tempdir().unwrap();
+            let (data, index) = (dir.path().join("data"), dir.path().join("index"));
+            std::fs::create_dir(&data).unwrap();
+            let mut docs: Vec<Option<Doc>> = first.into_iter().map(Some).collect();
+            let mut model = crate::model::embed::HashEmbedder::new(16);
+            for (round, edits) in std::iter::once(Vec::new()).chain(rounds).enumerate() {
+                for (slot, e) in edits {
+                    apply_edit(&mut docs, slot, e);
+                }
+                write_corpus(&data, &docs, jsonl);
+                let corpus = crate::corpus::load(&data).unwrap();
+                let lock = store::WriterLock::acquire(&index).unwrap();
+                let mut previous = (round > 0).then(|| store::open(&index).unwrap());
+                let making = Making {
+                    graph: GraphMode::Build,
+                    checkpoint: None,
+                };
+                let (progress, model) = (&mut NoProgress, &mut model);
+                let made = make_generation(
+                    &corpus,
+                    &data,
+                    previous.as_mut(),
+                    model,
+                    &config,
+                    making,
+                    progress,
+                );
+                let Some(mut made) = made.unwrap() else {
+                    continue;
+                };
+                let base = (previous.as_ref())
+                    .and_then(|p| store::segments::VectorBase::of(p, made.kept_rows));
+                let written = write_generation(&lock, &mut made.snapshot, base.as_ref(), progress);
+                let delta = written.unwrap().join(store::META_DELTA).exists();
+                let count = if delta { &deltas } else { &wholes };
+                count.set(count.get() + 1);
+                let read = store::open(&index).unwrap();
+                prop_assert_eq!(&read.meta, &made.snapshot.meta);
+            }
+            Ok(())
+        });
+        result.unwrap();
+        // Builds (whole) and updates of both kinds were made.
+        assert!(deltas.get() >= 12, "{} deltas", deltas.get());
+        assert!(wholes.get() > 12, "{} whole", wholes.get());
     }
 }
 

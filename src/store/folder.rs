@@ -10,6 +10,9 @@
 //!     meta.bin             documents, Q&A pairs, where each text occurs (one vector
 //!                          row per distinct text): fixed-width records and one run of
 //!                          texts ([`super::meta_columns`]; bincode before format 11)
+//!     meta.delta.bin       after small updates, the documents changed since meta.bin was
+//!                          written and which of its documents are kept (meta.bin then
+//!                          linked from an earlier generation; [`super::meta_delta`])
 //!     vectors.f32          row-major little-endian f32, rows × dimension (copied in, checked)
 //!     vectors.000005.f32   after updates, the rows later generations added, linked
 //!                          from generation to generation ([`segments`])
@@ -264,6 +267,7 @@ fn open_once_with(index_dir: &Path, read_vectors: ReadVectors) -> Result<Snapsho
     let vectors = vectors?;
     let Rest {
         meta,
+        meta_base,
         lexical,
         probes,
         sparse,
@@ -290,6 +294,7 @@ fn open_once_with(index_dir: &Path, read_vectors: ReadVectors) -> Result<Snapsho
         lexical,
         sparse,
         probes,
+        meta_base,
         vectors,
         remote: None,
     })
@@ -298,6 +303,7 @@ fn open_once_with(index_dir: &Path, read_vectors: ReadVectors) -> Result<Snapsho
 /// What a generation holds beside its vectors.
 struct Rest {
     meta: Meta,
+    meta_base: Option<super::meta_delta::MetaBase>,
     lexical: Lexical,
     probes: Option<crate::index::probes::Probes>,
     sparse: Option<crate::index::sparse::SparseIndex>,
@@ -326,12 +332,7 @@ fn read_rest(dir: &Path, manifest: &Manifest, meta_bytes: Vec<u8>) -> Result<Res
     );
 
     let meta_path = dir.join(META);
-    let meta = match manifest.meta_columns {
-        true => super::meta_columns::decode(&meta_bytes),
-        false => decode(&meta_bytes),
-    };
-    let mut meta: Meta = meta.map_err(|e| Error::corrupt(&meta_path, e))?;
-    drop(meta_bytes);
+    let (mut meta, meta_base) = read_meta(dir, manifest, meta_bytes)?;
     let (rows, dim) = (manifest.counts.rows, manifest.model.settings.dimension);
     let file_rows: usize = manifest.vector_files().iter().map(|f| f.rows).sum();
     if dim == 0 || file_rows != rows || meta.rows as usize != rows {
@@ -368,6 +369,7 @@ fn read_rest(dir: &Path, manifest: &Manifest, meta_bytes: Vec<u8>) -> Result<Res
     }
     Ok(Rest {
         meta,
+        meta_base,
         lexical,
         probes,
         sparse,
@@ -375,6 +377,41 @@ fn read_rest(dir: &Path, manifest: &Manifest, meta_bytes: Vec<u8>) -> Result<Res
         question_graph,
         passage_graph,
     })
+}
+
+/// The metadata: `meta.bin` (`bytes`, already checked) and, where the
+/// generation lists one, the delta over it; unindexed. With where its
+/// documents lie in `meta.bin`, when that is in columns.
+fn read_meta(
+    dir: &Path,
+    manifest: &Manifest,
+    bytes: Vec<u8>,
+) -> Result<(Meta, Option<super::meta_delta::MetaBase>)> {
+    use super::meta_delta::{self, MetaBase};
+    let path = dir.join(META);
+    let meta = match manifest.meta_columns {
+        true => super::meta_columns::decode(&bytes),
+        false => decode(&bytes),
+    };
+    let meta: Meta = meta.map_err(|e| Error::corrupt(&path, e))?;
+    drop(bytes);
+    let sum = &manifest.files[META];
+    let file = (sum.len, sum.crc32);
+    let Some(delta_sum) = manifest.files.get(META_DELTA) else {
+        let base = manifest.meta_columns.then(|| MetaBase::whole(&meta, file));
+        return Ok((meta, base));
+    };
+    let delta_path = dir.join(META_DELTA);
+    if !manifest.meta_columns {
+        return Err(Error::corrupt(
+            dir.join(MANIFEST),
+            format!("lists {META_DELTA} over a {META} not in columns"),
+        ));
+    }
+    let bytes = read_checked(&delta_path, delta_sum)?;
+    let (meta, base) =
+        meta_delta::apply(meta, file, &bytes).map_err(|e| Error::corrupt(&delta_path, e))?;
+    Ok((meta, Some(base)))
 }
 
 /// The lexical arm: `lexical.bin` and, where the generation lists one, the

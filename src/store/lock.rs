@@ -23,6 +23,7 @@ pub(super) const MARKER_TEXT: &str =
 pub(super) const GENERATION_FILES: &[&str] = &[
     MANIFEST,
     META,
+    META_DELTA,
     VECTORS,
     GRAPH,
     QUESTION_GRAPH,
@@ -478,15 +479,38 @@ impl GenerationWriter<'_> {
         Ok(())
     }
 
-    /// Writes `meta.bin` in columns ([`super::meta_columns`]; one write
-    /// step), straight to the file a chunk at a time, recording its
-    /// checksum. The manifest must say so ([`Manifest::meta_columns`]).
-    pub fn write_meta(&mut self, meta: &Meta) -> Result<()> {
+    /// Writes `meta` in columns ([`super::meta_columns`]; one write step),
+    /// straight to the file a chunk at a time, recording its checksum: as
+    /// `meta.bin`, or, when `base` says where its documents lie in the
+    /// previous generation's `meta.bin` (`previous`) and little changed
+    /// since, as that file linked and `meta.delta.bin` beside it
+    /// ([`super::meta_delta`]). The manifest must say so
+    /// ([`Manifest::meta_columns`]).
+    pub fn write_meta(
+        &mut self,
+        meta: &Meta,
+        base: Option<&super::meta_delta::MetaBase>,
+        previous: Option<(PathBuf, FileSum)>,
+    ) -> Result<()> {
         self.step()?;
-        let sum = write_synced_with(&self.tmp.join(META), |out| {
-            super::meta_columns::write(meta, out)
-        })?;
+        let to = self.tmp.join(META);
+        // Over the previous generation's meta.bin, linked, when `base` is
+        // that file and the change since it is small.
+        let over = base.zip(previous).filter(|(base, (from, sum))| {
+            base.file == (sum.len, sum.crc32)
+                && base.worth_a_delta(meta)
+                && segments::link_file(from, &to, sum.len)
+        });
+        let Some((base, (_, sum))) = over else {
+            let sum = write_synced_with(&to, |out| super::meta_columns::write(meta, out))?;
+            self.files.insert(META.to_string(), sum);
+            return Ok(());
+        };
         self.files.insert(META.to_string(), sum);
+        let sum = write_synced_with(&self.tmp.join(META_DELTA), |out| {
+            super::meta_delta::write(meta, base, out)
+        })?;
+        self.files.insert(META_DELTA.to_string(), sum);
         Ok(())
     }
 

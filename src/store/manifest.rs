@@ -35,13 +35,20 @@ pub const DELTA_FORMAT: u32 = 10;
 /// generation this qasearch writes has it; all five are read.
 pub const COLUMNS_FORMAT: u32 = 11;
 
+/// The format of a folder generation whose metadata is a `meta.bin` and a
+/// delta over it ([`META_DELTA`], [`crate::store::meta_delta`]), which an
+/// earlier qasearch refuses (it would read the base alone). All six are
+/// read.
+pub const META_DELTA_FORMAT: u32 = 12;
+
 /// The formats this qasearch reads.
-pub const FORMATS_READ: [u32; 5] = [
+pub const FORMATS_READ: [u32; 6] = [
     FORMAT_VERSION,
     SEGMENTED_FORMAT,
     PATCHED_FORMAT,
     DELTA_FORMAT,
     COLUMNS_FORMAT,
+    META_DELTA_FORMAT,
 ];
 
 pub(super) const CURRENT: &str = "CURRENT";
@@ -53,6 +60,10 @@ pub const MANIFEST: &str = "manifest.json";
 
 /// The metadata file name.
 pub const META: &str = "meta.bin";
+
+/// The documents changed since `meta.bin` was written, and which of its
+/// documents are kept (see [`crate::store::meta_delta`]).
+pub const META_DELTA: &str = "meta.delta.bin";
 
 /// The vector matrix file name.
 pub const VECTORS: &str = "vectors.f32";
@@ -289,7 +300,9 @@ impl Manifest {
     /// The format a generation with these files has: the earliest that
     /// reads them.
     pub fn format_needed(&self) -> u32 {
-        if self.meta_columns {
+        if self.files.contains_key(META_DELTA) {
+            META_DELTA_FORMAT
+        } else if self.meta_columns {
             COLUMNS_FORMAT
         } else if self.files.contains_key(LEXICAL_DELTA) {
             DELTA_FORMAT

@@ -22,6 +22,7 @@ mod lock;
 mod manifest;
 mod matrix;
 pub mod meta_columns;
+pub mod meta_delta;
 pub mod pg;
 mod row_key;
 pub mod segments;

@@ -239,6 +239,10 @@ pub struct Snapshot {
     /// members, for the recall check of the next update. None in an index
     /// of an earlier qasearch, or one without a graph.
     pub probes: Option<crate::index::probes::Probes>,
+    /// Where the documents of `meta` lie in the `meta.bin` it was read
+    /// from (for a generation being made: in the one its delta would be
+    /// over). None for metadata not in columns, or not read from a folder.
+    pub meta_base: Option<super::meta_delta::MetaBase>,
     pub(super) vectors: Matrix,
     /// Where the vectors are searched when they live in a database (then
     /// `graph` and the matrix are empty).
@@ -293,6 +297,7 @@ impl Snapshot {
             lexical,
             sparse: None,
             probes: None,
+            meta_base: None,
             vectors,
             remote: None,
         }
@@ -317,6 +322,7 @@ impl Snapshot {
             lexical,
             sparse: None,
             probes: None,
+            meta_base: None,
             vectors: Matrix::default(),
             remote: Some(rows),
         }

@@ -564,9 +564,10 @@ fn a_small_update_writes_a_patch_over_the_linked_graph() {
         patch_len = len;
         let manifest: serde_json::Value =
             serde_json::from_slice(&std::fs::read(file("manifest.json")).unwrap()).unwrap();
-        // 9 for the patches, 10 for the lexical delta; 11 as every
-        // generation's meta.bin is in columns now.
-        assert_eq!(manifest["format_version"], 11);
+        // 9 for the patches, 10 for the lexical delta, 11 for meta.bin in
+        // columns; 12 as the metadata is a delta over the linked meta.bin.
+        assert_eq!(manifest["format_version"], 12);
+        assert!(manifest["files"]["meta.delta.bin"]["crc32"].is_u64());
         assert!(manifest["files"]["lexical.delta.bin"]["crc32"].is_u64());
         assert!(manifest["files"]["graph.patch.bin"]["crc32"].is_u64());
         let r = recall(&index);

@@ -68,7 +68,7 @@ fn a_small_update_writes_a_lexical_delta_that_scores_as_a_full_build() {
     assert_eq!(w.index_ok()["lexical"], "whole");
     let file = |name: &str| util::generation_dir(&w.index()).join(name);
     let inode = |name: &str| std::fs::metadata(file(name)).unwrap().ino();
-    let base = inode("lexical.bin");
+    let (base, meta_base) = (inode("lexical.bin"), inode("meta.bin"));
 
     // A file of two pairs changed, one of one pair added: the changed
     // file's two documents gone from the base, its pairs and the new one in
@@ -84,8 +84,15 @@ fn a_small_update_writes_a_lexical_delta_that_scores_as_a_full_build() {
     assert!(file("lexical.delta.bin").is_file());
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(file("manifest.json")).unwrap()).unwrap();
-    // 10 for the delta; 11 as every generation's meta.bin is in columns.
-    assert_eq!(manifest["format_version"], 11);
+    // 10 for the lexical delta, 11 for meta.bin in columns; 12 as the
+    // metadata is a delta too, over the previous meta.bin, linked.
+    assert_eq!(manifest["format_version"], 12);
+    assert_eq!(
+        inode("meta.bin"),
+        meta_base,
+        "the metadata's base is linked"
+    );
+    assert!(file("meta.delta.bin").is_file());
     let text = w.run(&["index"]).ok().stdout.clone();
     assert!(text.contains("lexical arm unchanged"), "{text}");
 

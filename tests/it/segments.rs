@@ -61,11 +61,14 @@ fn updates_link_the_previous_vector_files_and_write_only_the_new_rows() {
         let merged: usize = old_rows[kept..].iter().sum::<usize>() + new_rows;
         assert_eq!(written.1, merged, "step {k}");
         saw_several |= files.len() > 1;
-        // The earliest format that reads the generation's files: 11, as
-        // its meta.bin is in columns (10 with a lexical delta, 9 with a
-        // graph patch, 8 with several vector files, were it not).
+        // The earliest format that reads the generation's files: 12 with
+        // a delta of the metadata, else 11, as its meta.bin is in columns
+        // (10 with a lexical delta, 9 with a graph patch, 8 with several
+        // vector files, were it not).
         assert!(after.manifest.meta_columns, "step {k}");
-        assert_eq!(after.manifest.format_version, 11, "step {k}");
+        let delta = after.manifest.files.contains_key(store::META_DELTA);
+        let format = if delta { 12 } else { 11 };
+        assert_eq!(after.manifest.format_version, format, "step {k}");
 
         // Read back as one matrix: the previous rows unchanged, in order.
         let prev = before.vectors();
@@ -106,6 +109,61 @@ fn a_damaged_linked_vector_file_is_found_and_rebuilt() {
         .fails(4, &files[1].0);
     w.index_ok();
     w.run(&["ask", "Who keeps lighthouse number 1?"]).ok();
+}
+
+/// An update's metadata is the previous generation's `meta.bin`, linked,
+/// and a delta over it: what a whole file would hold (the new document's
+/// question answered first, every result as before the damage). Damage to
+/// either is reported by name (exit 4); the next `index` reads the corpus
+/// again and writes the metadata whole.
+#[test]
+fn a_damaged_metadata_delta_is_found_and_the_next_index_writes_it_whole() {
+    // 23 pairs (passages included), then 2 more: within an eighth.
+    let w = Work::seeded();
+    for k in 1..=8 {
+        w.write(&format!("lighthouse-{k}.txt"), &document(k));
+    }
+    w.index_ok();
+    let inode =
+        |name: &str| std::fs::metadata(generation_dir(&w.index()).join(name)).map(|m| m.ino());
+    let base = inode("meta.bin").unwrap();
+    w.write("lighthouse-9.txt", &document(9));
+    w.index_ok();
+    assert_eq!(inode("meta.bin").unwrap(), base, "the base is linked");
+    let question = "Who keeps lighthouse number 9?";
+    let results = || {
+        w.run(&["ask", "--json", "--no-update", question])
+            .ok()
+            .json()["results"]
+            .clone()
+    };
+    let before = results();
+    assert_top(
+        &serde_json::json!({ "results": before }),
+        "question",
+        question,
+    );
+    let dir = generation_dir(&w.index());
+    for name in ["meta.delta.bin", "meta.bin"] {
+        let path = dir.join(name);
+        let saved = std::fs::read(&path).unwrap();
+        let mut bytes = saved.clone();
+        bytes[saved.len() / 2] ^= 0x40;
+        std::fs::write(&path, &bytes).unwrap();
+        w.run(&["ask", "--no-update", question]).fails(4, name);
+        std::fs::write(&path, &saved).unwrap();
+        assert_eq!(results(), before, "{name} restored");
+    }
+    let path = dir.join("meta.delta.bin");
+    let saved = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &saved[..saved.len() / 2]).unwrap();
+    w.run(&["ask", "--no-update", question])
+        .fails(4, "meta.delta.bin");
+    w.index_ok();
+    assert!(inode("meta.delta.bin").is_err(), "written whole");
+    assert_ne!(inode("meta.bin").unwrap(), base);
+    let again = w.run(&["ask", "--json", question]).ok().json();
+    assert_top(&again, "question", question);
 }
 
 #[test]
