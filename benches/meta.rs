@@ -5,6 +5,11 @@
 //! occurrences a pair), encoded into memory and decoded back, each way in
 //! turn, `--runs` times. Decoding includes the checks and the row index
 //! every opening builds; the bytes are the same in both (asserted).
+//! Then the delta a small update writes over such a `meta.bin` (format 12,
+//! `store::meta_delta`: its first document removed, its last changed),
+//! written, and read with its base as an opening does, beside the base read alone (in turn with
+//! it: `base_alone` is the columns' reading again, in the same state of
+//! memory as the delta's).
 //!
 //! ```sh
 //! cargo bench --bench meta -- [--pairs 300000,1000000] [--runs 5]
@@ -12,6 +17,7 @@
 
 use std::time::Instant;
 
+use qasearch::store::meta_delta::{self, MetaBase};
 use qasearch::store::{self, meta_columns, DocMeta, Kind, Meta, Occurrence, PairMeta};
 
 mod common;
@@ -89,6 +95,64 @@ fn opened(meta: Result<Meta, String>) -> Meta {
     meta
 }
 
+/// `meta` with its first document removed and its last changed (a
+/// question's letters changed, its length kept), as the update bench's
+/// second update: every other document moves up one. With each document's
+/// number in `meta` when unchanged.
+fn first_removed_last_changed(meta: &Meta) -> (Meta, Vec<u32>) {
+    let gone = meta.pairs.iter().take_while(|p| p.doc == 0).count();
+    let mut pairs: Vec<PairMeta> = meta.pairs[gone..].to_vec();
+    for p in &mut pairs {
+        p.doc -= 1;
+    }
+    let last = pairs.iter().rposition(|p| !p.passage).unwrap();
+    pairs[last].question = pairs[last].question.to_uppercase().as_str().into();
+    let occurrences: Vec<Occurrence> = (meta.occurrences.iter())
+        .filter(|o| o.pair as usize >= gone)
+        .map(|o| Occurrence {
+            pair: o.pair - gone as u32,
+            ..*o
+        })
+        .collect();
+    let docs = meta.documents.len() as u32;
+    let previous_doc = (1..docs)
+        .map(|d| if d + 1 == docs { u32::MAX } else { d })
+        .collect();
+    let documents = meta.documents[1..].to_vec();
+    let next = Meta::new(documents, pairs, occurrences, meta.rows as usize);
+    (next, previous_doc)
+}
+
+/// A small update's delta over `columns` (the `meta.bin` of `base`), and
+/// the milliseconds of writing it, of reading the base alone and of
+/// reading it with its base (the two readings in turn, each after the
+/// other's metadata is dropped).
+fn delta_over(base: &Meta, columns: &[u8], runs: usize) -> (usize, f64, f64, f64) {
+    let file = (columns.len() as u64, crc32fast::hash(columns));
+    let read = opened(meta_columns::decode(columns));
+    let at = MetaBase::whole(&read, file);
+    let (next, previous_doc) = first_removed_last_changed(base);
+    let carried = MetaBase::carried(&next, &read, &at, &previous_doc).unwrap();
+    assert!(carried.worth_a_delta(&next));
+    let (mut write, mut alone, mut apply) = (Vec::new(), Vec::new(), Vec::new());
+    let mut bytes = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        bytes.clear();
+        meta_delta::write(&next, &carried, &mut bytes).unwrap();
+        write.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        drop(opened(meta_columns::decode(columns)));
+        alone.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let decoded = meta_columns::decode(columns).unwrap();
+        let back = opened(meta_delta::apply(decoded, file, &bytes).map(|(m, _)| m));
+        apply.push(t.elapsed().as_secs_f64() * 1e3);
+        assert!(back == next);
+    }
+    (bytes.len(), median(write), median(alone), median(apply))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -128,10 +192,13 @@ fn main() {
             assert!(back == meta);
         }
         let [enc_b, enc_c, dec_b, dec_c] = [0, 1, 2, 3].map(|i| median(times[i].clone()));
+        let columns = meta_columns::encode(&meta);
+        let (delta_bytes, enc_d, dec_base, dec_d) = delta_over(&meta, &columns, runs);
         println!(
-            "{{\"pairs\": {pairs}, \"runs\": {runs}, \"bytes\": {{\"bincode\": {}, \"columns\": {}}}, \
-             \"encode_ms\": {{\"bincode\": {enc_b:.1}, \"columns\": {enc_c:.1}}}, \
-             \"decode_ms\": {{\"bincode\": {dec_b:.1}, \"columns\": {dec_c:.1}}}}}",
+            "{{\"pairs\": {pairs}, \"runs\": {runs}, \
+             \"bytes\": {{\"bincode\": {}, \"columns\": {}, \"delta\": {delta_bytes}}}, \
+             \"encode_ms\": {{\"bincode\": {enc_b:.1}, \"columns\": {enc_c:.1}, \"delta\": {enc_d:.1}}}, \
+             \"decode_ms\": {{\"bincode\": {dec_b:.1}, \"columns\": {dec_c:.1}, \"base_alone\": {dec_base:.1}, \"base_and_delta\": {dec_d:.1}}}}}",
             sizes[0], sizes[1]
         );
     }
