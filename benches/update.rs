@@ -22,6 +22,9 @@
 //! cargo bench --bench update -- --pairs 300000 --keep DIR --update --cold
 //! # the updates alone (no questions first: the runs to profile or repeat):
 //! cargo bench --bench update -- --pairs 300000 --keep DIR --update --no-questions
+//! # the same updates again on other documents, N rounds in one process
+//! # (the later rounds with the page cache as the earlier left it):
+//! cargo bench --bench update -- --pairs 300000 --keep DIR --update --no-questions --rounds 3
 //! # questions of the kept index, then of the updated one (graphs patched):
 //! cargo bench --bench update -- --pairs 300000 --keep DIR --update --questions-after
 //! ```
@@ -470,9 +473,21 @@ fn main() {
                 "the copy's records refreshed first (untimed below): {:.0} ms, {} files read",
                 refresh.total, refresh.read
             );
+            // Its generation's write-back, too, is done before the timed
+            // updates.
+            let _ = std::process::Command::new("sync").status();
             COLD.store(cold, std::sync::atomic::Ordering::Relaxed);
             let mut rng = common::Rng(7 + pairs as u64);
-            updates(&data_copy, &index_copy, docs, &mut rng, None, &mut embedder);
+            let rounds: usize = (args.iter().position(|a| a == "--rounds"))
+                .and_then(|i| args.get(i + 1)?.parse().ok())
+                .unwrap_or(1);
+            for round in 0..rounds {
+                if rounds > 1 {
+                    println!("round {} of {rounds}:", round + 1);
+                }
+                let (data, index) = (&data_copy, &index_copy);
+                updates(data, index, (docs, round), &mut rng, None, &mut embedder);
+            }
             if args.iter().any(|a| a == "--questions-after") {
                 // The same questions of the updated generation (its graphs
                 // patched where the updates were small), beside the kept one's.
@@ -495,7 +510,14 @@ fn main() {
         );
         println!("{}", first_question(&index, &mut embedder));
         warm_questions(&index, docs, &mut embedder);
-        updates(&data, &index, docs, &mut rng, Some(full), &mut embedder);
+        updates(
+            &data,
+            &index,
+            (docs, 0),
+            &mut rng,
+            Some(full),
+            &mut embedder,
+        );
     }
 }
 
@@ -518,11 +540,12 @@ fn build_line(index: &Path, full: &Update) -> String {
 
 /// One pair's answer changed, then one document added and one removed, then
 /// nothing: each update timed phase by phase, beside the full build when
-/// there was one.
+/// there was one. Round `round` of them (of `docs` documents at first)
+/// changes, adds and removes documents no earlier round did.
 fn updates(
     data: &Path,
     index: &Path,
-    docs: usize,
+    (docs, round): (usize, usize),
     rng: &mut common::Rng,
     full: Option<Update>,
     embedder: &mut HashEmbedder,
@@ -536,7 +559,7 @@ fn updates(
         read: 0,
     });
     // One pair's answer changed.
-    let victim = data.join(format!("doc{:06}.txt", docs / 2));
+    let victim = data.join(format!("doc{:06}.txt", docs / 2 + round));
     let text = std::fs::read_to_string(&victim).unwrap();
     std::fs::write(
         &victim,
@@ -545,8 +568,12 @@ fn updates(
     .unwrap();
     let one = update(data, index, embedder);
     // One document added, one removed.
-    std::fs::write(data.join("added.txt"), document(docs, rng)).unwrap();
-    std::fs::remove_file(data.join("doc000000.txt")).unwrap();
+    let added = match round {
+        0 => "added.txt".to_string(),
+        r => format!("added-{r}.txt"),
+    };
+    std::fs::write(data.join(added), document(docs + round, rng)).unwrap();
+    std::fs::remove_file(data.join(format!("doc{round:06}.txt"))).unwrap();
     let add_remove = update(data, index, embedder);
     let nothing = update(data, index, embedder);
     let runs = [&full, &one, &add_remove];
