@@ -93,6 +93,15 @@ mod reuse_oracle {
             .to_string()
     }
 
+    /// A temporary folder with an empty `data` folder in it, and the paths
+    /// of that and of its `index`.
+    fn folders() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let (data, index) = (dir.path().join("data"), dir.path().join("index"));
+        std::fs::create_dir(&data).unwrap();
+        (dir, data, index)
+    }
+
     /// Writes the documents in `data`: one `.txt` file each, or one file
     /// of documents keyed by id, with a field (`jsonl`).
     fn write_corpus(data: &Path, docs: &[Option<Doc>], jsonl: bool) {
@@ -181,9 +190,7 @@ mod reuse_oracle {
                 compact_ratio: 0.5,
                 ..IndexConfig::default()
             };
-            let dir = tempfile::tempdir().unwrap();
-            let (data, index) = (dir.path().join("data"), dir.path().join("index"));
-            std::fs::create_dir(&data).unwrap();
+            let (_dir, data, index) = folders();
             let mut docs: Vec<Option<Doc>> = first.into_iter().map(Some).collect();
             let mut model = Recording {
                 inner: crate::model::embed::HashEmbedder::new(16),
@@ -258,9 +265,7 @@ mod reuse_oracle {
                 compact_ratio: 0.5,
                 ..IndexConfig::default()
             };
-            let dir = tempfile::tempdir().unwrap();
-            let (data, index) = (dir.path().join("data"), dir.path().join("index"));
-            std::fs::create_dir(&data).unwrap();
+            let (_dir, data, index) = folders();
             let mut docs: Vec<Option<Doc>> = first.into_iter().map(Some).collect();
             let mut model = crate::model::embed::HashEmbedder::new(16);
             for (round, edits) in std::iter::once(Vec::new()).chain(rounds).enumerate() {
