@@ -389,6 +389,13 @@ fn read_meta(
 ) -> Result<(Meta, Option<super::meta_delta::MetaBase>)> {
     use super::meta_delta::{self, MetaBase};
     let path = dir.join(META);
+    let delta = manifest.files.get(META_DELTA);
+    if delta.is_some() && !manifest.meta_columns {
+        return Err(Error::corrupt(
+            dir.join(MANIFEST),
+            format!("lists {META_DELTA} over a {META} not in columns"),
+        ));
+    }
     let meta = match manifest.meta_columns {
         true => super::meta_columns::decode(&bytes),
         false => decode(&bytes),
@@ -397,17 +404,11 @@ fn read_meta(
     drop(bytes);
     let sum = &manifest.files[META];
     let file = (sum.len, sum.crc32);
-    let Some(delta_sum) = manifest.files.get(META_DELTA) else {
+    let Some(delta_sum) = delta else {
         let base = manifest.meta_columns.then(|| MetaBase::whole(&meta, file));
         return Ok((meta, base));
     };
     let delta_path = dir.join(META_DELTA);
-    if !manifest.meta_columns {
-        return Err(Error::corrupt(
-            dir.join(MANIFEST),
-            format!("lists {META_DELTA} over a {META} not in columns"),
-        ));
-    }
     let bytes = read_checked(&delta_path, delta_sum)?;
     let (meta, base) =
         meta_delta::apply(meta, file, &bytes).map_err(|e| Error::corrupt(&delta_path, e))?;

@@ -114,7 +114,8 @@ fn a_damaged_linked_vector_file_is_found_and_rebuilt() {
 /// An update's metadata is the previous generation's `meta.bin`, linked,
 /// and a delta over it: what a whole file would hold (the new document's
 /// question answered first, every result as before the damage). Damage to
-/// either is reported by name (exit 4); the next `index` reads the corpus
+/// either, the delta gone, or a manifest that lists it over metadata not in
+/// columns, is reported by name (exit 4); the next `index` reads the corpus
 /// again and writes the metadata whole.
 #[test]
 fn a_damaged_metadata_delta_is_found_and_the_next_index_writes_it_whole() {
@@ -154,8 +155,26 @@ fn a_damaged_metadata_delta_is_found_and_the_next_index_writes_it_whole() {
         std::fs::write(&path, &saved).unwrap();
         assert_eq!(results(), before, "{name} restored");
     }
+    // Gone; then listed over a meta.bin the manifest says is not in
+    // columns (a delta is only ever over columns).
     let path = dir.join("meta.delta.bin");
     let saved = std::fs::read(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    w.run(&["ask", "--no-update", question])
+        .fails(4, "meta.delta.bin");
+    std::fs::write(&path, &saved).unwrap();
+    let manifest = std::fs::read(dir.join("manifest.json")).unwrap();
+    rewrite_manifest(&w.index(), |m| m["meta_columns"] = false.into());
+    w.run(&["ask", "--no-update", question]).fails(
+        4,
+        "manifest.json is damaged (lists meta.delta.bin over a meta.bin not in columns)",
+    );
+    std::fs::write(dir.join("manifest.json"), &manifest).unwrap();
+    let name = dir.file_name().unwrap().to_string_lossy().to_string();
+    let pointer = format!("{name} {:08x}\n", crc32fast::hash(&manifest));
+    std::fs::write(w.index().join("CURRENT"), pointer).unwrap();
+    assert_eq!(results(), before, "the manifest restored");
+    // Cut short: the next index writes the metadata whole.
     std::fs::write(&path, &saved[..saved.len() / 2]).unwrap();
     w.run(&["ask", "--no-update", question])
         .fails(4, "meta.delta.bin");
