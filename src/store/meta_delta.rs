@@ -486,4 +486,4 @@ mod assemble;
 
 #[cfg(test)]
 #[path = "meta_delta_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -3,11 +3,11 @@ use crate::store::Kind;
 
 /// A document: its key and its pairs' answers with the row of each
 /// answer's one sentence.
-type Doc<'a> = (&'a str, Vec<(&'a str, u32)>);
+pub(crate) type Doc<'a> = (&'a str, Vec<(&'a str, u32)>);
 
 /// Metadata of `docs` in order, each pair with a question, a field on the
 /// first, and one sentence occurrence; `rows` in all.
-fn meta_of(docs: &[Doc<'_>], rows: u32) -> Meta {
+pub(crate) fn meta_of(docs: &[Doc<'_>], rows: u32) -> Meta {
     let (mut documents, mut pairs, mut occurrences) = (Vec::new(), Vec::new(), Vec::new());
     for (d, (key, answers)) in docs.iter().enumerate() {
         documents.push(DocMeta {
@@ -39,7 +39,7 @@ fn meta_of(docs: &[Doc<'_>], rows: u32) -> Meta {
 }
 
 /// `n` documents of two pairs each, rows in order.
-fn docs(n: usize) -> Vec<Doc<'static>> {
+pub(crate) fn docs(n: usize) -> Vec<Doc<'static>> {
     (0..n)
         .map(|d| {
             let key: &'static str = Box::leak(format!("doc{d:03}").into_boxed_str());
@@ -53,7 +53,7 @@ fn docs(n: usize) -> Vec<Doc<'static>> {
 
 /// `meta` written whole and read back, as the base of itself; with the
 /// file's bytes.
-fn read_whole(meta: &Meta) -> (Meta, MetaBase, Vec<u8>) {
+pub(crate) fn read_whole(meta: &Meta) -> (Meta, MetaBase, Vec<u8>) {
     let bytes = meta_columns::encode(meta);
     let mut read = meta_columns::decode(&bytes).unwrap();
     read.index_rows();
@@ -72,7 +72,7 @@ fn delta(meta: &Meta, base: &MetaBase) -> Vec<u8> {
 }
 
 /// The delta applied to the base `bytes`, indexed as an opening does.
-fn applied(bytes: &[u8], delta: &[u8]) -> Result<(Meta, MetaBase), String> {
+pub(crate) fn applied(bytes: &[u8], delta: &[u8]) -> Result<(Meta, MetaBase), String> {
     let base = meta_columns::decode(bytes).unwrap();
     let (mut meta, base) = apply(base, file_of(bytes), delta)?;
     crate::store::check_meta(&meta)?;
