@@ -3,7 +3,7 @@
 //! writing it through the store.
 
 use super::embedding::embed_new;
-use super::graphs::{graph_for, Laid};
+use super::graphs::{graph_for, Laid, SideGraph};
 use super::*;
 use crate::index::lexical_delta::Lexical;
 use crate::store::meta_delta::MetaBase;
@@ -125,6 +125,7 @@ pub fn make_generation(
     laps.lap("graph");
     let previous = previous.as_deref();
     let (hidden, how, recall, kept_rows) = (laid.hidden, laid.how, laid.recall, laid.kept_rows);
+    let unestimated = laid.unestimated;
     let probes = laid.take_probes();
     let question_graph = laid.take_side(Side::Questions);
     let passage_graph = laid.take_side(Side::Passages);
@@ -145,9 +146,12 @@ pub fn make_generation(
     let counts = counts_of(&meta, sentence_count, live_vectors, rows);
     let known = fingerprints(corpus, previous.map(|p| &p.manifest), &previous_doc);
     let mut manifest = new_manifest(corpus, data_dir, identity, config, counts, known);
-    manifest.graph_recall = recall;
-    manifest.question_graph_recall = question_graph.as_ref().map(|g| g.recall);
-    manifest.passage_graph_recall = passage_graph.as_ref().map(|g| g.recall);
+    record_graphs(
+        &mut manifest,
+        recall,
+        unestimated,
+        [&question_graph, &passage_graph],
+    );
     let mut snapshot = Snapshot::in_memory(manifest, meta, graph, lexical, vectors);
     snapshot.sparse = sparse;
     snapshot.probes = probes;
@@ -259,6 +263,31 @@ fn lay_out(plan: BuildPlan, laid: Laid, dim: usize) -> (Meta, Matrix, MmapGraph)
     )
 }
 
+/// Records in `manifest` each graph's recall as built and the rows changed
+/// since its recall was estimated: the main graph's (`recall`,
+/// `unestimated`) and the side graphs'.
+fn record_graphs(
+    manifest: &mut Manifest,
+    recall: Option<f64>,
+    unestimated: u64,
+    sides: [&Option<SideGraph>; 2],
+) {
+    manifest.graph_recall = recall;
+    manifest.unestimated.graph = unestimated;
+    for side in sides.into_iter().flatten() {
+        match side.side {
+            Side::Questions => {
+                manifest.question_graph_recall = Some(side.recall);
+                manifest.unestimated.questions = side.unestimated;
+            }
+            Side::Passages => {
+                manifest.passage_graph_recall = Some(side.recall);
+                manifest.unestimated.passages = side.unestimated;
+            }
+        }
+    }
+}
+
 /// The lexical arm's index of every pair. Pairs of a document unchanged
 /// since `previous` (`previous_pair`, see [`BuildPlan::previous_pair`]) keep
 /// their terms: only changed pairs are read again, and a small change is a
@@ -327,6 +356,7 @@ fn new_manifest(
         graph_recall: None,
         question_graph_recall: None,
         passage_graph_recall: None,
+        unestimated: Default::default(),
         counts,
         data_dir: data_dir.display().to_string(),
         sources: corpus.files.clone(),

@@ -61,6 +61,9 @@ pub(super) struct Laid {
     pub(super) recall: Option<f64>,
     /// The main graph's probes (see [`recall`]).
     pub(super) probes: Vec<Probe>,
+    /// Rows the main graph's extensions changed since its recall was last
+    /// estimated (0 when built).
+    pub(super) unestimated: u64,
     /// The side graphs, apart (none for a side without rows, or without a
     /// graph).
     pub(super) sides: Vec<SideGraph>,
@@ -98,6 +101,8 @@ pub(super) struct SideGraph {
     pub(super) graph: MmapGraph,
     pub(super) recall: f64,
     pub(super) probes: Vec<Probe>,
+    /// As [`Laid::unestimated`].
+    pub(super) unestimated: u64,
 }
 
 /// Whether the previous generation has rows of a side's kind.
@@ -143,7 +148,7 @@ pub(super) fn extend_graph(
         return None;
     };
     match extend_over(prev, plan, &row_of_text, &vectors, dim, progress) {
-        Some((graph, probes, sides)) => Some(Laid {
+        Some((graph, (probes, unestimated), sides)) => Some(Laid {
             row_of_text,
             vectors,
             graph,
@@ -152,6 +157,7 @@ pub(super) fn extend_graph(
             how: "extended",
             recall: prev.manifest.graph_recall,
             probes,
+            unestimated,
             sides,
         }),
         None => {
@@ -186,8 +192,9 @@ fn appended(
 }
 
 /// Every graph of `prev` extended over `vectors` (its rows, then the new
-/// ones), each checked: the main graph, its probes and the side graphs, or
-/// None when one is not kept.
+/// ones), each checked: the main graph, its probes (with the rows changed
+/// since its recall was estimated) and the side graphs, or None when one
+/// is not kept.
 fn extend_over(
     prev: &Snapshot,
     plan: &BuildPlan,
@@ -195,7 +202,7 @@ fn extend_over(
     vectors: &[f32],
     dim: usize,
     progress: &mut dyn Progress,
-) -> Option<(MmapGraph, Vec<Probe>, Vec<SideGraph>)> {
+) -> Option<(MmapGraph, (Vec<Probe>, u64), Vec<SideGraph>)> {
     let prev_rows = prev.meta.row_count();
     let rows = vectors.len() / dim.max(1);
     let kinds = plan.kinds_of_rows(row_of_text, rows);
@@ -239,11 +246,13 @@ fn extend_over(
     laps.lap("graph: extend");
     let built = prev.manifest.graph_recall;
     let was_main = |r: usize| prev.meta.row_has(r, Side::MAIN_KINDS);
-    let added = joined(rows, prev_rows, &main, &was_main);
+    let (added, dropped) = joined(rows, prev_rows, &main, &was_main);
     let change = Change {
         first_new: prev_rows,
         added: &added,
         probes: prev.probes.as_ref().map(|p| &p.main[..]),
+        dropped,
+        unestimated: prev.manifest.unestimated.graph,
     };
     let probes = kept("graph", &graph, vectors, dim, &main, change, built)?;
     let side_graphs = checked_sides(prev, sides, &kinds, vectors, dim)?;
@@ -265,11 +274,13 @@ fn checked_sides(
     for (side, graph, extended) in sides {
         let member = |r: usize| side.holds(kinds[r]);
         let was = |r: usize| prev.meta.row_has(r, side.kind().bit());
-        let added = joined(rows, prev_rows, &member, &was);
+        let (added, dropped) = joined(rows, prev_rows, &member, &was);
         let change = Change {
             first_new: prev_rows,
             added: &added,
             probes: prev.probes.as_ref().map(|p| side.probes(p)),
+            dropped,
+            unestimated: side.unestimated(&prev.manifest),
         };
         let built = extended.then_some(side.recall(&prev.manifest));
         checked.push(side_graph(
@@ -280,16 +291,21 @@ fn checked_sides(
 }
 
 /// Rows of `rows` that are members now and were not among the first
-/// `prev_rows` before.
+/// `prev_rows` before, and how many of those were members and are no
+/// longer.
 fn joined(
     rows: usize,
     prev_rows: usize,
     member: &dyn Fn(usize) -> bool,
     was: &dyn Fn(usize) -> bool,
-) -> Vec<usize> {
-    (0..rows)
+) -> (Vec<usize>, usize) {
+    let added = (0..rows)
         .filter(|&r| member(r) && (r >= prev_rows || !was(r)))
-        .collect()
+        .collect();
+    let dropped = (0..prev_rows.min(rows))
+        .filter(|&r| !member(r) && was(r))
+        .count();
+    (added, dropped)
 }
 
 /// A side's graph once extended (`extended`: the recall it had as built)
@@ -304,23 +320,28 @@ fn side_graph(
     member: &(dyn Fn(usize) -> bool + Sync),
     change: Change<'_>,
 ) -> Option<SideGraph> {
-    let (recall, probes) = match extended {
+    let (recall, (probes, unestimated)) = match extended {
         Some(built) => {
-            let probes = kept(side.what(), &graph, vectors, dim, member, change, built)?;
-            (built.unwrap_or(MIN_EXTENDED_RECALL), probes)
+            let kept = kept(side.what(), &graph, vectors, dim, member, change, built)?;
+            (built.unwrap_or(MIN_EXTENDED_RECALL), kept)
         }
-        None => recall::built_recall(&graph, vectors, dim, member),
+        None => {
+            let (recall, probes) = recall::built_recall(&graph, vectors, dim, member);
+            (recall, (probes, 0))
+        }
     };
     Some(SideGraph {
         side,
         graph,
         recall,
         probes,
+        unestimated,
     })
 }
 
-/// The probes of an extended graph (`what`, for the log) when it is kept:
-/// judged over the rows `member` admits against its recall as built (see
+/// The probes of an extended graph (`what`, for the log) when it is kept,
+/// with the rows changed since its recall was estimated: judged over the
+/// rows `member` admits against its recall as built (see
 /// [`recall::judge_extension`]); None when it is to be rebuilt.
 fn kept(
     what: &str,
@@ -330,7 +351,7 @@ fn kept(
     member: &(dyn Fn(usize) -> bool + Sync),
     change: Change<'_>,
     built: Option<f64>,
-) -> Option<Vec<Probe>> {
+) -> Option<(Vec<Probe>, u64)> {
     let least = least_recall(built);
     match recall::judge_extension(graph, vectors, dim, member, change, least) {
         (recall::Verdict::Keep { recall, queries }, probes) => {
@@ -339,7 +360,13 @@ fn kept(
                 recall * 100.0,
                 least * 100.0
             );
-            Some(probes)
+            Some((probes, 0))
+        }
+        (recall::Verdict::Reached { unestimated }, probes) => {
+            log::debug!(
+                "the extended {what} reaches its new rows ({unestimated} rows changed since its recall was estimated)"
+            );
+            Some((probes, unestimated))
         }
         (recall::Verdict::Rebuild(why), _) => {
             log::info!("{what}: {why}: rebuilding the graphs");
@@ -389,6 +416,7 @@ pub(super) fn rebuild_graph(
             how: "none",
             recall: None,
             probes: Vec::new(),
+            unestimated: 0,
             sides: Vec::new(),
         });
     }
@@ -419,6 +447,7 @@ pub(super) fn rebuild_graph(
             graph,
             recall,
             probes,
+            unestimated: 0,
         });
     }
     progress.finish();
@@ -431,6 +460,7 @@ pub(super) fn rebuild_graph(
         how: "rebuilt",
         recall: Some(recall),
         probes,
+        unestimated: 0,
         sides,
     })
 }

@@ -17,6 +17,18 @@
 //! [`RECALL_SLACK`]: the graph is rebuilt when it is [`Z`] standard errors
 //! below; an estimate within reach of the threshold keeps it, as a graph
 //! built afresh would find about as much.
+//!
+//! The estimate searches the graph from every probe (about 160 searches
+//! at [`CHECK_EF`], a third of a second for the three graphs of a million
+//! pairs), whatever the size of the change, while an extension of a few
+//! rows cannot move recall by a fraction of the estimate's own standard
+//! error. So the rows an extension adds or drops are counted, across
+//! extensions, in the manifest ([`crate::store::Unestimated`]), and the
+//! estimate is made once they reach [`ESTIMATE_SHARE`]'s share of the
+//! graph's members (at once for a graph of fewer members, or without
+//! probes); the probes are brought up to date by every extension, and
+//! every extension's new rows must be reached. A series of small updates
+//! thus pays for an estimate once per share of the graph it changes.
 
 use crate::index::ann::{exact_search_rows, hits_as_good};
 use crate::index::mmap_graph::MmapGraph;
@@ -55,6 +67,11 @@ pub(super) const REACH_CHECKS: usize = 256;
 /// Old rows searched for by their own vector, at least (the baseline).
 pub(super) const MIN_REACH_OLD: usize = 32;
 
+/// An extension estimates its graph's recall once the rows added or
+/// dropped since the last estimate reach `1 / ESTIMATE_SHARE` of the
+/// graph's members (see the module's documentation).
+pub(super) const ESTIMATE_SHARE: u64 = 256;
+
 /// Standard errors between an estimate and the threshold before the check
 /// rebuilds (or keeps a graph it could not otherwise judge).
 pub(super) const Z: f64 = 2.0;
@@ -79,6 +96,13 @@ pub enum Verdict {
         recall: f64,
         /// Queries asked.
         queries: usize,
+    },
+    /// Keep it: its new rows are reached, and the rows changed since its
+    /// recall was last estimated, `unestimated` with this change's, are
+    /// too few to move it (see [`ESTIMATE_SHARE`]).
+    Reached {
+        /// Rows added or dropped since the last estimate.
+        unestimated: u64,
     },
     /// Rebuild the graph, for this reason.
     Rebuild(String),
@@ -111,11 +135,18 @@ pub struct Change<'a> {
     /// The probes the previous generation kept for this graph (None: it
     /// kept none, an index of an earlier qasearch).
     pub probes: Option<&'a [Probe]>,
+    /// Rows that were members and are no longer.
+    pub dropped: usize,
+    /// Rows the extensions since the graph's recall was last estimated
+    /// added or dropped ([`crate::store::Unestimated`]).
+    pub unestimated: u64,
 }
 
 /// Judges a graph extended by `change` (rows for which `live` is false are
-/// kept in it but hidden) against `least`; gives the graph's probes, up to
-/// date, with the verdict.
+/// kept in it but hidden) against `least`: its new rows must be reached,
+/// and its recall, when estimated (see [`ESTIMATE_SHARE`]), must be within
+/// reach of `least`; gives the graph's probes, up to date, with the
+/// verdict.
 pub fn judge_extension(
     graph: &MmapGraph,
     vectors: &[f32],
@@ -126,10 +157,15 @@ pub fn judge_extension(
 ) -> (Verdict, Vec<Probe>) {
     let (first_new, rows) = (change.first_new, vectors.len() / dim.max(1));
     let new: Vec<usize> = (first_new..rows).filter(|&r| live(r)).collect();
-    let old: Vec<usize> = (0..first_new.min(rows)).filter(|&r| live(r)).collect();
+    let old = || -> Vec<usize> { (0..first_new.min(rows)).filter(|&r| live(r)).collect() };
     let reach = spread(&new, 0, REACH_CHECKS);
-    let old_reach = spread(&old, 0, reach.len().max(MIN_REACH_OLD));
     let lost_new = unreached(graph, vectors, dim, live, &reach);
+    // The baseline, asked only when a new row is lost (otherwise the
+    // verdict is the same whatever it finds).
+    let old_reach = match lost_new {
+        0 => Vec::new(),
+        _ => spread(&old(), 0, reach.len().max(MIN_REACH_OLD)),
+    };
     let lost_old = unreached(graph, vectors, dim, live, &old_reach);
     if reach_worse(lost_new, reach.len(), lost_old, old_reach.len()) {
         let why = format!(
@@ -140,6 +176,13 @@ pub fn judge_extension(
         return (Verdict::Rebuild(why), Vec::new());
     }
     let probes = probes_after(vectors, dim, live, change, &old, &new);
+    let unestimated = change
+        .unestimated
+        .saturating_add((change.added.len() + change.dropped) as u64);
+    let members = (0..rows).filter(|&r| live(r)).count() as u64;
+    if change.probes.is_some() && unestimated.saturating_mul(ESTIMATE_SHARE) < members {
+        return (Verdict::Reached { unestimated }, probes);
+    }
     let sample = recalls(graph, vectors, dim, live, &probes);
     let (m, se) = (mean(&sample), standard_error(&sample));
     if m + Z * se < least {
@@ -168,7 +211,7 @@ fn probes_after(
     dim: usize,
     live: &(dyn Fn(usize) -> bool + Sync),
     change: Change<'_>,
-    old: &[usize],
+    old: &dyn Fn() -> Vec<usize>,
     new: &[usize],
 ) -> Vec<Probe> {
     let mut rescan = Vec::new();
@@ -187,7 +230,7 @@ fn probes_after(
         .collect();
     if probes.len() + rescan.len() < MIN_PROBES {
         probes.clear();
-        rescan = spread(old, 0, BUILT_QUERIES);
+        rescan = spread(&old(), 0, BUILT_QUERIES);
     }
     rescan.extend(spread(
         new,
@@ -408,6 +451,8 @@ mod tests {
             first_new: 1000,
             added: &added,
             probes: Some(&probes),
+            dropped: 0,
+            unestimated: 0,
         };
         match judge_extension(&extended, &data, dim, &|_| true, change, least) {
             (Verdict::Keep { recall, queries }, after) => {
@@ -452,15 +497,45 @@ mod tests {
         let sample = recalls(&graph, &data, dim, &all, &probes);
         let se = standard_error(&sample);
         assert!(se > 0.0 && m < 0.99, "recall {m} ± {se}: not a poor graph");
+        // Rows changed since the last estimate: 12 of 3,000 reach the
+        // share (12 * 256 >= 3,000).
         let change = Change {
             first_new: 3000,
             added: &[],
             probes: Some(&probes),
+            dropped: 0,
+            unestimated: 12,
         };
         match judge_extension(&graph, &data, dim, &all, change, m + 3.0 * se + 0.01).0 {
             Verdict::Rebuild(why) => assert!(why.contains("128 queries"), "{why}"),
             v => panic!("{v:?}"),
         }
+        // Below the share the recall is not estimated: the graph is kept,
+        // whatever it would find, the rows changed counted on; a row
+        // dropped counts as one added.
+        for (unestimated, dropped) in [(11, 0), (10, 1), (0, 0)] {
+            let small = Change {
+                unestimated,
+                dropped,
+                ..change
+            };
+            match judge_extension(&graph, &data, dim, &all, small, m + 3.0 * se + 0.01) {
+                (Verdict::Reached { unestimated: u }, after) => {
+                    assert_eq!(u, 11 * u64::from(unestimated > 0));
+                    assert_eq!(after, probes, "the probes as they were");
+                }
+                v => panic!("{v:?}"),
+            }
+        }
+        let at_share = Change {
+            unestimated: 11,
+            dropped: 1,
+            ..change
+        };
+        assert!(matches!(
+            judge_extension(&graph, &data, dim, &all, at_share, m + 3.0 * se + 0.01).0,
+            Verdict::Rebuild(_)
+        ));
         match judge_extension(&graph, &data, dim, &all, change, m - 3.0 * se - 0.01) {
             (Verdict::Keep { recall, queries }, after) => {
                 assert_eq!((recall, queries), (m, BUILT_QUERIES));

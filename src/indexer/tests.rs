@@ -491,6 +491,78 @@ fn an_extension_keeps_the_recall_its_graph_had_when_built() {
     );
 }
 
+/// Small updates of a large graph leave its recall unestimated and count
+/// the rows they add and drop, across updates, each graph apart; once the
+/// count reaches the share of its members, an update estimates it again
+/// and the count starts over.
+#[test]
+fn small_updates_count_the_rows_they_change_until_recall_is_estimated_again() {
+    use super::recall::ESTIMATE_SHARE;
+    use crate::store::{Side, Unestimated};
+    let doc = |d: usize| {
+        format!("What is item {d}?\nItem {d} is a lamp. It lights room {d}.\nWho made item {d}?\nMaker {d} did.\n")
+    };
+    let names: Vec<(String, String)> = (0..800).map(|d| (format!("d{d:03}.txt"), doc(d))).collect();
+    let files: Vec<(&str, &str)> = names
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let (dir, snap) = built(&files);
+    let index = dir.path().join("index");
+    let data = dir.path().join("data");
+    let members = |snap: &Snapshot, kinds: u8| {
+        (0..snap.meta.row_count())
+            .filter(|&r| snap.meta.row_has(r, kinds))
+            .count() as u64
+    };
+    let counts = |snap: &Snapshot| {
+        (
+            members(snap, Side::MAIN_KINDS),
+            members(snap, Side::Questions.kind().bit()),
+        )
+    };
+    assert_eq!(snap.manifest.unestimated, Unestimated::default());
+    let (main0, questions0) = counts(&snap);
+
+    // One document added: its rows, below the share of either graph.
+    std::fs::write(data.join("new1.txt"), doc(1001)).unwrap();
+    assert_eq!(testing::update(dir.path()).graph, "extended");
+    let one = store::open(&index).unwrap();
+    let (main1, questions1) = counts(&one);
+    let added = Unestimated {
+        graph: main1 - main0,
+        questions: questions1 - questions0,
+        passages: 0,
+    };
+    assert!(added.graph > 0 && added.questions == 2, "{added:?}");
+    assert!(
+        added.graph * ESTIMATE_SHARE < main1,
+        "{added:?} of {main1}: below the share"
+    );
+    assert_eq!(one.manifest.unestimated, added);
+
+    // One document removed: its rows are dropped, counted on.
+    std::fs::remove_file(data.join("d000.txt")).unwrap();
+    assert_eq!(testing::update(dir.path()).graph, "extended");
+    let two = store::open(&index).unwrap();
+    let (main2, questions2) = counts(&two);
+    let dropped = (main1 - main2, questions1 - questions2);
+    assert!(dropped.0 > 0 && dropped.1 == 2, "{dropped:?}");
+    assert_eq!(two.manifest.unestimated.graph, added.graph + dropped.0);
+    assert_eq!(two.manifest.unestimated.questions, 4);
+
+    // Enough documents added to reach the share of the main graph: its
+    // recall is estimated and its count starts over; the questions' graph
+    // (fewer members, more of them changed) too.
+    let needed = main2 / ESTIMATE_SHARE + 1;
+    for d in 0..needed.div_ceil(added.graph) as usize {
+        std::fs::write(data.join(format!("more{d}.txt")), doc(2000 + d)).unwrap();
+    }
+    testing::update(dir.path());
+    let three = store::open(&index).unwrap();
+    assert_eq!(three.manifest.unestimated, Unestimated::default());
+}
+
 /// Each graph of `snap` holds its own rows only, and all of them: a search
 /// of the main graph, and of each side's, from any row meets rows of its
 /// kinds alone and finds every one.

@@ -176,6 +176,28 @@ impl AnswerVectors {
     }
 }
 
+/// Rows added to or dropped from each graph since its recall was last
+/// estimated ([`Manifest::unestimated`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unestimated {
+    /// The main graph's.
+    #[serde(default)]
+    pub graph: u64,
+    /// The stored questions' graph's.
+    #[serde(default)]
+    pub questions: u64,
+    /// The passages' graph's.
+    #[serde(default)]
+    pub passages: u64,
+}
+
+impl Unestimated {
+    /// True when every graph's recall was estimated by its last extension.
+    pub fn is_zero(&self) -> bool {
+        *self == Unestimated::default()
+    }
+}
+
 /// Counts recorded in the manifest.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
@@ -247,6 +269,13 @@ pub struct Manifest {
     /// The same for the graph of the passages (`passages.graph.bin`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passage_graph_recall: Option<f64>,
+    /// Per graph, the rows its extensions added or dropped since its
+    /// recall was last estimated from its probes: an extension estimates
+    /// it again once they reach a share of the graph's rows
+    /// (`indexer::recall::ESTIMATE_SHARE`). Absent: none (every extension
+    /// of an earlier qasearch estimated it).
+    #[serde(default, skip_serializing_if = "Unestimated::is_zero")]
+    pub unestimated: Unestimated,
     /// Counts.
     pub counts: Counts,
     /// The data folder, as given.

@@ -71,6 +71,15 @@ impl Side {
         }
     }
 
+    /// The rows its graph's extensions changed since its recall was last
+    /// estimated ([`Manifest::unestimated`]).
+    pub fn unestimated(self, manifest: &Manifest) -> u64 {
+        match self {
+            Side::Questions => manifest.unestimated.questions,
+            Side::Passages => manifest.unestimated.passages,
+        }
+    }
+
     /// The graph's probes.
     pub fn probes(self, probes: &crate::index::probes::Probes) -> &[crate::index::probes::Probe] {
         match self {
