@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 
+mod decode;
 mod rebuild;
 
 use bm25::{DefaultTokenizer, Language, SearchEngine, SearchEngineBuilder};

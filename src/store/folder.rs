@@ -421,8 +421,7 @@ fn read_meta(
 fn read_lexical(dir: &Path, manifest: &Manifest, pairs: usize) -> Result<Lexical> {
     let path = dir.join(LEXICAL);
     let sum = &manifest.files[LEXICAL];
-    let base: crate::index::lexical::LexicalIndex =
-        decode(&read_checked(&path, sum)?).map_err(|e| Error::corrupt(&path, e))?;
+    let base = decode_lexical(&read_checked(&path, sum)?).map_err(|e| Error::corrupt(&path, e))?;
     let Some(delta_sum) = manifest.files.get(LEXICAL_DELTA) else {
         base.validate(pairs).map_err(|e| Error::corrupt(&path, e))?;
         return Ok(Lexical::read(base, (sum.len, sum.crc32), None).expect("no delta to refuse"));

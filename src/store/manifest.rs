@@ -679,6 +679,17 @@ pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> std::result::Resu
     }
 }
 
+/// A lexical index from the bytes [`encode`] wrote for it: read in tight
+/// loops ([`LexicalIndex::decode_fast`]), or by [`decode`] when those
+/// bytes are not exactly what bincode writes (its result, or its reason).
+///
+/// [`LexicalIndex::decode_fast`]: crate::index::lexical::LexicalIndex::decode_fast
+pub fn decode_lexical(
+    bytes: &[u8],
+) -> std::result::Result<crate::index::lexical::LexicalIndex, String> {
+    crate::index::lexical::LexicalIndex::decode_fast(bytes).map_or_else(|| decode(bytes), Ok)
+}
+
 /// Little-endian f32 bytes to floats.
 pub fn bytes_to_f32(bytes: &[u8]) -> Vec<f32> {
     bytes

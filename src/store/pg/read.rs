@@ -76,7 +76,7 @@ impl Postgres {
         drop(meta_bytes);
         store::check_meta(&meta).map_err(|e| Error::corrupt(at, format!("meta: {e}")))?;
         meta.index_rows();
-        let lexical: crate::index::lexical::LexicalIndex = store::decode(row.get::<_, &[u8]>(3))
+        let lexical = store::decode_lexical(row.get::<_, &[u8]>(3))
             .map_err(|e| Error::corrupt(at, format!("lexical: {e}")))?;
         lexical
             .validate(meta.pairs.len())
