@@ -124,8 +124,8 @@ pub fn make_generation(
     )?;
     laps.lap("graph");
     let previous = previous.as_deref();
-    let (hidden, how, recall, kept_rows) = (laid.hidden, laid.how, laid.recall, laid.kept_rows);
-    let unestimated = laid.unestimated;
+    let (hidden, how, kept_rows) = (laid.hidden, laid.how, laid.kept_rows);
+    let main_graph = (laid.recall, laid.unestimated);
     let probes = laid.take_probes();
     let question_graph = laid.take_side(Side::Questions);
     let passage_graph = laid.take_side(Side::Passages);
@@ -146,12 +146,7 @@ pub fn make_generation(
     let counts = counts_of(&meta, sentence_count, live_vectors, rows);
     let known = fingerprints(corpus, previous.map(|p| &p.manifest), &previous_doc);
     let mut manifest = new_manifest(corpus, data_dir, identity, config, counts, known);
-    record_graphs(
-        &mut manifest,
-        recall,
-        unestimated,
-        [&question_graph, &passage_graph],
-    );
+    record_graphs(&mut manifest, main_graph, [&question_graph, &passage_graph]);
     let mut snapshot = Snapshot::in_memory(manifest, meta, graph, lexical, vectors);
     snapshot.sparse = sparse;
     snapshot.probes = probes;
@@ -264,12 +259,11 @@ fn lay_out(plan: BuildPlan, laid: Laid, dim: usize) -> (Meta, Matrix, MmapGraph)
 }
 
 /// Records in `manifest` each graph's recall as built and the rows changed
-/// since its recall was estimated: the main graph's (`recall`,
-/// `unestimated`) and the side graphs'.
+/// since its recall was estimated: the main graph's (`main`: recall,
+/// rows) and the side graphs'.
 fn record_graphs(
     manifest: &mut Manifest,
-    recall: Option<f64>,
-    unestimated: u64,
+    (recall, unestimated): (Option<f64>, u64),
     sides: [&Option<SideGraph>; 2],
 ) {
     manifest.graph_recall = recall;

@@ -191,6 +191,10 @@ fn appended(
     Some(row_of_text)
 }
 
+/// The main graph extended, its probes with the rows changed since its
+/// recall was estimated, and the side graphs.
+type Extended = (MmapGraph, (Vec<Probe>, u64), Vec<SideGraph>);
+
 /// Every graph of `prev` extended over `vectors` (its rows, then the new
 /// ones), each checked: the main graph, its probes (with the rows changed
 /// since its recall was estimated) and the side graphs, or None when one
@@ -202,7 +206,7 @@ fn extend_over(
     vectors: &[f32],
     dim: usize,
     progress: &mut dyn Progress,
-) -> Option<(MmapGraph, (Vec<Probe>, u64), Vec<SideGraph>)> {
+) -> Option<Extended> {
     let prev_rows = prev.meta.row_count();
     let rows = vectors.len() / dim.max(1);
     let kinds = plan.kinds_of_rows(row_of_text, rows);
