@@ -11,8 +11,13 @@
 //! it: `base_alone` is the columns' reading again, in the same state of
 //! memory as the delta's).
 //!
+//! With `--lexical FILE` (a generation's `lexical.bin`), that file decoded
+//! instead, through serde and bincode and as `store::decode_lexical` reads
+//! it, in turn (the same index, asserted).
+//!
 //! ```sh
 //! cargo bench --bench meta -- [--pairs 300000,1000000] [--runs 5]
+//! cargo bench --bench meta -- --lexical INDEX/gen-N/lexical.bin [--runs 5]
 //! ```
 
 use std::time::Instant;
@@ -170,6 +175,12 @@ fn main() {
         .map(|s| s.parse().expect("--pairs N[,N...]"))
         .collect();
     let runs: usize = arg("--runs").map_or(5, |s| s.parse().expect("--runs N"));
+    if let Some(file) = arg("--lexical") {
+        return lexical(
+            &std::fs::read(&file).expect("--lexical FILE: a lexical.bin"),
+            runs,
+        );
+    }
     for pairs in sizes {
         let meta = synthetic(pairs);
         let (mut times, mut sizes) = (vec![Vec::new(); 4], [0usize; 2]);
@@ -202,4 +213,25 @@ fn main() {
             sizes[0], sizes[1]
         );
     }
+}
+
+/// `lexical.bin`'s bytes decoded through serde, then as `decode_lexical`
+/// reads them, `runs` times in turn: median ms of each.
+fn lexical(bytes: &[u8], runs: usize) {
+    use qasearch::index::lexical::LexicalIndex;
+    let mut times = [Vec::new(), Vec::new()];
+    for _ in 0..runs {
+        let t = Instant::now();
+        let serde: LexicalIndex = store::decode(bytes).expect("a lexical.bin");
+        times[0].push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let fast = store::decode_lexical(bytes).expect("a lexical.bin");
+        times[1].push(t.elapsed().as_secs_f64() * 1e3);
+        assert!(serde == fast);
+    }
+    let [serde, fast] = times.map(median);
+    println!(
+        "{{\"lexical_bytes\": {}, \"runs\": {runs}, \"decode_ms\": {{\"serde\": {serde:.1}, \"decode_lexical\": {fast:.1}}}}}",
+        bytes.len()
+    );
 }

@@ -272,7 +272,8 @@ impl LexicalIndex {
 
     /// The index of these arrays (as the fields say), unchecked: for
     /// [`LexicalIndex::build`] and [`crate::index::lexical_delta`]'s merge,
-    /// which make them so.
+    /// which make them so, and for the reading of a file (checked by
+    /// [`LexicalIndex::validate`] after).
     pub(crate) fn from_parts(
         stemming: bool,
         terms: Vec<String>,

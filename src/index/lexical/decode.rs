@@ -3,8 +3,9 @@
 //! strings, then four lists of integers, every length and integer a
 //! varint), decoded straight from the slice. Through serde each of the
 //! 22 million postings of a million pairs (`lexical.bin` of 137 MB) is a
-//! visitor call and a varint decoded apart: 0.20–0.34 s; here 0.13–0.17 s,
-//! a good part of it the kernel's first touch of the lists' memory.
+//! visitor call and a varint decoded apart: about 0.24 s; here 0.12–0.14 s,
+//! a good part of it the kernel's first touch of the lists' memory
+//! (`cargo bench --bench meta -- --lexical FILE`).
 //!
 //! Only the encoding bincode writes is read here: an integer in the
 //! fewest bytes, a bool 0 or 1, strings of UTF-8, no bytes left over.
@@ -39,15 +40,8 @@ impl LexicalIndex {
             terms.push(r.string()?);
         }
         let (offsets, docs, tfs, lengths) = (r.u32s()?, r.u32s()?, r.u32s()?, r.u32s()?);
-        (r.at == bytes.len()).then(|| LexicalIndex {
-            stemming,
-            terms,
-            offsets,
-            docs,
-            tfs,
-            lengths,
-            learned: Default::default(),
-        })
+        (r.at == bytes.len())
+            .then(|| LexicalIndex::from_parts(stemming, terms, offsets, docs, tfs, lengths))
     }
 }
 
