@@ -86,6 +86,7 @@ pub(super) fn parse_pointer(text: &str) -> Option<Pointer> {
     })
 }
 
+use super::checked::Checked;
 use crate::safe_fs::read_limited;
 
 /// True when an index exists at `index_dir` (it has a `CURRENT` entry, of
@@ -244,7 +245,7 @@ fn open_once_with(index_dir: &Path, read_vectors: ReadVectors) -> Result<Snapsho
     let (dir, manifest) = read_manifest_once(index_dir)?;
     check_file_list(&manifest, &dir.join(MANIFEST))?;
     // The files a question needs; the hnsw_rs dump is checked when a rebuild loads it.
-    let meta_bytes = read_checked(&dir.join(META), &manifest.files[META])?;
+    let meta_bytes = Checked::read(&dir.join(META), &manifest.files[META])?;
     let dim = manifest.model.settings.dimension;
     let read_vectors = || read_vectors(&dir, &manifest, &manifest.vector_files(), dim);
     // The vectors, most of the bytes, are read and checked on a thread of
@@ -315,7 +316,7 @@ struct Rest {
 /// Reads and checks the generation in `dir` but its vectors: the graphs,
 /// then the metadata (`meta_bytes`, already checked), the lexical and
 /// sparse arms and the probes, each against the manifest.
-fn read_rest(dir: &Path, manifest: &Manifest, meta_bytes: Vec<u8>) -> Result<Rest> {
+fn read_rest(dir: &Path, manifest: &Manifest, meta_bytes: Checked) -> Result<Rest> {
     let t = std::time::Instant::now();
     let main_files = GraphFiles::read(dir, manifest, GRAPH)?
         .ok_or_else(|| Error::corrupt(dir.join(MANIFEST), format!("lists no {GRAPH}")))?;
@@ -385,7 +386,7 @@ fn read_rest(dir: &Path, manifest: &Manifest, meta_bytes: Vec<u8>) -> Result<Res
 fn read_meta(
     dir: &Path,
     manifest: &Manifest,
-    bytes: Vec<u8>,
+    bytes: Checked,
 ) -> Result<(Meta, Option<super::meta_delta::MetaBase>)> {
     use super::meta_delta::{self, MetaBase};
     let path = dir.join(META);
@@ -396,11 +397,10 @@ fn read_meta(
             format!("lists {META_DELTA} over a {META} not in columns"),
         ));
     }
-    let meta = match manifest.meta_columns {
-        true => super::meta_columns::decode(&bytes),
-        false => decode(&bytes),
-    };
-    let meta: Meta = meta.map_err(|e| Error::corrupt(&path, e))?;
+    let meta: Meta = bytes.decode(&path, |b| match manifest.meta_columns {
+        true => super::meta_columns::decode(b),
+        false => decode(b),
+    })?;
     drop(bytes);
     let sum = &manifest.files[META];
     let file = (sum.len, sum.crc32);
@@ -409,9 +409,8 @@ fn read_meta(
         return Ok((meta, base));
     };
     let delta_path = dir.join(META_DELTA);
-    let bytes = read_checked(&delta_path, delta_sum)?;
-    let (meta, base) =
-        meta_delta::apply(meta, file, &bytes).map_err(|e| Error::corrupt(&delta_path, e))?;
+    let (meta, base) = Checked::read(&delta_path, delta_sum)?
+        .decode(&delta_path, |b| meta_delta::apply(meta, file, b))?;
     Ok((meta, Some(base)))
 }
 
@@ -421,7 +420,7 @@ fn read_meta(
 fn read_lexical(dir: &Path, manifest: &Manifest, pairs: usize) -> Result<Lexical> {
     let path = dir.join(LEXICAL);
     let sum = &manifest.files[LEXICAL];
-    let base = decode_lexical(&read_checked(&path, sum)?).map_err(|e| Error::corrupt(&path, e))?;
+    let base = Checked::read(&path, sum)?.decode(&path, decode_lexical)?;
     let Some(delta_sum) = manifest.files.get(LEXICAL_DELTA) else {
         base.validate(pairs).map_err(|e| Error::corrupt(&path, e))?;
         return Ok(Lexical::read(base, (sum.len, sum.crc32), None).expect("no delta to refuse"));
@@ -429,8 +428,7 @@ fn read_lexical(dir: &Path, manifest: &Manifest, pairs: usize) -> Result<Lexical
     base.validate(base.len())
         .map_err(|e| Error::corrupt(&path, e))?;
     let delta_path = dir.join(LEXICAL_DELTA);
-    let delta = decode(&read_checked(&delta_path, delta_sum)?)
-        .map_err(|e| Error::corrupt(&delta_path, e))?;
+    let delta = Checked::read(&delta_path, delta_sum)?.decode(&delta_path, decode)?;
     let lexical = Lexical::read(base, (sum.len, sum.crc32), Some(delta))
         .map_err(|e| Error::corrupt(&delta_path, e))?;
     if lexical.len() != pairs {
@@ -449,11 +447,10 @@ fn read_probes(dir: &Path, manifest: &Manifest) -> Result<Option<crate::index::p
     };
     let path = dir.join(PROBES);
     let mut probes: crate::index::probes::Probes =
-        decode(&read_checked(&path, sum)?).map_err(|e| Error::corrupt(&path, e))?;
+        Checked::read(&path, sum)?.decode(&path, decode)?;
     if let Some(sum) = manifest.files.get(PASSAGE_PROBES) {
         let path = dir.join(PASSAGE_PROBES);
-        probes.passages =
-            decode(&read_checked(&path, sum)?).map_err(|e| Error::corrupt(&path, e))?;
+        probes.passages = Checked::read(&path, sum)?.decode(&path, decode)?;
     }
     probes
         .validate(manifest.counts.rows)
@@ -472,7 +469,7 @@ fn read_sparse(
     };
     let path = dir.join(SPARSE);
     let mut sparse: crate::index::sparse::SparseIndex =
-        decode(&read_checked(&path, sum)?).map_err(|e| Error::corrupt(&path, e))?;
+        Checked::read(&path, sum)?.decode(&path, decode)?;
     sparse
         .validate(pairs)
         .map_err(|e| Error::corrupt(&path, e))?;
@@ -579,18 +576,6 @@ fn check_file_list(manifest: &Manifest, manifest_path: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// A small file of a generation, read whole and checked against its sum.
-fn read_checked(path: &Path, sum: &FileSum) -> Result<Vec<u8>> {
-    let bytes = read_limited(path, sum.len.max(1)).map_err(|e| read_failed(path, e))?;
-    if bytes.len() as u64 != sum.len || crc32fast::hash(&bytes) != sum.crc32 {
-        return Err(Error::corrupt(
-            path,
-            "checksum mismatch (truncated or damaged)",
-        ));
-    }
-    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 use std::path::PathBuf;
 
 use crate::error::Result;
+mod checked;
 pub mod checkpoint;
 mod failpoint;
 mod folder;

@@ -1,0 +1,181 @@
+//! A generation's file, checked against its sum, for the time it is
+//! decoded. Files of a megabyte or more are mapped rather than read: the
+//! metadata and the lexical postings of a million pairs (450 MB) were
+//! copied out of the page cache into fresh memory, every page of it zeroed
+//! and faulted in by the kernel first, only to be decoded into other
+//! memory and dropped. Mapped, their pages are the page cache's.
+//!
+//! A mapped file truncated under the process would kill it with SIGBUS at
+//! the next touch of a lost page; the mapping's range is guarded
+//! ([`super::sigbus`]): a lost page reads as zeros and is reported, and
+//! [`Checked::decode`] turns what was decoded from it into damage of the
+//! file, as a checksum mismatch would be. Where the guard cannot be had
+//! (another system, every slot taken), the file is read as before.
+
+use std::path::Path;
+
+use super::folder::read_failed;
+use super::sigbus::Guard;
+use super::FileSum;
+use crate::error::{Error, Result};
+use crate::safe_fs::{open_regular, read_limited};
+
+/// Files from this size on are mapped.
+const MAP_FROM: u64 = 1 << 20;
+
+/// A file's bytes, checked against its sum.
+pub(super) enum Checked {
+    /// Mapped, its range guarded (the guard goes before the mapping).
+    Mapped { guard: Guard, map: memmap2::Mmap },
+    /// Read.
+    Read(Vec<u8>),
+}
+
+impl Checked {
+    /// The file at `path`, checked against `sum`: mapped when it is large,
+    /// read otherwise.
+    pub(super) fn read(path: &Path, sum: &FileSum) -> Result<Checked> {
+        if sum.len >= MAP_FROM {
+            if let Some(mapped) = mapped(path, sum)? {
+                return Ok(mapped);
+            }
+        }
+        let bytes = read_limited(path, sum.len.max(1)).map_err(|e| read_failed(path, e))?;
+        if bytes.len() as u64 != sum.len || crc32fast::hash(&bytes) != sum.crc32 {
+            return Err(mismatch(path));
+        }
+        Ok(Checked::Read(bytes))
+    }
+
+    /// The bytes.
+    pub(super) fn bytes(&self) -> &[u8] {
+        match self {
+            Checked::Mapped { map, .. } => map,
+            Checked::Read(bytes) => bytes,
+        }
+    }
+
+    /// `decode` of the bytes, its error as damage of the file at `path`;
+    /// damage too when a page of the mapped file was lost meanwhile.
+    pub(super) fn decode<T>(
+        &self,
+        path: &Path,
+        decode: impl FnOnce(&[u8]) -> std::result::Result<T, String>,
+    ) -> Result<T> {
+        let decoded = decode(self.bytes());
+        if self.lost() {
+            return Err(Error::corrupt(path, "changed while it was read"));
+        }
+        decoded.map_err(|e| Error::corrupt(path, e))
+    }
+
+    /// True once a page of the mapped file was lost.
+    fn lost(&self) -> bool {
+        matches!(self, Checked::Mapped { guard, .. } if guard.faulted())
+    }
+}
+
+/// The file at `path` mapped and checked against `sum`; None where it
+/// cannot be mapped and guarded.
+fn mapped(path: &Path, sum: &FileSum) -> Result<Option<Checked>> {
+    let (file, len) = open_regular(path).map_err(|e| read_failed(path, e))?;
+    if len != sum.len {
+        return Err(mismatch(path));
+    }
+    // SAFETY: a generation's files are never written once committed; a
+    // truncation under the mapping is caught by the guard registered over
+    // its whole range before any byte is read, and reported.
+    let Ok(map) = (unsafe { memmap2::MmapOptions::new().len(len as usize).map(&file) }) else {
+        return Ok(None);
+    };
+    let Some(guard) = Guard::register(map.as_ptr() as usize, map.len()) else {
+        return Ok(None);
+    };
+    let _ = map.advise(memmap2::Advice::Sequential);
+    let checked = Checked::Mapped { guard, map };
+    if crc32fast::hash(checked.bytes()) != sum.crc32 || checked.lost() {
+        return Err(mismatch(path));
+    }
+    Ok(Some(checked))
+}
+
+fn mismatch(path: &Path) -> Error {
+    Error::corrupt(path, "checksum mismatch (truncated or damaged)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sum_of(bytes: &[u8]) -> FileSum {
+        FileSum {
+            len: bytes.len() as u64,
+            crc32: crc32fast::hash(bytes),
+        }
+    }
+
+    #[test]
+    fn a_large_file_is_mapped_a_small_one_read_both_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let (large, small) = (dir.path().join("large.bin"), dir.path().join("small.bin"));
+        let bytes: Vec<u8> = (0..MAP_FROM as usize + 5)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        std::fs::write(&large, &bytes).unwrap();
+        std::fs::write(&small, &bytes[..100]).unwrap();
+        let read = Checked::read(&large, &sum_of(&bytes)).unwrap();
+        assert!(matches!(read, Checked::Mapped { .. }), "a megabyte: mapped");
+        assert_eq!(read.bytes(), &bytes[..]);
+        let len = read.decode(&large, |b| Ok(b.len())).unwrap();
+        assert_eq!(len, bytes.len());
+        let e = read
+            .decode(&large, |_| Err::<(), _>("bad".into()))
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::IndexCorrupt { .. }) && e.to_string().contains("bad"),
+            "{e}"
+        );
+        let read = Checked::read(&small, &sum_of(&bytes[..100])).unwrap();
+        assert!(matches!(read, Checked::Read(_)));
+        assert_eq!(read.bytes(), &bytes[..100]);
+        // Another sum, another length: damage, mapped or read.
+        let other_crc = FileSum {
+            crc32: !sum_of(&bytes).crc32,
+            ..sum_of(&bytes)
+        };
+        for (path, sum) in [
+            (&large, sum_of(&bytes[1..])),
+            (&large, other_crc),
+            (&small, sum_of(&bytes[..99])),
+            (&small, sum_of(&bytes[1..101])),
+        ] {
+            let e = Checked::read(path, &sum).err().unwrap();
+            assert!(matches!(e, Error::IndexCorrupt { .. }), "{e}");
+        }
+    }
+
+    /// A mapped file cut short while it is decoded: the decoding reads
+    /// zeros where its pages were, and the result is damage, not SIGBUS.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_mapped_file_cut_while_it_is_decoded_is_damage_not_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.bin");
+        let bytes = vec![7u8; 4 * MAP_FROM as usize];
+        std::fs::write(&path, &bytes).unwrap();
+        let read = Checked::read(&path, &sum_of(&bytes)).unwrap();
+        assert!(matches!(read, Checked::Mapped { .. }));
+        let e = read
+            .decode(&path, |b| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_len(4096)
+                    .unwrap();
+                Ok(b.iter().map(|&x| x as u64).sum::<u64>())
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("changed while it was read"), "{e}");
+    }
+}
