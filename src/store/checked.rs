@@ -7,10 +7,14 @@
 //!
 //! A mapped file truncated under the process would kill it with SIGBUS at
 //! the next touch of a lost page; the mapping's range is guarded
-//! ([`super::sigbus`]): a lost page reads as zeros and is reported, and
-//! [`Checked::decode`] turns what was decoded from it into damage of the
-//! file, as a checksum mismatch would be. Where the guard cannot be had
-//! (another system, every slot taken), the file is read as before.
+//! ([`super::sigbus`]): a lost page reads as zeros and is reported. A
+//! file written over in place would change the bytes under the decoding
+//! unseen: its sum is taken again once the decoding is done (a pass over
+//! pages just read: 23 GB/s here, 14 ms for 314 MB). Either way
+//! [`Checked::decode`] turns what was decoded into damage of the file, as
+//! a checksum mismatch would be: what is decoded is what was checked.
+//! Where the guard cannot be had (another system, every slot taken), the
+//! file is read as before.
 
 use std::path::Path;
 
@@ -25,8 +29,13 @@ const MAP_FROM: u64 = 1 << 20;
 
 /// A file's bytes, checked against its sum.
 pub(super) enum Checked {
-    /// Mapped, its range guarded (the guard goes before the mapping).
-    Mapped { guard: Guard, map: memmap2::Mmap },
+    /// Mapped, its range guarded (the guard goes before the mapping),
+    /// with the CRC-32 it was checked against.
+    Mapped {
+        guard: Guard,
+        map: memmap2::Mmap,
+        crc32: u32,
+    },
     /// Read.
     Read(Vec<u8>),
 }
@@ -56,7 +65,8 @@ impl Checked {
     }
 
     /// `decode` of the bytes, its error as damage of the file at `path`;
-    /// damage too when a page of the mapped file was lost meanwhile.
+    /// damage too when the mapped file changed meanwhile (a page lost, or
+    /// bytes that no longer have its sum).
     pub(super) fn decode<T>(
         &self,
         path: &Path,
@@ -69,9 +79,15 @@ impl Checked {
         decoded.map_err(|e| Error::corrupt(path, e))
     }
 
-    /// True once a page of the mapped file was lost.
+    /// True once the mapped file lost a page or its bytes lost their sum.
     fn lost(&self) -> bool {
-        matches!(self, Checked::Mapped { guard, .. } if guard.faulted())
+        match self {
+            Checked::Mapped { guard, map, crc32 } => {
+                // The pass may fault on a lost page: the mark is read after.
+                crc32fast::hash(map) != *crc32 || guard.faulted()
+            }
+            Checked::Read(_) => false,
+        }
     }
 }
 
@@ -85,15 +101,22 @@ fn mapped(path: &Path, sum: &FileSum) -> Result<Option<Checked>> {
     // SAFETY: a generation's files are never written once committed; a
     // truncation under the mapping is caught by the guard registered over
     // its whole range before any byte is read, and reported.
-    let Ok(map) = (unsafe { memmap2::MmapOptions::new().len(len as usize).map(&file) }) else {
+    let Ok(size) = usize::try_from(len) else {
+        return Ok(None);
+    };
+    let Ok(map) = (unsafe { memmap2::MmapOptions::new().len(size).map(&file) }) else {
         return Ok(None);
     };
     let Some(guard) = Guard::register(map.as_ptr() as usize, map.len()) else {
         return Ok(None);
     };
     let _ = map.advise(memmap2::Advice::Sequential);
-    let checked = Checked::Mapped { guard, map };
-    if crc32fast::hash(checked.bytes()) != sum.crc32 || checked.lost() {
+    let checked = Checked::Mapped {
+        guard,
+        map,
+        crc32: sum.crc32,
+    };
+    if checked.lost() {
         return Err(mismatch(path));
     }
     Ok(Some(checked))
@@ -156,9 +179,10 @@ mod tests {
 
     /// A mapped file cut short while it is decoded: the decoding reads
     /// zeros where its pages were, and the result is damage, not SIGBUS.
+    /// Written over in place: no fault, and the result is damage too.
     #[test]
     #[cfg(target_os = "linux")]
-    fn a_mapped_file_cut_while_it_is_decoded_is_damage_not_a_crash() {
+    fn a_mapped_file_cut_or_written_over_while_it_is_decoded_is_damage() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("meta.bin");
         let bytes = vec![7u8; 4 * MAP_FROM as usize];
@@ -174,6 +198,22 @@ mod tests {
                     .set_len(4096)
                     .unwrap();
                 Ok(b.iter().map(|&x| x as u64).sum::<u64>())
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("changed while it was read"), "{e}");
+
+        // Written over in place, the same length: no fault, but the bytes
+        // decoded are not those checked.
+        let bytes = vec![7u8; 2 * MAP_FROM as usize];
+        std::fs::write(&path, &bytes).unwrap();
+        let read = Checked::read(&path, &sum_of(&bytes)).unwrap();
+        assert!(matches!(read, Checked::Mapped { .. }));
+        let e = read
+            .decode(&path, |b| {
+                use std::io::Write;
+                let mut file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+                file.write_all(&[8u8; 4096]).unwrap();
+                Ok(b[0])
             })
             .unwrap_err();
         assert!(e.to_string().contains("changed while it was read"), "{e}");
