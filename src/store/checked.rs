@@ -183,39 +183,24 @@ mod tests {
     #[test]
     #[cfg(target_os = "linux")]
     fn a_mapped_file_cut_or_written_over_while_it_is_decoded_is_damage() {
+        use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("meta.bin");
-        let bytes = vec![7u8; 4 * MAP_FROM as usize];
-        std::fs::write(&path, &bytes).unwrap();
-        let read = Checked::read(&path, &sum_of(&bytes)).unwrap();
-        assert!(matches!(read, Checked::Mapped { .. }));
-        let e = read
-            .decode(&path, |b| {
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .unwrap()
-                    .set_len(4096)
-                    .unwrap();
-                Ok(b.iter().map(|&x| x as u64).sum::<u64>())
-            })
-            .unwrap_err();
-        assert!(e.to_string().contains("changed while it was read"), "{e}");
-
-        // Written over in place, the same length: no fault, but the bytes
-        // decoded are not those checked.
-        let bytes = vec![7u8; 2 * MAP_FROM as usize];
-        std::fs::write(&path, &bytes).unwrap();
-        let read = Checked::read(&path, &sum_of(&bytes)).unwrap();
-        assert!(matches!(read, Checked::Mapped { .. }));
-        let e = read
-            .decode(&path, |b| {
-                use std::io::Write;
-                let mut file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-                file.write_all(&[8u8; 4096]).unwrap();
-                Ok(b[0])
-            })
-            .unwrap_err();
-        assert!(e.to_string().contains("changed while it was read"), "{e}");
+        let open = || std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let cut = || open().set_len(4096).unwrap();
+        let written_over = || open().write_all(&[8u8; 4096]).unwrap();
+        for (megabytes, change) in [(4, &cut as &dyn Fn()), (2, &written_over)] {
+            let bytes = vec![7u8; megabytes * MAP_FROM as usize];
+            std::fs::write(&path, &bytes).unwrap();
+            let read = Checked::read(&path, &sum_of(&bytes)).unwrap();
+            assert!(matches!(read, Checked::Mapped { .. }));
+            let e = read
+                .decode(&path, |b| {
+                    change();
+                    Ok(b.iter().map(|&x| u64::from(x)).sum::<u64>())
+                })
+                .unwrap_err();
+            assert!(e.to_string().contains("changed while it was read"), "{e}");
+        }
     }
 }
