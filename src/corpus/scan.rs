@@ -329,3 +329,34 @@ pub(super) fn escape_os(name: &std::ffi::OsStr) -> String {
     #[cfg(not(unix))]
     name.to_string_lossy().into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Files come depth first, each folder's entries ordered by name
+    /// (bytewise), as `walkdir`'s `sort_by_file_name` orders them: a folder
+    /// named as a prefix of its siblings comes before them, its files with it.
+    #[test]
+    fn files_come_depth_first_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("a")).unwrap();
+        let made = [
+            "b.txt", "ä.txt", "a/z.txt", "a.txt", "A.txt", "a b.txt", "a/c.md",
+        ];
+        for name in made {
+            std::fs::write(root.join(name), "What?\nThat.\n").unwrap();
+        }
+        let listed: Vec<String> = scan(root)
+            .unwrap()
+            .files
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        let expected = [
+            "A.txt", "a/c.md", "a/z.txt", "a b.txt", "a.txt", "b.txt", "ä.txt",
+        ];
+        assert_eq!(listed, expected);
+    }
+}
