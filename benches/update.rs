@@ -27,6 +27,10 @@
 //! cargo bench --bench update -- --pairs 300000 --keep DIR --update --no-questions --rounds 3
 //! # questions of the kept index, then of the updated one (graphs patched):
 //! cargo bench --bench update -- --pairs 300000 --keep DIR --update --questions-after
+//! # a question as `ask` asks it (the engine opened, the data folder checked
+//! # for changes, one question, the process's end), vectors mapped as `ask`
+//! # maps them and read as `serve` reads them, alternated R rounds:
+//! cargo bench --bench update -- --pairs 1000000 --keep DIR --no-questions --ask --rounds 3
 //! ```
 
 use std::path::Path;
@@ -448,6 +452,9 @@ fn main() {
             println!("{}", first_question(&index, &mut embedder));
             warm_questions(&index, docs, &mut embedder);
         }
+        if args.iter().any(|a| a == "--ask") {
+            ask_as_the_cli(&data, &index, rounds(&args));
+        }
         if args.iter().any(|a| a == "--update") {
             // On a copy, so that the kept index stays as it was built.
             let tmp = tempfile::tempdir_in(&dir).unwrap();
@@ -478,9 +485,7 @@ fn main() {
             let _ = std::process::Command::new("sync").status();
             COLD.store(cold, std::sync::atomic::Ordering::Relaxed);
             let mut rng = common::Rng(7 + pairs as u64);
-            let rounds: usize = (args.iter().position(|a| a == "--rounds"))
-                .and_then(|i| args.get(i + 1)?.parse().ok())
-                .unwrap_or(1);
+            let rounds = rounds(&args);
             for round in 0..rounds {
                 if rounds > 1 {
                     println!("round {} of {rounds}:", round + 1);
@@ -518,6 +523,47 @@ fn main() {
             Some(full),
             &mut embedder,
         );
+    }
+}
+
+/// `--rounds R` (1 without).
+fn rounds(args: &[String]) -> usize {
+    (args.iter().position(|a| a == "--rounds"))
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(1)
+}
+
+/// One question as `ask` asks it, `rounds` times each way, alternated: the
+/// engine opened over `data` and `index` (the folder checked for changes,
+/// the model's load left out: the hash embedder), one question answered,
+/// the engine dropped; its vectors mapped (`one_shot`, as `ask` opens) or
+/// read (as `serve` and `mcp` open).
+fn ask_as_the_cli(data: &Path, index: &Path, rounds: usize) {
+    use qasearch::engine::{Engine, EngineOptions};
+    let q = "What does record 7-3 say about the harbour?";
+    println!("| round | vectors | engine opened, ms | answered, ms | in all, ms |");
+    println!("|---|---|---|---|---|");
+    for round in 1..=rounds {
+        for one_shot in [true, false] {
+            let t = Instant::now();
+            let options = EngineOptions {
+                one_shot,
+                ..EngineOptions::new(data, index)
+            };
+            let engine = Engine::open(&options, || Ok(Box::new(HashEmbedder::new(384)))).unwrap();
+            let opened = t.elapsed().as_secs_f64() * 1e3;
+            let answers = engine.ask(q, &SearchConfig::default()).unwrap();
+            assert!(!answers.results.is_empty());
+            let answered = t.elapsed().as_secs_f64() * 1e3;
+            drop(engine);
+            let all = t.elapsed().as_secs_f64() * 1e3;
+            let how = if one_shot {
+                "mapped (ask)"
+            } else {
+                "read (serve)"
+            };
+            println!("| {round} | {how} | {opened:.0} | {answered:.0} | {all:.0} |");
+        }
     }
 }
 

@@ -59,6 +59,13 @@ pub struct EngineOptions {
     /// Build the index when there is none, and update it when the data
     /// changed, before answering. Default true.
     pub update: bool,
+    /// The process asks and exits (`ask`), rather than answering for as
+    /// long as it runs (`serve`, `mcp`): the folder's vectors are then
+    /// mapped rather than read into memory of the process's own (a second
+    /// at a million pairs, where reading them took five and doubled the
+    /// memory they take), and every answer waits for their check and asks
+    /// whether the file changed under the mapping. Default false.
+    pub one_shot: bool,
 }
 
 impl EngineOptions {
@@ -69,6 +76,7 @@ impl EngineOptions {
             index_dir: index_dir.into(),
             store: None,
             update: true,
+            one_shot: false,
         }
     }
 
@@ -364,12 +372,16 @@ impl Engine {
         let t = std::time::Instant::now();
         // The two slowest steps of a cold start overlap on two cores.
         let store = options.open_store()?;
+        let open = |store: &dyn BuildTarget| match options.one_shot {
+            true => store.open_mapped(),
+            false => store.open(),
+        };
         let (embedder, plan, opened) = std::thread::scope(|scope| {
             let model = scope.spawn(load_model);
             let plan = plan(options, &*store);
             // Open now only if nothing has to change first.
             let opened = match &plan {
-                Ok(Plan::Ready(_)) => Some(store.open()),
+                Ok(Plan::Ready(_)) => Some(open(&*store)),
                 _ => None,
             };
             let embedder = model.join().unwrap_or_else(|_| {
@@ -400,7 +412,7 @@ impl Engine {
             }
             (plan, _) => {
                 apply(options, &*store, embedder.as_mut(), plan, progress, warn)?;
-                store.open()?
+                open(&*store)?
             }
         };
         snapshot.check_model(embedder.identity())?;
@@ -440,6 +452,7 @@ impl Engine {
                 index_dir,
                 store: None,
                 update: false,
+                one_shot: false,
             },
             identity: embedder.identity().clone(),
             embedders: vec![Mutex::new(embedder)],
@@ -553,6 +566,9 @@ impl Engine {
             &manifest.fusion,
             min_score,
         )?;
+        // Mapped vectors (a one-shot engine's): what was read from them
+        // counts only if the file was intact, and still is.
+        snapshot.vectors_verified()?;
         let retrieve_ms = t.elapsed().as_secs_f64() * 1e3;
         Ok((
             answers,
@@ -741,3 +757,7 @@ mod tests {
         assert_eq!(a.results[0].question, "How much is a day pass?");
     }
 }
+
+#[cfg(test)]
+#[path = "engine_one_shot_tests.rs"]
+mod one_shot_tests;

@@ -242,7 +242,7 @@ fn index(g: &GlobalArgs, args: &cli::IndexArgs) -> Outcome {
     let mut embedder = load_embedder(&g, Workload::Bulk)?;
     let mut bar = Bar::new(g.quiet);
     let (summary, warnings) = engine::build_index(
-        &engine_options(&g, true),
+        &engine_options(&g, true, false),
         embedder.as_mut(),
         &config,
         &mut bar,
@@ -266,7 +266,7 @@ fn index(g: &GlobalArgs, args: &cli::IndexArgs) -> Outcome {
 /// moment later; an index that cannot be read is left to the command.
 fn index_model(g: &GlobalArgs) -> Result<GlobalArgs> {
     let mut g = g.clone();
-    let store = engine_options(&g, false).open_store()?;
+    let store = engine_options(&g, false, false).open_store()?;
     g.sparse = qasearch::engine::recorded_sparse(store.as_ref());
     let named = g.variant.is_some() || g.model_file.is_some() || g.tokenizer_dir.is_some();
     if named {
@@ -332,9 +332,10 @@ fn with_sparse(g: &GlobalArgs, dense: SharedEmbedder) -> Result<SharedEmbedder> 
     )))
 }
 
-fn engine_options(g: &GlobalArgs, update: bool) -> EngineOptions {
+fn engine_options(g: &GlobalArgs, update: bool, one_shot: bool) -> EngineOptions {
     EngineOptions {
         update,
+        one_shot,
         store: g.store.clone(),
         ..EngineOptions::new(&g.data, &g.index)
     }
@@ -345,11 +346,13 @@ fn model_loader(g: &GlobalArgs) -> impl FnOnce() -> Result<SharedEmbedder> + Sen
     move || load_embedder(g, Workload::Interactive)
 }
 
-/// Opens the engine, with a progress bar and warnings for a build it needs.
-fn open_engine(g: &GlobalArgs, update: bool) -> Result<Engine> {
+/// Opens the engine, with a progress bar and warnings for a build it needs;
+/// `one_shot` for a process that exits once it has answered
+/// ([`EngineOptions::one_shot`]).
+fn open_engine(g: &GlobalArgs, update: bool, one_shot: bool) -> Result<Engine> {
     let mut bar = Bar::new(g.quiet);
     Engine::open_with(
-        &engine_options(g, update),
+        &engine_options(g, update, one_shot),
         model_loader(g),
         &mut bar,
         &mut |w| log::warn!("{}", render::data_path(&g.data, w)),
@@ -392,7 +395,7 @@ fn ask(g: &GlobalArgs, args: &cli::AskArgs) -> Outcome {
     if !from_stdin {
         search::validate_question(&args.question)?;
     }
-    let engine = open_engine(g, !args.no_update)?;
+    let engine = open_engine(g, !args.no_update, true)?;
     let outcome = if from_stdin {
         ask_each_line(&engine, &config, args.json)
     } else {
@@ -448,7 +451,9 @@ fn ask_each_line(engine: &Engine, config: &SearchConfig, json: bool) -> Outcome 
 }
 
 fn export(g: &GlobalArgs, args: &cli::ExportArgs) -> Outcome {
-    let snapshot = engine_options(g, false).open_store()?.open_with_vectors()?;
+    let snapshot = engine_options(g, false, false)
+        .open_store()?
+        .open_with_vectors()?;
     let summary = match &args.output {
         None => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -522,7 +527,7 @@ fn serve(g: &GlobalArgs, args: &cli::ServeArgs) -> Outcome {
     };
     let mut bar = Bar::new(g.quiet);
     let mut engine = Engine::open_with(
-        &engine_options(g, !args.no_update),
+        &engine_options(g, !args.no_update, false),
         load,
         &mut bar,
         &mut |w| log::warn!("{}", render::data_path(&g.data, w)),
@@ -606,7 +611,7 @@ fn mcp(g: &GlobalArgs, args: &cli::McpArgs) -> Outcome {
         std::thread::Builder::new()
             .name("qasearch-open".into())
             .spawn(move || {
-                let engine = open_engine(&g, update);
+                let engine = open_engine(&g, update, false);
                 if let Err(e) = &engine {
                     log::error!("{e}");
                 }
@@ -634,7 +639,9 @@ fn eval(g: &GlobalArgs, args: &cli::EvalArgs) -> Outcome {
     let mut g = g.clone();
     g.sparse = match &args.beir {
         Some(_) => args.sparse,
-        None => qasearch::engine::recorded_sparse(engine_options(&g, false).open_store()?.as_ref()),
+        None => qasearch::engine::recorded_sparse(
+            engine_options(&g, false, false).open_store()?.as_ref(),
+        ),
     };
     let g = &g;
     use qasearch::eval::{self, EvalSet};
@@ -666,7 +673,7 @@ fn eval(g: &GlobalArgs, args: &cli::EvalArgs) -> Outcome {
     let mut bar = Bar::new(g.quiet);
     let report = eval::evaluate(
         set,
-        &engine_options(g, true),
+        &engine_options(g, true, false),
         model_loader(g),
         &eval::EvalOptions {
             ef_search: args.ef,
@@ -689,7 +696,7 @@ fn eval(g: &GlobalArgs, args: &cli::EvalArgs) -> Outcome {
 }
 
 fn status(g: &GlobalArgs, json: bool) -> Outcome {
-    let status = engine::status_of(&g.data, &*engine_options(g, false).open_store()?)?;
+    let status = engine::status_of(&g.data, &*engine_options(g, false, false).open_store()?)?;
     let mut out = anstream::stdout().lock();
     let index = render::clean(&status.index).into_owned();
     if json {

@@ -112,7 +112,7 @@ impl Ahead {
             .name("qasearch-open".into())
             .spawn(move || {
                 let pointer = store::current_pointer(&dir)?;
-                Some((pointer, store::open_for_update(&dir)))
+                Some((pointer, store::open_mapped(&dir)))
             });
         Ahead(opened.ok().map(|opened| Opening {
             index_dir: index_dir.to_path_buf(),

@@ -222,13 +222,15 @@ pub fn open(index_dir: &Path) -> Result<Snapshot> {
     retry_vanished(|| open_once(index_dir)).map_err(|e| vanished_is_damage(index_dir, e))
 }
 
-/// Opens the current generation of the index at `index_dir` for an update,
-/// which reads few of its vectors: as [`open`] does, but the first vector
-/// file, the bulk of them, is mapped and checked while the update runs
-/// ([`segments::map_vectors`]; [`Snapshot::vectors_verified`] waits for the
-/// check). Only the updating process uses the mapping: the generation it
-/// writes is opened by [`open`] for questions.
-pub fn open_for_update(index_dir: &Path) -> Result<Snapshot> {
+/// Opens the current generation of the index at `index_dir` for a process
+/// that reads few of its vectors and holds them briefly: an update, or an
+/// `ask` that exits after answering. As [`open`] does, but the first vector
+/// file, the bulk of them, is mapped rather than read, and checked on a
+/// thread of its own meanwhile ([`segments::map_vectors`]);
+/// [`Snapshot::vectors_verified`] waits for the check and asks whether the
+/// file changed since. A long-lived process (`serve`, `mcp`) opens with
+/// [`open`]: its vectors are its own, whatever happens to the file.
+pub fn open_mapped(index_dir: &Path) -> Result<Snapshot> {
     retry_vanished(|| open_once_with(index_dir, segments::map_vectors))
         .map_err(|e| vanished_is_damage(index_dir, e))
 }

@@ -8,13 +8,16 @@
 //! page tables, no float is copied, though a moved mapping loses its huge
 //! pages), elsewhere copied.
 //!
-//! A generation opened for an update maps its first vector file, the bulk
-//! of its rows, rather than reading it (`segments::map_vectors`): the file
-//! is checked on a thread of its own meanwhile, and [`Matrix::verified`]
-//! says whether it was intact before anything taken from it is written.
+//! A generation opened for an update, or for a process that asks and exits,
+//! maps its first vector file, the bulk of its rows, rather than reading it
+//! (`segments::map_vectors`): the file is checked on a thread of its own
+//! meanwhile, and [`Matrix::verified`] says whether it was intact, and
+//! stayed so, before anything taken from it is written or answered.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::thread::JoinHandle;
+use std::time::SystemTime;
 
 use memmap2::MmapMut;
 
@@ -27,8 +30,9 @@ pub struct Matrix {
     /// Floats in use; a mapping may hold more (room to grow, or rows handed
     /// back by [`Matrix::truncate`]).
     len: usize,
-    /// The check of a mapped file's bytes, when its first rows are one.
-    check: Option<Box<FileCheck>>,
+    /// The check of a mapped file's bytes, when its first rows are one (a
+    /// lock: it is asked through shared references, by every question).
+    check: Option<Box<Mutex<FileCheck>>>,
 }
 
 /// A mapped file's check: its CRC, computed on a thread of its own, and
@@ -36,9 +40,11 @@ pub struct Matrix {
 #[derive(Debug)]
 pub(super) struct FileCheck {
     pub(super) path: PathBuf,
-    /// The mapped file, to ask its length, and the length it had.
+    /// The mapped file, to ask its length and time, and the length and
+    /// modification time it had once mapped.
     pub(super) file: std::fs::File,
     pub(super) len: u64,
+    pub(super) mtime: Option<SystemTime>,
     pub(super) thread: Option<JoinHandle<Result<()>>>,
     /// A page was lost before the matrix left the mapping.
     pub(super) lost: bool,
@@ -104,25 +110,29 @@ impl Matrix {
         Matrix {
             len: floats,
             backing: Backing::FileMapped(guard, m),
-            check: Some(Box::new(check)),
+            check: Some(Box::new(Mutex::new(check))),
         }
     }
 
-    /// Whether the mapped file this matrix began as (if any) was intact:
-    /// waits for its check, then asks whether a page of it was lost since.
-    /// An error names the file. Asked before the rows are written anywhere,
-    /// and after.
-    pub fn verified(&mut self) -> Result<()> {
+    /// Whether the mapped file this matrix began as (if any) was intact, and
+    /// still is: waits for its check, then asks whether a page of it was
+    /// lost since, or the file was shortened or written to (its length and
+    /// modification time as when it was mapped). An error names the file.
+    /// Asked before the rows are written anywhere and after, and before an
+    /// answer read from them is given.
+    pub fn verified(&self) -> Result<()> {
         let lost = matches!(&self.backing, Backing::FileMapped(guard, _) if guard.faulted());
-        let Some(check) = self.check.as_deref_mut() else {
+        let Some(check) = self.check.as_deref() else {
             return Ok(());
         };
-        // Shortened, it lost pages, whether or not they were read since.
-        let len = check
+        let mut check = check.lock().unwrap_or_else(|p| p.into_inner());
+        // Shortened, it lost pages, whether or not they were read since;
+        // written to, its rows may differ from those its sum was taken of.
+        let md = check
             .file
             .metadata()
             .map_err(|e| Error::io("reading", &check.path, e))?;
-        check.lost |= lost || len.len() != check.len;
+        check.lost |= lost || md.len() != check.len || md.modified().ok() != check.mtime;
         if let Some(thread) = check.thread.take() {
             thread
                 .join()
@@ -131,7 +141,7 @@ impl Matrix {
         if check.lost {
             return Err(Error::corrupt(
                 &check.path,
-                "truncated while an update read it",
+                "changed while it was read (truncated or written to)",
             ));
         }
         Ok(())
@@ -179,7 +189,7 @@ impl Matrix {
             Backing::FileMapped(guard, m) if m.len() < want * 4 => {
                 let v = copied(bytemuck::cast_slice(&m[..self.len * 4]), more);
                 if let Some(check) = self.check.as_deref_mut() {
-                    check.lost |= guard.faulted();
+                    check.get_mut().unwrap_or_else(|p| p.into_inner()).lost |= guard.faulted();
                 }
                 self.backing = Backing::Owned(v);
             }

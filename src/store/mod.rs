@@ -63,6 +63,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Opens and checks the current generation.
     fn open(&self) -> Result<Snapshot>;
 
+    /// Opens the current generation for a process that asks a few questions
+    /// and exits: the folder maps its vectors ([`folder::open_mapped`]), so
+    /// an answer is given only once [`Snapshot::vectors_verified`] says they
+    /// were intact. Elsewhere as [`Store::open`].
+    fn open_mapped(&self) -> Result<Snapshot> {
+        self.open()
+    }
+
     /// Opens the current generation with its vectors in memory (what
     /// `export` reads); the folder's are mapped anyway.
     fn open_with_vectors(&self) -> Result<Snapshot> {
@@ -118,6 +126,10 @@ impl Store for Folder {
 
     fn open(&self) -> Result<Snapshot> {
         folder::open(&self.dir)
+    }
+
+    fn open_mapped(&self) -> Result<Snapshot> {
+        folder::open_mapped(&self.dir)
     }
 
     fn wait_for_writer(&self) -> Result<()> {

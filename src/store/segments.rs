@@ -358,6 +358,12 @@ fn check_in_background(
     sum: FileSum,
 ) -> Result<super::matrix::FileCheck> {
     let mine = file.try_clone().map_err(|e| read_failed(path, e))?;
+    // Taken before the check reads a byte: a write after it changes the time.
+    let mtime = mine
+        .metadata()
+        .map_err(|e| read_failed(path, e))?
+        .modified()
+        .ok();
     let owned = path.to_path_buf();
     let thread = std::thread::Builder::new()
         .name("qasearch-check".into())
@@ -376,6 +382,7 @@ fn check_in_background(
         path: path.to_path_buf(),
         file: mine,
         len: sum.len,
+        mtime,
         thread: Some(thread),
         lost: false,
     })

@@ -384,10 +384,11 @@ impl Snapshot {
         std::mem::take(&mut self.vectors)
     }
 
-    /// Whether the vectors were intact, for a generation opened by
-    /// [`open_for_update`] (whose vectors are checked while the update runs):
-    /// waits for the check. Ok for one opened otherwise (checked as read).
-    pub fn vectors_verified(&mut self) -> Result<()> {
+    /// Whether the vectors were intact, and still are, for a generation
+    /// opened by [`open_mapped`] (whose vectors are checked while it is
+    /// used): waits for the check the first time. Ok for one opened
+    /// otherwise (checked as read, and held in memory of its own).
+    pub fn vectors_verified(&self) -> Result<()> {
         self.vectors.verified()
     }
 
