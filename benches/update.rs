@@ -29,7 +29,8 @@
 //! cargo bench --bench update -- --pairs 300000 --keep DIR --update --questions-after
 //! # a question as `ask` asks it (the engine opened, the data folder checked
 //! # for changes, one question, the process's end), vectors mapped as `ask`
-//! # maps them and read as `serve` reads them, alternated R rounds:
+//! # maps them and read as `serve` reads them, alternated R rounds (`--ask
+//! # mapped`: the first way alone, for a new process each time):
 //! cargo bench --bench update -- --pairs 1000000 --keep DIR --no-questions --ask --rounds 3
 //! ```
 
@@ -452,8 +453,9 @@ fn main() {
             println!("{}", first_question(&index, &mut embedder));
             warm_questions(&index, docs, &mut embedder);
         }
-        if args.iter().any(|a| a == "--ask") {
-            ask_as_the_cli(&data, &index, rounds(&args));
+        if let Some(i) = args.iter().position(|a| a == "--ask") {
+            let mapped_only = args.get(i + 1).is_some_and(|a| a == "mapped");
+            ask_as_the_cli(&data, &index, rounds(&args), mapped_only);
         }
         if args.iter().any(|a| a == "--update") {
             // On a copy, so that the kept index stays as it was built.
@@ -538,13 +540,16 @@ fn rounds(args: &[String]) -> usize {
 /// the model's load left out: the hash embedder), one question answered,
 /// the engine dropped; its vectors mapped (`one_shot`, as `ask` opens) or
 /// read (as `serve` and `mcp` open).
-fn ask_as_the_cli(data: &Path, index: &Path, rounds: usize) {
+fn ask_as_the_cli(data: &Path, index: &Path, rounds: usize, mapped_only: bool) {
     use qasearch::engine::{Engine, EngineOptions};
     let q = "What does record 7-3 say about the harbour?";
     println!("| round | vectors | engine opened, ms | answered, ms | in all, ms |");
     println!("|---|---|---|---|---|");
     for round in 1..=rounds {
         for one_shot in [true, false] {
+            if mapped_only && !one_shot {
+                continue;
+            }
             let t = Instant::now();
             let options = EngineOptions {
                 one_shot,
