@@ -37,15 +37,19 @@ impl Format {
 pub const SUPPORTED: &str = ".txt, .md, .csv, .tsv, .json, .jsonl";
 
 pub(super) fn format_of(path: &Path) -> Option<Format> {
-    match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
-        "txt" => Some(Format::Txt),
-        "jsonl" => Some(Format::Jsonl),
-        "csv" => Some(Format::Csv),
-        "tsv" => Some(Format::Tsv),
-        "json" => Some(Format::Json),
-        "md" | "markdown" => Some(Format::Markdown),
-        _ => None,
-    }
+    const KNOWN: [(&str, Format); 7] = [
+        ("txt", Format::Txt),
+        ("jsonl", Format::Jsonl),
+        ("csv", Format::Csv),
+        ("tsv", Format::Tsv),
+        ("json", Format::Json),
+        ("md", Format::Markdown),
+        ("markdown", Format::Markdown),
+    ];
+    let extension = path.extension()?.to_str()?;
+    (KNOWN.iter())
+        .find(|(known, _)| known.eq_ignore_ascii_case(extension))
+        .map(|&(_, format)| format)
 }
 
 /// The corpus files found under a data folder (no content read yet).
@@ -75,7 +79,7 @@ pub fn scan(root: &Path) -> Result<Scan> {
     let mut files = Vec::new();
     let mut abs = Vec::new();
     let mut warnings = Vec::new();
-    let mut seen = HashSet::new();
+    let mut seen = foldhash::HashSet::default();
     let mut unsupported = Vec::new();
     // Linked folders that lead outside are pruned before the walk enters them.
     let pruned = std::cell::RefCell::new(Vec::new());
@@ -104,7 +108,10 @@ pub fn scan(root: &Path) -> Result<Scan> {
                 continue;
             }
         };
-        if entry.depth() > 0 && entry.file_type().is_file() && format_of(entry.path()).is_none() {
+        if entry.depth() == 0 || !entry.file_type().is_file() {
+            continue;
+        }
+        if format_of(entry.path()).is_none() {
             unsupported.push(rel(root, entry.path()));
             continue;
         }
@@ -167,7 +174,7 @@ fn enters(
     if e.depth() == 0 {
         return true;
     }
-    if e.file_name().to_string_lossy().starts_with('.') {
+    if e.file_name().as_encoded_bytes().first() == Some(&b'.') {
         return false;
     }
     if e.path_is_symlink() && e.file_type().is_dir() {
@@ -193,14 +200,10 @@ fn source_file(
     entry: &walkdir::DirEntry,
     root: &Path,
     canon_root: &Path,
-    seen: &mut HashSet<(u64, u64, PathBuf)>,
+    seen: &mut foldhash::HashSet<(u64, u64, PathBuf)>,
     warnings: &mut Vec<Warning>,
 ) -> Option<SourceFile> {
-    if entry.depth() == 0 || !entry.file_type().is_file() {
-        return None;
-    }
     let path = entry.path();
-    format_of(path)?;
     let relpath = rel(root, path);
     // A linked file is read only when it leads inside the folder (linked
     // folders leading outside were pruned above); each real file once.
@@ -261,6 +264,12 @@ fn ctime_ns(_md: &std::fs::Metadata) -> u64 {
 /// is and giving the others a suffix `~2`, `~3`, … that no other key has.
 /// Deterministic: the same input gives the same keys.
 pub fn make_unique(keys: &mut [String]) {
+    // Most often they are unique already (a folder's paths are).
+    let mut distinct: foldhash::HashSet<&str> = foldhash::HashSet::default();
+    distinct.reserve(keys.len());
+    if keys.iter().all(|k| distinct.insert(k)) {
+        return;
+    }
     let mut taken: HashSet<String> = keys.iter().cloned().collect();
     let mut first_seen = HashSet::new();
     for key in keys.iter_mut() {
@@ -303,10 +312,21 @@ pub(super) fn file_identity(path: &Path, _md: &std::fs::Metadata) -> (u64, u64, 
 /// different (equal results are made unique by [`make_unique`]).
 pub(super) fn rel(root: &Path, path: &Path) -> String {
     let r = path.strip_prefix(root).unwrap_or(path);
+    // A walk's path below its root is names joined by `/`: UTF-8, it is
+    // already what joining its escaped components gives.
+    if let Some(s) = r.to_str().filter(|s| cfg!(unix) && plain(s)) {
+        return s.to_string();
+    }
     r.components()
         .map(|c| escape_os(c.as_os_str()))
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// Whether `s` is names joined by single `/`s, none of them `.` (so that
+/// its components, joined by `/`, give it back).
+fn plain(s: &str) -> bool {
+    s.split('/').all(|name| !name.is_empty() && name != ".")
 }
 
 pub(super) fn escape_os(name: &std::ffi::OsStr) -> String {
@@ -333,6 +353,62 @@ pub(super) fn escape_os(name: &std::ffi::OsStr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_by_extension_in_any_case() {
+        let format = |p: &str| format_of(Path::new(p)).map(Format::name);
+        for (path, expected) in [
+            ("a.txt", Some("txt")),
+            ("a.TXT", Some("txt")),
+            ("dir.csv/a.Md", Some("markdown")),
+            ("a.MarkDown", Some("markdown")),
+            ("a.JSONL", Some("jsonl")),
+            ("a.json", Some("json")),
+            ("a.Tsv", Some("tsv")),
+            ("a.csv", Some("csv")),
+            ("a.json5", None),
+            ("a.txt~", None),
+            ("txt", None),
+            (".txt", None),
+            ("a.", None),
+        ] {
+            assert_eq!(format(path), expected, "{path}");
+        }
+    }
+
+    /// A path below the root, as joining its escaped components gives it
+    /// (the plain case taken whole, the others component by component).
+    #[test]
+    fn relative_paths_are_their_components_joined() {
+        let joined = |root: &Path, path: &Path| {
+            let r = path.strip_prefix(root).unwrap_or(path);
+            let parts: Vec<String> = r.components().map(|c| escape_os(c.as_os_str())).collect();
+            parts.join("/")
+        };
+        let root = Path::new("data");
+        for path in [
+            "data/a.txt",
+            "data/x y/ä.md",
+            "data/a/./b.txt",
+            "other/a.txt",
+            "data//a.txt",
+        ] {
+            let path = Path::new(path);
+            assert_eq!(rel(root, path), joined(root, path), "{}", path.display());
+        }
+        assert_eq!(
+            rel(Path::new("data/"), Path::new("data/q/a.csv")),
+            "q/a.csv"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let odd = Path::new("data").join(std::ffi::OsStr::from_bytes(b"c\xe9.txt"));
+            assert_eq!(rel(root, &odd), "c\\xe9.txt");
+            let odd = Path::new("data").join(std::ffi::OsStr::from_bytes(b"c\xe9/\xff.txt"));
+            assert_eq!(rel(root, &odd), "c\\xe9/\\xff.txt");
+        }
+    }
 
     /// Files come depth first, each folder's entries ordered by name
     /// (bytewise), as `walkdir`'s `sort_by_file_name` orders them: a folder
