@@ -613,7 +613,10 @@ impl GenerationWriter<'_> {
     ///
     /// The caller's `manifest.files` must be [`GenerationWriter::file_sums`].
     pub fn commit(mut self, manifest: &Manifest) -> Result<PathBuf> {
-        let bytes = serde_json::to_vec_pretty(manifest).expect("invariant: manifest encodes");
+        // Compact: at a million pairs its records of every file and document
+        // are 29 MB so, 38 MB indented, read by every question and written
+        // by every update (about half the time to write, a third less to read).
+        let bytes = serde_json::to_vec(manifest).expect("invariant: manifest encodes");
         self.step()?;
         write_synced(&self.tmp.join(MANIFEST), &bytes)?;
         sync_dir(&self.tmp)?;
