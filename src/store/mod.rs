@@ -25,6 +25,7 @@ mod matrix;
 pub mod meta_columns;
 pub mod meta_delta;
 pub mod pg;
+mod rest;
 mod row_key;
 pub mod segments;
 mod sigbus;
