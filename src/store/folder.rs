@@ -85,7 +85,7 @@ pub(super) fn parse_pointer(text: &str) -> Option<Pointer> {
 }
 
 use super::checked::Checked;
-use super::rest::{read_rest, Rest};
+use super::rest::read_rest;
 use crate::safe_fs::read_limited;
 
 /// True when an index exists at `index_dir` (it has a `CURRENT` entry, of
@@ -267,16 +267,7 @@ fn open_once_with(index_dir: &Path, read_vectors: ReadVectors) -> Result<Snapsho
         }
     });
     let vectors = vectors?;
-    let Rest {
-        meta,
-        meta_base,
-        lexical,
-        probes,
-        sparse,
-        graph,
-        question_graph,
-        passage_graph,
-    } = rest?;
+    let rest = rest?;
     let vectors = match vectors {
         // The file's bytes are little-endian floats.
         Some(m) if cfg!(target_endian = "big") => {
@@ -286,20 +277,7 @@ fn open_once_with(index_dir: &Path, read_vectors: ReadVectors) -> Result<Snapsho
         None => Matrix::default(),
     };
     log::debug!("index opened in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
-    Ok(Snapshot {
-        dir,
-        manifest,
-        meta,
-        graph,
-        question_graph,
-        passage_graph,
-        lexical,
-        sparse,
-        probes,
-        meta_base,
-        vectors,
-        remote: None,
-    })
+    Ok(rest.with_vectors(dir, manifest, vectors))
 }
 
 /// The manifest lists every file a generation needs, each a plain name.

@@ -14,14 +14,49 @@ use crate::index::mmap_graph::{MmapGraph, Words};
 
 /// What a generation holds beside its vectors.
 pub(super) struct Rest {
-    pub(super) meta: Meta,
-    pub(super) meta_base: Option<super::meta_delta::MetaBase>,
-    pub(super) lexical: Lexical,
-    pub(super) probes: Option<crate::index::probes::Probes>,
-    pub(super) sparse: Option<crate::index::sparse::SparseIndex>,
-    pub(super) graph: MmapGraph,
-    pub(super) question_graph: Option<MmapGraph>,
-    pub(super) passage_graph: Option<MmapGraph>,
+    meta: Meta,
+    meta_base: Option<super::meta_delta::MetaBase>,
+    lexical: Lexical,
+    probes: Option<crate::index::probes::Probes>,
+    sparse: Option<crate::index::sparse::SparseIndex>,
+    graph: MmapGraph,
+    question_graph: Option<MmapGraph>,
+    passage_graph: Option<MmapGraph>,
+}
+
+impl Rest {
+    /// The generation in `dir` that `manifest` describes, with its `vectors`.
+    pub(super) fn with_vectors(
+        self,
+        dir: PathBuf,
+        manifest: Manifest,
+        vectors: Matrix,
+    ) -> Snapshot {
+        let Rest {
+            meta,
+            meta_base,
+            lexical,
+            probes,
+            sparse,
+            graph,
+            question_graph,
+            passage_graph,
+        } = self;
+        Snapshot {
+            dir,
+            manifest,
+            meta,
+            graph,
+            question_graph,
+            passage_graph,
+            lexical,
+            sparse,
+            probes,
+            meta_base,
+            vectors,
+            remote: None,
+        }
+    }
 }
 
 /// Reads and checks the generation in `dir` but its vectors: the metadata
