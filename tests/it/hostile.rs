@@ -682,3 +682,51 @@ fn an_unreadable_data_folder_says_why() {
     r.fails(3, "cannot read the data folder");
     assert!(r.stderr.contains("ermission denied"), "{r:#?}");
 }
+
+/// `ask -` maps the vectors of the generation it answers from: written to
+/// in place while it runs (here with the very bytes it held, so that only
+/// the file's modification time tells), its next answer is refused as
+/// damage naming the file (exit 4), never given from rows that may differ
+/// from those its check read.
+#[cfg(unix)]
+#[test]
+fn ask_from_stdin_answers_nothing_from_vectors_written_to_under_it() {
+    use std::io::{BufRead, Write};
+    use std::os::unix::fs::FileExt;
+    let w = Work::seeded();
+    w.index_ok();
+    let vectors = generation_dir(&w.index()).join("vectors.f32");
+    let file = std::fs::File::options().write(true).open(&vectors).unwrap();
+    // Set back, so that the write below moves it whatever the clock's tick.
+    let old = std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    file.set_modified(old).unwrap();
+    let mut child = w
+        .cmd()
+        .args(["ask", "--json", "-k", "1", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let mut output = std::io::BufReader::new(child.stdout.take().unwrap());
+    writeln!(input, "{GOAL}").unwrap();
+    input.flush().unwrap();
+    let mut first = String::new();
+    output.read_line(&mut first).unwrap();
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(first["answered"], true, "{first}");
+
+    let head = std::fs::read(&vectors).unwrap()[..4].to_vec();
+    file.write_all_at(&head, 0).unwrap();
+    writeln!(input, "{GOAL}").unwrap();
+    drop(input);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut output, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("vectors.f32"), "{stderr}");
+    assert!(rest.is_empty(), "no second answer: {rest}");
+}
