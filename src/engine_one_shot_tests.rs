@@ -90,10 +90,13 @@ fn a_one_shot_engine_answers_nothing_from_vectors_damaged_or_changed_under_it() 
         f.write_all_at(bytes, at).unwrap();
     };
     // Damaged before it was opened: the check, made while the engine opens
-    // and answers, refuses the answer (a reading engine refuses to open).
+    // and answers, refuses the answer, and every later one (a reading
+    // engine refuses to open).
     let original = std::fs::read(&vectors).unwrap();
     write_at(8, &[0x5a; 4]);
-    refused(&one_shot(&options));
+    let engine = one_shot(&options);
+    refused(&engine);
+    refused(&engine);
     assert!(Engine::open(&options, hash).is_err());
 
     // Written to after it was opened and had answered: the same length,

@@ -48,6 +48,8 @@ pub(super) struct FileCheck {
     pub(super) thread: Option<JoinHandle<Result<()>>>,
     /// A page was lost before the matrix left the mapping.
     pub(super) lost: bool,
+    /// Why the check failed, once it has: every later ask is refused too.
+    pub(super) failed: Option<String>,
 }
 
 #[derive(Debug)]
@@ -134,9 +136,19 @@ impl Matrix {
             .map_err(|e| Error::io("reading", &check.path, e))?;
         check.lost |= lost || md.len() != check.len || md.modified().ok() != check.mtime;
         if let Some(thread) = check.thread.take() {
-            thread
+            let checked = thread
                 .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            if let Err(e) = checked {
+                check.failed = Some(match &e {
+                    Error::IndexCorrupt { reason, .. } => reason.clone(),
+                    other => other.to_string(),
+                });
+                return Err(e);
+            }
+        }
+        if let Some(reason) = &check.failed {
+            return Err(Error::corrupt(&check.path, reason.clone()));
         }
         if check.lost {
             return Err(Error::corrupt(

@@ -385,6 +385,7 @@ fn check_in_background(
         mtime,
         thread: Some(thread),
         lost: false,
+        failed: None,
     })
 }
 
