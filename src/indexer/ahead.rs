@@ -51,6 +51,11 @@ impl Begun {
         laps.lap("scan the corpus");
         let previous = self.ahead.wait();
         laps.lap("wait for the opening");
+        // The walk is done: the vectors' check now has the core the walk
+        // had, while the rest of the update runs on the other.
+        if let Some(s) = previous {
+            s.start_vector_check();
+        }
         let recorded = previous
             .filter(|s| s.manifest.read_at_ns > 0 && s.manifest.sources.iter().any(|f| f.clean))
             .map(|s| {
@@ -112,7 +117,7 @@ impl Ahead {
             .name("qasearch-open".into())
             .spawn(move || {
                 let pointer = store::current_pointer(&dir)?;
-                Some((pointer, store::open_mapped(&dir)))
+                Some((pointer, store::open_for_update(&dir)))
             });
         Ahead(opened.ok().map(|opened| Opening {
             index_dir: index_dir.to_path_buf(),

@@ -234,6 +234,15 @@ pub fn open_mapped(index_dir: &Path) -> Result<Snapshot> {
         .map_err(|e| vanished_is_damage(index_dir, e))
 }
 
+/// [`open_mapped`] for an update, which walks the data folder while the
+/// generation opens: the vectors' check waits until
+/// [`Snapshot::start_vector_check`] (or [`Snapshot::vectors_verified`]) is
+/// called, rather than share the cores with the walk.
+pub fn open_for_update(index_dir: &Path) -> Result<Snapshot> {
+    retry_vanished(|| open_once_with(index_dir, segments::map_vectors_check_later))
+        .map_err(|e| vanished_is_damage(index_dir, e))
+}
+
 pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
     open_once_with(index_dir, segments::read_vectors)
 }

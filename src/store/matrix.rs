@@ -11,10 +11,11 @@
 //! A generation opened for an update, or for a process that asks and exits,
 //! maps its first vector file, the bulk of its rows, rather than reading it
 //! (`segments::map_vectors`): the file is checked on a thread of its own
-//! meanwhile, and [`Matrix::verified`] says whether it was intact, and
+//! meanwhile (an update's from when it asks, [`Matrix::start_check`]), and [`Matrix::verified`] says whether it was intact, and
 //! stayed so, before anything taken from it is written or answered.
 
 use std::path::PathBuf;
+use std::sync::mpsc::Sender;
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::SystemTime;
@@ -45,6 +46,8 @@ pub(super) struct FileCheck {
     pub(super) file: std::fs::File,
     pub(super) len: u64,
     pub(super) mtime: Option<SystemTime>,
+    /// Starts a check that waits to be asked for (`segments::CheckStart`).
+    pub(super) go: Option<Sender<()>>,
     pub(super) thread: Option<JoinHandle<Result<()>>>,
     /// A page was lost before the matrix left the mapping.
     pub(super) lost: bool,
@@ -116,6 +119,19 @@ impl Matrix {
         }
     }
 
+    /// Starts the check of the mapped file this matrix began as, where it
+    /// waits to be asked for (an update's: after the walk of the data
+    /// folder, so that the two do not share the cores).
+    pub fn start_check(&self) {
+        if let Some(check) = self.check.as_deref() {
+            let mut check = check.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(go) = check.go.take() {
+                // The thread has ended only if it could not start.
+                let _ = go.send(());
+            }
+        }
+    }
+
     /// Whether the mapped file this matrix began as (if any) was intact, and
     /// still is: waits for its check, then asks whether a page of it was
     /// lost since, or the file was shortened or written to (its length and
@@ -135,6 +151,9 @@ impl Matrix {
             .metadata()
             .map_err(|e| Error::io("reading", &check.path, e))?;
         check.lost |= lost || md.len() != check.len || md.modified().ok() != check.mtime;
+        if let Some(go) = check.go.take() {
+            let _ = go.send(());
+        }
         if let Some(thread) = check.thread.take() {
             let checked = thread
                 .join()

@@ -269,6 +269,38 @@ pub(super) fn map_vectors(
     files: &[VectorFile],
     dim: usize,
 ) -> Result<Option<Matrix>> {
+    map_vectors_checked(dir, manifest, files, dim, CheckStart::Now)
+}
+
+/// [`map_vectors`] whose check waits to be started ([`CheckStart::Asked`]):
+/// an update's, whose walk of the data folder would share the cores with
+/// it.
+pub(super) fn map_vectors_check_later(
+    dir: &Path,
+    manifest: &Manifest,
+    files: &[VectorFile],
+    dim: usize,
+) -> Result<Option<Matrix>> {
+    map_vectors_checked(dir, manifest, files, dim, CheckStart::Asked)
+}
+
+/// When the check of a mapped file starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CheckStart {
+    /// As soon as the file is mapped.
+    Now,
+    /// When [`Matrix::start_check`] or [`Matrix::verified`] is first
+    /// called; never when neither is.
+    Asked,
+}
+
+fn map_vectors_checked(
+    dir: &Path,
+    manifest: &Manifest,
+    files: &[VectorFile],
+    dim: usize,
+    start: CheckStart,
+) -> Result<Option<Matrix>> {
     let (wanted, total) = listed(dir, manifest, files, dim)?;
     match wanted.split_first() {
         Some(((first, sum), rest))
@@ -284,7 +316,7 @@ pub(super) fn map_vectors(
                 read_into(path, sum, &mut m[at..end])?;
                 at = end;
             }
-            let check = check_in_background(file, first, *sum)?;
+            let check = check_in_background(file, first, *sum, start)?;
             Ok(Some(Matrix::file_mapped(
                 m,
                 guard,
@@ -350,12 +382,14 @@ fn map_first(
     Ok(Some((m, guard, file)))
 }
 
-/// Starts checking `file` (at `path`, the file mapped) against `sum` on a
-/// thread of its own (read through a descriptor, never the mapping).
+/// Checks `file` (at `path`, the file mapped) against `sum` on a thread of
+/// its own (read through a descriptor, never the mapping), from when
+/// `start` says.
 fn check_in_background(
     file: std::fs::File,
     path: &Path,
     sum: FileSum,
+    start: CheckStart,
 ) -> Result<super::matrix::FileCheck> {
     let mine = file.try_clone().map_err(|e| read_failed(path, e))?;
     // Taken before the check reads a byte: a write after it changes the time.
@@ -365,9 +399,21 @@ fn check_in_background(
         .modified()
         .ok();
     let owned = path.to_path_buf();
+    let (go, gate) = match start {
+        CheckStart::Now => (None, None),
+        CheckStart::Asked => {
+            let (go, gate) = std::sync::mpsc::channel::<()>();
+            (Some(go), Some(gate))
+        }
+    };
     let thread = std::thread::Builder::new()
         .name("qasearch-check".into())
         .spawn(move || {
+            // The matrix dropped before its check was asked for: nothing
+            // read from it is written or answered.
+            if gate.is_some_and(|gate| gate.recv().is_err()) {
+                return Ok(());
+            }
             let t = std::time::Instant::now();
             let checked = check_file(file, &owned, &sum);
             log::debug!(
@@ -383,6 +429,7 @@ fn check_in_background(
         file: mine,
         len: sum.len,
         mtime,
+        go,
         thread: Some(thread),
         lost: false,
         failed: None,
@@ -560,7 +607,7 @@ mod tests {
         };
         let mapped = |sum: FileSum| {
             let (m, guard, file) = map_first(&path, &sum, sum.len).unwrap().unwrap();
-            let check = check_in_background(file, &path, sum).unwrap();
+            let check = check_in_background(file, &path, sum, CheckStart::Now).unwrap();
             Matrix::file_mapped(m, guard, floats.len(), check)
         };
         let mut matrix = mapped(sum);
@@ -583,6 +630,44 @@ mod tests {
         };
         let e = mapped(wrong).verified().unwrap_err();
         assert!(e.to_string().contains("checksum mismatch"), "{e}");
+    }
+
+    /// An update's check waits until it is started or asked for; dropped
+    /// before that, its thread ends without reading the file.
+    #[cfg(all(target_os = "linux", target_endian = "little"))]
+    #[test]
+    fn a_check_asked_for_later_waits_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(VECTORS);
+        let floats: Vec<f32> = (0..4096).map(|i| i as f32).collect();
+        std::fs::write(&path, bytemuck::cast_slice::<f32, u8>(&floats)).unwrap();
+        let len = std::fs::metadata(&path).unwrap().len();
+        // A sum the file does not have: a check that ran fails.
+        let wrong = FileSum { len, crc32: 7 };
+        let waiting = || {
+            let (m, guard, file) = map_first(&path, &wrong, len).unwrap().unwrap();
+            let check = check_in_background(file, &path, wrong, CheckStart::Asked).unwrap();
+            (m, guard, check)
+        };
+        let (m, guard, check) = waiting();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!check.thread.as_ref().unwrap().is_finished());
+        let matrix = Matrix::file_mapped(m, guard, floats.len(), check);
+        matrix.start_check();
+        let e = matrix.verified().unwrap_err();
+        assert!(e.to_string().contains("checksum mismatch"), "{e}");
+
+        // Asked for without being started: started then.
+        let (m, guard, check) = waiting();
+        let matrix = Matrix::file_mapped(m, guard, floats.len(), check);
+        let e = matrix.verified().unwrap_err();
+        assert!(e.to_string().contains("checksum mismatch"), "{e}");
+
+        // Never asked for: the thread ends, the file unread.
+        let (_m, _guard, mut check) = waiting();
+        let thread = check.thread.take().unwrap();
+        drop(check);
+        assert!(thread.join().unwrap().is_ok());
     }
 
     /// Rows of the previous files written again (merged, not linked) must

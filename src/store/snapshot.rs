@@ -392,6 +392,13 @@ impl Snapshot {
         self.vectors.verified()
     }
 
+    /// Starts the check of the vectors of a generation opened by
+    /// [`open_for_update`], which waits to be asked for; nothing for one
+    /// opened otherwise.
+    pub fn start_vector_check(&self) {
+        self.vectors.start_check()
+    }
+
     /// Puts back vectors [`Snapshot::take_vectors`] took, keeping their
     /// first `floats` floats (the rows this generation had).
     pub fn restore_vectors(&mut self, mut vectors: Matrix, floats: usize) {
