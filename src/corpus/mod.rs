@@ -288,10 +288,9 @@ pub fn read(scan: Scan, mut recorded: Option<Recorded<'_>>) -> Corpus {
     let mut kept = Vec::with_capacity(files.len());
     for (file, path) in files.into_iter().zip(paths) {
         let format = format_of(&path).unwrap_or(Format::Txt);
-        let taken = recorded.as_mut().and_then(|r| {
-            let then = r.unchanged(&file)?;
-            Some((then.clone(), r.take_documents(&file.path)))
-        });
+        let taken = (recorded.as_mut())
+            .and_then(|r| r.take_unchanged(&file))
+            .map(|(then, documents)| (then.clone(), documents));
         let parsed = match taken {
             Some((then, documents)) => {
                 kept.push(then);

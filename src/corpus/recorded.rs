@@ -11,8 +11,6 @@
 //! -r`, `cp -p`, `rsync -t` onto an edited copy): setting the times sets it
 //! to now, and nothing sets it back. Git trusts the same fields.
 
-use std::collections::HashMap;
-
 use super::{Document, SourceFile};
 
 /// A file whose newest time is within this of the moment the previous
@@ -28,49 +26,48 @@ pub struct Recorded<'a> {
     /// When that reading began ([`super::Scan::started_ns`]), nanoseconds
     /// since the Unix epoch; 0 when not recorded (nothing is taken).
     read_at_ns: u64,
-    /// The files it read, by path.
-    files: HashMap<&'a str, &'a SourceFile>,
-    /// Its documents, by file ([`Document::source`]).
-    documents: HashMap<String, Vec<Document>>,
+    /// The files it read, by path, each with its documents
+    /// ([`Document::source`]).
+    files: foldhash::HashMap<&'a str, (&'a SourceFile, Vec<Document>)>,
 }
 
 impl<'a> Recorded<'a> {
     /// A reading that began at `read_at_ns` (0: unknown, nothing is taken),
     /// read `files` and gave `documents` (in any order; a clean file
-    /// without any held none).
+    /// without any held none; a document of no file listed is dropped).
     pub fn new(
         read_at_ns: u64,
         files: &'a [SourceFile],
         documents: impl IntoIterator<Item = Document>,
     ) -> Recorded<'a> {
-        let mut by_file: HashMap<String, Vec<Document>> = HashMap::new();
+        let mut by_path: foldhash::HashMap<&'a str, (&'a SourceFile, Vec<Document>)> =
+            files.iter().map(|f| (f.path.as_str(), (f, Vec::new()))).collect();
         for d in documents {
-            by_file.entry(d.source.clone()).or_default().push(d);
+            if let Some((_, of_file)) = by_path.get_mut(d.source.as_str()) {
+                of_file.push(d);
+            }
         }
         Recorded {
             read_at_ns,
-            files: files.iter().map(|f| (f.path.as_str(), f)).collect(),
-            documents: by_file,
+            files: by_path,
         }
     }
 
-    /// The record of `file`, when its documents can be taken without
-    /// reading it: see the module's documentation.
-    pub(super) fn unchanged(&self, file: &SourceFile) -> Option<&'a SourceFile> {
-        let then = *self.files.get(file.path.as_str())?;
+    /// The record of `file` and its documents, taken out, when they can be
+    /// taken without reading it: see the module's documentation.
+    pub(super) fn take_unchanged(
+        &mut self,
+        file: &SourceFile,
+    ) -> Option<(&'a SourceFile, Vec<Document>)> {
+        let (then, documents) = self.files.get_mut(file.path.as_str())?;
         let settled = (file.mtime_ns.max(file.ctime_ns)).saturating_add(SETTLE_NS);
-        (then.clean
+        let unchanged = then.clean
             && !then.sha256.is_empty()
             && file.ctime_ns != 0
             && (file.size, file.mtime_ns, file.ctime_ns)
                 == (then.size, then.mtime_ns, then.ctime_ns)
-            && settled < self.read_at_ns)
-            .then_some(then)
-    }
-
-    /// The recorded documents of `path`, taken out.
-    pub(super) fn take_documents(&mut self, path: &str) -> Vec<Document> {
-        self.documents.remove(path).unwrap_or_default()
+            && settled < self.read_at_ns;
+        unchanged.then(|| (*then, std::mem::take(documents)))
     }
 }
 

@@ -115,14 +115,22 @@ impl Profile {
     /// Counts the letters of `texts` (up to a couple of million).
     pub fn of<'a>(texts: impl IntoIterator<Item = &'a str>) -> Profile {
         let mut p = Profile::default();
+        // Most letters are Latin: counted apart from the map.
+        let mut latin = 0;
         for t in texts {
             for s in t.chars().filter_map(Script::of) {
-                *p.counts.entry(s).or_default() += 1;
+                match s {
+                    Script::Latin => latin += 1,
+                    other => *p.counts.entry(other).or_default() += 1,
+                }
                 p.letters += 1;
             }
             if p.letters >= SAMPLE_LETTERS {
                 break;
             }
+        }
+        if latin > 0 {
+            p.counts.insert(Script::Latin, latin);
         }
         // Japanese mixes kana and kanji: count them as one.
         if p.counts.get(&Script::Kana).copied().unwrap_or(0) * 10 >= p.letters {
