@@ -40,8 +40,10 @@ impl<'a> Recorded<'a> {
         files: &'a [SourceFile],
         documents: impl IntoIterator<Item = Document>,
     ) -> Recorded<'a> {
-        let mut by_path: foldhash::HashMap<&'a str, (&'a SourceFile, Vec<Document>)> =
-            files.iter().map(|f| (f.path.as_str(), (f, Vec::new()))).collect();
+        let mut by_path: foldhash::HashMap<&'a str, (&'a SourceFile, Vec<Document>)> = files
+            .iter()
+            .map(|f| (f.path.as_str(), (f, Vec::new())))
+            .collect();
         for d in documents {
             if let Some((_, of_file)) = by_path.get_mut(d.source.as_str()) {
                 of_file.push(d);

@@ -204,7 +204,7 @@ mod tests {
         params: &HnswParams,
         _: usize,
     ) -> MmapGraph {
-        hnsw::extend_on(graph, vectors, dim, params, &|_| true, 1, &mut |_| {})
+        hnsw::extend_on(graph, vectors, dim, params, &|_| true, 1, None, &mut |_| {})
     }
 
     fn to_words(bytes: &[u8]) -> Vec<u32> {

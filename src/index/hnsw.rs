@@ -471,20 +471,43 @@ pub fn extend_over(
     member: &(dyn Fn(usize) -> bool + Sync),
     progress: &mut dyn FnMut(usize),
 ) -> MmapGraph {
+    let threads = build_threads();
+    extend_on(graph, vectors, dim, params, member, threads, None, progress)
+}
+
+/// [`extend_over`] where the caller knows which old rows may have become
+/// members since `graph` was made (`joined`, numbers below its rows; others
+/// are ignored): those alone are looked at among the old rows, rather than
+/// every one of them (70–100 ms for the three graphs of an update at a
+/// million pairs). A row that was a member is in the graph's lists: a
+/// graph of two rows or more links every member it holds.
+pub fn extend_joined(
+    graph: &MmapGraph,
+    vectors: &[f32],
+    dim: usize,
+    params: &HnswParams,
+    member: &(dyn Fn(usize) -> bool + Sync),
+    joined: &[usize],
+    progress: &mut dyn FnMut(usize),
+) -> MmapGraph {
+    let threads = build_threads();
     extend_on(
         graph,
         vectors,
         dim,
         params,
         member,
-        build_threads(),
+        threads,
+        Some(joined),
         progress,
     )
 }
 
-/// [`extend_over`] on `threads` threads (1 gives the same graph every run).
-/// Only the rows whose lists change are read out of `graph`
-/// (`index/links.rs`).
+/// [`extend_over`] on `threads` threads (1 gives the same graph every run),
+/// looking among the old rows at `joined` only where given
+/// ([`extend_joined`]). Only the rows whose lists change are read out of
+/// `graph` (`index/links.rs`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn extend_on(
     graph: &MmapGraph,
     vectors: &[f32],
@@ -492,6 +515,7 @@ pub(crate) fn extend_on(
     params: &HnswParams,
     member: &(dyn Fn(usize) -> bool + Sync),
     threads: usize,
+    joined: Option<&[usize]>,
     progress: &mut dyn FnMut(usize),
 ) -> MmapGraph {
     let rows = vectors.len() / dim.max(1);
@@ -503,12 +527,27 @@ pub(crate) fn extend_on(
     }
     let entry = graph.entry();
     // New members, and old rows that have become members (a new stored
-    // question identical to an old answer's sentence shares its row).
+    // question identical to an old answer's sentence shares its row), in
+    // order.
     let unlinked = |r: usize| (0..graph.layers()).all(|l| graph.neighbours(l, r as u32).is_empty());
-    let todo: Vec<u32> = (0..rows)
-        .filter(|&r| member(r) && r != entry && (r >= old || unlinked(r)))
-        .map(|r| r as u32)
-        .collect();
+    let joins = |r: usize| member(r) && r != entry && unlinked(r);
+    let mut todo: Vec<u32> = match joined {
+        None => (0..old).filter(|&r| joins(r)).map(|r| r as u32).collect(),
+        Some(joined) => {
+            let mut some: Vec<u32> = (joined.iter().copied())
+                .filter(|&r| r < old && joins(r))
+                .map(|r| r as u32)
+                .collect();
+            some.sort_unstable();
+            some.dedup();
+            some
+        }
+    };
+    todo.extend(
+        (old..rows)
+            .filter(|&r| member(r) && r != entry)
+            .map(|r| r as u32),
+    );
     let layered = Layered {
         vectors,
         dim,
@@ -599,6 +638,31 @@ mod tests {
         let none = build_over(old, dim, &params, 2, &|_| false, &mut |_| {});
         let some = extend_over(&none, &data, dim, &params, &member, &mut |_| {});
         assert!(check(&some, &data) >= 0.95);
+    }
+
+    /// Told which old rows have become members, an extension makes the
+    /// graph it makes when it looks at every old row; it looks at no other.
+    #[test]
+    fn an_extension_told_the_rows_that_joined_makes_the_same_graph() {
+        let dim = 16;
+        let data = random_unit(1500, dim, 5);
+        let params = HnswParams::default();
+        let before = |r: usize| r.is_multiple_of(3);
+        let graph = build_over(&data[..1200 * dim], dim, &params, 1, &before, &mut |_| {});
+        // Rows 1 and 4 join; the list may hold old members, new rows and repeats.
+        let now = |r: usize| before(r) || r == 1 || r == 4;
+        let lists = |g: &MmapGraph| -> Vec<Vec<Vec<u32>>> {
+            (0..g.rows() as u32).map(|r| g.row_links(r)).collect()
+        };
+        let every = extend_on(&graph, &data, dim, &params, &now, 1, None, &mut |_| {});
+        let joined = [4, 1, 3, 1299, 4];
+        let told = extend_on(&graph, &data, dim, &params, &now, 1, Some(&joined), &mut |_| {});
+        assert_eq!(lists(&told), lists(&every));
+        assert!(!told.row_links(4)[0].is_empty(), "a row that joined is linked");
+        // Not told of row 4: it is left out.
+        let partly = extend_on(&graph, &data, dim, &params, &now, 1, Some(&[1]), &mut |_| {});
+        assert!(partly.row_links(4).iter().all(Vec::is_empty));
+        assert!(!partly.row_links(1)[0].is_empty());
     }
 
     #[test]
@@ -693,7 +757,7 @@ mod tests {
             let before = |r: usize| !r.is_multiple_of(3);
             let after = |r: usize| !r.is_multiple_of(3) || r.is_multiple_of(7);
             let graph = build_over(&data[..old * dim], dim, &params, 1, &before, &mut |_| {});
-            let overlay = extend_on(&graph, &data, dim, &params, &after, 1, &mut |_| {});
+            let overlay = extend_on(&graph, &data, dim, &params, &after, 1, None, &mut |_| {});
             // Every row's lists read out, then extended.
             let (top, entry, mut links) = graph.links();
             links.truncate(old);

@@ -228,20 +228,36 @@ fn extend_over(
             .sum::<usize>();
     progress.start(Stage::Graph, todo as u64);
     let mut advance = |n: usize| progress.advance(n as u64);
-    let graph = hnsw::extend_over(&prev.graph, vectors, dim, params, &main, &mut advance);
+    // The rows each graph gets, and how many it loses: its extension looks
+    // at those alone among the old rows, its check is told of them.
+    let was_main = |r: usize| prev.meta.row_has(r, Side::MAIN_KINDS);
+    let (added, dropped) = joined(rows, prev_rows, &main, &was_main);
+    let graph = hnsw::extend_joined(
+        &prev.graph,
+        vectors,
+        dim,
+        params,
+        &main,
+        &added,
+        &mut advance,
+    );
     // Each side's graph extended (true), or built for its first rows.
-    let mut sides: Vec<(Side, MmapGraph, bool)> = Vec::new();
+    let mut sides: Vec<Made> = Vec::new();
     for side in Side::ALL {
         let member = |r: usize| side.holds(kinds[r]);
+        let was = |r: usize| prev.meta.row_has(r, side.kind().bit());
         match prev.side_graph(side) {
             Some(g) => {
-                let graph = hnsw::extend_over(g, vectors, dim, params, &member, &mut advance);
-                sides.push((side, graph, true));
+                let change = joined(rows, prev_rows, &member, &was);
+                let graph =
+                    hnsw::extend_joined(g, vectors, dim, params, &member, &change.0, &mut advance);
+                sides.push((side, graph, true, change));
             }
             None if kinds.iter().any(|&k| side.holds(k)) => {
                 let threads = hnsw::build_threads();
                 let graph = hnsw::build_over(vectors, dim, params, threads, &member, &mut advance);
-                sides.push((side, graph, false));
+                let change = joined(rows, prev_rows, &member, &was);
+                sides.push((side, graph, false, change));
             }
             None => {}
         }
@@ -249,8 +265,6 @@ fn extend_over(
     progress.finish();
     laps.lap("graph: extend");
     let built = prev.manifest.graph_recall;
-    let was_main = |r: usize| prev.meta.row_has(r, Side::MAIN_KINDS);
-    let (added, dropped) = joined(rows, prev_rows, &main, &was_main);
     let change = Change {
         first_new: prev_rows,
         added: &added,
@@ -264,21 +278,23 @@ fn extend_over(
     Some((graph, probes, side_graphs))
 }
 
-/// The side graphs of an extension (each extended, true, or built for its
-/// first rows), each checked: None when one is not kept.
+/// A side's graph made by an extension: extended (true) or built for its
+/// first rows, with the rows it got and how many it lost ([`joined`]).
+type Made = (Side, MmapGraph, bool, (Vec<usize>, usize));
+
+/// The side graphs of an extension, each checked: None when one is not
+/// kept.
 fn checked_sides(
     prev: &Snapshot,
-    sides: Vec<(Side, MmapGraph, bool)>,
+    sides: Vec<Made>,
     kinds: &[u8],
     vectors: &[f32],
     dim: usize,
 ) -> Option<Vec<SideGraph>> {
-    let (prev_rows, rows) = (prev.meta.row_count(), kinds.len());
+    let prev_rows = prev.meta.row_count();
     let mut checked = Vec::new();
-    for (side, graph, extended) in sides {
+    for (side, graph, extended, (added, dropped)) in sides {
         let member = |r: usize| side.holds(kinds[r]);
-        let was = |r: usize| prev.meta.row_has(r, side.kind().bit());
-        let (added, dropped) = joined(rows, prev_rows, &member, &was);
         let change = Change {
             first_new: prev_rows,
             added: &added,

@@ -74,7 +74,7 @@ fn a_patched_graphs_base_is_linked_only_when_the_previous_file_is_it() {
     let data = random_unit(3005, dim, 8);
     let params = HnswParams::default();
     let base = hnsw::build_with_threads(&data[..3000 * dim], dim, &params, 1, &mut |_| {});
-    let grown = hnsw::extend_on(&base, &data, dim, &params, &|_| true, 1, &mut |_| {});
+    let grown = hnsw::extend_on(&base, &data, dim, &params, &|_| true, 1, None, &mut |_| {});
     let patch = grown.patch_bytes().expect("5 rows of 3,005: a patch");
     let prev = Previous::holding(GRAPH, base.base_bytes());
     let mut writer = prev.lock.begin().unwrap();
