@@ -438,12 +438,15 @@ fn write_generation(
 /// ([`calibrate::familiarity_of`]).
 pub fn language_warning(corpus: &Corpus, embedder: &dyn Embedder) -> Option<String> {
     let model = embedder.identity();
-    let pairs: Vec<(&str, &str)> = (corpus.documents.iter())
-        .flat_map(|d| &d.pairs)
-        .map(|p| (p.question.as_str(), p.answer.as_str()))
-        .collect();
+    // Read lazily: the profile stops after its sample of letters, the
+    // vocabulary's share is taken from pairs spread through the corpus.
+    let pairs = || {
+        (corpus.documents.iter())
+            .flat_map(|d| &d.pairs)
+            .map(|p| (p.question.as_str(), p.answer.as_str()))
+    };
     let english_only = crate::model::reads_only_english(model);
-    let texts = pairs.iter().flat_map(|&(q, a)| [q, a]);
+    let texts = pairs().flat_map(|(q, a)| [q, a]);
     let name = &model.settings.name;
     if let Some(w) =
         corpus::script::mismatch(&corpus::script::Profile::of(texts), name, english_only)
@@ -454,7 +457,13 @@ pub fn language_warning(corpus: &Corpus, embedder: &dyn Embedder) -> Option<Stri
         return None;
     }
     // Advice only: a tokenizer that fails here fails the embedding anyway.
-    let familiarity = calibrate::familiarity_of(&pairs, embedder).ok()??;
+    // The pairs `familiarity_of` would take of them all.
+    let step = (corpus.pair_count() / calibrate::FAMILIARITY_SAMPLE).max(1);
+    let sample: Vec<(&str, &str)> = pairs()
+        .step_by(step)
+        .take(calibrate::FAMILIARITY_SAMPLE)
+        .collect();
+    let familiarity = calibrate::familiarity_of(&sample, embedder).ok()??;
     let share = familiarity.split_share();
     (share >= calibrate::UNFAMILIAR_FROM).then(|| {
         format!(

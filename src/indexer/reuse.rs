@@ -127,9 +127,12 @@ pub(super) fn collect(
 ) -> Collected {
     let earlier = previous.map(Earlier::new);
     let mut documents = Vec::with_capacity(corpus.documents.len());
-    let mut pairs: Vec<PairMeta> = Vec::new();
-    let mut occurrences = Vec::new();
-    let mut previous_row = Vec::new();
+    // About as many as the previous generation had (an update's), else grown.
+    let (pair_room, occurrence_room) =
+        previous.map_or((0, 0), |m| (m.pairs.len() + 64, m.occurrences.len() + 256));
+    let mut pairs: Vec<PairMeta> = Vec::with_capacity(pair_room);
+    let mut occurrences = Vec::with_capacity(occurrence_room);
+    let mut previous_row = Vec::with_capacity(occurrence_room);
     let mut previous_pair = Vec::with_capacity(corpus.documents.len());
     let mut previous_doc = Vec::with_capacity(corpus.documents.len());
     for doc in &corpus.documents {
