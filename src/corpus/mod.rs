@@ -367,6 +367,10 @@ fn read_file(
 /// others get a suffix, each with a warning.
 fn unique_keys(documents: &mut [Document], warnings: &mut Vec<Warning>) {
     documents.sort_by(|a, b| a.key.cmp(&b.key));
+    // Sorted, equal keys are neighbours: most often there are none.
+    if documents.windows(2).all(|w| w[0].key != w[1].key) {
+        return;
+    }
     let mut keys: Vec<String> = documents.iter().map(|d| d.key.clone()).collect();
     make_unique(&mut keys);
     for (d, k) in documents.iter_mut().zip(keys) {
