@@ -222,8 +222,8 @@ pub fn open(index_dir: &Path) -> Result<Snapshot> {
 }
 
 /// Opens the current generation of the index at `index_dir` for a process
-/// that reads few of its vectors and holds them briefly: an update, or an
-/// `ask` that exits after answering. As [`open`] does, but the first vector
+/// that reads few of its vectors and holds them briefly: an `ask` that
+/// exits after answering (an update: [`open_for_update`]). As [`open`] does, but the first vector
 /// file, the bulk of them, is mapped rather than read, and checked on a
 /// thread of its own meanwhile ([`segments::map_vectors`]);
 /// [`Snapshot::vectors_verified`] waits for the check and asks whether the

@@ -11,8 +11,9 @@
 //! A generation opened for an update, or for a process that asks and exits,
 //! maps its first vector file, the bulk of its rows, rather than reading it
 //! (`segments::map_vectors`): the file is checked on a thread of its own
-//! meanwhile (an update's from when it asks, [`Matrix::start_check`]), and [`Matrix::verified`] says whether it was intact, and
-//! stayed so, before anything taken from it is written or answered.
+//! meanwhile (an update's from when it asks, [`Matrix::start_check`]), and
+//! [`Matrix::verified`] says whether it was intact, and stayed so, before
+//! anything taken from it is written or answered.
 
 use std::path::PathBuf;
 use std::sync::mpsc::Sender;
