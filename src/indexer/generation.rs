@@ -212,6 +212,12 @@ fn plan_against(
     previous: Option<&Snapshot>,
     config: &IndexConfig,
 ) -> Option<BuildPlan> {
+    // Nothing to do: said before the plan copies a million pairs to find it.
+    if previous.is_some_and(|p| {
+        p.sparse.is_some() == config.sparse && unchanged(corpus, &p.manifest, config)
+    }) {
+        return None;
+    }
     let before = previous.map(|p| Previous {
         manifest: &p.manifest,
         meta: &p.meta,

@@ -307,20 +307,25 @@ pub fn plan(corpus: &Corpus, previous: Option<Previous<'_>>, config: &IndexConfi
         return plan;
     };
     plan.distinct_reusing(prev, &previous_row);
-    // Fresh, and even the files' sizes and times are as recorded (a touched
-    // file gets a new generation that records its new time, reusing every
-    // vector, so that later asks need not hash it again).
-    let unchanged = prev.manifest.sources == corpus.files
-        && prev.manifest.hnsw == config.hnsw
-        && prev.manifest.answer_vectors == config.answer_vectors
-        && prev.manifest.question_vectors == config.question_vectors
-        && corpus_freshness(corpus, prev.manifest).is_fresh();
-    plan.graph = if unchanged {
+    plan.graph = if unchanged(corpus, prev.manifest, config) {
         GraphAction::Keep
     } else {
         plan.graph_after(prev, config)
     };
     plan
+}
+
+/// Whether a build of `corpus` with `config` would make the generation of
+/// `manifest` again: the same settings, the same files with the same sizes
+/// and times (a touched file gets a new generation that records its new
+/// time, reusing every vector, so that later asks need not hash it again),
+/// the same documents.
+pub fn unchanged(corpus: &Corpus, manifest: &Manifest, config: &IndexConfig) -> bool {
+    manifest.sources == corpus.files
+        && manifest.hnsw == config.hnsw
+        && manifest.answer_vectors == config.answer_vectors
+        && manifest.question_vectors == config.question_vectors
+        && corpus_freshness(corpus, manifest).is_fresh()
 }
 
 impl BuildPlan {
