@@ -32,7 +32,7 @@ use serde::Serialize;
 
 use crate::error::{Error, ModelFix, Result};
 use crate::indexer::BuildTarget;
-use crate::indexer::{self, Changes, IndexConfig, IndexSummary};
+use crate::indexer::{self, IndexConfig, IndexSummary};
 use crate::model::embed::Embedder;
 use crate::model::ModelIdentity;
 use crate::progress::Progress;
@@ -40,7 +40,9 @@ use crate::search::{self, Answers, SearchConfig};
 use crate::store::Store;
 use crate::store::{self, Manifest, Snapshot};
 
+mod plan;
 mod status;
+use plan::{opened_ahead, opening_ahead, plan, Plan};
 pub use status::{status, status_of, Status};
 
 /// A model that can be shared between threads (one call at a time).
@@ -154,63 +156,6 @@ pub struct Timings {
     pub retrieve_ms: f64,
 }
 
-/// What the index needs before it can answer.
-enum Plan {
-    /// Usable as it is; the model that made it.
-    Ready(ModelIdentity),
-    /// No index yet (or one of an older format): build it.
-    Build,
-    /// The data changed: update with the index's own settings.
-    Update(Changes, IndexConfig, ModelIdentity),
-}
-
-/// Decides, without the model, what the index needs.
-fn plan(options: &EngineOptions, store: &dyn Store) -> Result<Plan> {
-    if !store.exists()? {
-        return Ok(Plan::Build);
-    }
-    let manifest = match store.read_manifest() {
-        Ok(m) => m,
-        // An index of an older qasearch is rebuilt; a newer one is refused
-        // (rebuilding would take it from the qasearch that made it).
-        Err(Error::Incompatible {
-            what: "format version",
-            found,
-            ..
-        }) if options.update
-            && found
-                .parse::<u32>()
-                .is_ok_and(|v| v < store::FORMAT_VERSION) =>
-        {
-            log::info!(
-                "the index at {} was made by an earlier qasearch (format {found}): rebuilding it",
-                store.location()
-            );
-            return Ok(Plan::Build);
-        }
-        Err(e) => return Err(e),
-    };
-    if !options.update {
-        return Ok(Plan::Ready(manifest.model));
-    }
-    match file_freshness(&options.data_dir, &manifest) {
-        Ok(f) if f.is_fresh() => Ok(Plan::Ready(manifest.model)),
-        Ok(f) => Ok(Plan::Update(
-            f.files,
-            IndexConfig::kept_from(&manifest),
-            manifest.model,
-        )),
-        Err(Error::DataMissing { path }) => {
-            log::warn!(
-                "data folder {} not found: answering from the index as it was built",
-                path.display()
-            );
-            Ok(Plan::Ready(manifest.model))
-        }
-        Err(e) => Err(e),
-    }
-}
-
 fn same_model(store: &dyn Store, ours: &ModelIdentity, theirs: &ModelIdentity) -> Result<()> {
     if ours != theirs {
         return Err(Error::Incompatible {
@@ -273,7 +218,7 @@ fn apply(
         r.map(|(_, warnings)| warnings.iter().for_each(&mut *warn))
     };
     match plan {
-        Plan::Ready(model) => same_model(store, embedder.identity(), &model),
+        Plan::Ready(model, _) => same_model(store, embedder.identity(), &model),
         Plan::Build => {
             // The cause first: no data to build from is the error, not news
             // that a build starts.
@@ -376,12 +321,15 @@ impl Engine {
             true => store.open_mapped(),
             false => store.open(),
         };
+        let ahead = opening_ahead(options, &store);
         let (embedder, plan, opened) = std::thread::scope(|scope| {
             let model = scope.spawn(load_model);
             let plan = plan(options, &*store);
             // Open now only if nothing has to change first.
             let opened = match &plan {
-                Ok(Plan::Ready(_)) => Some(open(&*store)),
+                Ok(Plan::Ready(_, generation)) => {
+                    Some(opened_ahead(ahead, *generation).unwrap_or_else(|| open(&*store)))
+                }
                 _ => None,
             };
             let embedder = model.join().unwrap_or_else(|_| {
@@ -406,7 +354,7 @@ impl Engine {
             t.elapsed().as_secs_f64() * 1e3
         );
         let snapshot = match (plan, opened) {
-            (Plan::Ready(model), Some(snapshot)) => {
+            (Plan::Ready(model, _), Some(snapshot)) => {
                 same_model(&*store, embedder.identity(), &model)?;
                 snapshot?
             }
@@ -566,9 +514,9 @@ impl Engine {
             &manifest.fusion,
             min_score,
         )?;
-        // Mapped vectors (a one-shot engine's): what was read from them
-        // counts only if the file was intact, and still is.
-        snapshot.vectors_verified()?;
+        // Mapped files (a one-shot engine's vectors and graphs): what was
+        // read from them counts only if they were intact, and still are.
+        snapshot.answers_verified()?;
         let retrieve_ms = t.elapsed().as_secs_f64() * 1e3;
         Ok((
             answers,

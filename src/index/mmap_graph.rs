@@ -31,10 +31,22 @@ const VERSION: u32 = 1;
 /// Word storage: a memory map or owned words.
 #[derive(Debug)]
 pub enum Words {
-    /// A mapped file (page aligned).
+    /// A file's bytes copied into an anonymous mapping (page aligned).
     Mapped(memmap2::Mmap),
     /// Words in memory.
     Owned(Vec<u32>),
+    /// A file mapped where it lies (page aligned), which may change under
+    /// the graph: what its words say is bounds-checked wherever it is read
+    /// ([`Csr::neighbours`], [`MmapGraph::search_within`]), so changed
+    /// words make a wrong walk, never a read out of bounds.
+    File(Arc<dyn FileWords>),
+}
+
+/// A mapped file a graph is searched in (the store's, checked against its
+/// sum when mapped, and asked afterwards whether it stayed so).
+pub trait FileWords: Send + Sync + std::fmt::Debug {
+    /// The file's bytes.
+    fn bytes(&self) -> &[u8];
 }
 
 impl Words {
@@ -42,6 +54,7 @@ impl Words {
         match self {
             Words::Mapped(m) => bytemuck::try_cast_slice(&m[..]).ok(),
             Words::Owned(v) => Some(v),
+            Words::File(f) => bytemuck::try_cast_slice(f.bytes()).ok(),
         }
     }
 }
@@ -185,14 +198,20 @@ impl Csr {
         }
     }
 
+    /// `row`'s links in `layer` (none past its layers). The offsets are
+    /// read with bounds checks: checked in `parse`, they can change only
+    /// in a file mapped where it lies (then a list out of bounds is empty).
     pub(crate) fn neighbours(&self, layer: usize, row: u32) -> &[u32] {
         let Some(i) = self.local(layer, row) else {
             return &[];
         };
         let l = self.layers[layer];
         let w = self.words();
-        let (a, b) = (w[l.offsets + i] as usize, w[l.offsets + i + 1] as usize);
-        &w[l.links + a..l.links + b]
+        let (Some(&a), Some(&b)) = (w.get(l.offsets + i), w.get(l.offsets + i + 1)) else {
+            return &[];
+        };
+        w.get(l.links + a as usize..l.links + b as usize)
+            .unwrap_or_default()
     }
 
     /// Links in every layer.
@@ -445,6 +464,16 @@ impl MmapGraph {
         }
     }
 
+    /// `row`'s links in `layer` to rows under `rows`: every link of a graph
+    /// as `parse` checked it; a link out of range can only be a word
+    /// changed under a file mapped where it lies, and is passed over.
+    #[inline]
+    fn links_under(&self, layer: usize, row: u32, rows: usize) -> impl Iterator<Item = &u32> {
+        self.neighbours(layer, row)
+            .iter()
+            .filter(move |&&n| (n as usize) < rows)
+    }
+
     /// The `k` nearest rows to `query` (HNSW search with breadth `ef`), best
     /// first; rows for which `keep` is false are walked through but never returned.
     pub fn search(
@@ -491,7 +520,7 @@ impl MmapGraph {
         for layer in (1..self.layers()).rev() {
             loop {
                 let mut moved = false;
-                for &n in self.neighbours(layer, ep) {
+                for &n in self.links_under(layer, ep, rows) {
                     let d = dist(n);
                     if d < ep_dist {
                         ep = n;
@@ -532,7 +561,7 @@ impl MmapGraph {
                 return None;
             }
             fresh.clear();
-            fresh.extend(self.neighbours(0, row).iter().filter(|&&n| !mark(n)));
+            fresh.extend(self.links_under(0, row, rows).filter(|&&n| !mark(n)));
             compared.set(compared.get() + fresh.len());
             let row_of = |i: usize| {
                 let r = fresh[i] as usize;

@@ -16,7 +16,8 @@
 //! Where the guard cannot be had (another system, every slot taken), the
 //! file is read as before.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use super::folder::read_failed;
 use super::sigbus::Guard;
@@ -94,6 +95,28 @@ impl Checked {
 /// The file at `path` mapped and checked against `sum`; None where it
 /// cannot be mapped and guarded.
 fn mapped(path: &Path, sum: &FileSum) -> Result<Option<Checked>> {
+    let Some((_, map, guard)) = map_guarded(path, sum)? else {
+        return Ok(None);
+    };
+    let _ = map.advise(memmap2::Advice::Sequential);
+    let checked = Checked::Mapped {
+        guard,
+        map,
+        crc32: sum.crc32,
+    };
+    if checked.lost() {
+        return Err(mismatch(path));
+    }
+    Ok(Some(checked))
+}
+
+/// The file at `path` (of `sum.len` bytes) mapped whole, its range
+/// guarded, and the file it was opened as; None where it cannot be mapped
+/// and guarded (an empty file among them). Nothing of it is read yet.
+fn map_guarded(
+    path: &Path,
+    sum: &FileSum,
+) -> Result<Option<(std::fs::File, memmap2::Mmap, Guard)>> {
     let (file, len) = open_regular(path).map_err(|e| read_failed(path, e))?;
     if len != sum.len {
         return Err(mismatch(path));
@@ -110,16 +133,88 @@ fn mapped(path: &Path, sum: &FileSum) -> Result<Option<Checked>> {
     let Some(guard) = Guard::register(map.as_ptr() as usize, map.len()) else {
         return Ok(None);
     };
-    let _ = map.advise(memmap2::Advice::Sequential);
-    let checked = Checked::Mapped {
-        guard,
-        map,
-        crc32: sum.crc32,
-    };
-    if checked.lost() {
-        return Err(mismatch(path));
+    Ok(Some((file, map, guard)))
+}
+
+/// A generation's file mapped for as long as the generation answers, not
+/// only while it is decoded: the graphs of a process that asks and exits
+/// (`folder::open_mapped`), searched where they lie in the page cache
+/// rather than copied into fresh memory first (at a million pairs, 476 MB
+/// whose every page the kernel zeroed before the copy). Checked against
+/// its sum once mapped; [`KeptFile::intact`] says whether it stayed as
+/// checked, and an answer read from it is given only if it did
+/// (`Snapshot::answers_verified`). What its bytes say is bounds-checked
+/// where it is read, so bytes changed under it make a wrong walk at worst,
+/// never a read out of bounds.
+pub(crate) struct KeptFile {
+    /// Unregistered before the mapping goes (fields drop in order).
+    guard: Guard,
+    map: memmap2::Mmap,
+    path: PathBuf,
+    file: std::fs::File,
+    len: u64,
+    mtime: Option<SystemTime>,
+}
+
+impl KeptFile {
+    /// The file at `path` mapped and checked against `sum`; None where it
+    /// cannot be mapped and guarded (it is read instead).
+    pub(super) fn map(path: &Path, sum: &FileSum) -> Result<Option<KeptFile>> {
+        let Some((file, map, guard)) = map_guarded(path, sum)? else {
+            return Ok(None);
+        };
+        let _ = map.advise(memmap2::Advice::Sequential);
+        // The time before the sum: a write after it moves the time.
+        let mtime = file
+            .metadata()
+            .map_err(|e| read_failed(path, e))?
+            .modified()
+            .ok();
+        let kept = KeptFile {
+            guard,
+            map,
+            path: path.to_path_buf(),
+            file,
+            len: sum.len,
+            mtime,
+        };
+        // The pass may fault on a lost page: the mark is read after.
+        if crc32fast::hash(&kept.map) != sum.crc32 || kept.guard.faulted() {
+            return Err(mismatch(path));
+        }
+        Ok(Some(kept))
     }
-    Ok(Some(checked))
+
+    /// Whether the file is still as it was checked: no page of it lost,
+    /// its length and modification time unchanged. An error names it.
+    pub(crate) fn intact(&self) -> Result<()> {
+        let md = self
+            .file
+            .metadata()
+            .map_err(|e| read_failed(&self.path, e))?;
+        if self.guard.faulted() || md.len() != self.len || md.modified().ok() != self.mtime {
+            return Err(Error::corrupt(
+                &self.path,
+                "changed while it was read (truncated or written to)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl crate::index::mmap_graph::FileWords for KeptFile {
+    fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+}
+
+impl std::fmt::Debug for KeptFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeptFile")
+            .field("path", &self.path)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
 }
 
 fn mismatch(path: &Path) -> Error {

@@ -85,7 +85,7 @@ pub(super) fn parse_pointer(text: &str) -> Option<Pointer> {
 }
 
 use super::checked::Checked;
-use super::rest::read_rest;
+use super::rest::{read_rest, GraphsIn};
 use crate::safe_fs::read_limited;
 
 /// True when an index exists at `index_dir` (it has a `CURRENT` entry, of
@@ -225,12 +225,14 @@ pub fn open(index_dir: &Path) -> Result<Snapshot> {
 /// that reads few of its vectors and holds them briefly: an `ask` that
 /// exits after answering (an update: [`open_for_update`]). As [`open`] does, but the first vector
 /// file, the bulk of them, is mapped rather than read, and checked on a
-/// thread of its own meanwhile ([`segments::map_vectors`]);
-/// [`Snapshot::vectors_verified`] waits for the check and asks whether the
-/// file changed since. A long-lived process (`serve`, `mcp`) opens with
-/// [`open`]: its vectors are its own, whatever happens to the file.
+/// thread of its own meanwhile ([`segments::map_vectors`]), and the graphs
+/// are searched where their files lie ([`rest::GraphsIn::Place`]);
+/// [`Snapshot::answers_verified`] waits for the check and asks whether the
+/// files changed since. A long-lived process (`serve`, `mcp`) opens with
+/// [`open`]: its vectors and graphs are its own, whatever happens to the
+/// files.
 pub fn open_mapped(index_dir: &Path) -> Result<Snapshot> {
-    retry_vanished(|| open_once_with(index_dir, segments::map_vectors))
+    retry_vanished(|| open_once_with(index_dir, segments::map_vectors, GraphsIn::Place))
         .map_err(|e| vanished_is_damage(index_dir, e))
 }
 
@@ -239,18 +241,28 @@ pub fn open_mapped(index_dir: &Path) -> Result<Snapshot> {
 /// [`Snapshot::start_vector_check`] (or [`Snapshot::vectors_verified`]) is
 /// called, rather than share the cores with the walk.
 pub fn open_for_update(index_dir: &Path) -> Result<Snapshot> {
-    retry_vanished(|| open_once_with(index_dir, segments::map_vectors_check_later))
-        .map_err(|e| vanished_is_damage(index_dir, e))
+    retry_vanished(|| {
+        open_once_with(
+            index_dir,
+            segments::map_vectors_check_later,
+            GraphsIn::Memory,
+        )
+    })
+    .map_err(|e| vanished_is_damage(index_dir, e))
 }
 
 pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
-    open_once_with(index_dir, segments::read_vectors)
+    open_once_with(index_dir, segments::read_vectors, GraphsIn::Memory)
 }
 
 /// How the vector files of a generation come into memory.
 type ReadVectors = fn(&Path, &Manifest, &[VectorFile], usize) -> Result<Option<Matrix>>;
 
-fn open_once_with(index_dir: &Path, read_vectors: ReadVectors) -> Result<Snapshot> {
+fn open_once_with(
+    index_dir: &Path,
+    read_vectors: ReadVectors,
+    graphs: GraphsIn,
+) -> Result<Snapshot> {
     let t = std::time::Instant::now();
     let (dir, manifest) = read_manifest_once(index_dir)?;
     check_file_list(&manifest, &dir.join(MANIFEST))?;
@@ -265,14 +277,17 @@ fn open_once_with(index_dir: &Path, read_vectors: ReadVectors) -> Result<Snapsho
         let thread = std::thread::Builder::new().name("qasearch-vectors".into());
         match thread.spawn_scoped(s, read_vectors) {
             Ok(reading) => {
-                let rest = read_rest(&dir, &manifest, meta_bytes);
+                let rest = read_rest(&dir, &manifest, meta_bytes, graphs);
                 let vectors = reading.join();
                 (
                     vectors.unwrap_or_else(|p| std::panic::resume_unwind(p)),
                     rest,
                 )
             }
-            Err(_) => (read_vectors(), read_rest(&dir, &manifest, meta_bytes)),
+            Err(_) => (
+                read_vectors(),
+                read_rest(&dir, &manifest, meta_bytes, graphs),
+            ),
         }
     });
     let vectors = vectors?;

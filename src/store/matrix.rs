@@ -49,11 +49,22 @@ pub(super) struct FileCheck {
     pub(super) mtime: Option<SystemTime>,
     /// Starts a check that waits to be asked for (`segments::CheckStart`).
     pub(super) go: Option<Sender<()>>,
+    /// Set when the check is dropped unasked: its thread stops reading.
+    pub(super) stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     pub(super) thread: Option<JoinHandle<Result<()>>>,
     /// A page was lost before the matrix left the mapping.
     pub(super) lost: bool,
     /// Why the check failed, once it has: every later ask is refused too.
     pub(super) failed: Option<String>,
+}
+
+impl Drop for FileCheck {
+    /// Nobody can ask for the check any more: its thread, if it is still
+    /// reading, stops (a one-shot engine's opening begun beside the plan
+    /// and not wanted, `Engine::open_with`).
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug)]

@@ -65,11 +65,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn open(&self) -> Result<Snapshot>;
 
     /// Opens the current generation for a process that asks a few questions
-    /// and exits: the folder maps its vectors ([`folder::open_mapped`]), so
-    /// an answer is given only once [`Snapshot::vectors_verified`] says they
-    /// were intact. Elsewhere as [`Store::open`].
+    /// and exits: the folder maps its vectors and graphs
+    /// ([`folder::open_mapped`]), so an answer is given only once
+    /// [`Snapshot::answers_verified`] says they were intact. Elsewhere as
+    /// [`Store::open`].
     fn open_mapped(&self) -> Result<Snapshot> {
         self.open()
+    }
+
+    /// Whether [`Store::open_mapped`] maps rather than copies (the folder):
+    /// cheap enough to begin before it is known to be wanted.
+    fn opens_mapped(&self) -> bool {
+        false
     }
 
     /// Opens the current generation with its vectors in memory (what
@@ -131,6 +138,10 @@ impl Store for Folder {
 
     fn open_mapped(&self) -> Result<Snapshot> {
         folder::open_mapped(&self.dir)
+    }
+
+    fn opens_mapped(&self) -> bool {
+        true
     }
 
     fn wait_for_writer(&self) -> Result<()> {

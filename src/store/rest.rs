@@ -5,8 +5,9 @@
 //! meanwhile, `folder::open_once_with`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::checked::Checked;
+use super::checked::{Checked, KeptFile};
 use super::*;
 use crate::error::{Error, Result};
 use crate::index::lexical_delta::Lexical;
@@ -22,6 +23,18 @@ pub(super) struct Rest {
     graph: MmapGraph,
     question_graph: Option<MmapGraph>,
     passage_graph: Option<MmapGraph>,
+    kept: Vec<Arc<KeptFile>>,
+}
+
+/// Where an opening's graphs are searched: copied into memory of their own
+/// (a generation that answers for long: a copy cannot change under it), or
+/// where their files lie (a process that asks and exits,
+/// `folder::open_mapped`: no copy to make, and each answer asks whether the
+/// files stayed as checked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum GraphsIn {
+    Memory,
+    Place,
 }
 
 impl Rest {
@@ -41,6 +54,7 @@ impl Rest {
             graph,
             question_graph,
             passage_graph,
+            kept,
         } = self;
         Snapshot {
             dir,
@@ -54,6 +68,7 @@ impl Rest {
             probes,
             meta_base,
             vectors,
+            kept,
             remote: None,
         }
     }
@@ -66,9 +81,14 @@ impl Rest {
 /// the sparse arm. Errors are told in the order a reading of one file after
 /// the other meets them: the graphs' files, the metadata, the lexical arm,
 /// the probes, the sparse arm, the graphs' structure.
-pub(super) fn read_rest(dir: &Path, manifest: &Manifest, meta_bytes: Checked) -> Result<Rest> {
+pub(super) fn read_rest(
+    dir: &Path,
+    manifest: &Manifest,
+    meta_bytes: Checked,
+    graphs: GraphsIn,
+) -> Result<Rest> {
     let t = std::time::Instant::now();
-    let beside = || Beside::read(dir, manifest);
+    let beside = || Beside::read(dir, manifest, graphs);
     let (beside, meta) = std::thread::scope(|s| {
         let thread = std::thread::Builder::new().name("qasearch-graphs".into());
         match thread.spawn_scoped(s, beside) {
@@ -89,7 +109,7 @@ pub(super) fn read_rest(dir: &Path, manifest: &Manifest, meta_bytes: Checked) ->
     let lexical = lexical?.arm(meta.pairs.len())?;
     let probes = read_probes(dir, manifest)?;
     let sparse = read_sparse(dir, manifest, meta.pairs.len())?;
-    let (graph, question_graph, passage_graph) = graphs?;
+    let ((graph, question_graph, passage_graph), kept) = graphs?;
     log::debug!(
         "metadata, graphs and lexical arm decoded and checked in {:.1} ms",
         t.elapsed().as_secs_f64() * 1e3
@@ -103,6 +123,7 @@ pub(super) fn read_rest(dir: &Path, manifest: &Manifest, meta_bytes: Checked) ->
         graph,
         question_graph,
         passage_graph,
+        kept,
     })
 }
 
@@ -142,18 +163,21 @@ fn read_checked_meta(
 /// The main graph, the stored questions' and the passages'.
 type Graphs = (MmapGraph, Option<MmapGraph>, Option<MmapGraph>);
 
+/// The graphs, and the files they are searched in where those lie.
+type Parsed = (Graphs, Vec<Arc<KeptFile>>);
+
 /// The graphs (their files read and checked, then the graphs parsed: the
 /// two errors told apart, in the order [`read_rest`] tells them) and the
 /// lexical arm, read beside the metadata.
 struct Beside {
-    graphs: Result<Result<Graphs>>,
+    graphs: Result<Result<Parsed>>,
     lexical: Result<LexicalFiles>,
 }
 
 impl Beside {
-    fn read(dir: &Path, manifest: &Manifest) -> Beside {
+    fn read(dir: &Path, manifest: &Manifest, graphs: GraphsIn) -> Beside {
         let t = std::time::Instant::now();
-        let graphs = read_graph_files(dir, manifest).map(|(main, sides)| {
+        let graphs = read_graph_files(dir, manifest, graphs).map(|(main, sides)| {
             log::debug!(
                 "graphs read and checked in {:.1} ms",
                 t.elapsed().as_secs_f64() * 1e3
@@ -171,13 +195,14 @@ impl Beside {
 fn read_graph_files(
     dir: &Path,
     manifest: &Manifest,
+    graphs: GraphsIn,
 ) -> Result<(GraphFiles, Vec<(Side, GraphFiles)>)> {
-    let main_files = GraphFiles::read(dir, manifest, GRAPH)?
+    let main_files = GraphFiles::read(dir, manifest, GRAPH, graphs)?
         .ok_or_else(|| Error::corrupt(dir.join(MANIFEST), format!("lists no {GRAPH}")))?;
     let side_files: Vec<_> = Side::ALL
         .into_iter()
         .filter_map(|side| {
-            let files = GraphFiles::read(dir, manifest, side.file()).transpose()?;
+            let files = GraphFiles::read(dir, manifest, side.file(), graphs).transpose()?;
             Some(files.map(|files| (side, files)))
         })
         .collect::<Result<_>>()?;
@@ -185,7 +210,11 @@ fn read_graph_files(
 }
 
 /// The main graph, the stored questions' and the passages', over `rows`.
-fn parse_graphs(main: GraphFiles, sides: Vec<(Side, GraphFiles)>, rows: usize) -> Result<Graphs> {
+fn parse_graphs(main: GraphFiles, sides: Vec<(Side, GraphFiles)>, rows: usize) -> Result<Parsed> {
+    let kept = std::iter::once(&main)
+        .chain(sides.iter().map(|(_, files)| files))
+        .filter_map(|files| files.kept.clone())
+        .collect();
     let graph = main.graph(rows)?;
     let (mut question_graph, mut passage_graph) = (None, None);
     for (side, files) in sides {
@@ -195,7 +224,7 @@ fn parse_graphs(main: GraphFiles, sides: Vec<(Side, GraphFiles)>, rows: usize) -
             Side::Passages => passage_graph = graph,
         }
     }
-    Ok((graph, question_graph, passage_graph))
+    Ok(((graph, question_graph, passage_graph), kept))
 }
 
 /// The metadata: `meta.bin` (`bytes`, already checked) and, where the
@@ -345,19 +374,34 @@ fn read_sparse(
 /// and its patch, when the generation lists one.
 struct GraphFiles {
     path: PathBuf,
-    words: Option<memmap2::Mmap>,
+    words: Words,
+    /// The file `words` maps where it lies, when it does.
+    kept: Option<Arc<KeptFile>>,
     crc: u32,
     patch: Option<(PathBuf, Option<memmap2::Mmap>)>,
 }
 
 impl GraphFiles {
-    /// The graph `name` of the generation in `dir` (None when it lists none).
-    fn read(dir: &Path, manifest: &Manifest, name: &str) -> Result<Option<GraphFiles>> {
+    /// The graph `name` of the generation in `dir` (None when it lists
+    /// none): its file mapped where it lies (`graphs`), or copied.
+    fn read(
+        dir: &Path,
+        manifest: &Manifest,
+        name: &str,
+        graphs: GraphsIn,
+    ) -> Result<Option<GraphFiles>> {
         let Some(sum) = manifest.files.get(name) else {
             return Ok(None);
         };
         let path = dir.join(name);
-        let words = read_verified(&path, sum)?;
+        let kept = match graphs {
+            GraphsIn::Place => KeptFile::map(&path, sum)?.map(Arc::new),
+            GraphsIn::Memory => None,
+        };
+        let words = match &kept {
+            Some(kept) => Words::File(kept.clone()),
+            None => read_verified(&path, sum)?.map_or(Words::Owned(Vec::new()), Words::Mapped),
+        };
         let patch = match manifest.files.get(&patch_of(name)) {
             Some(sum) => {
                 let path = dir.join(patch_of(name));
@@ -368,6 +412,7 @@ impl GraphFiles {
         Ok(Some(GraphFiles {
             path,
             words,
+            kept,
             crc: sum.crc32,
             patch,
         }))
@@ -376,8 +421,7 @@ impl GraphFiles {
     /// The graph, over `rows` rows.
     fn graph(self, rows: usize) -> Result<MmapGraph> {
         let words = |w: Option<memmap2::Mmap>| w.map_or(Words::Owned(Vec::new()), Words::Mapped);
-        let base =
-            MmapGraph::parse(words(self.words)).map_err(|e| Error::corrupt(&self.path, e))?;
+        let base = MmapGraph::parse(self.words).map_err(|e| Error::corrupt(&self.path, e))?;
         base.know_base_crc(self.crc);
         let (graph, path) = match self.patch {
             Some((path, patch)) => {

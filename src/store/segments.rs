@@ -399,6 +399,8 @@ fn check_in_background(
         .modified()
         .ok();
     let owned = path.to_path_buf();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
     let (go, gate) = match start {
         CheckStart::Now => (None, None),
         CheckStart::Asked => {
@@ -415,7 +417,7 @@ fn check_in_background(
                 return Ok(());
             }
             let t = std::time::Instant::now();
-            let checked = check_file(file, &owned, &sum);
+            let checked = check_file(file, &owned, &sum, &stopped);
             log::debug!(
                 "{} checked in {:.1} ms",
                 owned.display(),
@@ -430,6 +432,7 @@ fn check_in_background(
         len: sum.len,
         mtime,
         go,
+        stop,
         thread: Some(thread),
         lost: false,
         failed: None,
@@ -667,6 +670,39 @@ mod tests {
         let (_m, _guard, mut check) = waiting();
         let thread = check.thread.take().unwrap();
         drop(check);
+        assert!(thread.join().unwrap().is_ok());
+    }
+
+    /// A check its owner dropped stops reading: what it would have found
+    /// is nobody's to act on (a one-shot engine's opening begun beside the
+    /// plan and not wanted).
+    #[test]
+    fn a_check_dropped_stops_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(VECTORS);
+        std::fs::write(&path, vec![1u8; 3 << 20]).unwrap();
+        let wrong = FileSum {
+            len: 3 << 20,
+            crc32: 7,
+        };
+        let check = |stop: bool| {
+            let stop = std::sync::atomic::AtomicBool::new(stop);
+            let file = std::fs::File::open(&path).unwrap();
+            super::super::snapshot::check_file(file, &path, &wrong, &stop)
+        };
+        assert!(
+            check(false).is_err(),
+            "a check that reads finds the mismatch"
+        );
+        assert!(check(true).is_ok(), "one told to stop reads nothing");
+
+        // Dropping the check tells its thread to stop.
+        let file = std::fs::File::open(&path).unwrap();
+        let mut started = check_in_background(file, &path, wrong, CheckStart::Asked).unwrap();
+        let (stop, thread) = (started.stop.clone(), started.thread.take().unwrap());
+        assert!(!stop.load(std::sync::atomic::Ordering::Relaxed));
+        drop(started);
+        assert!(stop.load(std::sync::atomic::Ordering::Relaxed));
         assert!(thread.join().unwrap().is_ok());
     }
 

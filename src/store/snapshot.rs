@@ -158,13 +158,22 @@ pub(super) fn read_verified_writable(
 }
 
 /// Checks that `file` (at `path`) holds `sum.len` bytes whose CRC-32 is
-/// `sum`'s, reading it through a buffer of its own.
-pub(super) fn check_file(file: std::fs::File, path: &Path, sum: &FileSum) -> Result<()> {
+/// `sum`'s, reading it through a buffer of its own; gives up, Ok, once
+/// `stop` is set (by the owner that no longer wants the answer).
+pub(super) fn check_file(
+    file: std::fs::File,
+    path: &Path,
+    sum: &FileSum,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<()> {
     use std::os::unix::fs::FileExt;
     let mut buffer = vec![0u8; 1 << 20];
     let mut hasher = crc32fast::Hasher::new();
     let mut at = 0u64;
     while at < sum.len {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
         let want = (sum.len - at).min(buffer.len() as u64) as usize;
         let n = file
             .read_at(&mut buffer[..want], at)
@@ -253,6 +262,10 @@ pub struct Snapshot {
     /// over). None for metadata not in columns, or not read from a folder.
     pub meta_base: Option<super::meta_delta::MetaBase>,
     pub(super) vectors: Matrix,
+    /// The files searched where they lie beside the vectors (the graphs of
+    /// a generation opened by `folder::open_mapped`), asked by
+    /// [`Snapshot::answers_verified`].
+    pub(super) kept: Vec<std::sync::Arc<super::checked::KeptFile>>,
     /// Where the vectors are searched when they live in a database (then
     /// `graph` and the matrix are empty).
     pub(super) remote: Option<Box<dyn RemoteRows>>,
@@ -308,6 +321,7 @@ impl Snapshot {
             probes: None,
             meta_base: None,
             vectors,
+            kept: Vec::new(),
             remote: None,
         }
     }
@@ -333,6 +347,7 @@ impl Snapshot {
             probes: None,
             meta_base: None,
             vectors: Matrix::default(),
+            kept: Vec::new(),
             remote: Some(rows),
         }
     }
@@ -390,6 +405,15 @@ impl Snapshot {
     /// otherwise (checked as read, and held in memory of its own).
     pub fn vectors_verified(&self) -> Result<()> {
         self.vectors.verified()
+    }
+
+    /// Whether an answer read from this generation may be given: its
+    /// vectors verified ([`Snapshot::vectors_verified`]) and, for one
+    /// opened by [`open_mapped`], the graph files searched where they lie
+    /// still as they were checked (no page lost, not written to since).
+    pub fn answers_verified(&self) -> Result<()> {
+        self.vectors_verified()?;
+        self.kept.iter().try_for_each(|file| file.intact())
     }
 
     /// Starts the check of the vectors of a generation opened by

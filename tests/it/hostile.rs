@@ -691,12 +691,29 @@ fn an_unreadable_data_folder_says_why() {
 #[cfg(unix)]
 #[test]
 fn ask_from_stdin_answers_nothing_from_vectors_written_to_under_it() {
+    ask_from_stdin_answers_nothing_from_a_file_written_to_under_it("vectors.f32");
+}
+
+/// `ask -` searches its graph where the file lies: written to in place
+/// after the first answer (the very bytes it held, so only its time tells),
+/// the next question is refused naming it.
+#[cfg(unix)]
+#[test]
+fn ask_from_stdin_answers_nothing_from_a_graph_written_to_under_it() {
+    ask_from_stdin_answers_nothing_from_a_file_written_to_under_it("graph.bin");
+}
+
+/// `ask -` answers a first line; the generation's file `name` is then
+/// written to in place with the bytes it held; the next line exits 4
+/// naming it, with no second answer.
+#[cfg(unix)]
+fn ask_from_stdin_answers_nothing_from_a_file_written_to_under_it(name: &str) {
     use std::io::{BufRead, Write};
     use std::os::unix::fs::FileExt;
     let w = Work::seeded();
     w.index_ok();
-    let vectors = generation_dir(&w.index()).join("vectors.f32");
-    let file = std::fs::File::options().write(true).open(&vectors).unwrap();
+    let written = generation_dir(&w.index()).join(name);
+    let file = std::fs::File::options().write(true).open(&written).unwrap();
     // Set back, so that the write below moves it whatever the clock's tick.
     let old = std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
     file.set_modified(old).unwrap();
@@ -717,7 +734,7 @@ fn ask_from_stdin_answers_nothing_from_vectors_written_to_under_it() {
     let first: serde_json::Value = serde_json::from_str(&first).unwrap();
     assert_eq!(first["answered"], true, "{first}");
 
-    let head = std::fs::read(&vectors).unwrap()[..4].to_vec();
+    let head = std::fs::read(&written).unwrap()[..4].to_vec();
     file.write_all_at(&head, 0).unwrap();
     writeln!(input, "{GOAL}").unwrap();
     drop(input);
@@ -727,6 +744,6 @@ fn ask_from_stdin_answers_nothing_from_vectors_written_to_under_it() {
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert_eq!(status.code(), Some(4), "{stderr}");
-    assert!(stderr.contains("vectors.f32"), "{stderr}");
+    assert!(stderr.contains(name), "{stderr}");
     assert!(rest.is_empty(), "no second answer: {rest}");
 }
