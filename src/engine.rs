@@ -330,7 +330,12 @@ impl Engine {
                 Ok(Plan::Ready(_, generation)) => {
                     Some(opened_ahead(ahead, *generation).unwrap_or_else(|| open(&*store)))
                 }
-                _ => None,
+                _ => {
+                    if let Some(ahead) = ahead {
+                        ahead.abandon();
+                    }
+                    None
+                }
             };
             let embedder = model.join().unwrap_or_else(|_| {
                 Err(Error::Model {

@@ -212,7 +212,12 @@ fn an_opening_begun_beside_the_plan_is_used_only_for_the_generation_found_ready(
     let dir = tempfile::tempdir().unwrap();
     let (options, _) = built(dir.path());
     let store = options.open_store().unwrap();
-    let ahead = |opened: Result<Snapshot>| Some(std::thread::spawn(move || opened));
+    let ahead = |opened: Result<Snapshot>| {
+        Some(plan::Ahead {
+            thread: std::thread::spawn(move || opened),
+            abandon: store::Abandon::default(),
+        })
+    };
     let opened = store.open_mapped().unwrap();
     assert_eq!(opened.manifest.generation, 1);
     let used = opened_ahead(ahead(Ok(opened)), 1).expect("the generation found ready");
@@ -223,6 +228,13 @@ fn an_opening_begun_beside_the_plan_is_used_only_for_the_generation_found_ready(
     let failed = Err(crate::Error::corrupt(store.path(), "told by the opening"));
     assert!(opened_ahead(ahead(failed), 1).is_none());
     assert!(opened_ahead(None, 1).is_none());
+
+    // Abandoned (the plan updates first), the opening gives up at its next
+    // step rather than finish beside the update.
+    let abandon = store::Abandon::default();
+    abandon.set();
+    let e = store.open_mapped_unless(&abandon).unwrap_err();
+    assert!(e.to_string().contains("not wanted"), "{e}");
 
     // The data changed since the build: the plan updates first, and the
     // answer comes from the new generation, not from the one opened beside

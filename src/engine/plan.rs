@@ -77,29 +77,44 @@ pub(super) fn plan(options: &EngineOptions, store: &dyn Store) -> Result<Plan> {
 pub(super) fn opening_ahead(
     options: &EngineOptions,
     store: &Arc<dyn BuildTarget>,
-) -> Option<std::thread::JoinHandle<Result<Snapshot>>> {
+) -> Option<Ahead> {
     if !options.one_shot || !store.opens_mapped() || !store.exists().unwrap_or(false) {
         return None;
     }
-    let store = store.clone();
-    std::thread::Builder::new()
+    let (store, abandon) = (store.clone(), store::Abandon::default());
+    let mine = abandon.clone();
+    let thread = std::thread::Builder::new()
         .name("qasearch-open".into())
-        .spawn(move || store.open_mapped())
-        .ok()
+        .spawn(move || store.open_mapped_unless(&mine))
+        .ok()?;
+    Some(Ahead { thread, abandon })
+}
+
+/// An opening begun by [`opening_ahead`].
+#[derive(Debug)]
+pub(super) struct Ahead {
+    pub(super) thread: std::thread::JoinHandle<Result<Snapshot>>,
+    pub(super) abandon: store::Abandon,
+}
+
+impl Ahead {
+    /// Not wanted (the plan updates or builds first): the opening gives up
+    /// at its next step, its vectors' check stops reading, and the thread
+    /// is left to end on its own, so that neither takes the cores from the
+    /// update (at a million pairs it did: 1.5 s of work beside it).
+    pub(super) fn abandon(self) {
+        self.abandon.set();
+    }
 }
 
 /// The generation [`opening_ahead`] opened, if it is the one the plan found
 /// ready (`generation`: an update may have committed another meanwhile)
 /// and opened without error; None otherwise, and the engine opens it
 /// again, as it would have without the thread (an error is then told as
-/// that opening meets it). An opening not wanted (the plan updates or
-/// builds first) is left to end on its own: the snapshot it makes is
-/// dropped, and its vectors' check stops reading when it is.
-pub(super) fn opened_ahead(
-    ahead: Option<std::thread::JoinHandle<Result<Snapshot>>>,
-    generation: u64,
-) -> Option<Result<Snapshot>> {
-    match ahead?.join() {
+/// that opening meets it). An opening not wanted is abandoned instead
+/// ([`Ahead::abandon`]).
+pub(super) fn opened_ahead(ahead: Option<Ahead>, generation: u64) -> Option<Result<Snapshot>> {
+    match ahead?.thread.join() {
         Ok(Ok(snapshot)) if snapshot.manifest.generation == generation => Some(Ok(snapshot)),
         _ => None,
     }

@@ -232,8 +232,44 @@ pub fn open(index_dir: &Path) -> Result<Snapshot> {
 /// [`open`]: its vectors and graphs are its own, whatever happens to the
 /// files.
 pub fn open_mapped(index_dir: &Path) -> Result<Snapshot> {
-    retry_vanished(|| open_once_with(index_dir, segments::map_vectors, GraphsIn::Place))
+    open_mapped_unless(index_dir, &Abandon::default())
+}
+
+/// [`open_mapped`] begun before it is known to be wanted (a one-shot
+/// engine's, beside the walk of its data folder): once `abandon` is set,
+/// it gives up at its next step with an error, and its vectors' check
+/// stops reading. Nobody may use what it opened after setting it.
+pub fn open_mapped_unless(index_dir: &Path, abandon: &Abandon) -> Result<Snapshot> {
+    retry_vanished(|| open_once_with(index_dir, segments::map_vectors, GraphsIn::Place, abandon))
         .map_err(|e| vanished_is_damage(index_dir, e))
+}
+
+/// Tells an opening begun before it was known to be wanted that it is not
+/// ([`open_mapped_unless`]); shared with the check of its vectors, which
+/// stops reading once it is set (or once the check is dropped).
+#[derive(Debug, Clone, Default)]
+pub struct Abandon(pub(super) std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Abandon {
+    /// The opening is not wanted: it stops at its next step.
+    pub fn set(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// An error if the opening of `dir` is not wanted any more.
+    pub(super) fn check(&self, dir: &Path) -> Result<()> {
+        match self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            true => Err(abandoned(dir)),
+            false => Ok(()),
+        }
+    }
+}
+
+/// What an abandoned opening, or check, of `path` gives up with (never
+/// told: nobody wants its result).
+pub(super) fn abandoned(path: &Path) -> Error {
+    let e = std::io::Error::new(std::io::ErrorKind::Interrupted, "not wanted any more");
+    Error::io("opening", path, e)
 }
 
 /// [`open_mapped`] for an update, which walks the data folder while the
@@ -246,22 +282,29 @@ pub fn open_for_update(index_dir: &Path) -> Result<Snapshot> {
             index_dir,
             segments::map_vectors_check_later,
             GraphsIn::Memory,
+            &Abandon::default(),
         )
     })
     .map_err(|e| vanished_is_damage(index_dir, e))
 }
 
 pub(super) fn open_once(index_dir: &Path) -> Result<Snapshot> {
-    open_once_with(index_dir, segments::read_vectors, GraphsIn::Memory)
+    open_once_with(
+        index_dir,
+        segments::read_vectors,
+        GraphsIn::Memory,
+        &Abandon::default(),
+    )
 }
 
 /// How the vector files of a generation come into memory.
-type ReadVectors = fn(&Path, &Manifest, &[VectorFile], usize) -> Result<Option<Matrix>>;
+type ReadVectors = fn(&Path, &Manifest, &[VectorFile], usize, &Abandon) -> Result<Option<Matrix>>;
 
 fn open_once_with(
     index_dir: &Path,
     read_vectors: ReadVectors,
     graphs: GraphsIn,
+    abandon: &Abandon,
 ) -> Result<Snapshot> {
     let t = std::time::Instant::now();
     let (dir, manifest) = read_manifest_once(index_dir)?;
@@ -269,7 +312,8 @@ fn open_once_with(
     // The files a question needs; the hnsw_rs dump is checked when a rebuild loads it.
     let meta_bytes = Checked::read(&dir.join(META), &manifest.files[META])?;
     let dim = manifest.model.settings.dimension;
-    let read_vectors = || read_vectors(&dir, &manifest, &manifest.vector_files(), dim);
+    abandon.check(&dir)?;
+    let read_vectors = || read_vectors(&dir, &manifest, &manifest.vector_files(), dim, abandon);
     // The vectors, most of the bytes, are read and checked on a thread of
     // their own while the rest is read and decoded; errors are told in the
     // order an open one file after the other meets them (vectors first).
@@ -277,7 +321,7 @@ fn open_once_with(
         let thread = std::thread::Builder::new().name("qasearch-vectors".into());
         match thread.spawn_scoped(s, read_vectors) {
             Ok(reading) => {
-                let rest = read_rest(&dir, &manifest, meta_bytes, graphs);
+                let rest = read_rest(&dir, &manifest, meta_bytes, graphs, abandon);
                 let vectors = reading.join();
                 (
                     vectors.unwrap_or_else(|p| std::panic::resume_unwind(p)),
@@ -286,7 +330,7 @@ fn open_once_with(
             }
             Err(_) => (
                 read_vectors(),
-                read_rest(&dir, &manifest, meta_bytes, graphs),
+                read_rest(&dir, &manifest, meta_bytes, graphs, abandon),
             ),
         }
     });

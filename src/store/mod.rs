@@ -79,6 +79,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         false
     }
 
+    /// [`Store::open_mapped`] begun before it is known to be wanted: gives
+    /// up at its next step once `abandon` is set
+    /// ([`folder::open_mapped_unless`]). Elsewhere as `open_mapped`.
+    fn open_mapped_unless(&self, abandon: &Abandon) -> Result<Snapshot> {
+        let _ = abandon;
+        self.open_mapped()
+    }
+
     /// Opens the current generation with its vectors in memory (what
     /// `export` reads); the folder's are mapped anyway.
     fn open_with_vectors(&self) -> Result<Snapshot> {
@@ -142,6 +150,10 @@ impl Store for Folder {
 
     fn opens_mapped(&self) -> bool {
         true
+    }
+
+    fn open_mapped_unless(&self, abandon: &Abandon) -> Result<Snapshot> {
+        folder::open_mapped_unless(&self.dir, abandon)
     }
 
     fn wait_for_writer(&self) -> Result<()> {

@@ -86,9 +86,14 @@ pub(super) fn read_rest(
     manifest: &Manifest,
     meta_bytes: Checked,
     graphs: GraphsIn,
+    abandon: &super::Abandon,
 ) -> Result<Rest> {
     let t = std::time::Instant::now();
-    let beside = || Beside::read(dir, manifest, graphs);
+    let beside = || Beside::read(dir, manifest, graphs, abandon);
+    let read_checked_meta = |dir: &Path, manifest: &Manifest, meta_bytes: Checked| {
+        abandon.check(dir)?;
+        read_checked_meta(dir, manifest, meta_bytes)
+    };
     let (beside, meta) = std::thread::scope(|s| {
         let thread = std::thread::Builder::new().name("qasearch-graphs".into());
         match thread.spawn_scoped(s, beside) {
@@ -175,9 +180,12 @@ struct Beside {
 }
 
 impl Beside {
-    fn read(dir: &Path, manifest: &Manifest, graphs: GraphsIn) -> Beside {
+    fn read(dir: &Path, manifest: &Manifest, graphs: GraphsIn, abandon: &super::Abandon) -> Beside {
         let t = std::time::Instant::now();
-        let graphs = read_graph_files(dir, manifest, graphs).map(|(main, sides)| {
+        let graphs = abandon
+            .check(dir)
+            .and_then(|()| read_graph_files(dir, manifest, graphs));
+        let graphs = graphs.map(|(main, sides)| {
             log::debug!(
                 "graphs read and checked in {:.1} ms",
                 t.elapsed().as_secs_f64() * 1e3
@@ -186,7 +194,9 @@ impl Beside {
         });
         Beside {
             graphs,
-            lexical: LexicalFiles::read(dir, manifest),
+            lexical: abandon
+                .check(dir)
+                .and_then(|()| LexicalFiles::read(dir, manifest)),
         }
     }
 }

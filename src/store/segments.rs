@@ -245,6 +245,7 @@ pub(super) fn read_vectors(
     manifest: &Manifest,
     files: &[VectorFile],
     dim: usize,
+    _: &Abandon,
 ) -> Result<Option<Matrix>> {
     let (wanted, total) = listed(dir, manifest, files, dim)?;
     let (floats, room) = ((total / 4) as usize, room_after(total));
@@ -268,8 +269,9 @@ pub(super) fn map_vectors(
     manifest: &Manifest,
     files: &[VectorFile],
     dim: usize,
+    abandon: &Abandon,
 ) -> Result<Option<Matrix>> {
-    map_vectors_checked(dir, manifest, files, dim, CheckStart::Now)
+    map_vectors_checked(dir, manifest, files, dim, CheckStart::Now, abandon)
 }
 
 /// [`map_vectors`] whose check waits to be started ([`CheckStart::Asked`]):
@@ -280,8 +282,9 @@ pub(super) fn map_vectors_check_later(
     manifest: &Manifest,
     files: &[VectorFile],
     dim: usize,
+    abandon: &Abandon,
 ) -> Result<Option<Matrix>> {
-    map_vectors_checked(dir, manifest, files, dim, CheckStart::Asked)
+    map_vectors_checked(dir, manifest, files, dim, CheckStart::Asked, abandon)
 }
 
 /// When the check of a mapped file starts.
@@ -300,6 +303,7 @@ fn map_vectors_checked(
     files: &[VectorFile],
     dim: usize,
     start: CheckStart,
+    abandon: &Abandon,
 ) -> Result<Option<Matrix>> {
     let (wanted, total) = listed(dir, manifest, files, dim)?;
     match wanted.split_first() {
@@ -308,7 +312,7 @@ fn map_vectors_checked(
         {
             let mapped = map_first(first, sum, total)?;
             let Some((mut m, guard, file)) = mapped else {
-                return read_vectors(dir, manifest, files, dim);
+                return read_vectors(dir, manifest, files, dim, abandon);
             };
             let mut at = sum.len as usize;
             for (path, sum) in rest {
@@ -316,7 +320,7 @@ fn map_vectors_checked(
                 read_into(path, sum, &mut m[at..end])?;
                 at = end;
             }
-            let check = check_in_background(file, first, *sum, start)?;
+            let check = check_in_background(file, first, *sum, start, abandon)?;
             Ok(Some(Matrix::file_mapped(
                 m,
                 guard,
@@ -324,7 +328,7 @@ fn map_vectors_checked(
                 check,
             )))
         }
-        _ => read_vectors(dir, manifest, files, dim),
+        _ => read_vectors(dir, manifest, files, dim, abandon),
     }
 }
 
@@ -390,6 +394,7 @@ fn check_in_background(
     path: &Path,
     sum: FileSum,
     start: CheckStart,
+    abandon: &Abandon,
 ) -> Result<super::matrix::FileCheck> {
     let mine = file.try_clone().map_err(|e| read_failed(path, e))?;
     // Taken before the check reads a byte: a write after it changes the time.
@@ -399,8 +404,15 @@ fn check_in_background(
         .modified()
         .ok();
     let owned = path.to_path_buf();
+    // Its own flag (set when the check is dropped) and the opening's (set
+    // when the opening is abandoned): one opening may map, drop and map
+    // again (`retry_vanished`), and a check dropped must not abandon it.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stopped = stop.clone();
+    let (dropped, abandoned) = (stop.clone(), abandon.0.clone());
+    let stopped = move || {
+        use std::sync::atomic::Ordering::Relaxed;
+        dropped.load(Relaxed) || abandoned.load(Relaxed)
+    };
     let (go, gate) = match start {
         CheckStart::Now => (None, None),
         CheckStart::Asked => {
@@ -610,7 +622,8 @@ mod tests {
         };
         let mapped = |sum: FileSum| {
             let (m, guard, file) = map_first(&path, &sum, sum.len).unwrap().unwrap();
-            let check = check_in_background(file, &path, sum, CheckStart::Now).unwrap();
+            let check = check_in_background(file, &path, sum, CheckStart::Now, &Abandon::default())
+                .unwrap();
             Matrix::file_mapped(m, guard, floats.len(), check)
         };
         let mut matrix = mapped(sum);
@@ -649,7 +662,9 @@ mod tests {
         let wrong = FileSum { len, crc32: 7 };
         let waiting = || {
             let (m, guard, file) = map_first(&path, &wrong, len).unwrap().unwrap();
-            let check = check_in_background(file, &path, wrong, CheckStart::Asked).unwrap();
+            let check =
+                check_in_background(file, &path, wrong, CheckStart::Asked, &Abandon::default())
+                    .unwrap();
             (m, guard, check)
         };
         let (m, guard, check) = waiting();
@@ -686,24 +701,37 @@ mod tests {
             crc32: 7,
         };
         let check = |stop: bool| {
-            let stop = std::sync::atomic::AtomicBool::new(stop);
             let file = std::fs::File::open(&path).unwrap();
-            super::super::snapshot::check_file(file, &path, &wrong, &stop)
+            super::super::snapshot::check_file(file, &path, &wrong, &|| stop)
         };
-        assert!(
-            check(false).is_err(),
-            "a check that reads finds the mismatch"
-        );
-        assert!(check(true).is_ok(), "one told to stop reads nothing");
+        let e = check(false).unwrap_err();
+        assert!(e.to_string().contains("checksum mismatch"), "{e}");
+        // Told to stop, it reads nothing, and says so: a check stopped is
+        // never taken for one passed.
+        let e = check(true).unwrap_err();
+        assert!(e.to_string().contains("not wanted"), "{e}");
 
-        // Dropping the check tells its thread to stop.
+        // The opening it belongs to abandoned, it stops with that error.
+        let abandon = Abandon::default();
+        abandon.set();
         let file = std::fs::File::open(&path).unwrap();
-        let mut started = check_in_background(file, &path, wrong, CheckStart::Asked).unwrap();
+        let mut started =
+            check_in_background(file, &path, wrong, CheckStart::Now, &abandon).unwrap();
+        let e = started.thread.take().unwrap().join().unwrap().unwrap_err();
+        assert!(e.to_string().contains("not wanted"), "{e}");
+
+        // Dropped, it stops; and dropping it leaves the opening it belongs
+        // to wanted (an opening maps again after a file vanished).
+        let abandon = Abandon::default();
+        let file = std::fs::File::open(&path).unwrap();
+        let mut started =
+            check_in_background(file, &path, wrong, CheckStart::Asked, &abandon).unwrap();
         let (stop, thread) = (started.stop.clone(), started.thread.take().unwrap());
         assert!(!stop.load(std::sync::atomic::Ordering::Relaxed));
         drop(started);
         assert!(stop.load(std::sync::atomic::Ordering::Relaxed));
         assert!(thread.join().unwrap().is_ok());
+        assert!(abandon.check(&path).is_ok());
     }
 
     /// Rows of the previous files written again (merged, not linked) must

@@ -158,21 +158,21 @@ pub(super) fn read_verified_writable(
 }
 
 /// Checks that `file` (at `path`) holds `sum.len` bytes whose CRC-32 is
-/// `sum`'s, reading it through a buffer of its own; gives up, Ok, once
-/// `stop` is set (by the owner that no longer wants the answer).
+/// `sum`'s, reading it through a buffer of its own; gives up with an error
+/// once `stop` says so (an owner that no longer wants the answer).
 pub(super) fn check_file(
     file: std::fs::File,
     path: &Path,
     sum: &FileSum,
-    stop: &std::sync::atomic::AtomicBool,
+    stop: &dyn Fn() -> bool,
 ) -> Result<()> {
     use std::os::unix::fs::FileExt;
     let mut buffer = vec![0u8; 1 << 20];
     let mut hasher = crc32fast::Hasher::new();
     let mut at = 0u64;
     while at < sum.len {
-        if stop.load(std::sync::atomic::Ordering::Relaxed) {
-            return Ok(());
+        if stop() {
+            return Err(super::folder::abandoned(path));
         }
         let want = (sum.len - at).min(buffer.len() as u64) as usize;
         let n = file
