@@ -64,7 +64,20 @@ impl Installed {
         for (k, v) in env {
             c.env(k, v);
         }
-        Run::from(c.args(args).output().unwrap())
+        c.args(args);
+        // The copy was written by this process, and a child another test
+        // forks meanwhile holds the written file open until it execs: the
+        // kernel refuses to run a file open for writing ("Text file busy").
+        // That lasts as long as a fork, so it is asked again a while.
+        for _ in 0..100 {
+            match c.output() {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                out => return Run::from(out.unwrap()),
+            }
+        }
+        Run::from(c.output().unwrap())
     }
 }
 
