@@ -90,22 +90,24 @@ pub(super) fn read_rest(
 ) -> Result<Rest> {
     let t = std::time::Instant::now();
     let beside = || Beside::read(dir, manifest, graphs, abandon);
-    let read_checked_meta = |dir: &Path, manifest: &Manifest, meta_bytes: Checked| {
-        abandon.check(dir)?;
-        read_checked_meta(dir, manifest, meta_bytes)
+    // Unless the opening was abandoned meanwhile.
+    let decode_meta = |meta_bytes: Checked| {
+        abandon
+            .check(dir)
+            .and_then(|()| read_checked_meta(dir, manifest, meta_bytes))
     };
     let (beside, meta) = std::thread::scope(|s| {
         let thread = std::thread::Builder::new().name("qasearch-graphs".into());
         match thread.spawn_scoped(s, beside) {
             Ok(reading) => {
-                let meta = read_checked_meta(dir, manifest, meta_bytes);
+                let meta = decode_meta(meta_bytes);
                 let beside = reading.join();
                 (
                     beside.unwrap_or_else(|p| std::panic::resume_unwind(p)),
                     meta,
                 )
             }
-            Err(_) => (beside(), read_checked_meta(dir, manifest, meta_bytes)),
+            Err(_) => (beside(), decode_meta(meta_bytes)),
         }
     });
     let Beside { graphs, lexical } = beside;
