@@ -179,9 +179,10 @@ fn repeated(rng: &mut Rng, recent: &mut Vec<String>, text: String) -> String {
     text
 }
 
-/// Counts the words of every string in the English sets' JSON lines (ids
-/// left out) and of StackFAQ's user questions.
-fn counted(sets: &Path) -> Result<Words, String> {
+/// The shared sets' English texts: every string of their JSON lines (ids
+/// left out; a title once per line it heads) and StackFAQ's user and
+/// corpus questions, in the order the files hold them.
+pub fn shared_texts(sets: &Path) -> Result<Vec<String>, String> {
     let files = [
         "wikiqa-dev/corpus.jsonl",
         "wikiqa-dev/queries.jsonl",
@@ -190,7 +191,7 @@ fn counted(sets: &Path) -> Result<Words, String> {
         "stackfaq-dev/data/stackfaq.jsonl",
         "stackfaq-dev/questions.tsv",
     ];
-    let mut counts: HashMap<String, u64> = HashMap::new();
+    let mut texts = Vec::new();
     for file in files {
         let path = sets.join(file);
         let text =
@@ -198,17 +199,24 @@ fn counted(sets: &Path) -> Result<Words, String> {
         if file.ends_with(".tsv") {
             // question, doc (an id), corpus question; after a header.
             for line in text.lines().skip(1) {
-                for field in line.split('\t').step_by(2) {
-                    count_words(field, &mut counts);
-                }
+                texts.extend(line.split('\t').step_by(2).map(str::to_string));
             }
             continue;
         }
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let value: serde_json::Value =
                 serde_json::from_str(line).map_err(|e| format!("{}: {e}", path.display()))?;
-            count_strings(&value, &mut counts);
+            strings_of(&value, &mut texts);
         }
+    }
+    Ok(texts)
+}
+
+/// Counts the words of [`shared_texts`].
+fn counted(sets: &Path) -> Result<Words, String> {
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    for text in shared_texts(sets)? {
+        count_words(&text, &mut counts);
     }
     let mut words: Vec<(String, u64)> = counts.into_iter().collect();
     words.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -226,14 +234,14 @@ fn counted(sets: &Path) -> Result<Words, String> {
     Ok(Words::Counted { words, cumulative })
 }
 
-fn count_strings(value: &serde_json::Value, counts: &mut HashMap<String, u64>) {
+fn strings_of(value: &serde_json::Value, texts: &mut Vec<String>) {
     match value {
-        serde_json::Value::String(s) => count_words(s, counts),
-        serde_json::Value::Array(items) => items.iter().for_each(|v| count_strings(v, counts)),
+        serde_json::Value::String(s) => texts.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| strings_of(v, texts)),
         serde_json::Value::Object(fields) => {
             for (key, v) in fields {
                 if !matches!(key.as_str(), "_id" | "id" | "doc") {
-                    count_strings(v, counts);
+                    strings_of(v, texts);
                 }
             }
         }
