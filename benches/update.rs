@@ -36,6 +36,8 @@
 //! cargo bench --bench update -- --pairs 300000 --keep DIR --update --no-questions --rounds 3
 //! # questions of the kept index, then of the updated one (graphs patched):
 //! cargo bench --bench update -- --pairs 300000 --keep DIR --update --questions-after
+//! # what the default model adds to each warm question:
+//! cargo bench --bench update -- --pairs 10000 --keep DIR --no-questions --model-time
 //! # a question as `ask` asks it (the engine opened, the data folder checked
 //! # for changes, one question, the process's end), vectors mapped as `ask`
 //! # maps them and read as `serve` reads them, alternated R rounds (`--ask
@@ -271,6 +273,39 @@ fn warm_questions(index: &Path, docs: usize, embedder: &mut dyn Embedder) {
     }
 }
 
+/// What the default model adds to a warm question (`--model-time`): the
+/// answer-like questions of [`warm_questions`] embedded one at a time as
+/// `ask` embeds them, after ten to warm up.
+fn model_question_time(docs: usize) {
+    use qasearch::model::embed::{Role, Workload};
+    let mut model = common::embedder(Workload::Interactive);
+    let mut rng = common::Rng(99);
+    let questions: Vec<String> = (0..200)
+        .map(|_| {
+            let _ = (rng.below(docs), rng.below(10), words::topic(&mut rng));
+            format!(
+                "{} in year {}",
+                sentence(&mut rng, 8),
+                1900 + rng.below(120)
+            )
+        })
+        .collect();
+    for q in &questions[..10] {
+        model.embed_as(&[q.as_str()], Role::Query).unwrap();
+    }
+    let ms: Vec<f64> = (questions.iter())
+        .map(|q| {
+            let t = Instant::now();
+            model.embed_as(&[q.as_str()], Role::Query).unwrap();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    let (p50, p95) = p50_p95(ms);
+    println!(
+        "the default model embeds an answer-like question in {p50:.2} / {p95:.2} ms (p50 / p95)"
+    );
+}
+
 /// The main graph's walks with its patch and the same graph written whole
 /// (searches alone, breadth 64, alternated in rounds): what the lookups in
 /// a patch cost a question.
@@ -437,6 +472,9 @@ fn main() {
         if !args.iter().any(|a| a == "--no-questions") {
             println!("{}", first_question(&index, embedder));
             warm_questions(&index, docs, embedder);
+        }
+        if args.iter().any(|a| a == "--model-time") {
+            model_question_time(docs);
         }
         if let Some(i) = args.iter().position(|a| a == "--ask") {
             let mapped_only = args.get(i + 1).is_some_and(|a| a == "mapped");
