@@ -193,10 +193,11 @@ fn embed_fresh(
     let roles: Vec<Role> = alone.iter().map(|&k| plan.role(todo[k])).collect();
     log::debug!("embedding: {} of {} texts alone", alone.len(), todo.len());
     let mut calls = Alone { sink, at: &alone };
-    let embedded = embed_roles(embedder, &texts, &roles, batch_size, &mut calls)?;
-    for (i, &k) in alone.iter().enumerate() {
-        out[k * dim..(k + 1) * dim].copy_from_slice(&embedded[i * dim..(i + 1) * dim]);
-    }
+    let mut put = |i: usize, v: &[f32]| {
+        let k = alone[i];
+        out[k * dim..(k + 1) * dim].copy_from_slice(v);
+    };
+    embed_roles(embedder, &texts, &roles, batch_size, &mut calls, &mut put)?;
     Ok(out)
 }
 

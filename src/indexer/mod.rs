@@ -50,7 +50,7 @@ use crate::error::{Error, Result};
 use crate::index::ann::HnswParams;
 use crate::index::mmap_graph::MmapGraph;
 use crate::model::embed::{
-    batches_by_length, embed_all_with, Calls, Embedder, Role, DEFAULT_BATCH_SIZE,
+    batches_by_length, embed_each, Calls, Embedder, Role, DEFAULT_BATCH_SIZE,
 };
 use crate::progress::{Progress, Stage};
 use crate::store::{

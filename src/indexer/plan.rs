@@ -213,15 +213,16 @@ impl BuildPlan {
 }
 
 /// Embeds `texts`, each in its role (queries and passages in calls of their
-/// own), into one row-major matrix in the order of `texts`; `calls` hears of
-/// each model call by indexes into `texts`.
+/// own), handing each vector to `put` with its index into `texts`; `calls`
+/// hears of each model call by indexes into `texts`.
 pub(super) fn embed_roles(
     embedder: &mut dyn Embedder,
     texts: &[&str],
     roles: &[Role],
     batch_size: usize,
     calls: &mut dyn Calls,
-) -> Result<Vec<f32>> {
+    put: &mut dyn FnMut(usize, &[f32]),
+) -> Result<()> {
     /// The calls of one role's texts, told as indexes into all texts.
     struct Group<'a> {
         at: &'a [usize],
@@ -237,8 +238,6 @@ pub(super) fn embed_roles(
             self.calls.after(&call, vectors)
         }
     }
-    let dim = embedder.dimension();
-    let mut out = vec![0f32; texts.len() * dim];
     for role in [Role::Passage, Role::Query] {
         let at: Vec<usize> = (0..texts.len()).filter(|&i| roles[i] == role).collect();
         if at.is_empty() {
@@ -246,12 +245,10 @@ pub(super) fn embed_roles(
         }
         let group: Vec<&str> = at.iter().map(|&i| texts[i]).collect();
         let mut calls = Group { at: &at, calls };
-        let vectors = embed_all_with(embedder, &group, role, batch_size, &mut calls)?;
-        for (k, &i) in at.iter().enumerate() {
-            out[i * dim..(i + 1) * dim].copy_from_slice(&vectors[k * dim..(k + 1) * dim]);
-        }
+        let mut put = |k: usize, v: &[f32]| put(at[k], v);
+        embed_each(embedder, &group, role, batch_size, &mut calls, &mut put)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Plans a build: which texts to reuse, which to embed, what to do with the

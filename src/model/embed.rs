@@ -151,8 +151,26 @@ pub fn embed_all_with(
     calls: &mut dyn Calls,
 ) -> Result<Vec<f32>> {
     let dim = embedder.dimension();
-    let batches = batches_by_length(texts, embedder.identity().settings.max_length, batch_size);
     let mut out = vec![0f32; texts.len() * dim];
+    let mut put = |i: usize, v: &[f32]| out[i * dim..(i + 1) * dim].copy_from_slice(v);
+    embed_each(embedder, texts, role, batch_size, calls, &mut put)?;
+    Ok(out)
+}
+
+/// [`embed_all_with`] handing each text's vector to `put` (with its index
+/// into `texts`) as its call returns, rather than gathering them: a caller
+/// that fills a matrix of its own holds no second one (a full build at a
+/// million pairs held three, 3 GB more at its peak than it needed).
+pub fn embed_each(
+    embedder: &mut dyn Embedder,
+    texts: &[&str],
+    role: Role,
+    batch_size: usize,
+    calls: &mut dyn Calls,
+    put: &mut dyn FnMut(usize, &[f32]),
+) -> Result<()> {
+    let dim = embedder.dimension();
+    let batches = batches_by_length(texts, embedder.identity().settings.max_length, batch_size);
     for chunk in &batches {
         let (vectors, made) = match calls.before(chunk) {
             Some(v) => (v, false),
@@ -175,13 +193,13 @@ pub fn embed_all_with(
                     v.len()
                 )));
             }
-            out[i * dim..(i + 1) * dim].copy_from_slice(v);
+            put(i, v);
         }
         if made {
             calls.after(chunk, &vectors);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The model calls for `texts`: indexes into it, longest first (the
