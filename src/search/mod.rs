@@ -27,12 +27,19 @@ use crate::store::Snapshot;
 /// the graph grows at a fixed breadth (recall@10 on 1,000,000 clustered
 /// vectors: 0.895 at 64, 0.981 at 128, 0.9985 at 256; on 100,000 real
 /// sentence vectors with questions from elsewhere: 0.940 at 64, 0.977 at 128;
-/// on 20,000: 0.9997 at 64), for a few tenths of a millisecond more.
+/// on 20,000: 0.9997 at 64), for a few tenths of a millisecond more. Past
+/// two million rows 256 is not enough: the update bench's million pairs
+/// (4.2 million rows, 3.2 million in the answers' graph; questions from
+/// outside the corpus against an exact scan) gave 0.954 at 256 and 0.985
+/// at 512 with vectors around a real model's, 0.968 and 0.982 over its
+/// 48-word corpus (0.53 → 0.96 and 1.3 → 2.6 ms a walk); at 300,000 pairs
+/// (1.26 million rows) 256 gave 0.986.
 pub fn auto_ef(rows: usize) -> usize {
     match rows {
         0..=20_000 => 64,
         20_001..=1_000_000 => 128,
-        _ => 256,
+        1_000_001..=2_000_000 => 256,
+        _ => 512,
     }
 }
 
@@ -548,7 +555,8 @@ mod tests {
         assert_eq!(auto.ef_for(1_000), 64);
         assert_eq!(auto.ef_for(20_000), 64);
         assert_eq!(auto.ef_for(100_000), 128);
-        assert_eq!(auto.ef_for(5_000_000), 256);
+        assert_eq!(auto.ef_for(2_000_000), 256);
+        assert_eq!(auto.ef_for(5_000_000), 512);
         let given = SearchConfig {
             ef_search: Some(32),
             ..SearchConfig::default()
