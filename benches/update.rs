@@ -36,6 +36,9 @@
 //! cargo bench --bench update -- --pairs 300000 --keep DIR --update --no-questions --rounds 3
 //! # questions of the kept index, then of the updated one (graphs patched):
 //! cargo bench --bench update -- --pairs 300000 --keep DIR --update --questions-after
+//! # recall@10 of the answers' graph for questions from outside, at the
+//! # build check's breadth and at `ask`'s:
+//! cargo bench --bench update -- --pairs 1000000 --keep DIR --no-questions --recall
 //! # what the default model adds to each warm question:
 //! cargo bench --bench update -- --pairs 10000 --keep DIR --no-questions --model-time
 //! # a question as `ask` asks it (the engine opened, the data folder checked
@@ -273,6 +276,98 @@ fn warm_questions(index: &Path, docs: usize, embedder: &mut dyn Embedder) {
     }
 }
 
+/// Recall@10 of the answers' graph for questions from outside the corpus
+/// (`--recall`): the first 100 answer-like questions of [`warm_questions`],
+/// against an exact scan of the graph's rows, at the breadth the recall
+/// check of a build uses (128) and at the one `ask` searches with
+/// ([`SearchConfig::ef_for`] the index's rows). The recall "as built"
+/// that a build records is that check's, over rows of the graph itself.
+fn recall_at_breadth(index: &Path, docs: usize, embedder: &mut dyn Embedder) {
+    let snapshot = qasearch::store::open(index).unwrap();
+    let dim = snapshot.manifest.model.settings.dimension;
+    let vectors = snapshot.vectors();
+    let rows = vectors.len() / dim;
+    let mut side = vec![false; rows];
+    for &r in (snapshot.meta.question_rows().iter()).chain(snapshot.meta.passage_rows()) {
+        side[r as usize] = true;
+    }
+    let mut rng = common::Rng(99);
+    let queries: Vec<Vec<f32>> = (0..100)
+        .map(|_| {
+            let _ = (rng.below(docs), rng.below(10), words::topic(&mut rng));
+            let q = format!(
+                "{} in year {}",
+                sentence(&mut rng, 8),
+                1900 + rng.below(120)
+            );
+            embedder.embed_batch(&[q.as_str()]).unwrap().remove(0)
+        })
+        .collect();
+    let t = Instant::now();
+    let exact: Vec<Vec<(f32, usize)>> = std::thread::scope(|s| {
+        let halves: Vec<_> = (queries.chunks(queries.len().div_ceil(2)))
+            .map(|chunk| {
+                let side = &side;
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|q| exact_top10(vectors, dim, q, side))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        halves.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let scanned = t.elapsed().as_secs_f64();
+    let asked = SearchConfig::default().ef_for(snapshot.manifest.counts.rows);
+    let mut cells = Vec::new();
+    for ef in [128, asked, 512, 1024] {
+        // Rows found, and hits scoring at least the exact tenth (a tie).
+        let (mut found, mut as_good) = (0, 0);
+        let mut ms = Vec::new();
+        for (q, exact) in queries.iter().zip(&exact) {
+            let t = Instant::now();
+            let hits = snapshot.graph.search(vectors, dim, q, 10, ef, None);
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            found += (hits.iter())
+                .filter(|h| exact.iter().any(|e| e.1 == h.row))
+                .count();
+            let tenth = exact.last().map_or(f32::MIN, |e| e.0);
+            as_good += hits.iter().filter(|h| h.score >= tenth - 1e-6).count();
+        }
+        let total: usize = exact.iter().map(Vec::len).sum();
+        let (p50, _) = p50_p95(ms);
+        cells.push(format!(
+            "ef {ef}: {:.3}, ties as hits {:.3} ({p50:.2} ms p50)",
+            found as f64 / total as f64,
+            as_good as f64 / total as f64
+        ));
+    }
+    println!(
+        "recall@10 of the answers' graph, 100 answer-like questions against an exact scan ({:.0} s): {} (`ask` searches at ef {asked})",
+        scanned,
+        cells.join(", ")
+    );
+}
+
+/// The 10 rows nearest `q` by an exact scan of the rows not on `side`,
+/// with their scores, best first.
+fn exact_top10(vectors: &[f32], dim: usize, q: &[f32], side: &[bool]) -> Vec<(f32, usize)> {
+    let mut best: Vec<(f32, usize)> = Vec::with_capacity(11);
+    for (row, v) in vectors.chunks_exact(dim).enumerate() {
+        if side[row] {
+            continue;
+        }
+        let score: f32 = v.iter().zip(q).map(|(a, b)| a * b).sum();
+        if best.len() < 10 || score > best[best.len() - 1].0 {
+            let at = best.partition_point(|b| b.0 >= score);
+            best.insert(at, (score, row));
+            best.truncate(10);
+        }
+    }
+    best
+}
+
 /// What the default model adds to a warm question (`--model-time`): the
 /// answer-like questions of [`warm_questions`] embedded one at a time as
 /// `ask` embeds them, after ten to warm up.
@@ -473,6 +568,9 @@ fn main() {
             println!("{}", first_question(&index, embedder));
             warm_questions(&index, docs, embedder);
         }
+        if args.iter().any(|a| a == "--recall") {
+            recall_at_breadth(&index, docs, embedder);
+        }
         if args.iter().any(|a| a == "--model-time") {
             model_question_time(docs);
         }
@@ -604,8 +702,11 @@ fn build_line(index: &Path, full: &Update) -> String {
         .map(|m| m.len())
         .sum();
     let peak = full.peak_mb.map_or("–".into(), |mb| format!("{mb:.0} MB"));
+    let own = full
+        .private_mb
+        .map_or("–".into(), |mb| format!("{mb:.0} MB"));
     format!(
-        "full build {:.1} s, peak RSS of the bench while it ran {peak}, index {:.0} MB on disk",
+        "full build {:.1} s, peak RSS of the bench while it ran {peak} (of its own, RssAnon sampled: {own}), index {:.0} MB on disk",
         full.total / 1e3,
         disk as f64 / 1e6
     )
