@@ -21,7 +21,7 @@
 use std::path::{Path, PathBuf};
 
 use qasearch::error::Result;
-use qasearch::model::embed::{Embedder, InContext, Role, IN_CONTEXT_MAX_TOKENS};
+use qasearch::model::embed::{read_in_context, Embedder, InContext, Role};
 use qasearch::model::ModelIdentity;
 
 use crate::common::Rng;
@@ -137,24 +137,7 @@ impl Embedder for CloudEmbedder {
         texts: &[&str],
         spans: &[Vec<(usize, usize)>],
     ) -> Result<Vec<InContext>> {
-        Ok(texts
-            .iter()
-            .zip(spans)
-            .map(|(text, spans)| {
-                let long = text.split_whitespace().count() > IN_CONTEXT_MAX_TOKENS;
-                InContext {
-                    whole: self.vector(text),
-                    spans: spans
-                        .iter()
-                        .map(|&(a, b)| {
-                            let span = text.get(a..b)?;
-                            (!long && !span.trim().is_empty())
-                                .then(|| self.vector(&format!("{span} {text}")))
-                        })
-                        .collect(),
-                }
-            })
-            .collect())
+        Ok(read_in_context(texts, spans, "", &|t| self.vector(t)))
     }
 
     fn dimension(&self) -> usize {

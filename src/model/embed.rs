@@ -675,7 +675,7 @@ impl Embedder for OnnxEmbedder {
     }
 }
 
-pub use super::hash_embedder::HashEmbedder;
+pub use super::hash_embedder::{read_in_context, HashEmbedder};
 
 #[cfg(test)]
 mod tests {

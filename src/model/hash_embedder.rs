@@ -88,25 +88,7 @@ impl Embedder for HashEmbedder {
         spans: &[Vec<(usize, usize)>],
     ) -> Result<Vec<InContext>> {
         let prefix = self.identity.settings.prefix(Role::Passage).to_string();
-        Ok(texts
-            .iter()
-            .zip(spans)
-            .map(|(text, spans)| {
-                let whole = format!("{prefix}{text}");
-                let long = whole.split_whitespace().count() > IN_CONTEXT_MAX_TOKENS;
-                InContext {
-                    whole: self.vector(&whole),
-                    spans: spans
-                        .iter()
-                        .map(|&(a, b)| {
-                            let span = text.get(a..b)?;
-                            (!long && !span.trim().is_empty())
-                                .then(|| self.vector(&format!("{span} {whole}")))
-                        })
-                        .collect(),
-                }
-            })
-            .collect())
+        Ok(read_in_context(texts, spans, &prefix, &|t| self.vector(t)))
     }
 
     fn dimension(&self) -> usize {
@@ -116,4 +98,36 @@ impl Embedder for HashEmbedder {
     fn identity(&self) -> &ModelIdentity {
         &self.identity
     }
+}
+
+/// Passages read "in context" by a stand-in whose vector of a text is
+/// `vector`: the whole passage is its prefix and text, and each span is a
+/// text of its own, the span's words then the whole's (none for a span of
+/// blanks, or of a passage of more than [`IN_CONTEXT_MAX_TOKENS`] words).
+/// The hash embedder's, and the update bench's embedder's.
+pub fn read_in_context(
+    texts: &[&str],
+    spans: &[Vec<(usize, usize)>],
+    prefix: &str,
+    vector: &dyn Fn(&str) -> Vec<f32>,
+) -> Vec<InContext> {
+    texts
+        .iter()
+        .zip(spans)
+        .map(|(text, spans)| {
+            let whole = format!("{prefix}{text}");
+            let long = whole.split_whitespace().count() > IN_CONTEXT_MAX_TOKENS;
+            InContext {
+                whole: vector(&whole),
+                spans: spans
+                    .iter()
+                    .map(|&(a, b)| {
+                        let span = text.get(a..b)?;
+                        (!long && !span.trim().is_empty())
+                            .then(|| vector(&format!("{span} {whole}")))
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
 }
