@@ -29,11 +29,11 @@ use crate::store::Snapshot;
 /// sentence vectors with questions from elsewhere: 0.940 at 64, 0.977 at 128;
 /// on 20,000: 0.9997 at 64), for a few tenths of a millisecond more. Past
 /// two million rows 256 is not enough: the update bench's million pairs
-/// (4.2 million rows, 3.2 million in the answers' graph; questions from
-/// outside the corpus against an exact scan) gave 0.954 at 256 and 0.985
-/// at 512 with vectors around a real model's, 0.968 and 0.982 over its
-/// 48-word corpus (0.53 → 0.96 and 1.3 → 2.6 ms a walk); at 300,000 pairs
-/// (1.26 million rows) 256 gave 0.986.
+/// (questions from outside the corpus against an exact scan of the
+/// answers' graph) gave 0.954 at 256 and 0.985 at 512 with vectors around
+/// a real model's (4.0 million rows, 2.8 million in that graph), 0.968 and
+/// 0.982 over its 48-word corpus (4.2 million rows), for 0.53 → 0.96 and
+/// 1.3 → 2.6 ms a walk; at 300,000 pairs (1.26 million rows) 256 gave 0.986.
 pub fn auto_ef(rows: usize) -> usize {
     match rows {
         0..=20_000 => 64,
