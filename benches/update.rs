@@ -34,6 +34,9 @@
 //! # the same updates again on other documents, N rounds in one process
 //! # (the later rounds with the page cache as the earlier left it):
 //! cargo bench --bench update -- --pairs 300000 --keep DIR --update --no-questions --rounds 3
+//! # each of those updates in a process of its own, as `qasearch index`
+//! # runs one (this bench again, `--one-update`; the embedder's load left out):
+//! cargo bench --bench update -- --pairs 300000 --keep DIR --update --no-questions --own-process
 //! # questions of the kept index, then of the updated one (graphs patched):
 //! cargo bench --bench update -- --pairs 300000 --keep DIR --update --questions-after
 //! # recall@10 of the answers' graph for questions from outside, at the
@@ -64,6 +67,10 @@ mod words;
 
 /// Drop the page cache before each timed update (`--cold`).
 static COLD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Run each timed update in a process of its own (`--own-process`), as
+/// `qasearch index` runs one: this bench again, told `--one-update`.
+static OWN_PROCESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Empties the page cache (root only); says so once when it cannot.
 fn drop_caches() {
@@ -146,6 +153,9 @@ fn update(data: &Path, index: &Path, embedder: &mut dyn Embedder) -> Update {
     if COLD.load(std::sync::atomic::Ordering::Relaxed) {
         drop_caches();
     }
+    if OWN_PROCESS.load(std::sync::atomic::Ordering::Relaxed) {
+        return update_in_own_process(data, index);
+    }
     LAPS.lock().unwrap().clear();
     // The kernel's high-water mark of resident memory starts again here.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -178,6 +188,64 @@ fn update(data: &Path, index: &Path, embedder: &mut dyn Embedder) -> Update {
         read: (summary.formats.values().map(|f| f.files).sum::<usize>())
             .saturating_sub(summary.files_unread),
     }
+}
+
+/// [`update`] in a new process of this bench (`--one-update DATA INDEX`,
+/// with the parent's `--vectors`): what `qasearch index` pays that updates
+/// following each other in one process do not (memory new to the process,
+/// the opening's files mapped afresh). Its time is the child's own, from
+/// its build's start to its end (the embedder's load left out).
+fn update_in_own_process(data: &Path, index: &Path) -> Update {
+    let args: Vec<String> = std::env::args().collect();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+    child.arg("--one-update").arg(data).arg(index);
+    if let Some(i) = args.iter().position(|a| a == "--vectors") {
+        child.args(&args[i..(i + 2).min(args.len())]);
+    }
+    let out = child.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "--one-update failed: {text}");
+    let mut done = None;
+    let mut laps = Vec::new();
+    let number = |s: &str| s.parse::<f64>().ok();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        match fields[..] {
+            ["lap", phase, ms] => laps.push((phase.to_string(), number(ms).unwrap_or(f64::NAN))),
+            ["done", total, graph, peak, private, read] => {
+                done = Some(Update {
+                    total: number(total).unwrap_or(f64::NAN),
+                    laps: Vec::new(),
+                    graph: Box::leak(graph.to_string().into_boxed_str()),
+                    peak_mb: number(peak),
+                    private_mb: number(private),
+                    read: read.parse().unwrap_or(0),
+                })
+            }
+            _ => {}
+        }
+    }
+    let mut done = done.unwrap_or_else(|| panic!("--one-update said no result: {text}"));
+    done.laps = laps;
+    done
+}
+
+/// `--one-update DATA INDEX`: one update, told to the parent
+/// ([`update_in_own_process`]) a line a lap, then its totals.
+fn one_update(data: &Path, index: &Path, embedder: &mut dyn Embedder) {
+    let u = update(data, index, embedder);
+    for (phase, ms) in &u.laps {
+        println!("lap\t{phase}\t{ms}");
+    }
+    let mb = |v: Option<f64>| v.map_or("-".to_string(), |v| v.to_string());
+    println!(
+        "done\t{}\t{}\t{}\t{}\t{}",
+        u.total,
+        u.graph,
+        mb(u.peak_mb),
+        mb(u.private_mb),
+        u.read
+    );
 }
 
 /// A line of this process's status (`VmHWM:`, `RssAnon:`), MB.
@@ -548,6 +616,10 @@ fn main() {
         });
     let mut embedder = vectors.make();
     let embedder = &mut *embedder;
+    if let Some(i) = args.iter().position(|a| a == "--one-update") {
+        let (data, index) = (&args[i + 1], &args[i + 2]);
+        return one_update(Path::new(data), Path::new(index), embedder);
+    }
     let cold = args.iter().any(|a| a == "--cold");
     let keep = args
         .iter()
@@ -607,6 +679,8 @@ fn main() {
             // updates.
             let _ = std::process::Command::new("sync").status();
             COLD.store(cold, std::sync::atomic::Ordering::Relaxed);
+            let own = args.iter().any(|a| a == "--own-process");
+            OWN_PROCESS.store(own, std::sync::atomic::Ordering::Relaxed);
             let mut rng = common::Rng(7 + pairs as u64);
             let rounds = rounds(&args);
             for round in 0..rounds {
