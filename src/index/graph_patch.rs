@@ -134,7 +134,7 @@ impl MmapGraph {
 /// `entry` in layer `top`: a patch over `graph`'s base file, holding the
 /// rows its patch held and those changed, when that stays within
 /// 1/[`SHARE`] of the base's links; None otherwise (the graph is to be
-/// written whole).
+/// written whole), or when the base's words changed under it.
 pub(crate) fn patched(
     graph: &MmapGraph,
     rows: usize,
@@ -183,11 +183,10 @@ pub(crate) fn patched(
         base: Arc::clone(base),
         patch: None,
     };
-    Some(
-        unpatched
-            .with_patch(Words::Owned(w))
-            .expect("invariant: a patch of link lists is valid"),
-    )
+    // Valid whenever the base is as it was checked; a base file changed
+    // under an extension (mapped where it lies) may say its entry is not in
+    // its top layer: then the graph is written whole, from a checked copy.
+    unpatched.with_patch(Words::Owned(w)).ok()
 }
 
 #[cfg(test)]

@@ -452,6 +452,11 @@ pub fn build_over(
 /// (medians 0.9997 both). The cost: 512 rows on one thread.
 const ALONE: usize = 512;
 
+/// The most links of a stored graph's list an extension reads, in `m`s: a
+/// graph as built has at most `2 m` a list (layer 0); more can only be
+/// words changed under a file mapped where it lies ([`Overlay`]).
+const BASE_LIST_CAP: usize = 4;
+
 fn empty_links(row: usize, params: &HnswParams) -> Vec<Vec<u32>> {
     vec![Vec::new(); level_of(row, params.m, params.max_layer) + 1]
 }
@@ -561,7 +566,9 @@ pub(crate) fn extend_on(
         dim,
         m: params.m,
         ef_construction: params.ef_construction,
-        links: Overlay::new(graph, rows, |r| empty_links(r, params)),
+        links: Overlay::new(graph, rows, BASE_LIST_CAP * params.m, |r| {
+            empty_links(r, params)
+        }),
         entry: RwLock::new(Some((entry as u32, graph.top()))),
     };
     layered.insert_all(&todo, threads, progress);

@@ -308,3 +308,101 @@ fn duplicates_and_tiny_graphs_are_fine() {
     let hits = g.search(&data, dim, &one[dim..], 1, 64, None);
     assert_eq!(hits[0].row, 300);
 }
+
+/// A graph file mapped where it lies, as an update's opening maps the
+/// previous generation's (`store::open_for_update`): writes to the file
+/// show through the mapping.
+#[derive(Debug)]
+struct MappedFile(memmap2::Mmap);
+
+impl crate::index::mmap_graph::FileWords for MappedFile {
+    fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// `graph`'s base written to a file in `dir` and searched where it lies.
+fn in_place(graph: &MmapGraph, dir: &std::path::Path) -> (MmapGraph, std::path::PathBuf) {
+    use crate::index::mmap_graph::Words;
+    let path = dir.join("graph.bin");
+    std::fs::write(&path, graph.base_bytes()).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    // SAFETY: a test's own file; what it reads is bounds-checked (`Words::File`).
+    let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
+    let mapped = MmapGraph::parse(Words::File(std::sync::Arc::new(MappedFile(map)))).unwrap();
+    mapped.know_base_crc(crc32fast::hash(graph.base_bytes()));
+    assert!(mapped.in_place());
+    (mapped, path)
+}
+
+/// Extended where its file lies, a graph grows as the same graph in memory
+/// of its own does, to the byte (one thread): as a patch over the file for
+/// a few rows, written whole (the file copied and checked first) for many.
+#[test]
+fn a_graph_extended_where_its_file_lies_grows_as_one_in_memory() {
+    let dim = 16;
+    let data = random_unit(1300, dim, 31);
+    let params = HnswParams::default();
+    let graph = build_with_threads(&data[..600 * dim], dim, &params, 1, &mut |_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let (mapped, _) = in_place(&graph, dir.path());
+    let grow = |g: &MmapGraph, rows: usize| {
+        let all = &|_| true;
+        extend_on(
+            g,
+            &data[..rows * dim],
+            dim,
+            &params,
+            all,
+            1,
+            None,
+            &mut |_| {},
+        )
+    };
+    for rows in [603, 1300] {
+        let (ours, theirs) = (grow(&graph, rows), grow(&mapped, rows));
+        assert_eq!(ours.patch_bytes().is_some(), rows == 603, "{rows} rows");
+        assert_eq!(theirs.base_bytes(), ours.base_bytes(), "{rows} rows");
+        assert_eq!(theirs.patch_bytes(), ours.patch_bytes(), "{rows} rows");
+    }
+}
+
+/// A graph file written over in place while an extension reads it where it
+/// lies (checked when mapped, garbage after): the extension neither panics
+/// nor reads out of bounds, whatever the words say — links past the graph
+/// are passed over, lists are read up to a cap — and gives a graph of every
+/// row, which a search walks. (The update then refuses to commit: the
+/// file's time moved, `Snapshot::files_intact`.) Written whole, the file
+/// is copied and checked again first, and a file that fails keeps only
+/// the new rows' lists.
+#[test]
+fn an_extension_survives_its_graph_file_written_over_under_it() {
+    use std::os::unix::fs::FileExt;
+    let dim = 16;
+    let data = random_unit(1300, dim, 32);
+    let params = HnswParams::default();
+    let graph = build_with_threads(&data[..600 * dim], dim, &params, 1, &mut |_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let words = graph.base_bytes().len() / 4;
+    // Past the header: small and huge offsets and links alike.
+    let garbage: [u32; 6] = [0, 1, 599, 600, 0x7fff_ffff, u32::MAX];
+    for (round, rows) in [(0u32, 603), (1, 1300), (2, 603), (3, 1300)] {
+        let (mapped, path) = in_place(&graph, dir.path());
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        let over: Vec<u8> = (5..words)
+            .map(|i| garbage[(i * 7 + round as usize * 3 + i / 5) % garbage.len()])
+            .flat_map(u32::to_le_bytes)
+            .collect();
+        file.write_all_at(&over, 20).unwrap();
+        let all = &|_| true;
+        let vectors = &data[..rows * dim];
+        let grown = extend_on(&mapped, vectors, dim, &params, all, 1, None, &mut |_| {});
+        assert_eq!(grown.rows(), rows);
+        for q in data.chunks_exact(dim).step_by(97) {
+            let hits = grown.search(vectors, dim, q, 10, 64, None);
+            assert!(hits.iter().all(|h| h.row < rows));
+        }
+        // Written whole: checked again, and found changed.
+        assert!(mapped.checked_copy().is_err(), "round {round}");
+    }
+}

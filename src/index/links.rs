@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use crate::index::graph_patch::patched;
 use crate::index::mmap_graph::MmapGraph;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -69,18 +70,31 @@ const SHARDS: usize = 64;
 
 /// The lists of a graph being extended: `base`'s, with those of the rows
 /// changed or added since.
+///
+/// The base may be searched where its file lies (an update's opening maps
+/// the previous generation's graphs, `store::open_for_update`), whose words
+/// could change under it after they were checked. So what is read of the
+/// base is read as [`MmapGraph::links_read`] gives it: links to rows of the
+/// base only, at most `cap` a list (more than any list of a graph as built
+/// has). For a base as it was checked, that is every link; for one changed
+/// under the update, a wrong graph at worst, never an index out of bounds,
+/// and the update refuses to commit once it finds the file changed
+/// (`Snapshot::files_intact`).
 pub(crate) struct Overlay<'g> {
     base: &'g MmapGraph,
     rows: usize,
+    cap: usize,
     changed: Vec<Mutex<HashMap<u32, Vec<Vec<u32>>>>>,
 }
 
 impl<'g> Overlay<'g> {
     /// `base` (whose rows are the first of `rows`), with rows
-    /// `base.rows()..rows` added, each with its lists `new(row)` (empty).
+    /// `base.rows()..rows` added, each with its lists `new(row)` (empty);
+    /// at most `cap` links of a base list are read.
     pub(crate) fn new(
         base: &'g MmapGraph,
         rows: usize,
+        cap: usize,
         new: impl Fn(usize) -> Vec<Vec<u32>>,
     ) -> Overlay<'g> {
         let mut changed: Vec<HashMap<u32, Vec<Vec<u32>>>> = vec![HashMap::new(); SHARDS];
@@ -90,12 +104,20 @@ impl<'g> Overlay<'g> {
         Overlay {
             base,
             rows,
+            cap,
             changed: changed.into_iter().map(Mutex::new).collect(),
         }
     }
 
     fn shard(&self, row: u32) -> &Mutex<HashMap<u32, Vec<Vec<u32>>>> {
         &self.changed[row as usize % SHARDS]
+    }
+
+    /// `row`'s lists in the base, as an extension reads them.
+    fn base_lists(&self, row: u32) -> Vec<Vec<u32>> {
+        (0..self.base.levels(row))
+            .map(|l| self.base.links_read(l, row, self.cap).collect())
+            .collect()
     }
 }
 
@@ -109,7 +131,7 @@ impl LinkStore for Overlay<'_> {
         match lock(self.shard(row)).get(&row) {
             Some(lists) => out.extend_from_slice(lists.get(layer).map_or(&[], Vec::as_slice)),
             None if layer < self.base.layers() => {
-                out.extend_from_slice(self.base.neighbours(layer, row))
+                out.extend(self.base.links_read(layer, row, self.cap))
             }
             None => {}
         }
@@ -118,13 +140,13 @@ impl LinkStore for Overlay<'_> {
     fn levels(&self, row: u32) -> usize {
         match lock(self.shard(row)).get(&row) {
             Some(lists) => lists.len(),
-            None => self.base.row_links(row).len(),
+            None => self.base.levels(row),
         }
     }
 
     fn update(&self, row: u32, f: &mut dyn FnMut(&mut Vec<Vec<u32>>)) {
         let mut shard = lock(self.shard(row));
-        f(shard.entry(row).or_insert_with(|| self.base.row_links(row)))
+        f(shard.entry(row).or_insert_with(|| self.base_lists(row)))
     }
 
     fn into_graph(self, top: usize, entry: usize) -> MmapGraph {
@@ -133,11 +155,27 @@ impl LinkStore for Overlay<'_> {
             .into_iter()
             .flat_map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
             .collect();
-        let base = self.base;
         // Few rows changed: a patch over the base file.
-        if let Some(graph) = super::graph_patch::patched(base, self.rows, top, entry, &changed) {
+        if let Some(graph) = patched(self.base, self.rows, top, entry, &changed) {
             return graph;
         }
+        // Every list of the base is read to write the graph whole: one
+        // searched where its file lies is copied and checked again first
+        // (a file changed since its check is not written out as a graph).
+        let copy;
+        let base = match self.base.in_place() {
+            false => self.base,
+            true => match self.base.checked_copy() {
+                Ok(checked) => {
+                    copy = checked;
+                    &copy
+                }
+                Err(why) => {
+                    log::warn!("the graph's file changed while it was extended ({why}): its new rows alone are kept, and the update will refuse to commit");
+                    return MmapGraph::of_rows(self.rows, top, entry, &changed);
+                }
+            },
+        };
         let old = base.rows().min(self.rows) as u32;
         // Each upper layer: the old rows in it, then the new ones (higher
         // numbers) whose lists reach it.

@@ -3,7 +3,7 @@
 //! [`crate::index::hnsw`] builds the graph as link lists and writes it here as
 //! arrays of `u32` (one CSR adjacency per layer); a query walks them
 //! directly, over the vectors, with nothing to decode. An extension reads
-//! only the rows whose links it changes (`MmapGraph::row_links`, see
+//! only the rows whose links it changes (`MmapGraph::links_read`, see
 //! `index/links.rs`) and, while those are few, writes only them: a graph is
 //! its base file and, after updates, a patch of the rows changed since
 //! (`index/graph_patch.rs`).
@@ -364,6 +364,7 @@ impl MmapGraph {
 
     /// `row`'s link lists, one per layer up to the highest it is in (as
     /// [`MmapGraph::links`] gives them).
+    #[cfg(test)]
     pub(crate) fn row_links(&self, row: u32) -> Vec<Vec<u32>> {
         (0..self.levels(row))
             .map(|l| self.neighbours(l, row).to_vec())
@@ -472,6 +473,71 @@ impl MmapGraph {
         self.neighbours(layer, row)
             .iter()
             .filter(move |&&n| (n as usize) < rows)
+    }
+
+    /// `row`'s links in `layer` as an extension reads them from its base
+    /// (`index/links.rs`): to rows of the graph, at most `cap`. Every link
+    /// of a graph as `parse` checked it and an extension made it; fewer
+    /// only where words changed under a file mapped where it lies.
+    pub(crate) fn links_read(
+        &self,
+        layer: usize,
+        row: u32,
+        cap: usize,
+    ) -> impl Iterator<Item = u32> + '_ {
+        self.links_under(layer, row, self.rows()).take(cap).copied()
+    }
+
+    /// True when the base's words are a file mapped where it lies (which
+    /// may change under the graph).
+    pub(crate) fn in_place(&self) -> bool {
+        matches!(self.base.words, Words::File(_))
+    }
+
+    /// The graph with its base's words copied into memory of its own and
+    /// checked again as `parse` checks a file (its patch, already in memory
+    /// of its own, applied again over the copy): an error when the file
+    /// changed since it was checked (its CRC is taken again, and a patch
+    /// applies only to the base it was made over).
+    pub(crate) fn checked_copy(&self) -> Result<MmapGraph, Invalid> {
+        let words = Words::Owned(self.base.words().to_vec());
+        let copy = MmapGraph::parse(words)?;
+        if let Some(&crc) = self.base.crc.get() {
+            if copy.base.crc() != crc {
+                return Err("its CRC differs from the one checked".into());
+            }
+        }
+        match &self.patch {
+            None => Ok(copy),
+            Some(p) => copy.with_patch(Words::Owned(p.csr.words().to_vec())),
+        }
+    }
+
+    /// A graph of `rows` rows with only the lists of `changed` (any other
+    /// row linked to none), entered at `entry` in layer `top`: what an
+    /// extension keeps of a base that changed under it, which its recall
+    /// check then refuses. Valid whatever `changed` holds: links out of
+    /// range are dropped, the entry is given every layer up to `top`.
+    pub(crate) fn of_rows(
+        rows: usize,
+        top: usize,
+        entry: usize,
+        changed: &std::collections::HashMap<u32, Vec<Vec<u32>>>,
+    ) -> MmapGraph {
+        let mut links: Vec<Vec<Vec<u32>>> = vec![vec![Vec::new()]; rows];
+        for (&row, lists) in changed.iter().filter(|(&r, _)| (r as usize) < rows) {
+            links[row as usize] = (lists.iter())
+                .map(|l| l.iter().copied().filter(|&n| (n as usize) < rows).collect())
+                .collect();
+        }
+        let top = (links.iter().map(|l| l.len().saturating_sub(1)))
+            .max()
+            .map_or(0, |most| most.max(top));
+        let entry = entry.min(rows.saturating_sub(1));
+        if let Some(lists) = links.get_mut(entry) {
+            lists.resize(top + 1, Vec::new());
+        }
+        MmapGraph::from_links(top, entry, &links)
     }
 
     /// The `k` nearest rows to `query` (HNSW search with breadth `ef`), best

@@ -342,7 +342,8 @@ pub fn build_corpus(
     let base = previous
         .as_ref()
         .and_then(|p| store::segments::VectorBase::of(p, made.kept_rows));
-    let dir = write_generation(&lock, &mut made.snapshot, base.as_ref(), progress)?;
+    let read = previous.as_ref();
+    let dir = write_generation(&lock, &mut made.snapshot, base.as_ref(), read, progress)?;
     checkpoint.remove();
     made.full_reason = made.full_reason.or(full_reason);
     Ok((
@@ -374,11 +375,13 @@ fn previous_damage(
 }
 
 /// Writes `snapshot` as the folder's next generation and switches to it;
-/// returns its folder.
+/// returns its folder. `read`: the generation it was made from, whose
+/// files read where they lie must still be as checked when it commits.
 fn write_generation(
     lock: &WriterLock,
     snapshot: &mut Snapshot,
     base: Option<&store::segments::VectorBase>,
+    read: Option<&Snapshot>,
     progress: &mut dyn Progress,
 ) -> Result<std::path::PathBuf> {
     progress.start(Stage::Writing, 4);
@@ -424,6 +427,12 @@ fn write_generation(
     snapshot.manifest.generation = writer.generation();
     snapshot.manifest.files = writer.file_sums();
     snapshot.manifest.format_version = snapshot.manifest.format_needed();
+    // The previous generation's graphs were extended, and their files
+    // linked, where they lie: not committed if they changed meanwhile. An
+    // error, not a rebuild: the next update's opening sums them again, and
+    // rebuilds only if their bytes differ (a time moved alone costs this
+    // update, not the embedding of every text).
+    read.map_or(Ok(()), Snapshot::files_intact)?;
     let dir = writer.commit(&snapshot.manifest)?;
     laps.lap("commit (manifest, CURRENT)");
     progress.advance(1);
@@ -629,6 +638,8 @@ pub(crate) mod testing {
     }
 }
 
+#[cfg(test)]
+mod in_place_tests;
 #[cfg(test)]
 mod reuse_tests;
 #[cfg(test)]

@@ -295,7 +295,13 @@ mod reuse_oracle {
                 };
                 let base = (previous.as_ref())
                     .and_then(|p| store::segments::VectorBase::of(p, made.kept_rows));
-                let written = write_generation(&lock, &mut made.snapshot, base.as_ref(), progress);
+                let written = write_generation(
+                    &lock,
+                    &mut made.snapshot,
+                    base.as_ref(),
+                    previous.as_ref(),
+                    progress,
+                );
                 let delta = written.unwrap().join(store::META_DELTA).exists();
                 let count = if delta { &deltas } else { &wholes };
                 count.set(count.get() + 1);

@@ -385,7 +385,7 @@ fn a_model_with_role_prefixes_reads_questions_as_queries() {
 
 /// `pairs` pairs of one-sentence answers in documents of ten, pair `changed`
 /// and after it reworded in round `round`.
-fn many_pairs(data: &Path, pairs: usize, changed: usize, round: usize) {
+pub(super) fn many_pairs(data: &Path, pairs: usize, changed: usize, round: usize) {
     for d in 0..pairs.div_ceil(10) {
         let mut text = String::new();
         for p in d * 10..(d * 10 + 10).min(pairs) {

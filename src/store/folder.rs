@@ -275,13 +275,18 @@ pub(super) fn abandoned(path: &Path) -> Error {
 /// [`open_mapped`] for an update, which walks the data folder while the
 /// generation opens: the vectors' check waits until
 /// [`Snapshot::start_vector_check`] (or [`Snapshot::vectors_verified`]) is
-/// called, rather than share the cores with the walk.
+/// called, rather than share the cores with the walk. Its graphs are
+/// extended where their files lie, as `ask` searches them: an update reads
+/// the lists of the few rows its new ones link to, and links the files
+/// into the next generation, so copying them (476 MB at a million pairs,
+/// into memory new to the process) was most of its opening. The update
+/// asks [`Snapshot::files_intact`] before it commits.
 pub fn open_for_update(index_dir: &Path) -> Result<Snapshot> {
     retry_vanished(|| {
         open_once_with(
             index_dir,
             segments::map_vectors_check_later,
-            GraphsIn::Memory,
+            GraphsIn::Place,
             &Abandon::default(),
         )
     })

@@ -413,6 +413,14 @@ impl Snapshot {
     /// still as they were checked (no page lost, not written to since).
     pub fn answers_verified(&self) -> Result<()> {
         self.vectors_verified()?;
+        self.files_intact()
+    }
+
+    /// Whether the files this generation reads where they lie (its graphs,
+    /// for one opened by [`open_mapped`] or `open_for_update`) are still as
+    /// they were checked: no page lost, not written to since. Ok for one
+    /// that holds them in memory of its own.
+    pub fn files_intact(&self) -> Result<()> {
         self.kept.iter().try_for_each(|file| file.intact())
     }
 
