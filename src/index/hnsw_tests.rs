@@ -335,32 +335,33 @@ fn in_place(graph: &MmapGraph, dir: &std::path::Path) -> (MmapGraph, std::path::
     (mapped, path)
 }
 
+/// 1,300 random rows of 16 dimensions (seeded), and a graph of their first
+/// 600 built on one thread.
+fn first_600_of_1300(seed: u64) -> (Vec<f32>, MmapGraph) {
+    let data = random_unit(1300, 16, seed);
+    let params = HnswParams::default();
+    let graph = build_with_threads(&data[..600 * 16], 16, &params, 1, &mut |_| {});
+    (data, graph)
+}
+
+/// `graph` extended on one thread over the first `rows` rows of `data`.
+fn grown_to(graph: &MmapGraph, data: &[f32], rows: usize) -> MmapGraph {
+    let (all, params) = (&|_| true, HnswParams::default());
+    let vectors = &data[..rows * 16];
+    extend_on(graph, vectors, 16, &params, all, 1, None, &mut |_| {})
+}
+
 /// Extended where its file lies, a graph grows as the same graph in memory
 /// of its own does, to the byte (one thread): as a patch over the file for
 /// a few rows, written whole (the file copied and checked first) for many.
 #[test]
 fn a_graph_extended_where_its_file_lies_grows_as_one_in_memory() {
-    let dim = 16;
-    let data = random_unit(1300, dim, 31);
-    let params = HnswParams::default();
-    let graph = build_with_threads(&data[..600 * dim], dim, &params, 1, &mut |_| {});
+    let (data, graph) = first_600_of_1300(31);
     let dir = tempfile::tempdir().unwrap();
     let (mapped, _) = in_place(&graph, dir.path());
-    let grow = |g: &MmapGraph, rows: usize| {
-        let all = &|_| true;
-        extend_on(
-            g,
-            &data[..rows * dim],
-            dim,
-            &params,
-            all,
-            1,
-            None,
-            &mut |_| {},
-        )
-    };
     for rows in [603, 1300] {
-        let (ours, theirs) = (grow(&graph, rows), grow(&mapped, rows));
+        let ours = grown_to(&graph, &data, rows);
+        let theirs = grown_to(&mapped, &data, rows);
         assert_eq!(ours.patch_bytes().is_some(), rows == 603, "{rows} rows");
         assert_eq!(theirs.base_bytes(), ours.base_bytes(), "{rows} rows");
         assert_eq!(theirs.patch_bytes(), ours.patch_bytes(), "{rows} rows");
@@ -375,13 +376,11 @@ fn a_graph_extended_where_its_file_lies_grows_as_one_in_memory() {
 /// file's time moved, `Snapshot::files_intact`.) Written whole, the file
 /// is copied and checked again first, and a file that fails keeps only
 /// the new rows' lists.
+#[cfg(unix)]
 #[test]
 fn an_extension_survives_its_graph_file_written_over_under_it() {
     use std::os::unix::fs::FileExt;
-    let dim = 16;
-    let data = random_unit(1300, dim, 32);
-    let params = HnswParams::default();
-    let graph = build_with_threads(&data[..600 * dim], dim, &params, 1, &mut |_| {});
+    let (data, graph) = first_600_of_1300(32);
     let dir = tempfile::tempdir().unwrap();
     let words = graph.base_bytes().len() / 4;
     // Past the header: small and huge offsets and links alike.
@@ -394,12 +393,11 @@ fn an_extension_survives_its_graph_file_written_over_under_it() {
             .flat_map(u32::to_le_bytes)
             .collect();
         file.write_all_at(&over, 20).unwrap();
-        let all = &|_| true;
-        let vectors = &data[..rows * dim];
-        let grown = extend_on(&mapped, vectors, dim, &params, all, 1, None, &mut |_| {});
+        let grown = grown_to(&mapped, &data, rows);
         assert_eq!(grown.rows(), rows);
-        for q in data.chunks_exact(dim).step_by(97) {
-            let hits = grown.search(vectors, dim, q, 10, 64, None);
+        let vectors = &data[..rows * 16];
+        for q in data.chunks_exact(16).step_by(97) {
+            let hits = grown.search(vectors, 16, q, 10, 64, None);
             assert!(hits.iter().all(|h| h.row < rows));
         }
         // Written whole: checked again, and found changed.

@@ -7,11 +7,12 @@ use crate::model::embed::HashEmbedder;
 use crate::progress::NoProgress;
 
 /// The generation an update of `dir/index` makes from `dir/data`, over the
-/// current one opened as an update opens it (returned beside it), not yet
-/// written.
-fn made_over_the_current(dir: &Path) -> (Snapshot, NewGeneration) {
+/// current one opened as an update opens it (returned beside it; `opened`
+/// runs once it is), not yet written.
+fn made_over_the_current(dir: &Path, opened: impl FnOnce()) -> (Snapshot, NewGeneration) {
     let (data, index) = (dir.join("data"), dir.join("index"));
     let mut previous = store::open_for_update(&index).unwrap();
+    opened();
     let corpus = crate::corpus::load(&data).unwrap();
     let making = Making {
         graph: GraphMode::Build,
@@ -58,7 +59,7 @@ fn an_update_commits_nothing_once_a_graph_file_it_read_in_place_changed() {
 
     many_pairs(&data, 1_500, 1, 1);
     let lock = store::WriterLock::acquire(&index).unwrap();
-    let (previous, mut made) = made_over_the_current(dir.path());
+    let (previous, mut made) = made_over_the_current(dir.path(), || {});
     assert!(
         made.snapshot.graph.patch_bytes().is_some(),
         "one pair of 1,500: a patch over the file"
@@ -87,4 +88,46 @@ fn an_update_commits_nothing_once_a_graph_file_it_read_in_place_changed() {
     assert!(next.manifest.generation > first.manifest.generation);
     assert!(next.graph.patch_bytes().is_some());
     assert_eq!(inode(&next.dir.join(store::GRAPH)), linked);
+}
+
+/// The previous graph file cut to nothing once the update opened it,
+/// before the extension reads it: its lost pages read as zeros (no SIGBUS,
+/// no panic), the update commits nothing and names `graph.bin`; the next
+/// update finds the file's sum wrong and builds the index again.
+#[cfg(unix)]
+#[test]
+fn an_update_over_a_graph_file_cut_under_it_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, index) = (dir.path().join("data"), dir.path().join("index"));
+    std::fs::create_dir(&data).unwrap();
+    many_pairs(&data, 1_500, 0, 0);
+    testing::update(dir.path());
+    let first = store::open(&index).unwrap();
+    let graph_file = first.dir.join(store::GRAPH);
+
+    many_pairs(&data, 1_500, 1, 1);
+    let pointer = store::current_pointer(&index);
+    assert!(pointer.is_some());
+    let lock = store::WriterLock::acquire(&index).unwrap();
+    let cut = || {
+        let file = std::fs::File::options().write(true).open(&graph_file);
+        file.unwrap().set_len(0).unwrap();
+    };
+    let (previous, mut made) = made_over_the_current(dir.path(), cut);
+    let base = store::segments::VectorBase::of(&previous, made.kept_rows);
+    let (progress, read) = (&mut NoProgress, Some(&previous));
+    let e = write_generation(&lock, &mut made.snapshot, base.as_ref(), read, progress);
+    let e = e.unwrap_err();
+    assert!(matches!(e, Error::IndexCorrupt { .. }), "{e:?}");
+    assert!(e.to_string().contains("graph.bin"), "{e}");
+    drop((lock, previous, made));
+    // Still the generation cut: opened, it is damaged.
+    assert_eq!(store::current_pointer(&index), pointer);
+    let err = store::open(&index).unwrap_err().to_string();
+    assert!(err.contains("graph.bin"), "{err}");
+
+    testing::update(dir.path());
+    let next = store::open(&index).unwrap();
+    assert!(next.manifest.generation > first.manifest.generation);
+    assert_eq!(next.graph.rows(), next.meta.row_count());
 }
