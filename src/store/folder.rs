@@ -278,9 +278,9 @@ pub(super) fn abandoned(path: &Path) -> Error {
 /// called, rather than share the cores with the walk. Its graphs are
 /// extended where their files lie, as `ask` searches them: an update reads
 /// the lists of the few rows its new ones link to, and links the files
-/// into the next generation, so copying them (476 MB at a million pairs,
-/// into memory new to the process) was most of its opening. The update
-/// asks [`Snapshot::files_intact`] before it commits.
+/// into the next generation, so a copy of them (476 MB at a million pairs)
+/// was memory of its own for nothing. The update asks
+/// [`Snapshot::files_intact`] before it commits.
 pub fn open_for_update(index_dir: &Path) -> Result<Snapshot> {
     retry_vanished(|| {
         open_once_with(
