@@ -32,6 +32,29 @@ fn made_over_the_current(dir: &Path, opened: impl FnOnce()) -> (Snapshot, NewGen
     (previous, made.unwrap().expect("a pair changed"))
 }
 
+/// An index of 1,500 pairs built under `dir`, then one pair changed in
+/// its data folder: the index, and the generation built.
+fn built_then_changed(dir: &Path) -> (std::path::PathBuf, Snapshot) {
+    let (data, index) = (dir.join("data"), dir.join("index"));
+    std::fs::create_dir(&data).unwrap();
+    many_pairs(&data, 1_500, 0, 0);
+    testing::update(dir);
+    let first = store::open(&index).unwrap();
+    many_pairs(&data, 1_500, 1, 1);
+    (index, first)
+}
+
+/// Writes `made` over `previous` (the generation it was made from) and
+/// asserts that it commits nothing, as damage naming `graph.bin`.
+fn commit_fails_naming_the_graph(lock: &WriterLock, previous: &Snapshot, made: &mut NewGeneration) {
+    let base = store::segments::VectorBase::of(previous, made.kept_rows);
+    let (progress, read) = (&mut NoProgress, Some(previous));
+    let e = write_generation(lock, &mut made.snapshot, base.as_ref(), read, progress);
+    let e = e.unwrap_err();
+    assert!(matches!(e, Error::IndexCorrupt { .. }), "{e:?}");
+    assert!(e.to_string().contains("graph.bin"), "{e}");
+}
+
 /// One pair changed in a corpus of 1,500: the update's graph is a patch
 /// over the previous graph file, read where it lies. That file written to
 /// in place before the commit (with the very bytes it held, so only its
@@ -43,11 +66,7 @@ fn made_over_the_current(dir: &Path, opened: impl FnOnce()) -> (Snapshot, NewGen
 fn an_update_commits_nothing_once_a_graph_file_it_read_in_place_changed() {
     use std::os::unix::fs::{FileExt, MetadataExt};
     let dir = tempfile::tempdir().unwrap();
-    let (data, index) = (dir.path().join("data"), dir.path().join("index"));
-    std::fs::create_dir(&data).unwrap();
-    many_pairs(&data, 1_500, 0, 0);
-    testing::update(dir.path());
-    let first = store::open(&index).unwrap();
+    let (index, first) = built_then_changed(dir.path());
     let graph_file = first.dir.join(store::GRAPH);
     let file = std::fs::File::options()
         .write(true)
@@ -57,7 +76,6 @@ fn an_update_commits_nothing_once_a_graph_file_it_read_in_place_changed() {
     let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
     file.set_modified(old).unwrap();
 
-    many_pairs(&data, 1_500, 1, 1);
     let lock = store::WriterLock::acquire(&index).unwrap();
     let (previous, mut made) = made_over_the_current(dir.path(), || {});
     assert!(
@@ -69,12 +87,7 @@ fn an_update_commits_nothing_once_a_graph_file_it_read_in_place_changed() {
     file.write_all_at(&head, 0).unwrap();
     let e = previous.files_intact().unwrap_err();
     assert!(e.to_string().contains("graph.bin"), "{e}");
-    let base = store::segments::VectorBase::of(&previous, made.kept_rows);
-    let (progress, read) = (&mut NoProgress, Some(&previous));
-    let e = write_generation(&lock, &mut made.snapshot, base.as_ref(), read, progress);
-    let e = e.unwrap_err();
-    assert!(matches!(e, Error::IndexCorrupt { .. }), "{e:?}");
-    assert!(e.to_string().contains("graph.bin"), "{e}");
+    commit_fails_naming_the_graph(&lock, &previous, &mut made);
     drop((lock, previous, made));
     let now = store::open(&index).unwrap();
     assert_eq!(now.manifest.generation, first.manifest.generation);
@@ -98,14 +111,8 @@ fn an_update_commits_nothing_once_a_graph_file_it_read_in_place_changed() {
 #[test]
 fn an_update_over_a_graph_file_cut_under_it_commits_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let (data, index) = (dir.path().join("data"), dir.path().join("index"));
-    std::fs::create_dir(&data).unwrap();
-    many_pairs(&data, 1_500, 0, 0);
-    testing::update(dir.path());
-    let first = store::open(&index).unwrap();
+    let (index, first) = built_then_changed(dir.path());
     let graph_file = first.dir.join(store::GRAPH);
-
-    many_pairs(&data, 1_500, 1, 1);
     let pointer = store::current_pointer(&index);
     assert!(pointer.is_some());
     let lock = store::WriterLock::acquire(&index).unwrap();
@@ -114,12 +121,7 @@ fn an_update_over_a_graph_file_cut_under_it_commits_nothing() {
         file.unwrap().set_len(0).unwrap();
     };
     let (previous, mut made) = made_over_the_current(dir.path(), cut);
-    let base = store::segments::VectorBase::of(&previous, made.kept_rows);
-    let (progress, read) = (&mut NoProgress, Some(&previous));
-    let e = write_generation(&lock, &mut made.snapshot, base.as_ref(), read, progress);
-    let e = e.unwrap_err();
-    assert!(matches!(e, Error::IndexCorrupt { .. }), "{e:?}");
-    assert!(e.to_string().contains("graph.bin"), "{e}");
+    commit_fails_naming_the_graph(&lock, &previous, &mut made);
     drop((lock, previous, made));
     // Still the generation cut: opened, it is damaged.
     assert_eq!(store::current_pointer(&index), pointer);
