@@ -202,9 +202,18 @@ fn update_in_own_process(data: &Path, index: &Path) -> Update {
     if let Some(i) = args.iter().position(|a| a == "--vectors") {
         child.args(&args[i..(i + 2).min(args.len())]);
     }
-    let out = child.output().unwrap();
+    // Its log (what the build decided, an error) goes where this bench's
+    // goes, as an update in this process would say it; its stdout is read.
+    let out = child
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "--one-update failed: {text}");
+    assert!(
+        out.status.success(),
+        "--one-update failed ({}): {text}",
+        out.status
+    );
     let mut done = None;
     let mut laps = Vec::new();
     let number = |s: &str| s.parse::<f64>().ok();
